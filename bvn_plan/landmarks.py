@@ -1,0 +1,109 @@
+"""The landmarks of one vertebra, shared by the synthetic generator (ground truth) and the
+anatomy recogniser (findings), so that the two can be compared field by field.
+
+All points are millimetres in **model coordinates** (the mesh's own coordinates after unit
+conversion); directions are unit vectors in the same coordinates. ``frame`` turns them into the
+vertebra frame (x right, y anterior, z superior, origin at the body centre).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .frames import AnatomicalFrame
+
+
+@dataclass(frozen=True)
+class TerminusParameters:
+    """Where the basivertebral nerve terminus is placed [A, bvn_facts.md "Anatomy of the target" 3-4].
+
+    ``depth_fraction``: fraction of the mid-sagittal AP body depth measured forward from the
+    posterior wall (default 0.35; the terminus lies in the posterior third to half of the body,
+    sensible range 0.2-0.5). ``height_fraction``: fraction of the body height between the inferior
+    (0) and superior (1) endplates (default 0.5). ``s1_body_centre``: at S1, which has no posterior
+    nutrient foramen, use the body centre instead (PMC4681698).
+    """
+
+    depth_fraction: float = 0.35
+    height_fraction: float = 0.5
+    s1_body_centre: bool = True
+
+    def __post_init__(self):
+        from .errors import InputError
+
+        if not 0.05 <= self.depth_fraction <= 0.95:
+            raise InputError(f"terminus depth_fraction {self.depth_fraction} is outside 0.05-0.95")
+        if not 0.05 <= self.height_fraction <= 0.95:
+            raise InputError(f"terminus height_fraction {self.height_fraction} is outside 0.05-0.95")
+
+
+@dataclass
+class Plane:
+    """A plane through ``point`` with unit ``normal`` (mm, model coordinates)."""
+
+    point: np.ndarray
+    normal: np.ndarray
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, dtype=float) - self.point) @ self.normal
+
+    def to_dict(self) -> dict:
+        return {"point": self.point.tolist(), "normal": self.normal.tolist()}
+
+
+@dataclass
+class Pedicle:
+    """One pedicle. ``axis_direction`` points from posterior to anterior (into the body)."""
+
+    side: str                      # "left" or "right" (patient side)
+    isthmus_centre: np.ndarray     # centre of the narrowest cross-section
+    axis_direction: np.ndarray
+    isthmus_width: float           # transverse, mm
+    isthmus_height: float          # cranio-caudal, mm
+    body_junction: np.ndarray      # where the axis meets the vertebral body (posterior wall level)
+
+    def to_dict(self) -> dict:
+        return {
+            "side": self.side,
+            "isthmus_centre": self.isthmus_centre.tolist(),
+            "axis_direction": self.axis_direction.tolist(),
+            "isthmus_width_mm": float(self.isthmus_width),
+            "isthmus_height_mm": float(self.isthmus_height),
+            "body_junction": self.body_junction.tolist(),
+        }
+
+
+@dataclass
+class Landmarks:
+    """Everything the planner needs to know about one vertebra (mm, model coordinates)."""
+
+    level: str
+    frame: AnatomicalFrame
+    midsagittal_plane: Plane
+    superior_endplate: Plane       # normal points superiorly (out of the body, into the disc)
+    inferior_endplate: Plane       # normal points inferiorly
+    posterior_wall_points: np.ndarray   # (N, 3) samples of the body surface facing the canal
+    canal_centroid: np.ndarray
+    pedicles: dict[str, Pedicle]   # keys "left", "right"
+    basivertebral_foramen: np.ndarray
+    bvn_terminus: np.ndarray
+    morphometry: dict[str, float] = field(default_factory=dict)  # mm / degrees, names as levels.LevelMorphometry
+    confidence: dict[str, float] = field(default_factory=dict)   # 0..1 per finding
+
+    def to_dict(self) -> dict:
+        return {
+            "level": self.level,
+            "frame": self.frame.to_dict(),
+            "midsagittal_plane": self.midsagittal_plane.to_dict(),
+            "superior_endplate": self.superior_endplate.to_dict(),
+            "inferior_endplate": self.inferior_endplate.to_dict(),
+            "posterior_wall_points": np.asarray(self.posterior_wall_points).tolist(),
+            "canal_centroid": self.canal_centroid.tolist(),
+            "pedicles": {side: p.to_dict() for side, p in self.pedicles.items()},
+            "basivertebral_foramen": self.basivertebral_foramen.tolist(),
+            "bvn_terminus": self.bvn_terminus.tolist(),
+            "morphometry": {k: float(v) for k, v in self.morphometry.items()},
+            "confidence": {k: float(v) for k, v in self.confidence.items()},
+        }

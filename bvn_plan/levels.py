@@ -1,0 +1,95 @@
+"""Vertebral levels and their morphometry priors (mm, degrees).
+
+The numbers are the synthetic generator's defaults and the anatomy recogniser's plausibility
+priors. Sources (see ``../shared/reference/bvn_facts.md`` and the README):
+
+* L5 body heights, endplate depth, pedicle height/width, canal AP/width: CT series quoted in
+  bvn_facts.md as [V, IJSS].
+* Pedicle widths L1-L4 and transverse angles L1-L5: Zindrick/Panjabi values, marked [A] in
+  bvn_facts.md (assumptions, from memory of the tables).
+* Interpedicular distance L1 20.4 -> L5 26.0 mm [V]; canal smallest at L3 [V, Griffith 2016].
+* Endplate width 40 (L1) -> 50 (L5), depth 33-35 mm [A].
+* S1: pedicle height 13.6 mm, transverse angle 41-43 deg, sagittal 19 deg [V, Okutan 2003].
+* Everything else (body heights L1-L4, canal depths L1-L4, pedicle sagittal angles, S1 body) [A].
+
+Standard deviations default to about 10% of the mean where no SD is published [A].
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+
+from .errors import InputError
+
+LUMBAR_LEVELS = ("L1", "L2", "L3", "L4", "L5")
+LEVELS = LUMBAR_LEVELS + ("S1",)
+#: A transitional sixth lumbar vertebra is accepted and treated with L5's priors.
+TRANSITIONAL = {"L6": "L5"}
+#: Levels on the Intracept label (FDA K153272): L3-S1.
+TREATABLE_LEVELS = ("L3", "L4", "L5", "S1")
+
+
+def normalise_level(level: str) -> str:
+    """Return a canonical level name (``"L4"``, ``"S1"``, ``"L6"``) or raise :class:`InputError`."""
+    text = str(level).strip().upper().replace("VERTEBRAE_", "")
+    match = re.fullmatch(r"([LS])\s*([0-9])", text)
+    name = "".join(match.groups()) if match else text
+    if name in LEVELS or name in TRANSITIONAL:
+        return name
+    raise InputError(
+        f"unknown vertebral level {level!r}: use one of {', '.join(LEVELS)} (or L6 for a "
+        "transitional vertebra)"
+    )
+
+
+@dataclass(frozen=True)
+class LevelMorphometry:
+    """Typical dimensions of one level (mm, degrees). Angles are positive medial / cranial."""
+
+    level: str
+    body_width: float            # endplate transverse width
+    body_depth: float            # endplate AP depth (mid-sagittal)
+    body_height_anterior: float
+    body_height_posterior: float
+    pedicle_width: float         # transverse isthmus width (outer cortex)
+    pedicle_height: float        # cranio-caudal isthmus height
+    pedicle_transverse_angle: float  # medial convergence of the pedicle axis, degrees
+    pedicle_sagittal_angle: float    # cranio-caudal tilt of the pedicle axis, degrees
+    canal_width: float           # interpedicular distance
+    canal_depth: float           # mid-sagittal AP depth of the vertebral foramen
+    relative_sd: float = 0.10    # SD as a fraction of the mean where none is published [A]
+
+    def sd(self, name: str) -> float:
+        """Standard deviation used for the field ``name`` (published where known)."""
+        published = _PUBLISHED_SD.get(self.level, {})
+        return published.get(name, self.relative_sd * abs(getattr(self, name)))
+
+    def with_overrides(self, **overrides: float) -> "LevelMorphometry":
+        unknown = set(overrides) - {f.name for f in fields(self)}
+        if unknown:
+            raise InputError(f"unknown morphometry parameter(s): {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+
+_PUBLISHED_SD = {
+    "L5": {
+        "body_height_anterior": 1.9, "body_height_posterior": 1.9, "body_depth": 3.5,
+        "pedicle_height": 1.9, "pedicle_width": 2.3, "canal_depth": 2.1, "canal_width": 3.1,
+    },
+}
+
+MORPHOMETRY = {
+    "L1": LevelMorphometry("L1", 40.0, 33.0, 24.0, 25.5, 8.7, 15.0, 11.0, 2.0, 20.4, 17.5),
+    "L2": LevelMorphometry("L2", 42.5, 33.5, 25.0, 26.0, 8.9, 14.5, 12.0, 2.0, 21.8, 16.8),
+    "L3": LevelMorphometry("L3", 45.0, 34.0, 26.5, 26.5, 10.3, 14.0, 14.0, 1.0, 23.2, 15.2),
+    "L4": LevelMorphometry("L4", 47.5, 35.0, 28.0, 26.5, 12.9, 13.5, 18.0, 0.0, 24.6, 15.5),
+    "L5": LevelMorphometry("L5", 50.0, 35.7, 30.3, 26.3, 16.1, 12.9, 30.0, -2.0, 26.0, 15.6),
+    "S1": LevelMorphometry("S1", 50.0, 34.0, 28.0, 26.0, 18.0, 13.6, 42.0, 19.0, 30.0, 14.0),
+}
+
+
+def morphometry(level: str) -> LevelMorphometry:
+    """Typical morphometry of ``level`` (L6 uses L5's)."""
+    name = normalise_level(level)
+    return MORPHOMETRY[TRANSITIONAL.get(name, name)]

@@ -1,0 +1,180 @@
+"""Reading vertebra surfaces from files and checking they are usable.
+
+Every mesh leaves this module in **millimetres**, in the file's own coordinates scaled to mm
+("model coordinates"), as one watertight-if-possible triangle surface with outward normals.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import trimesh
+
+from .errors import InputError
+
+
+class BvnPlanWarning(UserWarning):
+    """Something was assumed or repaired; the result is usable but the user should know."""
+
+
+#: Scale factor to millimetres for each accepted unit name.
+UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+#: Largest extent (mm) of a plausible single lumbar vertebra or sacrum. A lumbar vertebra is
+#: about 40-100 mm across; a whole sacrum up to about 170 mm.
+VERTEBRA_EXTENT_MM = (25.0, 250.0)
+
+TRIMESH_FORMATS = (".stl", ".obj", ".ply", ".off", ".glb", ".gltf")
+PYVISTA_FORMATS = (".vtk", ".vtp", ".vtu")
+MESH_FORMATS = TRIMESH_FORMATS + PYVISTA_FORMATS
+
+
+@dataclass
+class LoadReport:
+    """What loading did to the mesh: units decided, repairs made, things to tell the user."""
+
+    units: str
+    units_detected: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def note(report_notes: list[str], message: str) -> None:
+    """Record ``message`` and raise it as a :class:`BvnPlanWarning`."""
+    report_notes.append(message)
+    warnings.warn(message, BvnPlanWarning, stacklevel=3)
+
+
+def read_mesh_file(path: str | os.PathLike) -> trimesh.Trimesh:
+    """Read a triangle surface from ``path`` without judging it (any units, any frame)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"mesh file not found: {path}")
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a folder; give one mesh file ({', '.join(MESH_FORMATS)})")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in MESH_FORMATS:
+        raise InputError(
+            f"cannot read {path}: unsupported format {ext or '(no extension)'}; "
+            f"use one of {', '.join(MESH_FORMATS)}"
+        )
+    if os.path.getsize(path) == 0:
+        raise InputError(f"mesh file {path} is empty (0 bytes)")
+    try:
+        if ext in PYVISTA_FORMATS:
+            return _read_with_pyvista(path)
+        loaded = trimesh.load(path, force="mesh", process=False)
+    except InputError:
+        raise
+    except Exception as exc:  # the readers raise many types on corrupt files
+        raise InputError(f"cannot read {path} as {ext[1:].upper()}: {exc}. Is the file complete?") from exc
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
+        raise InputError(f"{path} holds no triangles: it is not a surface mesh")
+    return loaded
+
+
+def _read_with_pyvista(path: str) -> trimesh.Trimesh:
+    import pyvista as pv
+
+    data = pv.read(path)
+    surface = data.extract_surface(algorithm=None) if not isinstance(data, pv.PolyData) else data
+    surface = surface.triangulate()
+    if surface.n_cells == 0:
+        raise InputError(f"{path} holds no surface cells: it is not a surface mesh")
+    faces = surface.faces.reshape(-1, 4)[:, 1:]
+    return trimesh.Trimesh(np.asarray(surface.points, dtype=float), faces, process=False)
+
+
+def clean_mesh(mesh: trimesh.Trimesh, units: str | None = None, source: str = "mesh") -> tuple[trimesh.Trimesh, LoadReport]:
+    """Check and repair a surface and convert it to millimetres.
+
+    ``units`` is the unit of the input coordinates (mm, cm, m, in) or ``None`` to detect it from
+    the size of the vertebra. Raises :class:`InputError` for meshes that cannot be a vertebra.
+    """
+    vertices = np.asarray(mesh.vertices, dtype=float)
+    faces = np.asarray(mesh.faces)
+    if len(vertices) == 0 or len(faces) == 0:
+        raise InputError(f"{source} is empty: no vertices or no faces")
+    if not np.all(np.isfinite(vertices)):
+        bad = int((~np.isfinite(vertices)).any(axis=1).sum())
+        raise InputError(
+            f"{source} has {bad} vertices with NaN or infinite coordinates; re-export the mesh "
+            "from its source (segmentation or CAD) without them"
+        )
+    notes: list[str] = []
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    # Per-face-normal OBJ/STL exports duplicate every vertex: merge by position.
+    mesh.merge_vertices(merge_tex=True, merge_norm=True)
+    nondegenerate = mesh.nondegenerate_faces(height=1e-9 * max(mesh.scale, 1e-12))
+    if not nondegenerate.all():
+        note(notes, f"{source}: removed {int((~nondegenerate).sum())} degenerate (zero-area) faces")
+        mesh.update_faces(nondegenerate)
+    unique = mesh.unique_faces()
+    if len(unique) < len(mesh.faces):
+        note(notes, f"{source}: removed {len(mesh.faces) - len(unique)} duplicate faces")
+        mesh.update_faces(unique)
+    mesh.remove_unreferenced_vertices()
+    if len(mesh.faces) < 4:
+        raise InputError(f"{source} has fewer than 4 usable faces: it cannot enclose a vertebra")
+
+    mesh = _single_component(mesh, source, notes)
+    unit_name, detected = _decide_units(mesh, units, source, notes)
+    scale = UNITS_TO_MM[unit_name]
+    if scale != 1.0:
+        mesh.apply_scale(scale)
+    extent = float(mesh.extents.max())
+    lo, hi = VERTEBRA_EXTENT_MM
+    if not lo <= extent <= hi:
+        raise InputError(
+            f"{source} is {extent:.1f} mm across after reading it as {unit_name}: a lumbar "
+            f"vertebra is {lo:.0f}-{hi:.0f} mm across. Check the --units option"
+        )
+
+    if not mesh.is_watertight:
+        trimesh.repair.fill_holes(mesh)
+        if mesh.is_watertight:
+            note(notes, f"{source}: small holes in the surface were filled")
+        else:
+            note(notes, f"{source}: the surface is not watertight (open holes remain); inside/outside tests are approximate")
+    trimesh.repair.fix_normals(mesh)
+    if mesh.is_watertight and mesh.volume < 0:
+        mesh.invert()
+    return mesh, LoadReport(unit_name, detected, notes)
+
+
+def _single_component(mesh: trimesh.Trimesh, source: str, notes: list[str]) -> trimesh.Trimesh:
+    parts = mesh.split(only_watertight=False)
+    if len(parts) <= 1:
+        return mesh
+    areas = np.array([p.area for p in parts])
+    order = np.argsort(areas)[::-1]
+    large = [i for i in order if areas[i] >= 0.2 * areas[order[0]]]
+    if len(large) > 1:
+        raise InputError(
+            f"{source} holds {len(large)} separate large pieces (surface areas "
+            f"{', '.join(f'{areas[i]:.0f}' for i in large)}): it looks like several vertebrae in one "
+            "file. Give one vertebra per file (or mesh each level of a labelmap separately)"
+        )
+    note(notes, f"{source}: kept the largest piece and dropped {len(parts) - 1} small fragment(s)")
+    return parts[order[0]]
+
+
+def _decide_units(mesh: trimesh.Trimesh, units: str | None, source: str, notes: list[str]) -> tuple[str, bool]:
+    if units is not None:
+        name = str(units).strip().lower()
+        if name not in UNITS_TO_MM:
+            raise InputError(f"unknown units {units!r}: use one of {', '.join(UNITS_TO_MM)}")
+        return name, False
+    extent = float(mesh.extents.max())
+    lo, hi = VERTEBRA_EXTENT_MM
+    if lo <= extent <= hi:
+        return "mm", True
+    if lo / 1000 <= extent <= hi / 1000:
+        note(notes, f"{source} is {extent:.3g} units across: read as METRES and converted to mm "
+                    "(pass --units to override)")
+        return "m", True
+    raise InputError(
+        f"{source} is {extent:.4g} units across, which is no vertebra size in mm ({lo:.0f}-{hi:.0f}) "
+        "or metres; if it is in cm or inches pass --units cm / --units in"
+    )
