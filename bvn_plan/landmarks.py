@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import trimesh
+
 from .frames import AnatomicalFrame
+
+#: Surface regions of the vertebra mesh that findings and ground truth label by face index.
+FACE_REGIONS = (
+    "superior_endplate", "inferior_endplate", "posterior_wall", "anterior_cortex",
+    "lateral_cortex", "left_pedicle", "right_pedicle", "posterior_arch",
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,10 @@ class Landmarks:
     bvn_terminus: np.ndarray
     morphometry: dict[str, float] = field(default_factory=dict)  # mm / degrees, names as levels.LevelMorphometry
     confidence: dict[str, float] = field(default_factory=dict)   # 0..1 per finding
+    canal_mesh: trimesh.Trimesh | None = None   # the vertebral foramen as a closed volume (watertight)
+    body_mesh: trimesh.Trimesh | None = None    # the vertebral body alone (watertight)
+    #: Face indices into the vertebra mesh for each surface region, named as in FACE_REGIONS.
+    face_regions: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -106,4 +118,5 @@ class Landmarks:
             "bvn_terminus": self.bvn_terminus.tolist(),
             "morphometry": {k: float(v) for k, v in self.morphometry.items()},
             "confidence": {k: float(v) for k, v in self.confidence.items()},
+            "face_region_sizes": {k: int(len(v)) for k, v in self.face_regions.items()},
         }
