@@ -82,11 +82,13 @@ class SignedDistance:
             values[near] = self.exact(np.asarray(points, float)[near])
         return values
 
-    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
-        """Exact minimum over ``points`` of (signed distance - offset) and its index."""
-        approx = self.approximate(points) - offset
+    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0, sign: float = 1.0) -> tuple[float, int]:
+        """Exact minimum over ``points`` of (sign * signed distance - offset) and its index.
+
+        ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays)."""
+        approx = sign * self.approximate(points) - offset
         candidates = np.flatnonzero(approx <= approx.min() + 2 * self.band)
-        exact = self.exact(np.asarray(points, float)[candidates]) - np.broadcast_to(offset, approx.shape)[candidates]
+        exact = sign * self.exact(np.asarray(points, float)[candidates]) - np.broadcast_to(offset, approx.shape)[candidates]
         best = int(np.argmin(exact))
         return float(exact[best]), int(candidates[best])
 

@@ -1,0 +1,402 @@
+"""Safety zones and the trajectory checker: verdicts any clinician can audit.
+
+Zones are geometric objects built once per vertebra from its landmarks (mm, model
+coordinates). Rules say which zone an instrument or a lesion must keep clear of, by what margin,
+whether a violation fails the plan or only warns, and the source of the margin. The checker
+returns, for every zone, the minimum signed clearance (negative = breach) and where it occurs,
+the Gertzbein-Robbins grade of a medial breach, whether the path stays in bone from its bone
+entry to its tip, the verdict and the reasons in words.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from .distance import SignedDistance, SurfaceDistance
+from .errors import AnatomyError, InputError
+from .landmarks import Landmarks
+from .paths import InstrumentPath
+
+FAIL, WARN, PASS = "fail", "warn", "pass"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One safety rule: ``applies_to`` ("instrument" or "lesion") must keep ``margin_mm`` from
+    ``zone``; breaking it gives ``severity`` ("fail" or "warn")."""
+
+    name: str
+    zone: str
+    applies_to: str
+    margin_mm: float
+    severity: str
+    source: str
+    description: str
+
+
+#: Level-dependent prevalence (%) of segmental arteries in the extrapedicular puncture zone
+#: [V, Liu 2019 PLoS One]; none at the L1-L3 posterosuperior lateral wall [V, Xu 2022].
+SEGMENTAL_ARTERY_PREVALENCE = {"L1": 5.0, "L2": 3.0, "L3": 6.0, "L4": 10.0, "L5": 17.0}
+
+_ENDPLATE_SOURCE = "a path or lesion that breaches an endplate enters the disc; margin [A, bvn_facts.md: 2 mm]"
+DEFAULT_RULES = (
+    Rule("canal_instrument", "spinal_canal", "instrument", 0.0, FAIL,
+         "dural sac 1.5-3.0 mm inside the medial pedicle wall [V, Ebraheim 1996; Matuoka 2002]; "
+         "medial breach graded after Gertzbein-Robbins 1990",
+         "no instrument inside the spinal canal"),
+    Rule("canal_lesion", "spinal_canal", "lesion", 10.0, FAIL,
+         "ablation zone >= 10 mm from the spinal canal [V-secondary, Huang 2022 Semin Intervent Radiol "
+         "39:162]; cord/nerve injury threshold about 45 C [V, Dupuy 2000]",
+         "the ablation zone keeps its margin from the spinal canal"),
+    Rule("bone_instrument", "bone", "instrument", 0.0, FAIL,
+         "an instrument leaving the vertebral body exposes disc, great vessels, psoas and segmental "
+         "arteries [A, technique]",
+         "from bone entry to tip the instrument stays inside bone"),
+    Rule("superior_endplate_instrument", "superior_endplate", "instrument", 2.0, FAIL, _ENDPLATE_SOURCE,
+         "the instrument keeps its margin from the superior endplate"),
+    Rule("inferior_endplate_instrument", "inferior_endplate", "instrument", 2.0, FAIL, _ENDPLATE_SOURCE,
+         "the instrument keeps its margin from the inferior endplate"),
+    Rule("superior_endplate_lesion", "superior_endplate", "lesion", 2.0, FAIL, _ENDPLATE_SOURCE,
+         "the ablation zone keeps its margin from the superior endplate"),
+    Rule("inferior_endplate_lesion", "inferior_endplate", "lesion", 2.0, FAIL, _ENDPLATE_SOURCE,
+         "the ablation zone keeps its margin from the inferior endplate"),
+    Rule("anterior_cortex_instrument", "anterior_cortex", "instrument", 0.0, FAIL,
+         "great vessels lie in front of the vertebral body [A, anatomy]",
+         "the instrument does not breach the anterior cortex"),
+    Rule("lateral_cortex_instrument", "lateral_cortex", "instrument", 0.0, FAIL,
+         "psoas and segmental arteries lie on the lateral body wall [A, anatomy]",
+         "the instrument does not breach the lateral cortex after its bone entry"),
+    Rule("anterior_cortex_lesion", "anterior_cortex", "lesion", 0.0, WARN,
+         "heating through the anterior cortex reaches the great vessels [A]",
+         "the ablation zone stays inside the anterior cortex"),
+    Rule("lateral_cortex_lesion", "lateral_cortex", "lesion", 0.0, WARN,
+         "heating through the lateral cortex reaches psoas and segmental vessels [A]",
+         "the ablation zone stays inside the lateral cortex"),
+    Rule("exiting_root_instrument", "exiting_root", "instrument", 0.0, FAIL,
+         "exiting root 1.5-2.0 mm below the pedicle [V, Ebraheim 1996; Matuoka 2002]; Kambin corridor "
+         "[V, Pairaiturkar 2019]; corridor radius and course [A]",
+         "the instrument does not touch the exiting nerve root corridor"),
+    Rule("exiting_root_proximity", "exiting_root", "instrument", 2.0, WARN,
+         "as exiting_root_instrument; proximity margin [A, 2 mm]",
+         "the instrument keeps 2 mm from the exiting nerve root corridor"),
+    Rule("segmental_artery_instrument", "segmental_artery", "instrument", 2.0, WARN,
+         "segmental arteries in the extrapedicular puncture zone L1-L5: 5/3/6/10/17 % "
+         "[V, Liu 2019 PLoS One]; band height [A, +-6 mm about mid-body]",
+         "the instrument keeps clear of the segmental artery zone on the lateral body wall"),
+)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The editable rule set: every margin, severity and source in one place."""
+
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+
+    def __getitem__(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise InputError(f"no safety rule named {name!r}; rules: {', '.join(r.name for r in self.rules)}")
+
+    def with_changes(self, name: str, **changes) -> "RuleSet":
+        """A copy with rule ``name`` changed (e.g. ``margin_mm=8`` or ``severity="warn"``)."""
+        self[name]
+        if "severity" in changes and changes["severity"] not in (FAIL, WARN):
+            raise InputError(f"severity must be 'fail' or 'warn', got {changes['severity']!r}")
+        if "margin_mm" in changes and not np.isfinite(changes["margin_mm"]):
+            raise InputError("a rule margin must be a finite number of mm")
+        return RuleSet(tuple(replace(r, **changes) if r.name == name else r for r in self.rules))
+
+    def to_json(self) -> str:
+        return json.dumps([asdict(r) for r in self.rules], indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RuleSet":
+        try:
+            return cls(tuple(Rule(**item) for item in json.loads(text)))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cannot read the rule set: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ExitingRootCorridor:
+    """Assumed course of the exiting nerve root below one pedicle [A]: a capsule (segment + radius).
+
+    It starts ``gap_mm`` below the pedicle's inferior edge at the canal's lateral recess and runs
+    ``length_mm`` laterally, anteriorly and inferiorly through the foramen.
+    """
+
+    gap_mm: float = 1.75          # [V] 1.5-2.0 mm below the pedicle (Ebraheim 1996, Matuoka 2002)
+    radius_mm: float = 2.5        # [A] root with its sleeve
+    length_mm: float = 25.0       # [A] the extraforaminal course that matters for the puncture
+    direction_vf: tuple = (0.65, 0.35, -0.65)  # [A] lateral, anterior, inferior components (vertebra frame)
+
+
+@dataclass
+class ZoneClearance:
+    """Minimum clearance (mm, negative = breach) from one zone and where it occurs."""
+
+    zone: str
+    applies_to: str
+    clearance_mm: float
+    point: list            # model coordinates, mm
+    depth_mm: float | None  # along the path from its start (instrument only)
+
+
+@dataclass
+class RuleResult:
+    rule: str
+    status: str            # pass / warn / fail
+    clearance_mm: float
+    margin_mm: float
+    reason: str
+
+
+@dataclass
+class CheckResult:
+    """What the checker found (mm, model coordinates)."""
+
+    verdict: str
+    reasons: list[str]
+    clearances: dict[str, ZoneClearance]
+    rules: list[RuleResult]
+    bone_entry: list | None
+    bone_entry_depth_mm: float | None
+    intraosseous: bool
+    medial_breach_mm: float
+    gertzbein_robbins_grade: int
+    tip: list
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["frame"] = "model coordinates (mm)"
+        return out
+
+
+def gertzbein_robbins_grade(breach_mm: float) -> int:
+    """Gertzbein-Robbins grade of a medial breach of ``breach_mm`` (0 none, 1 < 2, 2 2-4, 3 > 4 mm)."""
+    if breach_mm <= 0:
+        return 0
+    if breach_mm < 2:
+        return 1
+    return 2 if breach_mm <= 4 else 3
+
+
+class SafetyZones:
+    """Every zone of one vertebra, built once (mm, model coordinates) and queried per check."""
+
+    #: Samples closer than this to the bone entry are the entry itself, not a cortex breach [A].
+    ENTRY_ZONE_MM = 4.0
+    #: A tip farther than this outside the bone is not a trajectory into this vertebra.
+    TIP_OUTSIDE_LIMIT_MM = 10.0
+
+    def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
+                 segmental_band_mm: float = 6.0):
+        if landmarks.canal_mesh is None or not landmarks.face_regions:
+            raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
+        self.mesh = mesh
+        self.landmarks = landmarks
+        self.level = landmarks.level
+        self.bone = SignedDistance(mesh, name="vertebra")
+        self.canal = SignedDistance(landmarks.canal_mesh, name="spinal canal")
+        self.region_of_face = np.full(len(mesh.faces), "other", dtype=object)
+        for name, faces in landmarks.face_regions.items():
+            self.region_of_face[np.asarray(faces, int)] = name
+        self._face_tree = cKDTree(mesh.triangles_center)
+        self.surfaces: dict[str, SurfaceDistance] = {}
+        for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
+            faces = np.asarray(landmarks.face_regions.get(name, []), int)
+            if len(faces) == 0:
+                raise AnatomyError(f"the anatomy found no {name.replace('_', ' ')}: cannot check against it")
+            self.surfaces[name] = SurfaceDistance(mesh.submesh([faces], append=True))
+        self.segmental_band_mm = segmental_band_mm
+        band = self._segmental_faces()
+        self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True)) if len(band) else None
+        self.root = root
+        self.root_segments = self._root_segments()
+
+    def _segmental_faces(self) -> np.ndarray:
+        frame = self.landmarks.frame
+        faces = np.asarray(self.landmarks.face_regions["lateral_cortex"], int)
+        z = frame.to_local(self.mesh.triangles_center[faces])[:, 2]
+        mid = 0.5 * (frame.to_local(self.landmarks.superior_endplate.point)[2]
+                     + frame.to_local(self.landmarks.inferior_endplate.point)[2])
+        return faces[np.abs(z - mid) <= self.segmental_band_mm]
+
+    def _root_segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        frame = self.landmarks.frame
+        segments = []
+        for side, pedicle in self.landmarks.pedicles.items():
+            sign = 1.0 if side == "right" else -1.0
+            centre = frame.to_local(pedicle.isthmus_centre)
+            start = centre + np.array([0.0, 0.0, -(pedicle.isthmus_height / 2 + self.root.gap_mm + self.root.radius_mm)])
+            lateral, anterior, inferior = self.root.direction_vf
+            direction = np.array([sign * lateral, anterior, inferior])
+            end = start + self.root.length_mm * direction / np.linalg.norm(direction)
+            segments.append((frame.to_model(start), frame.to_model(end)))
+        return segments
+
+    def root_distance(self, points: np.ndarray) -> np.ndarray:
+        """Distance (mm) from points to the surface of the nearest exiting-root capsule (negative inside)."""
+        best = np.full(len(points), np.inf)
+        for a, b in self.root_segments:
+            ab = b - a
+            t = np.clip((points - a) @ ab / (ab @ ab), 0.0, 1.0)
+            best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
+        return best - self.root.radius_mm
+
+    def nearest_region(self, points: np.ndarray) -> np.ndarray:
+        """Name of the surface region nearest to each point."""
+        _, face = self._face_tree.query(points)
+        return self.region_of_face[face]
+
+
+def _lesion_points(lesion) -> np.ndarray:
+    surface = lesion if isinstance(lesion, trimesh.Trimesh) else lesion.surface_mesh()
+    if len(surface.vertices) < 4:
+        raise InputError("the lesion surface has fewer than 4 points")
+    return np.asarray(surface.vertices, float)
+
+
+def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: RuleSet = RuleSet()) -> CheckResult:
+    """Judge an instrument path (and optionally its lesion: a trimesh surface or an object with
+    ``surface_mesh()``) against every zone. All geometry in mm, model coordinates."""
+    points, depth = path.sample()
+    radius = path.radius
+    bone_sd = zones.bone(points)
+    inside = np.flatnonzero(bone_sd < 0)
+    if len(inside) == 0:
+        raise InputError("the path never enters the vertebra: check its points and their frame/units")
+    if bone_sd[-1] > SafetyZones.TIP_OUTSIDE_LIMIT_MM:
+        raise InputError(f"the tip lies {bone_sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
+    entry = int(inside[0])
+    after = np.arange(entry, len(points))
+    notes: list[str] = []
+
+    clearances: dict[str, ZoneClearance] = {}
+
+    def record(zone, applies_to, value, where, d):
+        clearances[f"{zone}:{applies_to}"] = ZoneClearance(zone, applies_to, float(value), points_or(where), d)
+
+    def points_or(p):
+        return np.asarray(p, float).tolist()
+
+    # spinal canal (the whole instrument, skin to tip)
+    canal_clear, i = zones.canal.minimum(points, offset=radius)
+    record("spinal_canal", "instrument", canal_clear, points[i], float(depth[i]))
+    medial_breach = max(0.0, -canal_clear)
+    grade = gertzbein_robbins_grade(medial_breach)
+
+    # bone containment after the entry: the centreline must stay inside (instrument radius aside)
+    post = after[depth[after] - depth[entry] >= SafetyZones.ENTRY_ZONE_MM]
+    exits = after[bone_sd[after] > 0]
+    if len(post):
+        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0)
+        j = post[j]
+        record("bone", "instrument", bone_clear, points[j], float(depth[j]))
+    intraosseous = len(exits) == 0
+
+    # cortex and endplate regions: clearance of the instrument surface, negative when outside bone
+    region_points = points[post] if len(post) else points[-1:]
+    region_depth = depth[post] if len(post) else depth[-1:]
+    region_inside = (bone_sd[post] if len(post) else bone_sd[-1:]) < 0
+    nearest = zones.nearest_region(region_points)
+    for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
+        value, k = _region_clearance(zones.surfaces[name], region_points, region_inside, nearest == name, radius)
+        record(name, "instrument", value, region_points[k], float(region_depth[k]))
+
+    root = zones.root_distance(points) - radius
+    k = int(np.argmin(root))
+    record("exiting_root", "instrument", root[k], points[k], float(depth[k]))
+    if zones.surfaces["segmental_artery"] is not None:
+        outside = np.flatnonzero(bone_sd >= -radius)
+        if len(outside):
+            value, k = zones.surfaces["segmental_artery"].minimum(points[outside], offset=radius)
+            record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
+
+    if lesion is not None:
+        lp = _lesion_points(lesion)
+        value, k = zones.canal.minimum(lp)
+        record("spinal_canal", "lesion", value, lp[k], None)
+        l_inside = zones.bone(lp) < 0
+        l_nearest = zones.nearest_region(lp)
+        for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
+            value, k = _region_clearance(zones.surfaces[name], lp, l_inside, l_nearest == name, 0.0)
+            record(name, "lesion", value, lp[k], None)
+
+    results = _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, medial_breach)
+    verdict = FAIL if any(r.status == FAIL for r in results) else WARN if any(r.status == WARN for r in results) else PASS
+    reasons = [r.reason for r in results if r.status != PASS]
+    if verdict == PASS:
+        reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
+    return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
+                       intraosseous, float(medial_breach), grade, path.tip.tolist(), notes)
+
+
+def _region_clearance(surface: SurfaceDistance, points, inside, nearest_is_region, offset) -> tuple[float, int]:
+    """Minimum signed clearance (mm) of points from a surface region: distance inside the bone,
+    minus the distance for points outside the bone that left through this region."""
+    dist = np.full(len(points), np.inf)
+    use = inside | nearest_is_region
+    if not use.any():
+        return float("inf"), 0
+    value_inside = np.inf
+    if inside.any():
+        idx = np.flatnonzero(inside)
+        value_inside, k = surface.minimum(points[idx], offset=offset)
+        dist[idx[k]] = value_inside
+    out = np.flatnonzero(~inside & nearest_is_region)
+    if len(out):
+        dist[out] = -surface.distances(points[out]) - offset
+    k = int(np.argmin(dist))
+    return float(dist[k]), k
+
+
+def _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, breach):
+    results = []
+    for rule in rules.rules:
+        key = f"{rule.zone}:{rule.applies_to}"
+        if rule.zone == "bone":
+            status = PASS if intraosseous else rule.severity
+            if intraosseous:
+                value = clearances[key].clearance_mm if key in clearances else float("nan")
+                reason = f"{rule.description}: holds"
+            else:
+                worst = exits[np.argmax(zones.bone(points[exits]))]
+                value = -float(zones.bone(points[worst:worst + 1])[0])
+                region = zones.nearest_region(points[worst:worst + 1])[0].replace("_", " ")
+                reason = (f"the instrument leaves the bone through the {region} {-value:.1f} mm beyond the "
+                          f"surface at {depth[worst] - depth[entry]:.1f} mm past the bone entry")
+            results.append(RuleResult(rule.name, status, value, rule.margin_mm, reason))
+            continue
+        if key not in clearances:
+            continue
+        c = clearances[key]
+        ok = c.clearance_mm >= rule.margin_mm
+        status = PASS if ok else rule.severity
+        what = "the instrument" if rule.applies_to == "instrument" else "the ablation zone"
+        zone_words = rule.zone.replace("_", " ")
+        if ok:
+            reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
+        elif rule.name == "canal_instrument":
+            where = (f"{c.depth_mm - depth[entry]:.1f} mm past the bone entry" if c.depth_mm >= depth[entry]
+                     else f"{depth[entry] - c.depth_mm:.1f} mm before the bone entry")
+            reason = (f"medial pedicle wall breached: the instrument enters the spinal canal by {breach:.1f} mm "
+                      f"at {where}: Gertzbein-Robbins grade {grade}")
+        elif c.clearance_mm < 0:
+            reason = f"{what} breaches the {zone_words} by {-c.clearance_mm:.1f} mm ({rule.description})"
+        else:
+            reason = (f"{what} comes within {c.clearance_mm:.1f} mm of the {zone_words}, inside its "
+                      f"{rule.margin_mm:.1f} mm margin ({rule.description})")
+        if rule.zone == "segmental_artery" and not ok:
+            pct = SEGMENTAL_ARTERY_PREVALENCE.get(zones.level)
+            if pct is not None:
+                reason += f"; segmental arteries lie in this zone in {pct:.0f}% at {zones.level} (Liu 2019)"
+        results.append(RuleResult(rule.name, status, float(c.clearance_mm), rule.margin_mm, reason))
+    return results

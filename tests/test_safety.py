@@ -1,0 +1,144 @@
+"""The safety checker on geometry with known answers (a box 'body' and a box 'canal')."""
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from bvn_plan import InputError
+from bvn_plan.frames import AnatomicalFrame
+from bvn_plan.landmarks import Landmarks, Pedicle, Plane
+from bvn_plan.paths import InstrumentPath
+from bvn_plan.safety import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
+
+R = 1.7  # 10 G introducer radius, mm
+
+
+def _box(lo, hi, size=2.0):
+    b = trimesh.creation.box(bounds=[lo, hi])
+    v, f = trimesh.remesh.subdivide_to_size(b.vertices, b.faces, size)
+    return trimesh.Trimesh(v, f)
+
+
+@pytest.fixture(scope="module")
+def zones():
+    """Body x -20..20 (right), y -15..15 (anterior), z -13..13 (superior); canal behind it."""
+    bone = _box([-20, -15, -13], [20, 15, 13])
+    canal = _box([-10, -33, -13], [10, -16, 13])
+    n = bone.face_normals
+    regions = {
+        "superior_endplate": np.flatnonzero(n[:, 2] > 0.9),
+        "inferior_endplate": np.flatnonzero(n[:, 2] < -0.9),
+        "anterior_cortex": np.flatnonzero(n[:, 1] > 0.9),
+        "lateral_cortex": np.flatnonzero(np.abs(n[:, 0]) > 0.9),
+        "posterior_wall": np.flatnonzero(n[:, 1] < -0.9),
+    }
+    pedicles = {side: Pedicle(side, np.array([x, -14.0, 3.0]), np.array([0, 1.0, 0]), 8.0, 14.0, np.array([x, -15.0, 3.0]))
+                for side, x in (("right", 12.0), ("left", -12.0))}
+    landmarks = Landmarks(
+        "L4", AnatomicalFrame.identity(), Plane(np.zeros(3), np.array([1.0, 0, 0])),
+        Plane(np.array([0, 0, 13.0]), np.array([0, 0, 1.0])), Plane(np.array([0, 0, -13.0]), np.array([0, 0, -1.0])),
+        np.zeros((0, 3)), np.array([0, -24.5, 0]), pedicles, np.array([0, -15.0, 0]), np.array([0, -4.0, 0]),
+        canal_mesh=canal, face_regions=regions)
+    return SafetyZones(bone, landmarks)
+
+
+def _exact_min(mesh, points, signed=False):
+    closest, dist, _ = trimesh.proximity.closest_point(mesh, points)
+    if signed:
+        dist = np.where(mesh.contains(points), -dist, dist)
+    return dist
+
+
+CLEAN = InstrumentPath.straight([30, -40, 2], [0, 3, 0], R)
+
+
+def test_clean_path_passes_with_reasons(zones):
+    result = check_path(zones, CLEAN)
+    assert result.verdict == "pass", result.reasons
+    assert result.intraosseous and result.gertzbein_robbins_grade == 0
+    assert result.bone_entry[1] == pytest.approx(-15, abs=0.5)
+
+
+def test_clearances_are_exact_mesh_distances(zones):
+    result = check_path(zones, CLEAN)
+    points, depth = CLEAN.sample()
+    canal = _exact_min(zones.landmarks.canal_mesh, points, signed=True) - R
+    assert result.clearances["spinal_canal:instrument"].clearance_mm == pytest.approx(canal.min(), abs=0.1)
+    after = points[depth - result.bone_entry_depth_mm >= SafetyZones.ENTRY_ZONE_MM]
+    depth_in_bone = -_exact_min(zones.mesh, after, signed=True) - R
+    assert result.clearances["bone:instrument"].clearance_mm == pytest.approx(depth_in_bone.min(), abs=0.1)
+    # analytic: distance to the planes z = +-13 and y = 15 from the deepest samples
+    assert result.clearances["superior_endplate:instrument"].clearance_mm == pytest.approx((13 - after[:, 2]).min() - R, abs=0.1)
+    assert result.clearances["inferior_endplate:instrument"].clearance_mm == pytest.approx((after[:, 2] + 13).min() - R, abs=0.1)
+    assert result.clearances["anterior_cortex:instrument"].clearance_mm == pytest.approx(15 - 3 - R, abs=0.1)
+    assert result.clearances["lateral_cortex:instrument"].clearance_mm == pytest.approx((20 - np.abs(after[:, 0])).min() - R, abs=0.1)
+
+
+@pytest.mark.parametrize("breach,grade", [(1.0, 1), (3.0, 2), (5.0, 3)])
+def test_medial_breach_is_graded(zones, breach, grade):
+    # the instrument surface reaches `breach` mm into the canal (canal's right wall is x = 10)
+    x = 10 + R - breach
+    path = InstrumentPath.straight([x, -40, 0], [x, 5, 0], R)
+    result = check_path(zones, path)
+    assert result.verdict == "fail"
+    assert result.medial_breach_mm == pytest.approx(breach, abs=0.05)
+    assert result.gertzbein_robbins_grade == grade
+    assert any(f"Gertzbein-Robbins grade {grade}" in r and "medial pedicle wall" in r for r in result.reasons)
+
+
+def test_grades():
+    assert [gertzbein_robbins_grade(x) for x in (0, 1.9, 2.0, 4.0, 4.1)] == [0, 1, 2, 2, 3]
+
+
+def test_endplate_and_anterior_breaches_fail_with_the_right_reason(zones):
+    up = check_path(zones, InstrumentPath.straight([30, -40, 2], [0, 3, 12.5], R))
+    assert up.verdict == "fail" and any("superior endplate" in r for r in up.reasons)
+    through = check_path(zones, InstrumentPath.straight([30, -40, 0], [0, 17, 0], R))
+    assert through.verdict == "fail" and not through.intraosseous
+    assert any("anterior cortex" in r for r in through.reasons)
+
+
+def test_lesion_near_the_canal_fails_and_far_passes(zones):
+    near = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
+    near.apply_translation([0, -15 + 5 + 4, 0])  # 4 mm from the posterior wall / canal
+    result = check_path(zones, CLEAN, lesion=near)
+    assert result.verdict == "fail"
+    assert result.clearances["spinal_canal:lesion"].clearance_mm == pytest.approx(5.0, abs=0.1)
+    assert any("ablation zone" in r and "spinal canal" in r for r in result.reasons)
+    far = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
+    far.apply_translation([0, 3, 0])
+    assert check_path(zones, CLEAN, lesion=far).verdict == "pass"
+
+
+def test_rules_are_editable_and_round_trip(zones):
+    near = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
+    near.apply_translation([0, -6, 0])
+    relaxed = RuleSet().with_changes("canal_lesion", margin_mm=4.0)
+    assert check_path(zones, CLEAN, lesion=near, rules=relaxed).verdict == "pass"
+    assert RuleSet.from_json(relaxed.to_json()) == relaxed
+    assert json.loads(RuleSet().to_json())[0]["source"]
+    with pytest.raises(InputError):
+        RuleSet().with_changes("no_such_rule", margin_mm=1)
+
+
+def test_bad_trajectories_get_clear_errors(zones):
+    with pytest.raises(InputError, match="zero length"):
+        InstrumentPath.straight([1, 2, 3], [1, 2, 3], R)
+    with pytest.raises(InputError, match="NaN"):
+        InstrumentPath.straight([np.nan, 2, 3], [1, 2, 3], R)
+    with pytest.raises(InputError, match="tighter than the device allows"):
+        InstrumentPath.straight_then_arc([30, -40, 0], [10, -5, 0], [-1, 0, 0], 8.0, 60, R, min_arc_radius=15.0)
+    with pytest.raises(InputError, match="never enters"):
+        check_path(zones, InstrumentPath.straight([100, 0, 0], [80, 0, 0], R))
+    with pytest.raises(InputError, match="outside the vertebra"):
+        check_path(zones, InstrumentPath.straight([0, 0, 0], [0, 60, 0], R))
+
+
+def test_curved_path_geometry():
+    path = InstrumentPath.straight_then_arc([0, -40, 0], [0, -10, 0], [1, 0, 0], 15.0, 90, R)
+    # a quarter circle of radius 15 bending toward +x ends 15 mm ahead and 15 mm to the side
+    np.testing.assert_allclose(path.tip, [15, 5, 0], atol=1e-9)
+    np.testing.assert_allclose(path.tip_direction, [1, 0, 0], atol=0.02)
+    assert path.length == pytest.approx(30 + np.pi * 15 / 2, abs=0.01)
