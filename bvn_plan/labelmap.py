@@ -64,7 +64,7 @@ SCHEMES = {"totalseg": TOTALSEG_TOTAL_LABELS, "verse": VERSE_LABELS}
 #: Class names of the canal zone, best first: the canal itself (TotalSpineSeg, SPINEPS files
 #: with names), else the spinal cord (TotalSegmentator), which ends near L1-L2.
 CANAL_CLASSES = ("spinal_canal", "spinal_cord")
-#: Class-name prefixes loaded from a folder of per-class masks.
+#: Class names (file names without .nii/.nii.gz) loaded from a folder of per-class masks.
 FOLDER_CLASSES = re.compile(r"^(vertebrae_[CTLS]\d+|sacrum|spinal_cord|spinal_canal)$")
 
 #: Smallest label accepted for meshing (mm^3). [A] A whole adult lumbar vertebra is ~45-80 cm^3
@@ -113,6 +113,7 @@ class Labelmap:
         self.notes = list(notes or [])
         values, counts = np.unique(data, return_counts=True)
         self._counts = {int(v): int(c) for v, c in zip(values, counts) if v != 0}
+        self._boxes: dict[int, tuple[slice, ...]] = {}
 
     # -- geometry of the grid -------------------------------------------------------------
     @property
@@ -162,8 +163,15 @@ class Labelmap:
         return self._counts[self.label_value(level)]
 
     def mask(self, level: str) -> np.ndarray:
-        """Boolean voxel mask of ``level``."""
+        """Boolean voxel mask of ``level`` on the whole grid."""
         return self.data == self.label_value(level)
+
+    def _cropped_mask(self, value: int) -> tuple[np.ndarray, tuple[slice, ...]]:
+        """Mask of label ``value`` cropped to its bounding box, and that box (voxel slices)."""
+        if value not in self._boxes:
+            self._boxes[value] = ndi.find_objects((self.data == value).astype(np.uint8))[0]
+        box = self._boxes[value]
+        return self.data[box] == value, box
 
     # -- surfaces -------------------------------------------------------------------------
     def vertebra(self, level: str, smoothing: int = DEFAULT_SMOOTHING_ITERATIONS) -> Vertebra:
@@ -186,7 +194,7 @@ class Labelmap:
         notes: list[str] = []
         if level == "S1" and name == "sacrum":
             note(notes, f"{source}: no vertebrae_S1 label; S1 is the whole sacrum")
-        mesh = self._surface(self.data == value, source, notes, smoothing)
+        mesh = self._surface(value, source, notes, smoothing)
         vertebra = Vertebra.from_mesh(mesh, level=level, units="mm", frame="RAS", source=source)
         vertebra.notes = notes + vertebra.notes
         return vertebra
@@ -201,15 +209,15 @@ class Labelmap:
         for name in CANAL_CLASSES:
             if name in present:
                 source = f"{self.source}:label {present[name]} ({name})"
-                mesh = self._surface(self.data == present[name], source, self.notes, smoothing)
-                trimesh.repair.fix_normals(mesh)
+                mesh = self._surface(present[name], source, self.notes, smoothing)
                 mesh.metadata["label_name"] = name
                 return mesh
         return None
 
-    def _surface(self, mask: np.ndarray, source: str, notes: list[str], smoothing: int) -> trimesh.Trimesh:
-        mask, offset = _largest_piece_filled(mask, source, notes)
-        return mask_surface(mask, self.affine, offset, smoothing)
+    def _surface(self, value: int, source: str, notes: list[str], smoothing: int) -> trimesh.Trimesh:
+        cropped, box = self._cropped_mask(value)
+        mask = _largest_piece_filled(cropped, source, notes)
+        return mask_surface(mask, self.affine, np.array([s.start for s in box]), smoothing)
 
     # -- plausibility ---------------------------------------------------------------------
     def plausibility(self, levels: list[str] | None = None) -> list[Finding]:
@@ -278,11 +286,10 @@ class Labelmap:
 
     def _level_stats(self, level: str) -> tuple[float, np.ndarray, bool, float]:
         """(volume cm^3, centroid RAS mm, touches the image border, second-piece size fraction)."""
-        mask = self.mask(level)
+        mask, box = self._cropped_mask(self.label_value(level))
         volume = mask.sum() * self.voxel_volume_mm3 / 1000.0
-        centroid = self.voxel_to_world(np.argwhere(mask).mean(axis=0))
-        border = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
-                      or mask[:, :, 0].any() or mask[:, :, -1].any())
+        centroid = self.voxel_to_world(np.argwhere(mask).mean(axis=0) + [s.start for s in box])
+        border = any(s.start == 0 or s.stop == n for s, n in zip(box, self.data.shape))
         pieces, count = ndi.label(mask, structure=np.ones((3, 3, 3)))
         sizes = np.sort(np.bincount(pieces.ravel())[1:])[::-1]
         second = float(sizes[1] / sizes[0]) if count > 1 else 0.0
@@ -427,10 +434,8 @@ def _windowed_sinc(points: np.ndarray, faces: np.ndarray, iterations: int) -> np
     return np.asarray(surface.points, dtype=float)
 
 
-def _largest_piece_filled(mask: np.ndarray, source: str, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Crop to the label, keep its largest 26-connected piece, fill its cavities."""
-    box = ndi.find_objects(mask.astype(np.uint8))[0]
-    cropped = mask[box]
+def _largest_piece_filled(cropped: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
+    """Keep the largest 26-connected piece of a mask and fill its internal cavities."""
     pieces, count = ndi.label(cropped, structure=np.ones((3, 3, 3)))
     if count > 1:
         sizes = np.bincount(pieces.ravel())[1:]
@@ -442,7 +447,7 @@ def _largest_piece_filled(mask: np.ndarray, source: str, notes: list[str]) -> tu
     added = int(filled.sum() - cropped.sum())
     if added:
         note(notes, f"{source}: filled {added} voxels of internal cavities")
-    return filled, np.array([s.start for s in box], dtype=float)
+    return filled
 
 
 def _spine_level_name(level: str) -> str:
@@ -470,7 +475,6 @@ def _read_nifti(path: Path):
         image = nib.load(str(path))
         if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
             raise InputError(f"{path.name} is not a NIfTI image")
-        image.dataobj.shape  # noqa: B018 - touch the header so truncated files fail here
     except InputError:
         raise
     except Exception as exc:  # nibabel raises several types on corrupt files
@@ -487,12 +491,12 @@ def _integer_labels(image, path: Path) -> np.ndarray:
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(f"{path.name} has shape {data.shape}: a labelmap must be a 3-D volume")
-    if not np.issubdtype(data.dtype, np.integer):
-        rounded = np.rint(data)
-        if not np.allclose(data, rounded, atol=1e-3):
-            raise InputError(f"{path.name} holds non-integer values: it is an image, not a labelmap")
-        data = rounded
-    return data.astype(np.int32)
+    if np.issubdtype(data.dtype, np.integer):
+        return data
+    rounded = np.rint(data)
+    if not np.allclose(data, rounded, atol=1e-3):
+        raise InputError(f"{path.name} holds non-integer values: it is an image, not a labelmap")
+    return rounded.astype(np.int32)
 
 
 def _checked_affine(image, path: Path, notes: list[str]) -> np.ndarray:

@@ -89,6 +89,17 @@ def test_swapped_level_labels_are_flagged(totalseg):
     assert [(f.kind, f.levels) for f in findings] == [("order", ("L3", "L4"))]
 
 
+def test_two_levels_merged_into_one_label_are_flagged(totalseg):
+    data = totalseg.data.copy()
+    data[totalseg.data == totalseg.label_value("L3")] = totalseg.label_value("L4")
+    merged = Labelmap(data, totalseg.affine, totalseg.names, "merged")
+    with pytest.warns(BvnPlanWarning):
+        findings = merged.plausibility(["L1", "S1"])
+    kinds = {(f.kind, f.levels) for f in findings}
+    assert ("gap", ("L3",)) in kinds
+    assert ("jump", ("L2", "L4")) in kinds and ("jump", ("L4", "L5")) in kinds
+
+
 def test_a_flipped_voxel_order_gives_the_same_world_surface(totalseg, lumbar_vertebrae):
     flip = np.eye(4)
     flip[0, 0], flip[0, 3] = -1.0, totalseg.data.shape[0] - 1
