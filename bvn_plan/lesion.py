@@ -1,0 +1,283 @@
+"""The ablation zone (lesion) behind one interface, whichever model made it.
+
+Every lesion is a closed region in **model coordinates (mm)** of the vertebra. The common
+interface, used by the safety checker and the planner:
+
+* ``contains(points)`` -> bool per point;
+* ``signed_distance(points)`` -> mm, **negative inside, positive outside** (so at a safety point
+  outside the lesion it is the margin);
+* ``surface_mesh()`` -> closed ``trimesh.Trimesh`` (mm, model coordinates);
+* ``volume`` (mm³), ``extent_along(axis)`` / ``extent_across(axis)`` (mm, along / across the probe
+  axis by default);
+* ``covers(point)``, ``path_coverage(start, end)`` for the BVN terminus and the nerve path.
+
+Implementations: :class:`EllipsoidLesion` (the device profile's geometric spheroid, exact),
+:class:`UnionLesion` (two probes, bi-pedicular) and :class:`FieldLesion` (iso-surface of lethal
+thermal dose from bvn_plan.bioheat).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
+
+from .device import DeviceProfile
+from .errors import InputError
+
+
+def as_points(points, what: str = "points") -> np.ndarray:
+    """``points`` as a float (N, 3) array (a single point becomes (1, 3)); InputError otherwise."""
+    arr = np.asarray(points, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise InputError(f"{what} must be an (N, 3) array of mm coordinates, got shape {np.shape(points)}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{what} contain NaN or infinite coordinates")
+    return arr
+
+
+def unit_vector(vector, what: str = "direction") -> np.ndarray:
+    """``vector`` normalised to length 1; InputError if it is not a finite non-zero 3-vector."""
+    v = np.asarray(vector, dtype=float).reshape(-1)
+    if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) < 1e-12:
+        raise InputError(f"{what} must be a finite non-zero 3-vector, got {vector!r}")
+    return v / np.linalg.norm(v)
+
+
+def perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors that complete ``axis`` (unit) to a right-handed orthonormal basis."""
+    helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(axis, helper)
+    e1 /= np.linalg.norm(e1)
+    return e1, np.cross(axis, e1)
+
+
+class Lesion(ABC):
+    """A closed ablation zone in model coordinates (mm). ``axis``: unit probe direction (shaft -> tip)."""
+
+    axis: np.ndarray
+
+    @abstractmethod
+    def contains(self, points) -> np.ndarray:
+        """Bool per point (N, 3 mm, model coordinates): inside the lesion."""
+
+    @abstractmethod
+    def signed_distance(self, points) -> np.ndarray:
+        """Distance (mm) from each point to the lesion surface, negative inside."""
+
+    @abstractmethod
+    def surface_mesh(self) -> trimesh.Trimesh:
+        """The lesion boundary as a closed triangle mesh (mm, model coordinates)."""
+
+    @property
+    def volume(self) -> float:
+        """Lesion volume (mm³)."""
+        return float(abs(self.surface_mesh().volume))
+
+    def extent_along(self, axis=None) -> float:
+        """Length of the lesion along ``axis`` (default: the probe axis), mm."""
+        a = self.axis if axis is None else unit_vector(axis, "axis")
+        return float(np.ptp(self.surface_mesh().vertices @ a))
+
+    def extent_across(self, axis=None, n_directions: int = 90) -> float:
+        """Largest width of the lesion perpendicular to ``axis`` (default: the probe axis), mm."""
+        a = self.axis if axis is None else unit_vector(axis, "axis")
+        e1, e2 = perpendicular_basis(a)
+        angles = np.linspace(0.0, np.pi, n_directions, endpoint=False)
+        dirs = np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2
+        return float(np.ptp(self.surface_mesh().vertices @ dirs.T, axis=0).max())
+
+    def covers(self, point, margin_mm: float = 0.0) -> bool:
+        """True when ``point`` (mm) lies inside the lesion at least ``margin_mm`` from its surface."""
+        return bool(self.signed_distance(as_points(point))[0] <= -margin_mm)
+
+    def path_coverage(self, start, end, spacing_mm: float = 0.1) -> float:
+        """Fraction (0-1) of the straight segment ``start`` -> ``end`` (mm) that lies inside the lesion.
+
+        Used for the nerve path from the basivertebral foramen to the terminus.
+        """
+        a, b = as_points(start, "start")[0], as_points(end, "end")[0]
+        n = max(2, int(np.ceil(np.linalg.norm(b - a) / spacing_mm)) + 1)
+        t = (np.arange(n) + 0.5) / n
+        return float(self.contains(a + t[:, None] * (b - a)).mean())
+
+
+class EllipsoidLesion(Lesion):
+    """A spheroid ``length`` (along ``axis``) by ``diameter`` (across) centred at ``centre`` (mm).
+
+    ``signed_distance`` is exact (nearest point on the spheroid by Eberly's bisection in the
+    meridian plane).
+    """
+
+    def __init__(self, centre, axis, length_mm: float, diameter_mm: float):
+        if not (length_mm > 0 and diameter_mm > 0):
+            raise InputError(f"lesion length and diameter must be positive, got {length_mm} and {diameter_mm} mm")
+        self.centre = as_points(centre, "lesion centre")[0]
+        self.axis = unit_vector(axis, "lesion axis")
+        self.half_length = 0.5 * float(length_mm)
+        self.radius = 0.5 * float(diameter_mm)
+
+    @classmethod
+    def from_probe(cls, tip, direction, device: DeviceProfile | None = None) -> "EllipsoidLesion":
+        """The device profile's lesion for a probe with ``tip`` (mm, model coordinates) and unit
+        ``direction`` pointing from the shaft toward the tip."""
+        device = device or DeviceProfile()
+        d = unit_vector(direction, "probe direction")
+        centre = as_points(tip, "probe tip")[0] - device.lesion_offset_mm * d
+        return cls(centre, d, device.lesion_length_mm, device.lesion_diameter_mm)
+
+    def _meridian(self, points) -> tuple[np.ndarray, np.ndarray]:
+        rel = as_points(points) - self.centre
+        u = rel @ self.axis
+        v = np.linalg.norm(rel - u[:, None] * self.axis, axis=1)
+        return np.abs(u), v
+
+    def contains(self, points) -> np.ndarray:
+        u, v = self._meridian(points)
+        return (u / self.half_length) ** 2 + (v / self.radius) ** 2 <= 1.0
+
+    def signed_distance(self, points) -> np.ndarray:
+        u, v = self._meridian(points)
+        if self.half_length >= self.radius:
+            dist = _ellipse_distance(self.half_length, self.radius, u, v)
+        else:
+            dist = _ellipse_distance(self.radius, self.half_length, v, u)
+        return np.where(self.contains(points), -dist, dist)
+
+    def surface_mesh(self, subdivisions: int = 4) -> trimesh.Trimesh:
+        sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
+        e1, e2 = perpendicular_basis(self.axis)
+        local = sphere.vertices * np.array([self.radius, self.radius, self.half_length])
+        vertices = self.centre + local @ np.vstack([e1, e2, self.axis])
+        return trimesh.Trimesh(vertices, sphere.faces, process=False)
+
+    @property
+    def volume(self) -> float:
+        return float(4.0 / 3.0 * np.pi * self.half_length * self.radius ** 2)
+
+    def extent_along(self, axis=None) -> float:
+        if axis is None:
+            return 2 * self.half_length
+        return super().extent_along(axis)
+
+    def extent_across(self, axis=None, n_directions: int = 90) -> float:
+        if axis is None:
+            return 2 * self.radius
+        return super().extent_across(axis, n_directions)
+
+
+def _ellipse_distance(e0: float, e1: float, y0: np.ndarray, y1: np.ndarray, iterations: int = 80) -> np.ndarray:
+    """Distance from points (y0, y1) >= 0 to the ellipse with semi-axes e0 >= e1 (D. Eberly,
+    "Distance from a point to an ellipse", 2013), vectorised bisection."""
+    dist = np.empty_like(y0)
+    on_major = y1 <= 1e-12 * e1
+    # points on the major axis: closed form
+    y0m = y0[on_major]
+    xde0 = np.minimum(e0 * y0m / (e0 ** 2 - e1 ** 2 + 1e-300), 1.0)
+    near = e0 * y0m < e0 ** 2 - e1 ** 2
+    x0 = e0 * xde0
+    x1 = e1 * np.sqrt(np.clip(1 - xde0 ** 2, 0.0, None))
+    dist[on_major] = np.where(near, np.hypot(x0 - y0m, x1), np.abs(y0m - e0))
+    # general points: root of F(s) = (r0 z0 / (s + r0))^2 + (z1 / (s + 1))^2 - 1 by bisection
+    y0g, y1g = y0[~on_major], y1[~on_major]
+    z0, z1 = y0g / e0, y1g / e1
+    r0 = (e0 / e1) ** 2
+    n0 = r0 * z0
+    g = z0 ** 2 + z1 ** 2 - 1
+    s0 = z1 - 1
+    s1 = np.where(g < 0, 0.0, np.hypot(n0, z1) - 1)
+    for _ in range(iterations):
+        s = 0.5 * (s0 + s1)
+        f = (n0 / (s + r0)) ** 2 + (z1 / (s + 1)) ** 2 - 1
+        s0 = np.where(f > 0, s, s0)
+        s1 = np.where(f > 0, s1, s)
+    s = 0.5 * (s0 + s1)
+    x0 = r0 * y0g / (s + r0)
+    x1 = y1g / (s + 1)
+    dist[~on_major] = np.hypot(x0 - y0g, x1 - y1g)
+    return dist
+
+
+class UnionLesion(Lesion):
+    """The union of several lesions (bi-pedicular / two-probe ablation).
+
+    ``signed_distance`` is the minimum over the parts: exact outside the union; inside it is a
+    lower bound on the depth (conservative for coverage margins).
+    """
+
+    def __init__(self, parts: list[Lesion]):
+        if len(parts) < 1 or not all(isinstance(p, Lesion) for p in parts):
+            raise InputError("a union lesion needs one or more Lesion parts")
+        self.parts = list(parts)
+        total = np.sum([p.axis for p in self.parts], axis=0)
+        self.axis = total / np.linalg.norm(total) if np.linalg.norm(total) > 1e-6 else self.parts[0].axis
+        self._mesh: trimesh.Trimesh | None = None
+
+    def contains(self, points) -> np.ndarray:
+        return np.any([p.contains(points) for p in self.parts], axis=0)
+
+    def signed_distance(self, points) -> np.ndarray:
+        return np.min([p.signed_distance(points) for p in self.parts], axis=0)
+
+    def surface_mesh(self) -> trimesh.Trimesh:
+        if self._mesh is None:
+            meshes = [p.surface_mesh() for p in self.parts]
+            self._mesh = meshes[0] if len(meshes) == 1 else trimesh.boolean.union(meshes, engine="manifold")
+        return self._mesh
+
+
+class FieldLesion(Lesion):
+    """The region where a scalar field is >= 0, e.g. log10(thermal dose / lethal dose).
+
+    ``level`` maps (N, 3) model-coordinate points (mm) to the field; ``mesh`` is its zero
+    iso-surface (marching cubes, closed). ``signed_distance`` is the distance to the nearest mesh
+    vertex or face centre, signed by ``level``: accurate to about half the mesh spacing.
+    """
+
+    def __init__(self, level: Callable[[np.ndarray], np.ndarray], mesh: trimesh.Trimesh, axis):
+        if len(mesh.faces) == 0:
+            raise InputError("the lethal-dose region is empty: no lesion formed (check set temperature and duration)")
+        self.level = level
+        self.mesh = mesh
+        self.axis = unit_vector(axis, "lesion axis")
+        self._tree = cKDTree(np.vstack([mesh.vertices, mesh.triangles_center]))
+
+    @classmethod
+    def from_grid(cls, level: Callable[[np.ndarray], np.ndarray], origin, axes: np.ndarray, spacing_mm: float,
+                  shape: tuple[int, int, int], axis) -> "FieldLesion":
+        """Mesh the zero level of ``level`` sampled on a regular grid.
+
+        The grid point (i, j, k) is ``origin + spacing_mm * (i, j, k) @ axes`` (rows of ``axes``:
+        orthonormal grid directions in model coordinates). The field is padded with "outside" so the
+        mesh is closed.
+        """
+        from skimage.measure import marching_cubes
+
+        idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
+        points = np.asarray(origin, dtype=float) + spacing_mm * idx @ axes
+        values = np.asarray(level(points), dtype=float).reshape(shape)
+        if not (values >= 0).any():
+            raise InputError("the lethal-dose region is empty: no lesion formed (check set temperature and duration)")
+        values = np.pad(np.maximum(values, -10.0), 1, constant_values=-10.0)
+        verts, faces, _, _ = marching_cubes(values, level=0.0, spacing=(spacing_mm,) * 3)
+        verts = np.asarray(origin, dtype=float) + (verts - spacing_mm) @ axes
+        mesh = trimesh.Trimesh(verts, faces, process=True)
+        if mesh.volume < 0:
+            mesh.invert()
+        return cls(level, mesh, axis)
+
+    def contains(self, points) -> np.ndarray:
+        return np.asarray(self.level(as_points(points))) >= 0
+
+    def signed_distance(self, points) -> np.ndarray:
+        pts = as_points(points)
+        dist, _ = self._tree.query(pts)
+        return np.where(self.contains(pts), -dist, dist)
+
+    def surface_mesh(self) -> trimesh.Trimesh:
+        return self.mesh
