@@ -70,7 +70,7 @@ def test_surface_vertices_map_back_onto_their_label(totalseg, lumbar_vertebrae, 
     ijk = totalseg.world_to_voxel(lumbar_vertebrae[level].mesh.vertices)
     distance = ndi.map_coordinates(distance_to_label, ijk.T, order=1, mode="nearest")
     assert np.mean(distance <= 1.5) >= 0.95
-    assert distance.max() < 2.5
+    assert distance.max() < 1.25  # measured <= 0.92 voxel on this example
 
 
 def test_the_thoracic_levels_cut_by_the_scan_are_flagged(totalseg):
