@@ -77,5 +77,42 @@ def info(mesh, level, units, frame):
     }, indent=2))
 
 
+@main.command("labelmap")
+@click.argument("labelmap", type=click.Path(exists=True))
+@click.option("--level", "levels", multiple=True, help="Level(s) to mesh, e.g. --level L4 --level L5 (default: every L1-L6/S1 present).")
+@click.option("--scheme", type=click.Choice(["auto", "totalseg", "verse"]), default="auto", show_default=True,
+              help="Label numbering when the file carries no label names.")
+@click.option("--smoothing", type=click.IntRange(0), default=20, show_default=True,
+              help="Windowed-sinc smoothing iterations (0 = raw marching-cubes staircase).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write <level>.stl (RAS mm) here.")
+@friendly_errors
+def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
+    """Mesh vertebra levels of a NIfTI labelmap (TotalSegmentator, VerSe, or a folder of masks)
+    in RAS mm, check the level labelling and print a summary."""
+    import os
+
+    from .labelmap import load_labelmap
+
+    lm = load_labelmap(labelmap, scheme=scheme)
+    wanted = list(levels) or lm.levels()
+    findings = lm.plausibility(wanted)
+    summary = {"source": lm.source, "affine_determinant_sign": lm.determinant_sign,
+               "labelled_levels": lm.spine_levels(), "levels": {},
+               "findings": [{"kind": f.kind, "levels": list(f.levels), "message": f.message} for f in findings]}
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    for level in wanted:
+        v = lm.vertebra(level, smoothing=smoothing)
+        entry = {"source": v.source, "frame": "RAS", "units": "mm", "volume_mm3": round(float(v.mesh.volume), 1),
+                 "voxel_volume_mm3": round(lm.voxel_count(level) * lm.voxel_volume_mm3, 1),
+                 "centroid_ras_mm": [round(float(x), 2) for x in v.mesh.center_mass],
+                 "watertight": bool(v.mesh.is_watertight), "notes": v.notes}
+        if out_dir:
+            entry["file"] = os.path.join(out_dir, f"{v.level}.ply")
+            v.mesh.export(entry["file"])
+        summary["levels"][v.level] = entry
+    click.echo(json.dumps(summary, indent=2))
+
+
 if __name__ == "__main__":
     main()
