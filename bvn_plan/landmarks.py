@@ -103,6 +103,8 @@ class Landmarks:
     body_mesh: trimesh.Trimesh | None = None    # the vertebral body alone (watertight)
     #: Face indices into the vertebra mesh for each surface region, named as in FACE_REGIONS.
     face_regions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: What was assumed or doubted while finding these landmarks (empty for ground truth).
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -119,4 +121,5 @@ class Landmarks:
             "morphometry": {k: float(v) for k, v in self.morphometry.items()},
             "confidence": {k: float(v) for k, v in self.confidence.items()},
             "face_region_sizes": {k: int(len(v)) for k, v in self.face_regions.items()},
+            "notes": list(self.notes),
         }

@@ -1,0 +1,509 @@
+"""Anatomy recognition: the landmarks of one vertebra mesh in any pose.
+
+:func:`find_anatomy` turns a :class:`~bvn_plan.vertebra.Vertebra` (mm, model coordinates) into
+:class:`~bvn_plan.landmarks.Landmarks`:
+
+1. mid-sagittal plane: mirror-symmetry fit of surface samples (:mod:`bvn_plan.symmetry`);
+2. canal axis: the view in that plane showing the largest hole (:mod:`bvn_plan.canal`);
+3. anterior: the vertebral body is the thickest bone (largest inscribed sphere), anterior to the
+   canal; superior: the pedicles sit in the upper half of the body and the posterior arch hangs
+   below it (for a whole sacrum: the end where the S1 canal opening was found); a patient frame
+   given by the user fixes the signs instead and is checked against these cues;
+4. a solid voxel grid in that frame gives the canal lumen, the body, the pedicles
+   (:mod:`bvn_plan.pedicles`), the endplates (robust planes through the endplate faces), the
+   posterior wall and the BVN terminus (exact mesh crossings on the mid-sagittal line).
+
+Every finding gets a confidence in 0..1. Refusals (:class:`AnatomyError`) are for meshes that are
+not one vertebra and for findings too doubtful to plan on. All coordinates are millimetres;
+``Landmarks`` are in model coordinates.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+from skimage.measure import marching_cubes
+
+from .crossings import interval_around, line_crossings
+from .canal import CANAL_MARGIN_MM, END_WINDOW_MM, find_canal_axis, lumen_mask
+from .errors import AnatomyError
+from .frames import AnatomicalFrame, patient_axes
+from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
+from .levels import morphometry as level_prior
+from .mesh_io import BvnPlanWarning
+from .pedicles import find_pedicle
+from .symmetry import find_symmetry_plane, surface_samples
+from .voxelize import VoxelGrid, voxelize
+
+#: Surface samples for the symmetry fit (query) and its target (dense), and for the canal search.
+SYMMETRY_SAMPLES = 800
+SYMMETRY_TARGET_SAMPLES = 6000
+SURFACE_SAMPLES = 15000
+#: Voxel sizes (mm): coarse grid for orientation cues, fine grid for measurements.
+COARSE_VOXEL_MM = 1.0
+VOXEL_MM = 0.5
+#: Median mirror residual (mm) above which the mid-sagittal plane is doubtful (real lumbar
+#: vertebrae: 0.4-0.8 mm on the VHM meshes) and above which it is refused [A].
+SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM = 1.0, 4.0
+#: Ratio of the thickest bone anterior to the canal to the thickest bone behind it; the body is
+#: about twice as thick as any posterior element in lumbar vertebrae (VHM: 1.7-2.0) [A].
+AP_RATIO_GOOD = 1.4
+#: Endplate faces: normals within this angle (deg) of the superior axis; robust fit drops faces
+#: farther than max(ENDPLATE_TRIM_MM, 2.5 MAD) from the plane [A].
+ENDPLATE_NORMAL_DEG = 40.0
+ENDPLATE_TRIM_MM = 1.5
+#: Posterior wall faces face backwards (normal . anterior below this) and lie within this depth (mm)
+#: in front of the canal lumen [A].
+POSTERIOR_WALL_NORMAL = -0.3
+POSTERIOR_WALL_DEPTH_MM = 5.0
+#: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
+MAX_BODY_HEIGHT_RATIO = 1.6
+#: Findings with a confidence below this make find_anatomy refuse (AnatomyError) [A].
+REFUSE_BELOW = 0.25
+#: Morphometry z-score (against the level prior) at which a measure counts as implausible.
+MORPHOMETRY_MAX_Z = 3.0
+
+
+def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters()) -> Landmarks:
+    """Find the landmarks of ``vertebra`` (any pose, mm) and store them in ``vertebra.landmarks``.
+
+    ``terminus`` places the BVN terminus (depth and height fractions, S1 body centre).
+    Raises :class:`AnatomyError` when the mesh is not a single vertebra or when the frame, the
+    canal, the body or the endplates are too doubtful to plan on.
+    """
+    mesh = vertebra.mesh
+    level = vertebra.level or "L4"
+    notes: list[str] = []
+    if vertebra.level is None:
+        notes.append("no level given: L4 morphometry priors used for plausibility checks")
+    _check_single_piece(mesh)
+    query = surface_samples(mesh, SYMMETRY_SAMPLES, seed=1)
+    dense = surface_samples(mesh, SURFACE_SAMPLES, seed=2)
+
+    sym = find_symmetry_plane(query, dense[:SYMMETRY_TARGET_SAMPLES])
+    if sym.residual_mm > SYMMETRY_REFUSE_MM:
+        raise AnatomyError(
+            f"no mirror symmetry: the best mid-sagittal plane leaves a median {sym.residual_mm:.1f} mm "
+            "between the surface and its mirror image; this does not look like one vertebra")
+    view = find_canal_axis(dense, sym.plane)
+    if view is None:
+        raise AnatomyError(
+            "no vertebral foramen: looking along every direction in the symmetry plane shows no hole "
+            "on the midline, so this is not a vertebra (or its canal is not closed by bone)")
+
+    frame, cues = _orient(mesh, sym.plane, view, vertebra.patient_frame, notes)
+    found = _measure(mesh, frame, view.window, level, terminus, notes)
+    found.confidence.update(cues)
+    found.confidence["midsagittal_plane"] = _ramp(sym.residual_mm, SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM)
+    found.confidence["frame"] = min(cues.values()) * (1.0 if sym.residual_mm <= SYMMETRY_GOOD_MM else 0.7)
+    notes += _morphometry_confidence(found, level)
+    found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (
+        "frame", "canal", "body", "superior_endplate", "inferior_endplate"))
+    doubtful = {k: v for k, v in found.confidence.items() if v < REFUSE_BELOW and k in _CRITICAL}
+    if doubtful:
+        raise AnatomyError("anatomy too doubtful to plan on: " + ", ".join(
+            f"{k} confidence {v:.2f}" for k, v in sorted(doubtful.items())) + ". " + "; ".join(notes))
+    found.notes = notes
+    for message in notes:
+        warnings.warn(message, BvnPlanWarning, stacklevel=2)
+    vertebra.landmarks = found
+    return found
+
+
+_CRITICAL = ("frame", "canal", "body", "superior_endplate", "inferior_endplate", "bvn_terminus")
+
+
+def _ramp(value: float, good: float, bad: float) -> float:
+    """1 at or below ``good``, 0 at or above ``bad``, linear between."""
+    return float(np.clip((bad - value) / (bad - good), 0.0, 1.0))
+
+
+def _check_single_piece(mesh: trimesh.Trimesh) -> None:
+    parts = mesh.split(only_watertight=False)
+    if len(parts) > 1:
+        areas = sorted((p.area for p in parts), reverse=True)
+        if areas[1] > 0.2 * areas[0]:
+            raise AnatomyError(f"the mesh holds {len(parts)} separate pieces: give one vertebra per mesh")
+
+
+def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str]):
+    """The anatomical axes (model coords) from the symmetry plane and canal view, plus cue confidences."""
+    normal = plane.normal
+    along = view.direction - (view.direction @ normal) * normal
+    along /= np.linalg.norm(along)
+    across = np.cross(along, normal)
+    rotation = np.vstack([normal, across, along])
+    local = (mesh.vertices - view.centroid) @ rotation.T
+    grid = voxelize(local, mesh.faces, COARSE_VOXEL_MM)
+    xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
+
+    # Anterior: the thickest bone (the body) lies on the anterior side of the canal.
+    depth = ndimage.distance_transform_edt(grid.solid) * grid.spacing
+    core = np.unravel_index(np.argmax(depth), depth.shape)
+    ap_sign = 1.0 if ys[core[1]] > 0 else -1.0
+    behind = depth[:, ys * ap_sign < 0, :]
+    ap_ratio = float(depth.max() / max(behind.max() if behind.size else 0.0, grid.spacing))
+    cues = {"anterior_cue": _ramp(-ap_ratio, -AP_RATIO_GOOD, -1.0)}
+
+    # Superior: pedicles above the body's mid-height, posterior arch below it (lumbar); the end
+    # of the sacrum where the S1 canal was seen (whole sacrum).
+    if view.window:
+        si_sign, si_strength = float(view.window), 0.6
+    else:
+        score, scale = _si_score(grid, ap_sign)
+        si_sign = 1.0 if score > 0 else -1.0
+        si_strength = float(np.clip(abs(score) / scale, 0.0, 1.0))
+    cues["superior_cue"] = si_strength
+
+    anterior = across * ap_sign
+    superior = along * si_sign
+    if patient_frame is not None:
+        rows = patient_axes(patient_frame)
+        if anterior @ rows[1] < -0.3:
+            raise AnatomyError(
+                f"the {patient_frame} patient frame puts anterior on the side of the spinous process "
+                "(the vertebral body is on the other side of the canal): the file's frame or affine is "
+                "probably mirrored front-to-back; fix the frame or omit it")
+        if abs(superior @ rows[2]) > 0.3 and np.sign(superior @ rows[2]) != 1.0:
+            notes.append(f"the {patient_frame} frame's superior axis disagrees with the anatomical cues "
+                         f"(cue strength {si_strength:.2f}); the frame's was used")
+            superior = -superior
+            cues["superior_cue"] = min(cues["superior_cue"], 0.5) if si_strength < 0.5 else 0.3
+    else:
+        notes.append("no patient frame: left and right assume the mesh is not mirrored")
+    right = np.cross(anterior, superior)
+    frame = AnatomicalFrame(view.centroid.copy(), right, anterior, superior,
+                            handedness_known=patient_frame is not None)
+    return frame, cues
+
+
+def _si_score(grid: VoxelGrid, ap_sign: float) -> tuple[float, float]:
+    """Positive when +z is superior: (pedicle height - body mid-height) - (arch height - body mid-height), mm."""
+    xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
+    y = ys * ap_sign
+    solid = grid.solid
+    front = solid[np.abs(xs) < 8][:, y > 8]
+    if not front.any():
+        return 0.0, 1.0
+    zb = zs[np.nonzero(front.any(axis=(0, 1)))[0]]
+    mid = (zb.min() + zb.max()) / 2
+    wall_cols = solid[np.abs(xs) < 3].any(axis=(0, 2)) & (y > 0)
+    wall = y[wall_cols].min() if wall_cols.any() else 5.0
+    band = solid[np.abs(xs) > 6][:, (y < wall - 1) & (y > wall - 7)]
+    arch = solid[:, y < -10]
+    if not band.any() or not arch.any():
+        return 0.0, 1.0
+    z_ped = zs[np.nonzero(band)[2]].mean()
+    z_arch = zs[np.nonzero(arch)[2]].mean()
+    return float((z_ped - mid) - (z_arch - mid)), 6.0
+
+
+def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: TerminusParameters,
+             notes: list[str]) -> Landmarks:
+    """Everything measured in the (provisional) vertebra frame; returns Landmarks in model coords."""
+    local = frame.to_local(mesh.vertices)
+    grid = voxelize(local, mesh.faces, VOXEL_MM)
+    xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
+    solid = grid.solid
+    prior = level_prior(level)
+    confidence: dict[str, float] = {}
+
+    if window:  # whole sacrum: keep the top (S1) segment only
+        top = zs[np.nonzero(solid.any(axis=(0, 1)))[0]].max()
+        solid = solid & (zs >= top - END_WINDOW_MM)[None, None, :]
+        notes.append(f"a whole sacrum: only its top {END_WINDOW_MM:.0f} mm (the S1 segment) was analysed")
+
+    lumen = lumen_mask(solid, xs)
+    if lumen is None:
+        raise AnatomyError("no closed vertebral foramen in the aligned vertebra: not a vertebra")
+    li, lj = np.nonzero(lumen)
+    lumen_area = len(li) * grid.spacing ** 2
+    lumen_x = (xs[li].min() - grid.spacing / 2, xs[li].max() + grid.spacing / 2)
+    lumen_y = (ys[lj].min() - grid.spacing / 2, ys[lj].max() + grid.spacing / 2)
+    mid_cols = np.abs(xs[li] - (lumen_x[0] + lumen_x[1]) / 2) <= grid.spacing
+    wall_y = ys[lj[mid_cols]].max() + grid.spacing / 2 if mid_cols.any() else lumen_y[1]
+    confidence["canal"] = float(np.clip(lumen_area / 100.0, 0.0, 1.0))
+
+    # Body: bone in front of the posterior wall, its largest connected piece.
+    body_region = solid & (ys > wall_y)[None, :, None]
+    if window:
+        body_region &= (np.abs(xs) <= prior.body_width / 2 + 2)[:, None, None]
+    labels, count = ndimage.label(body_region)
+    if count == 0:
+        raise AnatomyError("no vertebral body in front of the canal")
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    body_vox = labels == int(np.argmax(sizes))
+    bi, bj, bk = np.nonzero(body_vox)
+    body_volume = len(bi) * grid.spacing ** 3
+    centre_local = np.array([0.0, ys[bj].mean(), zs[bk].mean()])
+    _check_one_body(body_vox, zs, grid.spacing, prior)
+
+    # Endplates: body faces whose normals point along +-z, robust planes.
+    normals = frame.direction_to_local(mesh.face_normals)
+    centroids = local[mesh.faces].mean(axis=1)
+    areas = mesh.area_faces
+    body_x = (xs[bi].min(), xs[bi].max())
+    in_body = ((centroids[:, 1] > wall_y + 0.5) & (centroids[:, 0] >= body_x[0]) & (centroids[:, 0] <= body_x[1])
+               & (centroids[:, 2] >= zs[bk].min() - 1) & (centroids[:, 2] <= zs[bk].max() + 1))
+    cos_lim = np.cos(np.radians(ENDPLATE_NORMAL_DEG))
+    mid_z = centre_local[2]
+    planes, face_sets = {}, {}
+    for name, sign in (("superior_endplate", 1.0), ("inferior_endplate", -1.0)):
+        pick = in_body & (normals[:, 2] * sign > cos_lim) & ((centroids[:, 2] - mid_z) * sign > 0)
+        fit = _robust_plane(centroids[pick], areas[pick], sign)
+        if fit is None:
+            if not window:
+                raise AnatomyError(f"no {name.replace('_', ' ')} found on the vertebral body")
+            # The S1 segment of a sacrum has no inferior endplate (fused with S2) [A].
+            fit = (centre_local - np.array([0, 0, prior.body_height_posterior / 2]), np.array([0, 0, -1.0]), 0.0,
+                   np.zeros(0, bool))
+            notes.append("sacrum: S1 has no inferior endplate (fused); one was placed parallel to the "
+                         "superior endplate at the prior body height")
+            confidence[name] = 0.3
+        point, normal, rms, kept = fit
+        planes[name] = (point, normal)
+        face_sets[name] = np.nonzero(pick)[0][kept]
+        confidence.setdefault(name, _ramp(rms, 1.0, 3.0) if len(face_sets[name]) >= 10 else 0.2)
+
+    # Refined frame: superior = bisector of the endplate normals, kept in the mid-sagittal plane.
+    superior = planes["superior_endplate"][1] - planes["inferior_endplate"][1]
+    superior[0] = 0.0
+    superior /= np.linalg.norm(superior)
+    anterior = np.cross(superior, [1.0, 0, 0])
+    refine = np.vstack([[1.0, 0, 0], anterior, superior])  # rows: new axes in the provisional frame
+
+    # Terminus on the mid-sagittal line: exact crossings with the mesh.
+    def crossings(point, direction):
+        return line_crossings(local, mesh.faces, point, direction)
+
+    def endplate_z(y):
+        out = []
+        for name in ("inferior_endplate", "superior_endplate"):
+            p, n = planes[name]
+            out.append(p[2] - (n[1] * (y - p[1]) + n[0] * (0 - p[0])) / n[2])
+        return out
+
+    def ap_span(z_at, y_guess):
+        hits = crossings(np.array([0.0, y_guess, z_at]), anterior)
+        return interval_around(hits, 0.0)
+
+    y_c = centre_local[1]
+    for _ in range(2):
+        z_inf, z_sup = endplate_z(y_c)
+        z_t = z_inf + terminus.height_fraction * (z_sup - z_inf)
+        span = ap_span(z_t, y_c)
+        if span is None:
+            raise AnatomyError("the mid-sagittal line through the body does not cross the body's surface twice")
+        back, front = span
+        p_wall = np.array([0.0, y_c, z_t]) + back * anterior
+        p_front = np.array([0.0, y_c, z_t]) + front * anterior
+        fraction = 0.5 if (level == "S1" and terminus.s1_body_centre) else terminus.depth_fraction
+        term = p_wall + fraction * (p_front - p_wall)
+        y_c = term[1]
+    z_inf, z_sup = endplate_z(y_c)
+    z_f = (z_inf + z_sup) / 2
+    span = ap_span(z_f, y_c)
+    foramen = np.array([0.0, y_c, z_f]) + span[0] * anterior if span else p_wall
+    body_depth = float(front - back)
+
+    # Posterior wall faces: facing the canal, within the lumen's width, between the endplates.
+    lumen_front = np.full(len(xs), -np.inf)
+    np.maximum.at(lumen_front, li, ys[lj] + grid.spacing / 2)
+    col = np.clip(np.rint((centroids[:, 0] - grid.origin[0]) / grid.spacing).astype(int), 0, len(xs) - 1)
+    z_lo, z_hi = endplate_z(centroids[:, 1])
+    wall = (np.isfinite(lumen_front[col]) & (normals[:, 1] < POSTERIOR_WALL_NORMAL)
+            & (centroids[:, 1] >= lumen_front[col] - grid.spacing)
+            & (centroids[:, 1] <= lumen_front[col] + POSTERIOR_WALL_DEPTH_MM)
+            & (centroids[:, 2] > z_lo + 0.5) & (centroids[:, 2] < z_hi - 0.5))
+    wall_faces = np.nonzero(wall)[0]
+    confidence["posterior_wall"] = float(np.clip(len(wall_faces) / 20.0, 0, 1))
+    confidence["body"] = float(np.clip(body_volume / (0.5 * prior.body_width * prior.body_depth *
+                                                       prior.body_height_posterior * 0.75), 0, 1))
+
+    # Pedicles.
+    pedicles, ped_faces, morph = {}, {}, {}
+    for side, sign in (("right", 1), ("left", -1)):
+        p = find_pedicle(VoxelGrid(solid, grid.origin, grid.spacing), lumen_x, (lumen_y[0], wall_y),
+                         local, mesh.faces, sign)
+        if p is None:
+            confidence[f"{side}_pedicle"] = 0.0
+            notes.append(f"no {side} pedicle found")
+            continue
+        pedicles[side] = p
+        morph[f"pedicle_width_{side}"] = p.width
+        morph[f"pedicle_height_{side}"] = p.height
+        morph[f"pedicle_transverse_angle_{side}"] = float(np.degrees(np.arctan2(-sign * p.axis[0], p.axis[1])))
+        morph[f"pedicle_sagittal_angle_{side}"] = float(np.degrees(np.arctan2(p.axis[2], p.axis[1])))
+        rel = centroids - p.isthmus_centre
+        along = rel @ p.axis
+        radial = np.linalg.norm(rel - along[:, None] * p.axis, axis=1)
+        ped_faces[side] = np.nonzero((radial < max(p.width, p.height) / 2 + 1.5)
+                                     & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
+        confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8))
+
+    # Morphometry from the mesh.
+    heights = {}
+    for name, y in (("body_height_anterior", front - 2.0), ("body_height_posterior", back + 2.0)):
+        point = np.array([0.0, y_c, z_f]) + y * anterior - y_c * anterior
+        hits = crossings(point, superior)
+        span_z = interval_around(hits, 0.0)
+        heights[name] = float(span_z[1] - span_z[0]) if span_z else float("nan")
+    mid_slice = body_vox[:, :, np.argmin(np.abs(zs - z_f))]
+    width_cols = xs[np.nonzero(mid_slice.any(axis=1))[0]]
+    morph.update(
+        body_width=float(width_cols.max() - width_cols.min() + grid.spacing) if len(width_cols) else float("nan"),
+        body_depth=body_depth, canal_width=float(lumen_x[1] - lumen_x[0]),
+        canal_depth=float(wall_y - lumen_y[0]), **heights)
+
+    # Canal volume: the lumen (plus margin) over the height of the bone ring around it.
+    canal_local = _canal_volume(lumen, solid, grid)
+
+    # Body mesh: the vertebra cut by the coronal plane of the posterior wall.
+    body_mesh_local = _cut_body(local, mesh.faces, wall_y, solid, grid, window, prior)
+
+    # Everything back to model coordinates; the origin is the body centre on the mid-sagittal plane.
+    origin_local = np.array([0.0, centre_local[1], z_f])
+    to_model = frame.to_model
+    rot = frame.rotation
+    fr = AnatomicalFrame(to_model(origin_local[None])[0], refine[0] @ rot, refine[1] @ rot, refine[2] @ rot,
+                         frame.handedness_known)
+    canal_mesh = trimesh.Trimesh(to_model(canal_local.vertices), canal_local.faces, process=True)
+    body_mesh = trimesh.Trimesh(to_model(body_mesh_local.vertices), body_mesh_local.faces, process=True)
+
+    body_faces = np.nonzero(in_body)[0]
+    regions = {
+        "superior_endplate": face_sets["superior_endplate"],
+        "inferior_endplate": face_sets["inferior_endplate"],
+        "posterior_wall": wall_faces,
+        "anterior_cortex": body_faces[normals[body_faces, 1] > 0.3],
+        "lateral_cortex": body_faces[(np.abs(normals[body_faces, 0]) > 0.5) & (np.abs(normals[body_faces, 2]) < cos_lim)],
+        "left_pedicle": ped_faces.get("left", np.zeros(0, int)),
+        "right_pedicle": ped_faces.get("right", np.zeros(0, int)),
+    }
+    taken = np.zeros(len(mesh.faces), bool)
+    for faces in regions.values():
+        taken[faces] = True
+    regions["posterior_arch"] = np.nonzero((centroids[:, 1] < wall_y) & ~taken)[0]
+
+    def plane_model(point, normal):
+        return Plane(to_model(point[None])[0], frame.direction_to_model(normal))
+
+    mid_plane = Plane(to_model(origin_local[None])[0], fr.right.copy())
+    return Landmarks(
+        level=level, frame=fr, midsagittal_plane=mid_plane,
+        superior_endplate=plane_model(*planes["superior_endplate"]),
+        inferior_endplate=plane_model(*planes["inferior_endplate"]),
+        posterior_wall_points=to_model(centroids[wall_faces]),
+        canal_centroid=np.asarray(canal_mesh.center_mass),
+        pedicles={side: Pedicle(side, to_model(p.isthmus_centre[None])[0], frame.direction_to_model(p.axis),
+                                p.width, p.height, to_model(p.body_junction[None])[0])
+                  for side, p in pedicles.items()},
+        basivertebral_foramen=to_model(foramen[None])[0],
+        bvn_terminus=to_model(term[None])[0],
+        morphometry=morph, confidence=confidence,
+        canal_mesh=canal_mesh, body_mesh=body_mesh, face_regions=regions,
+    )
+
+
+def _check_one_body(body_vox: np.ndarray, zs: np.ndarray, spacing: float, prior) -> None:
+    """Refuse two stacked bodies: a body far taller than the level's, or two separate tall runs."""
+    area = body_vox.sum(axis=(0, 1)) * spacing ** 2
+    filled = area > 0.3 * area.max()
+    runs, _ = ndimage.label(filled)
+    lengths = np.bincount(runs)[1:] * spacing
+    height = (np.ptp(np.nonzero(area > 0)[0]) + 1) * spacing if area.any() else 0.0
+    prior_height = max(prior.body_height_anterior, prior.body_height_posterior)
+    if (lengths > 8.0).sum() > 1 or height > MAX_BODY_HEIGHT_RATIO * prior_height + 10.0:
+        raise AnatomyError(
+            f"the vertebral body is {height:.0f} mm tall in {int((lengths > 8.0).sum())} separate "
+            f"part(s) (a {prior.level} body is about {prior_height:.0f} mm): this looks like two or more "
+            "vertebrae in one mesh; give one vertebra per mesh")
+
+
+def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float):
+    """Weighted plane fit with outlier trimming; normal oriented to ``sign`` * z. None if too few points."""
+    keep = np.ones(len(points), bool)
+    for _ in range(4):
+        if keep.sum() < 6:
+            return None
+        w = weights[keep] / weights[keep].sum()
+        centre = w @ points[keep]
+        d = points[keep] - centre
+        _, vecs = np.linalg.eigh((d * w[:, None]).T @ d)
+        normal = vecs[:, 0] * (np.sign(vecs[2, 0]) * sign or 1.0)
+        resid = (points - centre) @ normal
+        mad = np.median(np.abs(resid[keep]))
+        keep = np.abs(resid) <= max(ENDPLATE_TRIM_MM, 2.5 * 1.4826 * mad)
+    rms = float(np.sqrt(np.average(resid[keep] ** 2, weights=weights[keep])))
+    return centre, normal, rms, keep
+
+
+def _canal_volume(lumen: np.ndarray, solid: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
+    """The canal lumen, grown by CANAL_MARGIN_MM, extruded over the height of the bone ring around
+    it (vertebra frame, mm), as a closed surface."""
+    grow = int(round(CANAL_MARGIN_MM / grid.spacing))
+    footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
+    ring = ndimage.binary_dilation(footprint, iterations=int(round(5.0 / grid.spacing))) & ~footprint
+    zk = np.nonzero(solid[ring].any(axis=0))[0]
+    mask = np.zeros(solid.shape, bool)
+    mask[:, :, zk.min():zk.max() + 1] = footprint[:, :, None]
+    return _mask_surface(mask, grid)
+
+
+def _mask_surface(mask: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
+    """Closed surface (vertebra frame, mm) of a boolean mask on ``grid``, lightly smoothed."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    start = np.array([sl.start for sl in box])
+    padded = np.pad(mask[box], 3).astype(np.float32)
+    padded = ndimage.gaussian_filter(padded, 0.6)
+    verts, faces, _, _ = marching_cubes(padded, 0.5)
+    verts = grid.origin + (verts - 3 + start) * grid.spacing
+    surface = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
+    if surface.volume < 0:
+        surface.invert()
+    return surface
+
+
+def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Trimesh:
+    """The body as a closed surface: the vertebra in front of the posterior wall's coronal plane."""
+    whole = trimesh.Trimesh(vertices, faces, process=False)
+    lo, hi = vertices.min(axis=0) - 5, vertices.max(axis=0) + 5
+    lo[1] = wall_y
+    if window:
+        lo[0], hi[0] = -prior.body_width / 2 - 2, prior.body_width / 2 + 2
+        lo[2] = hi[2] - 5 - END_WINDOW_MM
+    box = trimesh.creation.box(bounds=[lo, hi])
+    try:
+        cut = trimesh.boolean.intersection([whole, box], engine="manifold")
+        parts = cut.split(only_watertight=True)
+        if len(parts):
+            return max(parts, key=lambda m: m.volume)
+    except Exception:  # manifold refuses non-manifold input: fall back to the voxel body
+        pass
+    keep = solid & (grid.axis_coordinates(1) > wall_y)[None, :, None]
+    return _mask_surface(keep, grid)
+
+
+def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
+    """Set the morphometry confidence (share of measures within MORPHOMETRY_MAX_Z SD of the level
+    prior) and return a note per implausible measure."""
+    prior = level_prior(level)
+    z = {}
+    for name, value in found.morphometry.items():
+        base = name
+        for suffix in ("_left", "_right"):
+            base = base.removesuffix(suffix)
+        if not hasattr(prior, base) or not np.isfinite(value):
+            continue
+        mean = getattr(prior, base)
+        sd = prior.sd(base)
+        if "angle" in base:
+            sd = max(sd, 5.0)  # angle priors from memory [A]: at least 5 deg SD
+        z[name] = (value - mean) / sd
+    outliers = [n for n, v in z.items() if abs(v) > MORPHOMETRY_MAX_Z]
+    found.confidence["morphometry"] = 1.0 - len(outliers) / max(len(z), 1)
+    return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior" for n in outliers]

@@ -1,0 +1,139 @@
+"""The spinal canal (vertebral foramen): its axis, its lumen and a closed volume of it.
+
+The vertebral foramen is the one hole a lumbar vertebra shows when looked at along its
+superior-inferior axis. :func:`find_canal_axis` searches the directions in the mid-sagittal plane
+for the view with the largest hole on the symmetry line. :func:`canal_lumen` reads the lumen off a
+solid voxel grid in the vertebra frame and :func:`canal_volume` turns it into a closed mesh.
+All coordinates are millimetres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+
+from .landmarks import Plane
+from .voxelize import VoxelGrid
+
+#: Pixel size (mm) of the silhouettes searched for the canal hole.
+SILHOUETTE_PIXEL_MM = 1.0
+#: Coarse and fine angular steps (degrees) of the search for the canal axis in the mid-sagittal plane.
+AXIS_SEARCH_STEPS_DEG = (6.0, 1.0)
+#: Smallest hole area (mm^2) accepted as a vertebral foramen. Lumbar canals are about
+#: 15 x 20-28 mm (>= 200 mm^2, bvn_facts.md morphometry); a 3 mm CT may show much less [A].
+MIN_CANAL_AREA_MM2 = 40.0
+#: Outward margin (mm) added to the projected lumen when it is turned into the canal volume. The
+#: projected lumen is the narrowest passage (where no bone at any height covers it), so it is
+#: already no larger than the canal at any height; the margin makes the safety zone conservative [A].
+CANAL_MARGIN_MM = 1.0
+#: When the whole surface shows no canal (a whole sacrum: its canal curves with the sacral
+#: kyphosis), only the part within this distance (mm) of either end along the view direction is
+#: looked at: enough for the S1 segment, whose canal opening is the top of the sacral canal [A].
+END_WINDOW_MM = 40.0
+
+
+@dataclass
+class CanalView:
+    """The best view down the canal: ``direction`` (unit, sign arbitrary), hole area (mm^2),
+    hole centroid (mm, model coordinates, on the symmetry plane's line of sight)."""
+
+    direction: np.ndarray
+    area_mm2: float
+    centroid: np.ndarray
+    window: int = 0   # 0: whole surface; +1 / -1: only the end in the +/- direction showed the canal
+
+
+def _holes(u: np.ndarray, v: np.ndarray, pixel: float):
+    """Rasterise 2D points; return the label image of enclosed background regions and the grid origin."""
+    lo = np.array([u.min(), v.min()]) - 3 * pixel
+    iu = ((u - lo[0]) / pixel).astype(int)
+    iv = ((v - lo[1]) / pixel).astype(int)
+    image = np.zeros((iu.max() + 4, iv.max() + 4), dtype=bool)
+    image[iu, iv] = True
+    image = ndimage.binary_closing(image, structure=np.ones((3, 3)), border_value=0)
+    labels, _ = ndimage.label(~image)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    labels[np.isin(labels, border)] = 0
+    return labels, lo
+
+
+def _hole_on_midline(points: np.ndarray, plane: Plane, direction: np.ndarray, window: int = 0):
+    """Area (mm^2) and centroid (mm, model coords) of the largest hole crossing the symmetry line.
+
+    ``window``: 0 looks at all points, +1 / -1 only at those within :data:`END_WINDOW_MM` of the
+    end of the surface in the +/- ``direction``.
+    """
+    normal = plane.normal
+    if window:
+        along = points @ direction * window
+        points = points[along >= along.max() - END_WINDOW_MM]
+    across = np.cross(direction, normal)
+    rel = points - plane.point
+    u, v = rel @ normal, rel @ across
+    labels, lo = _holes(u, v, SILHOUETTE_PIXEL_MM)
+    column = int((0.0 - lo[0]) / SILHOUETTE_PIXEL_MM)
+    candidates = np.unique(labels[max(column - 1, 0):column + 2])
+    candidates = candidates[candidates > 0]
+    if len(candidates) == 0:
+        return 0.0, None
+    areas = ndimage.sum_labels(np.ones_like(labels), labels, candidates)
+    best = candidates[int(np.argmax(areas))]
+    iu, iv = np.nonzero(labels == best)
+    cv = lo[1] + (iv.mean() + 0.5) * SILHOUETTE_PIXEL_MM
+    centroid = plane.point + cv * across  # kept on the symmetry plane
+    return float(areas.max()) * SILHOUETTE_PIXEL_MM ** 2, centroid
+
+
+def find_canal_axis(points: np.ndarray, plane: Plane) -> CanalView | None:
+    """Direction in the mid-sagittal ``plane`` along which the surface samples ``points`` (mm)
+    show the largest hole on the symmetry line: the canal (superior-inferior) axis, sign arbitrary.
+
+    Returns ``None`` when no view shows a hole of at least :data:`MIN_CANAL_AREA_MM2`.
+    """
+    normal = plane.normal
+    first = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
+    first /= np.linalg.norm(first)
+    second = np.cross(normal, first)
+
+    for window in (0, 1, -1):
+        best = _search(points, plane, first, second, window)
+        if best.area_mm2 >= MIN_CANAL_AREA_MM2:
+            return best
+    return None
+
+
+def _search(points: np.ndarray, plane: Plane, first: np.ndarray, second: np.ndarray, window: int) -> CanalView:
+    def view(angle_deg: float) -> CanalView:
+        a = np.radians(angle_deg)
+        d = np.cos(a) * first + np.sin(a) * second
+        area, centroid = _hole_on_midline(points, plane, d, window)
+        return CanalView(d, area, centroid, window)
+
+    coarse, fine = AXIS_SEARCH_STEPS_DEG
+    views = [view(a) for a in np.arange(0.0, 180.0, coarse)]
+    best_angle = float(np.arange(0.0, 180.0, coarse)[int(np.argmax([w.area_mm2 for w in views]))])
+    views += [view(best_angle + a) for a in np.arange(-coarse + fine, coarse, fine) if a != 0]
+    return max(views, key=lambda w: w.area_mm2)
+
+
+def lumen_mask(solid: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
+    """The canal lumen seen along z, as a boolean (x, y) image.
+
+    ``solid``: voxel grid in the vertebra frame; ``xs``: its voxel-centre x coordinates (mm). The
+    lumen is the largest region that no bone covers at any height, that bone encloses, and that
+    crosses the mid-sagittal plane x = 0. ``None`` if there is none.
+    """
+    shadow = ndimage.binary_closing(solid.any(axis=2), structure=np.ones((3, 3)), border_value=0)
+    labels, count = ndimage.label(~shadow)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    labels[np.isin(labels, border)] = 0
+    column = int(np.argmin(np.abs(xs)))
+    candidates = np.unique(labels[max(column - 1, 0):column + 2])
+    candidates = candidates[candidates > 0]
+    if len(candidates) == 0:
+        return None
+    areas = ndimage.sum_labels(np.ones_like(labels), labels, candidates)
+    return labels == candidates[int(np.argmax(areas))]

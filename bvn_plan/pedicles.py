@@ -1,0 +1,113 @@
+"""Pedicles: isthmus (narrowest cross-section), axis and junction with the vertebral body.
+
+Works in the vertebra frame (x right, y anterior, z superior, mm). Coronal slices of the solid
+voxel grid, walked from the posterior wall back to the lamina, show each pedicle as the bone
+beside the canal; the slice where it is smallest is the isthmus, and the centroids of the
+pedicle's slices near it give the axis. Width and height are the exact bone chords through
+the isthmus centre, perpendicular to that axis (transverse and cranio-caudal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .crossings import interval_around, line_crossings
+from .voxelize import VoxelGrid
+
+#: Width (mm) of the band beside the canal lumen whose bone is taken to be the pedicle.
+PEDICLE_BAND_MM = 6.0
+#: The pedicle's coronal sections are looked at only within this distance (mm) outwards from the
+#: canal and this half-height around the pedicle's centre where it leaves the body, so that the
+#: transverse and articular processes do not count [A: lumbar pedicles are 7-18 mm wide and
+#: 13-15 mm high, bvn_facts.md].
+PEDICLE_BOX_WIDTH_MM = 20.0
+PEDICLE_BOX_HALF_HEIGHT_MM = 10.0
+#: Slices whose pedicle section is at most this multiple of the isthmus area are used to fit the
+#: axis (further back the pedicle merges with the lamina and the processes) [A].
+AXIS_AREA_RATIO = 1.5
+#: Fewest slices needed to fit an axis through their centroids.
+MIN_AXIS_SLICES = 4
+
+
+@dataclass
+class PedicleFinding:
+    """One pedicle in the vertebra frame (mm). ``side_sign`` +1 = right (+x), -1 = left."""
+
+    side_sign: int
+    isthmus_centre: np.ndarray
+    axis: np.ndarray            # unit, posterior -> anterior (y > 0)
+    width: float
+    height: float
+    body_junction: np.ndarray
+    slices_used: int
+
+
+def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[float, float],
+                 vertices: np.ndarray, faces: np.ndarray, side_sign: int) -> PedicleFinding | None:
+    """The pedicle on one side (``side_sign`` +1 right, -1 left), or ``None`` if none is found.
+
+    ``grid``: solid voxels in the vertebra frame; ``lumen_x``: (min, max) x of the canal lumen;
+    ``y_range``: (posterior, anterior) y limits of the search, i.e. the back of the canal and the
+    posterior wall of the body; ``vertices``/``faces``: the mesh in the vertebra frame (mm).
+    """
+    xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
+    edge = lumen_x[1] if side_sign > 0 else lumen_x[0]
+    outward = (xs - edge) * side_sign
+    band = (outward >= -0.5) & (outward <= PEDICLE_BAND_MM)
+    lateral = outward >= -0.5
+    lateral &= outward <= PEDICLE_BOX_WIDTH_MM
+    slices = np.nonzero((ys >= y_range[0]) & (ys <= y_range[1]))[0][::-1]  # from the body backwards
+    rows, z_centre = [], None
+    for j in slices:
+        section = grid.solid[:, j, :] & lateral[:, None]
+        if z_centre is not None:
+            section &= (np.abs(zs - z_centre) <= PEDICLE_BOX_HALF_HEIGHT_MM)[None, :]
+        labels, count = ndimage.label(section)
+        if count == 0:
+            continue
+        hits = np.bincount(labels[band].ravel(), minlength=count + 1)
+        hits[0] = 0
+        if hits.max() == 0:
+            continue
+        ix, iz = np.nonzero(labels == int(np.argmax(hits)))
+        if z_centre is None:
+            z_centre = zs[iz].mean()
+            continue
+        rows.append((len(ix), xs[ix].mean(), ys[j], zs[iz].mean()))
+    if len(rows) < MIN_AXIS_SLICES:
+        return None
+    rows = np.array(rows)
+    k = int(np.argmin(rows[:, 0]))
+    small = rows[:, 0] <= AXIS_AREA_RATIO * rows[k, 0]
+    lo = hi = k
+    while lo > 0 and small[lo - 1]:
+        lo -= 1
+    while hi < len(rows) - 1 and small[hi + 1]:
+        hi += 1
+    if hi - lo + 1 < MIN_AXIS_SLICES:
+        return None
+    centres = rows[lo:hi + 1, 1:4]
+    mean = centres.mean(axis=0)
+    _, _, vt = np.linalg.svd(centres - mean)
+    axis = vt[0] * np.sign(vt[0][1] or 1.0)
+    centre = mean + ((rows[k, 1:4] - mean) @ axis) * axis
+    width = _chord(vertices, faces, centre, _perpendicular(axis, np.array([1.0, 0, 0])))
+    height = _chord(vertices, faces, centre, _perpendicular(axis, np.array([0, 0, 1.0])))
+    if width is None or height is None:
+        return None
+    junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
+    return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1)
+
+
+def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    out = direction - (direction @ axis) * axis
+    return out / np.linalg.norm(out)
+
+
+def _chord(vertices, faces, centre, direction):
+    """Length (mm) of the bone chord through ``centre`` along ``direction`` (exact mesh crossings)."""
+    span = interval_around(line_crossings(vertices, faces, centre, direction), 0.0)
+    return None if span is None or not span[0] <= 0 <= span[1] else float(span[1] - span[0])

@@ -1,0 +1,69 @@
+"""Solid voxel grids of closed surfaces, by ray parity along the grid's z axis (vectorised numpy).
+
+Grids are axis-aligned in whatever coordinates the vertices are given in (bvn-plan uses the
+vertebra frame: x right, y anterior, z superior, mm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Sub-voxel shift of the sampling lattice so that rays rarely pass exactly through mesh
+#: vertices or edges (which would count a crossing twice).
+_JITTER = 0.0137
+
+
+@dataclass
+class VoxelGrid:
+    """Boolean occupancy ``solid[i, j, k]`` of the voxel centred at ``origin + (i, j, k) * spacing`` (mm)."""
+
+    solid: np.ndarray
+    origin: np.ndarray
+    spacing: float
+
+    def centres(self, index: np.ndarray) -> np.ndarray:
+        """Coordinates (mm) of voxel centres from integer indices of shape (..., 3)."""
+        return self.origin + np.asarray(index, dtype=float) * self.spacing
+
+    def index(self, points: np.ndarray) -> np.ndarray:
+        """Nearest voxel indices (possibly outside the grid) of points (mm)."""
+        return np.rint((np.asarray(points, dtype=float) - self.origin) / self.spacing).astype(int)
+
+    def axis_coordinates(self, axis: int) -> np.ndarray:
+        """Voxel-centre coordinates (mm) along one grid axis."""
+        return self.origin[axis] + np.arange(self.solid.shape[axis]) * self.spacing
+
+
+def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: float = 2.0) -> VoxelGrid:
+    """Solid occupancy of the closed surface ``(vertices, faces)`` on a grid of ``spacing`` mm.
+
+    A voxel is inside when a ray from it towards -z crosses the surface an odd number of times.
+    The surface should be watertight; small defects give isolated wrong columns only.
+    """
+    vertices = np.asarray(vertices, dtype=float)
+    lo = vertices.min(axis=0) - margin + _JITTER * spacing
+    shape = np.ceil((vertices.max(axis=0) + margin - lo) / spacing).astype(int) + 1
+    tri = (vertices[faces] - lo) / spacing  # triangle corners in voxel units
+    xy = tri[:, :, :2]
+    imin = np.clip(np.ceil(xy.min(axis=1)).astype(int), 0, None)
+    imax = np.minimum(np.floor(xy.max(axis=1)).astype(int), shape[:2] - 1)
+    counts = np.clip(imax - imin + 1, 0, None)
+    per_tri = counts[:, 0] * counts[:, 1]
+    t = np.repeat(np.arange(len(tri)), per_tri)
+    k = np.arange(len(t)) - np.repeat(np.cumsum(per_tri) - per_tri, per_tri)
+    ix = imin[t, 0] + k // counts[t, 1]
+    iy = imin[t, 1] + k % counts[t, 1]
+    a, b, c = tri[t, 0], tri[t, 1], tri[t, 2]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w1 = ((ix - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (iy - a[:, 1])) / det
+        w2 = ((b[:, 0] - a[:, 0]) * (iy - a[:, 1]) - (ix - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
+    hit = (np.abs(det) > 1e-12) & (w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1)
+    z = a[hit, 2] + w1[hit] * (b[hit, 2] - a[hit, 2]) + w2[hit] * (c[hit, 2] - a[hit, 2])
+    iz = np.clip(np.ceil(z).astype(int), 0, shape[2] - 1)
+    flat = np.ravel_multi_index((ix[hit], iy[hit], iz), tuple(shape))
+    flips = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    solid = (np.cumsum(flips, axis=2, dtype=np.int32) % 2).astype(bool)
+    return VoxelGrid(solid, lo, float(spacing))
