@@ -1,0 +1,753 @@
+"""Parametric synthetic lumbar vertebrae (L1-L5) and an upper-sacrum segment (S1) with ground truth.
+
+Method: an implicit, distance-like field (mm) on a regular grid is built from primitives (a
+superelliptic vertebral body with wedge, endplate concavities and a kidney-shaped posterior wall;
+elliptic pedicle tubes narrowest at the isthmus; rounded plates for laminae, articular pillars,
+articular, transverse and spinous processes; the sacral ala at S1) joined by smooth unions. The
+vertebral foramen is the one hole left between body, pedicles and laminae. Marching cubes gives a
+closed surface, VTK quadric decimation thins it, and the result is checked to be watertight, one
+body and genus 1 (one hole: the vertebral foramen).
+
+Coordinates: the generator's model coordinates ARE the vertebra frame (mm; +x patient right, +y
+anterior, +z superior; origin at the body centre: mid-width, middle of the mid-sagittal AP depth,
+mid-height between the endplate rim planes). Every point in :class:`SyntheticVertebra` uses them.
+
+Ground truth is what a measurement on the mesh gives: pedicle isthmus width/height come from
+slicing the final mesh perpendicular to the pedicle axis at the isthmus, wall positions from ray
+casts on the final body mesh, the canal centroid from the closed canal volume.
+
+Defaults per level come from :mod:`bvn_plan.levels`; the shape of the posterior arch and the other
+values marked [A] below are assumptions (textbook proportions), all overridable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+from scipy.optimize import brentq
+from skimage.measure import marching_cubes
+
+from .errors import InputError
+from .frames import AnatomicalFrame
+from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
+from .levels import LEVELS, LevelMorphometry, morphometry, normalise_level
+from .vertebra import Vertebra
+
+#: Bumped whenever the generated geometry changes; stored in meshes/manifest.json.
+GENERATOR_VERSION = "1.0"
+
+#: Names of the per-face part labels of the vertebra mesh (index = label value).
+PART_NAMES = ("body", "left_pedicle", "right_pedicle", "posterior_arch", "sacral_ala")
+
+#: Kidney indentation of the posterior body wall at the midline (mm) [A]: L1-L3 bodies are
+#: kidney-shaped (posterior wall concave toward the canal), L5 oval/convex [V, Benrud 2023 Interv
+#: Pain Med 2:100270]; the depths are assumptions.
+KIDNEY_DEPTH_MM = {"L1": 3.0, "L2": 2.5, "L3": 2.0, "L4": 1.0, "L5": 0.0, "S1": 0.0}
+
+#: Posterior-arch dimensions per level (mm, degrees) [A]: textbook proportions, not measured.
+#: tp = transverse process length, facet_angle = angle of the facet joint from the sagittal plane.
+ARCH = {
+    "L1": dict(tp_length=13.0, spinous_length=28.0, spinous_height=26.0, facet_angle=25.0),
+    "L2": dict(tp_length=17.0, spinous_length=29.0, spinous_height=27.0, facet_angle=28.0),
+    "L3": dict(tp_length=21.0, spinous_length=30.0, spinous_height=27.0, facet_angle=32.0),
+    "L4": dict(tp_length=18.0, spinous_length=28.0, spinous_height=25.0, facet_angle=38.0),
+    "L5": dict(tp_length=14.0, spinous_length=23.0, spinous_height=20.0, facet_angle=45.0),
+    "S1": dict(tp_length=0.0, spinous_length=10.0, spinous_height=14.0, facet_angle=50.0),
+}
+
+#: Bone metadata for the thermal model [A]: cortical shell thickness (mm) and trabecular bone
+#: volume fraction. Normal vs osteoporotic values are assumptions (osteoporosis thins the cortex
+#: and lowers BV/TV; bvn_facts.md "Osteoporosis"). The shape does not change with them.
+NORMAL_BONE = {"cortical_thickness_mm": 0.5, "bone_volume_fraction": 0.15}
+OSTEOPOROTIC_BONE = {"cortical_thickness_mm": 0.3, "bone_volume_fraction": 0.08}
+
+_BACKGROUND = 4.0      # field value far from every primitive (mm)
+_PAD = 7.0             # primitives are evaluated only within their box grown by this (mm)
+_K_PEDICLE = 2.0       # smooth-union radius body/pedicle (mm)
+_K_ARCH = 2.5          # smooth-union radius of the posterior arch (mm)
+_ISTHMUS_CLEARANCE = 2.0   # gap between the isthmus cross-section and any blend zone (mm)
+#: Relative widening of the pedicle from its isthmus to the body junction [A]: pedicles flare
+#: toward the body and toward the articular pillar (half as much cranio-caudally).
+PEDICLE_FLARE = 0.35
+#: Extra length (mm) of the S1 pedicle behind its isthmus [A]: with the steep S1 convergence the
+#: laminae would otherwise meet the plane of the isthmus cross-section.
+S1_PEDICLE_EXTRA = 8.0
+
+
+@dataclass(frozen=True)
+class SyntheticParameters:
+    """Everything that shapes one synthetic vertebra (mm, degrees) and its bone metadata.
+
+    ``morph`` holds the :class:`~bvn_plan.levels.LevelMorphometry` values actually used (after
+    overrides and random variation). Endplate concavity depths 1.5 mm cranial / 0.7 mm caudal with
+    a central concave zone of 70% of the diameter [V, Wang 2012 Eur Spine J]. ``voxel_mm`` is the
+    sampling step of the implicit field, ``target_faces`` the face count after decimation.
+    """
+
+    level: str
+    morph: LevelMorphometry
+    kidney_depth: float
+    endplate_concavity_superior: float = 1.5
+    endplate_concavity_inferior: float = 0.7
+    endplate_concave_zone: float = 0.7
+    tp_length: float = 20.0
+    spinous_length: float = 28.0
+    spinous_height: float = 22.0
+    facet_angle: float = 30.0
+    cortical_thickness_mm: float = NORMAL_BONE["cortical_thickness_mm"]
+    bone_volume_fraction: float = NORMAL_BONE["bone_volume_fraction"]
+    seed: int | None = None
+    voxel_mm: float = 0.6
+    target_faces: int = 24000
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["morph"] = {f.name: getattr(self.morph, f.name) for f in fields(self.morph)}
+        return out
+
+
+@dataclass
+class SyntheticVertebra:
+    """A generated vertebra with its ground truth (all mm, vertebra frame = model coordinates).
+
+    ``face_labels[i]`` indexes :data:`PART_NAMES` for face ``i`` of ``vertebra.mesh``.
+    ``landmarks.canal_mesh`` / ``landmarks.body_mesh`` are the closed vertebral foramen and the
+    body alone (also exposed as ``canal_mesh`` and ``body_mesh``).
+    """
+
+    vertebra: Vertebra
+    parameters: SyntheticParameters
+    landmarks: Landmarks
+    face_labels: np.ndarray
+    part_names: tuple[str, ...] = PART_NAMES
+
+    @property
+    def mesh(self) -> trimesh.Trimesh:
+        return self.vertebra.mesh
+
+    @property
+    def canal_mesh(self) -> trimesh.Trimesh:
+        return self.landmarks.canal_mesh
+
+    @property
+    def body_mesh(self) -> trimesh.Trimesh:
+        return self.landmarks.body_mesh
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
+                    osteoporotic: bool = False, **overrides: float) -> SyntheticParameters:
+    """Build the parameters of one level.
+
+    Defaults come from :data:`bvn_plan.levels.MORPHOMETRY` and the [A] tables of this module.
+    ``vary=True`` draws every morphometry value from a normal distribution with the level's SD
+    (:meth:`LevelMorphometry.sd`) clipped to +-2 SD, reproducibly from ``seed`` (default 0);
+    ``seed`` is ignored without ``vary``. ``osteoporotic`` switches the bone metadata to
+    :data:`OSTEOPOROTIC_BONE`. ``overrides`` name any LevelMorphometry field (e.g.
+    ``pedicle_width=5``) or SyntheticParameters field and win over defaults and variation.
+    Raises :class:`InputError` on unknown levels/names or implausible values.
+    """
+    name = normalise_level(level)
+    if name not in LEVELS:
+        raise InputError(f"the synthetic generator makes {', '.join(LEVELS)}; {name} is not one of them")
+    base = morphometry(name)
+    morph_names = {f.name for f in fields(LevelMorphometry)} - {"level", "relative_sd"}
+    param_names = {f.name for f in fields(SyntheticParameters)} - {"level", "morph", "seed"}
+    unknown = set(overrides) - morph_names - param_names
+    if unknown:
+        raise InputError(
+            f"unknown synthetic parameter(s) {', '.join(sorted(unknown))}: use morphometry names "
+            f"({', '.join(sorted(morph_names))}) or {', '.join(sorted(param_names))}"
+        )
+    for key, value in overrides.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise InputError(f"parameter {key}={value!r} must be a finite number")
+
+    morph = base
+    used_seed = None
+    if vary:
+        used_seed = 0 if seed is None else int(seed)
+        rng = np.random.default_rng(used_seed)
+        drawn = {}
+        for fname in sorted(morph_names):
+            mean, sd = getattr(base, fname), base.sd(fname)
+            drawn[fname] = float(mean + sd * np.clip(rng.standard_normal(), -2.0, 2.0))
+        morph = base.with_overrides(**drawn)
+    morph = morph.with_overrides(**{k: float(v) for k, v in overrides.items() if k in morph_names})
+
+    bone = OSTEOPOROTIC_BONE if osteoporotic else NORMAL_BONE
+    values = dict(ARCH[name], kidney_depth=KIDNEY_DEPTH_MM[name], **bone)
+    values.update({k: v for k, v in overrides.items() if k in param_names})
+    if "target_faces" in values:
+        values["target_faces"] = int(values["target_faces"])
+    params = SyntheticParameters(level=name, morph=morph, seed=used_seed, **values)
+    _validate(params)
+    return params
+
+
+def _validate(p: SyntheticParameters) -> None:
+    m = p.morph
+    positive = ["body_width", "body_depth", "body_height_anterior", "body_height_posterior",
+                "pedicle_width", "pedicle_height", "canal_width", "canal_depth"]
+    for name in positive:
+        if getattr(m, name) <= 0:
+            raise InputError(f"{name} must be positive (got {getattr(m, name)} mm)")
+    checks = [
+        (30 <= m.body_width <= 70, f"body_width {m.body_width:.1f} mm is outside 30-70 mm"),
+        (22 <= m.body_depth <= 50, f"body_depth {m.body_depth:.1f} mm is outside 22-50 mm"),
+        (15 <= m.body_height_anterior <= 40 and 15 <= m.body_height_posterior <= 40,
+         "body heights must be 15-40 mm"),
+        (3 <= m.pedicle_width <= 22, f"pedicle_width {m.pedicle_width:.1f} mm is outside 3-22 mm"),
+        (5 <= m.pedicle_height <= 20, f"pedicle_height {m.pedicle_height:.1f} mm is outside 5-20 mm"),
+        (m.pedicle_height < min(m.body_height_anterior, m.body_height_posterior) - 4,
+         "pedicle_height must be at least 4 mm less than the body heights"),
+        (0 <= m.pedicle_transverse_angle <= 50,
+         f"pedicle_transverse_angle {m.pedicle_transverse_angle:.1f} deg is outside 0-50 deg"),
+        (-20 <= m.pedicle_sagittal_angle <= 25,
+         f"pedicle_sagittal_angle {m.pedicle_sagittal_angle:.1f} deg is outside -20-25 deg"),
+        (12 <= m.canal_width <= 40, f"canal_width {m.canal_width:.1f} mm is outside 12-40 mm"),
+        (8 <= m.canal_depth <= 28, f"canal_depth {m.canal_depth:.1f} mm is outside 8-28 mm"),
+        (-2 <= p.kidney_depth <= 6, f"kidney_depth {p.kidney_depth} mm is outside -2-6 mm"),
+        (0 <= p.endplate_concavity_superior <= 4 and 0 <= p.endplate_concavity_inferior <= 4,
+         "endplate concavities must be 0-4 mm"),
+        (0.3 <= p.endplate_concave_zone <= 0.9, "endplate_concave_zone must be 0.3-0.9"),
+        (0.05 <= p.cortical_thickness_mm <= 3, "cortical_thickness_mm must be 0.05-3 mm"),
+        (0.01 <= p.bone_volume_fraction <= 0.6, "bone_volume_fraction must be 0.01-0.6"),
+        (0.3 <= p.voxel_mm <= 1.2, "voxel_mm must be 0.3-1.2 mm"),
+        (2000 <= p.target_faces <= 500000, "target_faces must be 2000-500000"),
+        (p.tp_length >= 0 and p.spinous_length > 0 and p.spinous_height > 0,
+         "process lengths must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(f"synthetic {p.level}: {message}; choose a value near the level default")
+
+
+# ---------------------------------------------------------------------------------------------
+# Field primitives. Each maps points (N, 3) in mm to a distance-like value (negative inside).
+
+
+def _smin(a, b, k):
+    """Polynomial smooth minimum (smooth union) with blend radius ``k`` (mm)."""
+    h = np.clip(k - np.abs(a - b), 0.0, None) / k
+    return np.minimum(a, b) - h * h * k * 0.25
+
+
+def _smax(a, b, k):
+    return -_smin(-a, -b, k)
+
+
+@dataclass
+class _Box:
+    """Rounded box: centre, orthonormal rows ``axes``, half sizes (mm) and corner radius."""
+
+    centre: np.ndarray
+    axes: np.ndarray
+    half: np.ndarray
+    radius: float
+
+    def field(self, p):
+        q = np.abs((p - self.centre) @ self.axes.T) - (self.half - self.radius)
+        outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
+        return outside + np.minimum(q.max(axis=-1), 0.0) - self.radius
+
+    def bounds(self):
+        corner = np.abs(self.axes.T) @ self.half
+        return self.centre - corner, self.centre + corner
+
+
+def _frame_from(x_axis, up) -> np.ndarray:
+    """Orthonormal rows (x, y, z) with x along ``x_axis`` and z as close as possible to ``up``."""
+    x = np.asarray(x_axis, float) / np.linalg.norm(x_axis)
+    y = np.cross(up, x)
+    y /= np.linalg.norm(y)
+    return np.vstack([x, y, np.cross(x, y)])
+
+
+@dataclass
+class _Body:
+    """Vertebral body: superellipse in plan with kidney warp, wedge and concave endplates."""
+
+    half_width: float
+    half_depth: float        # of the superellipse (mid-sagittal depth + kidney depth) / 2
+    centre_y: float
+    kidney: float
+    mean_height: float
+    wedge_slope: float       # dz/dy of the superior rim plane (= -dz/dy of the inferior one)
+    concave_sup: float
+    concave_inf: float
+    concave_zone: float
+    exponent: float = 2.6
+    rim_radius: float = 1.2
+
+    def plan_radius(self, p):
+        x, y = p[:, 0], p[:, 1]
+        post = np.clip((self.centre_y - y) / (0.6 * self.half_depth), 0.0, 1.0)
+        post = post * post * (3 - 2 * post)
+        warp = self.kidney * np.exp(-(x / (0.28 * 2 * self.half_width)) ** 2) * post
+        yw = y - self.centre_y - warp
+        n = self.exponent
+        return (np.abs(x / self.half_width) ** n + np.abs(yw / self.half_depth) ** n) ** (1 / n)
+
+    def field(self, p):
+        r = self.plan_radius(p)
+        f_plan = (r - 1.0) * min(self.half_width, self.half_depth)
+        zone = np.clip(1 - (r / self.concave_zone) ** 2, 0.0, None) ** 2
+        top = self.mean_height / 2 + self.wedge_slope * p[:, 1] - self.concave_sup * zone
+        bottom = -self.mean_height / 2 - self.wedge_slope * p[:, 1] + self.concave_inf * zone
+        f_z = np.maximum(p[:, 2] - top, bottom - p[:, 2])
+        return _smax(f_plan, f_z, self.rim_radius)
+
+    def bounds(self):
+        h = self.mean_height / 2 + abs(self.wedge_slope) * 2 * self.half_depth + 1
+        lo = np.array([-self.half_width, self.centre_y - self.half_depth, -h])
+        hi = np.array([self.half_width, self.centre_y + self.half_depth, h])
+        return lo, hi
+
+
+@dataclass
+class _PedicleTube:
+    """Elliptic tube along ``axis`` whose cross-section is narrowest (W x H) at ``centre``.
+
+    The transverse semi-axis grows as 1 + flare * t^2 and the cranio-caudal one half as fast (t mm
+    along the axis from the isthmus, capped at |t| = ``flare_span``), so the isthmus is the unique
+    narrowest perpendicular cross-section.
+    """
+
+    centre: np.ndarray
+    axes: np.ndarray          # rows: axis (posterior->anterior), e1 (transverse), e2 (cranial-ish)
+    width: float
+    height: float
+    t_min: float
+    t_max: float
+    flare: float
+    flare_span: float
+
+    def field(self, p):
+        local = (p - self.centre) @ self.axes.T
+        t = local[:, 0]
+        grow = self.flare * np.minimum(t * t, self.flare_span ** 2)
+        a, b = self.width / 2 * (1 + grow), self.height / 2 * (1 + 0.5 * grow)
+        r = np.sqrt((local[:, 1] / a) ** 2 + (local[:, 2] / b) ** 2)
+        f = (r - 1) * np.minimum(a, b)
+        return np.maximum(f, np.maximum(self.t_min - t, t - self.t_max))
+
+    def bounds(self):
+        s = 1 + self.flare * self.flare_span ** 2
+        ends = [self.centre + self.axes[0] * t for t in (self.t_min, self.t_max)]
+        reach = max(self.width, self.height) / 2 * s
+        return np.min(ends, axis=0) - reach, np.max(ends, axis=0) + reach
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry layout
+
+
+@dataclass
+class _Layout:
+    """The primitives of one vertebra grouped by part, and the design values derived from them."""
+
+    body: _Body
+    pedicles: dict[str, _PedicleTube]
+    arch: list            # (primitive, part name) pairs joined with _K_ARCH
+    sup_plane: Plane
+    inf_plane: Plane
+    canal_seed: np.ndarray
+
+
+def _layout(p: SyntheticParameters) -> _Layout:
+    m = p.morph
+    depth = m.body_depth
+    half_depth = (depth + p.kidney_depth) / 2
+    mean_h = (m.body_height_anterior + m.body_height_posterior) / 2
+    slope = (m.body_height_anterior - m.body_height_posterior) / (2 * depth)
+    body = _Body(m.body_width / 2, half_depth, -p.kidney_depth / 2, p.kidney_depth, mean_h, slope,
+                 p.endplate_concavity_superior, p.endplate_concavity_inferior, p.endplate_concave_zone)
+    y_post = -depth / 2                       # posterior wall at the midline
+    y_post_lat = y_post - p.kidney_depth      # posterolateral corners
+
+    pedicles, arch = {}, []
+    theta_t, theta_s = np.radians(m.pedicle_transverse_angle), np.radians(m.pedicle_sagittal_angle)
+    half_w, half_h = m.pedicle_width / 2, m.pedicle_height / 2
+    # Isthmus far enough behind the body that no blend reaches its cross-section.
+    # (the anterolateral edge of the isthmus only counts when it lies in front of the body)
+    lateral_edge = m.canal_width / 2 + half_w / math.cos(theta_t) + half_w * math.cos(theta_t)
+    reach_y = half_h * abs(math.sin(theta_s))
+    if lateral_edge < m.body_width / 2 + 1.0:
+        reach_y += half_w * math.sin(theta_t)
+    lead = _K_PEDICLE + _ISTHMUS_CLEARANCE + reach_y + 1.0
+    back = _K_ARCH + _ISTHMUS_CLEARANCE + reach_y + 4.5 + (S1_PEDICLE_EXTRA if p.level == "S1" else 0.0)
+    z_ped = m.body_height_posterior / 2 - half_h - 1.5 + y_post_lat * slope
+    facet_angle = np.radians(p.facet_angle)
+    x_facet = m.canal_width / 2 + 3.0
+    sacrum = p.level == "S1"
+    lamina_t = 6.0
+    for side, s in (("right", 1.0), ("left", -1.0)):
+        d = np.array([-s * math.sin(theta_t) * math.cos(theta_s), math.cos(theta_t) * math.cos(theta_s),
+                      math.sin(theta_s)])
+        e1 = np.cross([0.0, 0.0, 1.0], d)
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(d, e1)
+        tube = _PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width, m.pedicle_height,
+                            -back - 4.0, lead + 6.0, PEDICLE_FLARE / lead ** 2, lead)
+        # Medial wall on the transverse line through the isthmus centre at canal_width / 2.
+        medial = brentq(lambda r: tube.field(np.array([[-s * r, 0.0, 0.0]]))[0], 0.0, 3 * half_w / math.cos(theta_t))
+        # z_ped is the height of the axis where it reaches the body.
+        tube.centre = np.array([s * (m.canal_width / 2 + medial), y_post_lat - lead, z_ped - lead * math.tan(theta_s)])
+        pedicles[side] = tube
+        pillar = tube.centre - d * back
+        pillar_box = _Box(pillar + [0, 0, -2.0], np.eye(3), np.array([5.0, 4.5, mean_h * 0.42]), 2.5)
+        arch.append((pillar_box, "posterior_arch"))
+        # Superior articular process: rises above the pillar, facet facing medially/posteriorly.
+        face_n = np.array([-s * math.cos(facet_angle), -math.sin(facet_angle), 0.0])
+        in_plane = np.cross([0.0, 0.0, 1.0], face_n)
+        sap_top = m.body_height_posterior / 2 + (10.0 if not sacrum else 8.0)
+        sap_h = sap_top - pillar[2]
+        sap_centre = np.array([s * (x_facet + 2.5), pillar[1] - 2.0, sap_top - sap_h / 2])
+        arch.append((_Box(sap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([7.0, 2.8, sap_h / 2]), 2.4),
+                     "posterior_arch"))
+        if not sacrum:
+            # Inferior articular process: descends below the lamina, facet facing laterally/anteriorly.
+            iap_bottom = -m.body_height_posterior / 2 - 11.0
+            iap_h = 18.0
+            iap_centre = np.array([s * (x_facet - 3.5), pillar[1] - 5.0, iap_bottom + iap_h / 2])
+            arch.append((_Box(iap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([6.5, 3.0, iap_h / 2]), 2.4),
+                         "posterior_arch"))
+            # Transverse process: lateral and slightly posterior from the pillar.
+            tp_dir = np.array([s * math.cos(np.radians(12)), -math.sin(np.radians(12)), 0.06])
+            stout = p.level == "L5"
+            tp_half = np.array([p.tp_length / 2 + 3.0, 4.5 if stout else 3.0, 6.0 if stout else 4.5])
+            tp_centre = pillar + tp_dir * (tp_half[0] + 2.0) + [0, 1.5, 2.0]
+            arch.append((_Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
+    # Laminae meet at the midline behind the canal; their anterior face there sets the canal depth.
+    y_lam_front = y_post - m.canal_depth
+    z_lam = z_ped - 3.0
+    lam_h = mean_h * 0.85
+    for side, s in (("right", 1.0), ("left", -1.0)):
+        pillar = pedicles[side].centre - pedicles[side].axes[0] * back
+        start = np.array([pillar[0] - s * 3.0, pillar[1] - 3.0, z_lam])
+        end = np.array([0.0, y_lam_front - lamina_t / 2, z_lam])
+        run = end - start
+        length = np.linalg.norm(run)
+        x_axis = run / length
+        normal = np.cross([0.0, 0.0, 1.0], x_axis)        # horizontal, perpendicular to the plate
+        normal *= np.sign(normal[1])                       # pointing anteriorly
+        # Shift the plate so that its anterior face crosses the midline at y_lam_front.
+        front_y_mid = end[1] + (lamina_t / 2) / abs(normal[1])
+        centre = (start + end) / 2 + [0.0, y_lam_front - front_y_mid, 0.0] + x_axis * 1.5
+        up = np.array([0.0, 0.0, 1.0]) + math.tan(np.radians(15)) * normal   # lower edge posterior
+        arch.append((_Box(centre, _frame_from(x_axis, up), np.array([length / 2 + 2.5, lamina_t / 2, lam_h / 2]), 2.0),
+                     "posterior_arch"))
+    # Spinous process (S1: the median sacral crest tubercle), posterior and inferior.
+    sp_root = np.array([0.0, y_lam_front - lamina_t, z_lam - 1.0])
+    sigma = np.radians(18.0 if not sacrum else 35.0)
+    sp_dir = np.array([0.0, -math.cos(sigma), -math.sin(sigma)])
+    sp_half = np.array([p.spinous_length / 2 + 2.0, 3.5, p.spinous_height / 2])
+    sp_axes = _frame_from(sp_dir, [0, 0, 1.0])     # rows: along, transverse (x), sagittal height
+    sp_centre = sp_root + sp_dir * (p.spinous_length / 2)
+    arch.append((_Box(sp_centre, sp_axes, sp_half, 3.0), "posterior_arch"))
+    tip = sp_root + sp_dir * (p.spinous_length + 0.5)
+    arch.append((_Box(tip, sp_axes, np.array([4.0, 4.5, p.spinous_height / 2 + 1.0]), 4.0), "posterior_arch"))
+    if sacrum:
+        for side, s in (("right", 1.0), ("left", -1.0)):
+            # Sacral ala: a wing from the lateral body wall, in front of the pedicle.
+            ala_centre = np.array([s * (m.body_width / 2 + 9.0), -2.0, mean_h / 2 - 8.5])
+            ala_axes = _frame_from([s * math.cos(np.radians(10)), -math.sin(np.radians(10)), 0.0], [0, 0, 1.0])
+            arch.append((_Box(ala_centre, ala_axes, np.array([15.0, 11.0, 8.5]), 5.0), "sacral_ala"))
+
+    n_sup = np.array([0.0, -slope, 1.0]) / math.hypot(slope, 1.0)
+    n_inf = np.array([0.0, -slope, -1.0]) / math.hypot(slope, 1.0)
+    sup = Plane(np.array([0.0, 0.0, mean_h / 2]), n_sup)
+    inf = Plane(np.array([0.0, 0.0, -mean_h / 2]), n_inf)
+    seed = np.array([0.0, y_post - m.canal_depth / 2, 0.0])
+    return _Layout(body, pedicles, arch, sup, inf, seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field sampling and meshing
+
+
+def _sample(prims: list, voxel: float, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth union of ``prims`` = [(primitive, blend radius or None), ...] on a grid (mm).
+
+    Returns the field (nx, ny, nz) and the grid origin. Each primitive is evaluated only inside
+    its bounding box grown by :data:`_PAD`; elsewhere the field is the background value.
+    """
+    origin = np.floor(lo / voxel) * voxel
+    shape = (np.ceil((hi - origin) / voxel).astype(int) + 1)
+    field_ = np.full(tuple(shape), _BACKGROUND)
+    axes = [origin[i] + voxel * np.arange(shape[i]) for i in range(3)]
+    for prim, k in prims:
+        blo, bhi = prim.bounds()
+        i0 = np.clip(np.floor((blo - _PAD - origin) / voxel).astype(int), 0, shape - 1)
+        i1 = np.clip(np.ceil((bhi + _PAD - origin) / voxel).astype(int) + 1, 1, shape)
+        sub = np.meshgrid(*[axes[i][i0[i]:i1[i]] for i in range(3)], indexing="ij")
+        pts = np.stack([c.ravel() for c in sub], axis=1)
+        g = np.minimum(prim.field(pts), _BACKGROUND).reshape(sub[0].shape)
+        view = field_[i0[0]:i1[0], i0[1]:i1[1], i0[2]:i1[2]]
+        view[...] = np.minimum(view, g) if k is None else _smin(view, g, k)
+    return field_, origin
+
+
+def _mesh_from_field(values: np.ndarray, origin: np.ndarray, voxel: float, target_faces: int) -> trimesh.Trimesh:
+    """Closed, decimated surface of ``values < 0`` (mm); vertices stored as float32 values."""
+    import pyvista as pv
+
+    padded = np.pad(values, 1, constant_values=_BACKGROUND)
+    verts, faces, _, _ = marching_cubes(padded, 0.0, spacing=(voxel,) * 3, allow_degenerate=False)
+    verts += origin - voxel
+    surface = pv.PolyData(verts, np.hstack([np.full((len(faces), 1), 3), faces]).ravel())
+    if surface.n_cells > target_faces:
+        surface = surface.decimate(1.0 - target_faces / surface.n_cells, volume_preservation=True)
+    surface = surface.clean()
+    tri = surface.faces.reshape(-1, 4)[:, 1:]
+    pts = np.asarray(surface.points, dtype=np.float32).astype(np.float64)
+    mesh = trimesh.Trimesh(pts, tri, process=True)
+    if mesh.volume < 0:
+        mesh.invert()
+    return mesh
+
+
+def _check_closed(mesh: trimesh.Trimesh, what: str, genus: int, p: SyntheticParameters) -> None:
+    parts = len(mesh.split(only_watertight=False))
+    problems = []
+    if not mesh.is_watertight or not mesh.is_winding_consistent:
+        problems.append("not a closed manifold surface")
+    if parts != 1:
+        problems.append(f"{parts} separate pieces")
+    elif mesh.is_watertight and mesh.euler_number != 2 - 2 * genus:
+        problems.append(f"genus {1 - mesh.euler_number // 2} instead of {genus}")
+    if problems:
+        raise InputError(
+            f"synthetic {p.level} {what}: {', '.join(problems)} with these parameters; the parts no "
+            "longer fit together. Choose values nearer the level defaults (or a smaller voxel_mm)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements on the finished mesh (ground truth = what slicing / ray casting gives)
+
+
+def _ray_hits(mesh: trimesh.Trimesh, origin, direction) -> np.ndarray:
+    """Distances (mm, sorted) along the ray from ``origin`` at which it crosses ``mesh``."""
+    direction = np.asarray(direction, float) / np.linalg.norm(direction)
+    locs, _, _ = mesh.ray.intersects_location([origin], [direction], multiple_hits=True)
+    if len(locs) == 0:
+        return np.array([])
+    return np.sort((locs - origin) @ direction)
+
+
+def pedicle_section(mesh: trimesh.Trimesh, centre, axis, transverse) -> tuple[float, float]:
+    """Width and height (mm) of the mesh's cross-section loop around ``centre`` in the plane normal
+    to ``axis``: extents along ``transverse`` and along ``axis x transverse`` (model coords, mm).
+
+    Raises :class:`InputError` when no closed loop of the section surrounds ``centre``.
+    """
+    centre, axis = np.asarray(centre, float), np.asarray(axis, float) / np.linalg.norm(axis)
+    e1 = np.asarray(transverse, float) - axis * (np.dot(transverse, axis))
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(axis, e1)
+    segments, face_ids = trimesh.intersections.mesh_plane(mesh, axis, centre, return_faces=True)
+    if len(segments) == 0:
+        raise InputError("the plane through the pedicle centre does not cut the mesh")
+    cut = set(face_ids.tolist())
+    adjacency = [pair for pair in mesh.face_adjacency if pair[0] in cut and pair[1] in cut]
+    index = {f: i for i, f in enumerate(face_ids.tolist())}
+    edges = np.array([[index[a], index[b]] for a, b in adjacency]).reshape(-1, 2)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(face_ids),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    flat = (segments - centre) @ np.vstack([e1, e2]).T           # (n, 2, 2) in-plane coordinates
+    for label in np.unique(labels):
+        seg = flat[labels == label]
+        a, b = seg[:, 0], seg[:, 1]
+        crosses = (a[:, 1] > 0) != (b[:, 1] > 0)
+        x_at = a[:, 0] + (0 - a[:, 1]) * (b[:, 0] - a[:, 0]) / np.where(crosses, b[:, 1] - a[:, 1], 1.0)
+        if np.count_nonzero(crosses & (x_at > 0)) % 2 == 1:
+            pts = seg.reshape(-1, 2)
+            return float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1]))
+    raise InputError("no closed cross-section of the mesh surrounds the pedicle centre")
+
+
+# ---------------------------------------------------------------------------------------------
+# The generator
+
+
+def synthesize(level: str = "L4", *, seed: int | None = None, vary: bool = False, osteoporotic: bool = False,
+               terminus: TerminusParameters | None = None, **overrides: float) -> SyntheticVertebra:
+    """Generate one vertebra (L1-L5) or upper-sacrum segment (S1) with its ground truth.
+
+    Arguments as :func:`make_parameters`; ``terminus`` places the BVN terminus (default
+    :class:`TerminusParameters`). Output in the vertebra frame (mm, RAS-like, origin at the body
+    centre). Deterministic: the same arguments give the same mesh bytes. Raises
+    :class:`InputError` for bad parameters or parameters whose parts no longer form one genus-1 bone.
+    """
+    params = make_parameters(level, seed=seed, vary=vary, osteoporotic=osteoporotic, **overrides)
+    terminus = terminus or TerminusParameters()
+    lay = _layout(params)
+    voxel = params.voxel_mm
+
+    prims = [(lay.body, None)] + [(ped, _K_PEDICLE) for ped in lay.pedicles.values()]
+    prims += [(prim, _K_ARCH) for prim, _ in lay.arch]
+    bounds = np.array([b for prim, _ in prims for b in prim.bounds()])
+    lo, hi = bounds.min(axis=0) - 3.0, bounds.max(axis=0) + 3.0
+    values, origin = _sample(prims, voxel, lo, hi)
+    mesh = _mesh_from_field(values, origin, voxel, params.target_faces)
+    _check_closed(mesh, "vertebra", 1, params)
+
+    body_values, body_origin = _sample([(lay.body, None)], voxel, *lay.body.bounds())
+    body_mesh = _mesh_from_field(body_values, body_origin, voxel, max(4000, params.target_faces // 3))
+    _check_closed(body_mesh, "body", 0, params)
+
+    canal_mesh = _canal_mesh(values < 0, origin, voxel, lay, params)
+    labels = _part_labels(mesh, lay)
+    landmarks = _ground_truth(params, lay, mesh, body_mesh, canal_mesh, labels, terminus)
+    vertebra = Vertebra(mesh, level=params.level, patient_frame="RAS", input_units="mm",
+                        source=f"synthetic {params.level} (bvn-plan generator {GENERATOR_VERSION})")
+    vertebra.landmarks = landmarks
+    return SyntheticVertebra(vertebra, params, landmarks, labels)
+
+
+def _canal_mesh(solid: np.ndarray, origin: np.ndarray, voxel: float, lay: _Layout,
+                p: SyntheticParameters) -> trimesh.Trimesh:
+    """The vertebral foramen as a closed volume: the through-hole of the bone seen along z (the
+    hole in the bone's projection onto the axial plane), extruded between the inferior and superior
+    endplate rim planes at the midline posterior wall (mm, vertebra frame)."""
+    hole = ~solid.any(axis=2)
+    regions, _ = ndimage.label(hole)
+    seed_idx = np.round((lay.canal_seed[:2] - origin[:2]) / voxel).astype(int)
+    label = regions[seed_idx[0], seed_idx[1]]
+    border = set(np.unique(np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])))
+    if label == 0 or label in border:
+        raise InputError(f"synthetic {p.level}: the posterior arch does not close around the canal; "
+                         "choose values nearer the level defaults")
+    inside = regions == label
+    sdf2 = (ndimage.distance_transform_edt(~inside) - ndimage.distance_transform_edt(inside) + 0.5) * voxel
+    y_wall = -p.morph.body_depth / 2
+    z_top = lay.sup_plane.point[2] - lay.sup_plane.normal[1] / lay.sup_plane.normal[2] * y_wall
+    z_bot = lay.inf_plane.point[2] - lay.inf_plane.normal[1] / lay.inf_plane.normal[2] * y_wall
+    zs = np.arange(math.floor(z_bot / voxel) - 2, math.ceil(z_top / voxel) + 3) * voxel
+    slab = np.maximum(zs - z_top, z_bot - zs)
+    values = np.maximum(sdf2[:, :, None], slab[None, None, :])
+    mesh = _mesh_from_field(values, np.array([origin[0], origin[1], zs[0]]), voxel, 4000)
+    _check_closed(mesh, "canal volume", 0, p)
+    return mesh
+
+
+def _group_fields(points: np.ndarray, lay: _Layout) -> np.ndarray:
+    """Field of each part of PART_NAMES at ``points`` (mm); +inf where the level lacks the part."""
+    out = np.full((len(points), len(PART_NAMES)), np.inf)
+    out[:, 0] = lay.body.field(points)
+    out[:, 1] = lay.pedicles["left"].field(points)
+    out[:, 2] = lay.pedicles["right"].field(points)
+    for prim, part in lay.arch:
+        col = PART_NAMES.index(part)
+        out[:, col] = np.minimum(out[:, col], prim.field(points))
+    return out
+
+
+def _part_labels(mesh: trimesh.Trimesh, lay: _Layout) -> np.ndarray:
+    """Per-face part label (index into PART_NAMES): the part whose primitive is nearest."""
+    return np.argmin(_group_fields(mesh.triangles_center, lay), axis=1).astype(np.int8)
+
+
+def _face_regions(mesh: trimesh.Trimesh, labels: np.ndarray, lay: _Layout, p: SyntheticParameters) -> dict:
+    """Face indices per landmarks.FACE_REGIONS: body faces split by their normal (endplates within
+    ~50 deg of the endplate normals; posterior wall facing backwards between the pedicles;
+    anterior cortex facing forwards; the rest lateral cortex) plus pedicles and arch."""
+    normals, centres = mesh.face_normals, mesh.triangles_center
+    body = labels == 0
+    sup = body & (normals @ lay.sup_plane.normal > 0.65) & (centres[:, 2] > 0)
+    inf = body & (normals @ lay.inf_plane.normal > 0.65) & (centres[:, 2] < 0)
+    rest = body & ~sup & ~inf
+    post = rest & (normals[:, 1] < -0.5) & (np.abs(centres[:, 0]) < p.morph.canal_width / 2 + 2.0)
+    ant = rest & ~post & (normals[:, 1] > 0.5)
+    lateral = rest & ~post & ~ant
+    regions = {"superior_endplate": sup, "inferior_endplate": inf, "posterior_wall": post,
+               "anterior_cortex": ant, "lateral_cortex": lateral, "left_pedicle": labels == 1,
+               "right_pedicle": labels == 2, "posterior_arch": (labels == 3) | (labels == 4)}
+    return {name: np.flatnonzero(mask) for name, mask in regions.items()}
+
+
+def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, body_mesh: trimesh.Trimesh,
+                  canal_mesh: trimesh.Trimesh, labels: np.ndarray, terminus: TerminusParameters) -> Landmarks:
+    m = p.morph
+    # Mid-sagittal walls at mid-height, by ray casts on the body alone.
+    hits_back = _ray_hits(body_mesh, [0.0, 0.0, 0.0], [0.0, -1.0, 0.0])
+    hits_front = _ray_hits(body_mesh, [0.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    y_post, y_ant = -hits_back[0], hits_front[0]
+
+    def between(y):  # z of the inferior and superior rim planes at (0, y)
+        top = lay.sup_plane.point[2] - lay.sup_plane.normal[1] / lay.sup_plane.normal[2] * y
+        bottom = lay.inf_plane.point[2] - lay.inf_plane.normal[1] / lay.inf_plane.normal[2] * y
+        return bottom, top
+
+    if p.level == "S1" and terminus.s1_body_centre:
+        target = np.array([0.0, (y_post + y_ant) / 2, 0.0])
+    else:
+        y_t = y_post + terminus.depth_fraction * (y_ant - y_post)
+        bottom, top = between(y_t)
+        target = np.array([0.0, y_t, bottom + terminus.height_fraction * (top - bottom)])
+
+    pedicles, widths, heights = {}, [], []
+    for side, tube in lay.pedicles.items():
+        d, e1 = tube.axes[0], tube.axes[1]
+        width, height = pedicle_section(mesh, tube.centre, d, e1)
+        widths.append(width)
+        heights.append(height)
+        junction = tube.centre + d * _ray_hits(body_mesh, tube.centre, d)[0]
+        pedicles[side] = Pedicle(side, tube.centre.copy(), d.copy(), width, height, junction)
+
+    canal_centroid = np.asarray(canal_mesh.center_mass, dtype=float)
+    ped_c = lay.pedicles["right"].centre
+    across = _ray_hits(mesh, [0.0, ped_c[1], ped_c[2]], [1.0, 0.0, 0.0])[0] + \
+        _ray_hits(mesh, [0.0, ped_c[1], ped_c[2]], [-1.0, 0.0, 0.0])[0]
+    c0 = [0.0, canal_centroid[1], canal_centroid[2]]
+    ap = _ray_hits(mesh, c0, [0.0, 1.0, 0.0])[0] + _ray_hits(mesh, c0, [0.0, -1.0, 0.0])[0]
+    ant_bottom, ant_top = between(y_ant)
+    post_bottom, post_top = between(y_post)
+    measured = {
+        "body_width": float(np.ptp(body_mesh.vertices[:, 0])),
+        "body_depth": float(y_ant - y_post),
+        "body_height_anterior": float(ant_top - ant_bottom),
+        "body_height_posterior": float(post_top - post_bottom),
+        "pedicle_width": float(np.mean(widths)),
+        "pedicle_height": float(np.mean(heights)),
+        "pedicle_transverse_angle": m.pedicle_transverse_angle,
+        "pedicle_sagittal_angle": m.pedicle_sagittal_angle,
+        "canal_width": float(across),
+        "canal_depth": float(ap),
+    }
+    regions = _face_regions(mesh, labels, lay, p)
+    wall = mesh.triangles_center[regions["posterior_wall"]]
+    wall = wall[np.abs(wall[:, 0]) < m.canal_width / 2]
+    wall = wall[np.lexsort(np.round(wall.T, 3))][:: max(1, len(wall) // 200)]
+    return Landmarks(
+        level=p.level,
+        frame=AnatomicalFrame.identity(),
+        midsagittal_plane=Plane(np.zeros(3), np.array([1.0, 0.0, 0.0])),
+        superior_endplate=lay.sup_plane,
+        inferior_endplate=lay.inf_plane,
+        posterior_wall_points=wall,
+        canal_centroid=canal_centroid,
+        pedicles=pedicles,
+        basivertebral_foramen=np.array([0.0, y_post, 0.0]),
+        bvn_terminus=target,
+        morphometry=measured,
+        confidence={},
+        canal_mesh=canal_mesh,
+        body_mesh=body_mesh,
+        face_regions=regions,
+    )
