@@ -1,0 +1,247 @@
+"""The 3D scene of a plan (pyvista): the vertebra, its safety zones coloured by their clearance
+from the plan, the canal, the instruments, the lesions and the named points.
+
+What is drawn (all geometry in mm, model coordinates):
+
+* the vertebra, opaque or semi-transparent (``transparent=True``);
+* the safety zones: the superior and inferior endplates and the posterior wall (faces of the
+  vertebra from ``landmarks.face_regions``) and the spinal canal volume (``landmarks.canal_mesh``,
+  always semi-transparent). With instruments or lesions they are coloured by their **clearance
+  from the plan** (:func:`plan_clearance`, mm, red = close, dark red = breached) with a colour
+  bar; without, in fixed highlight colours;
+* each instrument as a tube of its true radius: the straight introducer in steel grey, the
+  curved cannula in blue; each lesion's surface in translucent orange;
+* markers with labels: the bone entry and the target (tip) of every instrument, the BVN terminus
+  and the basivertebral foramen; with ``clearances`` (a safety ``CheckResult`` or its
+  ``clearances`` dict) the points of the smallest clearances with their values.
+
+Cameras are named in the vertebra frame and match the fluoroscopic views of
+:mod:`bvn_plan.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
+``"lateral"`` seen from the patient's left (anterior on the image left), ``"axial"`` seen from
+above (anterior up), ``"oblique"`` from behind, right and above (the view along a right
+transpedicular approach). ``build_scene(..., off_screen=False).show()`` opens a window.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pyvista as pv
+import trimesh
+from scipy.spatial import cKDTree
+
+from .errors import InputError
+from .landmarks import Landmarks
+from .paths import InstrumentPath
+
+CAMERAS = ("oblique", "ap", "lateral", "axial")
+#: Camera direction (from the focal point, in vertebra-frame components right, anterior,
+#: superior) and view-up of each named camera.
+_CAMERA_SETUP = {
+    "ap": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+    "lateral": ((-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+    "axial": ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0)),
+    "oblique": ((0.8, -1.0, 0.6), (0.0, 0.0, 1.0)),
+}
+#: Zoom after fitting everything into the view (the fit leaves a wide border).
+CAMERA_ZOOM = 1.25
+#: Labels anchored closer than this on screen (rows, columns in pixels) share one box.
+LABEL_MERGE_PX = (30, 160)
+#: Safety-zone surface regions drawn from ``landmarks.face_regions``.
+ZONE_REGIONS = ("superior_endplate", "inferior_endplate", "posterior_wall")
+#: Clearance colour range (mm): 0 mm (red) to this value (green); breaches below 0 are dark red.
+CLEARANCE_RANGE_MM = (0.0, 15.0)
+#: How many of the smallest clearances of a check to label.
+N_CLEARANCE_LABELS = 3
+
+BONE_COLOUR = "#e8dcc0"
+ZONE_COLOURS = {"superior_endplate": "#5b8fd9", "inferior_endplate": "#5b8fd9", "posterior_wall": "#d9825b"}
+CANAL_COLOUR = "#c9a0dc"
+INTRODUCER_COLOUR = "#5a6069"
+CANNULA_COLOUR = "#1f6fe0"
+LESION_COLOUR = "#ff8c1a"
+MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
+                  "clearance": "#ffffff"}
+
+
+def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), lesions: Sequence = ()) -> np.ndarray:
+    """Clearance (mm) of each point from the plan: the smallest of its distance to every
+    instrument's surface (centreline distance minus radius) and every lesion's signed distance;
+    negative inside an instrument or a lesion. Points and plan in mm, model coordinates."""
+    points = np.asarray(points, dtype=float)
+    best = np.full(len(points), np.inf)
+    for path in paths:
+        centre, _ = path.sample(step=0.2)
+        distance, _ = cKDTree(centre).query(points)
+        best = np.minimum(best, distance - path.radius)
+    for lesion in lesions:
+        best = np.minimum(best, lesion.signed_distance(points))
+    return best
+
+
+def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (), lesions: Sequence = (),
+                clearances=None, transparent: bool = False, off_screen: bool = True,
+                window_size: tuple[int, int] = (1024, 768), camera: str = "oblique") -> pv.Plotter:
+    """A pyvista Plotter showing a plan (see the module docstring for what is drawn).
+
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` or its trimesh surface (mm, model
+    coordinates); ``landmarks``: its landmarks (same coordinates); ``paths``: instruments;
+    ``lesions``: objects with ``surface_mesh()`` and ``signed_distance()`` (bvn_plan.lesion);
+    ``clearances``: a safety ``CheckResult`` or its ``clearances`` dict, to label the smallest.
+    """
+    mesh = _surface(vertebra)
+    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+    plotter.set_background("white")
+    has_plan = bool(paths) or bool(lesions)
+    opacity = 0.3 if transparent else 1.0
+
+    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
+    in_zone = np.zeros(len(mesh.faces), bool)
+    for faces in zone_faces.values():
+        in_zone[faces] = True
+    plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
+                     opacity=opacity, smooth_shading=True, name="vertebra")
+    scalar_bar = {"title": "clearance from instrument / lesion (mm)", "n_labels": 4, "fmt": "%.0f",
+                  "position_x": 0.25, "position_y": 0.03, "width": 0.5, "below_label": "breach"}
+    for name, faces in zone_faces.items():
+        if len(faces):
+            zone = pv.wrap(mesh.submesh([faces], append=True))
+            _add_zone(plotter, zone, name, ZONE_COLOURS[name], 0.55 if transparent else 1.0, has_plan, paths, lesions,
+                      scalar_bar)
+    if landmarks.canal_mesh is not None:
+        _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", CANAL_COLOUR, 0.35, has_plan, paths, lesions,
+                  scalar_bar)
+
+    for i, path in enumerate(paths):
+        _add_instrument(plotter, path, i)
+    for i, lesion in enumerate(lesions):
+        plotter.add_mesh(pv.wrap(lesion.surface_mesh()), color=LESION_COLOUR, opacity=0.45, smooth_shading=True,
+                         name=f"lesion {i}")
+
+    markers = {"BVN terminus": (landmarks.bvn_terminus, "terminus"),
+               "basivertebral foramen": (landmarks.basivertebral_foramen, "foramen")}
+    entries = _bone_entries(mesh, paths, clearances)
+    for i, path in enumerate(paths):
+        suffix = f" {i + 1}" if len(paths) > 1 else ""
+        markers[f"target{suffix}"] = (path.tip, "target")
+        if entries[i] is not None:
+            markers[f"entry{suffix}"] = (entries[i], "entry")
+    for label, value in _smallest_clearances(clearances):
+        markers[label] = (value, "clearance")
+    for label, (point, kind) in markers.items():
+        plotter.add_mesh(pv.Sphere(radius=1.0, center=np.asarray(point, float)), color=MARKER_COLOURS[kind],
+                         name=f"marker {label}")
+    set_camera(plotter, landmarks, camera)
+    points = np.array([np.asarray(point, float) for point, _ in markers.values()])
+    for point, text in _label_groups(points, list(markers), world_to_pixel(plotter, points)):
+        # one call per group: labels in one call hide each other where they overlap
+        plotter.add_point_labels(point[None], [text], font_size=14, shape_opacity=0.6, always_visible=True,
+                                 show_points=False, name=f"label {text}")
+    return plotter
+
+
+def set_camera(plotter: pv.Plotter, landmarks: Landmarks, camera: str) -> None:
+    """Point the camera at the vertebra-body centre from a named direction (see CAMERAS) and fit
+    everything drawn into the view."""
+    if camera not in _CAMERA_SETUP:
+        raise InputError(f"unknown camera {camera!r}: use one of {', '.join(CAMERAS)}")
+    direction, up = (landmarks.frame.direction_to_model(np.array(v)) for v in _CAMERA_SETUP[camera])
+    focal = np.asarray(landmarks.frame.origin, float)
+    plotter.camera_position = [tuple(focal + 200.0 * direction / np.linalg.norm(direction)), tuple(focal), tuple(up)]
+    plotter.reset_camera()
+    plotter.camera.zoom(CAMERA_ZOOM)
+
+
+def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, camera: str = "oblique",
+                     **scene_options) -> np.ndarray:
+    """Render :func:`build_scene` off-screen from ``camera`` to a PNG file; returns the image
+    (H x W x 3 uint8, row 0 at the top). ``scene_options`` as for :func:`build_scene`."""
+    plotter = build_scene(vertebra, landmarks, off_screen=True, camera=camera, **scene_options)
+    try:
+        return np.asarray(plotter.screenshot(os.fspath(path), return_img=True))[:, :, :3]
+    finally:
+        plotter.close()
+
+
+def world_to_pixel(plotter: pv.Plotter, points: np.ndarray) -> np.ndarray:
+    """(row, col) image coordinates (row 0 at the top) where the rendered plotter shows points
+    (mm, model coordinates, shape (N, 3)), ignoring occlusion."""
+    from vtkmodules.vtkRenderingCore import vtkCoordinate
+
+    height = plotter.window_size[1]
+    coordinate = vtkCoordinate()
+    coordinate.SetCoordinateSystemToWorld()
+    out = []
+    for point in np.asarray(points, dtype=float).reshape(-1, 3):
+        coordinate.SetValue(*point)
+        x, y = coordinate.GetComputedDoubleDisplayValue(plotter.renderer)
+        out.append((height - y, x))
+    return np.array(out) - 0.5  # display coordinates count pixel corners; pixels are centred
+
+
+def _surface(vertebra) -> trimesh.Trimesh:
+    mesh = getattr(vertebra, "mesh", vertebra)
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise InputError(f"the scene needs a Vertebra or a trimesh surface with faces, not {type(vertebra).__name__}")
+    return mesh
+
+
+def _add_zone(plotter, zone: pv.PolyData, name, colour, opacity, has_plan, paths, lesions, scalar_bar) -> None:
+    if not has_plan:
+        plotter.add_mesh(zone, color=colour, opacity=opacity, smooth_shading=True, name=name)
+        return
+    zone["clearance (mm)"] = plan_clearance(zone.points, paths, lesions)
+    plotter.add_mesh(zone, scalars="clearance (mm)", cmap="RdYlGn", clim=CLEARANCE_RANGE_MM, below_color="darkred",
+                     opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=scalar_bar)
+
+
+def _add_instrument(plotter, path: InstrumentPath, index: int) -> None:
+    radius = max(path.radius, 0.2)  # a zero-radius guide wire still shows
+    if path.arc is not None and len(path.vertices) > 2:
+        parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
+    else:
+        parts = [(path.vertices, INTRODUCER_COLOUR, "instrument")]
+    for points, colour, name in parts:
+        tube = pv.lines_from_points(points).tube(radius=radius, n_sides=24, capping=True)
+        plotter.add_mesh(tube, color=colour, smooth_shading=True, name=f"{name} {index}")
+
+
+def _bone_entries(mesh: trimesh.Trimesh, paths, clearances) -> list:
+    """Where each path first enters the bone (mm, model coordinates), None if it never does; from
+    the check when one is given for a single path."""
+    bone_entry = getattr(clearances, "bone_entry", None)
+    if bone_entry is not None and len(paths) == 1:
+        return [np.asarray(bone_entry, float)]
+    entries = []
+    for path in paths:
+        points, _ = path.sample()
+        inside = np.flatnonzero(mesh.contains(points))
+        entries.append(points[inside[0]] if len(inside) else None)
+    return entries
+
+
+def _label_groups(points: np.ndarray, labels: list[str], pixels: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """Labels that would overlap on screen (within LABEL_MERGE_PX rows and columns of an earlier
+    label's anchor) join its box, one per line; the first label's point anchors the box."""
+    groups: list[tuple[int, list[str]]] = []
+    for i, label in enumerate(labels):
+        near = [g for g in groups if np.all(np.abs(pixels[g[0]] - pixels[i]) < LABEL_MERGE_PX)]
+        if near:
+            near[0][1].append(label)
+        else:
+            groups.append((i, [label]))
+    return [(points[i], "\n".join(group)) for i, group in groups]
+
+
+def _smallest_clearances(clearances) -> list[tuple[str, np.ndarray]]:
+    """Labels and points of the N_CLEARANCE_LABELS smallest zone clearances of a check."""
+    if clearances is None:
+        return []
+    items = getattr(clearances, "clearances", clearances)
+    if not isinstance(items, dict):
+        raise InputError("clearances must be a safety CheckResult or its clearances dict")
+    ranked = sorted(items.values(), key=lambda c: c.clearance_mm)[:N_CLEARANCE_LABELS]
+    return [(f"{c.zone.replace('_', ' ')} ({c.applies_to}) {c.clearance_mm:.1f} mm", np.asarray(c.point, float))
+            for c in ranked]
