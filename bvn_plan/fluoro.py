@@ -57,6 +57,9 @@ STEEL_MU_PER_MM = 0.95
 TIP_RING_GAP_MM = 1.5
 TIP_RING_WIDTH_MM = 0.8
 TIP_RING_COLOUR = (230, 40, 40)
+#: Sub-pixel shift of the grid so that rays rarely pass exactly through mesh vertices or edges
+#: (where the parity test can miss a crossing and streak a whole column), as in voxelize.py.
+GRID_JITTER = 0.0137
 #: Largest grid (voxels) one view may use; beyond it, ask for coarser pixels.
 MAX_VOXELS = 60_000_000
 
@@ -164,7 +167,7 @@ def simulate_fluoro(mesh: trimesh.Trimesh, landmarks: Landmarks, view: str, path
         extent.append(path.vertices @ axes.T + path.radius)
         extent.append(path.vertices @ axes.T - path.radius)
     extent = np.vstack(extent)
-    lo = extent.min(axis=0) - margin_mm
+    lo = extent.min(axis=0) - margin_mm + GRID_JITTER * pixel_mm
     hi = extent.max(axis=0) + margin_mm
     # along the beam only the bone (and, with a CT, its surroundings) matters
     lo[2], hi[2] = bone_view[:, 2].min() - margin_mm, bone_view[:, 2].max() + margin_mm
@@ -251,7 +254,8 @@ def _ct_line_integral(ct, model_to_ct, axes, lo, shape, pixel_mm) -> np.ndarray:
 
 def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
     """Chord length (mm) through the instruments per (x, y) column of the grid, counting voxel
-    centres within the instrument radius of its centreline over the instrument's whole depth."""
+    centres within the instrument radius of its centreline (a tube with flat ends) over the
+    instrument's whole depth."""
     metal = np.zeros((shape[0], shape[1]))
     for path in paths:
         if path.radius <= 0:
@@ -265,8 +269,15 @@ def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
         box_hi[:2] = np.clip(box_hi[:2], 0, shape[:2] - 1)
         idx = [np.arange(box_lo[a], box_hi[a] + 1) for a in range(3)]
         pts = np.stack(np.meshgrid(*[lo[a] + pixel_mm * idx[a] for a in range(3)], indexing="ij"), axis=-1)
-        d, _ = tree.query(pts.reshape(-1, 3), distance_upper_bound=path.radius)
-        inside = np.isfinite(d).reshape(pts.shape[:3])
+        pts = pts.reshape(-1, 3)
+        d, nearest = tree.query(pts, distance_upper_bound=path.radius)
+        inside = np.isfinite(d)
+        # flat ends, like a cut tube: nothing beyond the start or the tip along the path
+        ends = ((nearest == 0, centre[0], centre[0] - centre[1]),
+                (nearest == len(centre) - 1, centre[-1], centre[-1] - centre[-2]))
+        for at_end, point, outward in ends:
+            inside &= ~(at_end & ((pts - point) @ outward > 0))
+        inside = inside.reshape(len(idx[0]), len(idx[1]), len(idx[2]))
         metal[np.ix_(idx[0], idx[1])] += inside.sum(axis=2) * pixel_mm
     return metal
 
