@@ -360,7 +360,10 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         canal_depth=float(wall_y - lumen_y[0]), **heights)
 
     # Canal volume: the lumen (plus margin) over the height of the bone ring around it.
-    canal_local = _canal_volume(lumen, solid, grid)
+    canal_z = endplate_z(wall_y)
+    canal_local = _canal_volume(lumen, grid, canal_z)
+    # The canal centroid is the lumen's own (without the safety margin of the canal volume).
+    canal_centre = np.array([xs[li].mean(), ys[lj].mean(), (canal_z[0] + canal_z[1]) / 2])
 
     # Body mesh: the vertebra cut by the coronal plane of the posterior wall.
     body_mesh_local = _cut_body(local, mesh.faces, wall_y, solid, grid, window, prior)
@@ -398,7 +401,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         superior_endplate=plane_model(*planes["superior_endplate"]),
         inferior_endplate=plane_model(*planes["inferior_endplate"]),
         posterior_wall_points=to_model(centroids[wall_faces]),
-        canal_centroid=np.asarray(canal_mesh.center_mass),
+        canal_centroid=to_model(canal_centre[None])[0],
         pedicles={side: Pedicle(side, to_model(p.isthmus_centre[None])[0], frame.direction_to_model(p.axis),
                                 p.width, p.height, to_model(p.body_junction[None])[0])
                   for side, p in pedicles.items()},
@@ -442,15 +445,14 @@ def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float):
     return centre, normal, rms, keep
 
 
-def _canal_volume(lumen: np.ndarray, solid: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
-    """The canal lumen, grown by CANAL_MARGIN_MM, extruded over the height of the bone ring around
-    it (vertebra frame, mm), as a closed surface."""
+def _canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range) -> trimesh.Trimesh:
+    """The canal lumen grown by CANAL_MARGIN_MM and extruded between the endplate planes at the
+    midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface."""
     grow = int(round(CANAL_MARGIN_MM / grid.spacing))
     footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
-    ring = ndimage.binary_dilation(footprint, iterations=int(round(5.0 / grid.spacing))) & ~footprint
-    zk = np.nonzero(solid[ring].any(axis=0))[0]
-    mask = np.zeros(solid.shape, bool)
-    mask[:, :, zk.min():zk.max() + 1] = footprint[:, :, None]
+    zs = grid.axis_coordinates(2)
+    inside_z = (zs >= z_range[0] - CANAL_MARGIN_MM) & (zs <= z_range[1] + CANAL_MARGIN_MM)
+    mask = footprint[:, :, None] & inside_z[None, None, :]
     return _mask_surface(mask, grid)
 
 
@@ -507,3 +509,71 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
     outliers = [n for n, v in z.items() if abs(v) > MORPHOMETRY_MAX_Z]
     found.confidence["morphometry"] = 1.0 - len(outliers) / max(len(z), 1)
     return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior" for n in outliers]
+
+
+def landmark_meshes(vertebra) -> dict[str, trimesh.Trimesh]:
+    """The canal volume, the body and the posterior-wall surface patch of ``vertebra`` as meshes
+    (mm, model coordinates). Finds the anatomy first if ``vertebra.landmarks`` is not set."""
+    found = vertebra.landmarks or find_anatomy(vertebra)
+    wall = vertebra.mesh.submesh([found.face_regions["posterior_wall"]], append=True)
+    return {"canal": found.canal_mesh, "body": found.body_mesh, "posterior_wall": wall}
+
+
+def export_landmark_meshes(vertebra, folder, file_type: str = "stl") -> list:
+    """Write :func:`landmark_meshes` to ``folder`` as ``<level>_<name>.<file_type>`` in the input
+    file's own coordinates and units (the same frame as the input mesh). Returns the paths."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, mesh in landmark_meshes(vertebra).items():
+        out = mesh.copy()
+        out.apply_scale(1.0 / vertebra.scale_to_mm)
+        path = folder / f"{vertebra.level or 'vertebra'}_{name}.{file_type}"
+        out.export(path)
+        paths.append(path)
+    return paths
+
+
+def anatomy_report(vertebra, terminus: TerminusParameters = TerminusParameters()) -> dict:
+    """Every landmark of ``vertebra`` in millimetres (model coordinates) and in the input file's
+    own coordinates and units, with the frame stated, the morphometry (mm, degrees), the
+    confidences (0..1) and the notes. Finds the anatomy first if ``vertebra.landmarks`` is not set."""
+    found = vertebra.landmarks or find_anatomy(vertebra, terminus)
+    points = {
+        "bvn_terminus": found.bvn_terminus,
+        "basivertebral_foramen": found.basivertebral_foramen,
+        "canal_centroid": found.canal_centroid,
+        "body_centre": found.frame.origin,
+        "superior_endplate_point": found.superior_endplate.point,
+        "inferior_endplate_point": found.inferior_endplate.point,
+    }
+    for side, p in found.pedicles.items():
+        points[f"{side}_pedicle_isthmus_centre"] = p.isthmus_centre
+        points[f"{side}_pedicle_body_junction"] = p.body_junction
+    directions = {
+        "right": found.frame.right, "anterior": found.frame.anterior, "superior": found.frame.superior,
+        "midsagittal_normal": found.midsagittal_plane.normal,
+        "superior_endplate_normal": found.superior_endplate.normal,
+        "inferior_endplate_normal": found.inferior_endplate.normal,
+    }
+    for side, p in found.pedicles.items():
+        directions[f"{side}_pedicle_axis"] = p.axis_direction
+    frame = (f"{vertebra.patient_frame} patient frame of the input file" if vertebra.patient_frame
+             else "model coordinates of the input file (no patient frame given)")
+    return {
+        "source": vertebra.source,
+        "level": found.level,
+        "input_units": vertebra.input_units,
+        "frame": frame,
+        "handedness_known": found.frame.handedness_known,
+        "landmarks_mm": {k: np.round(v, 3).tolist() for k, v in points.items()},
+        "landmarks_input": {k: np.round(vertebra.to_input_units(v), 6).tolist() for k, v in points.items()},
+        "directions": {k: np.round(v, 5).tolist() for k, v in directions.items()},
+        "pedicle_isthmus_mm": {side: {"width": round(p.isthmus_width, 2), "height": round(p.isthmus_height, 2)}
+                               for side, p in found.pedicles.items()},
+        "morphometry": {k: round(float(v), 2) for k, v in found.morphometry.items()},
+        "confidence": {k: round(float(v), 3) for k, v in found.confidence.items()},
+        "notes": list(found.notes),
+    }
