@@ -91,6 +91,10 @@ DEFAULT_RULES = (
 )
 
 
+#: How reasons name each zone.
+ZONE_WORDS = {"exiting_root": "exiting nerve root corridor", "segmental_artery": "segmental artery zone"}
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The editable rule set: every margin, severity and source in one place."""
@@ -381,7 +385,7 @@ def _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, e
         ok = c.clearance_mm >= rule.margin_mm
         status = PASS if ok else rule.severity
         what = "the instrument" if rule.applies_to == "instrument" else "the ablation zone"
-        zone_words = rule.zone.replace("_", " ")
+        zone_words = ZONE_WORDS.get(rule.zone, rule.zone.replace("_", " "))
         if ok:
             reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
         elif rule.name == "canal_instrument":
