@@ -68,7 +68,8 @@ MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700"
 
 def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), lesions: Sequence = ()) -> np.ndarray:
     """Clearance (mm) of each point from the plan: the smallest of its distance to every
-    instrument's surface (centreline distance minus radius) and every lesion's signed distance;
+    instrument's surface (centreline distance minus radius: the instrument as a capsule, as the
+    safety checker measures it) and every lesion's signed distance;
     negative inside an instrument or a lesion. Points and plan in mm, model coordinates."""
     points = np.asarray(points, dtype=float)
     best = np.full(len(points), np.inf)
@@ -82,14 +83,15 @@ def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), les
 
 
 def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (), lesions: Sequence = (),
-                clearances=None, transparent: bool = False, off_screen: bool = True,
+                clearances=None, transparent: bool = False, labels: bool = True, off_screen: bool = True,
                 window_size: tuple[int, int] = (1024, 768), camera: str = "oblique") -> pv.Plotter:
     """A pyvista Plotter showing a plan (see the module docstring for what is drawn).
 
     ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` or its trimesh surface (mm, model
     coordinates); ``landmarks``: its landmarks (same coordinates); ``paths``: instruments;
     ``lesions``: objects with ``surface_mesh()`` and ``signed_distance()`` (bvn_plan.lesion);
-    ``clearances``: a safety ``CheckResult`` or its ``clearances`` dict, to label the smallest.
+    ``clearances``: a safety ``CheckResult`` or its ``clearances`` dict, to label the smallest;
+    ``labels=False`` draws the markers without their text.
     """
     mesh = _surface(vertebra)
     plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
@@ -103,8 +105,8 @@ def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] 
         in_zone[faces] = True
     plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
                      opacity=opacity, smooth_shading=True, name="vertebra")
-    scalar_bar = {"title": "clearance from instrument / lesion (mm)", "n_labels": 4, "fmt": "%.0f",
-                  "position_x": 0.25, "position_y": 0.03, "width": 0.5, "below_label": "breach"}
+    scalar_bar = {"title": "clearance from instrument / lesion (mm; dark red: breach)", "n_labels": 4, "fmt": "%.0f",
+                  "position_x": 0.25, "position_y": 0.03, "width": 0.5, "below_label": " "}
     for name, faces in zone_faces.items():
         if len(faces):
             zone = pv.wrap(mesh.submesh([faces], append=True))
@@ -134,6 +136,8 @@ def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] 
         plotter.add_mesh(pv.Sphere(radius=1.0, center=np.asarray(point, float)), color=MARKER_COLOURS[kind],
                          name=f"marker {label}")
     set_camera(plotter, landmarks, camera)
+    if not labels:
+        return plotter
     points = np.array([np.asarray(point, float) for point, _ in markers.values()])
     for point, text in _label_groups(points, list(markers), world_to_pixel(plotter, points)):
         # one call per group: labels in one call hide each other where they overlap
