@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_json_atomic
 from .errors import InputError
 from .frames import convert_points, normalise_patient_frame
 from .mesh_io import note
@@ -159,21 +159,7 @@ def write_markups(path: str | os.PathLike, markups: list[Markup]) -> Path:
     problems = validate_markups(document, strict=True)
     if problems:  # only reachable through a bug in to_dict; say so plainly
         raise InputError(f"refusing to write an invalid markups file {path.name}: {'; '.join(problems)}")
-    text = json.dumps(document, indent=2)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False, encoding="utf-8")
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException as exc:  # also on Ctrl-C: never leave the temp file behind
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
-        if isinstance(exc, OSError):
-            raise InputError(f"could not write {path}: {exc}; nothing was written") from exc
-        raise
+    write_json_atomic(path, document)
     return path
 
 
