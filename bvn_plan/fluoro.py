@@ -21,8 +21,8 @@ linear attenuation (HU -> mu, :func:`hu_to_mu`) through the box around the verte
 instrument adds ``STEEL_MU_PER_MM`` times its own chord, sampled on the same grid, so it appears
 with its true projected width and is radiopaque where it runs along the beam.
 
-Display: detected intensity ``exp(-line integral)``, scaled so the brightest pixel is white:
-**dense is dark on a light background**, as on a C-arm monitor; metal is nearly black. The tip is
+Display: detected intensity ``exp(-line integral)`` with automatic contrast (``DISPLAY_RANGE``),
+the least dense pixel white: **dense is dark on a light background**, as on a C-arm monitor; metal is nearly black. The tip is
 marked by a ring (``TIP_RING_COLOUR``) around it, leaving the tip pixel itself unchanged.
 """
 
@@ -53,6 +53,10 @@ BONE_MU_PER_MM = 0.03
 WATER_MU_PER_MM = 0.0206
 #: Linear attenuation of stainless steel (1/mm) at ~60 keV [A, NIST XCOM iron 1.2 cm^2/g x 7.9 g/cm^3].
 STEEL_MU_PER_MM = 0.95
+#: Automatic contrast, as a C-arm's: the displayed intensity is exp(-gain * (line integral - its
+#: minimum)) with the gain that shows the densest pixel without metal at exp(-DISPLAY_RANGE)
+#: (about 11% grey); the least dense pixel is white, metal darker still.
+DISPLAY_RANGE = 2.2
 #: Tip ring: inner radius (mm) beyond the instrument radius, thickness (mm) and colour (RGB).
 TIP_RING_GAP_MM = 1.5
 TIP_RING_WIDTH_MM = 0.8
@@ -189,7 +193,7 @@ def simulate_fluoro(mesh: trimesh.Trimesh, landmarks: Landmarks, view: str, path
     projection = Projection(view, beam, right, up, corner, float(pixel_mm), (int(shape[1]), int(shape[0])))
     to_image = lambda grid: np.ascontiguousarray(grid.T[::-1])  # (x, y) grid -> rows from the top
     image = FluoroImage(projection, to_image(line_integral), to_image(bone_path), to_image(metal), None)
-    image.rgb = _display(image.line_integral)
+    image.rgb = _display(image.line_integral, image.instrument_path_mm)
     for path in paths:
         _mark_tip(image.rgb, projection, path)
     return image
@@ -282,9 +286,14 @@ def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
     return metal
 
 
-def _display(line_integral: np.ndarray) -> np.ndarray:
-    """Detected intensity exp(-line integral), brightest pixel white, as 8-bit grey RGB."""
-    intensity = np.exp(-(line_integral - line_integral.min()))
+def _display(line_integral: np.ndarray, metal: np.ndarray) -> np.ndarray:
+    """Detected intensity exp(-line integral) with automatic contrast (see DISPLAY_RANGE), as
+    8-bit grey RGB."""
+    lowest = line_integral.min()
+    tissue = line_integral[metal == 0]
+    span = tissue.max() - lowest if len(tissue) else 0.0
+    gain = DISPLAY_RANGE / span if span > 0 else 1.0
+    intensity = np.exp(-(line_integral - lowest) * gain)
     grey = np.clip(np.rint(255 * intensity), 0, 255).astype(np.uint8)
     return np.repeat(grey[:, :, None], 3, axis=2)
 
