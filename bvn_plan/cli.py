@@ -11,6 +11,7 @@ import sys
 import warnings
 
 import click
+import numpy as np
 
 from .errors import BvnPlanError
 from .mesh_io import UNITS_TO_MM, BvnPlanWarning
@@ -112,6 +113,124 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
             v.mesh.export(entry["file"])
         summary["levels"][v.level] = entry
     click.echo(json.dumps(summary, indent=2))
+
+
+def _load(mesh, level, units, frame):
+    from .vertebra import Vertebra
+
+    return Vertebra.load(mesh, level=level, units=units, frame=frame)
+
+
+@main.command()
+@click.argument("mesh", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
+@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates (RAS or LPS), if known.")
+@click.option("--depth-fraction", type=float, default=0.35, show_default=True,
+              help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")
+@click.option("--height-fraction", type=float, default=0.5, show_default=True,
+              help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the landmarks here (JSON).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False),
+              help="Also write the canal volume, body and posterior wall meshes (input frame and units) here.")
+@friendly_errors
+def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out, export_dir):
+    """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
+    pedicles, basivertebral foramen, BVN terminus and morphometry."""
+    from .anatomy import anatomy_report, export_landmark_meshes, find_anatomy
+    from .atomic import write_json_atomic
+    from .landmarks import TerminusParameters
+
+    terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
+    vertebra = _load(mesh, level, units, frame)
+    find_anatomy(vertebra, terminus)
+    report = anatomy_report(vertebra, terminus)
+    if export_dir:
+        report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir)]
+    if json_out:
+        write_json_atomic(json_out, report)
+        click.echo(f"wrote {json_out}")
+    else:
+        click.echo(json.dumps(report, indent=2))
+
+
+@main.command()
+@click.argument("mesh", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, help="Vertebral level, e.g. L4.")
+@click.option("--units", type=UNITS, help="Units of the mesh and trajectory coordinates (detected from the mesh if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of the mesh and trajectory coordinates, if known.")
+@click.option("--point", "points", type=(float, float, float), multiple=True,
+              help="A trajectory point X Y Z in the mesh's frame and units; repeat, start first, tip last.")
+@click.option("--markups", type=click.Path(dir_okay=False, exists=True),
+              help="A Slicer .mrk.json file holding the trajectory as a Line or Curve (start first).")
+@click.option("--name", help="Which Line/Curve of the markups file (default: the first).")
+@click.option("--radius", type=float, default=None, help="Instrument radius in mm (default: the device's introducer).")
+@click.option("--lesion/--no-lesion", default=True, show_default=True,
+              help="Also check the device's ellipsoid lesion placed at the tip.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full result here (JSON).")
+@friendly_errors
+def check(mesh, level, units, frame, points, markups, name, radius, lesion, json_out):
+    """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
+
+    Exit code 0 for pass or warn, 4 for fail."""
+    from .anatomy import find_anatomy
+    from .atomic import write_json_atomic
+    from .device import DeviceProfile
+    from .errors import InputError
+    from .lesion import EllipsoidLesion
+    from .paths import InstrumentPath
+    from .safety import SafetyZones, check_path
+
+    if not points and not markups:
+        raise InputError("no trajectory given: use --point X Y Z (repeated, start first) or --markups FILE")
+    if points and markups:
+        raise InputError("give the trajectory as --point or as --markups, not both")
+    vertebra = _load(mesh, level, units, frame)
+    coords = np.asarray(points, float) if points else _markups_path(markups, name, vertebra)
+    device = DeviceProfile()
+    path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
+                                   device.introducer_diameter_mm / 2 if radius is None else radius)
+    landmarks = find_anatomy(vertebra)
+    zones = SafetyZones(vertebra.mesh, landmarks)
+    ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
+    result = check_path(zones, path, lesion=ablation)
+    document = result.to_dict()
+    document["frame"] = ((vertebra.patient_frame or "model coordinates of the input file") +
+                         f", {vertebra.input_units}")
+    _to_input(document, vertebra)
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}[result.verdict]
+    click.secho(f"{level}: {result.verdict.upper()}", fg=colour, bold=True)
+    for reason in result.reasons:
+        click.echo(f"  - {reason}")
+    if json_out:
+        write_json_atomic(json_out, document)
+        click.echo(f"wrote {json_out}")
+    if result.verdict == "fail":
+        sys.exit(4)
+
+
+def _markups_path(markups_file, name, vertebra):
+    from .errors import InputError
+    from .markups import read_markups
+
+    if vertebra.patient_frame is None:
+        click.secho("warning: the mesh has no patient frame (--frame); the markups' coordinates are taken "
+                    "in the mesh's own coordinates", fg="yellow", err=True)
+    nodes = [m for m in read_markups(markups_file, frame=vertebra.patient_frame or "RAS")
+             if m.type in ("Line", "Curve") and (name is None or m.name == name)]
+    if not nodes:
+        raise InputError(f"{markups_file} has no Line or Curve{f' named {name!r}' if name else ''}")
+    return np.asarray(nodes[0].points, float) / vertebra.scale_to_mm
+
+
+def _to_input(document: dict, vertebra) -> None:
+    """Convert the result's model coordinates (mm) to the input's units, in place."""
+    scale = 1.0 / vertebra.scale_to_mm
+    for key in ("bone_entry", "tip"):
+        if document.get(key) is not None:
+            document[key] = (np.asarray(document[key]) * scale).tolist()
+    for clearance in document["clearances"].values():
+        clearance["point"] = (np.asarray(clearance["point"]) * scale).tolist()
 
 
 if __name__ == "__main__":
