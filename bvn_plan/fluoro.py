@@ -143,21 +143,27 @@ def view_axes(landmarks: Landmarks, view: str, pedicle: str = "right") -> tuple[
     return beam, np.cross(beam, up), up
 
 
-def simulate_fluoro(mesh: trimesh.Trimesh, landmarks: Landmarks, view: str, paths: Sequence[InstrumentPath] = (),
+def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[InstrumentPath] = (),
                     *, pedicle: str = "right", pixel_mm: float = 0.5, margin_mm: float = 10.0, ct=None,
                     model_to_ct: np.ndarray | None = None, bone_mu_per_mm: float = BONE_MU_PER_MM) -> FluoroImage:
     """Simulate one fluoroscopic view of a vertebra with instruments.
 
-    ``mesh``: the closed vertebra surface (mm, model coordinates); ``landmarks``: its frame and
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` or its closed trimesh surface (mm, model
+    coordinates); ``landmarks``: its frame and
     pedicles; ``view``: "ap", "lateral" or "en_face" (down ``pedicle``); ``paths``: instruments
     (mm, model coordinates). The image covers the vertebra and the instruments plus ``margin_mm``.
     ``ct``: optional CT (nibabel image or NIfTI path, HU, RAS mm affine) whose attenuation replaces
     the uniform bone; ``model_to_ct``: 4x4 transform from model coordinates (mm) to the CT's RAS mm
     (identity when the mesh came from that CT's labelmap).
     """
+    mesh = getattr(vertebra, "mesh", vertebra)
     if not isinstance(mesh, trimesh.Trimesh) or not mesh.is_watertight:
-        raise InputError("simulated fluoroscopy needs a closed (watertight) vertebra surface: repair the mesh "
-                         "(bvn_plan.mesh_io.clean_mesh) or pass Vertebra.mesh")
+        raise InputError("simulated fluoroscopy needs a Vertebra or a closed (watertight) trimesh surface: "
+                         "repair the mesh (bvn_plan.mesh_io.clean_mesh) first")
+    if not isinstance(landmarks, Landmarks):
+        raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
+    if not np.isfinite(bone_mu_per_mm) or bone_mu_per_mm <= 0:
+        raise InputError(f"bone_mu_per_mm must be a positive attenuation (1/mm), got {bone_mu_per_mm}")
     if not np.isfinite(pixel_mm) or pixel_mm <= 0:
         raise InputError(f"pixel_mm must be a positive number of mm, got {pixel_mm}")
     if not np.isfinite(margin_mm) or margin_mm < 0:
@@ -191,19 +197,19 @@ def simulate_fluoro(mesh: trimesh.Trimesh, landmarks: Landmarks, view: str, path
 
     corner = axes.T @ np.array([lo[0], lo[1] + (shape[1] - 1) * pixel_mm, 0.0])  # centre of pixel (0, 0)
     projection = Projection(view, beam, right, up, corner, float(pixel_mm), (int(shape[1]), int(shape[0])))
-    to_image = lambda grid: np.ascontiguousarray(grid.T[::-1])  # (x, y) grid -> rows from the top
-    image = FluoroImage(projection, to_image(line_integral), to_image(bone_path), to_image(metal), None)
-    image.rgb = _display(image.line_integral, image.instrument_path_mm)
+    line_integral, bone_path, metal = (np.ascontiguousarray(grid.T[::-1])  # (x, y) grid -> rows from the top
+                                       for grid in (line_integral, bone_path, metal))
+    rgb = _display(line_integral, metal)
     for path in paths:
-        _mark_tip(image.rgb, projection, path)
-    return image
+        _mark_tip(rgb, projection, path)
+    return FluoroImage(projection, line_integral, bone_path, metal, rgb)
 
 
-def simulate_fluoro_views(mesh: trimesh.Trimesh, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (),
+def simulate_fluoro_views(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (),
                           *, pedicle: str = "right", **options) -> dict[str, FluoroImage]:
     """The three procedure-room views ("ap", "lateral", "en_face" down ``pedicle``) of
     :func:`simulate_fluoro` with the same options."""
-    return {view: simulate_fluoro(mesh, landmarks, view, paths, pedicle=pedicle, **options) for view in VIEWS}
+    return {view: simulate_fluoro(vertebra, landmarks, view, paths, pedicle=pedicle, **options) for view in VIEWS}
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike) -> None:

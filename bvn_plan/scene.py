@@ -94,6 +94,8 @@ def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] 
     ``labels=False`` draws the markers without their text.
     """
     mesh = _surface(vertebra)
+    if not isinstance(landmarks, Landmarks):
+        raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
     plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
     plotter.set_background("white")
     has_plan = bool(paths) or bool(lesions)

@@ -203,5 +203,9 @@ def test_bad_input_is_refused(vhm_l4, curved_path):
     no_pedicles = hand_landmarks(landmarks.frame.origin, [0, -1, 0], [1, 0, 0], [0, 0, 1])
     with pytest.raises(AnatomyError, match="no right pedicle"):
         simulate_fluoro(vertebra.mesh, no_pedicles, "en_face")
+    with pytest.raises(InputError, match="landmarks must be"):
+        simulate_fluoro(vertebra, None, "ap")
+    with pytest.raises(InputError, match="bone_mu_per_mm"):
+        simulate_fluoro(vertebra, landmarks, "ap", bone_mu_per_mm=-1)
     with pytest.raises(InputError, match="uint8"):
         write_png(np.zeros((4, 4)), "unused.png")

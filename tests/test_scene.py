@@ -119,5 +119,7 @@ def test_bad_input_is_refused(plan, tmp_path):
         render_scene_png(vertebra, landmarks, tmp_path / "x.png", camera="from below")
     with pytest.raises(InputError, match="Vertebra or a trimesh"):
         build_scene("L4.stl", landmarks)
+    with pytest.raises(InputError, match="landmarks must be"):
+        build_scene(vertebra, None)
     with pytest.raises(InputError, match="CheckResult"):
         build_scene(vertebra, landmarks, [path], clearances=[1.0, 2.0])
