@@ -27,7 +27,7 @@ import trimesh
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
-from .crossings import interval_around, line_crossings
+from .crossings import gap_around, interval_around, line_crossings
 from .canal import CANAL_MARGIN_MM, END_WINDOW_MM, find_canal_axis, lumen_mask
 from .errors import AnatomyError
 from .frames import AnatomicalFrame, patient_axes
@@ -80,10 +80,10 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters()) 
     if vertebra.level is None:
         notes.append("no level given: L4 morphometry priors used for plausibility checks")
     _check_single_piece(mesh)
-    query = surface_samples(mesh, SYMMETRY_SAMPLES, seed=1)
-    dense = surface_samples(mesh, SURFACE_SAMPLES, seed=2)
+    query, _ = surface_samples(mesh, SYMMETRY_SAMPLES, seed=1)
+    dense, dense_normals = surface_samples(mesh, SURFACE_SAMPLES, seed=2)
 
-    sym = find_symmetry_plane(query, dense[:SYMMETRY_TARGET_SAMPLES])
+    sym = find_symmetry_plane(query, dense[:SYMMETRY_TARGET_SAMPLES], dense_normals[:SYMMETRY_TARGET_SAMPLES])
     if sym.residual_mm > SYMMETRY_REFUSE_MM:
         raise AnatomyError(
             f"no mirror symmetry: the best mid-sagittal plane leaves a median {sym.residual_mm:.1f} mm "
@@ -287,28 +287,24 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
             out.append(p[2] - (n[1] * (y - p[1]) + n[0] * (0 - p[0])) / n[2])
         return out
 
-    def ap_span(z_at, y_guess):
-        hits = crossings(np.array([0.0, y_guess, z_at]), anterior)
-        return interval_around(hits, 0.0)
-
-    y_c = centre_local[1]
-    for _ in range(2):
-        z_inf, z_sup = endplate_z(y_c)
-        z_t = z_inf + terminus.height_fraction * (z_sup - z_inf)
-        span = ap_span(z_t, y_c)
+    def ap_span(y_at, z_at):
+        """Posterior and anterior body-wall points on the mid-sagittal AP line through (0, y_at, z_at)."""
+        origin = np.array([0.0, y_at, z_at])
+        span = interval_around(crossings(origin, anterior), 0.0)
         if span is None:
             raise AnatomyError("the mid-sagittal line through the body does not cross the body's surface twice")
-        back, front = span
-        p_wall = np.array([0.0, y_c, z_t]) + back * anterior
-        p_front = np.array([0.0, y_c, z_t]) + front * anterior
-        fraction = 0.5 if (level == "S1" and terminus.s1_body_centre) else terminus.depth_fraction
+        return origin + span[0] * anterior, origin + span[1] * anterior
+
+    fraction = 0.5 if (level == "S1" and terminus.s1_body_centre) else terminus.depth_fraction
+    y_c = centre_local[1]
+    for _ in range(2):  # the endplates are tilted: place the height where the terminus lands
+        z_inf, z_sup = endplate_z(y_c)
+        p_wall, p_front = ap_span(y_c, z_inf + terminus.height_fraction * (z_sup - z_inf))
         term = p_wall + fraction * (p_front - p_wall)
         y_c = term[1]
-    z_inf, z_sup = endplate_z(y_c)
-    z_f = (z_inf + z_sup) / 2
-    span = ap_span(z_f, y_c)
-    foramen = np.array([0.0, y_c, z_f]) + span[0] * anterior if span else p_wall
-    body_depth = float(front - back)
+    z_f = float(np.mean(endplate_z(y_c)))
+    foramen, _ = ap_span(y_c, z_f)
+    body_depth = float(np.linalg.norm(p_front - p_wall))
 
     # Posterior wall faces: facing the canal, within the lumen's width, between the endplates.
     lumen_front = np.full(len(xs), -np.inf)
@@ -345,25 +341,29 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
                                      & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
         confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8))
 
-    # Morphometry from the mesh.
-    heights = {}
-    for name, y in (("body_height_anterior", front - 2.0), ("body_height_posterior", back + 2.0)):
-        point = np.array([0.0, y_c, z_f]) + y * anterior - y_c * anterior
-        hits = crossings(point, superior)
-        span_z = interval_around(hits, 0.0)
-        heights[name] = float(span_z[1] - span_z[0]) if span_z else float("nan")
-    mid_slice = body_vox[:, :, np.argmin(np.abs(zs - z_f))]
-    width_cols = xs[np.nonzero(mid_slice.any(axis=1))[0]]
-    morph.update(
-        body_width=float(width_cols.max() - width_cols.min() + grid.spacing) if len(width_cols) else float("nan"),
-        body_depth=body_depth, canal_width=float(lumen_x[1] - lumen_x[0]),
-        canal_depth=float(wall_y - lumen_y[0]), **heights)
-
-    # Canal volume: the lumen (plus margin) over the height of the bone ring around it.
+    # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)
     canal_local = _canal_volume(lumen, grid, canal_z)
     # The canal centroid is the lumen's own (without the safety margin of the canal volume).
-    canal_centre = np.array([xs[li].mean(), ys[lj].mean(), (canal_z[0] + canal_z[1]) / 2])
+    canal_centroid_local = np.array([xs[li].mean(), ys[lj].mean(), (canal_z[0] + canal_z[1]) / 2])
+
+    # Morphometry from the mesh.
+    # Body heights between the endplate planes at the anterior and posterior walls (mid-sagittal).
+    heights = {name: float(np.diff(endplate_z(point[1]))[0]) for name, point in
+               (("body_height_anterior", p_front), ("body_height_posterior", p_wall))}
+    # Canal depth: the empty chord along the mid-sagittal AP line through the canal centre. Canal
+    # width (interpedicular distance): the transverse extent of the lumen, which the pedicles bound.
+    canal_centre = canal_centroid_local * [0, 1, 1]
+    depth_gap = gap_around(crossings(canal_centre, np.array([0, 1.0, 0])), 0.0)
+    canal_width = float(lumen_x[1] - lumen_x[0])
+    # Body width: the transverse chord through the body centre at mid-height (exact crossings).
+    width_span = interval_around(crossings(np.array([0.0, centre_local[1], z_f]), np.array([1.0, 0, 0])), 0.0)
+    morph.update(
+        body_width=float(width_span[1] - width_span[0]) if width_span else float("nan"),
+        body_depth=body_depth,
+        canal_width=canal_width,
+        canal_depth=float(depth_gap[1] - depth_gap[0]) if depth_gap else float(wall_y - lumen_y[0]),
+        **heights)
 
     # Body mesh: the vertebra cut by the coronal plane of the posterior wall.
     body_mesh_local = _cut_body(local, mesh.faces, wall_y, solid, grid, window, prior)
@@ -401,7 +401,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         superior_endplate=plane_model(*planes["superior_endplate"]),
         inferior_endplate=plane_model(*planes["inferior_endplate"]),
         posterior_wall_points=to_model(centroids[wall_faces]),
-        canal_centroid=to_model(canal_centre[None])[0],
+        canal_centroid=to_model(canal_centroid_local[None])[0],
         pedicles={side: Pedicle(side, to_model(p.isthmus_centre[None])[0], frame.direction_to_model(p.axis),
                                 p.width, p.height, to_model(p.body_junction[None])[0])
                   for side, p in pedicles.items()},

@@ -39,3 +39,13 @@ def interval_around(t: np.ndarray, t0: float):
         return tuple(pairs[np.argmax(containing)])
     dist = np.minimum(np.abs(pairs[:, 0] - t0), np.abs(pairs[:, 1] - t0))
     return tuple(pairs[int(np.argmin(dist))])
+
+
+def gap_around(t: np.ndarray, t0: float):
+    """The outside interval (between the last crossing before ``t0`` and the first after it)
+    containing ``t0``; ``None`` if the line is not closed on both sides."""
+    t = np.unique(np.round(t, 9))
+    before, after = t[t < t0], t[t > t0]
+    if len(before) == 0 or len(after) == 0 or len(before) % 2:
+        return None
+    return float(before[-1]), float(after[0])

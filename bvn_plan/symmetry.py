@@ -1,8 +1,8 @@
 """The mid-sagittal (left-right symmetry) plane of a vertebra surface.
 
 A lumbar vertebra is close to mirror-symmetric about its mid-sagittal plane. The plane is found
-from area-weighted surface samples: each principal plane of the samples is a starting guess,
-refined by an iterative closest-point fit of the samples to their own mirror image; the candidate
+from area-weighted surface samples: the best-scoring of many trial planes through the sample
+centre are refined by a point-to-plane fit of the mirrored samples to the surface; the candidate
 with the smallest mirror residual wins. All coordinates are millimetres in model coordinates.
 """
 
@@ -16,11 +16,11 @@ from scipy.spatial import cKDTree
 
 from .landmarks import Plane
 
-#: Fraction of sample pairs kept in each refinement step (the rest are asymmetric parts such as
+#: Fraction of sample pairs kept in each Gauss-Newton step (the rest are asymmetric parts such as
 #: osteophytes or segmentation noise) [A: a trimmed fit, value chosen on the VHM meshes].
 SYMMETRY_INLIER_FRACTION = 0.8
 #: Refinement steps of the mirror fit.
-SYMMETRY_ITERATIONS = 25
+SYMMETRY_ITERATIONS = 30
 #: Starting normals tried (evenly spread over a hemisphere) and how many of the best are refined.
 #: Principal axes alone are not enough: L5 is about as wide as it is deep.
 SYMMETRY_START_DIRECTIONS = 64
@@ -36,14 +36,16 @@ class SymmetryFit:
     runner_up_residual_mm: float
 
 
-def surface_samples(mesh: trimesh.Trimesh, count: int, seed: int = 0) -> np.ndarray:
-    """``count`` area-weighted random points on ``mesh`` (mm, model coordinates).
+def surface_samples(mesh: trimesh.Trimesh, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` area-weighted random points on ``mesh`` and their face normals (mm, model coordinates).
 
-    The fixed ``seed`` makes the samples move with the mesh under rigid motions and mirroring,
-    so every finding built on them is pose-equivariant.
+    The fixed ``seed`` and a winding-independent vertex order in each face make the samples move
+    with the mesh under rigid motions and mirroring (which flips the winding), so every finding
+    built on them is pose-equivariant.
     """
-    points, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
-    return np.asarray(points, dtype=float)
+    unwound = trimesh.Trimesh(mesh.vertices, np.sort(mesh.faces, axis=1), process=False)
+    points, face_index = trimesh.sample.sample_surface(unwound, count, seed=seed)
+    return np.asarray(points, dtype=float), mesh.face_normals[face_index]
 
 
 def hemisphere_directions(count: int) -> np.ndarray:
@@ -61,34 +63,48 @@ def reflect(points: np.ndarray, plane: Plane) -> np.ndarray:
     return points - 2.0 * d[:, None] * plane.normal
 
 
-def _refine(points: np.ndarray, tree: cKDTree, target: np.ndarray, plane: Plane) -> tuple[Plane, float]:
-    normal, point = plane.normal.copy(), plane.point.copy()
+def _refine(points: np.ndarray, tree: cKDTree, target: np.ndarray, target_normals: np.ndarray,
+            plane: Plane) -> tuple[Plane, float]:
+    """Gauss-Newton on point-to-plane distances between the mirrored samples and the surface
+    (nearest target sample and its normal), trimmed to SYMMETRY_INLIER_FRACTION, re-matched each step."""
+    centre = plane.point
+    rel = points - centre
+    normal, offset = plane.normal.copy(), 0.0
     for _ in range(SYMMETRY_ITERATIONS):
-        mirrored = reflect(points, Plane(point, normal))
-        dist, idx = tree.query(mirrored)
+        side = rel @ normal - offset
+        mirrored = rel - 2.0 * side[:, None] * normal
+        dist, idx = tree.query(mirrored + centre)
         keep = dist <= np.quantile(dist, SYMMETRY_INLIER_FRACTION)
-        p, q = points[keep], target[idx[keep]]
-        diff = p - q
-        scatter = diff.T @ diff
-        _, vecs = np.linalg.eigh(scatter)
-        new_normal = vecs[:, -1] * np.sign(vecs[:, -1] @ normal or 1.0)
-        new_point = ((p + q) / 2).mean(axis=0)
-        new_point = point + ((new_point - point) @ new_normal) * new_normal
-        converged = np.degrees(np.arccos(np.clip(new_normal @ normal, -1, 1))) < 0.01
-        normal, point = new_normal, new_point
-        if converged:
+        m = target_normals[idx[keep]]
+        r = np.einsum("ij,ij->i", mirrored[keep] + centre - target[idx[keep]], m)
+        u = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
+        u /= np.linalg.norm(u)
+        v = np.cross(normal, u)
+        nm = m @ normal
+        jac = np.column_stack([
+            -2.0 * (rel[keep] @ u) * nm - 2.0 * side[keep] * (m @ u),
+            -2.0 * (rel[keep] @ v) * nm - 2.0 * side[keep] * (m @ v),
+            2.0 * nm,
+        ])
+        step, *_ = np.linalg.lstsq(jac, -r, rcond=None)
+        step[:2] = np.clip(step[:2], -0.1, 0.1)  # at most ~6 degrees per step
+        normal = normal + step[0] * u + step[1] * v
+        normal /= np.linalg.norm(normal)
+        offset += step[2]
+        if np.abs(step[:2]).max() < 1e-5 and abs(step[2]) < 1e-3:
             break
-    dist, _ = tree.query(reflect(points, Plane(point, normal)))
-    return Plane(point, normal), float(np.median(dist))
+    fitted = Plane(centre + offset * normal, normal)
+    dist, _ = tree.query(reflect(points, fitted))
+    return fitted, float(np.median(dist))
 
 
-def find_symmetry_plane(points: np.ndarray, target: np.ndarray | None = None) -> SymmetryFit:
+def find_symmetry_plane(points: np.ndarray, target: np.ndarray, target_normals: np.ndarray) -> SymmetryFit:
     """Best mirror plane of ``points`` (mm, model coordinates).
 
-    ``target``: a denser sample of the same surface that the mirrored points are matched to
-    (defaults to ``points``). The plane's point is the centre of the samples projected onto it.
+    ``target`` / ``target_normals``: a denser sample of the same surface and its unit normals,
+    which the mirrored points are matched to. The plane's point is the centre of ``points``
+    projected onto it.
     """
-    target = points if target is None else target
     tree = cKDTree(target)
     centre = points.mean(axis=0)
     starts = hemisphere_directions(SYMMETRY_START_DIRECTIONS)
@@ -100,7 +116,7 @@ def find_symmetry_plane(points: np.ndarray, target: np.ndarray | None = None) ->
             best.append(int(i))
         if len(best) == SYMMETRY_REFINED_STARTS:
             break
-    fits = sorted((_refine(points, tree, target, Plane(centre, starts[i])) for i in best),
+    fits = sorted((_refine(points, tree, target, target_normals, Plane(centre, starts[i])) for i in best),
                   key=lambda fit: fit[1])
     plane, residual = fits[0]
     plane = Plane(centre - plane.signed_distance(centre[None])[0] * plane.normal, plane.normal)
