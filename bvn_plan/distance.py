@@ -14,6 +14,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .errors import InputError
+from .voxelize import voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.
 GRID_PITCH_MM = 1.0
@@ -51,10 +52,8 @@ class SignedDistance:
         self.name = name
         self.pitch = float(pitch)
         self._implicit = _vtk_distance(mesh)
-        pad = 4 * self.pitch
-        self.origin = mesh.bounds[0] - pad
-        shape = np.ceil((mesh.bounds[1] + pad - self.origin) / self.pitch).astype(int) + 1
-        inside = _inside_mask(mesh, self.origin, shape, self.pitch)
+        grid = voxelize(mesh.vertices, mesh.faces, self.pitch, margin=4 * self.pitch)
+        self.origin, inside = grid.origin, grid.solid
         outside_d = ndimage.distance_transform_edt(~inside)
         inside_d = ndimage.distance_transform_edt(inside)
         # voxel centres: the surface lies between inside and outside voxels
@@ -118,35 +117,3 @@ class SurfaceDistance:
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
-
-
-def _inside_mask(mesh: trimesh.Trimesh, origin: np.ndarray, shape: np.ndarray, pitch: float) -> np.ndarray:
-    """Voxel centres inside a closed mesh, by ray parity along z through every (x, y) column."""
-    tri = mesh.triangles  # (F, 3, 3)
-    xs = origin[0] + pitch * np.arange(shape[0])
-    ys = origin[1] + pitch * np.arange(shape[1])
-    lo = np.floor((tri[:, :, :2].min(axis=1) - origin[:2]) / pitch).astype(int) + 1
-    hi = np.floor((tri[:, :, :2].max(axis=1) - origin[:2]) / pitch).astype(int)
-    nx = np.clip(hi[:, 0] - lo[:, 0] + 1, 0, None)
-    ny = np.clip(hi[:, 1] - lo[:, 1] + 1, 0, None)
-    count = nx * ny
-    face = np.repeat(np.arange(len(tri)), count)
-    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    ix = lo[face, 0] + local % np.maximum(nx[face], 1)
-    iy = lo[face, 1] + local // np.maximum(nx[face], 1)
-    px, py = xs[np.clip(ix, 0, shape[0] - 1)], ys[np.clip(iy, 0, shape[1] - 1)]
-    a, b, c = tri[face, 0], tri[face, 1], tri[face, 2]
-    # barycentric coordinates of the column (px, py) in the triangle's xy projection
-    det = (b[:, 1] - c[:, 1]) * (a[:, 0] - c[:, 0]) + (c[:, 0] - b[:, 0]) * (a[:, 1] - c[:, 1])
-    ok = np.abs(det) > 1e-12
-    det = np.where(ok, det, 1.0)
-    l1 = ((b[:, 1] - c[:, 1]) * (px - c[:, 0]) + (c[:, 0] - b[:, 0]) * (py - c[:, 1])) / det
-    l2 = ((c[:, 1] - a[:, 1]) * (px - c[:, 0]) + (a[:, 0] - c[:, 0]) * (py - c[:, 1])) / det
-    l3 = 1 - l1 - l2
-    # half-open edge rule so a column through a shared edge is counted once
-    hit = ok & (l1 >= 0) & (l2 >= 0) & (l3 > 0) & (ix < shape[0]) & (iy < shape[1])
-    z = l1 * a[:, 2] + l2 * b[:, 2] + l3 * c[:, 2]
-    iz = np.ceil((z[hit] - origin[2]) / pitch).astype(int)  # first voxel centre above the crossing
-    crossings = np.zeros(tuple(shape), dtype=np.int8)
-    np.add.at(crossings, (ix[hit], iy[hit], np.clip(iz, 0, shape[2] - 1)), 1)
-    return (np.cumsum(crossings, axis=2) % 2).astype(bool)

@@ -15,7 +15,7 @@ Mirror an image with ``np.fliplr`` if a C-arm shows it the other way round.
 
 Pixel values. Without a CT, the bone is the closed vertebra surface filled with one material:
 ``bone_path_mm`` is the chord length (mm) through bone along each ray (the mesh voxelised by ray
-parity, :func:`bvn_plan.distance._inside_mask`, summed along the beam); the attenuation line
+parity, :func:`bvn_plan.voxelize.voxelize`, summed along the beam); the attenuation line
 integral is ``bone_mu_per_mm * bone_path_mm``. With a CT, the line integral is that of the CT's
 linear attenuation (HU -> mu, :func:`hu_to_mu`) through the box around the vertebra. The
 instrument adds ``STEEL_MU_PER_MM`` times its own chord, sampled on the same grid, so it appears
@@ -37,7 +37,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .distance import _inside_mask
+from .voxelize import voxelize
 from .errors import AnatomyError, InputError
 from .landmarks import Landmarks
 from .paths import InstrumentPath
@@ -186,7 +186,7 @@ def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[I
         raise InputError(f"the {view} view needs a {shape[0]}x{shape[1]}x{shape[2]} grid at {pixel_mm} mm: "
                          "use a larger pixel_mm or shorter instrument paths")
 
-    inside = _inside_mask(trimesh.Trimesh(bone_view, mesh.faces, process=False), lo, shape, pixel_mm)
+    inside = voxelize(bone_view, mesh.faces, pixel_mm, origin=lo, shape=shape).solid
     bone_path = inside.sum(axis=2) * pixel_mm
     if ct is None:
         line_integral = bone_mu_per_mm * bone_path

@@ -36,15 +36,22 @@ class VoxelGrid:
         return self.origin[axis] + np.arange(self.solid.shape[axis]) * self.spacing
 
 
-def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: float = 2.0) -> VoxelGrid:
+def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: float = 2.0,
+             origin: np.ndarray | None = None, shape: tuple | None = None) -> VoxelGrid:
     """Solid occupancy of the closed surface ``(vertices, faces)`` on a grid of ``spacing`` mm.
 
-    A voxel is inside when a ray from it towards -z crosses the surface an odd number of times.
-    The surface should be watertight; small defects give isolated wrong columns only.
+    The grid covers the surface's bounds plus ``margin`` (its corner jittered by a fraction of a
+    voxel), unless ``origin`` (first voxel centre, mm) and ``shape`` are given. A voxel is inside
+    when a ray from it towards -z crosses the surface an odd number of times. The surface should
+    be watertight; small defects give isolated wrong columns only.
     """
     vertices = np.asarray(vertices, dtype=float)
-    lo = vertices.min(axis=0) - margin + _JITTER * spacing
-    shape = np.ceil((vertices.max(axis=0) + margin - lo) / spacing).astype(int) + 1
+    if origin is None:
+        lo = vertices.min(axis=0) - margin + _JITTER * spacing
+        shape = np.ceil((vertices.max(axis=0) + margin - lo) / spacing).astype(int) + 1
+    else:
+        lo = np.asarray(origin, dtype=float)
+        shape = np.asarray(shape, dtype=int)
     tri = (vertices[faces] - lo) / spacing  # triangle corners in voxel units
     xy = tri[:, :, :2]
     imin = np.clip(np.ceil(xy.min(axis=1)).astype(int), 0, None)
