@@ -209,6 +209,53 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
         sys.exit(4)
 
 
+@main.command()
+@click.argument("mesh", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, help="Vertebral level, e.g. L4.")
+@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@click.option("--start", nargs=3, type=float, help="Instrument start X Y Z (the mesh's frame and units); with --tip.")
+@click.option("--tip", nargs=3, type=float, help="Instrument tip X Y Z (the mesh's frame and units).")
+@click.option("--radius", type=float, default=1.7, show_default=True, help="Instrument radius (mm).")
+@click.option("--ct", type=click.Path(exists=True, dir_okay=False),
+              help="CT (NIfTI, HU) in the mesh's RAS mm: fluoroscopy from its attenuation.")
+@click.option("--pedicle", type=click.Choice(["right", "left"]), default="right", show_default=True,
+              help="Pedicle of the en-face (down-the-pedicle) view.")
+@click.option("--pixel-mm", type=float, default=0.5, show_default=True, help="Fluoroscopy pixel size (mm).")
+@click.option("--camera", type=click.Choice(["oblique", "ap", "lateral", "axial"]), multiple=True,
+              default=("oblique",), show_default=True, help="3D scene camera(s); repeat for several.")
+@click.option("--transparent", is_flag=True, help="Draw the vertebra semi-transparent.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
+@friendly_errors
+def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
+    """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG)."""
+    import os
+
+    from .anatomy import find_anatomy
+    from .errors import InputError
+    from .fluoro import simulate_fluoro_views
+    from .paths import InstrumentPath
+    from .scene import render_scene_png
+
+    if bool(start) != bool(tip):
+        raise InputError("give both --start and --tip for an instrument, or neither")
+    v = _load(mesh, level, units, frame)
+    landmarks = find_anatomy(v)
+    paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
+             if start else [])
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for cam in camera:
+        name = os.path.join(out_dir, f"scene_{cam}.png")
+        render_scene_png(v, landmarks, name, camera=cam, paths=paths, transparent=transparent)
+        written.append(name)
+    for view, image in simulate_fluoro_views(v, landmarks, paths, pedicle=pedicle, pixel_mm=pixel_mm, ct=ct).items():
+        name = os.path.join(out_dir, f"fluoro_{view}.png")
+        image.save_png(name)
+        written.append(name)
+    click.echo(json.dumps({"written": written}, indent=2))
+
+
 def _markups_path(markups_file, name, vertebra):
     from .errors import InputError
     from .markups import read_markups

@@ -28,8 +28,14 @@ import os
 from typing import Sequence
 
 import numpy as np
-import pyvista as pv
-import trimesh
+
+# With no display, render through EGL directly instead of trying X first (VTK reads this when it
+# makes a window; a machine with a display keeps its default, interactive window).
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+import pyvista as pv  # noqa: E402
+import trimesh  # noqa: E402
 from scipy.spatial import cKDTree
 
 from .errors import InputError
