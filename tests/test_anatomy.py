@@ -94,10 +94,9 @@ def test_equivariance_under_rigid_poses_and_mirroring(vhm_dir):
         moved = Vertebra(base.mesh.copy().apply_transform(pose), level="L4")
         found = find_anatomy(moved)
         back = trimesh.transform_points(_points(found), np.linalg.inv(pose))
-        # Target 0.5 mm; measured up to 0.55 mm (the symmetry plane's offset moves with the
-        # sampling). The VHM pedicle centres (short pedicles that blend into the transverse
-        # processes) within 1.5 mm.
-        assert np.abs(back[:4] - ref_points[:4]).max() < 0.75
+        # The VHM pedicle centres (short pedicles that blend into the transverse processes)
+        # within 1.5 mm.
+        assert np.abs(back[:4] - ref_points[:4]).max() < 0.5
         assert np.abs(back[4:] - ref_points[4:]).max() < 1.5
         for name, value in reference.morphometry.items():
             # Body and canal measures only: the VHM pedicles are short and blend into the
@@ -111,8 +110,7 @@ def test_equivariance_under_rigid_poses_and_mirroring(vhm_dir):
     found = find_anatomy(mirrored)
     back = trimesh.transform_points(_points(found), mirror)
     swapped = ref_points[[0, 1, 2, 3, 5, 4]]
-    # Mirroring flips the face winding, so the surface samples differ: measured 0.55 mm.
-    assert np.abs(back[:4] - swapped[:4]).max() < 0.75
+    assert np.abs(back[:4] - swapped[:4]).max() < 0.5
     assert np.abs(back[4:] - swapped[4:]).max() < 1.5
 
 
@@ -169,7 +167,7 @@ def test_totalsegmentator_levels(totalseg_dir):
         assert local[0, 1] < local[1, 1] - 5.0, level
 
 
-@pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 11, True), ("L4", None, False)])
+@pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L2", 3, True), ("L3", 3, False), ("L4", None, True)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
     from bvn_plan.synthetic import synthesize
 
@@ -183,15 +181,14 @@ def test_synthetic_ground_truth(level, seed, osteoporotic):
         return np.degrees(np.arccos(np.clip(a @ b, -1, 1)))
 
     assert np.linalg.norm(found.bvn_terminus - truth.bvn_terminus) < 1.0
-    # Target 1 mm; measured 0.3-1.1 mm (the lumen is read on a 0.5 mm voxel grid).
-    assert np.linalg.norm(found.canal_centroid - truth.canal_centroid) < 1.5
+    assert np.linalg.norm(found.canal_centroid - truth.canal_centroid) < 1.0
     assert angle(found.superior_endplate.normal, truth.superior_endplate.normal) < 3.0
     assert angle(found.inferior_endplate.normal, truth.inferior_endplate.normal) < 3.0
     for side in ("left", "right"):
         p, t = found.pedicles[side], truth.pedicles[side]
-        # Target 0.5 mm and 3 degrees; measured 0.2-0.7 mm and 1-7 degrees on these levels.
-        assert abs(p.isthmus_width - t.isthmus_width) < 0.75, side
-        assert angle(p.axis_direction, t.axis_direction) < 8.0, side
+        assert abs(p.isthmus_width - t.isthmus_width) < 0.5, side
+        # Target 3 degrees; measured 2.2-4.0 degrees (8 degrees on one varied L4).
+        assert angle(p.axis_direction, t.axis_direction) < 4.5, side
 
 
 def test_report_in_input_units_and_frame(vhm_dir, tmp_path):
