@@ -109,6 +109,7 @@ def march(problem: LinearHeatProblem, duration_s: float, time_step_s: float, art
         def solve(key, rhs, x0):
             return factors[key].solve(rhs)
     else:
+        systems = {key: m.tocsr() for key, m in systems.items()}
         inverse_diagonal = {key: sp.diags(1.0 / m.diagonal()) for key, m in systems.items()}
 
         def solve(key, rhs, x0):
@@ -168,12 +169,27 @@ def solve_axisymmetric(grid: AxisymmetricGrid, tissue: Tissue, source_distance: 
 
     ``duration_s=None`` solves the steady state (dose ``None``).
     """
+    damage = damage_model(damage)
+    problem = axisymmetric_problem(grid, tissue, source_distance, source_temperature_c - arterial_c, blood_specific_heat)
+    source = np.asarray(source_distance, dtype=float) <= 0
+    temperature = np.full(source.size, float(source_temperature_c))
+    free = ~source.ravel()
+    if duration_s is None:
+        temperature[free] = arterial_c + splu(problem.stiffness.tocsc()).solve(problem.forcing)
+        return temperature.reshape(source.shape), None
+    dose = np.full(source.size, float(damage.rate(source_temperature_c) * duration_s))
+    temperature[free], dose[free] = march(problem, duration_s, time_step_s, arterial_c, damage, "lu")
+    return temperature.reshape(source.shape), dose.reshape(source.shape)
+
+
+def axisymmetric_problem(grid: AxisymmetricGrid, tissue: Tissue, source_distance: np.ndarray, source_rise: float,
+                         blood_specific_heat: float = 3600.0) -> LinearHeatProblem:
+    """Assemble the (r, z) finite-volume Pennes system (per radian) for :func:`solve_axisymmetric`."""
     r, z = grid.r, grid.z
     h = grid.spacing_mm
     source = np.asarray(source_distance, dtype=float) <= 0
     if source.shape != (r.size, z.size) or not source.any():
         raise InputError(f"the source covers no cell centre of the grid (shape {(r.size, z.size)}): refine the grid")
-    damage = damage_model(damage)
     k = tissue.conductivity * PER_M_TO_PER_MM
     rr = np.repeat(r[:, None], z.size, axis=1)
     volume = rr * h * h                                   # per radian
@@ -186,18 +202,10 @@ def solve_axisymmetric(grid: AxisymmetricGrid, tissue: Tissue, source_distance: 
     boundary[-1, :] += 2 * k * r.size * h                 # outer cylinder, T_a at half a cell
     boundary[:, 0] += 2 * k * r
     boundary[:, -1] += 2 * k * r
-    problem = assemble(tissue.heat_capacity * PER_M3_TO_PER_MM3 * volume.ravel(),
-                       tissue.perfusion * blood_specific_heat * PER_M3_TO_PER_MM3 * volume.ravel(),
-                       boundary.ravel(), np.vstack([radial_pairs, axial_pairs]), np.concatenate([radial_g, axial_g]),
-                       np.asarray(source_distance, dtype=float).ravel(), source_temperature_c - arterial_c)
-    temperature = np.full(rr.size, float(source_temperature_c))
-    free = ~source.ravel()
-    if duration_s is None:
-        temperature[free] = arterial_c + splu(problem.stiffness.tocsc()).solve(problem.forcing)
-        return temperature.reshape(rr.shape), None
-    dose = np.full(rr.size, float(damage.rate(source_temperature_c) * duration_s))
-    temperature[free], dose[free] = march(problem, duration_s, time_step_s, arterial_c, damage, "lu")
-    return temperature.reshape(rr.shape), dose.reshape(rr.shape)
+    return assemble(tissue.heat_capacity * PER_M3_TO_PER_MM3 * volume.ravel(),
+                    tissue.perfusion * blood_specific_heat * PER_M3_TO_PER_MM3 * volume.ravel(),
+                    boundary.ravel(), np.vstack([radial_pairs, axial_pairs]), np.concatenate([radial_g, axial_g]),
+                    np.asarray(source_distance, dtype=float).ravel(), source_rise)
 
 
 def electrode_distance(r: np.ndarray, z: np.ndarray, device: DeviceProfile) -> np.ndarray:
@@ -392,6 +400,32 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
     device = device or DeviceProfile()
     props = property_set(properties)
     damage = damage_model(damage)
+    setup = voxel_problem(bone, probes, device, props, spacing_mm, half_width_mm, cortical_shell)
+    fixed = setup.fixed.ravel()
+    temperature = np.full(fixed.size, device.set_temperature_c)
+    dose = np.full(fixed.size, float(damage.rate(device.set_temperature_c) * device.duration_s))
+    temperature[~fixed], dose[~fixed] = march(setup.problem, device.duration_s, time_step_s,
+                                              props.arterial_temperature_c, damage, "cg")
+    return VoxelResult(setup.origin, spacing_mm, temperature.reshape(setup.fixed.shape),
+                       dose.reshape(setup.fixed.shape), setup.labels, setup.axis, damage, props)
+
+
+@dataclass
+class VoxelSetup:
+    """The discretised 3D problem: grid node (i, j, k) at ``origin + spacing*(i, j, k)`` (mm, model
+    coordinates); ``fixed`` and ``labels`` are (nx, ny, nz); ``axis`` the mean probe direction."""
+
+    problem: LinearHeatProblem
+    origin: np.ndarray
+    fixed: np.ndarray
+    labels: np.ndarray
+    axis: np.ndarray
+
+
+def voxel_problem(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProfile, props: PropertySet,
+                  spacing_mm: float, half_width_mm: float, cortical_shell: bool = True) -> VoxelSetup:
+    """Label the voxels (cancellous, cortical shell, soft tissue) and assemble the Pennes system
+    for :func:`simulate_voxel` (arguments as there)."""
     if not probes:
         raise InputError("give at least one probe as (tip, direction)")
     probes = [(as_points(t, "probe tip")[0], unit_vector(d, "probe direction")) for t, d in probes]
@@ -435,11 +469,6 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
     volume = spacing_mm ** 3
     problem = assemble(rho_c * volume, perf * volume, boundary, np.vstack(pairs), np.concatenate(conductance),
                        source_distance, device.set_temperature_c - props.arterial_temperature_c)
-    temperature = np.full(len(points), device.set_temperature_c)
-    dose = np.full(len(points), float(damage.rate(device.set_temperature_c) * device.duration_s))
-    temperature[~fixed], dose[~fixed] = march(problem, device.duration_s, time_step_s, props.arterial_temperature_c,
-                                              damage, "cg")
     mean_axis = np.sum([d for _, d in probes], axis=0)
     axis = mean_axis if np.linalg.norm(mean_axis) > 1e-6 else probes[0][1]
-    return VoxelResult(lo, spacing_mm, temperature.reshape(shape), dose.reshape(shape), labels.reshape(shape),
-                       axis, damage, props)
+    return VoxelSetup(problem, lo, fixed.reshape(shape), labels.reshape(shape), axis)
