@@ -72,10 +72,12 @@ _BACKGROUND = 4.0      # field value far from every primitive (mm)
 _PAD = 7.0             # primitives are evaluated only within their box grown by this (mm)
 _K_PEDICLE = 2.0       # smooth-union radius body/pedicle (mm)
 _K_ARCH = 2.5          # smooth-union radius of the posterior arch (mm)
-_ISTHMUS_CLEARANCE = 2.0   # gap between the isthmus cross-section and any blend zone (mm)
+_ISTHMUS_CLEARANCE = 3.0   # gap between the isthmus cross-section and any blend zone (mm)
 #: Relative widening of the pedicle from its isthmus to the body junction [A]: pedicles flare
 #: toward the body and toward the articular pillar (half as much cranio-caudally).
 PEDICLE_FLARE = 0.35
+#: How far (mm) in front of the posterolateral body wall the pedicle tube ends (inside the body) [A].
+PEDICLE_BODY_OVERLAP = 5.0
 #: Extra length (mm) of the S1 pedicle behind its isthmus [A]: with the steep S1 convergence the
 #: laminae would otherwise meet the plane of the isthmus cross-section.
 S1_PEDICLE_EXTRA = 8.0
@@ -105,7 +107,7 @@ class SyntheticParameters:
     bone_volume_fraction: float = NORMAL_BONE["bone_volume_fraction"]
     seed: int | None = None
     voxel_mm: float = 0.6
-    target_faces: int = 24000
+    target_faces: int = 20000
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -177,7 +179,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
     used_seed = None
     if vary:
         used_seed = 0 if seed is None else int(seed)
-        rng = np.random.default_rng(used_seed)
+        rng = np.random.default_rng([used_seed, LEVELS.index(name)])
         drawn = {}
         for fname in sorted(morph_names):
             mean, sd = getattr(base, fname), base.sd(fname)
@@ -299,6 +301,10 @@ class _Body:
         n = self.exponent
         return (np.abs(x / self.half_width) ** n + np.abs(yw / self.half_depth) ** n) ** (1 / n)
 
+    def plan_field(self, p):
+        """Distance-like field of the body outline in the axial plane (ignores z)."""
+        return (self.plan_radius(p) - 1.0) * min(self.half_width, self.half_depth)
+
     def field(self, p):
         r = self.plan_radius(p)
         f_plan = (r - 1.0) * min(self.half_width, self.half_depth)
@@ -332,6 +338,7 @@ class _PedicleTube:
     t_max: float
     flare: float
     flare_span: float
+    y_cut: float = math.inf   # the tube ends at this coronal plane (mm)
 
     def field(self, p):
         local = (p - self.centre) @ self.axes.T
@@ -340,7 +347,7 @@ class _PedicleTube:
         a, b = self.width / 2 * (1 + grow), self.height / 2 * (1 + 0.5 * grow)
         r = np.sqrt((local[:, 1] / a) ** 2 + (local[:, 2] / b) ** 2)
         f = (r - 1) * np.minimum(a, b)
-        return np.maximum(f, np.maximum(self.t_min - t, t - self.t_max))
+        return np.maximum(f, np.maximum(np.maximum(self.t_min - t, t - self.t_max), p[:, 1] - self.y_cut))
 
     def bounds(self):
         s = 1 + self.flare * self.flare_span ** 2
@@ -389,6 +396,9 @@ def _layout(p: SyntheticParameters) -> _Layout:
     back = _K_ARCH + _ISTHMUS_CLEARANCE + reach_y + 4.5 + (S1_PEDICLE_EXTRA if p.level == "S1" else 0.0)
     z_ped = m.body_height_posterior / 2 - half_h - 1.5 + y_post_lat * slope
     facet_angle = np.radians(p.facet_angle)
+    # Laminae: from just below the pedicle top to 2 mm above the inferior endplate level.
+    lam_top, lam_bottom = z_ped + half_h - 1.0, -m.body_height_posterior / 2 + 2.0
+    z_lam, lam_h = (lam_top + lam_bottom) / 2, lam_top - lam_bottom
     x_facet = m.canal_width / 2 + 3.0
     sacrum = p.level == "S1"
     lamina_t = 6.0
@@ -398,12 +408,28 @@ def _layout(p: SyntheticParameters) -> _Layout:
         e1 = np.cross([0.0, 0.0, 1.0], d)
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(d, e1)
+        y_cut = y_post_lat + PEDICLE_BODY_OVERLAP
         tube = _PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width, m.pedicle_height,
-                            -back - 4.0, lead + 6.0, PEDICLE_FLARE / lead ** 2, lead)
+                            -back - 4.0, 60.0, PEDICLE_FLARE / lead ** 2, lead)
         # Medial wall on the transverse line through the isthmus centre at canal_width / 2.
         medial = brentq(lambda r: tube.field(np.array([[-s * r, 0.0, 0.0]]))[0], 0.0, 3 * half_w / math.cos(theta_t))
         # z_ped is the height of the axis where it reaches the body.
-        tube.centre = np.array([s * (m.canal_width / 2 + medial), y_post_lat - lead, z_ped - lead * math.tan(theta_s)])
+        # ... unless the axis would then reach the body too far laterally (steep S1 pedicles): the
+        # axis must cross y_cut at least half a pedicle width + 2 mm inside the body's lateral edge.
+        x_entry = m.body_width / 2 - half_w - 2.0
+        x_c = m.canal_width / 2 + medial
+        if p.level == "S1":
+            x_c = min(x_c, x_entry + (lead + PEDICLE_BODY_OVERLAP) * math.tan(theta_t))
+        tube.centre = np.array([s * x_c, y_post_lat - lead, z_ped - lead * math.tan(theta_s)])
+        # The tube ends at a coronal plane inside the body: PEDICLE_BODY_OVERLAP in front of the
+        # posterolateral wall, or further forward where its axis is first 2 mm inside the outline.
+        steps = np.arange(0.0, 60.0, 0.5)
+        inside = np.flatnonzero(body.plan_field(tube.centre + steps[:, None] * d) < -2.0)
+        if len(inside) == 0:
+            raise InputError(f"synthetic {p.level}: the {side} pedicle misses the vertebral body; "
+                             "reduce pedicle_transverse_angle or canal_width")
+        tube.y_cut = max(y_cut, tube.centre[1] + steps[inside[0]] * d[1] + 1.0)
+        tube.t_max = (tube.y_cut - tube.centre[1]) / d[1] + max(half_w, half_h) * 1.5
         pedicles[side] = tube
         pillar = tube.centre - d * back
         pillar_box = _Box(pillar + [0, 0, -2.0], np.eye(3), np.array([5.0, 4.5, mean_h * 0.42]), 2.5)
@@ -413,13 +439,13 @@ def _layout(p: SyntheticParameters) -> _Layout:
         in_plane = np.cross([0.0, 0.0, 1.0], face_n)
         sap_top = m.body_height_posterior / 2 + (10.0 if not sacrum else 8.0)
         sap_h = sap_top - pillar[2]
-        sap_centre = np.array([s * (x_facet + 2.5), pillar[1] - 2.0, sap_top - sap_h / 2])
+        sap_centre = np.array([s * (x_facet + 2.5), pillar[1] - 4.0, sap_top - sap_h / 2])
         arch.append((_Box(sap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([7.0, 2.8, sap_h / 2]), 2.4),
                      "posterior_arch"))
         if not sacrum:
             # Inferior articular process: descends below the lamina, facet facing laterally/anteriorly.
             iap_bottom = -m.body_height_posterior / 2 - 11.0
-            iap_h = 18.0
+            iap_h = lam_bottom + 6.0 - iap_bottom          # overlaps the lamina by 6 mm
             iap_centre = np.array([s * (x_facet - 3.5), pillar[1] - 5.0, iap_bottom + iap_h / 2])
             arch.append((_Box(iap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([6.5, 3.0, iap_h / 2]), 2.4),
                          "posterior_arch"))
@@ -431,8 +457,6 @@ def _layout(p: SyntheticParameters) -> _Layout:
             arch.append((_Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
     # Laminae meet at the midline behind the canal; their anterior face there sets the canal depth.
     y_lam_front = y_post - m.canal_depth
-    z_lam = z_ped - 3.0
-    lam_h = mean_h * 0.85
     for side, s in (("right", 1.0), ("left", -1.0)):
         pillar = pedicles[side].centre - pedicles[side].axes[0] * back
         start = np.array([pillar[0] - s * 3.0, pillar[1] - 3.0, z_lam])
@@ -461,9 +485,9 @@ def _layout(p: SyntheticParameters) -> _Layout:
     if sacrum:
         for side, s in (("right", 1.0), ("left", -1.0)):
             # Sacral ala: a wing from the lateral body wall, in front of the pedicle.
-            ala_centre = np.array([s * (m.body_width / 2 + 9.0), -2.0, mean_h / 2 - 8.5])
+            ala_centre = np.array([s * (m.body_width / 2 + 9.0), 3.0, mean_h / 2 - 8.5])
             ala_axes = _frame_from([s * math.cos(np.radians(10)), -math.sin(np.radians(10)), 0.0], [0, 0, 1.0])
-            arch.append((_Box(ala_centre, ala_axes, np.array([15.0, 11.0, 8.5]), 5.0), "sacral_ala"))
+            arch.append((_Box(ala_centre, ala_axes, np.array([15.0, 10.0, 8.5]), 5.0), "sacral_ala"))
 
     n_sup = np.array([0.0, -slope, 1.0]) / math.hypot(slope, 1.0)
     n_inf = np.array([0.0, -slope, -1.0]) / math.hypot(slope, 1.0)
@@ -499,26 +523,49 @@ def _sample(prims: list, voxel: float, lo: np.ndarray, hi: np.ndarray) -> tuple[
     return field_, origin
 
 
-def _mesh_from_field(values: np.ndarray, origin: np.ndarray, voxel: float, target_faces: int) -> trimesh.Trimesh:
-    """Closed, decimated surface of ``values < 0`` (mm); vertices stored as float32 values."""
+def _mesh_from_field(values: np.ndarray, origin: np.ndarray, voxel: float, target_faces: int,
+                     what: str, genus: int, p: SyntheticParameters) -> trimesh.Trimesh:
+    """Closed surface of ``values < 0`` (mm), decimated to about ``target_faces`` faces.
+
+    The marching-cubes surface must be one closed piece of the given genus (else
+    :class:`InputError`); decimation is accepted only if it keeps that (VTK quadric decimation,
+    then topology-preserving decimation, then a milder reduction). Vertices are float32 values.
+    """
     import pyvista as pv
 
-    padded = np.pad(values, 1, constant_values=_BACKGROUND)
+    padded = np.pad(np.where(values == 0.0, 1e-6, values), 1, constant_values=_BACKGROUND)  # no exact ties
     verts, faces, _, _ = marching_cubes(padded, 0.0, spacing=(voxel,) * 3, allow_degenerate=False)
     verts += origin - voxel
+    raw = trimesh.Trimesh(verts, faces, process=True)
+    _check_closed(raw, what, genus, p)
     surface = pv.PolyData(verts, np.hstack([np.full((len(faces), 1), 3), faces]).ravel())
-    if surface.n_cells > target_faces:
-        surface = surface.decimate(1.0 - target_faces / surface.n_cells, volume_preservation=True)
-    surface = surface.clean()
+    attempts = [(target_faces, False), (target_faces, True), (int(target_faces * 1.3), False),
+                (int(target_faces * 1.3), True)]
+    for faces_wanted, keep_topology in attempts:
+        if surface.n_cells <= faces_wanted:
+            return _as_trimesh(surface)
+        reduction = 1.0 - faces_wanted / surface.n_cells
+        if keep_topology:
+            thin = surface.decimate_pro(reduction, preserve_topology=True, splitting=False, feature_angle=45.0)
+        else:
+            thin = surface.decimate(reduction)
+        mesh = _as_trimesh(thin.clean())
+        if _closed_problems(mesh, genus) == []:
+            return mesh
+    return _as_trimesh(surface)    # undecimated: already checked
+
+
+def _as_trimesh(surface) -> trimesh.Trimesh:
     tri = surface.faces.reshape(-1, 4)[:, 1:]
     pts = np.asarray(surface.points, dtype=np.float32).astype(np.float64)
     mesh = trimesh.Trimesh(pts, tri, process=True)
-    if mesh.volume < 0:
+    if mesh.is_watertight and mesh.volume < 0:
         mesh.invert()
     return mesh
 
 
-def _check_closed(mesh: trimesh.Trimesh, what: str, genus: int, p: SyntheticParameters) -> None:
+def _closed_problems(mesh: trimesh.Trimesh, genus: int) -> list[str]:
+    """What keeps ``mesh`` from being one closed, consistently wound surface of ``genus``."""
     parts = len(mesh.split(only_watertight=False))
     problems = []
     if not mesh.is_watertight or not mesh.is_winding_consistent:
@@ -527,6 +574,11 @@ def _check_closed(mesh: trimesh.Trimesh, what: str, genus: int, p: SyntheticPara
         problems.append(f"{parts} separate pieces")
     elif mesh.is_watertight and mesh.euler_number != 2 - 2 * genus:
         problems.append(f"genus {1 - mesh.euler_number // 2} instead of {genus}")
+    return problems
+
+
+def _check_closed(mesh: trimesh.Trimesh, what: str, genus: int, p: SyntheticParameters) -> None:
+    problems = _closed_problems(mesh, genus)
     if problems:
         raise InputError(
             f"synthetic {p.level} {what}: {', '.join(problems)} with these parameters; the parts no "
@@ -604,11 +656,12 @@ def synthesize(level: str = "L4", *, seed: int | None = None, vary: bool = False
     bounds = np.array([b for prim, _ in prims for b in prim.bounds()])
     lo, hi = bounds.min(axis=0) - 3.0, bounds.max(axis=0) + 3.0
     values, origin = _sample(prims, voxel, lo, hi)
-    mesh = _mesh_from_field(values, origin, voxel, params.target_faces)
+    mesh = _mesh_from_field(values, origin, voxel, params.target_faces, "vertebra", 1, params)
     _check_closed(mesh, "vertebra", 1, params)
 
     body_values, body_origin = _sample([(lay.body, None)], voxel, *lay.body.bounds())
-    body_mesh = _mesh_from_field(body_values, body_origin, voxel, max(4000, params.target_faces // 3))
+    body_mesh = _mesh_from_field(body_values, body_origin, voxel, max(4000, params.target_faces // 3),
+                                 "body", 0, params)
     _check_closed(body_mesh, "body", 0, params)
 
     canal_mesh = _canal_mesh(values < 0, origin, voxel, lay, params)
@@ -641,7 +694,7 @@ def _canal_mesh(solid: np.ndarray, origin: np.ndarray, voxel: float, lay: _Layou
     zs = np.arange(math.floor(z_bot / voxel) - 2, math.ceil(z_top / voxel) + 3) * voxel
     slab = np.maximum(zs - z_top, z_bot - zs)
     values = np.maximum(sdf2[:, :, None], slab[None, None, :])
-    mesh = _mesh_from_field(values, np.array([origin[0], origin[1], zs[0]]), voxel, 4000)
+    mesh = _mesh_from_field(values, np.array([origin[0], origin[1], zs[0]]), voxel, 4000, "canal volume", 0, p)
     _check_closed(mesh, "canal volume", 0, p)
     return mesh
 
@@ -751,3 +804,138 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
         body_mesh=body_mesh,
         face_regions=regions,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The default spine on disk (meshes/)
+
+#: Orientation of each level in the assembled spine: rotation about +x (degrees; negative turns
+#: the superior endplate to face anteriorly) giving a sacral slope of 40 deg and a lumbar lordosis
+#: of about 50 deg L1-S1 [A, typical standing values].
+SPINE_TILT_DEG = {"S1": -40.0, "L5": -26.0, "L4": -14.0, "L3": -4.0, "L2": 3.0, "L1": 8.0}
+#: Disc height (mm) between each level and the one below it, at the endplate centres [A].
+DISC_HEIGHT_MM = {"L1": 8.0, "L2": 9.0, "L3": 10.0, "L4": 11.0, "L5": 10.0}
+
+SPINE_FRAME = ("assembled spine: mm, +x patient right, +y anterior, +z superior, origin at the S1 "
+               "body centre; placement[level] maps that level's vertebra frame into it")
+VERTEBRA_FRAME = ("vertebra frame: mm, +x patient right, +y anterior, +z superior (RAS-like), origin "
+                  "at the body centre (mid-width, middle of the mid-sagittal depth, mid-height "
+                  "between the endplate rim planes)")
+
+
+def _rot_x(degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    return np.array([[1.0, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+
+
+def spine_placements(vertebrae: dict[str, SyntheticVertebra]) -> dict[str, np.ndarray]:
+    """4x4 transforms (mm) from each level's vertebra frame into the assembled spine frame.
+
+    S1 sits at the origin tilted by SPINE_TILT_DEG; each level above is placed so that the centre
+    of its inferior endplate rim plane lies DISC_HEIGHT_MM above the centre of the superior rim
+    plane of the level below, along their mean normal.
+    """
+    order = [lv for lv in reversed(LEVELS) if lv in vertebrae]
+    placements: dict[str, np.ndarray] = {}
+    below = None
+    for level in order:
+        lm = vertebrae[level].landmarks
+        rot = _rot_x(SPINE_TILT_DEG[level])
+        t = np.zeros(3)
+        if below is not None:
+            lm_b, m_b = vertebrae[below].landmarks, placements[below]
+            top = m_b[:3, :3] @ lm_b.superior_endplate.point + m_b[:3, 3]
+            normal = m_b[:3, :3] @ lm_b.superior_endplate.normal - rot @ lm.inferior_endplate.normal
+            t = top + DISC_HEIGHT_MM[level] * normal / np.linalg.norm(normal) - rot @ lm.inferior_endplate.point
+        matrix = np.eye(4)
+        matrix[:3, :3], matrix[:3, 3] = rot, t
+        placements[level] = matrix
+        below = level
+    return placements
+
+
+def write_ply(mesh: trimesh.Trimesh, path: str | os.PathLike, comment: str) -> None:
+    """Binary little-endian PLY (float32 vertices, int32 triangles), byte-for-byte reproducible."""
+    vertices = np.asarray(mesh.vertices, dtype="<f4")
+    faces = np.asarray(mesh.faces, dtype="<i4")
+    header = (f"ply\nformat binary_little_endian 1.0\ncomment {comment}\nelement vertex {len(vertices)}\n"
+              "property float x\nproperty float y\nproperty float z\n"
+              f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
+    records = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+    records["n"], records["v"] = 3, faces
+    with open(path, "wb") as fh:
+        fh.write(header.encode("ascii"))
+        fh.write(vertices.tobytes())
+        fh.write(records.tobytes())
+
+
+def _rounded(value, digits: int = 5):
+    """JSON-ready copy with floats rounded (deterministic text across runs)."""
+    if isinstance(value, dict):
+        return {str(k): _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, np.ndarray):
+        return _rounded(value.tolist(), digits)
+    if isinstance(value, (float, np.floating)):
+        rounded = round(float(value), digits)
+        return 0.0 if rounded == 0 else rounded
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _write_json(data: dict, path: str | os.PathLike) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(_rounded(data), fh, indent=1, sort_keys=True)
+        fh.write("\n")
+
+
+def landmarks_record(sv: SyntheticVertebra) -> dict:
+    """The ground truth of ``sv`` as a JSON-ready dict (Landmarks.to_dict plus part-label counts)."""
+    record = sv.landmarks.to_dict()
+    record["units"] = "mm"
+    record["frame_description"] = VERTEBRA_FRAME
+    record["part_face_counts"] = {name: int(np.count_nonzero(sv.face_labels == i))
+                                  for i, name in enumerate(sv.part_names)}
+    record["canal_volume_mm3"] = float(sv.canal_mesh.volume)
+    record["body_volume_mm3"] = float(sv.body_mesh.volume)
+    return record
+
+
+def write_spine(out_dir: str | os.PathLike, levels=LEVELS, *, seed: int | None = None, vary: bool = False,
+                osteoporotic: bool = False) -> dict:
+    """Generate ``levels`` and write ``<L>.ply`` (vertebra frame, mm), ``<L>_landmarks.json`` and
+    ``manifest.json`` (parameters, frames, units, generator version, sha256 of each file and each
+    level's placement in the assembled spine) into ``out_dir``. Returns the manifest.
+
+    The canal and body volumes are not written: :func:`synthesize` regenerates them on demand.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    names = [normalise_level(lv) for lv in levels]
+    vertebrae = {lv: synthesize(lv, seed=seed, vary=vary, osteoporotic=osteoporotic) for lv in names}
+    placements = spine_placements(vertebrae) if set(vertebrae) == set(LEVELS) else {}
+    manifest = {"generator": "bvn_plan.synthetic", "generator_version": GENERATOR_VERSION, "units": "mm",
+                "vertebra_frame": VERTEBRA_FRAME, "spine_frame": SPINE_FRAME, "levels": {}}
+    for level, sv in vertebrae.items():
+        files = {"mesh": f"{level}.ply", "landmarks": f"{level}_landmarks.json"}
+        write_ply(sv.mesh, os.path.join(out_dir, files["mesh"]),
+                  f"bvn-plan synthetic {level}, generator {GENERATOR_VERSION}, mm, vertebra frame RAS")
+        _write_json(landmarks_record(sv), os.path.join(out_dir, files["landmarks"]))
+        entry = {"parameters": sv.parameters.to_dict(), "files": files, "faces": int(len(sv.mesh.faces)),
+                 "sha256": {key: _sha256(os.path.join(out_dir, name)) for key, name in files.items()}}
+        if level in placements:
+            entry["placement"] = placements[level]
+        manifest["levels"][level] = entry
+    _write_json(manifest, os.path.join(out_dir, "manifest.json"))
+    return _rounded(manifest)
+
+
+def write_default_spine(out_dir: str | os.PathLike) -> dict:
+    """Regenerate the bundled default spine L1-S1 (``meshes/``) byte-for-byte. Returns the manifest."""
+    return write_spine(out_dir, LEVELS)
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
