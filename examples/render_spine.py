@@ -31,6 +31,7 @@ def assembled(meshes_dir: Path) -> dict[str, pv.PolyData]:
     out = {}
     for level, entry in manifest["levels"].items():
         mesh = trimesh.load(meshes_dir / entry["files"]["mesh"], process=False)
+        mesh.metadata.clear()
         mesh.apply_transform(np.array(entry["placement"]))
         out[level] = pv.wrap(mesh)
     return out
@@ -46,8 +47,8 @@ def render(meshes_dir: Path, out: Path) -> None:
         for level, surface in parts.items():
             plotter.add_mesh(surface, color=COLOURS[level], smooth_shading=True, specular=0.2)
         plotter.add_text(title, font_size=11, color="black")
-        plotter.camera_position = [centre + 420 * np.asarray(direction) / np.linalg.norm(direction), centre, up]
-        plotter.camera.zoom(1.15)
+        plotter.camera_position = [centre + 650 * np.asarray(direction) / np.linalg.norm(direction), centre, up]
+        plotter.reset_camera_clipping_range()
     out.parent.mkdir(parents=True, exist_ok=True)
     plotter.screenshot(str(out))
     plotter.close()
