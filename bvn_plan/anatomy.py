@@ -55,10 +55,14 @@ AP_RATIO_GOOD = 1.4
 #: farther than max(ENDPLATE_TRIM_MM, 2.5 MAD) from the plane [A].
 ENDPLATE_NORMAL_DEG = 40.0
 ENDPLATE_TRIM_MM = 1.5
+#: The endplate fit starts from the candidate faces within this distance (mm) of the mid-sagittal plane.
+ENDPLATE_SEED_HALF_WIDTH_MM = 10.0
 #: Posterior wall faces face backwards (normal . anterior below this) and lie within this depth (mm)
 #: in front of the canal lumen [A].
 POSTERIOR_WALL_NORMAL = -0.3
 POSTERIOR_WALL_DEPTH_MM = 5.0
+#: Depth (mm) under the superior endplate at which the body width is measured [A].
+BODY_WIDTH_DEPTH_MM = 2.0
 #: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
 MAX_BODY_HEIGHT_RATIO = 1.6
 #: Findings with a confidence below this make find_anatomy refuse (AnatomyError) [A].
@@ -254,7 +258,8 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     planes, face_sets = {}, {}
     for name, sign in (("superior_endplate", 1.0), ("inferior_endplate", -1.0)):
         pick = in_body & (normals[:, 2] * sign > cos_lim) & ((centroids[:, 2] - mid_z) * sign > 0)
-        fit = _robust_plane(centroids[pick], areas[pick], sign)
+        seed = np.abs(centroids[pick, 0]) < ENDPLATE_SEED_HALF_WIDTH_MM
+        fit = _robust_plane(centroids[pick], areas[pick], sign, seed)
         if fit is None:
             if not window:
                 raise AnatomyError(f"no {name.replace('_', ' ')} found on the vertebral body")
@@ -356,8 +361,10 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     canal_centre = canal_centroid_local * [0, 1, 1]
     depth_gap = gap_around(crossings(canal_centre, np.array([0, 1.0, 0])), 0.0)
     canal_width = float(lumen_x[1] - lumen_x[0])
-    # Body width: the transverse chord through the body centre at mid-height (exact crossings).
-    width_span = interval_around(crossings(np.array([0.0, centre_local[1], z_f]), np.array([1.0, 0, 0])), 0.0)
+    # Body width (endplate width): the transverse chord through the body centre just under the
+    # superior endplate (exact crossings; lower down a sacrum's alae would join in).
+    z_under = endplate_z(centre_local[1])[1] - BODY_WIDTH_DEPTH_MM
+    width_span = interval_around(crossings(np.array([0.0, centre_local[1], z_under]), np.array([1.0, 0, 0])), 0.0)
     morph.update(
         body_width=float(width_span[1] - width_span[0]) if width_span else float("nan"),
         body_depth=body_depth,
@@ -427,9 +434,11 @@ def _check_one_body(body_vox: np.ndarray, zs: np.ndarray, spacing: float, prior)
             "vertebrae in one mesh; give one vertebra per mesh")
 
 
-def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float):
-    """Weighted plane fit with outlier trimming; normal oriented to ``sign`` * z. None if too few points."""
-    keep = np.ones(len(points), bool)
+def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float, seed: np.ndarray):
+    """Weighted plane fit with outlier trimming, started on the ``seed`` points (the midline part
+    of the endplate, so that other bone facing the same way - a sacral ala - cannot pull the
+    plane); normal oriented to ``sign`` * z. ``None`` if too few points."""
+    keep = seed.copy() if seed.sum() >= 6 else np.ones(len(points), bool)
     for _ in range(4):
         if keep.sum() < 6:
             return None

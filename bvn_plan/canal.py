@@ -98,11 +98,10 @@ def find_canal_axis(points: np.ndarray, plane: Plane) -> CanalView | None:
     first /= np.linalg.norm(first)
     second = np.cross(normal, first)
 
-    for window in (0, 1, -1):
-        best = _search(points, plane, first, second, window)
-        if best.area_mm2 >= MIN_CANAL_AREA_MM2:
-            return best
-    return None
+    best = _search(points, plane, first, second, 0)
+    if best.area_mm2 < MIN_CANAL_AREA_MM2:
+        best = max((_search(points, plane, first, second, w) for w in (1, -1)), key=lambda view: view.area_mm2)
+    return best if best.area_mm2 >= MIN_CANAL_AREA_MM2 else None
 
 
 def _search(points: np.ndarray, plane: Plane, first: np.ndarray, second: np.ndarray, window: int) -> CanalView:
