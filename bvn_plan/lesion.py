@@ -281,3 +281,20 @@ class FieldLesion(Lesion):
 
     def surface_mesh(self) -> trimesh.Trimesh:
         return self.mesh
+
+
+def coverage_report(lesion: Lesion, terminus, foramen, margin_mm: float = 0.0) -> dict:
+    """How well ``lesion`` treats the nerve: the terminus and the straight nerve path from the
+    basivertebral ``foramen`` to the ``terminus`` (points in mm, model coordinates).
+
+    ``terminus_depth_mm``: how far inside the lesion surface the terminus lies (negative: outside
+    by that much); ``terminus_covered``: depth >= ``margin_mm``; ``nerve_path_coverage``: fraction
+    (0-1) of the path inside the lesion.
+    """
+    depth = -float(lesion.signed_distance(as_points(terminus, "terminus"))[0])
+    return {
+        "terminus_depth_mm": depth,
+        "terminus_covered": depth >= margin_mm,
+        "nerve_path_coverage": lesion.path_coverage(foramen, terminus),
+        "margin_mm": float(margin_mm),
+    }

@@ -6,7 +6,7 @@ import trimesh
 
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
-from bvn_plan.lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion
+from bvn_plan.lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion, coverage_report
 
 
 def brute_force_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
@@ -70,6 +70,11 @@ def test_coverage_of_terminus_and_nerve_path():
     assert lesion.covers([0, 2, 0], margin_mm=3.0)
     # a path from y = -17 to y = 3: inside from y = -7, i.e. 10 of 20 mm
     assert lesion.path_coverage([0, -17, 0], [0, 3, 0]) == pytest.approx(0.5, abs=0.01)
+    sphere = EllipsoidLesion([0, 0, 0], [0, 1, 0], 14.0, 14.0)
+    report = coverage_report(sphere, terminus=[0, 3, 0], foramen=[0, -17, 0], margin_mm=3.0)
+    assert report["terminus_depth_mm"] == pytest.approx(4.0)
+    assert report["terminus_covered"] and report["nerve_path_coverage"] == pytest.approx(0.5, abs=0.01)
+    assert not coverage_report(sphere, [0, 6, 0], [0, -17, 0], margin_mm=3.0)["terminus_covered"]
 
 
 def test_field_lesion_from_a_sphere_level_set():
