@@ -1,0 +1,623 @@
+"""Trajectory planning: transpedicular (straight introducer + curved cannula, or straight only) and
+extrapedicular paths to the BVN target zone, each judged by the safety checker.
+
+The target is a zone, not a point (bvn_facts.md "The two rules pull against each other"): the
+terminus must lie inside the lesion at least ``coverage_margin_mm`` deep, the lesion must keep
+every safety margin, and the tip goes where both hold. The tip-to-terminus distance is
+minimised after safety and reported against ``target_tolerance_mm``; it never overrides a rule.
+
+Search (deterministic, fixed grids, mm, model coordinates; grids laid out in the vertebra frame and
+mirrored between sides):
+
+1. transpedicular lines: through the isthmus centre (and 4 offsets in its cross-section) at every
+   (medial, cranio-caudal) angle of a grid, screened by depth in bone and canal clearance;
+2. tip candidates: a grid of points anterior to and around the terminus;
+3. for a line (point P, direction d) and tip T the tangent arc of the cannula radius R is closed
+   form: with a0 = (T-P).d and p0 = |(T-P) - a0 d|, the arc starts at depth s = a0 - sqrt(p0 (2R - p0))
+   and sweeps 2 atan2(p0, sqrt(p0 (2R - p0))); straight-only paths aim the line at T;
+4. extrapedicular: straight lines through each tip candidate whose bone entry lies on the lateral
+   body wall near the pedicle-body junction with no bone behind it;
+5. every candidate is scored on grid distances (bone, canal, endplate planes, root corridor,
+   lesion samples); the best few distinct ones are judged exactly by
+   :func:`bvn_plan.safety.check_path` with the device's ellipsoid lesion, and only a path whose
+   verdict is not "fail" and whose lesion covers the terminus is returned as a plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import trimesh
+
+from .device import DeviceProfile
+from .errors import InputError
+from .landmarks import Landmarks, TerminusParameters
+from .lesion import EllipsoidLesion, _ellipse_distance
+from .path_numbers import path_numbers
+from .paths import InstrumentPath
+from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
+
+#: Icosphere level of the lesion surface handed to the checker: 642 points on the spheroid, whose
+#: clearances lie within 0.02 mm of the exact surface's for the default 10 x 14 mm lesion (level 4,
+#: 2562 points, takes 3x longer for < 0.01 mm).
+LESION_CHECK_SUBDIVISIONS = 3
+
+APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
+SIDES = ("right", "left")
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    """Every tunable number of the planner (mm, degrees). [A] = assumption, see the field notes.
+
+    * ``target_tolerance_mm``: wanted tip-to-terminus distance (issue 5 default 2 mm); a preference
+      traded against clearance, reported per plan, never allowed to break a safety rule.
+    * ``coverage_margin_mm``: the terminus lies at least this deep inside the lesion [A, 1 mm].
+    * ``pedicle_margin_mm``: bone wanted on each side of the introducer in the isthmus; an isthmus
+      narrower than introducer + 2 x margin blocks the transpedicular route [A, 1 mm].
+    * ``approach_mm``: soft-tissue length drawn before the bone entry (the path's skin-side start).
+    * ``arc_start_past_wall_mm``: where the cannula may start bending, measured anteriorly from the
+      pedicle-body junction ("just past the posterior wall") [A, 0-12 mm].
+    * ``medial_angles_deg`` / ``craniocaudal_angles_deg``: introducer angle grid in the vertebra
+      frame (medial positive toward the midline, cranial positive) [A: covers the L1-S1 transverse
+      pedicle angles 11-43 deg of bvn_facts.md with room either side].
+    * ``isthmus_offset_mm``: offset of the four off-centre line points in the isthmus section.
+    * ``screened_candidates``: (line, tip) pairs screened on sampled paths, the most promising by a
+      cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal).
+    * ``tip_offsets_*_mm``: tip grid around the terminus in the vertebra frame; x toward the far
+      side (positive past the midline), y anterior, z superior.
+    * ``extrapedicular_medial_angles_deg`` / ``extrapedicular_craniocaudal_angles_deg``: grid of
+      straight extrapedicular directions.
+    * ``extrapedicular_entry_window_mm``: the bone entry must lie this far (min, max) anterior of the
+      pedicle-body junction [A: "at the pedicle-body junction lateral to the pedicle"].
+    * ``clear_behind_entry_mm``: no bone may lie this far behind an extrapedicular bone entry (the
+      trajectory would go through the transverse process or facet) [A].
+    * ``clearance_cap_mm``: clearance above this many mm beyond every margin earns nothing more; the
+      tip distance beyond tolerance costs ``tip_weight`` mm of clearance per mm [A].
+    * ``exact_checks``: at most this many candidates judged exactly per approach and side, best
+      screened first, until the plan and ``alternatives`` runner-ups are found.
+    """
+
+    target_tolerance_mm: float = 2.0
+    coverage_margin_mm: float = 1.0
+    pedicle_margin_mm: float = 1.0
+    approach_mm: float = 15.0
+    arc_start_past_wall_mm: tuple[float, float] = (0.0, 12.0)
+    medial_angles_deg: tuple[float, ...] = tuple(np.arange(-10.0, 52.5, 2.5))
+    craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-15.0, 17.5, 2.5))
+    isthmus_offset_mm: float = 1.5
+    screened_candidates: int = 3000
+    tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
+    tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 9.0, 1.0))
+    tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
+    extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(15.0, 72.5, 2.5))
+    extrapedicular_craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-20.0, 25.0, 5.0))
+    extrapedicular_entry_window_mm: tuple[float, float] = (-5.0, 12.0)
+    clear_behind_entry_mm: float = 40.0
+    clearance_cap_mm: float = 2.0
+    tip_weight: float = 1.0
+    exact_checks: int = 5
+    alternatives: int = 2
+
+    def __post_init__(self):
+        for name in ("target_tolerance_mm", "coverage_margin_mm", "pedicle_margin_mm", "approach_mm",
+                     "isthmus_offset_mm", "clear_behind_entry_mm", "clearance_cap_mm", "tip_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise InputError(f"planner setting {name} must be a non-negative number, got {value!r}")
+        if self.exact_checks < 1 or self.alternatives < 0:
+            raise InputError("planner settings: exact_checks must be >= 1 and alternatives >= 0")
+        lo, hi = self.arc_start_past_wall_mm
+        if not lo <= hi:
+            raise InputError(f"arc_start_past_wall_mm {self.arc_start_past_wall_mm}: min must not exceed max")
+
+
+@dataclass
+class PathPlan:
+    """One checked trajectory (mm, model coordinates) with its lesion, verdict and clinician's numbers.
+
+    ``score_mm``: the smallest exact clearance beyond its margin over every failing rule and the
+    terminus coverage (capped, minus the tip-distance penalty), higher is better.
+    """
+
+    approach: str
+    side: str
+    path: InstrumentPath
+    lesion: EllipsoidLesion
+    check: CheckResult
+    numbers: dict
+    tip_to_terminus_mm: float
+    coverage_mm: float          # depth of the terminus inside the lesion
+    min_slack_mm: float         # smallest clearance beyond its margin over the failing rules
+    score_mm: float
+
+    @property
+    def verdict(self) -> str:
+        return self.check.verdict
+
+
+@dataclass
+class ApproachResult:
+    """The outcome for one approach on one side: a plan (or None with the blocking reasons)."""
+
+    approach: str
+    side: str
+    plan: PathPlan | None
+    alternatives: list[PathPlan] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    candidates: int = 0
+
+
+@dataclass
+class LevelPlan:
+    """Every approach x side for one vertebra and the recommendation (mm, model coordinates)."""
+
+    level: str
+    landmarks: Landmarks
+    device: DeviceProfile
+    rules: RuleSet
+    settings: PlannerSettings
+    results: list[ApproachResult]
+    recommendation: PathPlan | None
+    recommendation_reasons: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    def result(self, approach: str, side: str) -> ApproachResult:
+        for r in self.results:
+            if r.approach == approach and r.side == side:
+                return r
+        raise InputError(f"no result for approach {approach!r} side {side!r}: approaches {APPROACHES}, sides {SIDES}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet = RuleSet(),
+               terminus: TerminusParameters | None = None, settings: PlannerSettings = PlannerSettings(),
+               zones: SafetyZones | None = None) -> LevelPlan:
+    """Plan every approach on both sides of ``vertebra`` (mm) and recommend one.
+
+    Uses ``vertebra.landmarks`` when present (ground truth or earlier findings); finds the anatomy
+    when they are missing or when ``terminus`` asks for a different target. ``zones`` may pass
+    prebuilt safety zones of the same landmarks. Raises :class:`~bvn_plan.errors.AnatomyError`
+    when the anatomy cannot be planned on; an approach with no safe path is returned with
+    ``plan=None`` and its blocking reasons (never a failing path labelled as a plan).
+    """
+    from .anatomy import find_anatomy
+
+    if not isinstance(device, DeviceProfile):
+        raise InputError(f"device must be a DeviceProfile, got {type(device).__name__}")
+    if vertebra.landmarks is None or terminus is not None:
+        find_anatomy(vertebra, terminus or TerminusParameters())
+    landmarks = vertebra.landmarks
+    if zones is None or zones.landmarks is not landmarks:
+        zones = SafetyZones(vertebra.mesh, landmarks)
+    notes = []
+    if device.lesion_model != "ellipsoid":
+        notes.append(f"the device profile names the {device.lesion_model!r} lesion model; paths were planned "
+                     "and checked with its geometric ellipsoid (run the bioheat model to confirm the lesion)")
+    planner = _Planner(zones, device, rules, settings)
+    results = [planner.plan(approach, side) for approach in APPROACHES for side in SIDES]
+    recommendation, reasons = _recommend(results, landmarks.level, settings)
+    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
+
+
+def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):
+    """Prefer a passing plan over a warning one, the curved transpedicular route over the others
+    (the standard technique), then the larger score."""
+    plans = [r.plan for r in results if r.plan is not None]
+    if not plans:
+        reasons = ["no approach on either side gives a safe plan:"]
+        reasons += [f"{r.side} {r.approach}: {'; '.join(r.blocked)}" for r in results]
+        return None, reasons
+    preference = {"transpedicular": 0, "transpedicular-straight": 1, "extrapedicular": 2}
+    best = max(plans, key=lambda p: (p.verdict == PASS, -preference[p.approach], round(p.score_mm, 1), p.side == "right"))
+    reasons = [f"{best.side} {best.approach}: checker verdict {best.verdict}; smallest clearance beyond its margin "
+               f"{best.min_slack_mm:.1f} mm; the lesion covers the terminus {best.coverage_mm:.1f} mm deep; "
+               f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus"]
+    if best.tip_to_terminus_mm > settings.target_tolerance_mm + 0.05:
+        reasons.append(f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus, beyond the "
+                       f"{settings.target_tolerance_mm:.1f} mm target tolerance: nearer tips break a safety "
+                       f"margin (lesion to canal {best.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm)")
+    others = sorted((p for p in plans if p is not best), key=lambda p: -p.score_mm)
+    for p in others:
+        reasons.append(f"also possible: {p.side} {p.approach} (verdict {p.verdict}, score {p.score_mm:.1f} mm)")
+    if any(r.approach == "extrapedicular" and r.plan is not None for r in results) and level in ("L4", "L5"):
+        reasons.append(f"extrapedicular access at {level}: segmental arteries lie in the puncture zone in "
+                       f"{SEGMENTAL_ARTERY_PREVALENCE[level]:.0f}% and the authors advise against it (Liu 2019)")
+    if best.verdict != PASS:
+        reasons.append("the recommended plan carries warnings: " + "; ".join(best.check.reasons))
+    return best, reasons
+
+
+# ---------------------------------------------------------------------------------------------
+# The search
+
+
+@dataclass
+class _Candidates:
+    """Candidate paths of one approach and side, sampled for screening (mm, model coordinates)."""
+
+    points: np.ndarray        # (N, M, 3) samples from the skin-side start to the tip
+    in_bone_from: np.ndarray  # (N,) first sample index counted as inside bone (the bone entry)
+    tip: np.ndarray           # (N, 3)
+    tip_dir: np.ndarray       # (N, 3)
+    build: Callable[[int], InstrumentPath]   # candidate index -> the path
+    line_key: np.ndarray      # (N, 3) a point that identifies the introducer line (for diversity)
+
+
+class _Planner:
+    def __init__(self, zones: SafetyZones, device: DeviceProfile, rules: RuleSet, settings: PlannerSettings):
+        self.zones, self.device, self.rules, self.settings = zones, device, rules, settings
+        self.lm = zones.landmarks
+        self.frame = self.lm.frame
+        self.radius = device.introducer_diameter_mm / 2
+        self.terminus = np.asarray(self.lm.bvn_terminus, float)
+        # lesion surface in its own axes: unit sphere samples scaled to the spheroid
+        self._sphere = trimesh.creation.icosphere(subdivisions=1).vertices
+        self.margins = {r.name: r.margin_mm for r in rules.rules}
+
+    def margin(self, name: str, default: float = 0.0) -> float:
+        return self.margins.get(name, default)
+
+    # -- geometry helpers ---------------------------------------------------------------------
+    def _local_dir(self, side: str, medial_deg, cc_deg) -> np.ndarray:
+        """Unit directions (model coordinates) from medial / cranio-caudal angles in the vertebra frame."""
+        a, b = np.radians(np.asarray(medial_deg, float)), np.radians(np.asarray(cc_deg, float))
+        sign = 1.0 if side == "right" else -1.0
+        local = np.stack([-sign * np.sin(a) * np.cos(b), np.cos(a) * np.cos(b), np.sin(b)], axis=-1)
+        return self.frame.direction_to_model(local)
+
+    def _tip_targets(self, side: str) -> np.ndarray:
+        s = self.settings
+        sign = 1.0 if side == "right" else -1.0
+        t_local = self.frame.to_local(self.terminus)
+        grid = np.array([[-sign * x, y, z] for x in s.tip_offsets_x_mm for y in s.tip_offsets_y_mm
+                         for z in s.tip_offsets_z_mm])
+        return self.frame.to_model(t_local + grid)
+
+    def _anterior(self, points) -> np.ndarray:
+        return self.frame.to_local(points)[..., 1]
+
+    # -- per approach and side ----------------------------------------------------------------
+    def plan(self, approach: str, side: str) -> ApproachResult:
+        if side not in self.lm.pedicles:
+            return ApproachResult(approach, side, None, blocked=[f"no {side} pedicle was found"])
+        pedicle = self.lm.pedicles[side]
+        if approach.startswith("transpedicular"):
+            need = self.device.introducer_diameter_mm + 2 * self.settings.pedicle_margin_mm
+            narrow = min(pedicle.isthmus_width, pedicle.isthmus_height)
+            if narrow < need:
+                which = "narrower" if pedicle.isthmus_width <= pedicle.isthmus_height else "lower"
+                return ApproachResult(approach, side, None, blocked=[
+                    f"{side} pedicle isthmus {narrow:.1f} mm is {which} than the introducer "
+                    f"{self.device.introducer_diameter_mm:.1f} mm + 2 x {self.settings.pedicle_margin_mm:.1f} mm margin "
+                    f"= {need:.1f} mm"])
+            cands, blocked = (self._curved(side) if approach == "transpedicular" else self._straight(side))
+        else:
+            cands, blocked = self._extrapedicular(side)
+        if cands is None:
+            return ApproachResult(approach, side, None, blocked=blocked)
+        return self._judge(approach, side, cands)
+
+    def _pedicle_lines(self, side: str):
+        """Introducer lines through the isthmus: points (L, 3), directions (L, 3), stage-1 score (L,)
+        and bone-entry distance behind the isthmus point (L,), all mm, model coordinates."""
+        s = self.settings
+        ped = self.lm.pedicles[side]
+        sign = 1.0 if side == "right" else -1.0
+        offsets = s.isthmus_offset_mm * np.array([[0, 0, 0], [sign, 0, 0], [-sign, 0, 0], [0, 0, 1], [0, 0, -1]], float)
+        offsets[:, 0] *= min(1.0, ped.isthmus_width / 4 / max(s.isthmus_offset_mm, 1e-9))
+        centre_local = self.frame.to_local(ped.isthmus_centre)
+        points = self.frame.to_model(centre_local + offsets)
+        ma, ca = np.meshgrid(s.medial_angles_deg, s.craniocaudal_angles_deg, indexing="ij")
+        dirs = self._local_dir(side, ma.ravel(), ca.ravel())
+        P = np.repeat(points, len(dirs), axis=0)
+        D = np.tile(dirs, (len(points), 1))
+        t = np.arange(-50.0, 15.5, 1.0)
+        pts = P[:, None, :] + t[None, :, None] * D[:, None, :]
+        bone = self.zones.bone.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2])
+        canal = self.zones.canal.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2])
+        i0 = int(np.flatnonzero(t == 0)[0])
+        outside_behind = bone[:, :i0] >= 0
+        has_entry = outside_behind.any(axis=1) & (bone[:, i0] < 0)
+        last_out = np.where(outside_behind.any(axis=1), i0 - 1 - np.argmax(outside_behind[:, ::-1], axis=1), -1)
+        entry_t = t[np.clip(last_out + 1, 0, len(t) - 1)]
+        idx = np.arange(len(t))[None, :]
+        in_ped = (idx >= last_out[:, None] + 1) & (t[None, :] >= entry_t[:, None] + SafetyZones.ENTRY_ZONE_MM)
+        depth = np.where(in_ped, -bone, np.inf).min(axis=1) - self.radius
+        canal_clear = np.where(t[None, :] >= entry_t[:, None] - s.approach_mm, canal, np.inf).min(axis=1) - self.radius
+        score = np.minimum(depth, canal_clear - self.margin("canal_instrument"))
+        score = np.where(has_entry, score, -np.inf)
+        return P, D, score, -entry_t
+
+    def _transpedicular_samples(self, P, D, entry_back, B, tips, n_vec, theta, R):
+        """Sampled paths: skin start -> bone entry -> arc start B -> arc to the tip (mm, model coords)."""
+        s = self.settings
+        entry = P - entry_back[:, None] * D
+        start = entry - s.approach_mm * D
+        a = np.linspace(0, 1, 6, endpoint=False)[None, :, None]
+        approach = start[:, None] + a * (entry - start)[:, None]
+        b = np.linspace(0, 1, 30, endpoint=False)[None, :, None]
+        straight = entry[:, None] + b * (B - entry)[:, None]
+        phi = np.linspace(0, 1, 16)[None, :] * theta[:, None]
+        arc = (B[:, None] + R * np.sin(phi)[..., None] * D[:, None] + R * (1 - np.cos(phi))[..., None] * n_vec[:, None])
+        arc[:, -1] = tips
+        pts = np.concatenate([approach, straight, arc], axis=1)
+        return pts, np.full(len(P), approach.shape[1])
+
+    def _curved(self, side: str):
+        s, dev = self.settings, self.device
+        R = dev.cannula_radius_mm
+        P, D, score1, entry_back = self._pedicle_lines(side)
+        good = np.flatnonzero(score1 > 0)
+        if len(good) == 0:
+            return None, [self._pedicle_block(side, score1)]
+        P, D, entry_back, score1 = P[good], D[good], entry_back[good], score1[good]
+        tips = self._tip_targets(side)
+        W = tips[None, :, :] - P[:, None, :]                      # (L, T, 3)
+        a0 = np.einsum("ltk,lk->lt", W, D)
+        perp = W - a0[..., None] * D[:, None, :]
+        p0 = np.linalg.norm(perp, axis=-1)
+        max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
+        ok = (p0 > 0.5) & (p0 <= max_p)
+        chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
+        arc_s = a0 - chord_a                                      # arc start depth past the isthmus point
+        li, ti = np.nonzero(ok)
+        B = P[li] + arc_s[li, ti, None] * D[li]
+        past = self._anterior(B) - self._anterior(self.lm.pedicles[side].body_junction)
+        lo, hi = s.arc_start_past_wall_mm
+        length = entry_back[li] + arc_s[li, ti]
+        keep = (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
+        if not keep.any():
+            return None, [f"no cannula arc of radius {R:.0f} mm and at most {dev.cannula_max_arc_deg:.0f} deg that "
+                          f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
+                          f"through the {side} pedicle"]
+        li, ti, B = li[keep], ti[keep], B[keep]
+        n_vec = perp[li, ti] / p0[li, ti, None]
+        theta = 2 * np.arctan2(p0[li, ti], chord_a[li, ti])
+        tip_dir = np.cos(theta)[:, None] * D[li] + np.sin(theta)[:, None] * n_vec
+        best = self._preselect(score1[li], tips[ti], tip_dir)
+        li, ti, B, n_vec, theta, tip_dir = li[best], ti[best], B[best], n_vec[best], theta[best], tip_dir[best]
+        pts, entry_idx = self._transpedicular_samples(P[li], D[li], entry_back[li], B, tips[ti], n_vec, theta, R)
+        starts = P[li] - (entry_back[li] + s.approach_mm)[:, None] * D[li]
+        angle = np.degrees(theta)
+
+        def build(k: int) -> InstrumentPath:
+            return InstrumentPath.straight_then_arc(starts[k], B[k], n_vec[k], R, float(angle[k]), self.radius, R)
+        return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P[li] + 10 * D[li]), []
+
+    def _preselect(self, line_score: np.ndarray, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """Indices of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
+        line depth in the pedicle, exact terminus coverage, and the lesion's reach toward the canal
+        estimated from its centre (canal distance minus the spheroid's extent posteriorly)."""
+        s, dev = self.settings, self.device
+        if len(tip) <= s.screened_candidates:
+            return np.arange(len(tip))
+        centre = tip - dev.lesion_offset_mm * tip_dir
+        posterior = -self.frame.anterior
+        cos2 = (tip_dir @ posterior) ** 2
+        reach = np.sqrt((dev.lesion_length_mm / 2) ** 2 * cos2 + (dev.lesion_diameter_mm / 2) ** 2 * (1 - cos2))
+        canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
+        coverage = self._coverage(tip, tip_dir) - s.coverage_margin_mm
+        pre = np.minimum(np.minimum(line_score, canal), coverage)
+        tip_distance = np.linalg.norm(tip - self.terminus, axis=1)
+        order = np.argsort(-self._score(pre, tip_distance), kind="stable")
+        return np.sort(order[: s.screened_candidates])
+
+    def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """Exact depth (mm) of the terminus inside each candidate's spheroid lesion, negative outside
+        (the meridian-plane distance used by EllipsoidLesion)."""
+        dev = self.device
+        rel = self.terminus - (tip - dev.lesion_offset_mm * tip_dir)
+        signed_along = np.einsum("nk,nk->n", rel, tip_dir)
+        along = np.abs(signed_along)
+        across = np.linalg.norm(rel - signed_along[:, None] * tip_dir, axis=1)
+        h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
+        dist = _ellipse_distance(h, r, along, across) if h >= r else _ellipse_distance(r, h, across, along)
+        inside = (along / h) ** 2 + (across / r) ** 2 <= 1
+        return np.where(inside, dist, -dist)
+
+    def _straight(self, side: str):
+        s = self.settings
+        P, D, score1, entry_back = self._pedicle_lines(side)
+        # the straight introducer aims from each isthmus point straight at each tip candidate
+        n_points = 5
+        points = P[:: len(P) // n_points]
+        tips = self._tip_targets(side)
+        Pp = np.repeat(points, len(tips), axis=0)
+        T = np.tile(tips, (len(points), 1))
+        Dd = (T - Pp) / np.linalg.norm(T - Pp, axis=1)[:, None]
+        t = np.arange(-50.0, 0.5, 1.0)
+        line = Pp[:, None, :] + t[None, :, None] * Dd[:, None, :]
+        bone = self.zones.bone.approximate(line.reshape(-1, 3)).reshape(line.shape[:2])
+        outside = bone >= 0
+        ok = outside.any(axis=1) & (bone[:, -1] < 0)
+        if not ok.any():
+            return None, [f"no straight line from the {side} pedicle isthmus to the target zone has a bone entry "
+                          "within 50 mm behind the isthmus"]
+        last_out = len(t) - 1 - np.argmax(outside[:, ::-1], axis=1)
+        entry_back = -t[np.clip(last_out + 1, 0, len(t) - 1)]
+        Pp, T, Dd, entry_back = Pp[ok], T[ok], Dd[ok], entry_back[ok]
+        entry = Pp - entry_back[:, None] * Dd
+        start = entry - s.approach_mm * Dd
+        a = np.linspace(0, 1, 6, endpoint=False)[None, :, None]
+        b = np.linspace(0, 1, 40)[None, :, None]
+        pts = np.concatenate([start[:, None] + a * (entry - start)[:, None], entry[:, None] + b * (T - entry)[:, None]], axis=1)
+        length = np.linalg.norm(T - entry, axis=1)
+        keep = length <= self.device.introducer_max_depth_mm
+        if not keep.any():
+            return None, [f"every straight path from the {side} pedicle to the target zone is longer than the "
+                          f"introducer's {self.device.introducer_max_depth_mm:.0f} mm"]
+        idx = np.flatnonzero(keep)
+        start, T = start[idx], T[idx]
+        return (_Candidates(pts[idx], np.full(len(idx), 6), T, Dd[idx], lambda k: InstrumentPath.straight(start[k], T[k], self.radius),
+                            Pp[idx] + 10 * Dd[idx]), [])
+
+    def _pedicle_block(self, side: str, score1: np.ndarray) -> str:
+        ped = self.lm.pedicles[side]
+        best = float(np.max(score1)) if np.isfinite(score1).any() else float("nan")
+        return (f"no introducer line through the {side} pedicle (isthmus {ped.isthmus_width:.1f} x "
+                f"{ped.isthmus_height:.1f} mm) keeps the {self.device.introducer_diameter_mm:.1f} mm introducer in bone "
+                f"and out of the canal: best depth in bone beyond the introducer radius {best:.1f} mm")
+
+    def _extrapedicular(self, side: str):
+        s = self.settings
+        ped = self.lm.pedicles[side]
+        tips = self._tip_targets(side)[:: 2]
+        ma, ca = np.meshgrid(s.extrapedicular_medial_angles_deg, s.extrapedicular_craniocaudal_angles_deg, indexing="ij")
+        dirs = self._local_dir(side, ma.ravel(), ca.ravel())
+        T = np.repeat(tips, len(dirs), axis=0)
+        D = np.tile(dirs, (len(tips), 1))
+        t = np.arange(0.0, 90.0, 1.5)
+        line = T[:, None, :] - t[None, :, None] * D[:, None, :]
+        bone = self.zones.bone.approximate(line.reshape(-1, 3)).reshape(line.shape[:2])
+        outside = bone >= 0
+        first_out = np.argmax(outside, axis=1)
+        ok = outside.any(axis=1) & (bone[:, 0] < 0)
+        entry_t = t[first_out]
+        behind = (t[None, :] > entry_t[:, None]) & (t[None, :] <= entry_t[:, None] + s.clear_behind_entry_mm)
+        ok &= ~np.any(behind & ~outside, axis=1)
+        entry = T - entry_t[:, None] * D
+        past = self._anterior(entry) - self._anterior(ped.body_junction)
+        lo, hi = s.extrapedicular_entry_window_mm
+        ok &= (past >= lo) & (past <= hi)
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            region = self.zones.nearest_region(entry[idx])
+            idx = idx[region == "lateral_cortex"]
+        if len(idx) == 0:
+            return None, [f"no straight line to the target zone enters the {side} lateral body wall {lo:.0f} to "
+                          f"{hi:.0f} mm from the pedicle-body junction with {s.clear_behind_entry_mm:.0f} mm free of "
+                          "bone behind its entry"]
+        T, D, entry = T[idx], D[idx], entry[idx]
+        start = entry - s.approach_mm * D
+        a = np.linspace(0, 1, 6, endpoint=False)[None, :, None]
+        b = np.linspace(0, 1, 40)[None, :, None]
+        pts = np.concatenate([start[:, None] + a * (entry - start)[:, None], entry[:, None] + b * (T - entry)[:, None]], axis=1)
+        return (_Candidates(pts, np.full(len(T), 6), T, D, lambda k: InstrumentPath.straight(start[k], T[k], self.radius),
+                            entry), [])
+
+    # -- screening and exact judgement --------------------------------------------------------
+    def _lesion_points(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """(N, K, 3) samples of each candidate's lesion surface (mm, model coordinates)."""
+        dev = self.device
+        centre = tip - dev.lesion_offset_mm * tip_dir
+        helper = np.where(np.abs(tip_dir[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
+        e1 = np.cross(tip_dir, helper)
+        e1 /= np.linalg.norm(e1, axis=1)[:, None]
+        e2 = np.cross(tip_dir, e1)
+        u = self._sphere
+        r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
+        return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
+                + h * u[None, :, 2, None] * tip_dir[:, None])
+
+    def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
+        """Grid estimates of each constraint's clearance beyond its margin (mm), per candidate."""
+        z, r, dev = self.zones, self.radius, self.device
+        N, M, _ = c.points.shape
+        flat = c.points.reshape(-1, 3)
+        bone = z.bone.approximate(flat).reshape(N, M)
+        canal = z.canal.approximate(flat).reshape(N, M)
+        sup = self.lm.superior_endplate.signed_distance(flat).reshape(N, M)
+        inf = self.lm.inferior_endplate.signed_distance(flat).reshape(N, M)
+        cum = np.concatenate([np.zeros((N, 1)), np.cumsum(np.linalg.norm(np.diff(c.points, axis=1), axis=2), axis=1)], axis=1)
+        entry_depth = cum[np.arange(N), c.in_bone_from]
+        after = np.arange(M)[None, :] >= c.in_bone_from[:, None]
+        deep = after & (cum >= entry_depth[:, None] + SafetyZones.ENTRY_ZONE_MM)
+        out = {}
+        out["bone"] = np.where(deep, -bone, np.inf).min(axis=1) - r
+        out["canal_instrument"] = canal.min(axis=1) - r - self.margin("canal_instrument")
+        ep = np.minimum(np.where(deep, -sup, np.inf).min(axis=1) - self.margin("superior_endplate_instrument"),
+                        np.where(deep, -inf, np.inf).min(axis=1) - self.margin("inferior_endplate_instrument"))
+        out["endplate_instrument"] = ep - r
+        root = z.root_distance(flat).reshape(N, M).min(axis=1) - r
+        out["exiting_root"] = root - self.margin("exiting_root_instrument")
+        lp = self._lesion_points(c.tip, c.tip_dir)
+        lflat = lp.reshape(-1, 3)
+        K = lp.shape[1]
+        out["canal_lesion"] = z.canal.approximate(lflat).reshape(N, K).min(axis=1) - self.margin("canal_lesion", 10.0)
+        out["endplate_lesion"] = np.minimum(
+            (-self.lm.superior_endplate.signed_distance(lflat)).reshape(N, K).min(axis=1) - self.margin("superior_endplate_lesion"),
+            (-self.lm.inferior_endplate.signed_distance(lflat)).reshape(N, K).min(axis=1) - self.margin("inferior_endplate_lesion"))
+        out["coverage"] = self._coverage(c.tip, c.tip_dir) - self.settings.coverage_margin_mm
+        return out
+
+    def _score(self, min_slack: np.ndarray, tip_distance: np.ndarray) -> np.ndarray:
+        s = self.settings
+        return np.minimum(min_slack, s.clearance_cap_mm) - s.tip_weight * np.maximum(0.0, tip_distance - s.target_tolerance_mm)
+
+    def _judge(self, approach: str, side: str, c: _Candidates) -> ApproachResult:
+        s = self.settings
+        slacks = self._slacks(c)
+        names = list(slacks)
+        stack = np.stack([slacks[n] for n in names])
+        min_slack = stack.min(axis=0)
+        tip_distance = np.linalg.norm(c.tip - self.terminus, axis=1)
+        score = self._score(min_slack, tip_distance)
+        feasible = min_slack >= 0
+        if not feasible.any():
+            return ApproachResult(approach, side, None, blocked=self._blocking(names, stack), candidates=len(score))
+        order = np.flatnonzero(feasible)[np.argsort(-score[feasible], kind="stable")]
+        chosen: list[int] = []
+        plans, rejected = [], []
+        for k in order:
+            if len(chosen) >= s.exact_checks or len(plans) > s.alternatives:
+                break
+            if any(np.linalg.norm(c.tip[k] - c.tip[j]) <= 1.5 and np.linalg.norm(c.line_key[k] - c.line_key[j]) <= 1.5
+                   for j in chosen):
+                continue
+            chosen.append(int(k))
+            plan = self._exact(approach, side, c.build(k))
+            if plan.check.verdict != FAIL and plan.coverage_mm >= s.coverage_margin_mm:
+                plans.append(plan)
+            else:
+                rejected.append(plan)
+        if not plans:
+            worst = rejected[0]
+            why = worst.check.reasons if worst.check.verdict == FAIL else [
+                f"the lesion covers the terminus only {worst.coverage_mm:.1f} mm deep (margin {s.coverage_margin_mm:.1f} mm)"]
+            return ApproachResult(approach, side, None, blocked=[
+                f"the {len(chosen)} best screened candidates all fail the exact check; the best one: " + "; ".join(why)],
+                candidates=len(score))
+        plans.sort(key=lambda p: (p.verdict == PASS, p.score_mm), reverse=True)
+        return ApproachResult(approach, side, plans[0], plans[1:1 + s.alternatives], candidates=len(score))
+
+    def _blocking(self, names: list[str], stack: np.ndarray) -> list[str]:
+        """Which constraint blocks: for each, the best it can do among candidates meeting all others."""
+        words = {
+            "bone": "depth of the instrument inside bone",
+            "canal_instrument": "instrument clearance from the spinal canal",
+            "endplate_instrument": "instrument clearance from the endplates beyond their margin",
+            "exiting_root": "instrument clearance from the exiting nerve root corridor",
+            "canal_lesion": f"lesion clearance from the spinal canal beyond its {self.margin('canal_lesion', 10.0):.0f} mm margin",
+            "endplate_lesion": "lesion clearance from the endplates beyond their margin",
+            "coverage": f"depth of the terminus inside the lesion beyond the {self.settings.coverage_margin_mm:.1f} mm coverage margin",
+        }
+        reasons = []
+        for i, name in enumerate(names):
+            others = np.delete(stack, i, axis=0).min(axis=0) >= 0
+            if others.any() and stack[i, others].max() < 0:
+                reasons.append(f"{words[name]}: at best {stack[i, others].max():+.1f} mm among {int(others.sum())} "
+                               "candidates that meet every other constraint")
+        if not reasons:
+            best = int(np.argmax(stack.min(axis=0)))
+            bad = [f"{words[n]} {stack[i, best]:+.1f} mm" for i, n in enumerate(names) if stack[i, best] < 0]
+            reasons.append("no candidate meets every constraint at once; the closest misses on " + ", ".join(bad))
+        return reasons
+
+    def _exact(self, approach: str, side: str, path: InstrumentPath) -> PathPlan:
+        lesion = EllipsoidLesion.from_probe(path.tip, path.tip_direction, self.device)
+        check = check_path(self.zones, path, lesion.surface_mesh(LESION_CHECK_SUBDIVISIONS), self.rules)
+        coverage = -float(lesion.signed_distance(self.terminus)[0])
+        tip_distance = float(np.linalg.norm(path.tip - self.terminus))
+        slacks = [r.clearance_mm - r.margin_mm for r in check.rules
+                  if self.rules[r.rule].severity == FAIL and np.isfinite(r.clearance_mm)]
+        slacks.append(coverage - self.settings.coverage_margin_mm)
+        min_slack = float(min(slacks))
+        score = float(self._score(np.array([min_slack]), np.array([tip_distance]))[0])
+        numbers = path_numbers(path, self.lm, check)
+        return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, score)
