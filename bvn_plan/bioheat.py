@@ -36,7 +36,7 @@ from scipy.sparse.linalg import cg, splu
 
 from .device import DeviceProfile
 from .errors import InputError
-from .lesion import FieldLesion, as_points, perpendicular_basis, unit_vector
+from .lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion, as_points, perpendicular_basis, unit_vector
 from .tissue import DamageModel, PropertySet, Tissue, damage_model, property_set
 
 #: SI -> mm units: W/m/K -> W/mm/K and J/m³/K (or W/m³/K) -> per mm³.
@@ -313,6 +313,8 @@ class AxisymmetricResult(ThermalResult):
 
     def _mesh_lesion(self) -> FieldLesion:
         inside = self.dose >= self.damage.lethal_dose
+        if not inside.any():
+            raise InputError("no tissue reached the lethal dose: no lesion formed (raise set temperature or duration)")
         h = self.grid.spacing_mm
         r_max = self.grid.r[inside.any(axis=1)].max() + 2 * h
         z_in = self.grid.z[inside.any(axis=0)]
@@ -472,3 +474,21 @@ def voxel_problem(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProf
     mean_axis = np.sum([d for _, d in probes], axis=0)
     axis = mean_axis if np.linalg.norm(mean_axis) > 1e-6 else probes[0][1]
     return VoxelSetup(problem, lo, fixed.reshape(shape), labels.reshape(shape), axis)
+
+
+def lesion_for_probes(probes: list[tuple], device: DeviceProfile | None = None, bone: trimesh.Trimesh | None = None,
+                      properties: str | PropertySet = "normal", damage: str | DamageModel = "cem43") -> Lesion:
+    """The lesion of one or two probes (list of ``(tip, direction)``, mm, model coordinates) by the
+    device's ``lesion_model``: ``"ellipsoid"`` -> the profile's spheroid (a union for two probes);
+    ``"bioheat"`` -> the 3D voxel simulation in ``bone`` when given (probes heat together), else
+    the axisymmetric simulation per probe (a union, neglecting their thermal interaction)."""
+    device = device or DeviceProfile()
+    if not probes:
+        raise InputError("give at least one probe as (tip, direction)")
+    if device.lesion_model == "bioheat" and bone is not None:
+        return simulate_voxel(bone, probes, device, properties, damage).lesion
+    if device.lesion_model == "bioheat":
+        parts = [simulate_axisymmetric(t, d, device, properties, damage).lesion for t, d in probes]
+    else:
+        parts = [EllipsoidLesion.from_probe(t, d, device) for t, d in probes]
+    return parts[0] if len(parts) == 1 else UnionLesion(parts)

@@ -7,7 +7,7 @@ import pytest
 import trimesh
 from scipy.special import erfc
 
-from bvn_plan.bioheat import (AxisymmetricGrid, electrode_distance, simulate_axisymmetric, simulate_voxel,
+from bvn_plan.bioheat import (AxisymmetricGrid, electrode_distance, lesion_for_probes, simulate_axisymmetric, simulate_voxel,
                               solve_axisymmetric)
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
@@ -172,3 +172,15 @@ def test_voxel_model_refuses_open_bone_surface(l4):
     broken.update_faces(np.arange(len(broken.faces)) > 10)
     with pytest.raises(InputError, match="watertight"):
         simulate_voxel(broken, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], **FAST_3D)
+
+
+def test_device_lesion_model_selects_the_lesion(default_lesion):
+    probes = [([0.0, 0.0, 0.0], [0.0, 0.0, 1.0])]
+    ellipsoid = lesion_for_probes(probes, DeviceProfile())
+    assert ellipsoid.extent_across() == pytest.approx(10.0) and ellipsoid.extent_along() == pytest.approx(14.0)
+    thermal = lesion_for_probes(probes, DeviceProfile(lesion_model="bioheat"))
+    assert thermal.volume == pytest.approx(default_lesion.lesion.volume, rel=1e-6)
+    two = lesion_for_probes(probes + [([0.0, 6.0, 0.0], [0.0, 0.0, 1.0])], DeviceProfile(lesion_model="bioheat"))
+    assert thermal.volume < two.volume < 2 * thermal.volume          # the two zones overlap
+    with pytest.raises(InputError, match="no lesion formed"):
+        simulate_axisymmetric([0, 0, 0], [0, 0, 1], DeviceProfile(set_temperature_c=44.0))
