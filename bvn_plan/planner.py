@@ -44,6 +44,10 @@ from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSe
 #: 2562 points, takes 3x longer for < 0.01 mm).
 LESION_CHECK_SUBDIVISIONS = 3
 
+#: Bisection steps for the terminus depth inside the spheroid (each halves a bracket of a few
+#: units: 40 steps resolve it far below 1e-6 mm).
+ELLIPSE_ITERATIONS = 40
+
 APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
 SIDES = ("right", "left")
 
@@ -92,14 +96,14 @@ class PlannerSettings:
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
     tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 9.0, 1.0))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
-    extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(15.0, 72.5, 2.5))
+    extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(15.0, 85.0, 5.0))
     extrapedicular_craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-20.0, 25.0, 5.0))
     extrapedicular_entry_window_mm: tuple[float, float] = (-5.0, 12.0)
     clear_behind_entry_mm: float = 40.0
     clearance_cap_mm: float = 2.0
     tip_weight: float = 1.0
     exact_checks: int = 5
-    alternatives: int = 2
+    alternatives: int = 1
 
     def __post_init__(self):
         for name in ("target_tolerance_mm", "coverage_margin_mm", "pedicle_margin_mm", "approach_mm",
@@ -271,12 +275,15 @@ class _Planner:
         local = np.stack([-sign * np.sin(a) * np.cos(b), np.cos(a) * np.cos(b), np.sin(b)], axis=-1)
         return self.frame.direction_to_model(local)
 
-    def _tip_targets(self, side: str) -> np.ndarray:
+    def _tip_targets(self, side: str, even_only: bool = False) -> np.ndarray:
+        """Tip candidates around the terminus (mm, model coordinates); ``even_only`` keeps the
+        offsets on a 2 mm lattice (x and y even), for the costlier extrapedicular line search."""
         s = self.settings
         sign = 1.0 if side == "right" else -1.0
         t_local = self.frame.to_local(self.terminus)
         grid = np.array([[-sign * x, y, z] for x in s.tip_offsets_x_mm for y in s.tip_offsets_y_mm
-                         for z in s.tip_offsets_z_mm])
+                         for z in s.tip_offsets_z_mm
+                         if not even_only or (round(x) % 2 == 0 and round(y) % 2 == 0)])
         return self.frame.to_model(t_local + grid)
 
     def _anterior(self, points) -> np.ndarray:
@@ -303,16 +310,21 @@ class _Planner:
             return ApproachResult(approach, side, None, blocked=blocked)
         return self._judge(approach, side, cands)
 
-    def _pedicle_lines(self, side: str):
-        """Introducer lines through the isthmus: points (L, 3), directions (L, 3), stage-1 score (L,)
-        and bone-entry distance behind the isthmus point (L,), all mm, model coordinates."""
+    def _isthmus_points(self, side: str) -> np.ndarray:
+        """The isthmus centre and four points offset transversely and cranio-caudally (mm, model
+        coordinates); transverse offsets shrink to a quarter of a narrow isthmus's width."""
         s = self.settings
         ped = self.lm.pedicles[side]
         sign = 1.0 if side == "right" else -1.0
         offsets = s.isthmus_offset_mm * np.array([[0, 0, 0], [sign, 0, 0], [-sign, 0, 0], [0, 0, 1], [0, 0, -1]], float)
         offsets[:, 0] *= min(1.0, ped.isthmus_width / 4 / max(s.isthmus_offset_mm, 1e-9))
-        centre_local = self.frame.to_local(ped.isthmus_centre)
-        points = self.frame.to_model(centre_local + offsets)
+        return self.frame.to_model(self.frame.to_local(ped.isthmus_centre) + offsets)
+
+    def _pedicle_lines(self, side: str):
+        """Introducer lines through the isthmus: points (L, 3), directions (L, 3), stage-1 score (L,)
+        and bone-entry distance behind the isthmus point (L,), all mm, model coordinates."""
+        s = self.settings
+        points = self._isthmus_points(side)
         ma, ca = np.meshgrid(s.medial_angles_deg, s.craniocaudal_angles_deg, indexing="ij")
         dirs = self._local_dir(side, ma.ravel(), ca.ravel())
         P = np.repeat(points, len(dirs), axis=0)
@@ -417,16 +429,15 @@ class _Planner:
         along = np.abs(signed_along)
         across = np.linalg.norm(rel - signed_along[:, None] * tip_dir, axis=1)
         h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
-        dist = _ellipse_distance(h, r, along, across) if h >= r else _ellipse_distance(r, h, across, along)
+        dist = (_ellipse_distance(h, r, along, across, ELLIPSE_ITERATIONS) if h >= r
+                else _ellipse_distance(r, h, across, along, ELLIPSE_ITERATIONS))
         inside = (along / h) ** 2 + (across / r) ** 2 <= 1
         return np.where(inside, dist, -dist)
 
     def _straight(self, side: str):
         s = self.settings
-        P, D, score1, entry_back = self._pedicle_lines(side)
         # the straight introducer aims from each isthmus point straight at each tip candidate
-        n_points = 5
-        points = P[:: len(P) // n_points]
+        points = self._isthmus_points(side)
         tips = self._tip_targets(side)
         Pp = np.repeat(points, len(tips), axis=0)
         T = np.tile(tips, (len(points), 1))
@@ -467,12 +478,12 @@ class _Planner:
     def _extrapedicular(self, side: str):
         s = self.settings
         ped = self.lm.pedicles[side]
-        tips = self._tip_targets(side)[:: 2]
+        tips = self._tip_targets(side, even_only=True)
         ma, ca = np.meshgrid(s.extrapedicular_medial_angles_deg, s.extrapedicular_craniocaudal_angles_deg, indexing="ij")
         dirs = self._local_dir(side, ma.ravel(), ca.ravel())
         T = np.repeat(tips, len(dirs), axis=0)
         D = np.tile(dirs, (len(tips), 1))
-        t = np.arange(0.0, 90.0, 1.5)
+        t = np.arange(0.0, 90.0, 2.0)
         line = T[:, None, :] - t[None, :, None] * D[:, None, :]
         bone = self.zones.bone.approximate(line.reshape(-1, 3)).reshape(line.shape[:2])
         outside = bone >= 0
