@@ -51,6 +51,9 @@ SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM = 1.0, 4.0
 #: Ratio of the thickest bone anterior to the canal to the thickest bone behind it; the body is
 #: about twice as thick as any posterior element in lumbar vertebrae (VHM: 1.7-2.0) [A].
 AP_RATIO_GOOD = 1.4
+#: Angle (deg) between an anatomical axis and the given patient frame's beyond which the user is
+#: warned: vertebrae tilt up to ~45 deg in a lordotic spine (the sacrum), not more [A].
+FRAME_AGREEMENT_DEG = 60.0
 #: Endplate faces: normals within this angle (deg) of the superior axis; robust fit drops faces
 #: farther than max(ENDPLATE_TRIM_MM, 2.5 MAD) from the plane [A].
 ENDPLATE_NORMAL_DEG = 40.0
@@ -171,11 +174,16 @@ def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str
                 f"the {patient_frame} patient frame puts anterior on the side of the spinous process "
                 "(the vertebral body is on the other side of the canal): the file's frame or affine is "
                 "probably mirrored front-to-back; fix the frame or omit it")
-        if abs(superior @ rows[2]) > 0.3 and np.sign(superior @ rows[2]) != 1.0:
-            notes.append(f"the {patient_frame} frame's superior axis disagrees with the anatomical cues "
+        if superior @ rows[2] < -0.3:
+            notes.append(f"the {patient_frame} frame's superior direction disagrees with the anatomical cues "
                          f"(cue strength {si_strength:.2f}); the frame's was used")
             superior = -superior
-            cues["superior_cue"] = min(cues["superior_cue"], 0.5) if si_strength < 0.5 else 0.3
+            cues["superior_cue"] = 0.3
+        for name, axis, row in (("anterior", anterior, rows[1]), ("superior", superior, rows[2])):
+            angle = np.degrees(np.arccos(np.clip(axis @ row, -1.0, 1.0)))
+            if angle > FRAME_AGREEMENT_DEG:
+                notes.append(f"the anatomical {name} axis is {angle:.0f} deg from the {patient_frame} "
+                             f"frame's: is the mesh really in {patient_frame} coordinates?")
     else:
         notes.append("no patient frame: left and right assume the mesh is not mirrored")
     right = np.cross(anterior, superior)

@@ -19,7 +19,8 @@ from .landmarks import Plane
 #: Fraction of sample pairs kept in each Gauss-Newton step (the rest are asymmetric parts such as
 #: osteophytes or segmentation noise) [A: a trimmed fit, value chosen on the VHM meshes].
 SYMMETRY_INLIER_FRACTION = 0.8
-#: Refinement steps of the mirror fit.
+#: Gauss-Newton steps for each trial start, and at most for the winner.
+SYMMETRY_TRIAL_ITERATIONS = 6
 SYMMETRY_ITERATIONS = 30
 #: Starting normals tried (evenly spread over a hemisphere) and how many of the best are refined.
 #: Principal axes alone are not enough: L5 is about as wide as it is deep.
@@ -64,13 +65,13 @@ def reflect(points: np.ndarray, plane: Plane) -> np.ndarray:
 
 
 def _refine(points: np.ndarray, tree: cKDTree, target: np.ndarray, target_normals: np.ndarray,
-            plane: Plane) -> tuple[Plane, float]:
+            plane: Plane, iterations: int) -> tuple[Plane, float]:
     """Gauss-Newton on point-to-plane distances between the mirrored samples and the surface
     (nearest target sample and its normal), trimmed to SYMMETRY_INLIER_FRACTION, re-matched each step."""
     centre = plane.point
     rel = points - centre
     normal, offset = plane.normal.copy(), 0.0
-    for _ in range(SYMMETRY_ITERATIONS):
+    for _ in range(iterations):
         side = rel @ normal - offset
         mirrored = rel - 2.0 * side[:, None] * normal
         dist, idx = tree.query(mirrored + centre)
@@ -108,16 +109,17 @@ def find_symmetry_plane(points: np.ndarray, target: np.ndarray, target_normals: 
     tree = cKDTree(target)
     centre = points.mean(axis=0)
     starts = hemisphere_directions(SYMMETRY_START_DIRECTIONS)
-    coarse = points[:: max(1, len(points) // 400)]
-    scores = [np.median(tree.query(reflect(coarse, Plane(centre, n)))[0]) for n in starts]
+    coarse = points[:: max(1, len(points) // 200)] - centre
+    mirrored = coarse[None] - 2.0 * (coarse @ starts.T).T[:, :, None] * starts[:, None, :]
+    scores = np.median(tree.query((mirrored + centre).reshape(-1, 3))[0].reshape(len(starts), -1), axis=1)
     best: list[int] = []
     for i in np.argsort(scores):  # the best starts that are not near-duplicates of each other
         if all(abs(starts[i] @ starts[j]) < np.cos(np.radians(20)) for j in best):
             best.append(int(i))
         if len(best) == SYMMETRY_REFINED_STARTS:
             break
-    fits = sorted((_refine(points, tree, target, target_normals, Plane(centre, starts[i])) for i in best),
-                  key=lambda fit: fit[1])
-    plane, residual = fits[0]
+    fits = sorted((_refine(points, tree, target, target_normals, Plane(centre, starts[i]), SYMMETRY_TRIAL_ITERATIONS)
+                   for i in best), key=lambda fit: fit[1])
+    plane, residual = _refine(points, tree, target, target_normals, fits[0][0], SYMMETRY_ITERATIONS)
     plane = Plane(centre - plane.signed_distance(centre[None])[0] * plane.normal, plane.normal)
     return SymmetryFit(plane, residual, fits[1][1])
