@@ -509,7 +509,8 @@ def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Tr
 
 def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
     """Set the morphometry confidence (share of measures within MORPHOMETRY_MAX_Z SD of the level
-    prior) and return a note per implausible measure."""
+    prior), lower the confidence of pedicles, canal and body with implausible sizes, and return a
+    note per implausible measure."""
     prior = level_prior(level)
     z = {}
     for name, value in found.morphometry.items():
@@ -525,6 +526,18 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
         z[name] = (value - mean) / sd
     outliers = [n for n, v in z.items() if abs(v) > MORPHOMETRY_MAX_Z]
     found.confidence["morphometry"] = 1.0 - len(outliers) / max(len(z), 1)
+
+    def plausible(prefix: str) -> float:  # 1 within MORPHOMETRY_MAX_Z SD, 0 at twice that
+        worst = max((abs(v) for n, v in z.items() if n.startswith(prefix)), default=0.0)
+        return _ramp(worst, MORPHOMETRY_MAX_Z, 2 * MORPHOMETRY_MAX_Z)
+
+    # Implausible sizes make a finding doubtful; for the body and canal (which planning cannot do
+    # without) only down to half, so that an unusual but clear vertebra is not refused for its size.
+    for side in found.pedicles:
+        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_width_{side}"),
+                                                   plausible(f"pedicle_height_{side}"))
+    found.confidence["canal"] *= max(0.5, plausible("canal_"))
+    found.confidence["body"] *= max(0.5, plausible("body_"))
     return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior" for n in outliers]
 
 
