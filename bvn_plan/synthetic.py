@@ -26,7 +26,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import trimesh
@@ -289,14 +289,14 @@ class _Body:
     concave_sup: float
     concave_inf: float
     concave_zone: float
-    exponent: float = 2.6
+    exponent: float = 3.2
     rim_radius: float = 1.2
 
     def plan_radius(self, p):
         x, y = p[:, 0], p[:, 1]
         post = np.clip((self.centre_y - y) / (0.6 * self.half_depth), 0.0, 1.0)
         post = post * post * (3 - 2 * post)
-        warp = self.kidney * np.exp(-(x / (0.28 * 2 * self.half_width)) ** 2) * post
+        warp = self.kidney * np.exp(-(x / (0.4 * self.half_width)) ** 2) * post
         yw = y - self.centre_y - warp
         n = self.exponent
         return (np.abs(x / self.half_width) ** n + np.abs(yw / self.half_depth) ** n) ** (1 / n)
@@ -785,7 +785,7 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
     }
     regions = _face_regions(mesh, labels, lay, p)
     wall = mesh.triangles_center[regions["posterior_wall"]]
-    wall = wall[np.abs(wall[:, 0]) < m.canal_width / 2]
+    wall = wall[trimesh.proximity.closest_point(body_mesh, wall)[1] < 0.25]     # off the fillets
     wall = wall[np.lexsort(np.round(wall.T, 3))][:: max(1, len(wall) // 200)]
     return Landmarks(
         level=p.level,
@@ -905,15 +905,20 @@ def landmarks_record(sv: SyntheticVertebra) -> dict:
 
 def write_spine(out_dir: str | os.PathLike, levels=LEVELS, *, seed: int | None = None, vary: bool = False,
                 osteoporotic: bool = False) -> dict:
-    """Generate ``levels`` and write ``<L>.ply`` (vertebra frame, mm), ``<L>_landmarks.json`` and
-    ``manifest.json`` (parameters, frames, units, generator version, sha256 of each file and each
-    level's placement in the assembled spine) into ``out_dir``. Returns the manifest.
+    """Generate ``levels`` and write them with :func:`write_vertebrae`. Returns the manifest."""
+    names = [normalise_level(lv) for lv in levels]
+    vertebrae = {lv: synthesize(lv, seed=seed, vary=vary, osteoporotic=osteoporotic) for lv in names}
+    return write_vertebrae(out_dir, vertebrae)
+
+
+def write_vertebrae(out_dir: str | os.PathLike, vertebrae: dict[str, SyntheticVertebra]) -> dict:
+    """Write ``<L>.ply`` (vertebra frame, mm), ``<L>_landmarks.json`` and ``manifest.json``
+    (parameters, frames, units, generator version, sha256 of each file and, for a full L1-S1 set,
+    each level's placement in the assembled spine) into ``out_dir``. Returns the manifest.
 
     The canal and body volumes are not written: :func:`synthesize` regenerates them on demand.
     """
     os.makedirs(out_dir, exist_ok=True)
-    names = [normalise_level(lv) for lv in levels]
-    vertebrae = {lv: synthesize(lv, seed=seed, vary=vary, osteoporotic=osteoporotic) for lv in names}
     placements = spine_placements(vertebrae) if set(vertebrae) == set(LEVELS) else {}
     manifest = {"generator": "bvn_plan.synthetic", "generator_version": GENERATOR_VERSION, "units": "mm",
                 "vertebra_frame": VERTEBRA_FRAME, "spine_frame": SPINE_FRAME, "levels": {}}
