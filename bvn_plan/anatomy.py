@@ -51,6 +51,18 @@ SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM = 1.0, 4.0
 #: Ratio of the thickest bone anterior to the canal to the thickest bone behind it; the body is
 #: about twice as thick as any posterior element in lumbar vertebrae (VHM: 1.7-2.0) [A].
 AP_RATIO_GOOD = 1.4
+#: Superior-inferior cue (lumbar): the pedicles sit in the upper half of the body and the posterior
+#: arch hangs below its mid-height. Distances (mm) that pick the body (beyond SI_CUE_BODY_MM in
+#: front of the canal axis, within SI_CUE_MIDLINE_MM of the midline), the pedicles (the first
+#: SI_CUE_PEDICLE_MM behind the posterior wall, lateral of SI_CUE_MIDLINE_MM) and the arch (beyond
+#: SI_CUE_ARCH_MM behind the canal axis); a score of SI_CUE_CERTAIN_MM counts as certain. The VHM
+#: lumbar levels score 10-12 mm [A: chosen on the VHM meshes].
+SI_CUE_MIDLINE_MM, SI_CUE_BODY_MM, SI_CUE_PEDICLE_MM, SI_CUE_ARCH_MM = 6.0, 8.0, 6.0, 10.0
+SI_CUE_CERTAIN_MM = 6.0
+#: Whole sacrum: confidence in the superior sense taken from the end where the S1 canal shows [A].
+SACRUM_SI_CONFIDENCE = 0.6
+#: Canal lumen area (mm^2) at and above which the canal finding is fully confident [A].
+CANAL_CONFIDENT_AREA_MM2 = 100.0
 #: Angle (deg) between an anatomical axis and the given patient frame's beyond which the user is
 #: warned: vertebrae tilt up to ~45 deg in a lordotic spine (the sacrum), not more [A].
 FRAME_AGREEMENT_DEG = 60.0
@@ -158,7 +170,7 @@ def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str
     # Superior: pedicles above the body's mid-height, posterior arch below it (lumbar); the end
     # of the sacrum where the S1 canal was seen (whole sacrum).
     if view.window:
-        si_sign, si_strength = float(view.window), 0.6
+        si_sign, si_strength = float(view.window), SACRUM_SI_CONFIDENCE
     else:
         score, scale = _si_score(grid, ap_sign)
         si_sign = 1.0 if score > 0 else -1.0
@@ -193,24 +205,27 @@ def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str
 
 
 def _si_score(grid: VoxelGrid, ap_sign: float) -> tuple[float, float]:
-    """Positive when +z is superior: (pedicle height - body mid-height) - (arch height - body mid-height), mm."""
+    """Positive when +z is superior: (pedicle height - body mid-height) - (arch height - body
+    mid-height), mm, and the score at which the cue counts as certain. The grid's origin is on the
+    canal axis; "pedicles" are the bone just behind the midline posterior wall beside the canal,
+    "arch" the bone well behind the canal axis (SI_CUE_* distances)."""
     xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
     y = ys * ap_sign
     solid = grid.solid
-    front = solid[np.abs(xs) < 8][:, y > 8]
-    if not front.any():
-        return 0.0, 1.0
+    front = solid[np.abs(xs) < SI_CUE_MIDLINE_MM][:, y > SI_CUE_BODY_MM]
+    wall_cols = solid[np.abs(xs) < SI_CUE_MIDLINE_MM / 2].any(axis=(0, 2)) & (y > 0)
+    if not front.any() or not wall_cols.any():
+        return 0.0, SI_CUE_CERTAIN_MM
     zb = zs[np.nonzero(front.any(axis=(0, 1)))[0]]
     mid = (zb.min() + zb.max()) / 2
-    wall_cols = solid[np.abs(xs) < 3].any(axis=(0, 2)) & (y > 0)
-    wall = y[wall_cols].min() if wall_cols.any() else 5.0
-    band = solid[np.abs(xs) > 6][:, (y < wall - 1) & (y > wall - 7)]
-    arch = solid[:, y < -10]
+    wall = y[wall_cols].min()
+    band = solid[np.abs(xs) > SI_CUE_MIDLINE_MM][:, (y < wall - 1) & (y > wall - 1 - SI_CUE_PEDICLE_MM)]
+    arch = solid[:, y < -SI_CUE_ARCH_MM]
     if not band.any() or not arch.any():
-        return 0.0, 1.0
+        return 0.0, SI_CUE_CERTAIN_MM
     z_ped = zs[np.nonzero(band)[2]].mean()
     z_arch = zs[np.nonzero(arch)[2]].mean()
-    return float((z_ped - mid) - (z_arch - mid)), 6.0
+    return float((z_ped - mid) - (z_arch - mid)), SI_CUE_CERTAIN_MM
 
 
 def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: TerminusParameters,
@@ -237,7 +252,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     lumen_y = (ys[lj].min() - grid.spacing / 2, ys[lj].max() + grid.spacing / 2)
     mid_cols = np.abs(xs[li] - (lumen_x[0] + lumen_x[1]) / 2) <= grid.spacing
     wall_y = ys[lj[mid_cols]].max() + grid.spacing / 2 if mid_cols.any() else lumen_y[1]
-    confidence["canal"] = float(np.clip(lumen_area / 100.0, 0.0, 1.0))
+    confidence["canal"] = float(np.clip(lumen_area / CANAL_CONFIDENT_AREA_MM2, 0.0, 1.0))
 
     # Body: bone in front of the posterior wall, its largest connected piece.
     body_region = solid & (ys > wall_y)[None, :, None]
@@ -330,8 +345,9 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
             & (centroids[:, 2] > z_lo + 0.5) & (centroids[:, 2] < z_hi - 0.5))
     wall_faces = np.nonzero(wall)[0]
     confidence["posterior_wall"] = float(np.clip(len(wall_faces) / 20.0, 0, 1))
-    confidence["body"] = float(np.clip(body_volume / (0.5 * prior.body_width * prior.body_depth *
-                                                       prior.body_height_posterior * 0.75), 0, 1))
+    # Body: confident when at least half the volume of an elliptic cylinder of the prior's size.
+    prior_volume = np.pi / 4 * prior.body_width * prior.body_depth * prior.body_height_posterior
+    confidence["body"] = float(np.clip(body_volume / (0.5 * prior_volume), 0, 1))
 
     # Pedicles.
     pedicles, ped_faces, morph = {}, {}, {}
