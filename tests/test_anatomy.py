@@ -147,16 +147,25 @@ def _fused_pair(vhm_dir):
     return trimesh.boolean.union([l4, upper], engine="manifold")
 
 
+def _l3_l4_bridged(vhm_dir):
+    """The real L3 and L4, in their places in the spine, joined by a block across the disc space."""
+    l3, l4 = _load(vhm_dir, "L3").mesh, _load(vhm_dir, "L4").mesh
+    bridge = trimesh.creation.box(bounds=[[0, -10, 75], [20, 10, 95]])
+    return trimesh.boolean.union([l3, l4, bridge], engine="manifold")
+
+
 @pytest.mark.parametrize("make", [
     lambda d: trimesh.creation.icosphere(subdivisions=4, radius=30.0),
     lambda d: trimesh.creation.box(extents=[50, 40, 30]),
     lambda d: trimesh.creation.capsule(height=120.0, radius=12.0),
     _fused_pair,
-], ids=["sphere", "box", "femur-like rod", "two fused vertebrae"])
+    _l3_l4_bridged,
+    lambda d: trimesh.creation.torus(major_radius=30.0, minor_radius=10.0),
+], ids=["sphere", "box", "femur-like rod", "L4 fused with a copy", "L3 and L4 bridged", "ring"])
 def test_non_vertebrae_are_refused(vhm_dir, make):
     with pytest.raises(AnatomyError) as info:
         find_anatomy(Vertebra(make(vhm_dir), level="L4"))
-    assert any(word in str(info.value) for word in ("foramen", "vertebrae", "symmetry"))
+    assert any(word in str(info.value) for word in ("foramen", "vertebrae", "symmetry", "doubtful"))
 
 
 def test_totalsegmentator_levels(totalseg_dir):
