@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 import trimesh
 from scipy.interpolate import RegularGridInterpolator
-from scipy.sparse.linalg import cg, splu
+from scipy.sparse.linalg import splu
 
 from .device import DeviceProfile
 from .errors import InputError
@@ -110,13 +110,9 @@ def march(problem: LinearHeatProblem, duration_s: float, time_step_s: float, art
             return factors[key].solve(rhs)
     else:
         systems = {key: m.tocsr() for key, m in systems.items()}
-        inverse_diagonal = {key: sp.diags(1.0 / m.diagonal()) for key, m in systems.items()}
 
         def solve(key, rhs, x0):
-            x, info = cg(systems[key], rhs, x0=x0, rtol=1e-6, M=inverse_diagonal[key], maxiter=2000)
-            if info != 0:
-                raise RuntimeError(f"conjugate gradients did not converge (info={info})")
-            return x
+            return jacobi_cg(systems[key], rhs, x0)
 
     theta = np.zeros_like(c)
     dose = np.zeros_like(c)
@@ -132,6 +128,33 @@ def march(problem: LinearHeatProblem, duration_s: float, time_step_s: float, art
         dose += 0.5 * (rate + new_rate) * h
         rate = new_rate
     return arterial_c + theta, dose
+
+
+def jacobi_cg(matrix: sp.csr_matrix, rhs: np.ndarray, x0: np.ndarray, rtol: float = 1e-6, maxiter: int = 2000) -> np.ndarray:
+    """Conjugate gradients with a Jacobi preconditioner for a symmetric positive definite system.
+
+    Written out (rather than scipy's ``cg``) so that inner products stay single-threaded
+    ``einsum`` calls: multithreaded BLAS dot products on a shared 2-core machine made scipy's
+    ``cg`` about 5x slower.
+    """
+    inverse_diagonal = 1.0 / matrix.diagonal()
+    x = x0.copy()
+    r = rhs - matrix @ x
+    z = inverse_diagonal * r
+    p = z.copy()
+    rz = np.einsum("i,i", r, z)
+    target = rtol * np.sqrt(np.einsum("i,i", rhs, rhs))
+    for _ in range(maxiter):
+        if np.sqrt(np.einsum("i,i", r, r)) <= target:
+            return x
+        q = matrix @ p
+        alpha = rz / np.einsum("i,i", p, q)
+        x += alpha * p
+        r -= alpha * q
+        z = inverse_diagonal * r
+        rz, rz_old = np.einsum("i,i", r, z), rz
+        p = z + (rz / rz_old) * p
+    raise RuntimeError(f"conjugate gradients did not reach relative residual {rtol} in {maxiter} iterations")
 
 
 # -------------------------------------------------------------------------- axisymmetric model

@@ -73,7 +73,8 @@ def default_lesion():
 def lesion_volume(**overrides):
     device = DeviceProfile().replace(**{k: v for k, v in overrides.items() if k in ("set_temperature_c", "duration_s")})
     props = overrides.get("properties", "normal")
-    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, props, overrides.get("damage", "cem43")).lesion.volume
+    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, props, overrides.get("damage", "cem43"),
+                                 time_step_s=15.0).lesion.volume   # lesion volume changes < 1e-4 from 5 s to 15 s steps
 
 
 def test_default_lesion_is_about_a_centimetre_and_elongated_along_the_shaft(default_lesion):

@@ -1,0 +1,166 @@
+"""Speed and accuracy of the bioheat models (not a test; run by hand and read the numbers).
+
+    /work/venv/bin/python benchmarks/bench_thermal.py [--repeats 5] [--vhm ../shared/data/vhm_lumbar]
+
+Prints:
+1. convergence of the axisymmetric solver against the analytic sphere solutions (steady perfused
+   Pennes, transient unperfused erfc) under grid and time-step refinement;
+2. median time of the default 15-minute axisymmetric simulation and of the default 3D voxel
+   simulation on real L4, each against a plain explicit (forward-Euler) finite-difference solver on
+   the same operator, run in the same process, with the difference between their answers;
+3. calibration: lesion size at 85 C / 15 min and its sensitivity to conductivity and perfusion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erfc
+
+from bvn_plan.bioheat import (AxisymmetricGrid, AxisymmetricResult, VoxelResult, axisymmetric_problem,
+                              electrode_distance, simulate_axisymmetric, simulate_voxel, solve_axisymmetric,
+                              voxel_problem)
+from bvn_plan.device import DeviceProfile
+from bvn_plan.tissue import CANCELLOUS, DamageModel, property_set
+from bvn_plan.vertebra import Vertebra
+
+SPHERE_RADIUS, SPHERE_Z = 1.5, -5.0
+
+
+def timed(fn, repeats):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def explicit_march(problem, duration_s, arterial_c, damage: DamageModel):
+    """Plain forward Euler at the positivity limit dt = min(C_i / A_ii): the baseline."""
+    c, a, g = problem.capacity, problem.stiffness.tocsr(), problem.forcing
+    dt_limit = float(np.min(c / a.diagonal()))
+    n = int(np.ceil(duration_s / dt_limit))
+    dt = duration_s / n
+    theta, dose = np.zeros_like(c), np.zeros_like(c)
+    for _ in range(n):
+        dose += damage.rate(arterial_c + theta) * dt
+        theta += dt / c * (g - a @ theta)
+    return arterial_c + theta, dose, dt, n
+
+
+def sphere_errors(h, dt=5.0):
+    grid = AxisymmetricGrid(spacing_mm=h)
+    radius = np.hypot(grid.r[:, None], grid.z[None, :] - SPHERE_Z)
+    checked = (radius >= SPHERE_RADIUS + h) & (radius <= 12.0)
+    length = np.sqrt(CANCELLOUS.conductivity / (CANCELLOUS.perfusion * 3600.0)) * 1e3
+    steady, _ = solve_axisymmetric(grid, CANCELLOUS, radius - SPHERE_RADIUS, 85.0, None)
+    exact = 37 + 48 * SPHERE_RADIUS / radius * np.exp(-(radius - SPHERE_RADIUS) / length)
+    e_steady = np.abs(steady - exact)[checked] / 48
+    dry = dataclasses.replace(CANCELLOUS, perfusion=0.0)
+    alpha = dry.conductivity / dry.heat_capacity * 1e6
+    transient, _ = solve_axisymmetric(grid, dry, radius - SPHERE_RADIUS, 85.0, 300.0, time_step_s=dt)
+    exact = 37 + 48 * SPHERE_RADIUS / radius * erfc((radius - SPHERE_RADIUS) / (2 * np.sqrt(alpha * 300.0)))
+    e_trans = np.abs(transient - exact)[checked] / 48
+    return e_steady.max(), np.sqrt(np.mean(e_steady ** 2)), e_trans.max(), np.sqrt(np.mean(e_trans ** 2))
+
+
+def convergence():
+    print("\n1. Analytic sphere (a = 1.5 mm, 85 C), error / (T0 - Ta) for a+h <= r <= 12 mm, in %")
+    print(f"{'h mm':>6} {'dt s':>5} {'steady max':>11} {'steady rms':>11} {'transient max':>14} {'transient rms':>14}")
+    for h in (0.8, 0.4, 0.2, 0.1):
+        row = sphere_errors(h)
+        print(f"{h:6.2f} {5.0:5.1f} " + " ".join(f"{100 * e:>11.3f}" if i < 2 else f"{100 * e:>14.3f}" for i, e in enumerate(row)))
+    for dt in (30.0, 15.0, 5.0, 2.0):
+        row = sphere_errors(0.2, dt)
+        print(f"{0.2:6.2f} {dt:5.1f} {'':>11} {'':>11} {100 * row[2]:>14.3f} {100 * row[3]:>14.3f}")
+
+
+def axisymmetric_speed(repeats):
+    device, props, damage = DeviceProfile(), property_set("normal"), DamageModel("cem43")
+    t_impl, res = timed(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], device), repeats)
+    grid = AxisymmetricGrid()
+    source = electrode_distance(grid.r[:, None], grid.z[None, :], device)
+
+    def explicit():
+        problem = axisymmetric_problem(grid, props.cancellous, source, device.set_temperature_c - 37.0)
+        return explicit_march(problem, device.duration_s, 37.0, damage)
+
+    t_expl, (temp, dose, dt, n) = timed(explicit, max(1, repeats // 2))
+    full_t, full_d = np.full(source.size, 85.0), np.full(source.size, float(damage.rate(85.0) * device.duration_s))
+    free = (source > 0).ravel()
+    full_t[free], full_d[free] = temp, dose
+    ref = AxisymmetricResult(grid, full_t.reshape(source.shape), full_d.reshape(source.shape), [0, 0, 0], [0, 0, 1],
+                             damage, props)
+    print(f"\n2a. Axisymmetric, default grid ({grid.r.size} x {grid.z.size} cells, h = {grid.spacing_mm} mm), 85 C / 15 min")
+    print(f"    implicit (LU, CN dt = 5 s):        median {t_impl:.3f} s   lesion {res.lesion.extent_across():.2f} x "
+          f"{res.lesion.extent_along():.2f} mm, {res.lesion.volume:.1f} mm3")
+    print(f"    explicit (forward Euler, dt = {dt:.3f} s, {n} steps): median {t_expl:.3f} s   lesion "
+          f"{ref.lesion.extent_across():.2f} x {ref.lesion.extent_along():.2f} mm, {ref.lesion.volume:.1f} mm3")
+    print(f"    max |T_implicit - T_explicit| = {np.abs(res.temperature - ref.temperature).max():.2e} C;  "
+          f"speed-up {t_expl / t_impl:.1f}x")
+
+
+def voxel_speed(repeats, vhm: Path):
+    bone = Vertebra.load(vhm / "L4_whole.stl").mesh
+    device, props, damage = DeviceProfile(), property_set("normal"), DamageModel("cem43")
+    probes = [([8.0, 0.0, 64.3], [0.3, 1.0, 0.0])]       # VHM frame: +x anterior; ~10 mm in front of the wall
+    t_impl, res = timed(lambda: simulate_voxel(bone, probes, device), repeats)
+
+    def explicit():
+        setup = voxel_problem(bone, probes, device, props, 0.5, 12.0)
+        return setup, explicit_march(setup.problem, device.duration_s, 37.0, damage)
+
+    t_expl, (setup, (temp, dose, dt, n)) = timed(explicit, 1)
+    fixed = setup.fixed.ravel()
+    full_t, full_d = np.full(fixed.size, 85.0), np.full(fixed.size, float(damage.rate(85.0) * device.duration_s))
+    full_t[~fixed], full_d[~fixed] = temp, dose
+    ref = VoxelResult(setup.origin, 0.5, full_t.reshape(setup.fixed.shape), full_d.reshape(setup.fixed.shape),
+                      setup.labels, setup.axis, damage, props)
+    print(f"\n2b. 3D voxel on real L4, {res.temperature.shape} = {res.temperature.size} cells, h = 0.5 mm, 85 C / 15 min")
+    print(f"    implicit (CG, CN dt = 10 s):       median {t_impl:.2f} s   lesion {res.lesion.extent_across():.2f} x "
+          f"{res.lesion.extent_along():.2f} mm, {res.lesion.volume:.1f} mm3")
+    print(f"    explicit (forward Euler, dt = {dt:.3f} s, {n} steps): {t_expl:.2f} s (1 run)   lesion "
+          f"{ref.lesion.extent_across():.2f} x {ref.lesion.extent_along():.2f} mm, {ref.lesion.volume:.1f} mm3")
+    print(f"    max |T_implicit - T_explicit| = {np.abs(res.temperature - ref.temperature).max():.2e} C;  "
+          f"speed-up {t_expl / t_impl:.1f}x")
+
+
+def calibration():
+    print("\n3. Lesion at the tip (axisymmetric, homogeneous cancellous bone): across x along (mm), volume (mm3)")
+    normal = property_set("normal")
+    cases = [("normal, CEM43 240 min", {}), ("normal, Arrhenius Omega=1", {"damage": "arrhenius"}),
+             ("conductivity x0.7", {"properties": normal.scaled(conductivity=0.7)}),
+             ("conductivity x1.3", {"properties": normal.scaled(conductivity=1.3)}),
+             ("perfusion x0.7", {"properties": normal.scaled(perfusion=0.7)}),
+             ("perfusion x1.3", {"properties": normal.scaled(perfusion=1.3)}),
+             ("no perfusion", {"properties": normal.scaled(perfusion=0.0)}),
+             ("osteoporotic scenario", {"properties": "osteoporotic"}),
+             ("70 C / 15 min", {"device": DeviceProfile(set_temperature_c=70.0)}),
+             ("85 C / 7 min", {"device": DeviceProfile(duration_s=420.0)})]
+    base = None
+    for name, kwargs in cases:
+        lesion = simulate_axisymmetric([0, 0, 0], [0, 0, 1], **kwargs).lesion
+        base = base or lesion.extent_across()
+        print(f"    {name:28s} {lesion.extent_across():5.2f} x {lesion.extent_along():5.2f}   {lesion.volume:7.1f}   "
+              f"across {100 * (lesion.extent_across() / base - 1):+5.1f}%")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--vhm", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar")
+    args = parser.parse_args()
+    convergence()
+    axisymmetric_speed(args.repeats)
+    voxel_speed(max(1, args.repeats // 2), args.vhm)
+    calibration()
+
+
+if __name__ == "__main__":
+    main()
