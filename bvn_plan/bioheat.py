@@ -273,8 +273,9 @@ class ThermalResult(ABC):
             return np.maximum(np.log10(dose / self.damage.lethal_dose), LEVEL_FLOOR)
 
     def zone_report(self, zones: dict[str, np.ndarray | trimesh.Trimesh], samples: int = 4000) -> dict[str, dict]:
-        """Peak temperature (°C), peak dose and minimum margin to the lesion (mm) for each named
-        safety zone: an (N, 3) point set or a closed mesh (mm, model coordinates).
+        """Peak temperature (°C), peak dose and minimum margin to the lesion (mm; negative when the
+        lesion enters the zone) for each named safety zone: an (N, 3) point set or a closed mesh
+        (mm, model coordinates).
 
         A mesh zone is sampled on its surface: the zone holds no heat source, so by the maximum
         principle its hottest point lies on its boundary.
