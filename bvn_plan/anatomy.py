@@ -80,6 +80,8 @@ POSTERIOR_WALL_DEPTH_MM = 5.0
 BODY_WIDTH_DEPTH_MM = 2.0
 #: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
 MAX_BODY_HEIGHT_RATIO = 1.6
+#: Confidence of a pedicle without a visible narrowing (isthmus) [A].
+NO_NECK_CONFIDENCE = 0.3
 #: Findings with a confidence below this make find_anatomy refuse (AnatomyError) [A].
 REFUSE_BELOW = 0.25
 #: Morphometry z-score (against the level prior) at which a measure counts as implausible.
@@ -368,7 +370,9 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         radial = np.linalg.norm(rel - along[:, None] * p.axis, axis=1)
         ped_faces[side] = np.nonzero((radial < max(p.width, p.height) / 2 + 1.5)
                                      & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
-        confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8))
+        confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
+        if not p.neck_found:
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found; taken where it leaves the body")
 
     # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)

@@ -28,6 +28,9 @@ PEDICLE_BOX_HALF_HEIGHT_MM = 10.0
 #: Slices whose pedicle section is at most this multiple of the isthmus area are used to fit the
 #: axis (further back the pedicle merges with the lamina and the processes) [A].
 AXIS_AREA_RATIO = 1.5
+#: Without a narrowing, the axis is fitted over this depth (mm) behind the posterior wall and the
+#: "isthmus" placed at half of it [A].
+NO_NECK_DEPTH_MM = 6.0
 #: Fewest slices needed to fit an axis through their centroids.
 MIN_AXIS_SLICES = 4
 
@@ -43,6 +46,7 @@ class PedicleFinding:
     height: float
     body_junction: np.ndarray
     slices_used: int
+    neck_found: bool            # False: no narrowing seen; the pedicle was taken where it leaves the body
 
 
 def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[float, float],
@@ -79,7 +83,7 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
         rows.append((len(ix), xs[ix].mean(), ys[j], zs[iz].mean()))
     if len(rows) < MIN_AXIS_SLICES:
         return None
-    rows = np.array(rows)
+    rows = np.array(rows)  # ordered from the body backwards
     k = int(np.argmin(rows[:, 0]))
     small = rows[:, 0] <= AXIS_AREA_RATIO * rows[k, 0]
     lo = hi = k
@@ -87,8 +91,16 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
         lo -= 1
     while hi < len(rows) - 1 and small[hi + 1]:
         hi += 1
-    if hi - lo + 1 < MIN_AXIS_SLICES:
-        return None
+    neck = hi - lo + 1 >= MIN_AXIS_SLICES and k < len(rows) - 1
+    if not neck:
+        # No narrowing before the search ran out (the pedicle merges with a transverse process,
+        # or a coarse segmentation): take the pedicle where it leaves the body.
+        depth = rows[0, 2] - rows[:, 2]
+        lo, hi = 0, int(np.searchsorted(depth, NO_NECK_DEPTH_MM))
+        k = int(np.searchsorted(depth, NO_NECK_DEPTH_MM / 2))
+        if hi - lo < MIN_AXIS_SLICES:
+            return None
+        hi -= 1
     centres = rows[lo:hi + 1, 1:4]
     mean = centres.mean(axis=0)
     _, _, vt = np.linalg.svd(centres - mean)
@@ -99,7 +111,7 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
     if width is None or height is None:
         return None
     junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
-    return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1)
+    return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1, neck)
 
 
 def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:

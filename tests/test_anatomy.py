@@ -181,6 +181,9 @@ def test_totalsegmentator_levels(totalseg_dir):
         assert vertebra.mesh.contains(found.bvn_terminus[None])[0], level
         local = found.frame.to_local(np.vstack([found.canal_centroid, found.basivertebral_foramen]))
         assert local[0, 1] < local[1, 1] - 5.0, level
+        # Pedicles on both sides, on the patient's true sides (the labelmap is RAS).
+        assert set(found.pedicles) == {"left", "right"}, level
+        assert found.pedicles["right"].isthmus_centre[0] > found.pedicles["left"].isthmus_centre[0] + 20, level
 
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False)])
