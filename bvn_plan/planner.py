@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import trimesh
 
+from .crossings import interval_around, line_crossings
 from .device import DeviceProfile
 from .errors import InputError
 from .landmarks import Landmarks, TerminusParameters
@@ -43,6 +44,19 @@ from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSe
 #: clearances lie within 0.02 mm of the exact surface's for the default 10 x 14 mm lesion (level 4,
 #: 2562 points, takes 3x longer for < 0.01 mm).
 LESION_CHECK_SUBDIVISIONS = 3
+
+#: Icosphere level of the lesion samples whose canal clearance is recomputed exactly for the
+#: ``refined_candidates`` best screened candidates (162 points).
+REFINED_LESION_SUBDIVISIONS = 2
+
+#: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
+#: then the centred pedicle passage decide: about the accuracy of the grid distances and the
+#: left/right differences of a found frame, so that mirror-image plans win on both sides.
+RANK_QUANTUM_MM = 0.25
+
+#: Lever arm (mm) that turns the angle between an introducer and the pedicle axis into an
+#: off-centre distance: about half an isthmus-to-body passage [A].
+CENTRING_LEVER_MM = 10.0
 
 #: Bisection steps for the terminus depth inside the spheroid (each halves a bracket of a few
 #: units: 40 steps resolve it far below 1e-6 mm).
@@ -69,7 +83,8 @@ class PlannerSettings:
       pedicle angles 11-43 deg of bvn_facts.md with room either side].
     * ``isthmus_offset_mm``: offset of the four off-centre line points in the isthmus section.
     * ``screened_candidates``: (line, tip) pairs screened on sampled paths, the most promising by a
-      cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal).
+      cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal); the
+      ``refined_candidates`` best of them get exact lesion-to-canal distances before the ranking.
     * ``tip_offsets_*_mm``: tip grid around the terminus in the vertebra frame; x toward the far
       side (positive past the midline), y anterior, z superior.
     * ``extrapedicular_medial_angles_deg`` / ``extrapedicular_craniocaudal_angles_deg``: grid of
@@ -80,8 +95,8 @@ class PlannerSettings:
       trajectory would go through the transverse process or facet) [A].
     * ``clearance_cap_mm``: clearance above this many mm beyond every margin earns nothing more; the
       tip distance beyond tolerance costs ``tip_weight`` mm of clearance per mm [A].
-    * ``exact_checks``: at most this many candidates judged exactly per approach and side, best
-      screened first, until the plan and ``alternatives`` runner-ups are found.
+    * ``exact_checks``: this many distinct candidates, best screened first, judged exactly per
+      approach and side; ``alternatives``: runner-ups reported beside the plan.
     """
 
     target_tolerance_mm: float = 2.0
@@ -93,6 +108,7 @@ class PlannerSettings:
     craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-15.0, 17.5, 2.5))
     isthmus_offset_mm: float = 1.5
     screened_candidates: int = 3000
+    refined_candidates: int = 100
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
     tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 9.0, 1.0))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
@@ -102,7 +118,7 @@ class PlannerSettings:
     clear_behind_entry_mm: float = 40.0
     clearance_cap_mm: float = 2.0
     tip_weight: float = 1.0
-    exact_checks: int = 5
+    exact_checks: int = 4
     alternatives: int = 1
 
     def __post_init__(self):
@@ -136,6 +152,7 @@ class PathPlan:
     coverage_mm: float          # depth of the terminus inside the lesion
     min_slack_mm: float         # smallest clearance beyond its margin over the failing rules
     score_mm: float
+    centring_mm: float          # pedicle passage off centre: isthmus offset + lever x sine of axis angle
 
     @property
     def verdict(self) -> str:
@@ -181,17 +198,21 @@ class LevelPlan:
 
 def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet = RuleSet(),
                terminus: TerminusParameters | None = None, settings: PlannerSettings = PlannerSettings(),
-               zones: SafetyZones | None = None) -> LevelPlan:
+               zones: SafetyZones | None = None, approaches: tuple[str, ...] = APPROACHES) -> LevelPlan:
     """Plan every approach on both sides of ``vertebra`` (mm) and recommend one.
 
     Uses ``vertebra.landmarks`` when present (ground truth or earlier findings); finds the anatomy
     when they are missing or when ``terminus`` asks for a different target. ``zones`` may pass
-    prebuilt safety zones of the same landmarks. Raises :class:`~bvn_plan.errors.AnatomyError`
+    prebuilt safety zones of the same landmarks; ``approaches`` limits the search to some of
+    :data:`APPROACHES`. Raises :class:`~bvn_plan.errors.AnatomyError`
     when the anatomy cannot be planned on; an approach with no safe path is returned with
     ``plan=None`` and its blocking reasons (never a failing path labelled as a plan).
     """
     from .anatomy import find_anatomy
 
+    unknown = [a for a in approaches if a not in APPROACHES]
+    if unknown or not approaches:
+        raise InputError(f"unknown approach(es) {unknown or approaches!r}: choose from {', '.join(APPROACHES)}")
     if not isinstance(device, DeviceProfile):
         raise InputError(f"device must be a DeviceProfile, got {type(device).__name__}")
     if vertebra.landmarks is None or terminus is not None:
@@ -204,7 +225,7 @@ def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet
         notes.append(f"the device profile names the {device.lesion_model!r} lesion model; paths were planned "
                      "and checked with its geometric ellipsoid (run the bioheat model to confirm the lesion)")
     planner = _Planner(zones, device, rules, settings)
-    results = [planner.plan(approach, side) for approach in APPROACHES for side in SIDES]
+    results = [planner.plan(approach, side) for approach in approaches for side in SIDES]
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
 
@@ -251,6 +272,7 @@ class _Candidates:
     tip_dir: np.ndarray       # (N, 3)
     build: Callable[[int], InstrumentPath]   # candidate index -> the path
     line_key: np.ndarray      # (N, 3) a point that identifies the introducer line (for diversity)
+    centring: np.ndarray      # (N,) how far the pedicle passage is from centred (mm), 0 for extrapedicular
 
 
 class _Planner:
@@ -260,8 +282,6 @@ class _Planner:
         self.frame = self.lm.frame
         self.radius = device.introducer_diameter_mm / 2
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
-        # lesion surface in its own axes: unit sphere samples scaled to the spheroid
-        self._sphere = trimesh.creation.icosphere(subdivisions=1).vertices
         self.margins = {r.name: r.margin_mm for r in rules.rules}
 
     def margin(self, name: str, default: float = 0.0) -> float:
@@ -319,6 +339,26 @@ class _Planner:
         offsets = s.isthmus_offset_mm * np.array([[0, 0, 0], [sign, 0, 0], [-sign, 0, 0], [0, 0, 1], [0, 0, -1]], float)
         offsets[:, 0] *= min(1.0, ped.isthmus_width / 4 / max(s.isthmus_offset_mm, 1e-9))
         return self.frame.to_model(self.frame.to_local(ped.isthmus_centre) + offsets)
+
+    def _skin_start(self, point: np.ndarray, direction: np.ndarray, t_guess: float) -> np.ndarray:
+        """The path's skin-side start: ``approach_mm`` before the exact bone entry of the line
+        ``point + t direction`` (mm, model coordinates), the mesh crossing nearest ``t_guess`` (the
+        grid estimate) that starts the bone interval holding ``point``."""
+        mesh = self.zones.mesh
+        t = line_crossings(mesh.vertices, mesh.faces, point, direction)
+        interval = interval_around(t, 0.0)
+        entry = interval[0] if interval is not None and abs(interval[0] - t_guess) < 3.0 else t_guess
+        return point + (entry - self.settings.approach_mm) * direction
+
+    def _centring(self, side: str, points: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+        """How far each introducer line (through ``points`` along ``dirs``) is from the centred one
+        (through the isthmus centre along the pedicle axis): its distance from the isthmus centre plus
+        CENTRING_LEVER_MM x the sine of its angle to the axis (mm)."""
+        ped = self.lm.pedicles[side]
+        rel = ped.isthmus_centre - points
+        offset = np.linalg.norm(rel - np.einsum("nk,nk->n", rel, dirs)[:, None] * dirs, axis=1)
+        sine = np.linalg.norm(np.cross(dirs, ped.axis_direction), axis=1)
+        return offset + CENTRING_LEVER_MM * sine
 
     def _pedicle_lines(self, side: str):
         """Introducer lines through the isthmus: points (L, 3), directions (L, 3), stage-1 score (L,)
@@ -395,12 +435,13 @@ class _Planner:
         best = self._preselect(score1[li], tips[ti], tip_dir)
         li, ti, B, n_vec, theta, tip_dir = li[best], ti[best], B[best], n_vec[best], theta[best], tip_dir[best]
         pts, entry_idx = self._transpedicular_samples(P[li], D[li], entry_back[li], B, tips[ti], n_vec, theta, R)
-        starts = P[li] - (entry_back[li] + s.approach_mm)[:, None] * D[li]
+        P, D = P[li], D[li]
         angle = np.degrees(theta)
 
         def build(k: int) -> InstrumentPath:
-            return InstrumentPath.straight_then_arc(starts[k], B[k], n_vec[k], R, float(angle[k]), self.radius, R)
-        return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P[li] + 10 * D[li]), []
+            start = self._skin_start(P[k], D[k], -entry_back[li[k]])
+            return InstrumentPath.straight_then_arc(start, B[k], n_vec[k], R, float(angle[k]), self.radius, R)
+        return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P + 10 * D, self._centring(side, P, D)), []
 
     def _preselect(self, line_score: np.ndarray, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Indices of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
@@ -464,9 +505,11 @@ class _Planner:
             return None, [f"every straight path from the {side} pedicle to the target zone is longer than the "
                           f"introducer's {self.device.introducer_max_depth_mm:.0f} mm"]
         idx = np.flatnonzero(keep)
-        start, T = start[idx], T[idx]
-        return (_Candidates(pts[idx], np.full(len(idx), 6), T, Dd[idx], lambda k: InstrumentPath.straight(start[k], T[k], self.radius),
-                            Pp[idx] + 10 * Dd[idx]), [])
+        Pp, T, Dd, entry_back = Pp[idx], T[idx], Dd[idx], entry_back[idx]
+
+        def build(k: int) -> InstrumentPath:
+            return InstrumentPath.straight(self._skin_start(Pp[k], Dd[k], -entry_back[k]), T[k], self.radius)
+        return _Candidates(pts[idx], np.full(len(idx), 6), T, Dd, build, Pp + 10 * Dd, self._centring(side, Pp, Dd)), []
 
     def _pedicle_block(self, side: str, score1: np.ndarray) -> str:
         ped = self.lm.pedicles[side]
@@ -509,19 +552,23 @@ class _Planner:
         a = np.linspace(0, 1, 6, endpoint=False)[None, :, None]
         b = np.linspace(0, 1, 40)[None, :, None]
         pts = np.concatenate([start[:, None] + a * (entry - start)[:, None], entry[:, None] + b * (T - entry)[:, None]], axis=1)
-        return (_Candidates(pts, np.full(len(T), 6), T, D, lambda k: InstrumentPath.straight(start[k], T[k], self.radius),
-                            entry), [])
+        entry_t = entry_t[idx]
+
+        def build(k: int) -> InstrumentPath:
+            return InstrumentPath.straight(self._skin_start(T[k], D[k], -entry_t[k]), T[k], self.radius)
+        return _Candidates(pts, np.full(len(T), 6), T, D, build, entry, np.zeros(len(T))), []
 
     # -- screening and exact judgement --------------------------------------------------------
-    def _lesion_points(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
-        """(N, K, 3) samples of each candidate's lesion surface (mm, model coordinates)."""
+    def _lesion_points(self, tip: np.ndarray, tip_dir: np.ndarray, subdivisions: int = 1) -> np.ndarray:
+        """(N, K, 3) samples of each candidate's lesion surface (mm, model coordinates): the
+        vertices of an icosphere (``subdivisions`` levels) mapped onto the spheroid."""
         dev = self.device
         centre = tip - dev.lesion_offset_mm * tip_dir
         helper = np.where(np.abs(tip_dir[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]])
         e1 = np.cross(tip_dir, helper)
         e1 /= np.linalg.norm(e1, axis=1)[:, None]
         e2 = np.cross(tip_dir, e1)
-        u = self._sphere
+        u = trimesh.creation.icosphere(subdivisions=subdivisions).vertices
         r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
         return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
                 + h * u[None, :, 2, None] * tip_dir[:, None])
@@ -569,20 +616,28 @@ class _Planner:
         min_slack = stack.min(axis=0)
         tip_distance = np.linalg.norm(c.tip - self.terminus, axis=1)
         score = self._score(min_slack, tip_distance)
-        feasible = min_slack >= 0
-        if not feasible.any():
+        # the most promising: lesion-to-canal clearance again with exact distances on a finer lesion
+        top = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)[: s.refined_candidates]
+        if len(top):
+            lesion = self._lesion_points(c.tip[top], c.tip_dir[top], REFINED_LESION_SUBDIVISIONS)
+            exact = self.zones.canal.exact(lesion.reshape(-1, 3)).reshape(len(top), -1).min(axis=1)
+            stack[names.index("canal_lesion"), top] = exact - self.margin("canal_lesion", 10.0)
+            min_slack = stack.min(axis=0)
+            score = self._score(min_slack, tip_distance)
+        feasible = np.flatnonzero(min_slack >= 0)
+        if len(feasible) == 0:
             return ApproachResult(approach, side, None, blocked=self._blocking(names, stack), candidates=len(score))
-        order = np.flatnonzero(feasible)[np.argsort(-score[feasible], kind="stable")]
+        order = self._rank(feasible, score, tip_distance, c.centring)
         chosen: list[int] = []
         plans, rejected = [], []
         for k in order:
-            if len(chosen) >= s.exact_checks or len(plans) > s.alternatives:
+            if len(chosen) >= s.exact_checks:
                 break
             if any(np.linalg.norm(c.tip[k] - c.tip[j]) <= 1.5 and np.linalg.norm(c.line_key[k] - c.line_key[j]) <= 1.5
                    for j in chosen):
                 continue
             chosen.append(int(k))
-            plan = self._exact(approach, side, c.build(k))
+            plan = self._exact(approach, side, c.build(k), float(c.centring[k]))
             if plan.check.verdict != FAIL and plan.coverage_mm >= s.coverage_margin_mm:
                 plans.append(plan)
             else:
@@ -594,8 +649,31 @@ class _Planner:
             return ApproachResult(approach, side, None, blocked=[
                 f"the {len(chosen)} best screened candidates all fail the exact check; the best one: " + "; ".join(why)],
                 candidates=len(score))
-        plans.sort(key=lambda p: (p.verdict == PASS, p.score_mm), reverse=True)
+        plans = self._choose(plans)
         return ApproachResult(approach, side, plans[0], plans[1:1 + s.alternatives], candidates=len(score))
+
+    @staticmethod
+    def _rank(indices: np.ndarray, score: np.ndarray, tip_distance: np.ndarray, centring: np.ndarray) -> np.ndarray:
+        """``indices`` best first, as :meth:`_choose` ranks checked plans: those within RANK_QUANTUM_MM
+        of the best score by nearer tip (to 0.1 mm), then the more centred pedicle passage; the rest
+        by score."""
+        if len(indices) == 0:
+            return indices
+        s, tip, cen = score[indices], np.round(tip_distance[indices], 1), np.round(centring[indices], 2)
+        near = s >= s.max() - RANK_QUANTUM_MM
+        return indices[np.lexsort((cen, tip, -np.where(near, np.inf, s)))]
+
+    @staticmethod
+    def _choose(plans: list[PathPlan]) -> list[PathPlan]:
+        """Checked plans best first. Among the passing plans (else the warning ones), those within
+        RANK_QUANTUM_MM of the best score count as equal; of these the nearer tip (to 0.1 mm), then
+        the more centred pedicle passage wins. The rest follow by score."""
+        pool = [p for p in plans if p.verdict == PASS] or plans
+        top = max(p.score_mm for p in pool)
+        near = [p for p in pool if p.score_mm >= top - RANK_QUANTUM_MM]
+        best = min(near, key=lambda p: (round(p.tip_to_terminus_mm, 1), round(p.centring_mm, 2)))
+        rest = sorted((p for p in plans if p is not best), key=lambda p: (p.verdict == PASS, p.score_mm), reverse=True)
+        return [best] + rest
 
     def _blocking(self, names: list[str], stack: np.ndarray) -> list[str]:
         """Which constraint blocks: for each, the best it can do among candidates meeting all others."""
@@ -620,7 +698,7 @@ class _Planner:
             reasons.append("no candidate meets every constraint at once; the closest misses on " + ", ".join(bad))
         return reasons
 
-    def _exact(self, approach: str, side: str, path: InstrumentPath) -> PathPlan:
+    def _exact(self, approach: str, side: str, path: InstrumentPath, centring: float) -> PathPlan:
         lesion = EllipsoidLesion.from_probe(path.tip, path.tip_direction, self.device)
         check = check_path(self.zones, path, lesion.surface_mesh(LESION_CHECK_SUBDIVISIONS), self.rules)
         coverage = -float(lesion.signed_distance(self.terminus)[0])
@@ -631,4 +709,4 @@ class _Planner:
         min_slack = float(min(slacks))
         score = float(self._score(np.array([min_slack]), np.array([tip_distance]))[0])
         numbers = path_numbers(path, self.lm, check)
-        return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, score)
+        return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, score, centring)
