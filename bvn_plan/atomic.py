@@ -22,6 +22,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # the permissions a plain open() would give
         os.replace(handle.name, path)
     except BaseException as exc:  # also on Ctrl-C: never leave the temp file behind
         if os.path.exists(handle.name):
@@ -30,6 +31,12 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             raise InputError(f"could not write {path}: {exc}; nothing was written") from exc
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -256,6 +256,60 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     click.echo(json.dumps({"written": written}, indent=2))
 
 
+@main.command()
+@click.argument("mesh", type=click.Path(dir_okay=False))
+@click.option("--tip", nargs=3, type=float, required=True, help="Probe tip X Y Z (the mesh's frame and units).")
+@click.option("--direction", nargs=3, type=float, required=True, help="Probe direction (shaft -> tip).")
+@click.option("--model", type=click.Choice(["ellipsoid", "axisymmetric", "voxel"]), default="ellipsoid",
+              show_default=True, help="Device ellipsoid, or the Pennes model (homogeneous axisymmetric, or 3D voxel "
+                                      "with the cortical shell of this mesh).")
+@click.option("--tissue", "tissue_set", type=click.Choice(["normal", "osteoporotic"]), default="normal", show_default=True)
+@click.option("--damage", type=click.Choice(["cem43", "arrhenius"]), default="cem43", show_default=True)
+@click.option("--temperature", type=float, help="Set temperature, C (default: the device profile's).")
+@click.option("--duration", type=float, help="Heating time, s (default: the device profile's).")
+@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write the lesion surface (.stl/.ply/.obj) in the mesh's frame and units.")
+@click.option("--field", type=click.Path(dir_okay=False),
+              help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
+@friendly_errors
+def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duration, units, out, field):
+    """Predict the ablation zone of one probe and print its size."""
+    import os
+
+    from .atomic import write_bytes_atomic
+    from .bioheat import simulate_axisymmetric, simulate_voxel
+    from .device import DeviceProfile
+    from .lesion import EllipsoidLesion
+    from .vertebra import Vertebra
+
+    overrides = {k: v for k, v in (("set_temperature_c", temperature), ("duration_s", duration)) if v is not None}
+    device = DeviceProfile().replace(**overrides)
+    v = Vertebra.load(mesh, units=units)
+    tip_mm = np.asarray(tip, float) * v.scale_to_mm
+    result = None
+    if model == "ellipsoid":
+        zone = EllipsoidLesion.from_probe(tip_mm, direction, device)
+    elif model == "axisymmetric":
+        result = simulate_axisymmetric(tip_mm, direction, device, tissue_set, damage)
+        zone = result.lesion
+    else:
+        result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, tissue_set, damage)
+        zone = result.lesion
+    if out:
+        surface = zone.surface_mesh().copy()
+        surface.apply_scale(1.0 / v.scale_to_mm)
+        write_bytes_atomic(out, surface.export(file_type=os.path.splitext(out)[1][1:].lower() or "ply"))
+    if field and result is not None:
+        result.to_pyvista().save(field)
+    click.echo(json.dumps({
+        "model": model, "tissue": tissue_set, "damage": damage,
+        "volume_mm3": round(zone.volume, 1),
+        "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
+        "device": device.to_dict(),
+    }, indent=2))
+
+
 def _markups_path(markups_file, name, vertebra):
     from .errors import InputError
     from .markups import read_markups

@@ -1,0 +1,86 @@
+"""The command line: each subcommand end to end, its outputs' frames and its exit codes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bvn_plan import Vertebra
+from bvn_plan.anatomy import find_anatomy
+from bvn_plan.markups import Markup, write_markups
+
+MESHES = Path(__file__).resolve().parents[1] / "meshes"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "bvn_plan.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_help_lists_the_subcommands():
+    out = _cli("--help")
+    assert out.returncode == 0
+    for name in ("anatomy", "check", "demo", "info", "labelmap", "plan", "render", "synth"):
+        assert name in out.stdout, name
+    assert _cli("check", "--help").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def l4_path():
+    """A straight path along the right pedicle axis of the bundled L4 (RAS mm) and its landmarks."""
+    v = Vertebra.load(MESHES / "L4.ply", level="L4", frame="RAS")
+    found = find_anatomy(v)
+    ped = found.pedicles["right"]
+    start = ped.isthmus_centre - 25 * ped.axis_direction
+    tip = ped.isthmus_centre + 12 * ped.axis_direction
+    return start, tip, found
+
+
+def test_anatomy_json_states_frame_and_units(tmp_path, vhm_dir):
+    out = tmp_path / "l4.json"
+    res = _cli("anatomy", vhm_dir / "L4_whole_original_metres.obj", "--level", "L4", "--json", out)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(out.read_text())
+    assert report["input_units"] == "m" and "no patient frame" in report["frame"]
+    mm = np.array(report["landmarks_mm"]["bvn_terminus"])
+    np.testing.assert_allclose(np.array(report["landmarks_input"]["bvn_terminus"]) * 1000, mm, atol=1e-3)
+
+
+def test_check_points_and_markups_agree_across_frames(tmp_path, l4_path):
+    start, tip, _ = l4_path
+    by_points = tmp_path / "points.json"
+    res = _cli("check", MESHES / "L4.ply", "--level", "L4", "--frame", "RAS", "--no-lesion",
+               "--point", *start, "--point", *tip, "--json", by_points)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "PASS" in res.stdout or "WARN" in res.stdout
+    # the same line written by Slicer in LPS must give the same answer
+    lps = np.array([start, tip]) * [-1, -1, 1]
+    markups = write_markups(tmp_path / "traj.mrk.json", [Markup("Line", "L4_R", lps, coordinate_system="LPS")])
+    by_markups = tmp_path / "markups.json"
+    res2 = _cli("check", MESHES / "L4.ply", "--level", "L4", "--frame", "RAS", "--no-lesion",
+                "--markups", markups, "--json", by_markups)
+    assert res2.returncode == 0, res2.stderr
+    a, b = json.loads(by_points.read_text()), json.loads(by_markups.read_text())
+    assert a["verdict"] == b["verdict"]
+    for zone, clearance in a["clearances"].items():
+        assert b["clearances"][zone]["clearance_mm"] == pytest.approx(clearance["clearance_mm"], abs=1e-6)
+    assert a["frame"].startswith("RAS")
+
+
+def test_check_fails_a_breach_with_exit_code_4(l4_path):
+    start, tip, found = l4_path
+    # the same line moved medially by the pedicle's half width plus 4 mm: through the canal
+    shift = -(found.pedicles["right"].isthmus_width / 2 + 4.0) * found.frame.right
+    res = _cli("check", MESHES / "L4.ply", "--level", "L4", "--frame", "RAS", "--no-lesion",
+               "--point", *(start + shift), "--point", *(tip + shift))
+    assert res.returncode == 4, res.stdout + res.stderr
+    assert "FAIL" in res.stdout and "Gertzbein-Robbins grade" in res.stdout
+
+
+def test_check_bad_input_exit_code_2(tmp_path):
+    res = _cli("check", MESHES / "L4.ply", "--level", "L4")
+    assert res.returncode == 2 and "no trajectory" in res.stderr and "Traceback" not in res.stderr
+    res = _cli("check", MESHES / "L4.ply", "--level", "L4", "--point", 0, 0, 0, "--point", 0, 0, 0)
+    assert res.returncode == 2 and "zero length" in res.stderr
