@@ -1,0 +1,269 @@
+"""Trajectory planning on synthetic ground truth and on real vertebrae (VHM, TotalSegmentator).
+
+Every plan is judged again here, independently of the planner's own numbers: the lesion's distance
+to the canal from trimesh on the exact spheroid surface, the terminus depth inside the lesion, the
+cannula arc geometry, the passage through the pedicle isthmus.
+
+``BVN_PLAN_VARIANTS`` sets how many random synthetic variants are planned (default 3 to keep this
+file near a minute; the full 50 take about 8 s each and are run the same way with
+``BVN_PLAN_VARIANTS=50``).
+"""
+
+import json
+import os
+import warnings
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.spatial import cKDTree
+
+from bvn_plan import InputError
+from bvn_plan.anatomy import find_anatomy
+from bvn_plan.device import DeviceProfile
+from bvn_plan.labelmap import load_labelmap
+from bvn_plan.paths import InstrumentPath
+from bvn_plan.plan_io import write_plan
+from bvn_plan.planner import PlannerSettings, plan_level
+from bvn_plan.safety import RuleSet, SafetyZones, check_path
+from bvn_plan.symmetry import reflect
+from bvn_plan.synthetic import PART_NAMES, synthesize
+from bvn_plan.vertebra import Vertebra
+
+VARIANTS = int(os.environ.get("BVN_PLAN_VARIANTS", "3"))
+TRANSPEDICULAR = ("transpedicular",)
+SETTINGS = PlannerSettings()
+DEVICE = DeviceProfile()
+CANAL_MARGIN = RuleSet()["canal_lesion"].margin_mm
+#: Farthest tip-to-terminus distance the default rules allow in the levels measured here (the
+#: 10 mm canal margin pushes the tip up to 4.5 mm in front of the terminus at synthetic L2; see
+#: the planner docstring); the target tolerance of 2 mm is reached where the canal is far enough.
+ACHIEVABLE_TIP_MM = 5.0
+
+
+def _quiet(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+def _canal_clearance(canal: trimesh.Trimesh, points: np.ndarray) -> float:
+    """Smallest signed distance (mm) from points to the canal surface, negative inside (trimesh,
+    exact), computed for the points that a vertex search cannot rule out."""
+    near_vertex = cKDTree(canal.vertices).query(points)[0]
+    longest_edge = canal.edges_unique_length.max()
+    candidates = points[near_vertex <= near_vertex.min() + longest_edge]
+    _, dist, _ = trimesh.proximity.closest_point(canal, candidates)
+    return float(np.where(canal.contains(candidates), -dist, dist).min())
+
+
+def assert_sound_transpedicular(level_plan, side):
+    """The acceptance of issue 5 for one side, checked independently of the planner."""
+    lm = level_plan.landmarks
+    result = level_plan.result("transpedicular", side)
+    assert result.plan is not None, f"{lm.level} {side}: {result.blocked}"
+    plan = result.plan
+    check = plan.check
+    assert check.verdict == "pass", check.reasons
+    assert check.intraosseous and check.gertzbein_robbins_grade == 0 and check.medial_breach_mm == 0
+    # lesion keeps the canal margin: exact spheroid surface (2562 points) against the canal mesh
+    lesion_surface = plan.lesion.surface_mesh(subdivisions=4).vertices
+    assert _canal_clearance(lm.canal_mesh, lesion_surface) >= CANAL_MARGIN - 0.05
+    # the terminus lies inside the lesion by the coverage margin
+    assert -plan.lesion.signed_distance(lm.bvn_terminus)[0] >= SETTINGS.coverage_margin_mm - 1e-6
+    assert plan.tip_to_terminus_mm <= ACHIEVABLE_TIP_MM
+    # the cannula: device radius, at most its maximum arc, tangent to the introducer, ends at the tip
+    path = plan.path
+    assert path.arc.radius == DEVICE.cannula_radius_mm and 0 < path.arc.angle_deg <= DEVICE.cannula_max_arc_deg
+    centre = path.arc_start + path.arc.radius * path.arc.bend_direction
+    assert np.allclose(np.linalg.norm(path.vertices[1:] - centre, axis=1), path.arc.radius, atol=1e-6)
+    assert np.linalg.norm(path.tip - centre) == pytest.approx(path.arc.radius, abs=1e-6)
+    # the closed-form arc reaches its tip target exactly: a lattice point around the terminus (mm)
+    offset = lm.frame.to_local(path.tip) - lm.frame.to_local(lm.bvn_terminus)
+    assert np.abs(offset - np.round(offset)).max() < 1e-6
+    # the introducer passes through the isthmus (within the off-centre offsets) and bends past the wall
+    ped = lm.pedicles[side]
+    axis = (path.arc_start - path.start) / np.linalg.norm(path.arc_start - path.start)
+    rel = ped.isthmus_centre - path.start
+    assert np.linalg.norm(rel - (rel @ axis) * axis) <= SETTINGS.isthmus_offset_mm + 1e-6
+    past = (path.arc_start - ped.body_junction) @ lm.frame.anterior
+    assert SETTINGS.arc_start_past_wall_mm[0] - 1e-6 <= past <= SETTINGS.arc_start_past_wall_mm[1] + 1e-6
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic vertebrae: ground-truth landmarks
+
+
+@pytest.fixture(scope="module")
+def synthetic_l4():
+    sv = synthesize("L4")
+    zones = SafetyZones(sv.mesh, sv.landmarks)
+    return sv, zones, plan_level(sv.vertebra, zones=zones)
+
+
+@pytest.mark.parametrize("level", ["L3", "L5", "S1"])
+def test_synthetic_levels_plan_both_sides(level):
+    sv = synthesize(level, osteoporotic=level == "L5")
+    level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
+    for side in ("right", "left"):
+        plan = assert_sound_transpedicular(level_plan, side)
+        # the skin-side passage enters the bone on this side's pedicle or the posterior arch behind it
+        face = sv.mesh.nearest.on_surface([plan.check.bone_entry])[2][0]
+        assert PART_NAMES[sv.face_labels[face]] in (f"{side}_pedicle", "posterior_arch")
+
+
+def test_synthetic_l4_every_approach(synthetic_l4):
+    sv, zones, level_plan = synthetic_l4
+    for side in ("right", "left"):
+        assert_sound_transpedicular(level_plan, side)
+        extra = level_plan.result("extrapedicular", side).plan
+        assert extra is not None and extra.path.kind == "straight"
+        # it enters through the lateral body wall, not through the pedicle
+        face = sv.mesh.nearest.on_surface([extra.check.bone_entry])[2][0]
+        assert PART_NAMES[sv.face_labels[face]] == "body"
+        assert face in set(sv.landmarks.face_regions["lateral_cortex"].tolist())
+        assert extra.check.verdict != "fail"
+    # every returned plan was judged by the checker and none fails
+    plans = [p for r in level_plan.results for p in ([r.plan] if r.plan else []) + r.alternatives]
+    assert plans and all(p.check.verdict != "fail" for p in plans)
+    assert level_plan.recommendation.approach == "transpedicular"
+    assert any("Liu 2019" in reason for reason in level_plan.recommendation_reasons)
+
+
+@pytest.mark.parametrize("seed", range(VARIANTS))
+def test_random_variants_plan_both_sides(seed):
+    levels = ["L1", "L2", "L3", "L4", "L5", "S1"]
+    sv = synthesize(levels[seed % 6], vary=True, seed=seed, osteoporotic=bool(seed % 2), voxel_mm=0.8)
+    level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
+    for side in ("right", "left"):
+        assert_sound_transpedicular(level_plan, side)
+
+
+def test_narrow_pedicles_give_no_plan_and_say_why():
+    sv = synthesize("L4", pedicle_width=4.5)
+    level_plan = plan_level(sv.vertebra, approaches=("transpedicular", "transpedicular-straight"))
+    for result in level_plan.results:
+        assert result.plan is None and not result.alternatives
+        width = sv.landmarks.pedicles[result.side].isthmus_width
+        assert f"isthmus {width:.1f} mm is narrower than the introducer 3.4 mm + 2 x 1.0 mm" in result.blocked[0]
+    assert level_plan.recommendation is None
+
+
+def test_a_lesion_too_big_for_the_canal_margin_is_refused_with_numbers(synthetic_l4):
+    sv, zones, _ = synthetic_l4
+    big = DEVICE.replace(lesion_diameter_mm=26.0, lesion_length_mm=30.0)
+    level_plan = plan_level(sv.vertebra, device=big, zones=zones, approaches=TRANSPEDICULAR)
+    for result in level_plan.results:
+        assert result.plan is None
+        assert any("lesion clearance from the spinal canal" in b and "mm" in b for b in result.blocked), result.blocked
+
+
+def test_planning_is_deterministic(synthetic_l4):
+    sv, zones, level_plan = synthetic_l4
+    again = plan_level(sv.vertebra, zones=zones, approaches=TRANSPEDICULAR)
+    for side in ("right", "left"):
+        assert np.array_equal(again.result("transpedicular", side).plan.path.vertices,
+                              level_plan.result("transpedicular", side).plan.path.vertices)
+
+
+def test_clinician_numbers_match_an_analytic_path(synthetic_l4):
+    sv, zones, level_plan = synthetic_l4
+    lm = sv.landmarks  # identity frame: model coordinates are the vertebra frame
+    tip = lm.bvn_terminus + np.array([0.0, 4.0, 0.0])
+    medial, cranial = np.radians(30.0), np.radians(8.0)
+    direction = np.array([-np.sin(medial) * np.cos(cranial), np.cos(medial) * np.cos(cranial), np.sin(cranial)])
+    path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_diameter_mm / 2)
+    from bvn_plan.path_numbers import path_numbers
+
+    numbers = path_numbers(path, lm, check_path(zones, path))
+    assert numbers["introducer_medial_angle_deg"] == pytest.approx(30.0, abs=1e-9)
+    assert numbers["introducer_craniocaudal_angle_deg"] == pytest.approx(8.0, abs=1e-9)
+    assert numbers["ap_tip_from_midline_mm"] == pytest.approx(0.0, abs=1e-9)
+    wall_y = lm.basivertebral_foramen[1]
+    assert numbers["lateral_tip_depth_percent"] == pytest.approx(100 * (tip[1] - wall_y) / lm.morphometry["body_depth"])
+    assert numbers["tip_to_terminus_mm"] == pytest.approx(4.0)
+    # the endplate-relative tilt differs from the frame's by the endplate's own tilt
+    n = lm.superior_endplate.normal
+    assert numbers["introducer_craniocaudal_angle_to_endplate_deg"] == pytest.approx(np.degrees(np.arcsin(direction @ n)))
+    assert numbers["depth_total_mm"] == pytest.approx(70.0)
+    assert numbers["depth_skin_side_to_bone_entry_mm"] + numbers["depth_bone_entry_to_tip_mm"] == pytest.approx(70.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real vertebrae
+
+
+@pytest.fixture(scope="module")
+def vhm_plans(vhm_dir):
+    plans = {}
+    for level in ("L3", "L4", "L5"):
+        vertebra = Vertebra.load(vhm_dir / f"{level}_whole.stl", level=level)
+        _quiet(find_anatomy, vertebra)
+        plans[level] = (vertebra, plan_level(vertebra, approaches=TRANSPEDICULAR))
+    return plans
+
+
+@pytest.mark.parametrize("level", ["L3", "L4", "L5"])
+def test_real_vhm_levels_plan_both_sides(vhm_plans, level):
+    _, level_plan = vhm_plans[level]
+    for side in ("right", "left"):
+        assert_sound_transpedicular(level_plan, side)
+
+
+@pytest.mark.parametrize("level", ["L3", "L4", "L5"])
+def test_symmetrised_vhm_plans_mirror_each_other(vhm_plans, level):
+    vertebra, level_plan = vhm_plans[level]
+    plane = vertebra.landmarks.midsagittal_plane
+    right = level_plan.result("transpedicular", "right").plan.path
+    left = level_plan.result("transpedicular", "left").plan.path
+    for a, b in ((right.start, left.start), (right.arc_start, left.arc_start), (right.tip, left.tip)):
+        assert np.linalg.norm(reflect(a[None], plane)[0] - b) <= 1.0
+
+
+def test_totalsegmentator_levels_without_pedicles_are_refused_not_faked(totalseg_dir):
+    vertebra = load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra("L4")
+    _quiet(find_anatomy, vertebra)
+    level_plan = plan_level(vertebra)
+    missing = [s for s in ("right", "left") if s not in vertebra.landmarks.pedicles]
+    for result in level_plan.results:
+        if result.side in missing:
+            assert result.plan is None and result.blocked == [f"no {result.side} pedicle was found"]
+        else:
+            assert result.plan is None or result.plan.verdict != "fail"
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def test_plan_files_are_in_the_input_units_and_written_whole(synthetic_l4, tmp_path):
+    sv, _, level_plan = synthetic_l4
+    as_cm = Vertebra(sv.mesh, "L4", "RAS", input_units="cm", source="synthetic L4 read as cm")
+    as_cm.landmarks = sv.landmarks
+    written = write_plan(level_plan, as_cm, tmp_path / "out")
+    document = json.loads(written["plan"].read_text())
+    assert document["coordinates"]["frame"] == "RAS" and document["coordinates"]["units"] == "cm"
+    entry = next(a for a in document["approaches"] if a["approach"] == "transpedicular" and a["side"] == "right")
+    path = level_plan.result("transpedicular", "right").plan.path
+    assert np.allclose(np.array(entry["plan"]["path"]["polyline"]) * 10.0, path.vertices, atol=1e-4)
+    assert entry["plan"]["verdict"] == "pass" and "spinal_canal:lesion" in entry["plan"]["clearances_mm"]
+    assert document["device"]["cannula_radius_mm"] == DEVICE.cannula_radius_mm
+    summary = written["summary"].read_text()
+    assert summary.count("RIGHT transpedicular: verdict PASS") == 1 and "RECOMMENDATION: " in summary
+    # a failed write raises a typed error and leaves no partial or temp file behind
+    blocked = tmp_path / "blocked"
+    (blocked / "summary.txt").mkdir(parents=True)
+    with pytest.raises(InputError):
+        write_plan(level_plan, as_cm, blocked)
+    assert not [p for p in blocked.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_bad_planner_input_is_refused(synthetic_l4):
+    sv, zones, _ = synthetic_l4
+    with pytest.raises(InputError, match="unknown approach"):
+        plan_level(sv.vertebra, zones=zones, approaches=("sideways",))
+    with pytest.raises(InputError, match="coverage_margin_mm"):
+        PlannerSettings(coverage_margin_mm=-1.0)
+    with pytest.raises(InputError, match="DeviceProfile"):
+        plan_level(sv.vertebra, device={"cannula_radius_mm": 15}, zones=zones)
