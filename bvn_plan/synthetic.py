@@ -68,6 +68,9 @@ ARCH = {
 NORMAL_BONE = {"cortical_thickness_mm": 0.5, "bone_volume_fraction": 0.15}
 OSTEOPOROTIC_BONE = {"cortical_thickness_mm": 0.3, "bone_volume_fraction": 0.08}
 
+#: Random draws tried per seed before giving up (see :func:`synthesize`).
+MAX_DRAWS = 8
+
 _BACKGROUND = 4.0      # field value far from every primitive (mm)
 _PAD = 7.0             # primitives are evaluated only within their box grown by this (mm)
 _K_PEDICLE = 2.0       # smooth-union radius body/pedicle (mm)
@@ -76,6 +79,12 @@ _ISTHMUS_CLEARANCE = 3.0   # gap between the isthmus cross-section and any blend
 #: Relative widening of the pedicle from its isthmus to the body junction [A]: pedicles flare
 #: toward the body and toward the articular pillar (half as much cranio-caudally).
 PEDICLE_FLARE = 0.35
+#: How far (mm) the converging pedicle may bulge medially past its isthmus wall toward the body
+#: [A]; keeps wide, steep pedicles (S1) from closing the canal.
+PEDICLE_MEDIAL_BULGE = 3.0
+#: The smooth union fills the V where the two laminae meet by about this much (mm, measured);
+#: the laminae are set back by it so that the measured canal depth matches the request.
+LAMINA_BLEND_FILL = 0.9
 #: How far (mm) in front of the posterolateral body wall the pedicle tube ends (inside the body) [A].
 PEDICLE_BODY_OVERLAP = 5.0
 #: Extra length (mm) of the S1 pedicle behind its isthmus [A]: with the steep S1 convergence the
@@ -106,7 +115,8 @@ class SyntheticParameters:
     cortical_thickness_mm: float = NORMAL_BONE["cortical_thickness_mm"]
     bone_volume_fraction: float = NORMAL_BONE["bone_volume_fraction"]
     seed: int | None = None
-    voxel_mm: float = 0.6
+    draw: int = 0
+    voxel_mm: float = 0.7
     target_faces: int = 20000
 
     def to_dict(self) -> dict:
@@ -148,13 +158,14 @@ class SyntheticVertebra:
 
 
 def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
-                    osteoporotic: bool = False, **overrides: float) -> SyntheticParameters:
+                    osteoporotic: bool = False, draw: int = 0, **overrides: float) -> SyntheticParameters:
     """Build the parameters of one level.
 
     Defaults come from :data:`bvn_plan.levels.MORPHOMETRY` and the [A] tables of this module.
     ``vary=True`` draws every morphometry value from a normal distribution with the level's SD
     (:meth:`LevelMorphometry.sd`) clipped to +-2 SD, reproducibly from ``seed`` (default 0);
-    ``seed`` is ignored without ``vary``. ``osteoporotic`` switches the bone metadata to
+    ``seed`` is ignored without ``vary``; ``draw`` picks another draw for the same seed (used by
+    :func:`synthesize` to redraw combinations that do not form one bone). ``osteoporotic`` switches the bone metadata to
     :data:`OSTEOPOROTIC_BONE`. ``overrides`` name any LevelMorphometry field (e.g.
     ``pedicle_width=5``) or SyntheticParameters field and win over defaults and variation.
     Raises :class:`InputError` on unknown levels/names or implausible values.
@@ -164,7 +175,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
         raise InputError(f"the synthetic generator makes {', '.join(LEVELS)}; {name} is not one of them")
     base = morphometry(name)
     morph_names = {f.name for f in fields(LevelMorphometry)} - {"level", "relative_sd"}
-    param_names = {f.name for f in fields(SyntheticParameters)} - {"level", "morph", "seed"}
+    param_names = {f.name for f in fields(SyntheticParameters)} - {"level", "morph", "seed", "draw"}
     unknown = set(overrides) - morph_names - param_names
     if unknown:
         raise InputError(
@@ -179,7 +190,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
     used_seed = None
     if vary:
         used_seed = 0 if seed is None else int(seed)
-        rng = np.random.default_rng([used_seed, LEVELS.index(name)])
+        rng = np.random.default_rng([used_seed, LEVELS.index(name), draw])
         drawn = {}
         for fname in sorted(morph_names):
             mean, sd = getattr(base, fname), base.sd(fname)
@@ -192,7 +203,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
     values.update({k: v for k, v in overrides.items() if k in param_names})
     if "target_faces" in values:
         values["target_faces"] = int(values["target_faces"])
-    params = SyntheticParameters(level=name, morph=morph, seed=used_seed, **values)
+    params = SyntheticParameters(level=name, morph=morph, seed=used_seed, draw=draw if vary else 0, **values)
     _validate(params)
     return params
 
@@ -339,6 +350,7 @@ class _PedicleTube:
     flare: float
     flare_span: float
     y_cut: float = math.inf   # the tube ends at this coronal plane (mm)
+    x_medial: float = -math.inf   # ... and never reaches closer than this to the mid-sagittal plane
 
     def field(self, p):
         local = (p - self.centre) @ self.axes.T
@@ -347,7 +359,9 @@ class _PedicleTube:
         a, b = self.width / 2 * (1 + grow), self.height / 2 * (1 + 0.5 * grow)
         r = np.sqrt((local[:, 1] / a) ** 2 + (local[:, 2] / b) ** 2)
         f = (r - 1) * np.minimum(a, b)
-        return np.maximum(f, np.maximum(np.maximum(self.t_min - t, t - self.t_max), p[:, 1] - self.y_cut))
+        side = math.copysign(1.0, self.centre[0])
+        clip = np.maximum(p[:, 1] - self.y_cut, self.x_medial - side * p[:, 0])
+        return np.maximum(f, np.maximum(np.maximum(self.t_min - t, t - self.t_max), clip))
 
     def bounds(self):
         s = 1 + self.flare * self.flare_span ** 2
@@ -430,6 +444,7 @@ def _layout(p: SyntheticParameters) -> _Layout:
                              "reduce pedicle_transverse_angle or canal_width")
         tube.y_cut = max(y_cut, tube.centre[1] + steps[inside[0]] * d[1] + 1.0)
         tube.t_max = (tube.y_cut - tube.centre[1]) / d[1] + max(half_w, half_h) * 1.5
+        tube.x_medial = x_c - medial - PEDICLE_MEDIAL_BULGE
         pedicles[side] = tube
         pillar = tube.centre - d * back
         pillar_box = _Box(pillar + [0, 0, -2.0], np.eye(3), np.array([5.0, 4.5, mean_h * 0.42]), 2.5)
@@ -456,7 +471,7 @@ def _layout(p: SyntheticParameters) -> _Layout:
             tp_centre = pillar + tp_dir * (tp_half[0] + 2.0) + [0, 1.5, 2.0]
             arch.append((_Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
     # Laminae meet at the midline behind the canal; their anterior face there sets the canal depth.
-    y_lam_front = y_post - m.canal_depth
+    y_lam_front = y_post - m.canal_depth - LAMINA_BLEND_FILL
     for side, s in (("right", 1.0), ("left", -1.0)):
         pillar = pedicles[side].centre - pedicles[side].axes[0] * back
         start = np.array([pillar[0] - s * 3.0, pillar[1] - 3.0, z_lam])
@@ -641,13 +656,28 @@ def synthesize(level: str = "L4", *, seed: int | None = None, vary: bool = False
                terminus: TerminusParameters | None = None, **overrides: float) -> SyntheticVertebra:
     """Generate one vertebra (L1-L5) or upper-sacrum segment (S1) with its ground truth.
 
-    Arguments as :func:`make_parameters`; ``terminus`` places the BVN terminus (default
+    Arguments as :func:`make_parameters`. With ``vary``, a random draw whose parts do not form
+    one genus-1 bone (or that fails the consistency checks) is replaced by the next draw of the
+    same seed, up to :data:`MAX_DRAWS`; ``parameters.draw`` records which one was used.
+    ``terminus`` places the BVN terminus (default
     :class:`TerminusParameters`). Output in the vertebra frame (mm, RAS-like, origin at the body
     centre). Deterministic: the same arguments give the same mesh bytes. Raises
     :class:`InputError` for bad parameters or parameters whose parts no longer form one genus-1 bone.
     """
-    params = make_parameters(level, seed=seed, vary=vary, osteoporotic=osteoporotic, **overrides)
     terminus = terminus or TerminusParameters()
+    if not vary:
+        return _build(make_parameters(level, osteoporotic=osteoporotic, **overrides), terminus)
+    for draw in range(MAX_DRAWS):
+        try:
+            params = make_parameters(level, seed=seed, vary=True, osteoporotic=osteoporotic, draw=draw,
+                                     **overrides)
+            return _build(params, terminus)
+        except InputError as exc:
+            failure = exc
+    raise InputError(f"{failure} (no valid random variant in {MAX_DRAWS} draws for seed {seed})")
+
+
+def _build(params: SyntheticParameters, terminus: TerminusParameters) -> SyntheticVertebra:
     lay = _layout(params)
     voxel = params.voxel_mm
 
@@ -758,6 +788,9 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
     for side, tube in lay.pedicles.items():
         d, e1 = tube.axes[0], tube.axes[1]
         width, height = pedicle_section(mesh, tube.centre, d, e1)
+        if abs(width - m.pedicle_width) > 1.0 or abs(height - m.pedicle_height) > 1.0:
+            raise InputError(f"synthetic {p.level}: the {side} pedicle isthmus section ({width:.1f} x "
+                             f"{height:.1f} mm) meets another part; choose values nearer the level defaults")
         widths.append(width)
         heights.append(height)
         junction = tube.centre + d * _ray_hits(body_mesh, tube.centre, d)[0]
