@@ -5,16 +5,32 @@ superelliptic vertebral body with wedge, endplate concavities and a kidney-shape
 elliptic pedicle tubes narrowest at the isthmus; rounded plates for laminae, articular pillars,
 articular, transverse and spinous processes; the sacral ala at S1) joined by smooth unions. The
 vertebral foramen is the one hole left between body, pedicles and laminae. Marching cubes gives a
-closed surface, VTK quadric decimation thins it, and the result is checked to be watertight, one
-body and genus 1 (one hole: the vertebral foramen).
+closed surface, VTK decimation thins it (about 20k faces), and the result is checked to be
+watertight, consistently wound, one body and genus 1 (one hole: the vertebral foramen).
 
 Coordinates: the generator's model coordinates ARE the vertebra frame (mm; +x patient right, +y
 anterior, +z superior; origin at the body centre: mid-width, middle of the mid-sagittal AP depth,
 mid-height between the endplate rim planes). Every point in :class:`SyntheticVertebra` uses them.
 
-Ground truth is what a measurement on the mesh gives: pedicle isthmus width/height come from
-slicing the final mesh perpendicular to the pedicle axis at the isthmus, wall positions from ray
-casts on the final body mesh, the canal centroid from the closed canal volume.
+Ground truth (a :class:`~bvn_plan.landmarks.Landmarks`) is what a measurement on the mesh gives:
+
+* frame: identity at the body centre; its superior axis is the normalised bisector
+  ``superior_endplate.normal - inferior_endplate.normal`` (exactly +z, the wedge being symmetric);
+* endplates: the rim planes (flat outside the central concave zone), normals out of the body;
+* pedicles: isthmus width/height from slicing the final mesh perpendicular to the pedicle axis
+  at the isthmus (the narrowest section: the tube flares both ways); axis = tube axis
+  (posterior -> anterior); body junction = where the axis meets the body mesh;
+* posterior wall, anterior wall, basivertebral foramen (midline, mid-height of the posterior
+  wall): ray casts on the final body mesh; terminus per :class:`TerminusParameters`;
+* canal: the through-hole of the bone seen along z, extruded between the endplate rim planes at
+  the posterior wall; ``canal_centroid`` is its volume centroid;
+* morphometry: the LevelMorphometry names measured this way (canal width along the transverse
+  line through the isthmus centres, canal depth on the midline through the canal centroid).
+
+S1 is the upper sacral segment only (body, ala, pedicles, laminae with a median crest tubercle,
+superior articular processes), cut flat below; genus 1 like a lumbar vertebra (the sacral canal).
+Its steep pedicles (42 deg) enter the body at its posterolateral corner, so at S1 the
+interpedicular distance is an outcome, not the requested ``canal_width``.
 
 Defaults per level come from :mod:`bvn_plan.levels`; the shape of the posterior arch and the other
 values marked [A] below are assumptions (textbook proportions), all overridable.
@@ -98,8 +114,14 @@ class SyntheticParameters:
 
     ``morph`` holds the :class:`~bvn_plan.levels.LevelMorphometry` values actually used (after
     overrides and random variation). Endplate concavity depths 1.5 mm cranial / 0.7 mm caudal with
-    a central concave zone of 70% of the diameter [V, Wang 2012 Eur Spine J]. ``voxel_mm`` is the
-    sampling step of the implicit field, ``target_faces`` the face count after decimation.
+    a central concave zone of 70% of the diameter [V, Wang 2012 Eur Spine J]. ``kidney_depth``:
+    indentation of the posterior wall at the midline (:data:`KIDNEY_DEPTH_MM`). ``tp_length``,
+    ``spinous_length``, ``spinous_height``, ``facet_angle`` (from the sagittal plane): posterior
+    arch [A] (:data:`ARCH`). ``cortical_thickness_mm`` and ``bone_volume_fraction``: metadata for
+    the thermal model [A] (:data:`NORMAL_BONE`, :data:`OSTEOPOROTIC_BONE`). ``seed``/``draw``:
+    the random variation used (None/0 for the mean anatomy). ``voxel_mm`` is the sampling step of
+    the implicit field, ``target_faces`` the face count after decimation.
+    Pedicle sagittal angle: positive when the axis rises going anteriorly.
     """
 
     level: str
