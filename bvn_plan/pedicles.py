@@ -31,6 +31,12 @@ AXIS_AREA_RATIO = 1.5
 #: Without a narrowing, the axis is fitted over this depth (mm) behind the posterior wall and the
 #: "isthmus" placed at half of it [A].
 NO_NECK_DEPTH_MM = 6.0
+#: Sliding the isthmus along the axis: how far either way (mm), and the half-size (mm) of the
+#: section looked at [A: lumbar pedicles are at most ~18 mm wide].
+ISTHMUS_SLIDE_MM = 5.0
+ISTHMUS_WINDOW_MM = 12.0
+SECTION_AXIS_RATIO = 1.5
+SECTION_ITERATIONS = 4
 #: Fewest slices needed to fit an axis through their centroids.
 MIN_AXIS_SLICES = 4
 
@@ -101,17 +107,72 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
         if hi - lo < MIN_AXIS_SLICES:
             return None
         hi -= 1
-    centres = rows[lo:hi + 1, 1:4]
-    mean = centres.mean(axis=0)
-    _, _, vt = np.linalg.svd(centres - mean)
-    axis = vt[0] * np.sign(vt[0][1] or 1.0)
-    centre = mean + ((rows[k, 1:4] - mean) @ axis) * axis
+    centre, axis = _fit_axis(rows[lo:hi + 1, 1:4], rows[k, 1:4])
+    if neck:
+        # Refine on perpendicular sections; keep the axis whose narrowest section is smallest (a
+        # section is smallest when it is perpendicular to the pedicle).
+        best = (np.inf, centre, axis)
+        for _ in range(SECTION_ITERATIONS):
+            found = _narrowest_along(grid, centre, axis)
+            if found is None:
+                break
+            area, section_centre, next_axis = found
+            if area < best[0]:
+                best = (area, section_centre, axis)
+            centre, axis = section_centre, next_axis
+        centre, axis = best[1], best[2]
     width = _chord(vertices, faces, centre, _perpendicular(axis, np.array([1.0, 0, 0])))
     height = _chord(vertices, faces, centre, _perpendicular(axis, np.array([0, 0, 1.0])))
     if width is None or height is None:
         return None
     junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
     return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1, neck)
+
+
+def _fit_axis(centres: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Line through section centroids: (its point nearest ``near``, unit direction with y > 0)."""
+    mean = centres.mean(axis=0)
+    _, _, vt = np.linalg.svd(centres - mean)
+    axis = vt[0] * np.sign(vt[0][1] or 1.0)
+    return mean + ((near - mean) @ axis) * axis, axis
+
+
+def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):
+    """Sections of the voxel grid normal to ``axis`` within +-ISTHMUS_SLIDE_MM of ``centre``,
+    compared by the area of the bone piece around the axis.
+
+    Returns (smallest area in voxels, centroid of that section, refitted axis): the axis through
+    the centroids of the neighbouring sections at most SECTION_AXIS_RATIO times as large (the
+    given axis when there are too few). ``None`` when no section holds bone at the axis."""
+    step = grid.spacing
+    u = _perpendicular(axis, np.array([1.0, 0, 0]))
+    v = np.cross(axis, u)
+    offsets = np.arange(-ISTHMUS_SLIDE_MM, ISTHMUS_SLIDE_MM + step / 2, step)
+    s = np.arange(-ISTHMUS_WINDOW_MM, ISTHMUS_WINDOW_MM + step / 2, step)
+    points = (centre + offsets[:, None, None, None] * axis + s[None, :, None, None] * u
+              + s[None, None, :, None] * v)
+    index = ((points - grid.origin) / grid.spacing).reshape(-1, 3).T
+    sections = ndimage.map_coordinates(grid.solid.view(np.uint8), index, order=0, mode="constant", cval=0)
+    sections = sections.reshape(len(offsets), len(s), len(s)).astype(bool)
+    middle = len(s) // 2
+    areas, centroids = np.full(len(offsets), np.inf), np.tile(centre, (len(offsets), 1))
+    for k, section in enumerate(sections):
+        labels, _ = ndimage.label(section)
+        if labels[middle, middle]:
+            iu, iv = np.nonzero(labels == labels[middle, middle])
+            areas[k] = len(iu)
+            centroids[k] = centre + offsets[k] * axis + s[iu].mean() * u + s[iv].mean() * v
+    k = int(np.argmin(areas))
+    if not np.isfinite(areas[k]):
+        return None
+    small = areas <= SECTION_AXIS_RATIO * areas[k]
+    lo = hi = k
+    while lo > 0 and small[lo - 1]:
+        lo -= 1
+    while hi < len(areas) - 1 and small[hi + 1]:
+        hi += 1
+    new_axis = _fit_axis(centroids[lo:hi + 1], centroids[k])[1] if hi - lo + 1 >= MIN_AXIS_SLICES else axis
+    return areas[k], centroids[k], new_axis
 
 
 def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:
