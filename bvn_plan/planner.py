@@ -113,9 +113,9 @@ class PlannerSettings:
     craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-15.0, 17.5, 2.5))
     isthmus_offset_mm: float = 1.5
     screened_candidates: int = 3000
-    refined_candidates: int = 40
+    refined_candidates: int = 20
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
-    tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 9.0, 1.0))
+    tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 8.5, 0.5))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
     extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(15.0, 85.0, 5.0))
     extrapedicular_craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-20.0, 25.0, 5.0))
@@ -123,7 +123,7 @@ class PlannerSettings:
     clear_behind_entry_mm: float = 40.0
     clearance_cap_mm: float = 2.0
     tip_weight: float = 1.0
-    exact_checks: int = 4
+    exact_checks: int = 3
     alternatives: int = 1
 
     def __post_init__(self):
@@ -288,6 +288,7 @@ class _Planner:
         self.radius = device.introducer_diameter_mm / 2
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
         self.margins = {r.name: r.margin_mm for r in rules.rules}
+        self.terminus_to_canal = float(zones.canal.exact(self.terminus[None])[0])
 
     def margin(self, name: str, default: float = 0.0) -> float:
         return self.margins.get(name, default)
@@ -308,7 +309,7 @@ class _Planner:
         t_local = self.frame.to_local(self.terminus)
         grid = np.array([[-sign * x, y, z] for x in s.tip_offsets_x_mm for y in s.tip_offsets_y_mm
                          for z in s.tip_offsets_z_mm
-                         if not even_only or (round(x) % 2 == 0 and round(y) % 2 == 0)])
+                         if not even_only or (x % 2 == 0 and y % 2 == 0)])
         return self.frame.to_model(t_local + grid)
 
     def _anterior(self, points) -> np.ndarray:
@@ -318,6 +319,13 @@ class _Planner:
     def plan(self, approach: str, side: str) -> ApproachResult:
         if side not in self.lm.pedicles:
             return ApproachResult(approach, side, None, blocked=[f"no {side} pedicle was found"])
+        need = self.margin("canal_lesion", 10.0) + self.settings.coverage_margin_mm
+        if self.terminus_to_canal < need:
+            return ApproachResult(approach, side, None, blocked=[
+                f"the terminus is {self.terminus_to_canal:.1f} mm from the spinal canal: no lesion can cover it "
+                f"{self.settings.coverage_margin_mm:.1f} mm deep and keep its {self.margin('canal_lesion', 10.0):.1f} mm "
+                f"canal margin (that needs {need:.1f} mm); change the terminus depth, the coverage margin or the canal "
+                "rule knowingly"])
         pedicle = self.lm.pedicles[side]
         if approach.startswith("transpedicular"):
             need = self.device.introducer_diameter_mm + 2 * self.settings.pedicle_margin_mm
@@ -450,7 +458,7 @@ class _Planner:
 
     def _preselect(self, line_score: np.ndarray, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Indices of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
-        line depth in the pedicle, exact terminus coverage, and the lesion's reach toward the canal
+        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach toward the canal
         estimated from its centre (canal distance minus the spheroid's extent posteriorly)."""
         s, dev = self.settings, self.device
         if len(tip) <= s.screened_candidates:
@@ -460,7 +468,12 @@ class _Planner:
         cos2 = (tip_dir @ posterior) ** 2
         reach = np.sqrt((dev.lesion_length_mm / 2) ** 2 * cos2 + (dev.lesion_diameter_mm / 2) ** 2 * (1 - cos2))
         canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
-        coverage = self._coverage(tip, tip_dir) - s.coverage_margin_mm
+        # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis
+        rel = self.terminus - centre
+        along = np.einsum("nk,nk->n", rel, tip_dir)
+        across = np.linalg.norm(rel - along[:, None] * tip_dir, axis=1)
+        h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
+        coverage = (1 - np.hypot(along / h, across / r)) * min(h, r) - s.coverage_margin_mm
         pre = np.minimum(np.minimum(line_score, canal), coverage)
         tip_distance = np.linalg.norm(tip - self.terminus, axis=1)
         order = np.argsort(-self._score(pre, tip_distance), kind="stable")
