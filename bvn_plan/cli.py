@@ -115,6 +115,28 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
     click.echo(json.dumps(summary, indent=2))
 
 
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="meshes", show_default=True,
+              help="Folder for <level>.ply, <level>_landmarks.json and manifest.json.")
+@click.option("--level", "levels", multiple=True, help="Level to generate (repeatable); default L1-S1.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed used with --vary.")
+@click.option("--osteoporotic", is_flag=True, help="Osteoporotic bone metadata (thinner cortex, lower BV/TV).")
+@click.option("--vary", is_flag=True, help="Random anatomy within published SDs (clipped to 2 SD).")
+@friendly_errors
+def synth(out_dir, levels, seed, osteoporotic, vary):
+    """Generate synthetic vertebrae with ground-truth landmarks (mm, each level in its own vertebra
+    frame: +x right, +y anterior, +z superior, origin at the body centre).
+
+    With no options this regenerates the bundled meshes/ byte-for-byte."""
+    from .levels import LEVELS
+    from .synthetic import write_spine
+
+    manifest = write_spine(out_dir, levels or LEVELS, seed=seed, vary=vary, osteoporotic=osteoporotic)
+    for level, entry in manifest["levels"].items():
+        click.echo(f"{level}: {entry['faces']} faces -> {out_dir}/{entry['files']['mesh']}")
+    click.echo(f"manifest: {out_dir}/manifest.json")
+
+
 def _load(mesh, level, units, frame):
     from .vertebra import Vertebra
 

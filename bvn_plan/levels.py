@@ -12,7 +12,11 @@ priors. Sources (see ``../shared/reference/bvn_facts.md`` and the README):
 * S1: pedicle height 13.6 mm, transverse angle 41-43 deg, sagittal 19 deg [V, Okutan 2003].
 * Everything else (body heights L1-L4, canal depths L1-L4, pedicle sagittal angles, S1 body) [A].
 
-Standard deviations default to about 10% of the mean where no SD is published [A].
+Standard deviations default to about 10% of the mean where no SD is published, and to at least
+``ANGLE_MIN_SD_DEG`` for angles (whose mean may be near 0) [A].
+
+Angles: ``pedicle_transverse_angle`` is positive when the pedicle axis converges medially going
+anteriorly; ``pedicle_sagittal_angle`` is positive when it rises (cranially) going anteriorly.
 """
 
 from __future__ import annotations
@@ -63,7 +67,10 @@ class LevelMorphometry:
     def sd(self, name: str) -> float:
         """Standard deviation used for the field ``name`` (published where known)."""
         published = _PUBLISHED_SD.get(self.level, {})
-        return published.get(name, self.relative_sd * abs(getattr(self, name)))
+        if name in published:
+            return published[name]
+        sd = self.relative_sd * abs(getattr(self, name))
+        return max(sd, ANGLE_MIN_SD_DEG) if name.endswith("_angle") else sd
 
     def with_overrides(self, **overrides: float) -> "LevelMorphometry":
         unknown = set(overrides) - {f.name for f in fields(self)}
@@ -71,6 +78,9 @@ class LevelMorphometry:
             raise InputError(f"unknown morphometry parameter(s): {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
 
+
+#: Smallest SD (degrees) of an angle without a published SD [A].
+ANGLE_MIN_SD_DEG = 3.0
 
 _PUBLISHED_SD = {
     "L5": {
