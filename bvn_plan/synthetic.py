@@ -50,6 +50,7 @@ from scipy import ndimage
 from scipy.optimize import brentq
 from skimage.measure import marching_cubes
 
+from .atomic import write_bytes_atomic, write_text_atomic
 from .errors import InputError
 from .frames import AnatomicalFrame
 from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
@@ -918,10 +919,7 @@ def write_ply(mesh: trimesh.Trimesh, path: str | os.PathLike, comment: str) -> N
               f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
     records = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
     records["n"], records["v"] = 3, faces
-    with open(path, "wb") as fh:
-        fh.write(header.encode("ascii"))
-        fh.write(vertices.tobytes())
-        fh.write(records.tobytes())
+    write_bytes_atomic(path, header.encode("ascii") + vertices.tobytes() + records.tobytes())
 
 
 def _rounded(value, digits: int = 5):
@@ -941,9 +939,7 @@ def _rounded(value, digits: int = 5):
 
 
 def _write_json(data: dict, path: str | os.PathLike) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(_rounded(data), fh, indent=1, sort_keys=True)
-        fh.write("\n")
+    write_text_atomic(path, json.dumps(_rounded(data), indent=1, sort_keys=True) + "\n")
 
 
 def landmarks_record(sv: SyntheticVertebra) -> dict:
