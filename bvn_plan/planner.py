@@ -52,7 +52,7 @@ REFINED_LESION_SUBDIVISIONS = 2
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
 #: At most this many rounds of refinement (each one re-ranks and refines the newly promoted).
-REFINE_ROUNDS = 6
+REFINE_ROUNDS = 10
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
 #: then the centred pedicle passage decide: about the accuracy of the grid distances and the
@@ -113,7 +113,7 @@ class PlannerSettings:
     craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-15.0, 17.5, 2.5))
     isthmus_offset_mm: float = 1.5
     screened_candidates: int = 3000
-    refined_candidates: int = 20
+    refined_candidates: int = 60
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
     tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 8.5, 0.5))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
@@ -591,6 +591,17 @@ class _Planner:
         return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
                 + h * u[None, :, 2, None] * tip_dir[:, None])
 
+    def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """Lesion clearance from the canal beyond its margin (mm) per candidate: exact distances for
+        the lesion samples the grid cannot rule out, less the samples' error."""
+        lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
+        canal = self.zones.canal
+        approx = canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
+        near = approx <= approx.min(axis=1, keepdims=True) + 2 * canal.band
+        values = np.full(approx.shape, np.inf)
+        values[near] = canal.exact(lesion[near])
+        return values.min(axis=1) - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+
     def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
         """Grid estimates of each constraint's clearance beyond its margin (mm), per candidate."""
         z, r, dev = self.zones, self.radius, self.device
@@ -634,17 +645,15 @@ class _Planner:
         min_slack = stack.min(axis=0)
         tip_distance = np.linalg.norm(c.tip - self.terminus, axis=1)
         score = self._score(min_slack, tip_distance)
-        # the most promising get their lesion-to-canal clearance again with exact distances on a finer
-        # lesion, until the best ranked are all refined
+        # the most promising get their lesion-to-canal clearance again from exact distances on a finer
+        # lesion, round after round, until the best ranked are all refined; only these are judged
         refined = np.zeros(len(score), bool)
         for _ in range(REFINE_ROUNDS):
             top = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)[: s.refined_candidates]
             top = top[~refined[top]]
             if len(top) == 0:
                 break
-            lesion = self._lesion_points(c.tip[top], c.tip_dir[top], REFINED_LESION_SUBDIVISIONS)
-            exact = self.zones.canal.exact(lesion.reshape(-1, 3)).reshape(len(top), -1).min(axis=1)
-            stack[names.index("canal_lesion"), top] = exact - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+            stack[names.index("canal_lesion"), top] = self._exact_lesion_canal(c.tip[top], c.tip_dir[top])
             refined[top] = True
             min_slack = stack.min(axis=0)
             score = self._score(min_slack, tip_distance)
@@ -652,6 +661,7 @@ class _Planner:
         if len(feasible) == 0:
             return ApproachResult(approach, side, None, blocked=self._blocking(names, stack), candidates=len(score))
         order = self._rank(feasible, score, tip_distance, c.centring)
+        order = order[refined[order]]
         chosen: list[int] = []
         plans, rejected = [], []
         for k in order:
