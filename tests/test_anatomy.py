@@ -186,7 +186,7 @@ def test_totalsegmentator_levels(totalseg_dir):
         assert found.pedicles["right"].isthmus_centre[0] > found.pedicles["left"].isthmus_centre[0] + 20, level
 
 
-@pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False)])
+@pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
     from bvn_plan.synthetic import synthesize
 
@@ -233,7 +233,12 @@ def test_synthetic_s1_terminus_and_endplates():
     for name in ("superior_endplate", "inferior_endplate"):
         a, b = getattr(found, name).normal, getattr(truth, name).normal
         assert np.degrees(np.arccos(np.clip(a @ b, -1, 1))) < 3.0, name
-    assert set(found.pedicles) == {"left", "right"}
+    # S1 pedicles run into the ala at ~40 degrees: measured 3.6-6.6 degrees and 0.2-0.5 mm, short of
+    # the lumbar accuracy.
+    for side in ("left", "right"):
+        p, t = found.pedicles[side], truth.pedicles[side]
+        assert np.degrees(np.arccos(np.clip(p.axis_direction @ t.axis_direction, -1, 1))) < 8.0, side
+        assert abs(p.isthmus_width - t.isthmus_width) < 0.75, side
 
 
 def test_whole_sacrum_is_read_from_its_s1_segment(vhm_dir):
