@@ -137,6 +137,88 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
     click.echo(f"manifest: {out_dir}/manifest.json")
 
 
+def _bundled_meshes() -> "Path | None":
+    """The bundled synthetic spine (meshes/ beside the package, or in the current folder)."""
+    from pathlib import Path
+
+    for folder in (Path(__file__).resolve().parents[1] / "meshes", Path.cwd() / "meshes"):
+        if (folder / "manifest.json").is_file():
+            return folder
+    return None
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bvn_demo", show_default=True,
+              help="Folder for the outputs (one subfolder per level).")
+@click.option("--level", "levels", multiple=True, help="Level(s) to plan (repeatable); default L3-S1.")
+@click.option("--images/--no-images", default=True, show_default=True,
+              help="Render the 3D scene and the AP and lateral fluoroscopy of each recommended plan.")
+@friendly_errors
+def demo(out_dir, levels, images):
+    """The main job on the toolkit's own synthetic spine: for each level L3-S1, find the anatomy
+    (and compare it with the generator's ground truth), plan every approach and side, check them,
+    and write plan.json, summary.txt and pictures."""
+    import time
+    from pathlib import Path
+
+    from .anatomy import find_anatomy
+    from .levels import TREATABLE_LEVELS, normalise_level
+    from .plan_io import write_plan
+    from .planner import plan_level
+    from .synthetic import write_default_spine
+    from .vertebra import Vertebra
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meshes = _bundled_meshes()
+    if meshes is None:
+        meshes = out / "meshes"
+        click.echo(f"bundled meshes not found: regenerating the default synthetic spine in {meshes}")
+        meshes.mkdir(exist_ok=True)
+        write_default_spine(meshes)
+    click.echo(f"bvn-plan demo: synthetic spine from {meshes} (vertebra frame, RAS-like, mm)")
+    click.echo("research and teaching aid, not a medical device\n")
+    rows = []
+    for level in [normalise_level(x) for x in (levels or TREATABLE_LEVELS)]:
+        started = time.perf_counter()
+        vertebra = Vertebra.load(meshes / f"{level}.ply", level=level, frame="RAS")
+        truth = json.loads((meshes / f"{level}_landmarks.json").read_text())
+        found = find_anatomy(vertebra)
+        terminus_error = float(np.linalg.norm(found.bvn_terminus - np.asarray(truth["bvn_terminus"])))
+        level_plan = plan_level(vertebra)
+        written = write_plan(level_plan, vertebra, out / level)
+        best = level_plan.recommendation
+        if images and best is not None:
+            written.update(_demo_images(vertebra, level_plan, out / level))
+        rows.append((level, terminus_error, best, time.perf_counter() - started))
+        click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
+                   + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
+                      f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
+                      f"{best.min_slack_mm:.1f} mm" if best else "NO SAFE PLAN"))
+        if best is None:
+            for reason in level_plan.recommendation_reasons:
+                click.echo(f"    {reason}")
+        for name, path in written.items():
+            click.echo(f"    {name}: {path}")
+    click.echo(f"\nplanned {len(rows)} level(s) in {sum(r[3] for r in rows):.1f} s; outputs in {out.resolve()}")
+
+
+def _demo_images(vertebra, level_plan, folder) -> dict:
+    from .fluoro import simulate_fluoro_views
+    from .scene import render_scene_png
+
+    best = level_plan.recommendation
+    scene = folder / "scene.png"
+    render_scene_png(vertebra, level_plan.landmarks, scene, paths=[best.path], lesions=[best.lesion],
+                     clearances=best.check)
+    written = {"scene": scene}
+    views = simulate_fluoro_views(vertebra, level_plan.landmarks, [best.path], pedicle=best.side)
+    for view in ("ap", "lateral"):
+        written[f"fluoro_{view}"] = folder / f"fluoro_{view}.png"
+        views[view].save_png(written[f"fluoro_{view}"])
+    return written
+
+
 def _load(mesh, level, units, frame):
     from .vertebra import Vertebra
 

@@ -67,7 +67,7 @@ def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: fl
     with np.errstate(divide="ignore", invalid="ignore"):
         w1 = ((ix - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (iy - a[:, 1])) / det
         w2 = ((b[:, 0] - a[:, 0]) * (iy - a[:, 1]) - (ix - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
-    hit = (np.abs(det) > 1e-12) & (w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1)
+        hit = (np.abs(det) > 1e-12) & (w1 >= 0) & (w2 >= 0) & (w1 + w2 <= 1)
     z = a[hit, 2] + w1[hit] * (b[hit, 2] - a[hit, 2]) + w2[hit] * (c[hit, 2] - a[hit, 2])
     iz = np.clip(np.ceil(z).astype(int), 0, shape[2] - 1)
     flat = np.ravel_multi_index((ix[hit], iy[hit], iz), tuple(shape))
