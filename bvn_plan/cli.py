@@ -209,7 +209,7 @@ def _demo_images(vertebra, level_plan, folder) -> dict:
 
     best = level_plan.recommendation
     scene = folder / "scene.png"
-    render_scene_png(vertebra, level_plan.landmarks, scene, paths=[best.path], lesions=[best.lesion],
+    render_scene_png(vertebra, level_plan.landmarks, scene, paths=[best.path], lesions=[best.lesion], transparent=True,
                      clearances=best.check)
     written = {"scene": scene}
     views = simulate_fluoro_views(vertebra, level_plan.landmarks, [best.path], pedicle=best.side)
