@@ -1,0 +1,558 @@
+"""A patient case: the case file (YAML or JSON), its schema, and planning every level of it.
+
+A case file names the vertebral bodies to treat, the clinical data the eligibility checklist
+needs (:mod:`bvn_plan.eligibility`), the device profile, the preferred approach, and the input:
+a NIfTI labelmap (with its label ``scheme``) or one mesh per level (with units and patient frame),
+optionally the CT (NIfTI, HU) to sample bone density along each path and in each lesion. Paths
+are relative to the case file. :data:`CASE_SCHEMA` is the JSON Schema (draft 2020-12) of the file;
+``examples/case_example.yaml`` documents every field.
+
+:func:`plan_case` writes one output folder, built in a temporary sibling folder and swapped in
+whole, so a re-run never leaves old and new results mixed (during the swap the folder is briefly
+absent, never partial). It holds:
+
+* ``plan.json``: the case, the eligibility checklist, and per level the anatomy and
+  :func:`bvn_plan.plan_io.plan_to_dict` (points in the input's frame and units), the chosen plan and
+  the CT numbers;
+* ``summary.csv``: one row per level (the batch summary's rows);
+* ``report.html``: the self-contained report (:mod:`bvn_plan.report`);
+* ``slicer/``: markups and LPS meshes per level (:mod:`bvn_plan.slicer_export`);
+* ``case.done``: written last, the per-level rows as JSON (the batch's done marker).
+
+Units: millimetres; months and days as named; HU for CT values.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .atomic import write_json_atomic, write_text_atomic
+from .device import DeviceProfile
+from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
+from .errors import AnatomyError, InputError
+from .frames import convert_points
+from .landmarks import TerminusParameters
+from .mesh_io import UNITS_TO_MM
+from .planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
+from .safety import PASS
+
+#: The done marker :func:`plan_case` writes last in a finished output folder.
+DONE_MARKER = "case.done"
+#: Columns of ``summary.csv`` (one row per level).
+SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "side", "checker_verdict",
+                   "tip_to_terminus_mm", "terminus_depth_in_lesion_mm", "lesion_to_canal_mm",
+                   "min_clearance_beyond_margin_mm", "introducer_medial_deg", "introducer_craniocaudal_deg",
+                   "path_median_hu", "lesion_median_hu", "message")
+#: CT sampling steps (mm): along a path from its bone entry, and the grid filling a lesion.
+CT_PATH_STEP_MM = 1.0
+CT_LESION_STEP_MM = 1.0
+STAGES = ("plan", "anatomy")
+
+_LEVEL_PATTERN = r"^(L[1-6]|S1)$"
+_NUMBER = {"type": "number"}
+_OPTIONAL_NUMBER = {"type": ["number", "null"]}
+_LEVELS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+_MESH = {"oneOf": [{"type": "string"}, {
+    "type": "object", "additionalProperties": False, "required": ["path"],
+    "properties": {"path": {"type": "string"}, "units": {"enum": sorted(UNITS_TO_MM)},
+                   "frame": {"enum": ["RAS", "LPS", None]}}}]}
+
+#: JSON Schema of a case file (YAML files are read into the same structure).
+CASE_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "bvn-plan case file",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["case_id", "levels", "input"],
+    "properties": {
+        "case_id": {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9._-]+$",
+                    "description": "names the case and its output folder"},
+        "levels": dict(_LEVELS, description="vertebral bodies to treat: L4, L4-L5, L3-S1 or a list"),
+        "clinical": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "modic": {"type": "object", "description": "Modic type per level: 0/none, 1, 2, 3, 1/2, 2/3",
+                          "patternProperties": {_LEVEL_PATTERN: {"type": ["integer", "string", "null"]}},
+                          "additionalProperties": False},
+                "symptomatic_levels": _LEVELS,
+                "symptom_duration_months": dict(_OPTIONAL_NUMBER, minimum=0),
+                "acute_episode_days": dict(_OPTIONAL_NUMBER, minimum=0),
+                "conservative_care": {"type": "object", "additionalProperties": False, "properties": {
+                    "months": dict(_OPTIONAL_NUMBER, minimum=0),
+                    "treatments": {"type": "array", "items": {"type": "string"}}}},
+                "odi": dict(_OPTIONAL_NUMBER, minimum=0, maximum=100),
+                "nrs": dict(_OPTIONAL_NUMBER, minimum=0, maximum=10),
+                "bone_density": {"type": "object", "additionalProperties": False, "properties": {
+                    "status": {"enum": ["normal", "osteopenia", "osteoporosis", "unknown"]},
+                    "t_score": dict(_OPTIONAL_NUMBER, minimum=-10, maximum=10)}},
+                "contraindications": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "plan": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "preferred_approach": {"enum": list(APPROACHES) + ["any"]},
+                "approaches": {"type": "array", "items": {"enum": list(APPROACHES)}, "minItems": 1},
+                "device": {"type": "object", "description": "DeviceProfile fields to change"},
+                "terminus": {"type": "object", "additionalProperties": False, "properties": {
+                    "depth_fraction": _NUMBER, "height_fraction": _NUMBER, "s1_body_centre": {"type": "boolean"}}},
+                "settings": {"type": "object", "description": "PlannerSettings fields to change"},
+                "stage": {"enum": list(STAGES), "description": "plan (default) or anatomy only"},
+                "images": {"type": "boolean", "description": "render the report's pictures (default true)"},
+            },
+        },
+        "input": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "labelmap": {"type": "string"},
+                "scheme": {"enum": ["auto", "totalseg", "verse"]},
+                "meshes": {"type": "object", "minProperties": 1, "additionalProperties": False,
+                           "patternProperties": {_LEVEL_PATTERN: _MESH}},
+                "units": {"enum": sorted(UNITS_TO_MM)},
+                "frame": {"enum": ["RAS", "LPS", None]},
+                "ct": {"type": "string"},
+            },
+            "oneOf": [{"required": ["labelmap"]}, {"required": ["meshes"]}],
+        },
+    },
+}
+
+
+@dataclass
+class MeshInput:
+    """One level's mesh file (absolute path), its units (None: detect) and patient frame."""
+
+    path: Path
+    units: str | None
+    frame: str | None
+
+
+@dataclass
+class Case:
+    """A loaded case file (see the module docstring). Paths are absolute."""
+
+    case_id: str
+    levels: list[str]
+    clinical: ClinicalData | None
+    device: DeviceProfile = field(default_factory=DeviceProfile)
+    terminus: TerminusParameters = field(default_factory=TerminusParameters)
+    settings: PlannerSettings = field(default_factory=PlannerSettings)
+    approaches: tuple[str, ...] = APPROACHES
+    preferred_approach: str | None = None
+    stage: str = "plan"
+    images: bool = True
+    labelmap: Path | None = None
+    scheme: str = "auto"
+    meshes: dict[str, MeshInput] = field(default_factory=dict)
+    ct: Path | None = None
+    source: str = "case"
+    raw: dict = field(default_factory=dict)
+
+    def eligibility(self) -> Eligibility | None:
+        """The checklist for this case, or None when the case carries no clinical data."""
+        return None if self.clinical is None else check_eligibility(self.clinical, self.levels)
+
+
+@dataclass
+class LevelOutcome:
+    """What planning one level gave: the vertebra, the level plan (None for anatomy only or
+    when refused), the chosen plan and why, CT numbers, or the error that stopped it."""
+
+    level: str
+    vertebra: object = None
+    level_plan: LevelPlan | None = None
+    chosen: PathPlan | None = None
+    chosen_reasons: list[str] = field(default_factory=list)
+    ct_hu: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    eligibility: Eligibility | None
+    levels: list[LevelOutcome]
+    out_dir: Path
+    rows: list[dict]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def load_case(path: str | os.PathLike) -> Case:
+    """Read and check a case file (``.yaml``/``.yml``/``.json``); raise :class:`InputError` saying
+    which field is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"case file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml and json raise several types on bad syntax
+        raise InputError(f"cannot read the case file {path.name}: {exc}") from exc
+    return case_from_dict(data, path.parent, source=str(path))
+
+
+def case_from_dict(data, base_dir: str | os.PathLike, source: str = "case") -> Case:
+    """Build a :class:`Case` from a parsed case file; relative paths are taken from ``base_dir``."""
+    check_case_document(data, source)
+    base = Path(base_dir)
+    plan = data.get("plan", {})
+    inp = data["input"]
+    try:
+        device = DeviceProfile.from_dict(plan.get("device", {}))
+        terminus = TerminusParameters(**plan.get("terminus", {}))
+        settings = _settings(plan.get("settings", {}))
+    except TypeError as exc:
+        raise InputError(f"{source}: plan: {exc}") from exc
+    meshes = {}
+    for level, spec in (inp.get("meshes") or {}).items():
+        spec = {"path": spec} if isinstance(spec, str) else spec
+        meshes[level] = MeshInput(_existing(base, spec["path"], f"{source}: input.meshes.{level}"),
+                                  spec.get("units", inp.get("units")), spec.get("frame", inp.get("frame")))
+    levels = parse_levels(data["levels"])
+    if meshes and set(levels) - set(meshes):
+        raise InputError(f"{source}: input.meshes has no file for {', '.join(sorted(set(levels) - set(meshes)))}")
+    preferred = plan.get("preferred_approach")
+    return Case(
+        case_id=data["case_id"], levels=levels,
+        clinical=ClinicalData.from_dict(data["clinical"]) if "clinical" in data else None,
+        device=device, terminus=terminus, settings=settings,
+        approaches=tuple(plan.get("approaches", APPROACHES)),
+        preferred_approach=None if preferred in (None, "any") else preferred,
+        stage=plan.get("stage", "plan"), images=plan.get("images", True),
+        labelmap=_existing(base, inp["labelmap"], f"{source}: input.labelmap") if "labelmap" in inp else None,
+        scheme=inp.get("scheme", "auto"), meshes=meshes,
+        ct=_existing(base, inp["ct"], f"{source}: input.ct") if "ct" in inp else None,
+        source=source, raw=data)
+
+
+def check_case_document(data, source: str = "case") -> None:
+    """Raise :class:`InputError` listing every place ``data`` breaks :data:`CASE_SCHEMA`."""
+    import jsonschema
+
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: a case file must be a mapping of fields (case_id, levels, input, ...)")
+    validator = jsonschema.Draft202012Validator(CASE_SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'.'.join(map(str, e.absolute_path)) or 'top level'}: {_schema_message(e)}" for e in errors[:6]]
+        raise InputError(f"{source} does not follow the case schema: " + "; ".join(lines) +
+                         " (see examples/case_example.yaml)")
+
+
+def case_for_mesh(path: str | os.PathLike, level: str | None = None, units: str | None = None,
+                  frame: str | None = None, **options) -> Case:
+    """A case of one mesh file with no clinical data (batch over meshes). The level comes from
+    ``level`` or the file name (``L4.stl``, ``patient7_L4.ply``); ``options`` set :class:`Case`
+    fields (``stage``, ``images``, ``approaches``, ``settings``, ...)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mesh file not found: {path}")
+    if level is None:
+        match = re.search(r"(?<![A-Za-z0-9])([LS][1-6])(?![0-9])", path.stem, re.IGNORECASE)
+        if not match:
+            raise InputError(f"cannot tell the level of {path.name} from its name: give the level (e.g. --level L4)")
+        level = match.group(1)
+    levels = parse_levels(level)
+    case_id = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)
+    return Case(case_id=case_id, levels=levels, clinical=None,
+                meshes={levels[0]: MeshInput(path.resolve(), units, frame)}, source=str(path), **options)
+
+
+def _settings(overrides: dict) -> PlannerSettings:
+    known = {f.name for f in fields(PlannerSettings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise InputError(f"unknown planner setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return PlannerSettings(**values)
+
+
+def _existing(base: Path, relative: str, what: str) -> Path:
+    path = (base / relative).resolve()
+    if not path.exists():
+        raise InputError(f"{what}: {path} does not exist (paths are relative to the case file)")
+    return path
+
+
+def _schema_message(error) -> str:
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown field(s)")
+    if error.validator == "oneOf" and list(error.absolute_path) == ["input"]:
+        return "give exactly one of input.labelmap or input.meshes"
+    return error.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
+    """The case's vertebrae by level (mm, the input's frame) and notes about the input."""
+    from .vertebra import Vertebra
+
+    notes: list[str] = []
+    if case.labelmap is not None:
+        from .labelmap import load_labelmap
+
+        labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
+        findings = labelmap.plausibility(case.levels)
+        notes += [f"labelling: {f.message}" for f in findings]
+        return {level: labelmap.vertebra(level) for level in case.levels}, notes
+    return {level: Vertebra.load(m.path, level=level, units=m.units, frame=m.frame)
+            for level, m in case.meshes.items() if level in case.levels}, notes
+
+
+def plan_case(case: Case, out_dir: str | os.PathLike) -> CaseResult:
+    """Check eligibility, plan every level, and write the output folder ``out_dir`` whole (see
+    the module docstring). A level whose anatomy is refused is reported, the others planned.
+    Raises :class:`InputError` for unusable inputs or an ``out_dir`` that is not a bvn-plan case
+    folder."""
+    out = Path(out_dir)
+    _check_replaceable(out)
+    eligibility = case.eligibility()
+    vertebrae, notes = load_vertebrae(case)
+    ct = _read_ct(case, vertebrae)
+    outcomes = [_plan_level(case, level, vertebrae[level], ct) for level in case.levels]
+    rows = [_row(case, eligibility, o) for o in outcomes]
+    document = _document(case, eligibility, outcomes, notes, rows)
+
+    def fill(folder: Path) -> None:
+        from .report import write_report
+        from .slicer_export import write_level
+
+        slicer = folder / "slicer"
+        slicer.mkdir()
+        for o in outcomes:
+            if o.level_plan is not None:
+                files = write_level(o.level_plan, o.vertebra, slicer, o.chosen)
+                document["levels"][o.level]["slicer_files"] = {k: str(p.relative_to(folder)) for k, p in files.items()}
+        write_json_atomic(folder / "plan.json", document)
+        write_text_atomic(folder / "summary.csv", rows_to_csv(rows))
+        write_report(folder / "report.html", [(o.vertebra, o.level_plan) for o in outcomes if o.level_plan],
+                     title=f"bvn-plan case {case.case_id}", eligibility=eligibility, clinical=case.raw.get("clinical"),
+                     chosen={o.level: o.chosen for o in outcomes}, ct_hu={o.level: o.ct_hu for o in outcomes},
+                     errors={o.level: o.error for o in outcomes if o.error},
+                     anatomy_only=[o.vertebra for o in outcomes if o.level_plan is None and o.error is None],
+                     images=case.images, ct=ct, notes=notes)
+        write_json_atomic(folder / DONE_MARKER, {"case_id": case.case_id, "rows": rows})
+
+    replace_directory(out, fill)
+    return CaseResult(case, eligibility, outcomes, out, rows)
+
+
+def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
+    from .anatomy import find_anatomy
+
+    outcome = LevelOutcome(level, vertebra)
+    try:
+        if case.stage == "anatomy":
+            find_anatomy(vertebra, case.terminus)
+            return outcome
+        level_plan = plan_level(vertebra, case.device, terminus=case.terminus, settings=case.settings,
+                                approaches=case.approaches)
+    except AnatomyError as exc:
+        outcome.error = f"anatomy refused: {exc}"
+        return outcome
+    outcome.level_plan = level_plan
+    outcome.chosen, outcome.chosen_reasons = choose_plan(level_plan, case.preferred_approach)
+    if ct is not None:
+        outcome.ct_hu = {f"{r.side} {r.approach}": path_and_lesion_hu(ct, r.plan, vertebra)
+                         for r in level_plan.results if r.plan is not None}
+    return outcome
+
+
+def choose_plan(level_plan: LevelPlan, preferred: str | None) -> tuple[PathPlan | None, list[str]]:
+    """The plan to show: the best plan of the ``preferred`` approach (passing before warning,
+    then the larger score, then the right side) when it has one, else the planner's
+    recommendation; with the reasons."""
+    recommendation = level_plan.recommendation
+    if preferred is None:
+        return recommendation, list(level_plan.recommendation_reasons)
+    own = [r.plan for r in level_plan.results if r.approach == preferred and r.plan is not None]
+    if not own:
+        blocked = [f"{r.side}: {'; '.join(r.blocked)}" for r in level_plan.results if r.approach == preferred]
+        why = f"the preferred {preferred} approach has no safe plan ({' | '.join(blocked) or 'not planned'})"
+        return recommendation, [why] + list(level_plan.recommendation_reasons)
+    best = max(own, key=lambda p: (p.verdict == PASS, round(p.score_mm, 1), p.side == "right"))
+    return best, [f"{best.side} {best.approach}: the preferred approach; checker verdict {best.verdict}, tip "
+                  f"{best.tip_to_terminus_mm:.1f} mm from the terminus"]
+
+
+def _read_ct(case: Case, vertebrae: dict):
+    if case.ct is None:
+        return None
+    import nibabel as nib
+
+    if any(v.patient_frame is None for v in vertebrae.values()):
+        raise InputError(f"{case.source}: input.ct needs meshes in a patient frame (input.frame RAS or LPS) "
+                         "to know where they lie in the CT")
+    try:
+        return nib.load(str(case.ct))
+    except Exception as exc:
+        raise InputError(f"cannot read the CT {case.ct}: {exc}") from exc
+
+
+def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
+    """CT numbers (HU) along ``plan``'s path from its bone entry to the tip and inside its
+    lesion: median, 10th and 90th percentile and sample count (NaN-free samples only)."""
+    from .labelmap import sample_ct
+
+    points, depth = plan.path.sample(CT_PATH_STEP_MM)
+    in_bone = points[depth >= (plan.check.bone_entry_depth_mm or 0.0)]
+    lesion = plan.lesion
+    half = max(lesion.half_length, lesion.radius)
+    axis = np.arange(-half, half + 1e-9, CT_LESION_STEP_MM)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) + lesion.centre
+    inside = grid[lesion.contains(grid)]
+    out = {}
+    for name, pts in (("path", in_bone), ("lesion", inside)):
+        values = sample_ct(ct, convert_points(pts, vertebra.patient_frame, "RAS"))
+        values = values[np.isfinite(values)]
+        out[name] = ({"median": round(float(np.median(values)), 1), "p10": round(float(np.percentile(values, 10)), 1),
+                      "p90": round(float(np.percentile(values, 90)), 1), "samples": int(values.size)}
+                     if values.size else {"samples": 0})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list[str], rows: list[dict]) -> dict:
+    from .anatomy import anatomy_report
+    from .plan_io import DISCLAIMER, plan_to_dict
+    from .slicer_export import slicer_frame
+
+    levels = {}
+    for o in outcomes:
+        entry = {"status": _status(o), "error": o.error}
+        if o.vertebra is not None and o.error is None:
+            entry["anatomy"] = anatomy_report(o.vertebra, case.terminus)
+            entry["markups_frame"] = slicer_frame(o.vertebra)
+        if o.level_plan is not None:
+            entry["chosen"] = None if o.chosen is None else {"approach": o.chosen.approach, "side": o.chosen.side}
+            entry["chosen_reasons"] = o.chosen_reasons
+            entry["plan"] = plan_to_dict(o.level_plan, o.vertebra)
+            entry["ct_hu"] = o.ct_hu
+        levels[o.level] = entry
+    return {
+        "tool": f"bvn-plan {__version__}",
+        "disclaimer": DISCLAIMER,
+        "case_id": case.case_id,
+        "case_file": case.source,
+        "case": case.raw,
+        "coordinates": {
+            "plan": "each level's plan: points in the input's frame and units (see levels.*.plan.coordinates)",
+            "slicer": "markups in levels.*.markups_frame, mm; meshes in LPS mm with SPACE=LPS in the STL header",
+            "ct_hu": "Hounsfield units sampled every 1 mm along each path from its bone entry and on a 1 mm grid "
+                     "inside each lesion",
+        },
+        "eligibility": None if eligibility is None else eligibility.to_dict(),
+        "input_notes": notes,
+        "levels": levels,
+        "summary": rows,
+    }
+
+
+def _status(o: LevelOutcome) -> str:
+    if o.error:
+        return "refused"
+    if o.level_plan is None:
+        return "anatomy only"
+    return "planned" if o.chosen is not None else "no safe plan"
+
+
+def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
+    row = {key: "" for key in SUMMARY_COLUMNS}
+    row.update(case_id=case.case_id, level=o.level, status=_status(o), message=o.error or "",
+               eligibility="not assessed" if eligibility is None else eligibility.level_verdicts[o.level])
+    if o.chosen is not None:
+        p = o.chosen
+        row.update(approach=p.approach, side=p.side, checker_verdict=p.verdict,
+                   tip_to_terminus_mm=_fmt(p.tip_to_terminus_mm), terminus_depth_in_lesion_mm=_fmt(p.coverage_mm),
+                   lesion_to_canal_mm=_fmt(p.check.clearances["spinal_canal:lesion"].clearance_mm),
+                   min_clearance_beyond_margin_mm=_fmt(p.min_slack_mm),
+                   introducer_medial_deg=_fmt(p.numbers["introducer_medial_angle_deg"]),
+                   introducer_craniocaudal_deg=_fmt(p.numbers["introducer_craniocaudal_angle_deg"]))
+        hu = o.ct_hu.get(f"{p.side} {p.approach}", {})
+        row.update(path_median_hu=hu.get("path", {}).get("median", ""), lesion_median_hu=hu.get("lesion", {}).get("median", ""))
+    elif o.level_plan is not None:
+        row["message"] = " ".join(o.level_plan.recommendation_reasons)
+    return row
+
+
+def _fmt(value: float) -> str:
+    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0 turns -0.00 into 0.00
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    """Summary rows as CSV text with the :data:`SUMMARY_COLUMNS` header."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} is a file, not a folder: choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / DONE_MARKER).exists():
+        raise InputError(f"output folder {out} exists and is not a finished bvn-plan case folder (no {DONE_MARKER}); "
+                         "refusing to replace it: choose another --out or empty it")
+
+
+def replace_directory(out: Path, fill) -> Path:
+    """Build a folder with ``fill(temp_folder)`` in a hidden sibling of ``out`` and move it into
+    place; an earlier ``out`` is swapped out and deleted only after the new one is complete. On
+    any failure the temporary folder is removed and ``out`` is left as it was."""
+    out = Path(out)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {parent}: {exc}") from exc
+    for stale in parent.glob(f".{out.name}.new-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
+    try:
+        fill(temp)
+        os.chmod(temp, 0o777 & ~_umask())
+        if out.exists():
+            old = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(out, old)
+            os.rename(temp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+

@@ -1,0 +1,258 @@
+"""A self-contained HTML report of planned levels (one file: styles inline, pictures embedded as
+base64 PNG).
+
+It shows the research-and-teaching-aid statement, the eligibility verdict with its reasons and
+sources (when the case has clinical data), the clinician's data, a summary table per level and
+side, per level the chosen plan's reasons, clinician's numbers (points in the input's frame and
+units, lengths mm, angles degrees), CT numbers (HU) and pictures (the 3D scene,
+:func:`bvn_plan.scene.render_scene_png`, and the simulated AP, lateral and en-face fluoroscopy,
+:func:`bvn_plan.fluoro.simulate_fluoro_views`), and every assumption with its source: the device
+profile (:data:`bvn_plan.device.SOURCES`), the safety rules, the planner settings, the BVN
+terminus parameters, the level morphometry priors and the eligibility sources.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .atomic import write_text_atomic
+from .device import SOURCES as DEVICE_SOURCES
+from .eligibility import SOURCES as ELIGIBILITY_SOURCES
+from .landmarks import TerminusParameters
+from .levels import MORPHOMETRY, TRANSITIONAL
+from .planner import LevelPlan, PathPlan
+from .plan_io import DISCLAIMER, frame_name
+
+#: Scene cameras rendered per level (see bvn_plan.scene.CAMERAS).
+SCENE_CAMERAS = ("oblique", "axial")
+#: Pixel size (mm) of the simulated fluoroscopy in the report.
+FLUORO_PIXEL_MM = 0.5
+#: Source of the terminus parameters (TerminusParameters docstring).
+TERMINUS_SOURCE = ("[A] bvn_facts.md 'Anatomy of the target' 3-4: terminus in the posterior third to half of the "
+                   "body at the midline (Antonacci 1998; AJNR case 2024); S1 body centre (PMC4681698)")
+PRIORS_SOURCE = ("bvn_plan.levels: L5 CT series [V, IJSS]; pedicle widths and angles Zindrick/Panjabi [A]; "
+                 "interpedicular distance [V]; S1 Okutan 2003 [V]; the rest [A], SD 10% of the mean where none is published")
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
+h1{margin-bottom:0}.disclaimer{background:#fff3cd;border:1px solid #e0c060;padding:.6em 1em;margin:1em 0}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f0f0f0}.chosen{background:#e6f0ff;font-weight:600}
+.verdict{display:inline-block;padding:.2em .7em;border-radius:.3em;color:#fff;font-weight:700}
+.indicated,.pass{background:#2e7d32}.not-indicated,.fail{background:#c62828}.needs-review,.warn{background:#ef8f00}
+.not-assessed{background:#777}figure{display:inline-block;margin:.3em;text-align:center}
+figure img{max-width:340px;border:1px solid #ccc}small{color:#555}
+"""
+
+
+def write_report(path: str | os.PathLike, plans: list[tuple[object, LevelPlan]], *, title: str = "bvn-plan report",
+                 eligibility=None, clinical: dict | None = None, chosen: dict | None = None,
+                 ct_hu: dict | None = None, errors: dict | None = None, anatomy_only: list | None = None,
+                 images: bool = True, ct=None, notes: list[str] | None = None) -> Path:
+    """Write the HTML report of ``plans`` [(vertebra, LevelPlan), ...] to ``path`` atomically.
+
+    Optional: ``eligibility`` (:class:`bvn_plan.eligibility.Eligibility`) and the ``clinical``
+    section of the case; ``chosen`` level -> the plan to show (default the recommendation);
+    ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.case.path_and_lesion_hu`); ``errors``
+    level -> why it was not planned; ``anatomy_only``: vertebrae with landmarks but no plan;
+    ``images``: render the pictures (a few seconds per level); ``ct``: a CT (nibabel image, RAS
+    mm) for the fluoroscopy; ``notes``: input notes.
+    """
+    return write_text_atomic(path, report_html(plans, title=title, eligibility=eligibility, clinical=clinical,
+                                               chosen=chosen, ct_hu=ct_hu, errors=errors, anatomy_only=anatomy_only,
+                                               images=images, ct=ct, notes=notes))
+
+
+def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=None, chosen=None, ct_hu=None,
+                errors=None, anatomy_only=None, images=True, ct=None, notes=None) -> str:
+    """The report as one HTML string (arguments as :func:`write_report`)."""
+    chosen = {lp.level: lp.recommendation for _, lp in plans} | {k: v for k, v in (chosen or {}).items() if v}
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
+             f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(title)}</h1>",
+             f"<p><small>bvn-plan {__version__}</small></p>", f"<p class='disclaimer'><b>{_e(DISCLAIMER)}</b></p>"]
+    if eligibility is not None:
+        parts.append(_eligibility_section(eligibility))
+    if clinical:
+        parts.append("<h2>Clinician's data</h2>" + _table(["field", "value"], _flatten(clinical)))
+    parts.append(_summary_section(plans, chosen))
+    for level, message in (errors or {}).items():
+        parts.append(f"<h2>{_e(level)}</h2><p><b>Not planned:</b> {_e(message)}</p>")
+    for vertebra in anatomy_only or []:
+        parts.append(_anatomy_section(vertebra))
+    for vertebra, level_plan in plans:
+        parts.append(_level_section(vertebra, level_plan, chosen.get(level_plan.level), (ct_hu or {}).get(level_plan.level),
+                                    images, ct))
+    if notes:
+        parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    parts.append(_assumptions_section(plans))
+    parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
+    return "\n".join(parts)
+
+
+def render_level_images(vertebra, level_plan: LevelPlan, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
+    """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` and the simulated AP,
+    lateral and en-face fluoroscopy (down the plan's pedicle) of ``plan`` (or of the bare anatomy)."""
+    from .fluoro import simulate_fluoro_views
+    from .scene import render_scene_png
+
+    lm = level_plan.landmarks
+    paths = [plan.path] if plan is not None else []
+    lesions = [plan.lesion] if plan is not None else []
+    model_to_ct = None
+    if ct is not None and vertebra.patient_frame == "LPS":
+        model_to_ct = np.diag([-1.0, -1.0, 1.0, 1.0])
+    pictures = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for camera in SCENE_CAMERAS:
+            file = Path(folder) / f"scene_{camera}.png"
+            render_scene_png(vertebra, lm, file, camera=camera, paths=paths, lesions=lesions,
+                             clearances=plan.check if plan is not None else None)
+            pictures[f"3D scene, {camera} view"] = file.read_bytes()
+        views = simulate_fluoro_views(vertebra, lm, paths, pedicle=plan.side if plan else "right",
+                                      pixel_mm=FLUORO_PIXEL_MM, ct=ct if vertebra.patient_frame else None,
+                                      model_to_ct=model_to_ct)
+        for view, image in views.items():
+            file = Path(folder) / f"fluoro_{view}.png"
+            image.save_png(file)
+            pictures[f"simulated fluoroscopy, {view.replace('_', '-')} view"] = file.read_bytes()
+    return pictures
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list], row_classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        css = f" class='{row_classes[i]}'" if row_classes and row_classes[i] else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _badge(verdict: str) -> str:
+    return f"<span class='verdict {verdict.replace(' ', '-')}'>{_e(verdict.upper())}</span>"
+
+
+def _flatten(data: dict, prefix: str = "") -> list[list]:
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append([f"{prefix}{key}", ", ".join(map(str, value)) if isinstance(value, list) else value])
+    return rows
+
+
+def _eligibility_section(eligibility) -> str:
+    levels = ", ".join(f"{level}: {verdict}" for level, verdict in eligibility.level_verdicts.items())
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in eligibility.reasons)
+    rows = [[f.criterion, f.status, ", ".join(f.levels) or "case", f.message, f.source] for f in eligibility.findings]
+    return (f"<h2>Eligibility {_badge(eligibility.verdict)}</h2><p>Per level: {_e(levels)}</p>"
+            f"<ul>{reasons}</ul>" + _table(["criterion", "status", "levels", "finding", "source"], rows))
+
+
+def _summary_section(plans, chosen: dict) -> str:
+    rows, classes = [], []
+    for _, level_plan in plans:
+        for r in level_plan.results:
+            p = r.plan
+            if p is None:
+                rows.append([level_plan.level, r.side, r.approach, "no safe plan", "", "", "", "", "", "; ".join(r.blocked)])
+                classes.append("")
+                continue
+            n = p.numbers
+            rows.append([level_plan.level, r.side, r.approach, p.verdict, f"{p.tip_to_terminus_mm:.1f}",
+                         f"{p.coverage_mm:.1f}", f"{p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f}",
+                         f"{p.min_slack_mm:.1f}", f"{n['introducer_medial_angle_deg']:.0f} / "
+                         f"{n['introducer_craniocaudal_angle_deg']:.0f}",
+                         "CHOSEN" if p is chosen.get(level_plan.level) else ""])
+            classes.append("chosen" if p is chosen.get(level_plan.level) else "")
+    header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)", "terminus depth in lesion (mm)",
+              "lesion to canal (mm)", "smallest clearance beyond margin (mm)", "introducer medial / cranio-caudal (deg)",
+              "note"]
+    return "<h2>Summary per level and side</h2>" + (_table(header, rows, classes) if rows else "<p>No level planned.</p>")
+
+
+def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, hu: dict | None, images: bool, ct) -> str:
+    from .path_numbers import describe
+
+    level = level_plan.level
+    out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in {_e(frame_name(vertebra))}, "
+           f"{_e(vertebra.input_units)}; lengths mm; angles degrees</small></p>"]
+    if plan is None:
+        out.append("<p><b>No safe plan.</b></p><ul>" +
+                   "".join(f"<li>{_e(r)}</li>" for r in level_plan.recommendation_reasons) + "</ul>")
+    else:
+        out.append(f"<p>Chosen: <b>{_e(plan.side)} {_e(plan.approach)}</b> {_badge(plan.verdict)}</p><ul>" +
+                   "".join(f"<li>{_e(r)}</li>" for r in level_plan.recommendation_reasons + plan.check.reasons) + "</ul>")
+        out.append(f"<p>Fluoroscopy: {_e(describe(plan.numbers))}</p>")
+        rows = []
+        for key, value in plan.numbers.items():
+            if isinstance(value, list):
+                value = "(" + ", ".join(f"{x:.2f}" for x in vertebra.to_input_units(np.asarray(value, float))) + ")"
+            elif isinstance(value, float):
+                value = f"{value:.1f}"
+            rows.append([key, value])
+        rows.append(["gertzbein_robbins_grade", plan.check.gertzbein_robbins_grade])
+        out.append("<h3>Clinician's numbers</h3>" + _table(["quantity", "value"], rows))
+    if hu:
+        rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
+                for name, parts in hu.items() for part, v in parts.items()]
+        out.append("<h3>CT numbers (HU)</h3>" + _table(["path", "where", "median", "p10", "p90", "samples"], rows))
+    if images:
+        pictures = render_level_images(vertebra, level_plan, plan, ct)
+        out.append("<div>" + "".join(
+            f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+            f"<figcaption><small>{_e(level)}: {_e(caption)}</small></figcaption></figure>"
+            for caption, png in pictures.items()) + "</div>")
+    notes = list(level_plan.notes) + list(level_plan.landmarks.notes)
+    if notes:
+        out.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    return "\n".join(out)
+
+
+def _anatomy_section(vertebra) -> str:
+    lm = vertebra.landmarks
+    rows = [[k, f"{v:.1f}"] for k, v in lm.morphometry.items()]
+    rows += [[f"confidence {k}", f"{v:.2f}"] for k, v in lm.confidence.items()]
+    return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)
+
+
+def _assumptions_section(plans) -> str:
+    out = ["<h2>Assumptions and their sources</h2><p>[V] read in a source, [A] assumed: every one is a parameter.</p>"]
+    if not plans:
+        return out[0]
+    _, first = plans[0]
+    device = first.device.to_dict()
+    out.append("<h3>Device profile</h3>" + _table(["field", "value", "source"],
+                                                     [[k, v, DEVICE_SOURCES.get(k, "")] for k, v in device.items()]))
+    out.append("<h3>Safety rules</h3>" + _table(
+        ["rule", "zone", "applies to", "margin (mm)", "severity", "source"],
+        [[r.name, r.zone, r.applies_to, r.margin_mm, r.severity, r.source] for r in first.rules.rules]))
+    terminus = TerminusParameters()
+    out.append("<h3>BVN terminus</h3>" + _table(["parameter", "default", "source"],
+                                               [[f.name, getattr(terminus, f.name), TERMINUS_SOURCE]
+                                                for f in dataclasses.fields(terminus)]))
+    settings = dataclasses.asdict(first.settings)
+    out.append("<h3>Planner settings</h3><p><small>bvn_plan.planner.PlannerSettings: [A] unless stated in its "
+               "docstring</small></p>" + _table(["setting", "value"], [[k, v] for k, v in settings.items()]))
+    levels = sorted({TRANSITIONAL.get(lp.level, lp.level) for _, lp in plans})
+    rows = [[name] + [getattr(MORPHOMETRY[level], name) for level in levels]
+            for name in (f.name for f in dataclasses.fields(MORPHOMETRY["L4"])) if name not in ("level", "relative_sd")]
+    out.append(f"<h3>Level morphometry priors (mm, degrees)</h3><p><small>{_e(PRIORS_SOURCE)}</small></p>" +
+               _table(["prior"] + levels, rows))
+    out.append("<h3>Eligibility sources</h3>" + _table(["key", "source"], [[k, v] for k, v in ELIGIBILITY_SOURCES.items()]))
+    return "\n".join(out)
