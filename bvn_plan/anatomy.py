@@ -76,6 +76,11 @@ ENDPLATE_SEED_HALF_WIDTH_MM = 10.0
 #: in front of the canal lumen [A].
 POSTERIOR_WALL_NORMAL = -0.3
 POSTERIOR_WALL_DEPTH_MM = 5.0
+#: Posterior wall faces at and above which that finding is fully confident.
+POSTERIOR_WALL_MIN_FACES = 20
+#: Body faces facing anteriorly (normal . anterior) / laterally (|normal . right|) beyond this are
+#: anterior / lateral cortex [A].
+REGION_FACING_COS = 0.4
 #: Depth (mm) under the superior endplate at which the body width is measured [A].
 BODY_WIDTH_DEPTH_MM = 2.0
 #: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
@@ -337,16 +342,9 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     body_depth = float(np.linalg.norm(p_front - p_wall))
 
     # Posterior wall faces: facing the canal, within the lumen's width, between the endplates.
-    lumen_front = np.full(len(xs), -np.inf)
-    np.maximum.at(lumen_front, li, ys[lj] + grid.spacing / 2)
-    col = np.clip(np.rint((centroids[:, 0] - grid.origin[0]) / grid.spacing).astype(int), 0, len(xs) - 1)
     z_lo, z_hi = endplate_z(centroids[:, 1])
-    wall = (np.isfinite(lumen_front[col]) & (normals[:, 1] < POSTERIOR_WALL_NORMAL)
-            & (centroids[:, 1] >= lumen_front[col] - grid.spacing)
-            & (centroids[:, 1] <= lumen_front[col] + POSTERIOR_WALL_DEPTH_MM)
-            & (centroids[:, 2] > z_lo + 0.5) & (centroids[:, 2] < z_hi - 0.5))
-    wall_faces = np.nonzero(wall)[0]
-    confidence["posterior_wall"] = float(np.clip(len(wall_faces) / 20.0, 0, 1))
+    wall_faces = _posterior_wall_faces(lumen, grid, centroids, normals, z_lo, z_hi)
+    confidence["posterior_wall"] = float(np.clip(len(wall_faces) / POSTERIOR_WALL_MIN_FACES, 0, 1))
     # Body: confident when at least half the volume of an elliptic cylinder of the prior's size.
     prior_volume = np.pi / 4 * prior.body_width * prior.body_depth * prior.body_height_posterior
     confidence["body"] = float(np.clip(body_volume / (0.5 * prior_volume), 0, 1))
@@ -412,20 +410,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     canal_mesh = trimesh.Trimesh(to_model(canal_local.vertices), canal_local.faces, process=True)
     body_mesh = trimesh.Trimesh(to_model(body_mesh_local.vertices), body_mesh_local.faces, process=True)
 
-    body_faces = np.nonzero(in_body)[0]
-    regions = {
-        "superior_endplate": face_sets["superior_endplate"],
-        "inferior_endplate": face_sets["inferior_endplate"],
-        "posterior_wall": wall_faces,
-        "anterior_cortex": body_faces[normals[body_faces, 1] > 0.3],
-        "lateral_cortex": body_faces[(np.abs(normals[body_faces, 0]) > 0.5) & (np.abs(normals[body_faces, 2]) < cos_lim)],
-        "left_pedicle": ped_faces.get("left", np.zeros(0, int)),
-        "right_pedicle": ped_faces.get("right", np.zeros(0, int)),
-    }
-    taken = np.zeros(len(mesh.faces), bool)
-    for faces in regions.values():
-        taken[faces] = True
-    regions["posterior_arch"] = np.nonzero((centroids[:, 1] < wall_y) & ~taken)[0]
+    regions = _face_regions(face_sets, wall_faces, ped_faces, np.nonzero(in_body)[0], normals, centroids, wall_y)
 
     def plane_model(point, normal):
         return Plane(to_model(point[None])[0], frame.direction_to_model(normal))
@@ -445,6 +430,45 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         morphometry=morph, confidence=confidence,
         canal_mesh=canal_mesh, body_mesh=body_mesh, face_regions=regions,
     )
+
+
+def _posterior_wall_faces(lumen, grid: VoxelGrid, centroids, normals, z_lo, z_hi) -> np.ndarray:
+    """Faces (indices) of the body surface facing the canal (vertebra frame, mm): facing backwards,
+    within POSTERIOR_WALL_DEPTH_MM in front of the lumen's front edge in their column, inside the
+    lumen's width and between the endplate planes (``z_lo``/``z_hi`` per face)."""
+    xs, ys = grid.axis_coordinates(0), grid.axis_coordinates(1)
+    li, lj = np.nonzero(lumen)
+    lumen_front = np.full(len(xs), -np.inf)
+    np.maximum.at(lumen_front, li, ys[lj] + grid.spacing / 2)
+    col = np.clip(np.rint((centroids[:, 0] - grid.origin[0]) / grid.spacing).astype(int), 0, len(xs) - 1)
+    front = lumen_front[col]
+    wall = (np.isfinite(front) & (normals[:, 1] < POSTERIOR_WALL_NORMAL)
+            & (centroids[:, 1] >= front - grid.spacing) & (centroids[:, 1] <= front + POSTERIOR_WALL_DEPTH_MM)
+            & (centroids[:, 2] > z_lo + 0.5) & (centroids[:, 2] < z_hi - 0.5))
+    return np.nonzero(wall)[0]
+
+
+def _face_regions(face_sets, wall_faces, ped_faces, body_faces, normals, centroids, wall_y) -> dict:
+    """Face indices per landmarks.FACE_REGIONS (vertebra frame): the endplates, posterior wall and
+    pedicles as found; the other body faces split by their normals into anterior and lateral
+    cortex; everything else behind the posterior wall is the posterior arch."""
+    cos_lim = np.cos(np.radians(ENDPLATE_NORMAL_DEG))
+    regions = {
+        "superior_endplate": face_sets["superior_endplate"],
+        "inferior_endplate": face_sets["inferior_endplate"],
+        "posterior_wall": wall_faces,
+        "anterior_cortex": body_faces[normals[body_faces, 1] > REGION_FACING_COS],
+        "lateral_cortex": body_faces[(np.abs(normals[body_faces, 0]) > REGION_FACING_COS)
+                                     & (np.abs(normals[body_faces, 2]) < cos_lim)],
+        "left_pedicle": ped_faces.get("left", np.zeros(0, int)),
+        "right_pedicle": ped_faces.get("right", np.zeros(0, int)),
+    }
+    taken = np.zeros(len(centroids), bool)
+    for faces in regions.values():
+        taken[faces] = True
+    regions["lateral_cortex"] = regions["lateral_cortex"][~np.isin(regions["lateral_cortex"], regions["anterior_cortex"])]
+    regions["posterior_arch"] = np.nonzero((centroids[:, 1] < wall_y) & ~taken)[0]
+    return regions
 
 
 def _check_one_body(body_vox: np.ndarray, zs: np.ndarray, spacing: float, prior) -> None:
