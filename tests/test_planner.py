@@ -5,8 +5,9 @@ to the canal from trimesh on the exact spheroid surface, the terminus depth insi
 cannula arc geometry, the passage through the pedicle isthmus.
 
 ``BVN_PLAN_VARIANTS`` sets how many random synthetic variants are planned (default 3 to keep this
-file near a minute; the full 50 take about 8 s each and are run the same way with
-``BVN_PLAN_VARIANTS=50``).
+file near a minute; the full 50 take about 5 s each and are run the same way with
+``BVN_PLAN_VARIANTS=50``). Synthetic vertebrae are sampled at VOXEL_MM (generator default 0.6 mm)
+for the same reason.
 """
 
 import json
@@ -31,6 +32,7 @@ from bvn_plan.synthetic import PART_NAMES, synthesize
 from bvn_plan.vertebra import Vertebra
 
 VARIANTS = int(os.environ.get("BVN_PLAN_VARIANTS", "3"))
+VOXEL_MM = 0.8
 TRANSPEDICULAR = ("transpedicular",)
 SETTINGS = PlannerSettings()
 DEVICE = DeviceProfile()
@@ -98,14 +100,14 @@ def assert_sound_transpedicular(level_plan, side):
 
 @pytest.fixture(scope="module")
 def synthetic_l4():
-    sv = synthesize("L4")
+    sv = synthesize("L4", voxel_mm=VOXEL_MM)
     zones = SafetyZones(sv.mesh, sv.landmarks)
     return sv, zones, plan_level(sv.vertebra, zones=zones)
 
 
 @pytest.mark.parametrize("level", ["L3", "L5", "S1"])
 def test_synthetic_levels_plan_both_sides(level):
-    sv = synthesize(level, osteoporotic=level == "L5")
+    sv = synthesize(level, osteoporotic=level == "L5", voxel_mm=VOXEL_MM)
     level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
     for side in ("right", "left"):
         plan = assert_sound_transpedicular(level_plan, side)
@@ -141,7 +143,7 @@ PLANNABLE_TERMINUS_TO_CANAL_MM = 11.5
 @pytest.mark.parametrize("seed", range(VARIANTS))
 def test_random_variants_plan_both_sides_or_prove_why_not(seed):
     levels = ["L1", "L2", "L3", "L4", "L5", "S1"]
-    sv = synthesize(levels[seed % 6], vary=True, seed=seed, osteoporotic=bool(seed % 2), voxel_mm=0.8)
+    sv = synthesize(levels[seed % 6], vary=True, seed=seed, osteoporotic=bool(seed % 2), voxel_mm=VOXEL_MM)
     level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
     lm = sv.landmarks
     reach = _canal_clearance(lm.canal_mesh, lm.bvn_terminus[None])
@@ -157,7 +159,7 @@ def test_random_variants_plan_both_sides_or_prove_why_not(seed):
 
 
 def test_narrow_pedicles_give_no_plan_and_say_why():
-    sv = synthesize("L4", pedicle_width=4.5)
+    sv = synthesize("L4", pedicle_width=4.5, voxel_mm=VOXEL_MM)
     level_plan = plan_level(sv.vertebra, approaches=("transpedicular", "transpedicular-straight"))
     for result in level_plan.results:
         assert result.plan is None and not result.alternatives
