@@ -9,6 +9,9 @@ minimised after safety and reported against ``target_tolerance_mm``; it never ov
 Search (deterministic, fixed grids, mm, model coordinates; grids laid out in the vertebra frame and
 mirrored between sides):
 
+0. refusals with numbers before any search: a terminus nearer the canal than the canal margin plus
+   the coverage margin (no lesion can do both), a pedicle isthmus narrower than the introducer plus
+   two pedicle margins;
 1. transpedicular lines: through the isthmus centre (and 4 offsets in its cross-section) at every
    (medial, cranio-caudal) angle of a grid, screened by depth in bone and canal clearance;
 2. tip candidates: a grid of points anterior to and around the terminus;
@@ -18,9 +21,16 @@ mirrored between sides):
 4. extrapedicular: straight lines through each tip candidate whose bone entry lies on the lateral
    body wall near the pedicle-body junction with no bone behind it;
 5. every candidate is scored on grid distances (bone, canal, endplate planes, root corridor,
-   lesion samples); the best few distinct ones are judged exactly by
-   :func:`bvn_plan.safety.check_path` with the device's ellipsoid lesion, and only a path whose
-   verdict is not "fail" and whose lesion covers the terminus is returned as a plan.
+   lesion samples) and the exact terminus depth in its lesion; the best ones get exact lesion-to-
+   canal distances; the best few distinct ones are judged by :func:`bvn_plan.safety.check_path`
+   with the device's ellipsoid lesion, and only a path whose verdict is not "fail" and whose lesion
+   covers the terminus is returned as a plan. When nothing survives, the blocking constraint is
+   named with the best value any candidate reached.
+
+Score of a candidate (mm, higher is better): its smallest clearance beyond the rule margins
+(capped at ``clearance_cap_mm``) minus ``tip_weight`` x the tip distance beyond
+``target_tolerance_mm``. Near-equal scores (RANK_QUANTUM_MM) are decided by the nearer tip, then
+the more centred pedicle passage.
 """
 
 from __future__ import annotations
@@ -250,8 +260,9 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
                f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus"]
     if best.tip_to_terminus_mm > settings.target_tolerance_mm + 0.05:
         reasons.append(f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus, beyond the "
-                       f"{settings.target_tolerance_mm:.1f} mm target tolerance: nearer tips break a safety "
-                       f"margin (lesion to canal {best.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm)")
+                       f"{settings.target_tolerance_mm:.1f} mm target tolerance: the nearest tip the search found that "
+                       f"keeps every margin (lesion to canal {best.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm, "
+                       f"terminus {best.coverage_mm:.1f} mm inside the lesion)")
     others = sorted((p for p in plans if p is not best), key=lambda p: -p.score_mm)
     for p in others:
         reasons.append(f"also possible: {p.side} {p.approach} (verdict {p.verdict}, score {p.score_mm:.1f} mm)")
