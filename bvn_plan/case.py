@@ -54,7 +54,10 @@ DONE_MARKER = "case.done"
 SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "side", "checker_verdict",
                    "tip_to_terminus_mm", "terminus_depth_in_lesion_mm", "lesion_to_canal_mm",
                    "min_clearance_beyond_margin_mm", "introducer_medial_deg", "introducer_craniocaudal_deg",
-                   "path_median_hu", "lesion_median_hu", "message")
+                   "path_median_hu", "lesion_median_hu", "body_depth_mm", "body_width_mm", "canal_width_mm",
+                   "pedicle_width_right_mm", "pedicle_width_left_mm", "message")
+#: Morphometry (bvn_plan.anatomy) copied into the summary columns of the same name + "_mm".
+SUMMARY_MORPHOMETRY = ("body_depth", "body_width", "canal_width", "pedicle_width_right", "pedicle_width_left")
 #: CT sampling steps (mm): along a path from its bone entry, and the grid filling a lesion.
 CT_PATH_STEP_MM = 1.0
 CT_LESION_STEP_MM = 1.0
@@ -486,6 +489,10 @@ def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
     row = {key: "" for key in SUMMARY_COLUMNS}
     row.update(case_id=case.case_id, level=o.level, status=_status(o), message=o.error or "",
                eligibility="not assessed" if eligibility is None else eligibility.level_verdicts[o.level])
+    landmarks = getattr(o.vertebra, "landmarks", None)
+    if landmarks is not None and o.error is None:
+        row.update({f"{name}_mm": _fmt(landmarks.morphometry[name]) for name in SUMMARY_MORPHOMETRY
+                    if name in landmarks.morphometry})
     if o.chosen is not None:
         p = o.chosen
         row.update(approach=p.approach, side=p.side, checker_verdict=p.verdict,
