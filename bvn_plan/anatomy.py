@@ -344,7 +344,6 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     # Posterior wall faces: facing the canal, within the lumen's width, between the endplates.
     z_lo, z_hi = endplate_z(centroids[:, 1])
     wall_faces = _posterior_wall_faces(lumen, grid, centroids, normals, z_lo, z_hi)
-    confidence["posterior_wall"] = float(np.clip(len(wall_faces) / POSTERIOR_WALL_MIN_FACES, 0, 1))
     # Body: confident when at least half the volume of an elliptic cylinder of the prior's size.
     prior_volume = np.pi / 4 * prior.body_width * prior.body_depth * prior.body_height_posterior
     confidence["body"] = float(np.clip(body_volume / (0.5 * prior_volume), 0, 1))
@@ -371,6 +370,11 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
         if not p.neck_found:
             notes.append(f"{side} pedicle: no narrowing (isthmus) found; taken where it leaves the body")
+
+    # Faces of the pedicles' medial walls face the canal too: they are pedicle, not body.
+    for faces in ped_faces.values():
+        wall_faces = np.setdiff1d(wall_faces, faces)
+    confidence["posterior_wall"] = float(np.clip(len(wall_faces) / POSTERIOR_WALL_MIN_FACES, 0, 1))
 
     # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)

@@ -203,6 +203,14 @@ def test_synthetic_ground_truth(level, seed, osteoporotic):
     assert np.linalg.norm(found.canal_centroid - truth.canal_centroid) < 1.0
     assert angle(found.superior_endplate.normal, truth.superior_endplate.normal) < 3.0
     assert angle(found.inferior_endplate.normal, truth.inferior_endplate.normal) < 3.0
+    # Face regions against the generator's labels (same mesh, same face indices).
+    for name in ("superior_endplate", "inferior_endplate"):
+        ours, theirs = set(found.face_regions[name].tolist()), set(truth.face_regions[name].tolist())
+        assert len(ours & theirs) / len(ours | theirs) > 0.7, name
+    # Most found wall faces are the generator's posterior wall; the rest lie where the pedicles
+    # join the body, which the generator labels pedicle (measured 41-100%).
+    wall = found.face_regions["posterior_wall"]
+    assert np.isin(wall, truth.face_regions["posterior_wall"]).mean() > 0.4
     for side in ("left", "right"):
         p, t = found.pedicles[side], truth.pedicles[side]
         assert abs(p.isthmus_width - t.isthmus_width) < 0.5, side
