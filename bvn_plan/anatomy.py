@@ -25,10 +25,9 @@ import warnings
 import numpy as np
 import trimesh
 from scipy import ndimage
-from skimage.measure import marching_cubes
 
 from .crossings import gap_around, interval_around, line_crossings
-from .canal import CANAL_MARGIN_MM, END_WINDOW_MM, find_canal_axis, lumen_mask
+from .canal import END_WINDOW_MM, canal_volume, find_canal_axis, lumen_mask
 from .errors import AnatomyError
 from .frames import AnatomicalFrame, patient_axes
 from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
@@ -36,7 +35,7 @@ from .levels import morphometry as level_prior
 from .mesh_io import BvnPlanWarning
 from .pedicles import find_pedicle
 from .symmetry import find_symmetry_plane, surface_samples
-from .voxelize import VoxelGrid, voxelize
+from .voxelize import VoxelGrid, mask_surface, voxelize
 
 #: Surface samples for the symmetry fit (query) and its target (dense), and for the canal search.
 SYMMETRY_SAMPLES = 800
@@ -378,7 +377,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
 
     # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)
-    canal_local = _canal_volume(lumen, grid, canal_z)
+    canal_local = canal_volume(lumen, grid, canal_z)
     # The canal centroid is the lumen's own (without the safety margin of the canal volume).
     canal_centroid_local = np.array([xs[li].mean(), ys[lj].mean(), (canal_z[0] + canal_z[1]) / 2])
 
@@ -510,31 +509,6 @@ def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float, seed: np
     return centre, normal, rms, keep
 
 
-def _canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range) -> trimesh.Trimesh:
-    """The canal lumen grown by CANAL_MARGIN_MM and extruded between the endplate planes at the
-    midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface."""
-    grow = int(round(CANAL_MARGIN_MM / grid.spacing))
-    footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
-    zs = grid.axis_coordinates(2)
-    inside_z = (zs >= z_range[0] - CANAL_MARGIN_MM) & (zs <= z_range[1] + CANAL_MARGIN_MM)
-    mask = footprint[:, :, None] & inside_z[None, None, :]
-    return _mask_surface(mask, grid)
-
-
-def _mask_surface(mask: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
-    """Closed surface (vertebra frame, mm) of a boolean mask on ``grid``, lightly smoothed."""
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    start = np.array([sl.start for sl in box])
-    padded = np.pad(mask[box], 3).astype(np.float32)
-    padded = ndimage.gaussian_filter(padded, 0.6)
-    verts, faces, _, _ = marching_cubes(padded, 0.5)
-    verts = grid.origin + (verts - 3 + start) * grid.spacing
-    surface = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
-    if surface.volume < 0:
-        surface.invert()
-    return surface
-
-
 def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Trimesh:
     """The body as a closed surface: the vertebra in front of the posterior wall's coronal plane."""
     whole = trimesh.Trimesh(vertices, faces, process=False)
@@ -552,7 +526,7 @@ def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Tr
     except Exception:  # manifold refuses non-manifold input: fall back to the voxel body
         pass
     keep = solid & (grid.axis_coordinates(1) > wall_y)[None, :, None]
-    return _mask_surface(keep, grid)
+    return mask_surface(keep, grid)
 
 
 def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:

@@ -16,7 +16,7 @@ import trimesh
 from scipy import ndimage
 
 from .landmarks import Plane
-from .voxelize import VoxelGrid
+from .voxelize import VoxelGrid, mask_surface
 
 #: Pixel size (mm) of the silhouettes searched for the canal hole.
 SILHOUETTE_PIXEL_MM = 1.0
@@ -136,3 +136,14 @@ def lumen_mask(solid: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
         return None
     areas = ndimage.sum_labels(np.ones_like(labels), labels, candidates)
     return labels == candidates[int(np.argmax(areas))]
+
+
+def canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range) -> trimesh.Trimesh:
+    """The canal lumen grown by CANAL_MARGIN_MM and extruded between the endplate planes at the
+    midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface."""
+    grow = int(round(CANAL_MARGIN_MM / grid.spacing))
+    footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
+    zs = grid.axis_coordinates(2)
+    inside_z = (zs >= z_range[0] - CANAL_MARGIN_MM) & (zs <= z_range[1] + CANAL_MARGIN_MM)
+    mask = footprint[:, :, None] & inside_z[None, None, :]
+    return mask_surface(mask, grid)

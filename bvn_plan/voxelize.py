@@ -1,4 +1,5 @@
-"""Solid voxel grids of closed surfaces, by ray parity along the grid's z axis (vectorised numpy).
+"""Solid voxel grids of closed surfaces, by ray parity along the grid's z axis (vectorised numpy),
+and closed surfaces of voxel masks (marching cubes).
 
 Grids are axis-aligned in whatever coordinates the vertices are given in (bvn-plan uses the
 vertebra frame: x right, y anterior, z superior, mm).
@@ -9,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import trimesh
+from scipy import ndimage
+from skimage.measure import marching_cubes
 
 #: Sub-voxel shift of the sampling lattice so that rays rarely pass exactly through mesh
 #: vertices or edges (which would count a crossing twice).
@@ -74,3 +78,18 @@ def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: fl
     flips = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
     solid = (np.cumsum(flips, axis=2, dtype=np.int32) % 2).astype(bool)
     return VoxelGrid(solid, lo, float(spacing))
+
+
+def mask_surface(mask: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
+    """Closed surface of a boolean mask on ``grid`` (in the grid's coordinates, mm), by marching
+    cubes on the mask lightly smoothed (Gaussian, 0.6 voxel) so that it is not a staircase."""
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    start = np.array([sl.start for sl in box])
+    padded = np.pad(mask[box], 3).astype(np.float32)
+    padded = ndimage.gaussian_filter(padded, 0.6)
+    verts, faces, _, _ = marching_cubes(padded, 0.5)
+    verts = grid.origin + (verts - 3 + start) * grid.spacing
+    surface = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
+    if surface.volume < 0:
+        surface.invert()
+    return surface
