@@ -1,0 +1,247 @@
+"""The case workflow on the real TotalSegmentator example: L3-S1 planned from the labelmap alone in
+its RAS world frame; the Slicer markups and meshes line up with the labelmap voxels; the markups
+validate and round-trip through ``bvn-plan check``; CT numbers come from bone; outputs replace
+an earlier run whole."""
+
+import base64
+import copy
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from bvn_plan.case import (DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case,
+                           replace_directory)
+from bvn_plan.errors import InputError
+from bvn_plan.frames import convert_points
+from bvn_plan.labelmap import load_labelmap
+from bvn_plan.markups import read_markups, validate_markups
+from bvn_plan.report import write_report
+from bvn_plan.slicer_export import write_level
+
+PROJECT = Path(__file__).resolve().parents[1]
+LEVELS = ["L3", "L4", "L5", "S1"]
+
+
+def _case_document(totalseg_dir: Path) -> dict:
+    return {
+        "case_id": "totalseg-L3-S1",
+        "levels": "L3-S1",
+        "clinical": {"modic": {"L3": 2, "L4": 1, "L5": 1, "S1": 1}, "symptomatic_levels": "L3-S1",
+                     "symptom_duration_months": 14, "conservative_care": {"months": 9, "treatments": ["PT", "NSAIDs"]},
+                     "odi": 46, "nrs": 7, "bone_density": {"status": "osteoporosis", "t_score": -2.8}},
+        "plan": {"images": False},
+        "input": {"labelmap": str(totalseg_dir / "totalseg.nii.gz"), "scheme": "totalseg",
+                  "ct": str(totalseg_dir / "example_ct.nii.gz")},
+    }
+
+
+@pytest.fixture(scope="module")
+def planned(totalseg_dir, tmp_path_factory):
+    """The TotalSegmentator case planned once (every approach, both sides, four levels)."""
+    case = case_from_dict(_case_document(totalseg_dir), totalseg_dir, source="test case")
+    out = tmp_path_factory.mktemp("case") / "out"
+    result = plan_case(case, out)
+    labelmap = load_labelmap(totalseg_dir / "totalseg.nii.gz", scheme="totalseg")
+    return result, out, labelmap
+
+
+def _in_label(labelmap, level, points_ras) -> np.ndarray:
+    ijk = np.rint(labelmap.world_to_voxel(np.asarray(points_ras, float).reshape(-1, 3))).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < labelmap.data.shape), axis=1)
+    hit = np.zeros(len(ijk), bool)
+    hit[inside] = labelmap.data[tuple(ijk[inside].T)] == labelmap.label_value(level)
+    return hit
+
+
+def test_every_level_is_planned_and_summarised(planned):
+    result, out, _ = planned
+    assert [o.level for o in result.levels] == LEVELS
+    assert all(o.chosen is not None and o.chosen.verdict != "fail" for o in result.levels)
+    document = json.loads((out / "plan.json").read_text())
+    assert document["eligibility"]["verdict"] == "indicated"
+    assert any(f["criterion"] == "fracture_risk" and "4.64%" in f["message"] for f in document["eligibility"]["findings"])
+    for o in result.levels:
+        level = document["levels"][o.level]
+        assert level["status"] == "planned"
+        assert level["plan"]["coordinates"]["frame"] == "RAS"
+        assert level["plan"]["recommendation"] is not None
+        assert level["markups_frame"] == "RAS"
+    assert [r["level"] for r in result.rows] == LEVELS
+    assert (out / "summary.csv").read_text().count("\n") == 1 + len(LEVELS)
+    assert json.loads((out / DONE_MARKER).read_text())["rows"] == result.rows
+    html = (out / "report.html").read_text()
+    assert "not a medical device" in html and "INDICATED" in html and "Interv Pain Med 2025;4(4):100654" in html
+    assert all(f"<h2>{level}</h2>" in html for level in LEVELS)
+    assert "introducer_diameter_mm" in html and "canal_lesion" in html and "depth_fraction" in html
+
+
+def test_markups_line_up_with_the_labelmap(planned):
+    result, out, labelmap = planned
+    for o in result.levels:
+        file = out / "slicer" / f"{o.level}.mrk.json"
+        document = json.loads(file.read_text())
+        assert validate_markups(document, strict=True) == []
+        assert {node["coordinateSystem"] for node in document["markups"]} == {"RAS"}
+        nodes = read_markups(file, frame="RAS")
+        paths = [n for n in nodes if n.type in ("Line", "Curve")]
+        assert len(paths) >= 1
+        tips = np.array([n.points[-1] for n in paths])
+        assert _in_label(labelmap, o.level, tips).all(), f"{o.level}: a path tip lies outside the label"
+        side = {"right": "R", "left": "L"}[o.chosen.side]
+        assert paths[0].name == f"{o.level}_{side}_{o.chosen.approach.replace('-', '_')}"
+        points = next(n for n in nodes if n.type == "Fiducial")
+        named = dict(zip(points.labels, points.points))
+        assert np.allclose(named[f"{o.level}_{side}_target"], paths[0].points[-1])
+        assert np.allclose(named[f"{o.level}_{side}_target"], o.chosen.path.tip)
+        assert _in_label(labelmap, o.level, [named[f"{o.level}_BVN_terminus"]]).all()
+
+
+def _read_stl(path: Path) -> tuple[bytes, np.ndarray]:
+    data = path.read_bytes()
+    count = struct.unpack("<I", data[80:84])[0]
+    records = np.frombuffer(data[84:84 + 50 * count], dtype=np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]))
+    return data[:80], records["v"].reshape(-1, 3).astype(float)
+
+
+def test_meshes_are_lps_with_the_slicer_header_and_overlay_the_labelmap(planned):
+    result, out, labelmap = planned
+    for o in result.levels:
+        header, lesion_lps = _read_stl(out / "slicer" / f"{o.level}_lesion.stl")
+        assert b"SPACE=LPS" in header
+        lesion_ras = convert_points(lesion_lps, "LPS", "RAS")
+        assert abs(lesion_ras.mean(axis=0) - o.chosen.lesion.centre).max() < 0.5
+        assert _in_label(labelmap, o.level, lesion_ras).mean() > 0.9, f"{o.level}: the lesion is not in the bone"
+        _, vertebra_lps = _read_stl(out / "slicer" / f"{o.level}_vertebra.stl")
+        surface = convert_points(vertebra_lps, "LPS", "RAS")
+        assert np.abs(surface - o.vertebra.mesh.triangles.reshape(-1, 3)).max() < 1e-3
+        _, tube = _read_stl(out / "slicer" / f"{o.level}_path.stl")
+        tip_end = convert_points(tube, "LPS", "RAS")
+        nearest = np.linalg.norm(tip_end - o.chosen.path.tip, axis=1).min()
+        assert nearest <= o.chosen.path.radius + 1e-3
+
+
+def test_markups_round_trip_through_the_check_command(planned, tmp_path):
+    """The exported L4 surface (LPS STL) and its RAS markups, judged by ``bvn-plan check``."""
+    result, out, _ = planned
+    o = next(o for o in result.levels if o.level == "L4")
+    report = tmp_path / "check.json"
+    run = subprocess.run([sys.executable, "-m", "bvn_plan.cli", "check", str(out / "slicer" / "L4_vertebra.stl"),
+                          "--level", "L4", "--frame", "LPS", "--markups", str(out / "slicer" / "L4.mrk.json"),
+                          "--json", str(report)], capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    checked = json.loads(report.read_text())
+    assert np.allclose(convert_points(checked["tip"], "LPS", "RAS"), o.chosen.path.tip, atol=1e-3)
+    ours = o.chosen.check.clearances["spinal_canal:lesion"].clearance_mm
+    assert abs(checked["clearances"]["spinal_canal:lesion"]["clearance_mm"] - ours) < 1.0
+    assert checked["verdict"] == o.chosen.verdict
+
+
+def test_ct_numbers_come_from_bone(planned, totalseg_dir):
+    import nibabel as nib
+
+    result, _, _ = planned
+    ct = nib.load(str(totalseg_dir / "example_ct.nii.gz"))
+    for o in result.levels:
+        hu = o.ct_hu[f"{o.chosen.side} {o.chosen.approach}"]
+        assert hu["path"]["samples"] > 10 and hu["lesion"]["samples"] > 300
+        assert hu["lesion"]["median"] > 80 and hu["path"]["median"] > 80, (o.level, hu)  # bone, not soft tissue
+    # negative control: the same points read as LPS land outside the body (air/soft tissue or off the grid)
+    o = result.levels[1]
+    wrong = copy.copy(o.vertebra)
+    wrong.patient_frame = "LPS"
+    mislaid = path_and_lesion_hu(ct, o.chosen, wrong)
+    assert mislaid["lesion"]["samples"] == 0 or mislaid["lesion"]["median"] < 80
+
+
+def test_report_embeds_the_pictures(planned, tmp_path):
+    result, _, _ = planned
+    o = result.levels[1]
+    path = write_report(tmp_path / "report.html", [(o.vertebra, o.level_plan)], chosen={o.level: o.chosen})
+    html = path.read_text()
+    images = [chunk.split("'", 1)[0] for chunk in html.split("data:image/png;base64,")[1:]]
+    assert len(images) == 5  # 3D scene oblique and axial; fluoroscopy AP, lateral, en face
+    for image in images:
+        png = base64.b64decode(image)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", png[16:24])
+        assert width > 100 and height > 100
+    assert "src='http" not in html and "<link" not in html  # self-contained
+
+
+def test_markups_without_a_patient_frame_follow_slicer_lps(planned, tmp_path):
+    """A mesh with no patient frame is shown by Slicer as LPS: markups say LPS with the model's own
+    coordinates and the meshes are written unconverted."""
+    result, _, _ = planned
+    o = result.levels[1]
+    bare = copy.copy(o.vertebra)
+    bare.patient_frame = None
+    files = write_level(o.level_plan, bare, tmp_path, o.chosen)
+    document = json.loads(files["markups"].read_text())
+    assert {node["coordinateSystem"] for node in document["markups"]} == {"LPS"}
+    assert np.allclose(document["markups"][0]["controlPoints"][-1]["position"], o.chosen.path.tip)
+    _, lesion = _read_stl(files["lesion"])
+    assert abs(lesion.mean(axis=0) - o.chosen.lesion.centre).max() < 0.5
+
+
+def test_a_rerun_replaces_the_output_whole(tmp_path):
+    out = tmp_path / "case"
+
+    def first(folder):
+        (folder / "old_only.txt").write_text("old")
+        (folder / "plan.json").write_text("old")
+        (folder / DONE_MARKER).write_text("{}")
+
+    def second(folder):
+        (folder / "plan.json").write_text("new")
+        (folder / DONE_MARKER).write_text("{}")
+
+    def broken(folder):
+        (folder / "plan.json").write_text("half")
+        raise InputError("stopped half-way")
+
+    replace_directory(out, first)
+    replace_directory(out, second)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["plan.json", DONE_MARKER])
+    with pytest.raises(InputError, match="half-way"):
+        replace_directory(out, broken)
+    assert (out / "plan.json").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["case"]  # no temporary folder left
+
+
+def test_a_foreign_output_folder_is_refused(tmp_path, totalseg_dir):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    case = case_from_dict(_case_document(totalseg_dir), totalseg_dir)
+    with pytest.raises(InputError, match="not a finished bvn-plan case folder"):
+        plan_case(case, out)
+    assert (out / "thesis.docx").read_text() == "precious"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"colour": "blue"}, "unknown field"),
+    ({"levels": 4}, "levels"),
+    ({"input": {}}, "exactly one of input.labelmap or input.meshes"),
+    ({"plan": {"preferred_approach": "anterior"}}, "plan.preferred_approach"),
+    ({"clinical": {"nrs": 14}}, "clinical.nrs"),
+    ({"input": {"labelmap": "missing.nii.gz"}}, "does not exist"),
+    ({"levels": "L5-L3"}, "runs upward"),
+    ({"plan": {"settings": {"speed": 2}}}, "unknown planner setting"),
+    ({"plan": {"device": {"lesion_diameter_mm": -1}}}, "lesion_diameter_mm"),
+])
+def test_bad_case_files_say_what_is_wrong(totalseg_dir, change, message):
+    document = dict(_case_document(totalseg_dir), **change)
+    with pytest.raises(InputError, match=message):
+        case_from_dict(document, totalseg_dir)
+
+
+def test_the_documented_example_loads(totalseg_dir):
+    case = load_case(PROJECT / "examples" / "case_example.yaml")
+    assert case.levels == LEVELS and case.labelmap == (totalseg_dir / "totalseg.nii.gz").resolve()
+    assert case.eligibility().verdict == "indicated"
