@@ -353,10 +353,11 @@ def plan_case(case: Case, out_dir: str | os.PathLike) -> CaseResult:
         write_text_atomic(folder / "summary.csv", rows_to_csv(rows))
         write_report(folder / "report.html", [(o.vertebra, o.level_plan) for o in outcomes if o.level_plan],
                      title=f"bvn-plan case {case.case_id}", eligibility=eligibility, clinical=case.raw.get("clinical"),
-                     chosen={o.level: o.chosen for o in outcomes}, ct_hu={o.level: o.ct_hu for o in outcomes},
+                     chosen={o.level: o.chosen for o in outcomes},
+                     reasons={o.level: o.chosen_reasons for o in outcomes}, ct_hu={o.level: o.ct_hu for o in outcomes},
                      errors={o.level: o.error for o in outcomes if o.error},
                      anatomy_only=[o.vertebra for o in outcomes if o.level_plan is None and o.error is None],
-                     images=case.images, ct=ct, notes=notes)
+                     images=case.images, ct=ct, notes=notes, terminus=case.terminus)
         write_json_atomic(folder / DONE_MARKER, {"case_id": case.case_id, "rows": rows})
 
     replace_directory(out, fill)

@@ -55,24 +55,27 @@ figure img{max-width:340px;border:1px solid #ccc}small{color:#555}
 
 def write_report(path: str | os.PathLike, plans: list[tuple[object, LevelPlan]], *, title: str = "bvn-plan report",
                  eligibility=None, clinical: dict | None = None, chosen: dict | None = None,
-                 ct_hu: dict | None = None, errors: dict | None = None, anatomy_only: list | None = None,
-                 images: bool = True, ct=None, notes: list[str] | None = None) -> Path:
+                 reasons: dict | None = None, ct_hu: dict | None = None, errors: dict | None = None,
+                 anatomy_only: list | None = None, images: bool = True, ct=None, notes: list[str] | None = None,
+                 terminus: TerminusParameters | None = None) -> Path:
     """Write the HTML report of ``plans`` [(vertebra, LevelPlan), ...] to ``path`` atomically.
 
     Optional: ``eligibility`` (:class:`bvn_plan.eligibility.Eligibility`) and the ``clinical``
-    section of the case; ``chosen`` level -> the plan to show (default the recommendation);
-    ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.case.path_and_lesion_hu`); ``errors``
+    section of the case; ``chosen`` level -> the plan to show (default the recommendation) and
+    ``reasons`` level -> why (default the planner's recommendation reasons); ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.case.path_and_lesion_hu`); ``errors``
     level -> why it was not planned; ``anatomy_only``: vertebrae with landmarks but no plan;
     ``images``: render the pictures (a few seconds per level); ``ct``: a CT (nibabel image, RAS
-    mm) for the fluoroscopy; ``notes``: input notes.
+    mm) for the fluoroscopy; ``notes``: input notes; ``terminus``: the terminus parameters used
+    (default :class:`TerminusParameters`).
     """
     return write_text_atomic(path, report_html(plans, title=title, eligibility=eligibility, clinical=clinical,
-                                               chosen=chosen, ct_hu=ct_hu, errors=errors, anatomy_only=anatomy_only,
-                                               images=images, ct=ct, notes=notes))
+                                               chosen=chosen, reasons=reasons, ct_hu=ct_hu, errors=errors,
+                                               anatomy_only=anatomy_only, images=images, ct=ct, notes=notes,
+                                               terminus=terminus))
 
 
-def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=None, chosen=None, ct_hu=None,
-                errors=None, anatomy_only=None, images=True, ct=None, notes=None) -> str:
+def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=None, chosen=None, reasons=None,
+                ct_hu=None, errors=None, anatomy_only=None, images=True, ct=None, notes=None, terminus=None) -> str:
     """The report as one HTML string (arguments as :func:`write_report`)."""
     chosen = {lp.level: lp.recommendation for _, lp in plans} | {k: v for k, v in (chosen or {}).items() if v}
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
@@ -88,11 +91,13 @@ def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=No
     for vertebra in anatomy_only or []:
         parts.append(_anatomy_section(vertebra))
     for vertebra, level_plan in plans:
-        parts.append(_level_section(vertebra, level_plan, chosen.get(level_plan.level), (ct_hu or {}).get(level_plan.level),
-                                    images, ct))
+        level = level_plan.level
+        why = (reasons or {}).get(level) or level_plan.recommendation_reasons
+        parts.append(_level_section(vertebra, level_plan, chosen.get(level), why, (ct_hu or {}).get(level), images, ct))
     if notes:
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    parts.append(_assumptions_section(plans))
+    levels = [lp.level for _, lp in plans] + [v.landmarks.level for v in anatomy_only or []]
+    parts.append(_assumptions_section(plans, levels, terminus or TerminusParameters()))
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
 
@@ -186,7 +191,8 @@ def _summary_section(plans, chosen: dict) -> str:
     return "<h2>Summary per level and side</h2>" + (_table(header, rows, classes) if rows else "<p>No level planned.</p>")
 
 
-def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, hu: dict | None, images: bool, ct) -> str:
+def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, reasons: list[str], hu: dict | None,
+                   images: bool, ct) -> str:
     from .path_numbers import describe
 
     level = level_plan.level
@@ -194,10 +200,10 @@ def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, hu: d
            f"{_e(vertebra.input_units)}; lengths mm; angles degrees</small></p>"]
     if plan is None:
         out.append("<p><b>No safe plan.</b></p><ul>" +
-                   "".join(f"<li>{_e(r)}</li>" for r in level_plan.recommendation_reasons) + "</ul>")
+                   "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>")
     else:
         out.append(f"<p>Chosen: <b>{_e(plan.side)} {_e(plan.approach)}</b> {_badge(plan.verdict)}</p><ul>" +
-                   "".join(f"<li>{_e(r)}</li>" for r in level_plan.recommendation_reasons + plan.check.reasons) + "</ul>")
+                   "".join(f"<li>{_e(r)}</li>" for r in list(reasons) + plan.check.reasons) + "</ul>")
         out.append(f"<p>Fluoroscopy: {_e(describe(plan.numbers))}</p>")
         rows = []
         for key, value in plan.numbers.items():
@@ -231,25 +237,23 @@ def _anatomy_section(vertebra) -> str:
     return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)
 
 
-def _assumptions_section(plans) -> str:
+def _assumptions_section(plans, levels: list[str], terminus: TerminusParameters) -> str:
     out = ["<h2>Assumptions and their sources</h2><p>[V] read in a source, [A] assumed: every one is a parameter.</p>"]
-    if not plans:
-        return out[0]
-    _, first = plans[0]
-    device = first.device.to_dict()
-    out.append("<h3>Device profile</h3>" + _table(["field", "value", "source"],
-                                                     [[k, v, DEVICE_SOURCES.get(k, "")] for k, v in device.items()]))
-    out.append("<h3>Safety rules</h3>" + _table(
-        ["rule", "zone", "applies to", "margin (mm)", "severity", "source"],
-        [[r.name, r.zone, r.applies_to, r.margin_mm, r.severity, r.source] for r in first.rules.rules]))
-    terminus = TerminusParameters()
-    out.append("<h3>BVN terminus</h3>" + _table(["parameter", "default", "source"],
+    if plans:
+        _, first = plans[0]
+        device = first.device.to_dict()
+        out.append("<h3>Device profile</h3>" + _table(["field", "value", "source"],
+                                                         [[k, v, DEVICE_SOURCES.get(k, "")] for k, v in device.items()]))
+        out.append("<h3>Safety rules</h3>" + _table(
+            ["rule", "zone", "applies to", "margin (mm)", "severity", "source"],
+            [[r.name, r.zone, r.applies_to, r.margin_mm, r.severity, r.source] for r in first.rules.rules]))
+        settings = dataclasses.asdict(first.settings)
+        out.append("<h3>Planner settings</h3><p><small>bvn_plan.planner.PlannerSettings: [A] unless stated in its "
+                   "docstring</small></p>" + _table(["setting", "value"], [[k, v] for k, v in settings.items()]))
+    out.append("<h3>BVN terminus</h3>" + _table(["parameter", "value", "source"],
                                                [[f.name, getattr(terminus, f.name), TERMINUS_SOURCE]
                                                 for f in dataclasses.fields(terminus)]))
-    settings = dataclasses.asdict(first.settings)
-    out.append("<h3>Planner settings</h3><p><small>bvn_plan.planner.PlannerSettings: [A] unless stated in its "
-               "docstring</small></p>" + _table(["setting", "value"], [[k, v] for k, v in settings.items()]))
-    levels = sorted({TRANSITIONAL.get(lp.level, lp.level) for _, lp in plans})
+    levels = sorted({TRANSITIONAL.get(level, level) for level in levels}, key=list(MORPHOMETRY).index)
     rows = [[name] + [getattr(MORPHOMETRY[level], name) for level in levels]
             for name in (f.name for f in dataclasses.fields(MORPHOMETRY["L4"])) if name not in ("level", "relative_sd")]
     out.append(f"<h3>Level morphometry priors (mm, degrees)</h3><p><small>{_e(PRIORS_SOURCE)}</small></p>" +

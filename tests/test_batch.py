@@ -65,7 +65,7 @@ def test_interrupted_and_resumed_batch_matches_an_uninterrupted_run(cohort, tmp_
 
     out = tmp_path / "interrupted"
     script = ("import sys, warnings; warnings.simplefilter('ignore'); from bvn_plan.batch import batch_cases, run_batch; "
-              f"run_batch(batch_cases(sys.argv[2:], frame='RAS', stage='anatomy', images=False), sys.argv[1], "
+              "run_batch(batch_cases(sys.argv[2:], frame='RAS', stage='anatomy', images=False), sys.argv[1], "
               "workers=2, progress=False)")
     process = subprocess.Popen([sys.executable, "-c", script, str(out)] + [str(f) for f in cohort],
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import trimesh
 
 from bvn_plan.case import (DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case,
                            replace_directory)
