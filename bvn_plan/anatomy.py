@@ -80,6 +80,9 @@ POSTERIOR_WALL_MIN_FACES = 20
 #: Body faces facing anteriorly (normal . anterior) / laterally (|normal . right|) beyond this are
 #: anterior / lateral cortex [A].
 REGION_FACING_COS = 0.4
+#: The canal-depth chord is distrusted when it ends this far (mm) behind the lumen's back edge: it
+#: has passed between the laminae [A].
+CANAL_CHORD_LEAK_MM = 5.0
 #: Depth (mm) under the superior endplate at which the body width is measured [A].
 BODY_WIDTH_DEPTH_MM = 2.0
 #: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
@@ -389,6 +392,8 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     # width (interpedicular distance): the transverse extent of the lumen, which the pedicles bound.
     canal_centre = canal_centroid_local * [0, 1, 1]
     depth_gap = gap_around(crossings(canal_centre, np.array([0, 1.0, 0])), 0.0)
+    if depth_gap is not None and canal_centre[1] + depth_gap[0] < lumen_y[0] - CANAL_CHORD_LEAK_MM:
+        depth_gap = None  # the chord left through a gap between the laminae: use the lumen instead
     canal_width = float(lumen_x[1] - lumen_x[0])
     # Body width (endplate width): the transverse chord through the body centre just under the
     # superior endplate (exact crossings; lower down a sacrum's alae would join in).
