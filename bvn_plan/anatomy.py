@@ -561,8 +561,8 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
     # Implausible sizes make a finding doubtful; for the body and canal (which planning cannot do
     # without) only down to half, so that an unusual but clear vertebra is not refused for its size.
     for side in found.pedicles:
-        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_width_{side}"),
-                                                   plausible(f"pedicle_height_{side}"))
+        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_{name}_{side}")
+                                                   for name in ("width", "height", "transverse_angle"))
     found.confidence["canal"] *= max(0.5, plausible("canal_"))
     found.confidence["body"] *= max(0.5, plausible("body_"))
     return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior" for n in outliers]
