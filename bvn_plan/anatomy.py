@@ -9,9 +9,11 @@
    canal; superior: the pedicles sit in the upper half of the body and the posterior arch hangs
    below it (for a whole sacrum: the end where the S1 canal opening was found); a patient frame
    given by the user fixes the signs instead and is checked against these cues;
-4. a solid voxel grid in that frame gives the canal lumen, the body, the pedicles
-   (:mod:`bvn_plan.pedicles`), the endplates (robust planes through the endplate faces), the
-   posterior wall and the BVN terminus (exact mesh crossings on the mid-sagittal line).
+4. a solid voxel grid in that frame (:mod:`bvn_plan.voxelize`) gives the canal lumen, the body,
+   the pedicles (:mod:`bvn_plan.pedicles`), the endplates (robust planes through the endplate
+   faces; their bisector refines the superior axis), the posterior wall and the BVN terminus
+   (exact mesh crossings on the mid-sagittal line, :mod:`bvn_plan.crossings`); morphometry is
+   read off the mesh the same way and checked against the level priors (:mod:`bvn_plan.levels`).
 
 Every finding gets a confidence in 0..1. Refusals (:class:`AnatomyError`) are for meshes that are
 not one vertebra and for findings too doubtful to plan on. All coordinates are millimetres;

@@ -2,8 +2,10 @@
 
 The vertebral foramen is the one hole a lumbar vertebra shows when looked at along its
 superior-inferior axis. :func:`find_canal_axis` searches the directions in the mid-sagittal plane
-for the view with the largest hole on the symmetry line. :func:`canal_lumen` reads the lumen off a
-solid voxel grid in the vertebra frame and :func:`canal_volume` turns it into a closed mesh.
+for the view with the largest hole on the symmetry line. :func:`lumen_mask` reads the lumen off a
+solid voxel grid in the vertebra frame and :func:`canal_volume` turns it into a closed mesh: the
+lumen (the narrowest passage, seen along the canal axis) grown by CANAL_MARGIN_MM and extruded
+between the endplate planes, so the safety zone is never smaller than the canal.
 All coordinates are millimetres.
 """
 
