@@ -321,10 +321,13 @@ class _Planner:
         grid = np.array([[-sign * x, y, z] for x in s.tip_offsets_x_mm for y in s.tip_offsets_y_mm
                          for z in s.tip_offsets_z_mm
                          if not even_only or (x % 2 == 0 and y % 2 == 0)])
-        return self.frame.to_model(t_local + grid)
-
-    def _anterior(self, points) -> np.ndarray:
-        return self.frame.to_local(points)[..., 1]
+        tips = self.frame.to_model(t_local + grid)
+        # a spheroid holds the ball of its smaller semi-axis about its centre, which lies lesion_offset_mm
+        # behind the tip: a tip nearer the canal than this cannot keep the lesion's canal margin
+        dev = self.device
+        reach = min(dev.lesion_length_mm, dev.lesion_diameter_mm) / 2 - dev.lesion_offset_mm
+        keep = self.zones.canal.approximate(tips) + self.zones.canal.band >= self.margin("canal_lesion", 10.0) + reach
+        return tips[keep]
 
     # -- per approach and side ----------------------------------------------------------------
     def plan(self, approach: str, side: str) -> ApproachResult:
@@ -444,7 +447,7 @@ class _Planner:
         arc_s = a0 - chord_a                                      # arc start depth past the isthmus point
         li, ti = np.nonzero(ok)
         B = P[li] + arc_s[li, ti, None] * D[li]
-        past = self._anterior(B) - self._anterior(self.lm.pedicles[side].body_junction)
+        past = (B - self.lm.pedicles[side].body_junction) @ self.frame.anterior
         lo, hi = s.arc_start_past_wall_mm
         length = entry_back[li] + arc_s[li, ti]
         keep = (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
@@ -487,8 +490,8 @@ class _Planner:
         coverage = (1 - np.hypot(along / h, across / r)) * min(h, r) - s.coverage_margin_mm
         pre = np.minimum(np.minimum(line_score, canal), coverage)
         tip_distance = np.linalg.norm(tip - self.terminus, axis=1)
-        order = np.argsort(-self._score(pre, tip_distance), kind="stable")
-        return np.sort(order[: s.screened_candidates])
+        best = np.argpartition(-self._score(pre, tip_distance), s.screened_candidates)[: s.screened_candidates]
+        return np.sort(best)
 
     def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Exact depth (mm) of the terminus inside each candidate's spheroid lesion, negative outside
@@ -565,7 +568,7 @@ class _Planner:
         behind = (t[None, :] > entry_t[:, None]) & (t[None, :] <= entry_t[:, None] + s.clear_behind_entry_mm)
         ok &= ~np.any(behind & ~outside, axis=1)
         entry = T - entry_t[:, None] * D
-        past = self._anterior(entry) - self._anterior(ped.body_junction)
+        past = (entry - ped.body_junction) @ self.frame.anterior
         lo, hi = s.extrapedicular_entry_window_mm
         ok &= (past >= lo) & (past <= hi)
         idx = np.flatnonzero(ok)
@@ -615,7 +618,7 @@ class _Planner:
 
     def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
         """Grid estimates of each constraint's clearance beyond its margin (mm), per candidate."""
-        z, r, dev = self.zones, self.radius, self.device
+        z, r = self.zones, self.radius
         N, M, _ = c.points.shape
         flat = c.points.reshape(-1, 3)
         bone = z.bone.approximate(flat).reshape(N, M)
