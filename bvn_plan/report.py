@@ -49,7 +49,7 @@ text-align:left;vertical-align:top}th{background:#f0f0f0}.chosen{background:#e6f
 .verdict{display:inline-block;padding:.2em .7em;border-radius:.3em;color:#fff;font-weight:700}
 .indicated,.pass{background:#2e7d32}.not-indicated,.fail{background:#c62828}.needs-review,.warn{background:#ef8f00}
 .not-assessed{background:#777}figure{display:inline-block;margin:.3em;text-align:center}
-figure img{max-width:340px;border:1px solid #ccc}small{color:#555}
+figure img{width:340px;border:1px solid #ccc}small{color:#555}
 """
 
 
@@ -103,8 +103,9 @@ def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=No
 
 
 def render_level_images(vertebra, level_plan: LevelPlan, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
-    """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` and the simulated AP,
-    lateral and en-face fluoroscopy (down the plan's pedicle) of ``plan`` (or of the bare anatomy)."""
+    """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` (bone semi-transparent, so the
+    instrument and lesion inside show) and the simulated AP, lateral and en-face fluoroscopy (down
+    the plan's pedicle) of ``plan`` (or of the bare anatomy)."""
     from .fluoro import simulate_fluoro_views
     from .scene import render_scene_png
 
@@ -118,7 +119,7 @@ def render_level_images(vertebra, level_plan: LevelPlan, plan: PathPlan | None, 
     with tempfile.TemporaryDirectory() as folder:
         for camera in SCENE_CAMERAS:
             file = Path(folder) / f"scene_{camera}.png"
-            render_scene_png(vertebra, lm, file, camera=camera, paths=paths, lesions=lesions,
+            render_scene_png(vertebra, lm, file, camera=camera, paths=paths, lesions=lesions, transparent=True,
                              clearances=plan.check if plan is not None else None)
             pictures[f"3D scene, {camera} view"] = file.read_bytes()
         views = simulate_fluoro_views(vertebra, lm, paths, pedicle=plan.side if plan else "right",
