@@ -124,8 +124,10 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
 def describe(numbers: dict) -> str:
     """The fluoroscopic positions in one sentence, e.g. for the summary."""
     ap = numbers["ap_tip_from_midline_mm"]
+    percent = numbers["ap_tip_from_midline_percent_half_width"]
+    percent = 0.0 if abs(percent) < 0.5 else percent  # no "-0%"
     where = "at the midline" if abs(ap) < 2.0 else (f"{abs(ap):.1f} mm {'toward the entry side' if ap > 0 else 'past the midline'}")
-    text = (f"AP: tip {where} ({numbers['ap_tip_from_midline_percent_half_width']:.0f}% of the half width), "
+    text = (f"AP: tip {where} ({percent:.0f}% of the half width), "
             f"{numbers['tip_height_percent']:.0f}% of the body height; lateral: tip at "
             f"{numbers['lateral_tip_depth_percent']:.0f}% of the body depth from the posterior wall")
     if "arc_start_past_posterior_wall_mm" in numbers:
