@@ -152,12 +152,12 @@ def _bundled_meshes() -> "Path | None":
               help="Folder for the outputs (one subfolder per level).")
 @click.option("--level", "levels", multiple=True, help="Level(s) to plan (repeatable); default L3-S1.")
 @click.option("--images/--no-images", default=True, show_default=True,
-              help="Render the 3D scene and the AP and lateral fluoroscopy of each recommended plan.")
+              help="Put the 3D scenes and the AP, lateral and en-face fluoroscopy of each plan in the report.")
 @friendly_errors
 def demo(out_dir, levels, images):
     """The main job on the toolkit's own synthetic spine: for each level L3-S1, find the anatomy
     (and compare it with the generator's ground truth), plan every approach and side, check them,
-    and write plan.json, summary.txt and pictures."""
+    and write plan.json and summary.txt per level and one HTML report with pictures."""
     import time
     from pathlib import Path
 
@@ -165,6 +165,7 @@ def demo(out_dir, levels, images):
     from .levels import TREATABLE_LEVELS, normalise_level
     from .plan_io import write_plan
     from .planner import plan_level
+    from .report import write_report
     from .synthetic import write_default_spine
     from .vertebra import Vertebra
 
@@ -178,7 +179,7 @@ def demo(out_dir, levels, images):
         write_default_spine(meshes)
     click.echo(f"bvn-plan demo: synthetic spine from {meshes} (vertebra frame, RAS-like, mm)")
     click.echo("research and teaching aid, not a medical device\n")
-    rows = []
+    rows, planned = [], []
     for level in [normalise_level(x) for x in (levels or TREATABLE_LEVELS)]:
         started = time.perf_counter()
         vertebra = Vertebra.load(meshes / f"{level}.ply", level=level, frame="RAS")
@@ -187,10 +188,9 @@ def demo(out_dir, levels, images):
         terminus_error = float(np.linalg.norm(found.bvn_terminus - np.asarray(truth["bvn_terminus"])))
         level_plan = plan_level(vertebra)
         written = write_plan(level_plan, vertebra, out / level)
+        planned.append((vertebra, level_plan))
         best = level_plan.recommendation
-        if images and best is not None:
-            written.update(_demo_images(vertebra, level_plan, out / level))
-        rows.append((level, terminus_error, best, time.perf_counter() - started))
+        rows.append((level, time.perf_counter() - started))
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
@@ -200,23 +200,9 @@ def demo(out_dir, levels, images):
                 click.echo(f"    {reason}")
         for name, path in written.items():
             click.echo(f"    {name}: {path}")
-    click.echo(f"\nplanned {len(rows)} level(s) in {sum(r[3] for r in rows):.1f} s; outputs in {out.resolve()}")
-
-
-def _demo_images(vertebra, level_plan, folder) -> dict:
-    from .fluoro import simulate_fluoro_views
-    from .scene import render_scene_png
-
-    best = level_plan.recommendation
-    scene = folder / "scene.png"
-    render_scene_png(vertebra, level_plan.landmarks, scene, paths=[best.path], lesions=[best.lesion], transparent=True,
-                     clearances=best.check)
-    written = {"scene": scene}
-    views = simulate_fluoro_views(vertebra, level_plan.landmarks, [best.path], pedicle=best.side)
-    for view in ("ap", "lateral"):
-        written[f"fluoro_{view}"] = folder / f"fluoro_{view}.png"
-        views[view].save_png(written[f"fluoro_{view}"])
-    return written
+    report = write_report(out / "report.html", planned, title="bvn-plan demo: synthetic spine", images=images)
+    click.echo(f"\nreport (open in a browser): {report}")
+    click.echo(f"planned {len(rows)} level(s) in {sum(r[1] for r in rows):.1f} s; outputs in {out.resolve()}")
 
 
 def _load(mesh, level, units, frame):
@@ -412,6 +398,69 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
         "device": device.to_dict(),
     }, indent=2))
+
+
+@main.command("case")
+@click.argument("case_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Output folder; a re-run replaces it whole (plan.json, summary.csv, report.html, slicer/).")
+@click.option("--images/--no-images", default=None,
+              help="Render the report's pictures (default: the case file's plan.images, else yes).")
+@friendly_errors
+def case_command(case_file, out_dir, images):
+    """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
+    checklist, plans, HTML report and 3D Slicer files.
+
+    Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
+    has no safe plan."""
+    from .case import load_case, plan_case
+
+    case = load_case(case_file)
+    if images is not None:
+        case.images = images
+    result = plan_case(case, out_dir)
+    click.echo(json.dumps({
+        "out": str(result.out_dir),
+        "eligibility": None if result.eligibility is None else {"verdict": result.eligibility.verdict,
+                                                                "reasons": result.eligibility.reasons},
+        "levels": result.rows,
+    }, indent=2))
+    statuses = {row["status"] for row in result.rows}
+    if "refused" in statuses:
+        sys.exit(3)
+    if "no safe plan" in statuses:
+        sys.exit(4)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Batch folder: one case folder per input and summary.csv.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--level", help="Level of every mesh input (default: from each file name, e.g. patient7_L4.stl).")
+@click.option("--units", type=UNITS, help="Units of the mesh inputs (detected from size if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of the mesh inputs, if known.")
+@click.option("--stage", type=click.Choice(["plan", "anatomy"]), default="plan", show_default=True,
+              help="For mesh inputs: plan, or find the anatomy only (morphometry cohorts).")
+@click.option("--images/--no-images", default=False, show_default=True,
+              help="For mesh inputs: render the report pictures (case files follow their own plan.images).")
+@click.option("--redo", is_flag=True, help="Plan finished cases again (default: resume, skipping them).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@friendly_errors
+def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, progress):
+    """Plan many case files and/or meshes into OUT in parallel; resumable (finished cases are
+    skipped), with OUT/summary.csv (one row per case and level)."""
+    from .batch import batch_cases, run_batch
+
+    cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
+    result = run_batch(cases, out_dir, workers=workers, progress=progress, redo=redo)
+    click.echo(json.dumps({
+        "out": out_dir, "summary": f"{out_dir}/summary.csv", "planned": len(result.planned),
+        "skipped_as_done": len(result.skipped), "failed": result.failed,
+        "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
+    }, indent=2))
+    if result.failed:
+        sys.exit(1)
 
 
 def _markups_path(markups_file, name, vertebra):
