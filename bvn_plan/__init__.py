@@ -3,15 +3,24 @@
 A research and teaching aid, not a medical device. Units are millimetres throughout.
 """
 
+from .anatomy import find_anatomy
+from .device import DeviceProfile
 from .errors import AnatomyError, BvnPlanError, InputError, NoSafePlanError
 from .frames import AnatomicalFrame
 from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
+from .lesion import EllipsoidLesion
 from .mesh_io import BvnPlanWarning
+from .paths import InstrumentPath
+from .planner import plan_level
+from .safety import RuleSet, SafetyZones, check_path
+from .synthetic import synthesize
 from .vertebra import Vertebra
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AnatomicalFrame", "AnatomyError", "BvnPlanError", "BvnPlanWarning", "InputError", "Landmarks",
-    "NoSafePlanError", "Pedicle", "Plane", "TerminusParameters", "Vertebra", "__version__",
+    "AnatomicalFrame", "AnatomyError", "BvnPlanError", "BvnPlanWarning", "DeviceProfile", "EllipsoidLesion",
+    "InputError", "InstrumentPath", "Landmarks", "NoSafePlanError", "Pedicle", "Plane", "RuleSet",
+    "SafetyZones", "TerminusParameters", "Vertebra", "__version__", "check_path", "find_anatomy",
+    "plan_level", "synthesize",
 ]
