@@ -400,6 +400,49 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
     }, indent=2))
 
 
+@main.command()
+@click.argument("mesh", type=click.Path(dir_okay=False))
+@click.option("--level", required=True, help="Vertebral level, e.g. L4 (L3-S1 are the treatable levels).")
+@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@click.option("--depth-fraction", type=float, default=0.35, show_default=True,
+              help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")
+@click.option("--height-fraction", type=float, default=0.5, show_default=True,
+              help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")
+@click.option("--approach", "approaches", multiple=True,
+              type=click.Choice(["transpedicular", "transpedicular-straight", "extrapedicular"]),
+              help="Approach(es) to plan (repeatable; default: all three).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for plan.json and summary.txt (created if missing).")
+@friendly_errors
+def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir):
+    """Plan every approach on both sides to the BVN target zone, judge each path with the safety
+    checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt.
+
+    Exit code 0 with a recommendation, 4 when no approach gives a safe plan (the files say why)."""
+    from .anatomy import find_anatomy
+    from .landmarks import TerminusParameters
+    from .plan_io import write_plan
+    from .planner import APPROACHES, plan_level
+
+    terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
+    vertebra = _load(mesh, level, units, frame)
+    find_anatomy(vertebra, terminus)
+    level_plan = plan_level(vertebra, approaches=tuple(approaches) or APPROACHES)
+    written = write_plan(level_plan, vertebra, out_dir)
+    rec = level_plan.recommendation
+    if rec is None:
+        click.secho(f"{level_plan.level}: NO SAFE PLAN", fg="red", bold=True)
+    else:
+        click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict})",
+                    fg="green" if rec.verdict == "pass" else "yellow", bold=True)
+    for reason in level_plan.recommendation_reasons:
+        click.echo(f"  - {reason}")
+    click.echo(f"wrote {written['plan']} and {written['summary']}")
+    if rec is None:
+        sys.exit(4)
+
+
 @main.command("case")
 @click.argument("case_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,

@@ -114,6 +114,15 @@ class SurfaceDistance:
         best = int(np.argmin(exact))
         return float(exact[best]), int(candidates[best])
 
+    def maximum(self, points: np.ndarray) -> tuple[float, int]:
+        """Exact maximum over ``points`` of the distance and its index."""
+        points = np.asarray(points, float)
+        approx, _ = self._tree.query(points)
+        candidates = np.flatnonzero(approx >= approx.max() - self.slack)
+        exact = np.abs(_exact(self._implicit, points[candidates]))
+        best = int(np.argmax(exact))
+        return float(exact[best]), int(candidates[best])
+
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return np.abs(_exact(self._implicit, np.asarray(points, float)))

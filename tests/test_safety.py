@@ -142,3 +142,13 @@ def test_curved_path_geometry():
     np.testing.assert_allclose(path.tip, [15, 5, 0], atol=1e-9)
     np.testing.assert_allclose(path.tip_direction, [1, 0, 0], atol=0.02)
     assert path.length == pytest.approx(30 + np.pi * 15 / 2, abs=0.01)
+
+
+def test_instrument_wall_through_the_cortex_fails_even_with_its_axis_in_bone(zones):
+    # axis 1 mm inside the right lateral wall (x = 20): the 1.7 mm wall pokes 0.7 mm out
+    path = InstrumentPath.straight([19, -40, 0], [19, 10, 0], R)
+    result = check_path(zones, path)
+    assert result.intraosseous  # the axis stays in bone
+    assert result.verdict == "fail"
+    assert result.clearances["bone:instrument"].clearance_mm == pytest.approx(-0.7, abs=0.05)
+    assert any("instrument wall breaches the lateral cortex" in r for r in result.reasons), result.reasons

@@ -1,0 +1,77 @@
+"""Latency of one trajectory check (issue 4): the median time of check_path on a transpedicular
+path with its lesion, after the one-time SafetyZones set-up, against a naive baseline measured in
+the same run: exact trimesh distances from every path and lesion sample to every zone mesh, per
+check (no grid, no candidate pruning). Also the set-up time and the agreement of the two.
+
+Run: python benchmarks/bench_check.py [path/to/shared/data/vhm_lumbar/L4_whole.stl]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from bvn_plan import EllipsoidLesion, InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy
+
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
+
+
+def median_time(function, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def naive_check(vertebra, landmarks, path, lesion_points):
+    """Exact signed/unsigned distances with trimesh for every sample, every zone, every time."""
+    points, _ = path.sample()
+    mesh = vertebra.mesh
+    out = {}
+    for name, zone in (("canal", landmarks.canal_mesh), ("bone", mesh)):
+        _, dist, _ = trimesh.proximity.closest_point(zone, points)
+        out[name] = np.where(zone.contains(points), -dist, dist)
+    for region in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
+        sub = mesh.submesh([landmarks.face_regions[region]], append=True)
+        out[region] = trimesh.proximity.closest_point(sub, points)[1]
+    _, dist, _ = trimesh.proximity.closest_point(landmarks.canal_mesh, lesion_points)
+    out["canal_lesion"] = dist
+    return out
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    vertebra = Vertebra.load(path, level="L4")
+    found = find_anatomy(vertebra)
+    SafetyZones(vertebra.mesh, found)  # warm-up: first VTK import
+    setup, zones = median_time(lambda: SafetyZones(vertebra.mesh, found), 5)
+
+    terminus = found.bvn_terminus
+    start = terminus - 45 * found.frame.anterior + 22 * found.frame.right
+    instrument = InstrumentPath.straight(start, terminus + 3 * found.frame.anterior, 1.7)
+    lesion = EllipsoidLesion.from_probe(instrument.tip, instrument.tip_direction)
+    lesion_points = lesion.surface_mesh().vertices
+    fast, result = median_time(lambda: check_path(zones, instrument, lesion=lesion), 50)
+    naive, exact = median_time(lambda: naive_check(vertebra, found, instrument, lesion_points), 5)
+
+    reported = result.clearances["spinal_canal:instrument"].clearance_mm
+    truth = float(exact["canal"].min() - instrument.radius)
+    print(f"mesh: {path.name}, {len(vertebra.mesh.faces)} faces; path {instrument.length:.0f} mm, "
+          f"{len(instrument.sample()[0])} samples; lesion {len(lesion_points)} surface points")
+    print(f"set-up (SafetyZones) median: {setup * 1e3:.0f} ms")
+    print(f"one check (all zones, with lesion) median: {fast * 1e3:.2f} ms")
+    print(f"naive exact-distance baseline median:    {naive * 1e3:.1f} ms  -> ratio {naive / fast:.0f}x")
+    print(f"canal clearance: checker {reported:.4f} mm, naive exact {truth:.4f} mm")
+
+
+if __name__ == "__main__":
+    main()
