@@ -59,7 +59,8 @@ def main() -> None:
     start = terminus - 45 * found.frame.anterior + 22 * found.frame.right
     instrument = InstrumentPath.straight(start, terminus + 3 * found.frame.anterior, 1.7)
     lesion = EllipsoidLesion.from_probe(instrument.tip, instrument.tip_direction)
-    lesion_points = lesion.surface_mesh().vertices
+    lesion_points = lesion.surface_mesh(subdivisions=3).vertices
+    bare, _ = median_time(lambda: check_path(zones, instrument), 50)
     fast, result = median_time(lambda: check_path(zones, instrument, lesion=lesion), 50)
     naive, exact = median_time(lambda: naive_check(vertebra, found, instrument, lesion_points), 5)
 
@@ -68,6 +69,7 @@ def main() -> None:
     print(f"mesh: {path.name}, {len(vertebra.mesh.faces)} faces; path {instrument.length:.0f} mm, "
           f"{len(instrument.sample()[0])} samples; lesion {len(lesion_points)} surface points")
     print(f"set-up (SafetyZones) median: {setup * 1e3:.0f} ms")
+    print(f"one check (all zones, instrument only) median: {bare * 1e3:.2f} ms")
     print(f"one check (all zones, with lesion) median: {fast * 1e3:.2f} ms")
     print(f"naive exact-distance baseline median:    {naive * 1e3:.1f} ms  -> ratio {naive / fast:.0f}x")
     print(f"canal clearance: checker {reported:.4f} mm, naive exact {truth:.4f} mm")
