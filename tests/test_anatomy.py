@@ -77,6 +77,26 @@ def test_vhm_body_and_canal_morphometry_within_priors(vhm_found, level):
         if z > 6:
             assert vhm_found[level].confidence[f"{side}_pedicle"] == 0.0
             assert any(f"pedicle_height_{side}" in note for note in vhm_found[level].notes)
+    _assert_trusted_pedicles_plausible(vhm_found[level], level)
+
+
+#: Confidence above which the planner may take a pedicle at its word.
+TRUSTED_PEDICLE = 0.5
+
+
+def _assert_trusted_pedicles_plausible(found, level):
+    """Wrong-but-confident is the worst outcome: a pedicle trusted above TRUSTED_PEDICLE converges
+    (lumbar pedicle axes point medially going forwards) and has its width, height and transverse
+    angle within 4.5 SD of the level prior (angle SD at least 5 degrees, as the anatomy's check)."""
+    prior = morphometry(level)
+    for side in ("left", "right"):
+        if found.confidence.get(f"{side}_pedicle", 0.0) <= TRUSTED_PEDICLE:
+            continue
+        assert found.morphometry[f"pedicle_transverse_angle_{side}"] > 0.0, (level, side)
+        for name in ("pedicle_width", "pedicle_height", "pedicle_transverse_angle"):
+            sd = max(prior.sd(name), 5.0) if name.endswith("angle") else prior.sd(name)
+            value = found.morphometry[f"{name}_{side}"]
+            assert abs(value - getattr(prior, name)) <= 4.5 * sd, (level, side, name, value)
 
 
 def _random_pose(rng):
@@ -184,6 +204,7 @@ def test_totalsegmentator_levels(totalseg_dir):
         # Pedicles on both sides, on the patient's true sides (the labelmap is RAS).
         assert set(found.pedicles) == {"left", "right"}, level
         assert found.pedicles["right"].isthmus_centre[0] > found.pedicles["left"].isthmus_centre[0] + 20, level
+        _assert_trusted_pedicles_plausible(found, level)
 
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
