@@ -1,5 +1,5 @@
-"""Latency of one trajectory check (issue 4): the median time of check_path on a transpedicular
-path with its lesion, after the one-time SafetyZones set-up, against a naive baseline measured in
+"""Latency of one trajectory check (issue 4): the median time of check_path on the planner's
+transpedicular path with its lesion, after the one-time SafetyZones set-up, against a naive baseline measured in
 the same run: exact trimesh distances from every path and lesion sample to every zone mesh, per
 check (no grid, no candidate pruning). Also the set-up time and the agreement of the two.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from bvn_plan import EllipsoidLesion, InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy
+from bvn_plan import SafetyZones, Vertebra, check_path, find_anatomy, plan_level
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 
@@ -55,10 +55,9 @@ def main() -> None:
     SafetyZones(vertebra.mesh, found)  # warm-up: first VTK import
     setup, zones = median_time(lambda: SafetyZones(vertebra.mesh, found), 5)
 
-    terminus = found.bvn_terminus
-    start = terminus - 45 * found.frame.anterior + 22 * found.frame.right
-    instrument = InstrumentPath.straight(start, terminus + 3 * found.frame.anterior, 1.7)
-    lesion = EllipsoidLesion.from_probe(instrument.tip, instrument.tip_direction)
+    # a realistic case: the planner's curved transpedicular path and its lesion
+    planned = plan_level(vertebra, approaches=("transpedicular",), zones=zones).recommendation
+    instrument, lesion = planned.path, planned.lesion
     lesion_points = lesion.surface_mesh(subdivisions=3).vertices
     bare, _ = median_time(lambda: check_path(zones, instrument), 50)
     fast, result = median_time(lambda: check_path(zones, instrument, lesion=lesion), 50)

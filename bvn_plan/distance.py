@@ -107,10 +107,12 @@ class SurfaceDistance:
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
         points = np.asarray(points, float)
-        approx, _ = self._tree.query(points)
-        approx = approx - offset
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        # a few points bound the answer, so the full query can stop early for the far ones
+        bound = (self._tree.query(points[::8])[0] - offset[::8]).min() + self.slack
+        approx = self._tree.query(points, distance_upper_bound=bound + offset.max() + 1e-9)[0] - offset
         candidates = np.flatnonzero(approx <= approx.min() + self.slack)
-        exact = np.abs(_exact(self._implicit, points[candidates])) - np.broadcast_to(offset, approx.shape)[candidates]
+        exact = np.abs(_exact(self._implicit, points[candidates])) - offset[candidates]
         best = int(np.argmin(exact))
         return float(exact[best]), int(candidates[best])
 

@@ -256,10 +256,14 @@ class SafetyZones:
             best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
         return best - self.root.radius_mm
 
-    def nearest_region(self, points: np.ndarray) -> np.ndarray:
-        """Name of the surface region nearest to each point."""
-        _, face = self._face_tree.query(points)
-        return self.region_of_face[face]
+    def nearest_region(self, points: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """Name of the surface region nearest to each point (only where ``where`` is true; "" elsewhere)."""
+        names = np.full(len(points), "", dtype=object)
+        use = np.ones(len(points), bool) if where is None else np.asarray(where, bool)
+        if use.any():
+            _, face = self._face_tree.query(np.asarray(points)[use])
+            names[use] = self.region_of_face[face]
+        return names
 
 
 #: Icosphere subdivisions of an ellipsoid lesion's surface samples: 642 points, about 1 mm apart on
@@ -321,7 +325,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     region_points = points[post] if len(post) else points[-1:]
     region_depth = depth[post] if len(post) else depth[-1:]
     region_inside = (bone_sd[post] if len(post) else bone_sd[-1:]) < 0
-    nearest = zones.nearest_region(region_points)
+    nearest = zones.nearest_region(region_points, ~region_inside)
     for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
         value, k = _region_clearance(zones.surfaces[name], region_points, region_inside, nearest == name, radius)
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
@@ -340,7 +344,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         value, k = zones.canal.minimum(lp)
         record("spinal_canal", "lesion", value, lp[k], None)
         l_inside = zones.bone(lp) < 0
-        l_nearest = zones.nearest_region(lp)
+        l_nearest = zones.nearest_region(lp, ~l_inside)
         for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
             value, k = _region_clearance(zones.surfaces[name], lp, l_inside, l_nearest == name, 0.0)
             record(name, "lesion", value, lp[k], None)
