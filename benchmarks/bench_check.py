@@ -8,9 +8,7 @@ Run: python benchmarks/bench_check.py [path/to/shared/data/vhm_lumbar/L4_whole.s
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,16 +17,10 @@ import trimesh
 
 from bvn_plan import SafetyZones, Vertebra, check_path, find_anatomy, plan_level
 
+from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
+
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 
-
-def median_time(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def naive_check(vertebra, landmarks, path, lesion_points):

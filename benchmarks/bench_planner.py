@@ -10,9 +10,7 @@ Run: python benchmarks/bench_planner.py [path/to/shared/data/vhm_lumbar/L4_whole
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -21,17 +19,11 @@ from bvn_plan.anatomy import find_anatomy
 from bvn_plan.planner import APPROACHES, LESION_CHECK_SUBDIVISIONS, plan_level
 from bvn_plan.safety import SafetyZones, check_path
 
+from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
+
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 REPEATS = 5
 
-
-def median_time(function, repeats: int = REPEATS) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main() -> None:
@@ -41,7 +33,7 @@ def main() -> None:
     find_anatomy(vertebra)
     zones_time, zones = median_time(lambda: SafetyZones(vertebra.mesh, vertebra.landmarks), 3)
     both = ("transpedicular", "extrapedicular")
-    plan_time, level_plan = median_time(lambda: plan_level(vertebra, zones=zones, approaches=both))
+    plan_time, level_plan = median_time(lambda: plan_level(vertebra, zones=zones, approaches=both), REPEATS)
     all_time, _ = median_time(lambda: plan_level(vertebra, zones=zones, approaches=APPROACHES), 3)
     plan = level_plan.result("transpedicular", "right").plan
     lesion = plan.lesion.surface_mesh(LESION_CHECK_SUBDIVISIONS)

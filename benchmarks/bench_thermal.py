@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +27,10 @@ from bvn_plan.device import DeviceProfile
 from bvn_plan.tissue import CANCELLOUS, DamageModel, property_set
 from bvn_plan.vertebra import Vertebra
 
+from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
+
 SPHERE_RADIUS, SPHERE_Z = 1.5, -5.0
 
-
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def explicit_march(problem, duration_s, arterial_c, damage: DamageModel):
@@ -83,7 +75,7 @@ def convergence():
 
 def axisymmetric_speed(repeats):
     device, props, damage = DeviceProfile(), property_set("normal"), DamageModel("cem43")
-    t_impl, res = timed(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], device), repeats)
+    t_impl, res = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], device), repeats)
     grid = AxisymmetricGrid()
     source = electrode_distance(grid.r[:, None], grid.z[None, :], device)
 
@@ -91,7 +83,7 @@ def axisymmetric_speed(repeats):
         problem = axisymmetric_problem(grid, props.cancellous, source, device.set_temperature_c - 37.0)
         return explicit_march(problem, device.duration_s, 37.0, damage)
 
-    t_expl, (temp, dose, dt, n) = timed(explicit, max(1, repeats // 2))
+    t_expl, (temp, dose, dt, n) = median_time(explicit, max(1, repeats // 2))
     full_t, full_d = np.full(source.size, 85.0), np.full(source.size, float(damage.rate(85.0) * device.duration_s))
     free = (source > 0).ravel()
     full_t[free], full_d[free] = temp, dose
@@ -110,13 +102,13 @@ def voxel_speed(repeats, vhm: Path):
     bone = Vertebra.load(vhm / "L4_whole.stl").mesh
     device, props, damage = DeviceProfile(), property_set("normal"), DamageModel("cem43")
     probes = [([8.0, 0.0, 64.3], [0.3, 1.0, 0.0])]       # VHM frame: +x anterior; ~10 mm in front of the wall
-    t_impl, res = timed(lambda: simulate_voxel(bone, probes, device), repeats)
+    t_impl, res = median_time(lambda: simulate_voxel(bone, probes, device), repeats)
 
     def explicit():
         setup = voxel_problem(bone, probes, device, props, 0.5, 12.0)
         return setup, explicit_march(setup.problem, device.duration_s, 37.0, damage)
 
-    t_expl, (setup, (temp, dose, dt, n)) = timed(explicit, 1)
+    t_expl, (setup, (temp, dose, dt, n)) = median_time(explicit, 1)
     fixed = setup.fixed.ravel()
     full_t, full_d = np.full(fixed.size, 85.0), np.full(fixed.size, float(damage.rate(85.0) * device.duration_s))
     full_t[~fixed], full_d[~fixed] = temp, dose

@@ -1,10 +1,12 @@
-"""Atomic file output: every file is written whole or not at all."""
+"""Atomic output: every file, and every output folder, is written whole or not at all."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 from .errors import InputError
@@ -47,3 +49,32 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike, document) -> Path:
     """Write ``document`` as indented JSON to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(document, indent=2))
+
+
+def replace_directory(out: Path, fill) -> Path:
+    """Build a folder with ``fill(temp_folder)`` in a hidden sibling of ``out`` and move it into
+    place; an earlier ``out`` is swapped out and deleted only after the new one is complete. On
+    any failure the temporary folder is removed and ``out`` is left as it was."""
+    out = Path(out)
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {parent}: {exc}") from exc
+    for stale in parent.glob(f".{out.name}.new-*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
+    try:
+        fill(temp)
+        os.chmod(temp, 0o777 & ~_umask())
+        if out.exists():
+            old = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(out, old)
+            os.rename(temp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return out

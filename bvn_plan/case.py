@@ -29,16 +29,13 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .atomic import write_json_atomic, write_text_atomic
+from .atomic import replace_directory, write_json_atomic, write_text_atomic
 from .device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from .errors import AnatomyError, InputError
@@ -528,39 +525,3 @@ def _check_replaceable(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / DONE_MARKER).exists():
         raise InputError(f"output folder {out} exists and is not a finished bvn-plan case folder (no {DONE_MARKER}); "
                          "refusing to replace it: choose another --out or empty it")
-
-
-def replace_directory(out: Path, fill) -> Path:
-    """Build a folder with ``fill(temp_folder)`` in a hidden sibling of ``out`` and move it into
-    place; an earlier ``out`` is swapped out and deleted only after the new one is complete. On
-    any failure the temporary folder is removed and ``out`` is left as it was."""
-    out = Path(out)
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {parent}: {exc}") from exc
-    for stale in parent.glob(f".{out.name}.new-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
-    try:
-        fill(temp)
-        os.chmod(temp, 0o777 & ~_umask())
-        if out.exists():
-            old = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(temp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-

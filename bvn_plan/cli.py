@@ -9,6 +9,7 @@ import functools
 import json
 import sys
 import warnings
+from pathlib import Path
 
 import click
 import numpy as np
@@ -17,6 +18,14 @@ from .errors import BvnPlanError
 from .mesh_io import UNITS_TO_MM, BvnPlanWarning
 
 UNITS = click.Choice(sorted(UNITS_TO_MM))
+
+
+def terminus_options(command):
+    """The --depth-fraction and --height-fraction options that place the BVN terminus [A]."""
+    command = click.option("--height-fraction", type=float, default=0.5, show_default=True,
+                           help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")(command)
+    return click.option("--depth-fraction", type=float, default=0.35, show_default=True,
+                        help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
 FRAMES = click.Choice(["RAS", "LPS"], case_sensitive=False)
 
 
@@ -137,10 +146,8 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
     click.echo(f"manifest: {out_dir}/manifest.json")
 
 
-def _bundled_meshes() -> "Path | None":
+def _bundled_meshes() -> Path | None:
     """The bundled synthetic spine (meshes/ beside the package, or in the current folder)."""
-    from pathlib import Path
-
     for folder in (Path(__file__).resolve().parents[1] / "meshes", Path.cwd() / "meshes"):
         if (folder / "manifest.json").is_file():
             return folder
@@ -159,7 +166,6 @@ def demo(out_dir, levels, images):
     (and compare it with the generator's ground truth), plan every approach and side, check them,
     and write plan.json and summary.txt per level and one HTML report with pictures."""
     import time
-    from pathlib import Path
 
     from .anatomy import find_anatomy
     from .levels import TREATABLE_LEVELS, normalise_level
@@ -216,10 +222,7 @@ def _load(mesh, level, units, frame):
 @click.option("--level", required=True, help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates (RAS or LPS), if known.")
-@click.option("--depth-fraction", type=float, default=0.35, show_default=True,
-              help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")
-@click.option("--height-fraction", type=float, default=0.5, show_default=True,
-              help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")
+@terminus_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the landmarks here (JSON).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False),
               help="Also write the canal volume, body and posterior wall meshes (input frame and units) here.")
@@ -405,10 +408,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
 @click.option("--level", required=True, help="Vertebral level, e.g. L4 (L3-S1 are the treatable levels).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
-@click.option("--depth-fraction", type=float, default=0.35, show_default=True,
-              help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")
-@click.option("--height-fraction", type=float, default=0.5, show_default=True,
-              help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")
+@terminus_options
 @click.option("--approach", "approaches", multiple=True,
               type=click.Choice(["transpedicular", "transpedicular-straight", "extrapedicular"]),
               help="Approach(es) to plan (repeatable; default: all three).")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bvn_plan.case import (DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case,
-                           replace_directory)
+from bvn_plan.atomic import replace_directory
+from bvn_plan.case import DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
 from bvn_plan.errors import InputError
 from bvn_plan.frames import convert_points
 from bvn_plan.labelmap import load_labelmap
