@@ -4,7 +4,9 @@ Works in the vertebra frame (x right, y anterior, z superior, mm). Coronal slice
 voxel grid, walked from the posterior wall back to the lamina, show each pedicle as the bone
 beside the canal; the slice where it is smallest is the isthmus, and the centroids of the
 pedicle's slices near it give the axis. Width and height are the exact bone chords through
-the isthmus centre, perpendicular to that axis (transverse and cranio-caudal).
+the isthmus centre, perpendicular to that axis (transverse and cranio-caudal); for a pedicle
+without a narrowing the width is the narrowest transverse chord near the centre, since a
+transverse process joined at mid-height would otherwise count as pedicle.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ AXIS_AREA_RATIO = 1.5
 #: Without a narrowing, the axis is fitted over this depth (mm) behind the posterior wall and the
 #: "isthmus" placed at half of it [A].
 NO_NECK_DEPTH_MM = 6.0
+#: Without a narrowing the transverse process usually joins the pedicle at the height of its centre
+#: (smoothed real surfaces: VHM L4/L5, TotalSegmentator L3-L5), so the transverse chord through the
+#: centre runs out along the process. The width is then the narrowest transverse chord over the
+#: central part of the section, within +-NO_NECK_WIDTH_BAND times the measured height of the centre
+#: and +-NO_NECK_DEPTH_MM / 2 along the axis, sampled every NO_NECK_WIDTH_STEP_MM: a lower bound of
+#: the bony width, i.e. conservative for fitting an introducer (an elliptic section reads up to 13%
+#: narrow) [A: chosen on the VHM and TotalSegmentator meshes].
+NO_NECK_WIDTH_BAND = 0.25
+NO_NECK_WIDTH_STEP_MM = 1.0
 #: Sliding the isthmus along the axis: how far either way (mm), and the half-size (mm) of the
 #: section looked at [A: lumbar pedicles are at most ~18 mm wide].
 ISTHMUS_SLIDE_MM = 5.0
@@ -125,6 +136,8 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
     height = _chord(vertices, faces, centre, _perpendicular(axis, np.array([0, 0, 1.0])))
     if width is None or height is None:
         return None
+    if not neck:
+        width = _narrowest_width(vertices, faces, centre, axis, width, height)
     junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
     return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1, neck)
 
@@ -173,6 +186,20 @@ def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):
         hi += 1
     new_axis = _fit_axis(centroids[lo:hi + 1], centroids[k])[1] if hi - lo + 1 >= MIN_AXIS_SLICES else axis
     return areas[k], centroids[k], new_axis
+
+
+def _narrowest_width(vertices, faces, centre, axis, width, height) -> float:
+    """Narrowest transverse chord (mm) of a pedicle without a narrowing, over the central part of its
+    section near ``centre`` (NO_NECK_WIDTH_* above), no wider than ``width`` (the chord through the centre)."""
+    across = _perpendicular(axis, np.array([1.0, 0, 0]))
+    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    half = NO_NECK_DEPTH_MM / 2
+    for t in np.arange(-half, half + 1e-9, NO_NECK_WIDTH_STEP_MM):
+        for v in np.linspace(-NO_NECK_WIDTH_BAND * height, NO_NECK_WIDTH_BAND * height, 5):
+            chord = _chord(vertices, faces, centre + t * axis + v * up, across)
+            if chord is not None:
+                width = min(width, chord)
+    return width
 
 
 def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:

@@ -78,6 +78,7 @@ def test_vhm_body_and_canal_morphometry_within_priors(vhm_found, level):
             assert vhm_found[level].confidence[f"{side}_pedicle"] == 0.0
             assert any(f"pedicle_height_{side}" in note for note in vhm_found[level].notes)
     _assert_trusted_pedicles_plausible(vhm_found[level], level)
+    _assert_no_neck_width_not_across_the_process(vhm_found[level], level)
 
 
 #: Confidence above which the planner may take a pedicle at its word.
@@ -97,6 +98,17 @@ def _assert_trusted_pedicles_plausible(found, level):
             sd = max(prior.sd(name), 5.0) if name.endswith("angle") else prior.sd(name)
             value = found.morphometry[f"{name}_{side}"]
             assert abs(value - getattr(prior, name)) <= 4.5 * sd, (level, side, name, value)
+
+
+def _assert_no_neck_width_not_across_the_process(found, level):
+    """A pedicle without a narrowing (the transverse process joins it at mid-height on these smoothed
+    surfaces: VHM L4/L5, TotalSegmentator L3-L5) is not measured across the process: its width stays
+    within 3 SD of the level prior (the chord through its centre read 24-35 mm)."""
+    prior = morphometry(level)
+    for side in ("left", "right"):
+        if any(note.startswith(f"{side} pedicle: no narrowing") for note in found.notes):
+            width = found.morphometry[f"pedicle_width_{side}"]
+            assert abs(width - prior.pedicle_width) <= 3 * prior.sd("pedicle_width"), (level, side, width)
 
 
 def _random_pose(rng):
@@ -205,6 +217,7 @@ def test_totalsegmentator_levels(totalseg_dir):
         assert set(found.pedicles) == {"left", "right"}, level
         assert found.pedicles["right"].isthmus_centre[0] > found.pedicles["left"].isthmus_centre[0] + 20, level
         _assert_trusted_pedicles_plausible(found, level)
+        _assert_no_neck_width_not_across_the_process(found, level)
 
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
