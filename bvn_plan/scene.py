@@ -209,14 +209,20 @@ def _add_zone(plotter, zone: pv.PolyData, name, colour, opacity, has_plan, paths
                      opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=scalar_bar)
 
 
-def _add_instrument(plotter, path: InstrumentPath, index: int) -> None:
+def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:
+    """The instrument as tubes of its true radius (mm, model coordinates): (part name, tube,
+    colour) for the straight introducer and, on a curved path, the cannula."""
     radius = max(path.radius, 0.2)  # a zero-radius guide wire still shows
     if path.arc is not None and len(path.vertices) > 2:
         parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
     else:
         parts = [(path.vertices, INTRODUCER_COLOUR, "instrument")]
-    for points, colour, name in parts:
-        tube = pv.lines_from_points(points).tube(radius=radius, n_sides=24, capping=True)
+    return [(name, pv.lines_from_points(points).tube(radius=radius, n_sides=24, capping=True), colour)
+            for points, colour, name in parts]
+
+
+def _add_instrument(plotter, path: InstrumentPath, index: int) -> None:
+    for name, tube, colour in instrument_tubes(path):
         plotter.add_mesh(tube, color=colour, smooth_shading=True, name=f"{name} {index}")
 
 
