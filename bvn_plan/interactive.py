@@ -166,13 +166,21 @@ class InteractivePlanner:
     # -- moving --------------------------------------------------------------------------------
     def set_entry(self, point) -> PlannerUpdate:
         """Move the skin-side entry point (mm, model coordinates) and re-judge the path."""
-        self.entry = _point(point, "entry point")
-        return self.update()
+        return self._move("entry", _point(point, "entry point"))
 
     def set_target(self, point) -> PlannerUpdate:
         """Move the target (the tip, mm, model coordinates) and re-judge the path."""
-        self.target = _point(point, "target")
-        return self.update()
+        return self._move("target", _point(point, "target"))
+
+    def _move(self, which: str, point: np.ndarray) -> PlannerUpdate:
+        """Set the entry or target; a refused path leaves the previous one in place."""
+        previous = getattr(self, which)
+        setattr(self, which, point)
+        try:
+            return self.update()
+        except InputError:
+            setattr(self, which, previous)
+            raise
 
     def update(self) -> PlannerUpdate:
         """Build the current path, its lesion and meshes, and check them against the zones."""
