@@ -193,9 +193,17 @@ def _narrowest_width(vertices, faces, centre, axis, width, height) -> float:
     section near ``centre`` (NO_NECK_WIDTH_* above), no wider than ``width`` (the chord through the centre)."""
     across = _perpendicular(axis, np.array([1.0, 0, 0]))
     up = _perpendicular(axis, np.array([0, 0, 1.0]))
-    half = NO_NECK_DEPTH_MM / 2
+    half, band = NO_NECK_DEPTH_MM / 2, NO_NECK_WIDTH_BAND * height
+    # Only triangles reaching into the slab the chords run in can be crossed by them (the slab is
+    # bounded along the axis and along the normal to the axis and the chords).
+    normal = np.cross(axis, across)
+    reach = band * abs(up @ normal) + 1e-6
+    rel = vertices[faces] - centre
+    along, rise = rel @ axis, rel @ normal
+    faces = faces[(along.max(axis=1) >= -half - 1e-6) & (along.min(axis=1) <= half + 1e-6)
+                  & (rise.max(axis=1) >= -reach) & (rise.min(axis=1) <= reach)]
     for t in np.arange(-half, half + 1e-9, NO_NECK_WIDTH_STEP_MM):
-        for v in np.linspace(-NO_NECK_WIDTH_BAND * height, NO_NECK_WIDTH_BAND * height, 5):
+        for v in np.linspace(-band, band, 5):
             chord = _chord(vertices, faces, centre + t * axis + v * up, across)
             if chord is not None:
                 width = min(width, chord)
