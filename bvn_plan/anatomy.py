@@ -373,7 +373,9 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
                                      & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
         confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
         if not p.neck_found:
-            notes.append(f"{side} pedicle: no narrowing (isthmus) found; taken where it leaves the body")
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found; taken where it leaves the body, "
+                         "its width being the narrowest transverse chord near its centre (a transverse "
+                         "process may join it there)")
 
     # Faces of the pedicles' medial walls face the canal too: they are pedicle, not body.
     for faces in ped_faces.values():
