@@ -25,7 +25,6 @@ target from that line, the path is drawn straight from entry to target and the u
 from __future__ import annotations
 
 import json
-import textwrap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +42,6 @@ from .safety import CheckResult, Rule, RuleSet, SafetyZones, check_path
 APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")
 #: A target nearer than this (mm) to the introducer line needs no arc: the path stays straight.
 STRAIGHT_TOLERANCE_MM = 0.5
-#: Characters per line of the verdict text in the window.
-TEXT_WIDTH = 90
 #: Radius (mm) of the entry and target sphere widgets in the window.
 WIDGET_RADIUS_MM = 2.0
 
@@ -85,21 +82,24 @@ class PlannerUpdate:
     def verdict(self) -> str:
         return self.check.verdict if self.check is not None else "invalid"
 
-    def text(self) -> str:
-        """The verdict, its reasons and the three smallest clearances, for the window's text box."""
-        lines = [f"{self.side} {self.approach}: verdict {self.verdict.upper()}"]
+    def caption(self) -> list[str]:
+        """The verdict's reasons, the three smallest clearances and the breach grade, one per line."""
         if self.check is None:
-            lines.append(self.error or "")
-        else:
-            # a passing check's single reason lists every rule: the smallest clearances below say enough
-            reasons = [r.split(":")[0] if self.check.verdict == "pass" else r for r in self.check.reasons]
-            lines += [line for r in reasons for line in textwrap.wrap(f"- {r}", TEXT_WIDTH, subsequent_indent="  ")]
-            ranked = sorted(self.check.clearances.values(), key=lambda c: c.clearance_mm)[:3]
-            lines += [f"{c.zone.replace('_', ' ')} ({c.applies_to}): {c.clearance_mm:.1f} mm" for c in ranked]
-            lines.append(f"Gertzbein-Robbins grade {self.check.gertzbein_robbins_grade} "
-                         f"(medial breach {self.check.medial_breach_mm:.1f} mm)")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+            return [self.error or ""] + [f"note: {n}" for n in self.notes]
+        # a passing check's single reason lists every rule: the smallest clearances say enough
+        lines = [f"- {r.split(':')[0] if self.check.verdict == 'pass' else r}" for r in self.check.reasons]
+        ranked = sorted(self.check.clearances.values(), key=lambda c: c.clearance_mm)[:3]
+        lines += [f"{c.zone.replace('_', ' ')} ({c.applies_to}): {c.clearance_mm:.1f} mm" for c in ranked]
+        lines.append(f"Gertzbein-Robbins grade {self.check.gertzbein_robbins_grade} "
+                     f"(medial breach {self.check.medial_breach_mm:.1f} mm)")
+        return lines + [f"note: {n}" for n in self.notes]
+
+    def title(self) -> str:
+        return f"{self.side} {self.approach}: verdict {self.verdict.upper()}"
+
+    def text(self) -> str:
+        """Title and caption as one text."""
+        return "\n".join([self.title(), *self.caption()])
 
 
 class InteractivePlanner:
@@ -313,7 +313,7 @@ def load_plan_file(plan_file: str | os.PathLike) -> LoadedPlan:
 
 
 def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None, approach: str | None = None,
-              side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1280, 900)):
+              side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1600, 900)):
     """Show a plan file's path (the recommendation unless ``approach``/``side`` say otherwise)
     with its lesion and clearances. With ``png`` the scene is rendered off-screen to that file
     (returns the image, H x W x 3); without, an interactive window opens (see the module docstring)."""
@@ -338,7 +338,7 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
 
 
 def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,
-                     window_size=(1280, 900), camera: str = "oblique", labels: bool = True):
+                     window_size=(1600, 900), camera: str = "oblique", labels: bool = True):
     """The scene of :func:`bvn_plan.scene.build_scene` for an update, with the verdict text."""
     from .scene import build_scene
 
@@ -381,9 +381,10 @@ def apply_update(plotter, update: PlannerUpdate, notes=()) -> None:
 
 
 def _set_text(plotter, update: PlannerUpdate, notes) -> None:
-    text = update.text() + "".join(f"\nnote: {n}" for n in notes)
+    from .scene import add_caption
+
     colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
-    plotter.add_text(text, position="upper_left", font_size=10, color=colour, name="verdict")
+    add_caption(plotter, update.title(), update.caption() + [f"note: {n}" for n in notes], colour=colour)
 
 
 def _add_controls(plotter, planner: InteractivePlanner, update: PlannerUpdate) -> None:

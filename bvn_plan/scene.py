@@ -25,6 +25,7 @@ transpedicular approach). ``build_scene(..., off_screen=False).show()`` opens a 
 from __future__ import annotations
 
 import os
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -61,6 +62,8 @@ ZONE_REGIONS = ("superior_endplate", "inferior_endplate", "posterior_wall")
 CLEARANCE_RANGE_MM = (0.0, 15.0)
 #: How many of the smallest clearances of a check to label.
 N_CLEARANCE_LABELS = 3
+#: Characters per line of a caption (add_caption) before it wraps.
+CAPTION_WIDTH = 58
 
 BONE_COLOUR = "#e8dcc0"
 ZONE_COLOURS = {"superior_endplate": "#5b8fd9", "inferior_endplate": "#5b8fd9", "posterior_wall": "#d9825b"}
@@ -175,6 +178,15 @@ def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, ca
         return np.asarray(plotter.screenshot(os.fspath(path), return_img=True))[:, :, :3]
     finally:
         plotter.close()
+
+
+def add_caption(plotter: pv.Plotter, title: str, lines: Sequence[str] = (), colour: str = "black",
+                font_size: int = 12) -> None:
+    """Write a title and caption lines (each wrapped at CAPTION_WIDTH characters) in the
+    top-left corner of the scene; a second call replaces the first."""
+    wrapped = [part for line in (title, *lines) for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
+    plotter.add_text("\n".join(wrapped), position="upper_left", font_size=font_size, color=colour,
+                     name="caption")
 
 
 def world_to_pixel(plotter: pv.Plotter, points: np.ndarray) -> np.ndarray:
