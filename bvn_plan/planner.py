@@ -78,6 +78,11 @@ CENTRING_LEVER_MM = 10.0
 ELLIPSE_ITERATIONS = 40
 
 APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
+
+#: A pedicle found with a lower confidence than this blocks the routes on its side: planning
+#: refuses rather than produce a plausible-looking path past a pedicle it did not understand
+#: (the anatomy's own refusal threshold, anatomy.REFUSE_BELOW).
+PEDICLE_CONFIDENCE_MIN = 0.25
 SIDES = ("right", "left")
 
 
@@ -333,6 +338,15 @@ class _Planner:
     def plan(self, approach: str, side: str) -> ApproachResult:
         if side not in self.lm.pedicles:
             return ApproachResult(approach, side, None, blocked=[f"no {side} pedicle was found"])
+        confidence = self.lm.confidence.get(f"{side}_pedicle", 1.0)
+        if confidence < PEDICLE_CONFIDENCE_MIN:
+            # both routes lean on the pedicle: the transpedicular one goes through it, the
+            # extrapedicular one beside it, past the exiting-root corridor placed under it
+            why = [n for n in self.lm.notes if side in n and "pedicle" in n]
+            return ApproachResult(approach, side, None, blocked=[
+                f"the {side} pedicle was not recognised with confidence ({confidence:.2f} < "
+                f"{PEDICLE_CONFIDENCE_MIN:.2f}){': ' + '; '.join(why) if why else ''}; no route through or "
+                "beside it is planned on a pedicle the mesh does not show clearly"])
         need = self.margin("canal_lesion", 10.0) + self.settings.coverage_margin_mm
         if self.terminus_to_canal < need:
             return ApproachResult(approach, side, None, blocked=[

@@ -1,7 +1,9 @@
-"""The case workflow on the real TotalSegmentator example: L3-S1 planned from the labelmap alone in
-its RAS world frame; the Slicer markups and meshes line up with the labelmap voxels; the markups
-validate and round-trip through ``bvn-plan check``; CT numbers come from bone; outputs replace
-an earlier run whole."""
+"""The case workflow on the real TotalSegmentator example: L3-S1 from the labelmap alone in its RAS
+world frame. A level whose pedicles the anatomy recognises is planned; a level whose pedicles it
+does not recognise (L4, L5, S1 on this 3 mm segmentation) gets "no safe plan" with that reason,
+never a plausible-looking path. The Slicer markups and meshes of the planned levels line up with
+the labelmap voxels; the markups validate and round-trip through ``bvn-plan check``; CT numbers
+come from bone; outputs replace an earlier run whole."""
 
 import base64
 import copy
@@ -20,6 +22,7 @@ from bvn_plan.errors import InputError
 from bvn_plan.frames import convert_points
 from bvn_plan.labelmap import load_labelmap
 from bvn_plan.markups import read_markups, validate_markups
+from bvn_plan.planner import PEDICLE_CONFIDENCE_MIN
 from bvn_plan.report import write_report
 from bvn_plan.slicer_export import write_level
 
@@ -58,19 +61,32 @@ def _in_label(labelmap, level, points_ras) -> np.ndarray:
     return hit
 
 
-def test_every_level_is_planned_and_summarised(planned):
+def _planned(result):
+    """The levels that got a plan (at least L3, whose pedicles are recognised)."""
+    levels = [o for o in result.levels if o.chosen is not None]
+    assert "L3" in [o.level for o in levels]
+    return levels
+
+
+def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planned):
     result, out, _ = planned
     assert [o.level for o in result.levels] == LEVELS
-    assert all(o.chosen is not None and o.chosen.verdict != "fail" for o in result.levels)
     document = json.loads((out / "plan.json").read_text())
     assert document["eligibility"]["verdict"] == "indicated"
     assert any(f["criterion"] == "fracture_risk" and "4.64%" in f["message"] for f in document["eligibility"]["findings"])
     for o in result.levels:
         level = document["levels"][o.level]
-        assert level["status"] == "planned"
         assert level["plan"]["coordinates"]["frame"] == "RAS"
-        assert level["plan"]["recommendation"] is not None
         assert level["markups_frame"] == "RAS"
+        unclear = [side for side in ("right", "left")
+                   if o.vertebra.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
+        if o.chosen is None:
+            assert level["status"] == "no safe plan" and level["plan"]["recommendation"] is None
+            assert unclear == ["right", "left"], f"{o.level}: refused although a pedicle is recognised"
+            assert all(any("not recognised with confidence" in b for b in r.blocked) for r in o.level_plan.results)
+        else:
+            assert level["status"] == "planned" and o.chosen.verdict != "fail"
+            assert o.chosen.side not in unclear
     assert [r["level"] for r in result.rows] == LEVELS
     assert (out / "summary.csv").read_text().count("\n") == 1 + len(LEVELS)
     assert json.loads((out / DONE_MARKER).read_text())["rows"] == result.rows
@@ -82,7 +98,7 @@ def test_every_level_is_planned_and_summarised(planned):
 
 def test_markups_line_up_with_the_labelmap(planned):
     result, out, labelmap = planned
-    for o in result.levels:
+    for o in _planned(result):
         file = out / "slicer" / f"{o.level}.mrk.json"
         document = json.loads(file.read_text())
         assert validate_markups(document, strict=True) == []
@@ -110,7 +126,7 @@ def _read_stl(path: Path) -> tuple[bytes, np.ndarray]:
 
 def test_meshes_are_lps_with_the_slicer_header_and_overlay_the_labelmap(planned):
     result, out, labelmap = planned
-    for o in result.levels:
+    for o in _planned(result):
         header, lesion_lps = _read_stl(out / "slicer" / f"{o.level}_lesion.stl")
         assert b"SPACE=LPS" in header
         lesion_ras = convert_points(lesion_lps, "LPS", "RAS")
@@ -126,12 +142,12 @@ def test_meshes_are_lps_with_the_slicer_header_and_overlay_the_labelmap(planned)
 
 
 def test_markups_round_trip_through_the_check_command(planned, tmp_path):
-    """The exported L4 surface (LPS STL) and its RAS markups, judged by ``bvn-plan check``."""
+    """The exported L3 surface (LPS STL) and its RAS markups, judged by ``bvn-plan check``."""
     result, out, _ = planned
-    o = next(o for o in result.levels if o.level == "L4")
+    o = next(o for o in _planned(result) if o.level == "L3")
     report = tmp_path / "check.json"
-    run = subprocess.run([sys.executable, "-m", "bvn_plan.cli", "check", str(out / "slicer" / "L4_vertebra.stl"),
-                          "--level", "L4", "--frame", "LPS", "--markups", str(out / "slicer" / "L4.mrk.json"),
+    run = subprocess.run([sys.executable, "-m", "bvn_plan.cli", "check", str(out / "slicer" / "L3_vertebra.stl"),
+                          "--level", "L3", "--frame", "LPS", "--markups", str(out / "slicer" / "L3.mrk.json"),
                           "--json", str(report)], capture_output=True, text=True, cwd=PROJECT, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     checked = json.loads(report.read_text())
@@ -146,12 +162,12 @@ def test_ct_numbers_come_from_bone(planned, totalseg_dir):
 
     result, _, _ = planned
     ct = nib.load(str(totalseg_dir / "example_ct.nii.gz"))
-    for o in result.levels:
+    for o in _planned(result):
         hu = o.ct_hu[f"{o.chosen.side} {o.chosen.approach}"]
         assert hu["path"]["samples"] > 10 and hu["lesion"]["samples"] > 300
         assert hu["lesion"]["median"] > 80 and hu["path"]["median"] > 80, (o.level, hu)  # bone, not soft tissue
     # negative control: the same points read as LPS land outside the body (air/soft tissue or off the grid)
-    o = result.levels[1]
+    o = _planned(result)[0]
     wrong = copy.copy(o.vertebra)
     wrong.patient_frame = "LPS"
     mislaid = path_and_lesion_hu(ct, o.chosen, wrong)
@@ -160,7 +176,7 @@ def test_ct_numbers_come_from_bone(planned, totalseg_dir):
 
 def test_report_embeds_the_pictures(planned, tmp_path):
     result, _, _ = planned
-    o = result.levels[1]
+    o = _planned(result)[0]
     path = write_report(tmp_path / "report.html", [(o.vertebra, o.level_plan)], chosen={o.level: o.chosen})
     html = path.read_text()
     images = [chunk.split("'", 1)[0] for chunk in html.split("data:image/png;base64,")[1:]]
@@ -177,7 +193,7 @@ def test_markups_without_a_patient_frame_follow_slicer_lps(planned, tmp_path):
     """A mesh with no patient frame is shown by Slicer as LPS: markups say LPS with the model's own
     coordinates and the meshes are written unconverted."""
     result, _, _ = planned
-    o = result.levels[1]
+    o = _planned(result)[0]
     bare = copy.copy(o.vertebra)
     bare.patient_frame = None
     files = write_level(o.level_plan, bare, tmp_path, o.chosen)
