@@ -332,7 +332,7 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
             plotter.close()
     plotter = scene_for_update(planner, update, loaded.notes, off_screen=False, window_size=window_size,
                                camera=camera, labels=False)
-    _add_controls(plotter, planner, update)
+    add_controls(plotter, planner, update)
     plotter.show()
     return None
 
@@ -387,7 +387,7 @@ def _set_text(plotter, update: PlannerUpdate, notes) -> None:
     add_caption(plotter, update.title(), update.caption() + [f"note: {n}" for n in notes], colour=colour)
 
 
-def _add_controls(plotter, planner: InteractivePlanner, update: PlannerUpdate) -> None:
+def add_controls(plotter, planner: InteractivePlanner, update: PlannerUpdate) -> None:
     """Sphere widgets for entry and target, keys 'a' (approach) and 's' (side)."""
     widgets = {}
 

@@ -63,7 +63,7 @@ CLEARANCE_RANGE_MM = (0.0, 15.0)
 #: How many of the smallest clearances of a check to label.
 N_CLEARANCE_LABELS = 3
 #: Characters per line of a caption (add_caption) before it wraps.
-CAPTION_WIDTH = 58
+CAPTION_WIDTH = 54
 
 BONE_COLOUR = "#e8dcc0"
 ZONE_COLOURS = {"superior_endplate": "#5b8fd9", "inferior_endplate": "#5b8fd9", "posterior_wall": "#d9825b"}

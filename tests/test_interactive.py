@@ -15,7 +15,8 @@ import trimesh
 
 from bvn_plan.anatomy import find_anatomy
 from bvn_plan.errors import InputError
-from bvn_plan.interactive import (InteractivePlanner, apply_update, load_plan_file, scene_for_update, show_plan)
+from bvn_plan.interactive import (InteractivePlanner, add_controls, apply_update, load_plan_file, scene_for_update,
+                                  show_plan)
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.plan_io import write_plan
 from bvn_plan.planner import LESION_CHECK_SUBDIVISIONS, plan_level
@@ -205,3 +206,31 @@ def test_bad_points_are_refused(planner):
         planner.set_entry([0.0, np.nan, 1.0])
     with pytest.raises(InputError, match="less than 1 mm apart"):
         planner.set_target(planner.entry + 0.1)
+
+
+def test_window_controls_drive_the_planner(planned, planner):
+    """The window's wiring without a mouse: a dragged target sphere and the 's' key reach the
+    planner, and the scene, text and widgets follow."""
+    _, _, loaded = planned
+    first = planner.select(*loaded.recommended)
+    plotter = scene_for_update(planner, first, off_screen=False, window_size=(400, 300), labels=False)
+    try:
+        add_controls(plotter, planner, first)
+        entry_widget, target_widget = plotter.widgets.sphere_widgets
+        target = first.path.tip - 3.0 * loaded.vertebra.landmarks.frame.anterior
+        target_widget.SetCenter(*target)
+        target_widget.InvokeEvent("EndInteractionEvent")  # what a released drag sends
+        np.testing.assert_allclose(planner.target, target, atol=1e-9)
+        tubes = [pv.wrap(plotter.actors[name].mapper.GetInput()).points for name in plotter.actors
+                 if name in ("cannula 0", "instrument 0")]
+        assert len(tubes) == 1  # the new tube replaced the old one
+        assert np.linalg.norm(tubes[0] - target, axis=1).min() < planner.device.introducer_diameter_mm / 2 + 0.1
+        other = "left" if first.side == "right" else "right"
+        plotter.iren.interactor.SetKeySym("s")
+        plotter.iren.interactor.InvokeEvent("KeyPressEvent")
+        assert planner.current.side == other
+        np.testing.assert_allclose(entry_widget.GetCenter(), planner.entry, atol=1e-6)
+        np.testing.assert_allclose(target_widget.GetCenter(), planner.target, atol=1e-6)
+        assert plotter.actors["caption"].GetText(2).startswith(f"{other} {first.approach}: verdict")
+    finally:
+        plotter.close()
