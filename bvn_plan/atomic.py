@@ -35,6 +35,38 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def write_files_atomic(files: dict) -> list[Path]:
+    """Write several files (path -> bytes) so that either all are replaced or none is: every
+    file is first written whole to a temp file beside it, and only then are they renamed into
+    place, so a failed write (a full disk, a bad folder) leaves every earlier file untouched. The
+    renames themselves (in the same folder, so they do not copy data) are not one transaction."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            if not path.parent.is_dir():
+                raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+            handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                                 delete=False)
+            staged.append((handle.name, path))
+            with handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(handle.name, 0o666 & ~_umask())
+        for temp, path in staged:
+            os.replace(temp, path)
+    except BaseException as exc:
+        for temp, _ in staged:
+            if os.path.exists(temp):
+                os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise InputError(f"could not write {', '.join(str(p) for p in files)}: {exc}; "
+                             "none of them was changed") from exc
+        raise
+    return [path for _, path in staged]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

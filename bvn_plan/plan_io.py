@@ -3,19 +3,20 @@
 Every point in the output is in the **input's frame and units** (``Vertebra.to_input_units`` of
 the model coordinates), and the file names that frame. Lengths, depths and clearances stay in
 millimetres and angles in degrees, as the file says. Both files are written atomically (temp file
-and rename), each whole or not at all.
+and rename), both replaced or neither.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .atomic import write_json_atomic, write_text_atomic
+from .atomic import write_files_atomic
 from .device import SOURCES
 from .errors import InputError
 from .path_numbers import describe
@@ -181,5 +182,6 @@ def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> d
         raise InputError(f"cannot create the output folder {out}: {exc}") from exc
     document = plan_to_dict(level_plan, vertebra)
     text = summary_text(level_plan, vertebra)
-    return {"plan": write_json_atomic(out / "plan.json", document),
-            "summary": write_text_atomic(out / "summary.txt", text)}
+    plan_path, summary_path = write_files_atomic({out / "plan.json": json.dumps(document, indent=2).encode("utf-8"),
+                                                  out / "summary.txt": text.encode("utf-8")})
+    return {"plan": plan_path, "summary": summary_path}

@@ -1,0 +1,192 @@
+"""The catalogue of bad inputs: each gets a clear error or a clearly flagged degraded result.
+
+======================================  ===========================================  ==========================
+bad input                               what happens                                 tested in
+======================================  ===========================================  ==========================
+missing file, folder, unknown format    InputError naming the file                   test_mesh_io.py
+empty (0 bytes) / garbage file          InputError "is empty" / "cannot read"        test_mesh_io.py
+truncated binary STL                    InputError "Is the file complete?"           test_mesh_io.py
+NaN / infinite vertices                 InputError with the count                    test_mesh_io.py
+degenerate / duplicate faces            removed, noted                               test_mesh_io.py
+non-manifold fin (3 faces on an edge)   fin dropped as a fragment, noted             here
+two overlapping shells (self-           InputError "several vertebrae"               here
+intersecting union of two copies)
+inverted normals                        fixed (outward)                              test_mesh_io.py
+open mesh with a hole                   filled, noted                                test_mesh_io.py
+mesh in metres                          detected and converted, noted                test_mesh_io.py
+mesh in cm or inches, no --units        InputError asking for --units cm / in        test_mesh_io.py (cm), here (in)
+several vertebrae in one file           InputError                                   test_mesh_io.py
+small fragment beside a vertebra        dropped, noted                               test_mesh_io.py
+far too small / large                   InputError                                   test_mesh_io.py
+not a vertebra (sphere, torus, ...)     AnatomyError                                 test_anatomy.py
+pedicle cut off (real VHM L4)           that pedicle's confidence 0, width flagged   here
+very dense mesh (> 500k faces)          loads, noted (2.2M faces: 15 s + 51 s,       here (note, threshold
+                                        2.6 GB measured)                             lowered)
+wrong level label (L5 labelled L1)      morphometry outliers noted, body and         here
+                                        terminus confidence lowered
+frame mirrored front-to-back            AnatomyError                                 test_anatomy.py
+labelmap: swapped / merged labels       plausibility findings                        test_labelmap.py
+labelmap: flipped voxel order           same world surface                           test_labelmap.py
+labelmap: affine mirroring left/right   NOT detected (a vertebra is symmetric)       here (documents the gap)
+labelmap: bad files, no names           InputError                                   test_labelmap.py
+case file: missing / invalid fields     InputError naming the field                  test_case.py
+trajectory: bad points, no bone entry   InputError                                   test_safety.py, test_cli.py
+output: a write fails on a re-run       old plan.json + summary.txt both kept        here
+output: anatomy --json write fails      old file kept, exit code 2                   here
+======================================  ===========================================  ==========================
+"""
+
+import json
+import os
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import trimesh
+from click.testing import CliRunner
+
+from bvn_plan import mesh_io
+from bvn_plan.anatomy import find_anatomy
+from bvn_plan.atomic import write_files_atomic
+from bvn_plan.cli import main
+from bvn_plan.errors import InputError
+from bvn_plan.labelmap import load_labelmap
+from bvn_plan.mesh_io import BvnPlanWarning
+from bvn_plan.vertebra import Vertebra
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def l4(vhm_dir):
+    return trimesh.load(vhm_dir / "L4_whole.stl")
+
+
+def _anatomy(vertebra):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BvnPlanWarning)
+        return find_anatomy(vertebra)
+
+
+def test_non_manifold_fin_is_dropped_with_a_note(l4):
+    edge = l4.edges_unique[0]
+    apex = l4.vertices[edge].mean(axis=0) + [0, 0, 5.0]
+    vertices = np.vstack([l4.vertices, apex])
+    faces = np.vstack([l4.faces, [edge[0], edge[1], len(vertices) - 1]])
+    with pytest.warns(BvnPlanWarning, match="dropped 1 small fragment"):
+        v = Vertebra.from_mesh(trimesh.Trimesh(vertices, faces, process=False), level="L4")
+    assert v.mesh.is_watertight and len(v.mesh.faces) == len(l4.faces)
+
+
+def test_two_overlapping_copies_are_refused_as_several_vertebrae(l4):
+    shifted = l4.copy()
+    shifted.apply_translation([5.0, 0, 0])
+    with pytest.raises(InputError, match="several vertebrae"):
+        Vertebra.from_mesh(trimesh.util.concatenate([l4, shifted]), level="L4")
+
+
+def test_mesh_in_inches_asks_for_the_units_and_reads_with_them(l4):
+    inches = l4.copy()
+    inches.apply_scale(1 / 25.4)
+    with pytest.raises(InputError, match="--units in"):
+        Vertebra.from_mesh(inches, units=None)
+    v = Vertebra.from_mesh(inches, units="in")
+    np.testing.assert_allclose(v.mesh.extents, l4.extents, rtol=1e-9)
+
+
+def test_a_pedicle_cut_off_is_flagged_on_its_side_only(l4):
+    """VHM frame: +x anterior, +y left, +z superior; the right pedicle sits near y = -20 mm."""
+    cut = l4.difference(trimesh.creation.box(bounds=[[-16, -32, 55], [-2, -13, 84]]), engine="manifold")
+    with pytest.warns(BvnPlanWarning):
+        v = Vertebra.from_mesh(cut, level="L4")
+    found = _anatomy(v)
+    intact = _anatomy(Vertebra.from_mesh(l4, level="L4"))
+    assert found.confidence["right_pedicle"] == 0.0
+    assert any(n.startswith("pedicle_width_right") and "L4 prior" in n for n in found.notes)
+    assert not any(n.startswith("pedicle_width_left") for n in found.notes)
+    assert not any(n.startswith("pedicle_width_right") for n in intact.notes)
+    # the rest of the anatomy (and so the terminus) is unharmed
+    assert np.linalg.norm(found.bvn_terminus - intact.bvn_terminus) < 1.0
+
+
+def test_a_dense_mesh_is_noted(l4, monkeypatch):
+    """The real threshold is 500k faces; a 2.2M-face subdivided L4 took 15 s to clean and 51 s for
+    the anatomy (2.6 GB peak) and gave the same terminus: too slow for a test, so lower it here."""
+    monkeypatch.setattr(mesh_io, "DENSE_MESH_FACES", len(l4.faces) - 1)
+    with pytest.warns(BvnPlanWarning, match=f"{len(l4.faces)} faces, far more than planning needs"):
+        Vertebra.from_mesh(l4, level="L4")
+
+
+def test_a_wrong_level_label_is_flagged(vhm_dir):
+    as_l1 = _anatomy(Vertebra.load(vhm_dir / "L5_whole.stl", level="L1"))
+    as_l5 = _anatomy(Vertebra.load(vhm_dir / "L5_whole.stl", level="L5"))
+    assert any(n.startswith("body_") and "L1 prior" in n for n in as_l1.notes)
+    assert not any(n.startswith("body_") for n in as_l5.notes)
+    assert as_l1.confidence["body"] < as_l5.confidence["body"]
+    assert as_l1.confidence["bvn_terminus"] < as_l5.confidence["bvn_terminus"]
+    assert as_l1.confidence["morphometry"] < as_l5.confidence["morphometry"]
+
+
+def test_a_left_right_mirroring_affine_is_not_detected(totalseg_dir, tmp_path):
+    """A labelmap whose affine mirrors left and right (x column negated, voxels unchanged) puts
+    the spine in the mirror world; vertebrae are left/right symmetric, so nothing notices and
+    the determinant's sign is the only hint. This documents the gap (see the report): if this
+    test fails because a finding now flags it, turn it into a test of that finding."""
+    image = nib.load(totalseg_dir / "totalseg.nii.gz")
+    affine = image.affine.copy()
+    affine[:, 0] *= -1
+    mirrored = tmp_path / "mirrored.nii.gz"
+    nib.save(nib.Nifti1Image(np.asanyarray(image.dataobj), affine, image.header), mirrored)
+    original, flipped = load_labelmap(totalseg_dir / "totalseg.nii.gz"), load_labelmap(mirrored)
+    assert flipped.determinant_sign == -original.determinant_sign
+    assert not [f for f in flipped.plausibility() if "mirror" in f.message or "left" in f.message]
+
+
+def test_a_failed_write_keeps_both_old_plan_files(tmp_path, monkeypatch):
+    plan, summary = tmp_path / "plan.json", tmp_path / "summary.txt"
+    plan.write_text("old plan")
+    summary.write_text("old summary")
+    calls = []
+
+    def fsync_failing_on_the_second_file(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_on_the_second_file)
+    with pytest.raises(InputError, match="none of them was changed"):
+        write_files_atomic({plan: b"new plan", summary: b"new summary"})
+    assert plan.read_text() == "old plan" and summary.read_text() == "old summary"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.json", "summary.txt"]  # no temp files left
+
+
+def test_plan_cli_rerun_with_a_failing_write_leaves_the_old_outputs(tmp_path, monkeypatch):
+    mesh = os.path.join(PROJECT, "meshes", "L4.ply")
+    args = ["plan", mesh, "--level", "L4", "--frame", "RAS", "--approach", "transpedicular-straight",
+            "--out", str(tmp_path)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(before) == {"plan.json", "summary.txt"}
+    calls = []
+
+    def fsync_failing_on_the_second_file(fd):  # plan.json staged whole, then the disk fills up
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_on_the_second_file)
+    second = CliRunner().invoke(main, args[:-1] + [str(tmp_path)] + ["--depth-fraction", "0.45"])
+    assert second.exit_code == 2 and "none of them was changed" in second.output
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_anatomy_json_write_failure_keeps_the_old_file(tmp_path, vhm_dir, monkeypatch):
+    out = tmp_path / "anatomy.json"
+    out.write_text('{"old": true}')
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    result = CliRunner().invoke(main, ["anatomy", str(vhm_dir / "L4_whole.stl"), "--level", "L4", "--json", str(out)])
+    assert result.exit_code == 2 and "nothing was written" in result.output
+    assert json.loads(out.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["anatomy.json"]
