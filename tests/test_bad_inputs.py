@@ -11,6 +11,8 @@ degenerate / duplicate faces            removed, noted                          
 non-manifold fin (3 faces on an edge)   fin dropped as a fragment, noted             here
 two overlapping shells (self-           InputError "several vertebrae"               here
 intersecting union of two copies)
+one self-intersecting shell (endplate   loads unnoticed; the anatomy refuses it,     here (CLI: exit code 3)
+pushed through the body)                AnatomyError
 inverted normals                        fixed (outward)                              test_mesh_io.py
 open mesh with a hole                   filled, noted                                test_mesh_io.py
 mesh in metres                          detected and converted, noted                test_mesh_io.py
@@ -84,6 +86,20 @@ def test_two_overlapping_copies_are_refused_as_several_vertebrae(l4):
     shifted.apply_translation([5.0, 0, 0])
     with pytest.raises(InputError, match="several vertebrae"):
         Vertebra.from_mesh(trimesh.util.concatenate([l4, shifted]), level="L4")
+
+
+def test_a_self_intersecting_shell_is_refused_by_the_anatomy_with_exit_code_3(l4, tmp_path):
+    """VHM frame: +x anterior, +z superior. The anterior top of L4 (x > 20, z > 75 mm) is pushed
+    45 mm down, through the body and out below it: still one closed shell, crossing itself."""
+    vertices = l4.vertices.copy()
+    moved = (vertices[:, 0] > 20) & (vertices[:, 2] > 75)
+    vertices[moved, 2] -= 45.0
+    path = tmp_path / "crossed.stl"
+    trimesh.Trimesh(vertices, l4.faces, process=False).export(path)
+    result = CliRunner().invoke(main, ["anatomy", str(path), "--level", "L4"])
+    assert result.exit_code == 3, result.output
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert "vertebral body" in result.output
 
 
 def test_mesh_in_inches_asks_for_the_units_and_reads_with_them(l4):
