@@ -56,7 +56,7 @@ class PlanOption:
     entry: np.ndarray
     arc_start: np.ndarray | None
     tip: np.ndarray
-    verdict: str = ""
+    verdict: str = ""   # the verdict the plan was saved with ("" when unknown)
 
 
 @dataclass
@@ -141,7 +141,11 @@ class InteractivePlanner:
         self.current = option
         self.entry, self.target = np.array(option.entry, float), np.array(option.tip, float)
         self.pivot = None if option.arc_start is None else np.array(option.arc_start, float)
-        return self.update()
+        update = self.update()
+        if option.verdict and update.verdict != option.verdict:
+            update.notes.append(f"re-checked on the re-found anatomy the verdict is {update.verdict}, "
+                                f"the plan was saved as {option.verdict}")
+        return update
 
     def cycle_approach(self) -> PlannerUpdate:
         """The next planned approach (in APPROACH_ORDER) on the current side, else on either side."""
@@ -254,6 +258,7 @@ class LoadedPlan:
     notes: list[str]
 
     def planner(self) -> InteractivePlanner:
+        """An interactive planner on these options (safety zones built here, once)."""
         return InteractivePlanner(self.vertebra, self.options, self.device, self.rules)
 
 
@@ -322,7 +327,11 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
         raise InputError(f"{plan_file} holds no planned path (every approach was blocked): nothing to show")
     planner = loaded.planner()
     default = loaded.recommended or (loaded.options[0].approach, loaded.options[0].side)
-    update = planner.select(approach or default[0], side or default[1])
+    approach = approach or default[0]
+    if side is None:  # the recommended side when that approach was planned there, else the other
+        side = default[1] if (approach, default[1]) in planner.options else next(
+            (s for a, s in planner.options if a == approach), default[1])
+    update = planner.select(approach, side)
     if png is not None:
         plotter = scene_for_update(planner, update, loaded.notes, off_screen=True, window_size=window_size,
                                    camera=camera)
