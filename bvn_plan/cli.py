@@ -443,6 +443,25 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
         sys.exit(4)
 
 
+@main.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--png", type=click.Path(dir_okay=False), help="Render off-screen to this PNG instead of opening a window.")
+@click.option("--approach", type=click.Choice(["transpedicular", "transpedicular-straight", "extrapedicular"]),
+              help="Approach to show first (default: the recommendation).")
+@click.option("--side", type=click.Choice(["right", "left"]), help="Side to show first (default: the recommendation's).")
+@click.option("--camera", type=click.Choice(["oblique", "ap", "lateral", "axial"]), default="oblique", show_default=True)
+@friendly_errors
+def show(plan_file, png, approach, side, camera):
+    """Show a plan.json: reload its mesh (same units and frame), find the anatomy again and draw the
+    planned path, lesion and clearances. In the window drag the green sphere (entry) or the red one
+    (target) to re-check the path live; 'a' cycles the approach, 's' switches the side."""
+    from .interactive import show_plan
+
+    show_plan(plan_file, png=png, approach=approach, side=side, camera=camera)
+    if png:
+        click.echo(f"wrote {png}")
+
+
 @main.command("case")
 @click.argument("case_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
