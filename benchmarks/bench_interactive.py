@@ -5,7 +5,7 @@ measured in the same run: the same update with the safety zones rebuilt for ever
 parts (check alone, meshes alone) and the window's zone recolouring (plan_clearance on the zone
 surfaces), which the window adds to each move.
 
-Run: python benchmarks/bench_interactive.py [path/to/shared/data/vhm_lumbar/L4_whole.stl]
+Run: python benchmarks/bench_interactive.py [path/to/shared/data/vhm_lumbar/L2_whole.stl] [LEVEL]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from bvn_plan.scene import ZONE_REGIONS, instrument_tubes, plan_clearance
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L2_whole.stl"
 #: Moves per timing: a seeded walk of target and entry offsets (mm) about the planned points.
 MOVES = 40
 
@@ -30,7 +30,7 @@ MOVES = 40
 def main() -> None:
     warnings.simplefilter("ignore")
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    vertebra = Vertebra.load(path, level="L4")
+    vertebra = Vertebra.load(path, level=sys.argv[2] if len(sys.argv) > 2 else "L2")
     found = find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, found)
     level_plan = plan_level(vertebra, approaches=("transpedicular",), zones=zones)

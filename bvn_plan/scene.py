@@ -41,6 +41,7 @@ from scipy.spatial import cKDTree
 
 from .errors import InputError
 from .landmarks import Landmarks
+from .lesion import EllipsoidLesion
 from .paths import InstrumentPath
 
 CAMERAS = ("oblique", "ap", "lateral", "axial")
@@ -87,8 +88,22 @@ def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), les
         distance, _ = cKDTree(centre).query(points)
         best = np.minimum(best, distance - path.radius)
     for lesion in lesions:
-        best = np.minimum(best, lesion.signed_distance(points))
+        best = np.minimum(best, _lesion_distance(lesion, points, best))
     return best
+
+
+def _lesion_distance(lesion, points: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``lesion.signed_distance`` (mm), computed exactly only where it can matter for the colours:
+    a spheroid's distance is at least the distance to its centre minus its largest semi-axis, so
+    points already nearer the instrument, or beyond the colour scale, keep that lower bound."""
+    if not isinstance(lesion, EllipsoidLesion):
+        return lesion.signed_distance(points)
+    bound = np.linalg.norm(points - lesion.centre, axis=1) - max(lesion.half_length, lesion.radius)
+    exact = (bound < known) & (bound < CLEARANCE_RANGE_MM[1])
+    distance = bound.copy()
+    if exact.any():
+        distance[exact] = lesion.signed_distance(points[exact])
+    return distance
 
 
 def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (), lesions: Sequence = (),
