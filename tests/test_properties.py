@@ -4,7 +4,9 @@
   clearance of a check are unchanged when the mesh, the zones and the path move together;
 * monotonicity: a path moved away from the spinal canal never gets closer to it;
 * the checker never passes a path whose axis leaves the bone after entering it (real VHM L4,
-  judged against trimesh's independent inside test).
+  judged against trimesh's independent inside test);
+* robustness: a case file with any field deleted or replaced by any JSON value, and a real mesh
+  file truncated and overwritten anywhere, load or raise InputError, never another exception.
 
 Geometry in mm. Expensive fixtures are built once per module; examples are few and deadline-free.
 """
@@ -193,3 +195,98 @@ def test_the_checker_never_passes_a_path_that_leaves_the_bone(real_zones, side, 
     event(f"leaves bone: {leaves}, verdict: {verdict}")
     if leaves:
         assert verdict != "pass", reasons
+
+
+def _case_document(totalseg_dir) -> dict:
+    """A valid case file (as parsed YAML) with every optional section filled."""
+    return {
+        "case_id": "fuzz", "levels": "L3-S1",
+        "clinical": {"modic": {"L3": 2, "L4": 1}, "symptomatic_levels": "L3-L4", "symptom_duration_months": 14,
+                     "acute_episode_days": None, "conservative_care": {"months": 9, "treatments": ["PT"]},
+                     "odi": 46, "nrs": 7, "bone_density": {"status": "osteopenia", "t_score": -1.7},
+                     "contraindications": []},
+        "plan": {"preferred_approach": "transpedicular", "approaches": ["transpedicular"], "device": {},
+                 "terminus": {"depth_fraction": 0.35, "height_fraction": 0.5}, "settings": {}, "stage": "plan",
+                 "images": False},
+        "input": {"labelmap": str(totalseg_dir / "totalseg.nii.gz"), "scheme": "totalseg",
+                  "ct": str(totalseg_dir / "example_ct.nii.gz")},
+    }
+
+
+def _field_paths(document, prefix=()):
+    for key, value in document.items():
+        yield prefix + (key,)
+        if isinstance(value, dict):
+            yield from _field_paths(value, prefix + (key,))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6)
+
+
+@settings(SETTINGS, max_examples=200)
+@given(data=st.data())
+def test_a_mutated_case_file_loads_or_says_what_is_wrong(totalseg_dir, data):
+    """Delete a field or replace it by any JSON value: the case loads (the field was optional or
+    the value acceptable) or raises InputError, never another exception."""
+    from bvn_plan.case import case_from_dict
+
+    document = _case_document(totalseg_dir)
+    path = data.draw(st.sampled_from(sorted(_field_paths(document))))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(json_values)
+    try:
+        case_from_dict(document, totalseg_dir, source="fuzz")
+    except InputError as exc:
+        assert str(exc)
+
+
+@pytest.fixture(scope="module")
+def mesh_files(vhm_dir, tmp_path_factory):
+    """Real L4 written in each readable format (mm): extension -> bytes, and its face count."""
+    l4 = trimesh.load(vhm_dir / "L4_whole.stl")
+    folder = tmp_path_factory.mktemp("formats")
+    files = {"faces": len(l4.faces)}
+    for ext in ("stl", "obj", "ply", "off"):
+        l4.export(folder / f"L4.{ext}")
+        files[ext] = (folder / f"L4.{ext}").read_bytes()
+    l4_vtp = folder / "L4.vtp"
+    import pyvista as pv
+
+    pv.wrap(l4).save(l4_vtp)
+    files["vtp"] = l4_vtp.read_bytes()
+    return files
+
+
+@settings(SETTINGS, max_examples=100)
+@given(ext=st.sampled_from(["stl", "obj", "ply", "off", "vtp"]), cut=st.floats(0.0, 1.0),
+       flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4))
+def test_a_damaged_mesh_file_loads_or_says_what_is_wrong(mesh_files, tmp_path_factory, ext, cut, flips):
+    """Truncate a real mesh file anywhere and overwrite a few bytes: Vertebra.load either reads a
+    usable vertebra (in mm, 25-250 mm across; noted if faces were lost) or raises InputError,
+    never another exception."""
+    data = bytearray(mesh_files[ext][:int(len(mesh_files[ext]) * cut)])
+    for where, value in flips:
+        if data:
+            data[min(int(where * len(data)), len(data) - 1)] = value
+    path = tmp_path_factory.mktemp("damaged") / f"L4.{ext}"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            v = Vertebra.load(path)
+        except InputError as exc:
+            event(f"{ext}: refused")
+            assert str(exc)
+            return
+    event(f"{ext}: loaded")
+    assert 25.0 <= v.mesh.extents.max() <= 250.0 and np.isfinite(v.mesh.vertices).all()
+    if len(v.mesh.faces) != mesh_files["faces"]:
+        assert v.notes, "a damaged file lost faces without a note"
