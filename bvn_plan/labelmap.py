@@ -61,7 +61,16 @@ VERSE_LABELS.update({7 + i: f"vertebrae_T{i}" for i in range(1, 13)})
 VERSE_LABELS.update({19 + i: f"vertebrae_L{i}" for i in range(1, 7)})
 VERSE_LABELS.update({26: "sacrum", 28: "vertebrae_T13"})
 
+#: Organs of the same numbering that lie on one side (class_map["total"] 1-6); they let a
+#: left/right mirrored labelmap be noticed, which the symmetric vertebrae cannot.
+TOTALSEG_TOTAL_LABELS.update({1: "spleen", 2: "kidney_right", 3: "kidney_left", 4: "gallbladder", 5: "liver",
+                              6: "stomach"})
+
 SCHEMES = {"totalseg": TOTALSEG_TOTAL_LABELS, "verse": VERSE_LABELS}
+#: Side of the spine each organ lies on in normal anatomy (situs solitus): +1 patient right
+#: (+x in RAS), -1 left. Organs found on the other side mean the affine mirrors left and right
+#: (or, rarely, situs inversus, about 1 in 10,000 births).
+SIDED_ORGANS = {"liver": 1, "gallbladder": 1, "kidney_right": 1, "spleen": -1, "stomach": -1, "kidney_left": -1}
 #: Class names of the canal zone, best first: the canal itself (TotalSpineSeg, SPINEPS files
 #: with names), else the spinal cord (TotalSegmentator), which ends near L1-L2.
 CANAL_CLASSES = ("spinal_canal", "spinal_cord")
@@ -91,7 +100,8 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 @dataclass(frozen=True)
 class Finding:
-    """One doubt about the labelling: ``kind`` (order, gap, volume, jump, truncated, pieces, absent)."""
+    """One doubt about the labelling: ``kind`` (order, gap, volume, jump, truncated, pieces, absent,
+    mirrored)."""
 
     kind: str
     levels: tuple[str, ...]
@@ -228,7 +238,8 @@ class Labelmap:
         every labelled vertebra): requested levels present; no level missing in between;
         centroids ordered superior to inferior along RAS z; per-level volume within
         :data:`VOLUME_RANGE_CM3`; no label cut by the image border; no label in two large
-        pieces; neighbour volume ratio under :data:`VOLUME_JUMP_RATIO`.
+        pieces; neighbour volume ratio under :data:`VOLUME_JUMP_RATIO`; labelled organs of
+        :data:`SIDED_ORGANS` on their own side of the spine (else left and right are mirrored).
         """
         findings: list[Finding] = []
         present = self.spine_levels()
@@ -270,9 +281,29 @@ class Labelmap:
                 findings.append(Finding("jump", (upper, lower), f"{upper} ({v_up:.1f} cm^3) and {lower} "
                                         f"({v_low:.1f} cm^3) differ {ratio:.2f}-fold: a level may be merged, "
                                         "split or mislabelled"))
+        findings += self._situs_findings()
         for finding in findings:
             note(self.notes, f"{self.source}: {finding.message}")
         return findings
+
+    def _situs_findings(self) -> list[Finding]:
+        """A finding when labelled one-sided organs lie on the wrong side of the spine (RAS x)."""
+        labels = self.labels()
+        spine = [self.label_value(level) for level in self.spine_levels()]
+        organs = [name for name in SIDED_ORGANS if name in labels]
+        if not spine or not organs:
+            return []
+
+        def centre_x(values) -> float:
+            return float(self.voxel_to_world(np.argwhere(np.isin(self.data, values)).mean(axis=0))[0])
+
+        spine_x = centre_x(spine)
+        wrong = [name for name in organs if SIDED_ORGANS[name] * (centre_x([labels[name]]) - spine_x) < 0]
+        if not wrong:
+            return []
+        return [Finding("mirrored", tuple(self.spine_levels()), f"{', '.join(wrong)} lie(s) on the wrong side of the "
+                        "spine (RAS x): the affine mirrors left and right (or situs inversus); fix the image "
+                        "orientation before trusting the side of any plan")]
 
     def _level_values(self) -> dict[str, int]:
         """Spine level -> label value; S1 maps to ``sacrum`` when no vertebrae_S1 is labelled."""

@@ -29,7 +29,10 @@ wrong level label (L5 labelled L1)      morphometry outliers noted, body and    
 frame mirrored front-to-back            AnatomyError                                 test_anatomy.py
 labelmap: swapped / merged labels       plausibility findings                        test_labelmap.py
 labelmap: flipped voxel order           same world surface                           test_labelmap.py
-labelmap: affine mirroring left/right   NOT detected (a vertebra is symmetric)       here (documents the gap)
+labelmap: affine mirroring left/right   "mirrored" finding when liver, spleen,       here
+                                        kidneys, stomach or gallbladder are
+                                        labelled; otherwise NOT detected (the
+                                        vertebrae are symmetric)
 labelmap: bad files, no names           InputError                                   test_labelmap.py
 case file: missing / invalid fields     InputError naming the field                  test_case.py
 trajectory: bad points, no bone entry   InputError                                   test_safety.py, test_cli.py
@@ -144,19 +147,41 @@ def test_a_wrong_level_label_is_flagged(vhm_dir):
     assert as_l1.confidence["morphometry"] < as_l5.confidence["morphometry"]
 
 
-def test_a_left_right_mirroring_affine_is_not_detected(totalseg_dir, tmp_path):
-    """A labelmap whose affine mirrors left and right (x column negated, voxels unchanged) puts
-    the spine in the mirror world; vertebrae are left/right symmetric, so nothing notices and
-    the determinant's sign is the only hint. This documents the gap (see the report): if this
-    test fails because a finding now flags it, turn it into a test of that finding."""
-    image = nib.load(totalseg_dir / "totalseg.nii.gz")
+def _mirrored_affine(image) -> np.ndarray:
     affine = image.affine.copy()
-    affine[:, 0] *= -1
+    affine[:, 0] *= -1  # the voxel i axis now runs to the left: the world is mirrored left/right
+    return affine
+
+
+def test_a_left_right_mirroring_affine_is_flagged_by_the_liver(totalseg_dir, tmp_path):
+    """The real TotalSegmentator labels plus a liver block (label 5 in its numbering) 60 mm to the
+    right of the spine (+i is +x = right in this file's affine): fine as given, flagged as
+    mirrored when the affine's x column is negated."""
+    image = nib.load(totalseg_dir / "totalseg.nii.gz")
+    data = np.asanyarray(image.dataobj).astype(np.int16)
+    spine = np.argwhere(data > 0)
+    i, j, k = np.rint(spine.mean(axis=0)).astype(int)
+    data[i + 15:i + 25, j - 5:j + 5, k - 5:k + 5] = 5
+    for name, affine in (("as_given", image.affine), ("mirrored", _mirrored_affine(image))):
+        nib.save(nib.Nifti1Image(data, affine), tmp_path / f"{name}.nii.gz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BvnPlanWarning)
+        as_given = load_labelmap(tmp_path / "as_given.nii.gz", scheme="totalseg").plausibility()
+        with pytest.warns(BvnPlanWarning, match="mirrors left and right"):
+            mirrored = load_labelmap(tmp_path / "mirrored.nii.gz", scheme="totalseg").plausibility()
+    assert not [f for f in as_given if f.kind == "mirrored"]
+    assert [f.kind for f in mirrored if "liver" in f.message] == ["mirrored"]
+
+
+def test_a_left_right_mirroring_affine_without_organs_is_not_detected(totalseg_dir, tmp_path):
+    """With vertebrae alone (left/right symmetric) only the determinant's sign hints at it. This
+    documents the remaining gap: if a finding ever flags it, turn this into a test of that."""
+    image = nib.load(totalseg_dir / "totalseg.nii.gz")
     mirrored = tmp_path / "mirrored.nii.gz"
-    nib.save(nib.Nifti1Image(np.asanyarray(image.dataobj), affine, image.header), mirrored)
+    nib.save(nib.Nifti1Image(np.asanyarray(image.dataobj), _mirrored_affine(image), image.header), mirrored)
     original, flipped = load_labelmap(totalseg_dir / "totalseg.nii.gz"), load_labelmap(mirrored)
     assert flipped.determinant_sign == -original.determinant_sign
-    assert not [f for f in flipped.plausibility() if "mirror" in f.message or "left" in f.message]
+    assert not [f for f in flipped.plausibility() if f.kind == "mirrored"]
 
 
 def test_a_failed_write_keeps_both_old_plan_files(tmp_path, monkeypatch):
