@@ -6,6 +6,8 @@ bad input                               what happens                            
 missing file, folder, unknown format    InputError naming the file                   test_mesh_io.py
 empty (0 bytes) / garbage file          InputError "is empty" / "cannot read"        test_mesh_io.py
 truncated binary STL                    InputError "Is the file complete?"           test_mesh_io.py
+any mesh file truncated / overwritten   InputError, or loads with a note if faces    test_properties.py (fuzzed,
+(STL, OBJ, PLY, OFF, VTP)               were lost                                    real L4)
 NaN / infinite vertices                 InputError with the count                    test_mesh_io.py
 degenerate / duplicate faces            removed, noted                               test_mesh_io.py
 non-manifold fin (3 faces on an edge)   fin dropped as a fragment, noted             here
@@ -34,7 +36,8 @@ labelmap: affine mirroring left/right   "mirrored" finding when liver, spleen,  
                                         labelled; otherwise NOT detected (the
                                         vertebrae are symmetric)
 labelmap: bad files, no names           InputError                                   test_labelmap.py
-case file: missing / invalid fields     InputError naming the field                  test_case.py
+case file: missing / invalid fields     InputError naming the field                  test_case.py,
+                                                                                     test_properties.py (fuzzed)
 trajectory: bad points, no bone entry   InputError                                   test_safety.py, test_cli.py
 output: a write fails on a re-run       old plan.json + summary.txt both kept        here
 output: anatomy --json write fails      old file kept, exit code 2                   here
