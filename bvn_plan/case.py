@@ -198,16 +198,17 @@ def load_case(path: str | os.PathLike) -> Case:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"case file not found: {path}")
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
             import yaml
 
             data = yaml.safe_load(text)
-    except Exception as exc:  # yaml and json raise several types on bad syntax
-        raise InputError(f"cannot read the case file {path.name}: {exc}") from exc
+    except Exception as exc:  # yaml and json raise several types on bad syntax; binary files fail to decode
+        raise InputError(f"cannot read the case file {path.name}: {exc}. A case file is YAML or JSON text "
+                         "(see examples/case_example.yaml)") from exc
     return case_from_dict(data, path.parent, source=str(path))
 
 

@@ -36,6 +36,7 @@ labelmap: affine mirroring left/right   "mirrored" finding when liver, spleen,  
                                         labelled; otherwise NOT detected (the
                                         vertebrae are symmetric)
 labelmap: bad files, no names           InputError                                   test_labelmap.py
+case file: empty, binary, not a mapping InputError about the case file                here
 case file: missing / invalid fields     InputError naming the field                  test_case.py,
                                                                                      test_properties.py (fuzzed)
 trajectory: bad points, no bone entry   InputError                                   test_safety.py, test_cli.py
@@ -185,6 +186,19 @@ def test_a_left_right_mirroring_affine_without_organs_is_not_detected(totalseg_d
     original, flipped = load_labelmap(totalseg_dir / "totalseg.nii.gz"), load_labelmap(mirrored)
     assert flipped.determinant_sign == -original.determinant_sign
     assert not [f for f in flipped.plausibility() if f.kind == "mirrored"]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("case.yaml", b""), ("case.yaml", b"just some words"), ("case.yaml", b"- a\n- list\n"),
+    ("case.json", b"{not json"), ("case.yaml", b"levels: [L4\n"), ("case.yaml", bytes(range(256)) * 4),
+])
+def test_a_case_file_that_is_not_a_case_says_so(tmp_path, name, content):
+    from bvn_plan.case import load_case
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="case"):
+        load_case(path)
 
 
 def test_a_failed_write_keeps_both_old_plan_files(tmp_path, monkeypatch):
