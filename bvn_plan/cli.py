@@ -1,12 +1,15 @@
 """The ``bvn-plan`` command line. Each subcommand has its own ``--help``.
 
-Exit codes: 0 success, 2 bad input, 3 anatomy not understood, 4 no safe plan, 1 internal error.
+Exit codes: 0 success, 2 bad input, 3 anatomy not understood, 4 no safe plan (or a failing
+check), 5 some cases of a batch failed, 1 internal error (a bug: one line, the traceback with
+--debug).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -37,7 +40,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def friendly_errors(command):
-    """Turn bvn-plan's typed errors into one line on stderr and a distinct exit code."""
+    """Typed errors -> one line and their exit code; any other exception -> exit 1 and a bug-report
+    hint (the traceback only with --debug or BVN_PLAN_DEBUG=1)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -47,13 +51,23 @@ def friendly_errors(command):
         except BvnPlanError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("BVN_PLAN_DEBUG") or click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.secho(f"internal error: {type(exc).__name__}: {exc}. This is a bug in bvn-plan: please report it "
+                        "with the command line and input files; rerun with --debug (or BVN_PLAN_DEBUG=1) to see "
+                        "the traceback", fg="red", err=True)
+            sys.exit(1)
 
     return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bvn-plan")
-def main():
+@click.option("--debug", is_flag=True, help="Show the full traceback of internal errors.")
+def main(debug):
     """Plan basivertebral nerve ablation on 3D vertebra anatomy.
 
     A research and teaching aid, not a medical device. Units are millimetres.
@@ -101,6 +115,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
     in RAS mm, check the level labelling and print a summary."""
     import os
 
+    from .atomic import write_bytes_atomic
     from .labelmap import load_labelmap
 
     lm = load_labelmap(labelmap, scheme=scheme)
@@ -119,7 +134,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
                  "watertight": bool(v.mesh.is_watertight), "notes": v.notes}
         if out_dir:
             entry["file"] = os.path.join(out_dir, f"{v.level}.ply")
-            v.mesh.export(entry["file"])
+            write_bytes_atomic(entry["file"], v.mesh.export(file_type="ply"))
         summary["levels"][v.level] = entry
     click.echo(json.dumps(summary, indent=2))
 
@@ -372,6 +387,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
 
     from .atomic import write_bytes_atomic
     from .bioheat import simulate_axisymmetric, simulate_voxel
+    from .errors import InputError
     from .device import DeviceProfile
     from .lesion import EllipsoidLesion
     from .vertebra import Vertebra
@@ -389,12 +405,19 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
     else:
         result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, tissue_set, damage)
         zone = result.lesion
+    ext = os.path.splitext(out)[1].lower() if out else None
+    if out and ext not in (".stl", ".ply", ".obj"):
+        raise InputError(f"--out {out}: write the lesion as .stl, .ply or .obj")
+    if field and os.path.splitext(field)[1].lower() != ".vti":
+        raise InputError(f"--field {field}: the temperature field is written as .vti")
     if out:
         surface = zone.surface_mesh().copy()
         surface.apply_scale(1.0 / v.scale_to_mm)
-        write_bytes_atomic(out, surface.export(file_type=os.path.splitext(out)[1][1:].lower() or "ply"))
+        write_bytes_atomic(out, surface.export(file_type=ext[1:]))
     if field and result is not None:
-        result.to_pyvista().save(field)
+        partial = Path(field).with_name(f".{Path(field).name}.tmp.vti")
+        result.to_pyvista().save(partial)
+        os.replace(partial, field)  # whole or not at all
     click.echo(json.dumps({
         "model": model, "tissue": tissue_set, "damage": damage,
         "volume_mm3": round(zone.volume, 1),
@@ -511,7 +534,8 @@ def case_command(case_file, out_dir, images):
 @friendly_errors
 def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, progress):
     """Plan many case files and/or meshes into OUT in parallel; resumable (finished cases are
-    skipped), with OUT/summary.csv (one row per case and level)."""
+    skipped), with OUT/summary.csv (one row per case and level). Exit code 5 when some cases failed
+    (their rows say why)."""
     from .batch import batch_cases, run_batch
 
     cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
@@ -522,7 +546,7 @@ def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, pr
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
     }, indent=2))
     if result.failed:
-        sys.exit(1)
+        sys.exit(5)
 
 
 def _markups_path(markups_file, name, vertebra):

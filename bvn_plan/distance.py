@@ -62,7 +62,9 @@ class SignedDistance:
         self.band = 2.0 * self.pitch
 
     def approximate(self, points: np.ndarray) -> np.ndarray:
-        """Grid estimate (error below ``band``); far outside the grid, distance to the grid box."""
+        """Grid estimate: error below ``band`` inside the grid (the mesh's bounds plus 4 pitches);
+        beyond it the value at the nearest grid point plus the distance to the grid, which can
+        overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly."""
         idx = (np.asarray(points, float) - self.origin) / self.pitch
         values = ndimage.map_coordinates(self.grid, idx.T, order=1, mode="nearest")
         upper = np.array(self.grid.shape) - 1

@@ -84,3 +84,23 @@ def test_check_bad_input_exit_code_2(tmp_path):
     assert res.returncode == 2 and "no trajectory" in res.stderr and "Traceback" not in res.stderr
     res = _cli("check", MESHES / "L4.ply", "--level", "L4", "--point", 0, 0, 0, "--point", 0, 0, 0)
     assert res.returncode == 2 and "zero length" in res.stderr
+
+
+def test_an_internal_error_is_one_line_with_exit_code_1(monkeypatch, vhm_dir):
+    from click.testing import CliRunner
+
+    import bvn_plan.anatomy
+    from bvn_plan.cli import main
+
+    monkeypatch.setattr(bvn_plan.anatomy, "find_anatomy", lambda *a, **k: 1 / 0)
+    args = ["anatomy", str(vhm_dir / "L4_whole.stl"), "--level", "L4"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1 and "internal error: ZeroDivisionError" in r.output and "Traceback" not in r.output
+    assert isinstance(CliRunner().invoke(main, ["--debug"] + args).exception, ZeroDivisionError)
+
+
+def test_lesion_output_format_is_checked(tmp_path):
+    res = _cli("lesion", MESHES / "L4.ply", "--tip", 0, -5, 0, "--direction", -1, 0, 0, "--out", tmp_path / "x.xyz")
+    assert res.returncode == 2 and ".stl, .ply or .obj" in res.stderr
+    ok = _cli("lesion", MESHES / "L4.ply", "--tip", 0, -5, 0, "--direction", -1, 0, 0, "--out", tmp_path / "x.stl")
+    assert ok.returncode == 0 and (tmp_path / "x.stl").stat().st_size > 1000
