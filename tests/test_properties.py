@@ -22,11 +22,10 @@ from scipy.spatial.transform import Rotation
 
 from bvn_plan.distance import SignedDistance
 from bvn_plan.errors import InputError
-from bvn_plan.frames import AnatomicalFrame
-from bvn_plan.landmarks import Landmarks, Pedicle, Plane
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.safety import SafetyZones, check_path
 from bvn_plan.vertebra import Vertebra
+from boxes import box_safety_zones  # tests/boxes.py
 
 R = 1.7  # 10 G introducer radius, mm
 #: few examples, no deadline, no slow "explain" phase (each example builds or checks real geometry)
@@ -38,43 +37,9 @@ translations = st.tuples(*[st.floats(-200, 200)] * 3).map(np.array)
 unit_interval = st.floats(0.0, 1.0)
 
 
-def _box(lo, hi, size=2.0):
-    b = trimesh.creation.box(bounds=[lo, hi])
-    v, f = trimesh.remesh.subdivide_to_size(b.vertices, b.faces, size)
-    return trimesh.Trimesh(v, f)
-
-
-def _box_zones(rotation=np.eye(3), shift=np.zeros(3)) -> SafetyZones:
-    """A box 'body' (x -20..20 right, y -15..15 anterior, z -13..13 superior) with a box canal
-    behind it, all moved by ``x -> rotation @ x + shift`` (mm)."""
-    move = lambda p: np.asarray(p, float) @ rotation.T + shift  # noqa: E731
-    turn = lambda d: np.asarray(d, float) @ rotation.T  # noqa: E731
-    bone = _box([-20, -15, -13], [20, 15, 13])
-    canal = _box([-10, -33, -13], [10, -16, 13])
-    n = bone.face_normals
-    regions = {
-        "superior_endplate": np.flatnonzero(n[:, 2] > 0.9),
-        "inferior_endplate": np.flatnonzero(n[:, 2] < -0.9),
-        "anterior_cortex": np.flatnonzero(n[:, 1] > 0.9),
-        "lateral_cortex": np.flatnonzero(np.abs(n[:, 0]) > 0.9),
-        "posterior_wall": np.flatnonzero(n[:, 1] < -0.9),
-    }
-    bone.vertices = move(bone.vertices)
-    canal.vertices = move(canal.vertices)
-    pedicles = {side: Pedicle(side, move([x, -14.0, 3.0]), turn([0, 1.0, 0]), 8.0, 14.0, move([x, -15.0, 3.0]))
-                for side, x in (("right", 12.0), ("left", -12.0))}
-    frame = AnatomicalFrame(move([0, 0, 0]), *turn(np.eye(3)))
-    landmarks = Landmarks(
-        "L4", frame, Plane(move([0, 0, 0]), turn([1.0, 0, 0])),
-        Plane(move([0, 0, 13.0]), turn([0, 0, 1.0])), Plane(move([0, 0, -13.0]), turn([0, 0, -1.0])),
-        np.zeros((0, 3)), move([0, -24.5, 0]), pedicles, move([0, -15.0, 0]), move([0, -4.0, 0]),
-        canal_mesh=canal, face_regions=regions)
-    return SafetyZones(bone, landmarks)
-
-
 @pytest.fixture(scope="module")
 def box_zones():
-    return _box_zones()
+    return box_safety_zones()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +84,7 @@ def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, l
     # a posterolateral start and a tip anywhere in the body's central part
     start = np.array([30.0, -40.0, 2.0])
     tip = np.array([-12 + 24 * u[0], -8 + 16 * u[1], -8 + 16 * u[2]])
-    moved_zones = _box_zones(rotation, shift)
+    moved_zones = box_safety_zones(rotation, shift)
     results = []
     for zones, a, b in ((box_zones, start, tip), (moved_zones, start @ rotation.T + shift, tip @ rotation.T + shift)):
         path = InstrumentPath.straight(a, b, R)

@@ -7,41 +7,17 @@ import pytest
 import trimesh
 
 from bvn_plan import InputError
-from bvn_plan.frames import AnatomicalFrame
-from bvn_plan.landmarks import Landmarks, Pedicle, Plane
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.safety import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
+from boxes import box_safety_zones  # tests/boxes.py
 
 R = 1.7  # 10 G introducer radius, mm
-
-
-def _box(lo, hi, size=2.0):
-    b = trimesh.creation.box(bounds=[lo, hi])
-    v, f = trimesh.remesh.subdivide_to_size(b.vertices, b.faces, size)
-    return trimesh.Trimesh(v, f)
 
 
 @pytest.fixture(scope="module")
 def zones():
     """Body x -20..20 (right), y -15..15 (anterior), z -13..13 (superior); canal behind it."""
-    bone = _box([-20, -15, -13], [20, 15, 13])
-    canal = _box([-10, -33, -13], [10, -16, 13])
-    n = bone.face_normals
-    regions = {
-        "superior_endplate": np.flatnonzero(n[:, 2] > 0.9),
-        "inferior_endplate": np.flatnonzero(n[:, 2] < -0.9),
-        "anterior_cortex": np.flatnonzero(n[:, 1] > 0.9),
-        "lateral_cortex": np.flatnonzero(np.abs(n[:, 0]) > 0.9),
-        "posterior_wall": np.flatnonzero(n[:, 1] < -0.9),
-    }
-    pedicles = {side: Pedicle(side, np.array([x, -14.0, 3.0]), np.array([0, 1.0, 0]), 8.0, 14.0, np.array([x, -15.0, 3.0]))
-                for side, x in (("right", 12.0), ("left", -12.0))}
-    landmarks = Landmarks(
-        "L4", AnatomicalFrame.identity(), Plane(np.zeros(3), np.array([1.0, 0, 0])),
-        Plane(np.array([0, 0, 13.0]), np.array([0, 0, 1.0])), Plane(np.array([0, 0, -13.0]), np.array([0, 0, -1.0])),
-        np.zeros((0, 3)), np.array([0, -24.5, 0]), pedicles, np.array([0, -15.0, 0]), np.array([0, -4.0, 0]),
-        canal_mesh=canal, face_regions=regions)
-    return SafetyZones(bone, landmarks)
+    return box_safety_zones()
 
 
 def _exact_min(mesh, points, signed=False):
