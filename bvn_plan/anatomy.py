@@ -495,7 +495,8 @@ def _check_one_body(body_vox: np.ndarray, zs: np.ndarray, spacing: float, prior)
         raise AnatomyError(
             f"the vertebral body is {height:.0f} mm tall in {int((lengths > 8.0).sum())} separate "
             f"part(s) (a {prior.level} body is about {prior_height:.0f} mm): this looks like two or more "
-            "vertebrae in one mesh; give one vertebra per mesh")
+            "vertebrae in one mesh, or a body split by a surface defect (e.g. a self-intersecting mesh); "
+            "give one clean vertebra per mesh")
 
 
 def _robust_plane(points: np.ndarray, weights: np.ndarray, sign: float, seed: np.ndarray):
