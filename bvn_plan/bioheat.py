@@ -57,20 +57,11 @@ class LinearHeatProblem:
     forcing: np.ndarray           # g, W: heat from the cells held at the source temperature
 
 
-def assemble(capacity: np.ndarray, perfusion: np.ndarray, boundary: np.ndarray, pairs: np.ndarray,
-             conductance: np.ndarray, source_distance: np.ndarray, source_rise: float) -> LinearHeatProblem:
-    """Finite-volume system on any cell graph.
-
-    Per cell (flattened): ``capacity`` ρcV (J/K), ``perfusion`` ω c_b V (W/K), ``boundary``
-    conductance to the outer T_a boundary (W/K), ``source_distance`` signed distance (mm) of the
-    cell centre to the source surface (<= 0: cell held at T_a + ``source_rise``); ``pairs`` (M, 2)
-    neighbouring cells with face ``conductance`` (W/K).
-
-    Between a free and a source cell the source surface is placed where the linearly interpolated
-    source distance crosses zero and the conductance scaled accordingly (a cut-cell Dirichlet
-    condition, Shortley-Weller style), so a curved source is not staircased.
-    """
-    n = capacity.size
+def cut_cell_conductance(pairs: np.ndarray, conductance: np.ndarray, source_distance: np.ndarray) -> np.ndarray:
+    """Face conductances with a cut-cell Dirichlet condition (Shortley-Weller style): between a free
+    and a source cell (``source_distance`` <= 0, mm) the source surface is placed where the linearly
+    interpolated distance crosses zero and the conductance scaled accordingly, so a curved source
+    is not staircased."""
     fixed = source_distance <= 0
     a, b = pairs[:, 0], pairs[:, 1]
     crossing = fixed[a] != fixed[b]
@@ -79,14 +70,62 @@ def assemble(capacity: np.ndarray, perfusion: np.ndarray, boundary: np.ndarray, 
     fraction = d_free / np.abs(da - db)                   # free-cell-to-surface share of the centre spacing
     conductance = conductance.copy()
     conductance[crossing] /= np.clip(fraction, 0.1, 1.0)
+    return conductance
+
+
+def assemble(capacity: np.ndarray, perfusion: np.ndarray, boundary: np.ndarray, pairs: np.ndarray,
+             conductance: np.ndarray, source_distance: np.ndarray, source_rise: float | np.ndarray) -> LinearHeatProblem:
+    """Finite-volume system on any cell graph.
+
+    Per cell (flattened): ``capacity`` ρcV (J/K), ``perfusion`` ω c_b V (W/K), ``boundary``
+    conductance to the outer T_a boundary (W/K), ``source_distance`` signed distance (mm) of the
+    cell centre to the source surface (<= 0: cell held at T_a + ``source_rise``, one value or one
+    per cell); ``pairs`` (M, 2) neighbouring cells with face ``conductance`` (W/K), cut at the
+    source surface by :func:`cut_cell_conductance`. The same system with zero capacity and
+    perfusion is the potential problem of the ``"rf"`` model (S instead of W/K, volts instead of K).
+    """
+    n = capacity.size
+    fixed = source_distance <= 0
+    a, b = pairs[:, 0], pairs[:, 1]
+    conductance = cut_cell_conductance(pairs, conductance, source_distance)
     laplacian = sp.coo_matrix((np.concatenate([-conductance, -conductance]),
                                (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)).tocsr()
     degree = np.bincount(a, conductance, n) + np.bincount(b, conductance, n)
     full = (laplacian + sp.diags(degree + perfusion + boundary)).tocsr()
     free = ~fixed
     a_ff = full[free][:, free].tocsr()
-    forcing = -(full[free][:, fixed] @ np.full(int(fixed.sum()), source_rise))
+    forcing = -(full[free][:, fixed] @ np.broadcast_to(np.asarray(source_rise, dtype=float), (n,))[fixed])
     return LinearHeatProblem(capacity[free], a_ff, forcing)
+
+
+def time_steps(duration_s: float, time_step_s: float) -> tuple[float, list[tuple[str, float]]]:
+    """The step dt (s) dividing ``duration_s`` evenly and the steps ``(kind, s)``: Rannacher start
+    (four backward-Euler quarter steps) then Crank-Nicolson."""
+    if not (duration_s > 0 and time_step_s > 0):
+        raise InputError(f"duration ({duration_s} s) and time step ({time_step_s} s) must be positive")
+    n_steps = max(1, int(np.ceil(duration_s / time_step_s)))
+    dt = duration_s / n_steps
+    return dt, [("be", dt / 4)] * 4 + [("cn", dt)] * (n_steps - 1)
+
+
+def step_solver(problem: LinearHeatProblem, dt: float, solver: str):
+    """``solve(kind, rhs, x0)`` for the backward-Euler (``"be"``, step dt/4) and Crank-Nicolson
+    (``"cn"``, step dt) matrices; ``solver``: ``"lu"`` (factorise once) or ``"cg"`` (Jacobi CG)."""
+    c, a = problem.capacity, problem.stiffness
+    systems = {"be": (sp.diags(c / (dt / 4)) + a).tocsc(), "cn": (sp.diags(c / dt) + 0.5 * a).tocsc()}
+    if solver == "lu":
+        factors = {key: splu(m, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+                   for key, m in systems.items()}
+        return lambda key, rhs, x0: factors[key].solve(rhs)
+    systems = {key: m.tocsr() for key, m in systems.items()}
+    return lambda key, rhs, x0: jacobi_cg(systems[key], rhs, x0)
+
+
+def explicit_part(problem: LinearHeatProblem, key: str, h: float, theta: np.ndarray) -> np.ndarray:
+    """Right-hand side of one implicit step from θ (without sources)."""
+    if key == "be":
+        return problem.capacity / h * theta
+    return problem.capacity / h * theta - 0.5 * (problem.stiffness @ theta)
 
 
 def march(problem: LinearHeatProblem, duration_s: float, time_step_s: float, arterial_c: float,
@@ -96,34 +135,13 @@ def march(problem: LinearHeatProblem, duration_s: float, time_step_s: float, art
     Rannacher start (four backward-Euler quarter steps) then Crank-Nicolson. ``solver``: ``"lu"``
     (factorise once) or ``"cg"`` (Jacobi-preconditioned conjugate gradients, warm-started).
     """
-    if not (duration_s > 0 and time_step_s > 0):
-        raise InputError(f"duration ({duration_s} s) and time step ({time_step_s} s) must be positive")
-    n_steps = max(1, int(np.ceil(duration_s / time_step_s)))
-    dt = duration_s / n_steps
-    c, a, g = problem.capacity, problem.stiffness, problem.forcing
-    systems = {"be": (sp.diags(c / (dt / 4)) + a).tocsc(), "cn": (sp.diags(c / dt) + 0.5 * a).tocsc()}
-    if solver == "lu":
-        factors = {key: splu(m, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-                   for key, m in systems.items()}
-
-        def solve(key, rhs, x0):
-            return factors[key].solve(rhs)
-    else:
-        systems = {key: m.tocsr() for key, m in systems.items()}
-
-        def solve(key, rhs, x0):
-            return jacobi_cg(systems[key], rhs, x0)
-
-    theta = np.zeros_like(c)
-    dose = np.zeros_like(c)
+    dt, steps = time_steps(duration_s, time_step_s)
+    solve = step_solver(problem, dt, solver)
+    theta = np.zeros_like(problem.capacity)
+    dose = np.zeros_like(theta)
     rate = damage.rate(arterial_c + theta)
-    steps = [("be", dt / 4)] * 4 + [("cn", dt)] * (n_steps - 1)
     for key, h in steps:
-        if key == "be":
-            rhs = c / h * theta + g
-        else:
-            rhs = c / h * theta - 0.5 * (a @ theta) + g
-        theta = solve(key, rhs, theta)
+        theta = solve(key, explicit_part(problem, key, h, theta) + problem.forcing, theta)
         new_rate = damage.rate(arterial_c + theta)
         dose += 0.5 * (rate + new_rate) * h
         rate = new_rate
@@ -205,35 +223,59 @@ def solve_axisymmetric(grid: AxisymmetricGrid, tissue: Tissue, source_distance: 
     return temperature.reshape(source.shape), dose.reshape(source.shape)
 
 
+@dataclass
+class CellGraph:
+    """Finite-volume geometry of a grid: per cell ``volume`` (mm³; per radian on the axisymmetric
+    grid), neighbouring cell ``pairs`` (M, 2) with ``face_factor`` = face area / centre distance
+    (mm), and ``boundary_factor`` per cell = outer-boundary face area / distance to it (mm)."""
+
+    volume: np.ndarray
+    pairs: np.ndarray
+    face_factor: np.ndarray
+    boundary_factor: np.ndarray
+
+    def conductances(self, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Face and boundary conductances for a per-cell conductivity ``value`` (per mm): harmonic
+        mean across faces."""
+        va, vb = value[self.pairs[:, 0]], value[self.pairs[:, 1]]
+        return 2 * va * vb / (va + vb) * self.face_factor, value * self.boundary_factor
+
+
+def axisymmetric_graph(grid: AxisymmetricGrid) -> CellGraph:
+    """The (r, z) grid's cells (flattened (nr, nz)), per radian, outer boundary at half a cell."""
+    r, z = grid.r, grid.z
+    h = grid.spacing_mm
+    rr = np.repeat(r[:, None], z.size, axis=1)
+    index = np.arange(r.size * z.size).reshape(r.size, z.size)
+    radial_pairs = np.stack([index[:-1].ravel(), index[1:].ravel()], axis=1)
+    radial_f = np.repeat(np.arange(1, r.size) * h, z.size)            # r_face * h / h
+    axial_pairs = np.stack([index[:, :-1].ravel(), index[:, 1:].ravel()], axis=1)
+    axial_f = rr[:, :-1].ravel()                                        # r * h / h
+    boundary = np.zeros_like(rr)
+    boundary[-1, :] += 2 * r.size * h                 # outer cylinder
+    boundary[:, 0] += 2 * r
+    boundary[:, -1] += 2 * r
+    return CellGraph((rr * h * h).ravel(), np.vstack([radial_pairs, axial_pairs]), np.concatenate([radial_f, axial_f]),
+                     boundary.ravel())
+
+
 def axisymmetric_problem(grid: AxisymmetricGrid, tissue: Tissue, source_distance: np.ndarray, source_rise: float,
                          blood_specific_heat: float = 3600.0) -> LinearHeatProblem:
     """Assemble the (r, z) finite-volume Pennes system (per radian) for :func:`solve_axisymmetric`."""
-    r, z = grid.r, grid.z
-    h = grid.spacing_mm
     source = np.asarray(source_distance, dtype=float) <= 0
-    if source.shape != (r.size, z.size) or not source.any():
-        raise InputError(f"the source covers no cell centre of the grid (shape {(r.size, z.size)}): refine the grid")
-    k = tissue.conductivity * PER_M_TO_PER_MM
-    rr = np.repeat(r[:, None], z.size, axis=1)
-    volume = rr * h * h                                   # per radian
-    index = np.arange(r.size * z.size).reshape(r.size, z.size)
-    radial_pairs = np.stack([index[:-1].ravel(), index[1:].ravel()], axis=1)
-    radial_g = np.repeat(k * (np.arange(1, r.size) * h), z.size)            # k * r_face * h / h
-    axial_pairs = np.stack([index[:, :-1].ravel(), index[:, 1:].ravel()], axis=1)
-    axial_g = (k * rr[:, :-1]).ravel()                                       # k * r * h / h
-    boundary = np.zeros_like(rr)
-    boundary[-1, :] += 2 * k * r.size * h                 # outer cylinder, T_a at half a cell
-    boundary[:, 0] += 2 * k * r
-    boundary[:, -1] += 2 * k * r
-    return assemble(tissue.heat_capacity * PER_M3_TO_PER_MM3 * volume.ravel(),
-                    tissue.perfusion * blood_specific_heat * PER_M3_TO_PER_MM3 * volume.ravel(),
-                    boundary.ravel(), np.vstack([radial_pairs, axial_pairs]), np.concatenate([radial_g, axial_g]),
-                    np.asarray(source_distance, dtype=float).ravel(), source_rise)
+    if source.shape != (grid.r.size, grid.z.size) or not source.any():
+        raise InputError(f"the source covers no cell centre of the grid (shape {(grid.r.size, grid.z.size)}): refine the grid")
+    graph = axisymmetric_graph(grid)
+    face, boundary = graph.conductances(np.full(graph.volume.size, tissue.conductivity * PER_M_TO_PER_MM))
+    return assemble(tissue.heat_capacity * PER_M3_TO_PER_MM3 * graph.volume,
+                    tissue.perfusion * blood_specific_heat * PER_M3_TO_PER_MM3 * graph.volume,
+                    boundary, graph.pairs, face, np.asarray(source_distance, dtype=float).ravel(), source_rise)
 
 
-def electrode_distance(r: np.ndarray, z: np.ndarray, device: DeviceProfile) -> np.ndarray:
-    """Signed distance (mm, negative inside) to the two bipolar electrodes, given the radial
-    distance ``r`` from the probe axis and the axial position ``z`` (0 at the tip, + distal).
+def electrode_distances(r: np.ndarray, z: np.ndarray, device: DeviceProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distances (mm, negative inside) to the distal (active) and the proximal (return)
+    bipolar electrode, given the radial distance ``r`` from the probe axis and the axial position
+    ``z`` (0 at the tip, + distal).
 
     Each electrode is a solid cylinder of diameter ``electrode_diameter_mm`` and length
     ``electrode_length_mm``; the distal one ends at the tip, the proximal one starts
@@ -244,7 +286,159 @@ def electrode_distance(r: np.ndarray, z: np.ndarray, device: DeviceProfile) -> n
     for z0, z1 in ((-length, 0.0), (-(2 * length + gap), -(length + gap))):
         dr, dz = r - radius, np.maximum(z0 - z, z - z1)
         distances.append(np.hypot(np.maximum(dr, 0), np.maximum(dz, 0)) + np.minimum(np.maximum(dr, dz), 0))
-    return np.minimum(*distances)
+    return distances[0], distances[1]
+
+
+def electrode_distance(r: np.ndarray, z: np.ndarray, device: DeviceProfile) -> np.ndarray:
+    """Signed distance (mm, negative inside) to either bipolar electrode (see :func:`electrode_distances`)."""
+    return np.minimum(*electrode_distances(r, z, device))
+
+
+# ------------------------------------------------------------------ RF (electro-thermal) heating
+
+#: Heating models: the electrodes held at the set temperature, or RF current with a controller.
+HEATING_MODELS = ("temperature-clamped", "rf")
+
+
+@dataclass(frozen=True)
+class RfParameters:
+    """Assumptions of the ``"rf"`` heating model (all [A]; no device data found).
+
+    ``insulator_conductivity`` (S/m): the probe's polymer insulation (the gap between the electrodes
+    and the shaft behind them), a near-zero stand-in that keeps the system definite;
+    ``electrode_conductivity`` (W/m/K) and ``electrode_heat_capacity`` (J/m³/K): stainless steel
+    (k ≈ 16, ρc ≈ 7900 x 500); ``max_power_w``: generator power limit for one probe (W; ``None``:
+    unlimited, i.e. the instant ramp of the clamped model); ``sensor_distance_mm``: tissue within this
+    distance of an electrode is watched by the controller (the thermocouple) — at least one grid
+    spacing is used.
+    """
+
+    insulator_conductivity: float = 1e-5
+    electrode_conductivity: float = 16.0
+    electrode_heat_capacity: float = 4.0e6
+    max_power_w: float | None = None
+    sensor_distance_mm: float = 0.2
+
+    def __post_init__(self):
+        for name in ("insulator_conductivity", "electrode_conductivity", "electrode_heat_capacity", "sensor_distance_mm"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"RF parameter {name} must be positive, got {getattr(self, name)!r}")
+        if self.max_power_w is not None and not self.max_power_w > 0:
+            raise InputError(f"RF parameter max_power_w must be positive or None, got {self.max_power_w!r}")
+
+
+def heating_model(name: str) -> str:
+    """Check a heating model name (:data:`HEATING_MODELS`)."""
+    if name not in HEATING_MODELS:
+        raise InputError(f"unknown heating model {name!r}: use one of {', '.join(HEATING_MODELS)}")
+    return name
+
+
+@dataclass
+class PotentialSolution:
+    """The quasi-static potential on a cell graph: ``potential`` (V per cell, electrode cells at
+    their set potential), Joule ``power`` deposited per cell (W, per radian on the axisymmetric
+    grid) and the ``current`` (A, idem) leaving the electrodes at positive potential."""
+
+    potential: np.ndarray
+    power: np.ndarray
+    current: float
+
+
+def solve_potential(graph: CellGraph, sigma: np.ndarray, electrode_distance_mm: np.ndarray, electrode_potential: np.ndarray,
+                    solver: str, boundary_potential: np.ndarray | None = None) -> PotentialSolution:
+    """Solve ∇·(σ∇V) = 0 with cells of ``electrode_distance_mm`` <= 0 held at ``electrode_potential``
+    (V, per cell) and the outer boundary at ``boundary_potential`` (V per cell, default 0).
+
+    ``sigma`` per cell in S/m. The Joule heat σ|∇V|² is the power G ΔV² of each face: shared
+    half-and-half between two tissue cells, all of it to the tissue cell at an electrode face (the
+    metal dissipates nothing). ``solver``: ``"lu"`` or ``"cg"``.
+    """
+    n = sigma.size
+    fixed = electrode_distance_mm <= 0
+    outer = np.zeros(n) if boundary_potential is None else np.asarray(boundary_potential, dtype=float)
+    face, boundary = graph.conductances(sigma * PER_M_TO_PER_MM)
+    problem = assemble(np.zeros(n), np.zeros(n), boundary, graph.pairs, face, electrode_distance_mm, electrode_potential)
+    rhs = problem.forcing + (boundary * outer)[~fixed]
+    potential = np.where(fixed, electrode_potential, 0.0)
+    if solver == "lu":
+        potential[~fixed] = splu(problem.stiffness.tocsc()).solve(rhs)
+    else:
+        potential[~fixed] = jacobi_cg(problem.stiffness, rhs, np.zeros(rhs.size), rtol=1e-8, maxiter=5000)
+    face = cut_cell_conductance(graph.pairs, face, electrode_distance_mm)
+    a, b = graph.pairs[:, 0], graph.pairs[:, 1]
+    face_power = face * (potential[a] - potential[b]) ** 2
+    share_a = np.where(fixed[a], 0.0, np.where(fixed[b], 1.0, 0.5))
+    share_b = np.where(fixed[b], 0.0, np.where(fixed[a], 1.0, 0.5))
+    power = (np.bincount(a, face_power * share_a, n) + np.bincount(b, face_power * share_b, n)
+             + boundary * (potential - outer) ** 2 * ~fixed)
+    leaving = fixed[a] & ~fixed[b] & (potential[a] > 0)
+    entering = fixed[b] & ~fixed[a] & (potential[b] > 0)
+    current = (np.sum(face[leaving] * (potential[a] - potential[b])[leaving])
+               + np.sum(face[entering] * (potential[b] - potential[a])[entering]))
+    return PotentialSolution(potential, power, float(current))
+
+
+def march_rf(problem: LinearHeatProblem, heat_per_watt: np.ndarray, sensor: np.ndarray, set_rise: float,
+             duration_s: float, time_step_s: float, arterial_c: float, damage: DamageModel, solver: str,
+             max_power: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integrate C θ' = −A θ + P(t) q from θ = 0 (steps as :func:`march`); return the final
+    temperature (°C), dose per cell and the power P per step (W; per radian on the axisymmetric grid).
+
+    Controller [A]: the power is constant over each step and chosen so that the hottest ``sensor``
+    cell ends the step exactly ``set_rise`` above T_a (the discrete system is linear in P, so this
+    one-step "deadbeat" rule is exact), clipped to [0, ``max_power``]. ``q`` = ``heat_per_watt``.
+    """
+    dt, steps = time_steps(duration_s, time_step_s)
+    solve = step_solver(problem, dt, solver)
+    zero = np.zeros_like(problem.capacity)
+    unit = {key: solve(key, heat_per_watt, zero) for key in ("be", "cn")}
+    theta, dose, powers = zero.copy(), zero.copy(), []
+    rate = damage.rate(arterial_c + theta)
+    for key, h in steps:
+        base = solve(key, explicit_part(problem, key, h, theta), theta)
+        power = max(0.0, float(np.min((set_rise - base[sensor]) / unit[key][sensor])))
+        power = power if max_power is None else min(power, max_power)
+        theta = base + power * unit[key]
+        new_rate = damage.rate(arterial_c + theta)
+        dose += 0.5 * (rate + new_rate) * h
+        rate = new_rate
+        powers.append(power)
+    return arterial_c + theta, dose, np.array(powers)
+
+
+def simulate_rf(graph: CellGraph, tissue_fields: dict[str, np.ndarray], distal: np.ndarray, proximal: np.ndarray,
+                insulator: np.ndarray, spacing_mm: float, device: DeviceProfile, props: PropertySet, damage: DamageModel,
+                time_step_s: float, solver: str, rf: RfParameters,
+                power_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The electro-thermal simulation on any grid: temperature (°C), dose per cell, power per step (W).
+
+    ``tissue_fields`` per cell, SI: ``k`` (W/m/K), ``rho_c`` (J/m³/K), ``perfusion`` (W/m³/K),
+    ``sigma`` (S/m); ``distal`` / ``proximal`` signed distances (mm) to the active / return
+    electrode; ``insulator`` marks the probe's insulation. The electrodes are at ±V0/2 (any V0:
+    the controller scales the power); the electrodes are steel in the heat problem, no longer held
+    at a temperature. ``power_scale`` converts the graph's power to the probe's (2π per radian).
+    """
+    electrode = (distal <= 0) | (proximal <= 0)
+    if not (distal <= 0).any() or not (proximal <= 0).any():
+        raise InputError(f"an electrode covers no cell centre of the grid (spacing {spacing_mm} mm): refine the grid")
+    distance = np.minimum(distal, proximal)
+    sigma = np.where(insulator & ~electrode, rf.insulator_conductivity, tissue_fields["sigma"])
+    field = solve_potential(graph, sigma, distance, np.where(distal <= 0, 0.5, -0.5), solver)
+    heat_per_watt = field.power / field.power.sum()
+    k = np.where(electrode, rf.electrode_conductivity, tissue_fields["k"]) * PER_M_TO_PER_MM
+    rho_c = np.where(electrode, rf.electrode_heat_capacity, tissue_fields["rho_c"]) * PER_M3_TO_PER_MM3
+    perfusion = np.where(electrode, 0.0, tissue_fields["perfusion"]) * PER_M3_TO_PER_MM3
+    face, boundary = graph.conductances(k)
+    problem = assemble(rho_c * graph.volume, perfusion * graph.volume, boundary, graph.pairs, face,
+                       np.full(distance.size, np.inf), 0.0)
+    sensor = ~electrode & (distance <= max(rf.sensor_distance_mm, spacing_mm))
+    max_power = None if rf.max_power_w is None else rf.max_power_w / power_scale
+    temperature, dose, powers = march_rf(problem, heat_per_watt, sensor, device.set_temperature_c - props.arterial_temperature_c,
+                                         device.duration_s, time_step_s, props.arterial_temperature_c, damage, solver,
+                                         max_power)
+    return temperature, dose, powers * power_scale
+
 
 
 class ThermalResult(ABC):
@@ -257,6 +451,8 @@ class ThermalResult(ABC):
     lesion: FieldLesion
     damage: DamageModel
     properties: PropertySet
+    #: ``"rf"`` heating only: the probe power per time step (W, all probes together).
+    power_w: np.ndarray | None = None
 
     @abstractmethod
     def temperature_at(self, points) -> np.ndarray:
@@ -353,19 +549,37 @@ class AxisymmetricResult(ThermalResult):
 
 def simulate_axisymmetric(tip, direction, device: DeviceProfile | None = None, properties: str | PropertySet = "normal",
                           damage: str | DamageModel = "cem43", grid: AxisymmetricGrid | None = None,
-                          time_step_s: float = 5.0) -> AxisymmetricResult:
+                          time_step_s: float = 5.0, heating: str = "temperature-clamped",
+                          rf: RfParameters | None = None) -> AxisymmetricResult:
     """Heat one probe in homogeneous cancellous bone (axisymmetric model) with the device's set
     temperature and duration; the probe is ``tip`` (mm, model coordinates) and unit ``direction``
-    (shaft -> tip)."""
+    (shaft -> tip). ``heating``: ``"temperature-clamped"`` (electrodes held at the set
+    temperature) or ``"rf"`` (Joule heating of the bipolar current, power controlled so that the
+    hottest tissue at the electrodes tracks the set temperature; ``rf`` its assumptions). With
+    ``"rf"`` the result's ``power_w`` holds the probe power per time step (W)."""
     device = device or DeviceProfile()
     props = property_set(properties)
     damage = damage_model(damage)
     grid = grid or AxisymmetricGrid()
-    source = electrode_distance(grid.r[:, None], grid.z[None, :], device)
-    temperature, dose = solve_axisymmetric(grid, props.cancellous, source,
-                                           device.set_temperature_c, device.duration_s, time_step_s, damage,
-                                           props.arterial_temperature_c, props.blood_specific_heat)
-    return AxisymmetricResult(grid, temperature, dose, tip, direction, damage, props)
+    if heating_model(heating) == "temperature-clamped":
+        source = electrode_distance(grid.r[:, None], grid.z[None, :], device)
+        temperature, dose = solve_axisymmetric(grid, props.cancellous, source,
+                                               device.set_temperature_c, device.duration_s, time_step_s, damage,
+                                               props.arterial_temperature_c, props.blood_specific_heat)
+        return AxisymmetricResult(grid, temperature, dose, tip, direction, damage, props)
+    r, z = np.meshgrid(grid.r, grid.z, indexing="ij")
+    distal, proximal = (d.ravel() for d in electrode_distances(r, z, device))
+    insulator = ((r <= device.electrode_diameter_mm / 2) & (z <= 0)).ravel()
+    tissue = props.cancellous
+    n = r.size
+    fields = {"k": np.full(n, tissue.conductivity), "rho_c": np.full(n, tissue.heat_capacity),
+              "perfusion": np.full(n, tissue.perfusion * props.blood_specific_heat),
+              "sigma": np.full(n, tissue.electrical_conductivity)}
+    temperature, dose, power = simulate_rf(axisymmetric_graph(grid), fields, distal, proximal, insulator, grid.spacing_mm,
+                                           device, props, damage, time_step_s, "lu", rf or RfParameters(), 2 * np.pi)
+    result = AxisymmetricResult(grid, temperature.reshape(r.shape), dose.reshape(r.shape), tip, direction, damage, props)
+    result.power_w = power
+    return result
 
 
 # --------------------------------------------------------------------------------- voxel model
@@ -415,18 +629,29 @@ class VoxelResult(ThermalResult):
 def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProfile | None = None,
                    properties: str | PropertySet = "normal", damage: str | DamageModel = "cem43",
                    spacing_mm: float = 0.5, half_width_mm: float = 12.0, time_step_s: float = 10.0,
-                   cortical_shell: bool = True) -> VoxelResult:
+                   cortical_shell: bool = True, heating: str = "temperature-clamped",
+                   rf: RfParameters | None = None) -> VoxelResult:
     """Heat one or more probes (list of ``(tip, direction)``, mm, model coordinates) inside the
     real vertebra ``bone`` (watertight surface, mm) on a 3D voxel grid.
 
     The grid is a cube ``half_width_mm`` beyond the probes' active tips on every side, with T_a
-    on its faces. ``cortical_shell=False`` fills the shell with cancellous bone (for comparison).
-    Two probes heat together (bi-pedicular), so their fields interact.
+    (and, for ``"rf"``, V = 0) on its faces. ``cortical_shell=False`` fills the shell with
+    cancellous bone (for comparison). Two probes heat together (bi-pedicular), so their fields
+    interact. ``heating`` as in :func:`simulate_axisymmetric` (with ``"rf"`` each probe's distal
+    electrode is active, its proximal one the return; one controller for all probes).
     """
     device = device or DeviceProfile()
     props = property_set(properties)
     damage = damage_model(damage)
-    setup = voxel_problem(bone, probes, device, props, spacing_mm, half_width_mm, cortical_shell)
+    cells = voxel_cells(bone, probes, device, props, spacing_mm, half_width_mm, cortical_shell)
+    if heating_model(heating) == "rf":
+        temperature, dose, power = simulate_rf(cells.graph, cells.fields, cells.distal, cells.proximal, cells.insulator,
+                                               spacing_mm, device, props, damage, time_step_s, "cg", rf or RfParameters())
+        result = VoxelResult(cells.origin, spacing_mm, temperature.reshape(cells.shape), dose.reshape(cells.shape),
+                             cells.labels.reshape(cells.shape), cells.axis, damage, props)
+        result.power_w = power
+        return result
+    setup = voxel_problem(bone, probes, device, props, spacing_mm, half_width_mm, cortical_shell, cells)
     fixed = setup.fixed.ravel()
     temperature = np.full(fixed.size, device.set_temperature_c)
     dose = np.full(fixed.size, float(damage.rate(device.set_temperature_c) * device.duration_s))
@@ -434,6 +659,75 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
                                               props.arterial_temperature_c, damage, "cg")
     return VoxelResult(setup.origin, spacing_mm, temperature.reshape(setup.fixed.shape),
                        dose.reshape(setup.fixed.shape), setup.labels, setup.axis, damage, props)
+
+
+@dataclass
+class VoxelCells:
+    """The labelled 3D grid: node (i, j, k) at ``origin + spacing*(i, j, k)`` (mm, model
+    coordinates), flattened per-cell ``labels`` (TISSUE_LABELS), tissue ``fields`` (SI, as
+    :func:`simulate_rf` takes them), signed distances (mm) to the ``distal`` and ``proximal``
+    electrodes of the nearest probe, the probes' ``insulator``, the ``graph`` and ``axis`` (the
+    mean probe direction)."""
+
+    origin: np.ndarray
+    shape: tuple
+    labels: np.ndarray
+    fields: dict
+    distal: np.ndarray
+    proximal: np.ndarray
+    insulator: np.ndarray
+    graph: CellGraph
+    axis: np.ndarray
+
+
+def voxel_cells(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProfile, props: PropertySet,
+                spacing_mm: float, half_width_mm: float, cortical_shell: bool = True) -> VoxelCells:
+    """Label the voxels (cancellous, cortical shell, soft tissue) around the probes (arguments as
+    :func:`simulate_voxel`) and build their cell graph."""
+    if not probes:
+        raise InputError("give at least one probe as (tip, direction)")
+    probes = [(as_points(t, "probe tip")[0], unit_vector(d, "probe direction")) for t, d in probes]
+    ends = np.vstack([[t, t - device.active_length_mm * d] for t, d in probes])
+    lo, hi = ends.min(axis=0) - half_width_mm, ends.max(axis=0) + half_width_mm
+    shape = tuple(int(np.ceil((hi[i] - lo[i]) / spacing_mm)) + 1 for i in range(3))
+    if np.prod(shape) > 3e6:
+        raise InputError(f"voxel grid of {shape} cells is too large: increase spacing_mm or reduce half_width_mm")
+    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
+    points = lo + spacing_mm * idx
+    labels = tissue_labels(bone, points, props.cortical_thickness_mm if cortical_shell else 0.0)
+    tissues = {TISSUE_LABELS["soft_tissue"]: props.soft_tissue, TISSUE_LABELS["cancellous"]: props.cancellous,
+               TISSUE_LABELS["cortical"]: props.cortical}
+    fields = {name: np.zeros(len(points)) for name in ("k", "rho_c", "perfusion", "sigma")}
+    for label, t in tissues.items():
+        sel = labels == label
+        fields["k"][sel] = t.conductivity
+        fields["rho_c"][sel] = t.heat_capacity
+        fields["perfusion"][sel] = t.perfusion * props.blood_specific_heat
+        fields["sigma"][sel] = t.electrical_conductivity
+    distal, proximal = np.full(len(points), np.inf), np.full(len(points), np.inf)
+    insulator = np.zeros(len(points), dtype=bool)
+    for tip, d in probes:
+        rel = points - tip
+        z = rel @ d
+        r = np.linalg.norm(rel - z[:, None] * d, axis=1)
+        to_distal, to_proximal = electrode_distances(r, z, device)
+        distal, proximal = np.minimum(distal, to_distal), np.minimum(proximal, to_proximal)
+        insulator |= (r <= device.electrode_diameter_mm / 2) & (z <= 0)
+    if not (np.minimum(distal, proximal) <= 0).any():
+        raise InputError(f"the electrodes ({device.electrode_diameter_mm} mm) are thinner than the voxel grid can "
+                         f"resolve (spacing {spacing_mm} mm): use spacing_mm <= {device.electrode_diameter_mm / 2:.2f}")
+    index = np.arange(len(points)).reshape(shape)
+    pairs = [np.stack([np.take(index, np.arange(shape[i] - 1), axis=i).ravel(),
+                       np.take(index, np.arange(1, shape[i]), axis=i).ravel()], axis=1) for i in range(3)]
+    boundary = np.zeros(len(points))
+    for axis_i in range(3):
+        on_face = (idx[:, axis_i] == 0) | (idx[:, axis_i] == shape[axis_i] - 1)
+        boundary[on_face] += 2 * spacing_mm                                   # area h², distance h/2
+    pairs = np.vstack(pairs)
+    graph = CellGraph(np.full(len(points), spacing_mm ** 3), pairs, np.full(len(pairs), spacing_mm), boundary)
+    mean_axis = np.sum([d for _, d in probes], axis=0)
+    axis = mean_axis if np.linalg.norm(mean_axis) > 1e-6 else probes[0][1]
+    return VoxelCells(lo, shape, labels, fields, distal, proximal, insulator, graph, axis)
 
 
 @dataclass
@@ -449,55 +743,19 @@ class VoxelSetup:
 
 
 def voxel_problem(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProfile, props: PropertySet,
-                  spacing_mm: float, half_width_mm: float, cortical_shell: bool = True) -> VoxelSetup:
-    """Label the voxels (cancellous, cortical shell, soft tissue) and assemble the Pennes system
-    for :func:`simulate_voxel` (arguments as there)."""
-    if not probes:
-        raise InputError("give at least one probe as (tip, direction)")
-    probes = [(as_points(t, "probe tip")[0], unit_vector(d, "probe direction")) for t, d in probes]
-    ends = np.vstack([[t, t - device.active_length_mm * d] for t, d in probes])
-    lo, hi = ends.min(axis=0) - half_width_mm, ends.max(axis=0) + half_width_mm
-    shape = tuple(int(np.ceil((hi[i] - lo[i]) / spacing_mm)) + 1 for i in range(3))
-    if np.prod(shape) > 3e6:
-        raise InputError(f"voxel grid of {shape} cells is too large: increase spacing_mm or reduce half_width_mm")
-    idx = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
-    points = lo + spacing_mm * idx
-    labels = tissue_labels(bone, points, props.cortical_thickness_mm if cortical_shell else 0.0)
-    tissues = {TISSUE_LABELS["soft_tissue"]: props.soft_tissue, TISSUE_LABELS["cancellous"]: props.cancellous,
-               TISSUE_LABELS["cortical"]: props.cortical}
-    k, rho_c, perf = (np.zeros(len(points)) for _ in range(3))
-    for label, t in tissues.items():
-        sel = labels == label
-        k[sel] = t.conductivity * PER_M_TO_PER_MM
-        rho_c[sel] = t.heat_capacity * PER_M3_TO_PER_MM3
-        perf[sel] = t.perfusion * props.blood_specific_heat * PER_M3_TO_PER_MM3
-    source_distance = np.full(len(points), np.inf)
-    for tip, d in probes:
-        rel = points - tip
-        z = rel @ d
-        r = np.linalg.norm(rel - z[:, None] * d, axis=1)
-        source_distance = np.minimum(source_distance, electrode_distance(r, z, device))
-    fixed = source_distance <= 0
-    if not fixed.any():
-        raise InputError(f"the electrodes ({device.electrode_diameter_mm} mm) are thinner than the voxel grid can "
-                         f"resolve (spacing {spacing_mm} mm): use spacing_mm <= {device.electrode_diameter_mm / 2:.2f}")
-    index = np.arange(len(points)).reshape(shape)
-    pairs, conductance = [], []
-    for axis_i in range(3):
-        a = np.take(index, np.arange(shape[axis_i] - 1), axis=axis_i).ravel()
-        b = np.take(index, np.arange(1, shape[axis_i]), axis=axis_i).ravel()
-        pairs.append(np.stack([a, b], axis=1))
-        conductance.append(2 * k[a] * k[b] / (k[a] + k[b]) * spacing_mm)      # harmonic mean, area h², distance h
-    boundary = np.zeros(len(points))
-    for axis_i in range(3):
-        on_face = (idx[:, axis_i] == 0) | (idx[:, axis_i] == shape[axis_i] - 1)
-        boundary[on_face] += 2 * k[on_face] * spacing_mm
-    volume = spacing_mm ** 3
-    problem = assemble(rho_c * volume, perf * volume, boundary, np.vstack(pairs), np.concatenate(conductance),
+                  spacing_mm: float, half_width_mm: float, cortical_shell: bool = True,
+                  cells: VoxelCells | None = None) -> VoxelSetup:
+    """Assemble the temperature-clamped Pennes system for :func:`simulate_voxel` (arguments as
+    there; ``cells`` reuses a :func:`voxel_cells` labelling)."""
+    cells = cells or voxel_cells(bone, probes, device, props, spacing_mm, half_width_mm, cortical_shell)
+    graph, fields = cells.graph, cells.fields
+    source_distance = np.minimum(cells.distal, cells.proximal)
+    face, boundary = graph.conductances(fields["k"] * PER_M_TO_PER_MM)
+    problem = assemble(fields["rho_c"] * PER_M3_TO_PER_MM3 * graph.volume,
+                       fields["perfusion"] * PER_M3_TO_PER_MM3 * graph.volume, boundary, graph.pairs, face,
                        source_distance, device.set_temperature_c - props.arterial_temperature_c)
-    mean_axis = np.sum([d for _, d in probes], axis=0)
-    axis = mean_axis if np.linalg.norm(mean_axis) > 1e-6 else probes[0][1]
-    return VoxelSetup(problem, lo, fixed.reshape(shape), labels.reshape(shape), axis)
+    return VoxelSetup(problem, cells.origin, (source_distance <= 0).reshape(cells.shape),
+                      cells.labels.reshape(cells.shape), cells.axis)
 
 
 def lesion_for_probes(probes: list[tuple], device: DeviceProfile | None = None, bone: trimesh.Trimesh | None = None,

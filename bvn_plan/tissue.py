@@ -1,6 +1,6 @@
-"""Thermal tissue properties and thermal-damage models for the bioheat simulation.
+"""Thermal and electrical tissue properties and thermal-damage models for the bioheat simulation.
 
-Property values are SI as published (W/m/K, kg/m³, J/kg/K, kg/m³/s); bvn_plan.bioheat converts
+Property values are SI as published (W/m/K, kg/m³, J/kg/K, kg/m³/s, S/m); bvn_plan.bioheat converts
 them to millimetres. Sources: bvn_facts.md "Bioheat (Pennes) parameters"; [A] marks assumptions.
 """
 
@@ -19,17 +19,19 @@ GAS_CONSTANT = 8.314
 
 @dataclass(frozen=True)
 class Tissue:
-    """One tissue: conductivity (W/m/K), density (kg/m³), specific heat (J/kg/K) and blood
-    perfusion as blood mass flow per tissue volume (kg/m³/s, i.e. ω·ρ_b of Pennes' equation)."""
+    """One tissue: conductivity (W/m/K), density (kg/m³), specific heat (J/kg/K), blood
+    perfusion as blood mass flow per tissue volume (kg/m³/s, i.e. ω·ρ_b of Pennes' equation) and
+    electrical conductivity at the RF frequency (S/m, used by the ``"rf"`` heating model only)."""
 
     name: str
     conductivity: float
     density: float
     specific_heat: float
     perfusion: float
+    electrical_conductivity: float = 0.087
 
     def __post_init__(self):
-        for field in ("conductivity", "density", "specific_heat"):
+        for field in ("conductivity", "density", "specific_heat", "electrical_conductivity"):
             if not getattr(self, field) > 0:
                 raise InputError(f"tissue {self.name!r}: {field} must be positive, got {getattr(self, field)!r}")
         if not self.perfusion >= 0:
@@ -59,39 +61,50 @@ class PropertySet:
     cortical_thickness_mm: float = 1.0
     description: str = ""
 
-    def scaled(self, conductivity: float = 1.0, perfusion: float = 1.0) -> "PropertySet":
-        """A copy with every tissue's conductivity and perfusion multiplied (sensitivity studies)."""
+    def scaled(self, conductivity: float = 1.0, perfusion: float = 1.0, electrical: float = 1.0) -> "PropertySet":
+        """A copy with every tissue's thermal conductivity, perfusion and electrical conductivity
+        multiplied (sensitivity studies)."""
         def scale(t: Tissue) -> Tissue:
-            return dataclasses.replace(t, conductivity=t.conductivity * conductivity, perfusion=t.perfusion * perfusion)
-        return dataclasses.replace(self, name=f"{self.name} (k x{conductivity:g}, perfusion x{perfusion:g})",
+            return dataclasses.replace(t, conductivity=t.conductivity * conductivity, perfusion=t.perfusion * perfusion,
+                                       electrical_conductivity=t.electrical_conductivity * electrical)
+        return dataclasses.replace(self, name=f"{self.name} (k x{conductivity:g}, perfusion x{perfusion:g}, "
+                                              f"sigma x{electrical:g})",
                                    cancellous=scale(self.cancellous), cortical=scale(self.cortical),
                                    soft_tissue=scale(self.soft_tissue))
 
 
 #: Cancellous bone with red marrow: k 0.29-0.31 W/m/K [V]; ρ 1178 kg/m³, c 2274 J/kg/K [A, IT'IS]
 #: (ρc = 2.68 MJ/m³/K; bvn_facts.md rounds to ≈ 3.0); marrow perfusion 17.6 mL/min/100 g in the
-#: lumbar spine ≈ 3 kg/m³/s blood mass flow [V, Blood 1994].
-CANCELLOUS = Tissue("cancellous bone", conductivity=0.30, density=1178.0, specific_heat=2274.0, perfusion=3.0)
+#: lumbar spine ≈ 3 kg/m³/s blood mass flow [V, Blood 1994]; electrical conductivity 0.087 S/m
+#: (trabecular) [V, Int J Hyperthermia 2016].
+CANCELLOUS = Tissue("cancellous bone", conductivity=0.30, density=1178.0, specific_heat=2274.0, perfusion=3.0,
+                    electrical_conductivity=0.087)
 #: Cortical bone: k 0.3-0.8 W/m/K (0.32 chosen, the IT'IS value) [V range, A choice]; ρ 1810, c 1250 [V];
-#: perfusion a tenth of marrow [A].
-CORTICAL = Tissue("cortical bone", conductivity=0.32, density=1810.0, specific_heat=1250.0, perfusion=0.3)
+#: perfusion a tenth of marrow [A]; electrical conductivity 0.02 S/m [V, Int J Hyperthermia 2016].
+CORTICAL = Tissue("cortical bone", conductivity=0.32, density=1810.0, specific_heat=1250.0, perfusion=0.3,
+                  electrical_conductivity=0.02)
 #: Soft tissue outside the bone (muscle-like; canal contents, disc) [A, IT'IS muscle: k 0.49,
-#: ρ 1090, c 3421; perfusion ≈ 0.6 kg/m³/s].
-SOFT_TISSUE = Tissue("soft tissue", conductivity=0.49, density=1090.0, specific_heat=3421.0, perfusion=0.6)
+#: ρ 1090, c 3421; perfusion ≈ 0.6 kg/m³/s; electrical conductivity ≈ 0.45 S/m near 500 kHz (IT'IS
+#: muscle, from memory) [A]].
+SOFT_TISSUE = Tissue("soft tissue", conductivity=0.49, density=1090.0, specific_heat=3421.0, perfusion=0.6,
+                     electrical_conductivity=0.45)
+#: Osteoporotic cancellous electrical conductivity 0.10 S/m [A]: lower bone volume fraction raises it
+#: [V direction, Irastorza 2014], fattier marrow lowers it [A direction]; +15 % net is a what-if.
+OSTEOPOROTIC_CANCELLOUS_SIGMA = 0.10
 
 #: Named scenarios. The osteoporotic set: fattier marrow (lower conductivity [A]) and lower marrow
 #: perfusion after age 50 [V, direction only]; bvn_facts.md: the net effect on lesion size is
-#: UNKNOWN (electrical conductivity rises with lower bone volume fraction [V, Irastorza 2014], which
-#: this thermal-only model does not represent). Treat it as a what-if scenario, not a prediction.
+#: UNKNOWN (electrical conductivity rises with lower bone volume fraction [V, Irastorza 2014]; only the
+#: ``"rf"`` heating model uses it). Treat it as a what-if scenario, not a prediction.
 PROPERTY_SETS: dict[str, PropertySet] = {
     "normal": PropertySet("normal", CANCELLOUS, CORTICAL, SOFT_TISSUE, cortical_thickness_mm=1.0,
                           description="adult lumbar vertebra, red marrow; cortical shell 1 mm [A]"),
     "osteoporotic": PropertySet(
         "osteoporotic",
         dataclasses.replace(CANCELLOUS, name="osteoporotic cancellous bone", conductivity=0.25, density=1050.0,
-                            specific_heat=2500.0, perfusion=2.0),
+                            specific_heat=2500.0, perfusion=2.0, electrical_conductivity=OSTEOPOROTIC_CANCELLOUS_SIGMA),
         CORTICAL, SOFT_TISSUE, cortical_thickness_mm=0.5,
-        description="[A] fattier marrow (k 0.25 W/m/K), perfusion -1/3, thinner cortex 0.5 mm; "
+        description="[A] fattier marrow (k 0.25 W/m/K), perfusion -1/3, sigma 0.10 S/m, thinner cortex 0.5 mm; "
                     "net lesion-size effect unknown (bvn_facts.md)"),
 }
 

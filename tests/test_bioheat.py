@@ -7,8 +7,8 @@ import pytest
 import trimesh
 from scipy.special import erfc
 
-from bvn_plan.bioheat import (AxisymmetricGrid, electrode_distance, lesion_for_probes, simulate_axisymmetric, simulate_voxel,
-                              solve_axisymmetric)
+from bvn_plan.bioheat import (AxisymmetricGrid, RfParameters, axisymmetric_graph, electrode_distance, lesion_for_probes,
+                              simulate_axisymmetric, simulate_voxel, solve_axisymmetric, solve_potential, voxel_cells)
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
 from bvn_plan.tissue import CANCELLOUS, PROPERTY_SETS, DamageModel, property_set
@@ -185,3 +185,78 @@ def test_device_lesion_model_selects_the_lesion(default_lesion):
     assert thermal.volume < two.volume < 2 * thermal.volume          # the two zones overlap
     with pytest.raises(InputError, match="no lesion formed"):
         simulate_axisymmetric([0, 0, 0], [0, 0, 1], DeviceProfile(set_temperature_c=44.0))
+
+
+# ------------------------------------------------------------------- RF (electro-thermal) model
+
+def test_potential_of_a_spherical_electrode_matches_point_source_solution():
+    # sphere a = 1.5 mm at V0 = 1 V in homogeneous sigma: V = V0 a / r, current I = 4 pi sigma a V0
+    grid, radius, checked = sphere_setup(AxisymmetricGrid().spacing_mm)
+    graph = axisymmetric_graph(grid)
+    exact = (SPHERE_RADIUS / radius).ravel()
+    sigma = np.full(exact.size, CANCELLOUS.electrical_conductivity)
+    solution = solve_potential(graph, sigma, (radius - SPHERE_RADIUS).ravel(), np.ones(exact.size), "lu",
+                               boundary_potential=exact)
+    assert np.abs(solution.potential - exact)[checked.ravel()].max() < 0.02
+    current = 2 * np.pi * solution.current                       # per radian -> whole sphere
+    assert current == pytest.approx(4 * np.pi * CANCELLOUS.electrical_conductivity * 1e-3 * SPHERE_RADIUS, rel=0.02)
+    # Joule heat deposited in the tissue equals the power the electrode delivers (V0 I) less what leaves the grid
+    leaving = np.sum(graph.boundary_factor * sigma * 1e-3 * (solution.potential - exact) * exact)
+    assert solution.power.sum() == pytest.approx(solution.current * 1.0 - leaving, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def rf_lesion():
+    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf", time_step_s=15.0)
+
+
+def test_rf_controller_holds_the_hottest_tissue_at_the_set_temperature(rf_lesion, default_lesion):
+    res = rf_lesion
+    r, z = np.meshgrid(res.grid.r, res.grid.z, indexing="ij")
+    distance = electrode_distance(r, z, DeviceProfile())
+    near = (distance > 0) & (distance <= 0.2)
+    assert res.temperature[near].max() == pytest.approx(85.0, abs=1e-6)
+    assert res.temperature[distance > 0].max() <= 85.0 + 1e-6      # tissue never exceeds the set point
+    # power falls from the switch-on burst to a steady level; all power positive
+    assert np.all(res.power_w > 0) and res.power_w[0] > 2 * res.power_w[-1]
+    assert res.power_w[-1] == pytest.approx(res.power_w[-5], rel=0.01)
+    # Joule heat reaches past the electrode surface, so the rf lesion is wider than the clamped one
+    assert res.lesion.extent_across() > default_lesion.lesion.extent_across()
+
+
+def test_rf_lesion_ignores_uniform_sigma_and_follows_k_and_perfusion(rf_lesion):
+    normal = property_set("normal")
+    v = rf_lesion.lesion.volume
+
+    def volume(props):
+        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf", time_step_s=15.0).lesion.volume
+
+    # the controller sets the power, and a uniformly scaled sigma leaves the heat distribution unchanged
+    # (up to the probe insulation's fixed 1e-5 S/m)
+    assert volume(normal.scaled(electrical=1.3)) == pytest.approx(v, rel=1e-5)
+    assert volume(normal.scaled(perfusion=1.3)) < v < volume(normal.scaled(conductivity=1.3))
+
+
+def test_unknown_heating_model_and_bad_rf_parameters_raise():
+    with pytest.raises(InputError, match="heating model"):
+        simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="microwave")
+    with pytest.raises(InputError, match="max_power_w"):
+        RfParameters(max_power_w=0.0)
+
+
+def test_cortical_shell_confines_rf_current_but_barely_changes_canal_temperature(l4):
+    tip, direction = np.array([4.0, 0.0, 64.3]), np.array([0.3, 1.0, 0.0])   # 6.4 mm in front of the posterior wall
+    canal = np.mgrid[-4.5:-3.4:0.5, -4:4.1:1.0, 60:69:1.0].reshape(3, -1).T
+    device, normal = DeviceProfile(), property_set("normal")
+    outside_share, peak = {}, {}
+    for shell in (False, True):
+        cells = voxel_cells(l4.mesh, [(tip, direction)], device, normal, 0.5, 8.0, shell)
+        field = solve_potential(cells.graph, cells.fields["sigma"], np.minimum(cells.distal, cells.proximal),
+                                np.where(cells.distal <= 0, 0.5, -0.5), "cg")
+        outside_share[shell] = field.power[cells.labels == 0].sum() / field.power.sum()
+        res = simulate_voxel(l4.mesh, [(tip, direction)], cortical_shell=shell, heating="rf", **FAST_3D)
+        peak[shell] = res.zone_report({"canal": canal})["canal"]["max_temperature_c"]
+    assert outside_share[True] < 0.7 * outside_share[False]        # sigma 0.02 shell keeps current in the bone
+    # but the bipolar Joule heat is concentrated at the electrodes, so the canal changes < 0.5 C
+    assert abs(peak[True] - peak[False]) < 0.5
+    assert 38.0 < peak[False] < 50.0
