@@ -21,6 +21,19 @@ from .errors import BvnPlanError
 from .mesh_io import UNITS_TO_MM, BvnPlanWarning
 
 UNITS = click.Choice(sorted(UNITS_TO_MM))
+FRAMES = click.Choice(["RAS", "LPS"], case_sensitive=False)
+
+
+def vertebra_arguments(command):
+    """The MESH argument with --level (required), --units and --frame: one vertebra file, its
+    coordinates' units and patient frame (other coordinates on the command line use the same)."""
+    command = click.option("--frame", type=FRAMES,
+                           help="Patient frame of the file's coordinates (RAS or LPS), if known.")(command)
+    command = click.option("--units", type=UNITS,
+                           help="Units of the file's coordinates (detected from size if omitted).")(command)
+    command = click.option("--level", required=True,
+                           help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")(command)
+    return click.argument("mesh", type=click.Path(dir_okay=False))(command)
 
 
 def terminus_options(command):
@@ -29,7 +42,6 @@ def terminus_options(command):
                            help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")(command)
     return click.option("--depth-fraction", type=float, default=0.35, show_default=True,
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
-FRAMES = click.Choice(["RAS", "LPS"], case_sensitive=False)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -233,10 +245,7 @@ def _load(mesh, level, units, frame):
 
 
 @main.command()
-@click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", required=True, help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
-@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
-@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates (RAS or LPS), if known.")
+@vertebra_arguments
 @terminus_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the landmarks here (JSON).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False),
@@ -263,10 +272,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
 
 
 @main.command()
-@click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", required=True, help="Vertebral level, e.g. L4.")
-@click.option("--units", type=UNITS, help="Units of the mesh and trajectory coordinates (detected from the mesh if omitted).")
-@click.option("--frame", type=FRAMES, help="Patient frame of the mesh and trajectory coordinates, if known.")
+@vertebra_arguments
 @click.option("--point", "points", type=(float, float, float), multiple=True,
               help="A trajectory point X Y Z in the mesh's frame and units; repeat, start first, tip last.")
 @click.option("--markups", type=click.Path(dir_okay=False, exists=True),
@@ -318,10 +324,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
 
 
 @main.command()
-@click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", required=True, help="Vertebral level, e.g. L4.")
-@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
-@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@vertebra_arguments
 @click.option("--start", nargs=3, type=float, help="Instrument start X Y Z (the mesh's frame and units); with --tip.")
 @click.option("--tip", nargs=3, type=float, help="Instrument tip X Y Z (the mesh's frame and units).")
 @click.option("--radius", type=float, default=1.7, show_default=True, help="Instrument radius (mm).")
@@ -427,10 +430,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
 
 
 @main.command()
-@click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", required=True, help="Vertebral level, e.g. L4 (L3-S1 are the treatable levels).")
-@click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
-@click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@vertebra_arguments
 @terminus_options
 @click.option("--approach", "approaches", multiple=True,
               type=click.Choice(["transpedicular", "transpedicular-straight", "extrapedicular"]),
