@@ -3,7 +3,9 @@ transpedicular path with its lesion, after the one-time SafetyZones set-up, agai
 the same run: exact trimesh distances from every path and lesion sample to every zone mesh, per
 check (no grid, no candidate pruning). Also the set-up time and the agreement of the two.
 
-Run: python benchmarks/bench_check.py [path/to/shared/data/vhm_lumbar/L4_whole.stl]
+VHM L2 by default: the planner refuses L4, whose pedicles the anatomy does not recognise.
+
+Run: python benchmarks/bench_check.py [path/to/shared/data/vhm_lumbar/L2_whole.stl] [LEVEL]
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from bvn_plan import SafetyZones, Vertebra, check_path, find_anatomy, plan_level
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
-
+DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L2_whole.stl"
 
 
 def naive_check(vertebra, landmarks, path, lesion_points):
@@ -42,7 +43,7 @@ def naive_check(vertebra, landmarks, path, lesion_points):
 def main() -> None:
     warnings.simplefilter("ignore")
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    vertebra = Vertebra.load(path, level="L4")
+    vertebra = Vertebra.load(path, level=sys.argv[2] if len(sys.argv) > 2 else "L2")
     found = find_anatomy(vertebra)
     SafetyZones(vertebra.mesh, found)  # warm-up: first VTK import
     setup, zones = median_time(lambda: SafetyZones(vertebra.mesh, found), 5)

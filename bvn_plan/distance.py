@@ -2,8 +2,10 @@
 
 A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers most
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
-VTK's implicit polydata distance (exact point-to-triangle distance). This keeps one trajectory
-check in the millisecond range while the reported minimum is the exact mesh distance.
+VTK's implicit polydata distance (exact point-to-triangle distance). A minimum first evaluates the
+few points with the lowest estimates exactly, then only the points whose lower bound does not
+exceed that value. This keeps one trajectory check in the millisecond range while the reported
+minimum is the exact mesh distance.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from .voxelize import voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.
 GRID_PITCH_MM = 1.0
+#: Grid spacing (mm) and margin (mm) of a surface patch's coarse distance grid, which only skips
+#: points too far from the patch to hold a minimum.
+PATCH_GRID_PITCH_MM = 1.0
+PATCH_GRID_MARGIN_MM = 4.0
+#: Points with the lowest estimates evaluated exactly first; their best value prunes the rest.
+PROBE_POINTS = 8
+#: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
+_HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 
 
 def _vtk_distance(mesh: trimesh.Trimesh):
@@ -45,14 +55,18 @@ def _exact(implicit, points: np.ndarray) -> np.ndarray:
 class SignedDistance:
     """Signed distance (mm) to a closed surface: negative inside, positive outside."""
 
-    def __init__(self, mesh: trimesh.Trimesh, pitch: float = GRID_PITCH_MM, name: str = "surface"):
+    def __init__(self, mesh: trimesh.Trimesh, pitch: float = GRID_PITCH_MM, name: str = "surface",
+                 covers: np.ndarray | None = None):
+        """``covers``: an optional box (2 x 3 corners, mm, model coordinates) the grid must span
+        besides the mesh, e.g. the vertebra's bounds for a canal queried from the whole vertebra."""
         if not mesh.is_watertight:
             raise InputError(f"the {name} surface is not closed; a signed distance needs a watertight mesh")
         self.mesh = mesh
         self.name = name
         self.pitch = float(pitch)
         self._implicit = _vtk_distance(mesh)
-        grid = voxelize(mesh.vertices, mesh.faces, self.pitch, margin=4 * self.pitch)
+        extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
+        grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
         outside_d = ndimage.distance_transform_edt(~inside)
         inside_d = ndimage.distance_transform_edt(inside)
@@ -61,14 +75,19 @@ class SignedDistance:
         #: the grid's worst-case error, beyond which a value's sign is trusted without refinement
         self.band = 2.0 * self.pitch
 
+    def _interpolate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid value at each point's nearest place in the grid and the point's distance to it (mm)."""
+        idx = (np.asarray(points, float) - self.origin) / self.pitch
+        values = ndimage.map_coordinates(self.grid, idx.T, order=1, mode="nearest")
+        upper = np.array(self.grid.shape) - 1
+        overshoot = np.linalg.norm(idx - np.clip(idx, 0, upper), axis=1) * self.pitch
+        return values, overshoot
+
     def approximate(self, points: np.ndarray) -> np.ndarray:
         """Grid estimate: error below ``band`` inside the grid (the mesh's bounds plus 4 pitches);
         beyond it the value at the nearest grid point plus the distance to the grid, which can
         overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly."""
-        idx = (np.asarray(points, float) - self.origin) / self.pitch
-        values = ndimage.map_coordinates(self.grid, idx.T, order=1, mode="nearest")
-        upper = np.array(self.grid.shape) - 1
-        overshoot = np.linalg.norm(np.clip(idx - np.clip(idx, 0, upper), None, None), axis=1) * self.pitch
+        values, overshoot = self._interpolate(points)
         return values + overshoot
 
     def exact(self, points: np.ndarray) -> np.ndarray:
@@ -87,17 +106,26 @@ class SignedDistance:
         """Exact minimum over ``points`` of (sign * signed distance - offset) and its index.
 
         ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays)."""
-        approx = sign * self.approximate(points) - offset
-        candidates = np.flatnonzero(approx <= approx.min() + 2 * self.band)
-        exact = sign * self.exact(np.asarray(points, float)[candidates]) - np.broadcast_to(offset, approx.shape)[candidates]
-        best = int(np.argmin(exact))
-        return float(exact[best]), int(candidates[best])
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        values, overshoot = self._interpolate(points)
+        approx = sign * (values + overshoot) - offset
+        # the grid is within band of the distance; beyond the grid a point is at most its
+        # overshoot closer than the grid point it was read at, and outside the mesh's box
+        lower = sign * values - overshoot - self.band
+        if sign > 0:
+            lo, hi = self.mesh.bounds
+            lower = np.maximum(lower, np.linalg.norm(points - np.clip(points, lo, hi), axis=1))
+        lower = lower - offset
+        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i])
 
 
 class SurfaceDistance:
     """Unsigned distance (mm) to a surface patch (e.g. an endplate's faces), which may be open."""
 
-    def __init__(self, mesh: trimesh.Trimesh, spacing: float = 1.0):
+    def __init__(self, mesh: trimesh.Trimesh, spacing: float = 1.0, covers: np.ndarray | None = None):
+        """``spacing``: surface sample spacing (mm). ``covers``: an optional box (2 x 3 corners, mm,
+        model coordinates) the coarse grid must span besides the patch, e.g. the vertebra's bounds."""
         self.mesh = mesh
         samples, _ = trimesh.sample.sample_surface_even(mesh, max(200, int(mesh.area / spacing**2)), seed=0)
         samples = np.vstack([samples, mesh.vertices])
@@ -105,18 +133,38 @@ class SurfaceDistance:
         # every surface point lies within this distance of a sample
         self.slack = float(max(spacing, mesh.edges_unique_length.max() / 2 if len(mesh.edges_unique) else spacing))
         self._implicit = _vtk_distance(mesh)
+        # distance from every grid node to the nearest node holding a sample
+        pitch = PATCH_GRID_PITCH_MM
+        extent = samples if covers is None else np.vstack([samples, covers])
+        self._origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
+        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self._origin) / pitch).astype(int) + 1
+        empty = np.ones(shape, bool)
+        empty[tuple(np.round((samples - self._origin) / pitch).astype(int).T)] = False
+        self._grid = ndimage.distance_transform_edt(empty) * pitch
+
+    def _sample_lower_bound(self, points: np.ndarray) -> np.ndarray:
+        """A lower bound (mm) on each point's distance to the nearest surface sample: the grid
+        value at its nearest node, less how far a sample lies from its node and the point from
+        that node (triangle inequality)."""
+        pitch = PATCH_GRID_PITCH_MM
+        node = np.clip(np.round((points - self._origin) / pitch), 0, np.array(self._grid.shape) - 1).astype(int)
+        away = np.linalg.norm(points - (self._origin + node * pitch), axis=1)
+        return self._grid[tuple(node.T)] - _HALF_DIAGONAL * pitch - away
 
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        # a few points bound the answer, so the full query can stop early for the far ones
-        bound = (self._tree.query(points[::8])[0] - offset[::8]).min() + self.slack
-        approx = self._tree.query(points, distance_upper_bound=bound + offset.max() + 1e-9)[0] - offset
-        candidates = np.flatnonzero(approx <= approx.min() + self.slack)
-        exact = np.abs(_exact(self._implicit, points[candidates])) - offset[candidates]
-        best = int(np.argmin(exact))
-        return float(exact[best]), int(candidates[best])
+        # the sample distance exceeds the surface distance by at most slack; the grid bound skips
+        # the k-d query for points that cannot come within slack of the least sample distance
+        lower = self._sample_lower_bound(points) - offset
+        probe = np.argsort(lower)[:PROBE_POINTS]
+        bound = (self._tree.query(points[probe])[0] - offset[probe]).min()
+        near = np.flatnonzero(lower <= bound + self.slack)
+        approx = np.full(len(points), np.inf)
+        approx[near] = self._tree.query(points[near], distance_upper_bound=bound + self.slack + offset.max())[0] - offset[near]
+        return _pruned_minimum(approx, approx - self.slack,
+                               lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i])
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -130,3 +178,16 @@ class SurfaceDistance:
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
+
+
+def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact) -> tuple[float, int]:
+    """Exact minimum of ``exact(indices)`` over all points and its index, given an estimate
+    ``approx`` and a lower bound ``lower`` of each point's exact value: the points with the lowest
+    estimates are evaluated first, then only those whose lower bound does not exceed their best."""
+    probe = np.argsort(approx)[:PROBE_POINTS]
+    values = exact(probe)
+    rest = np.setdiff1d(np.flatnonzero(lower <= values.min()), probe)
+    candidates = np.concatenate([probe, rest])
+    values = np.concatenate([values, exact(rest)])
+    best = int(np.argmin(values))
+    return float(values[best]), int(candidates[best])

@@ -209,7 +209,7 @@ class SafetyZones:
         self.landmarks = landmarks
         self.level = landmarks.level
         self.bone = SignedDistance(mesh, name="vertebra")
-        self.canal = SignedDistance(landmarks.canal_mesh, name="spinal canal")
+        self.canal = SignedDistance(landmarks.canal_mesh, name="spinal canal", covers=mesh.bounds)
         self.region_of_face = np.full(len(mesh.faces), "other", dtype=object)
         for name, faces in landmarks.face_regions.items():
             self.region_of_face[np.asarray(faces, int)] = name
@@ -219,10 +219,10 @@ class SafetyZones:
             faces = np.asarray(landmarks.face_regions.get(name, []), int)
             if len(faces) == 0:
                 raise AnatomyError(f"the anatomy found no {name.replace('_', ' ')}: cannot check against it")
-            self.surfaces[name] = SurfaceDistance(mesh.submesh([faces], append=True))
+            self.surfaces[name] = SurfaceDistance(mesh.submesh([faces], append=True), covers=mesh.bounds)
         self.segmental_band_mm = segmental_band_mm
         band = self._segmental_faces()
-        self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True)) if len(band) else None
+        self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
         self.root = root
         self.root_segments = self._root_segments()
 
