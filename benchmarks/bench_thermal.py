@@ -8,7 +8,11 @@ Prints:
 2. median time of the default 15-minute axisymmetric simulation and of the default 3D voxel
    simulation on real L4, each against a plain explicit (forward-Euler) finite-difference solver on
    the same operator, run in the same process, with the difference between their answers;
-3. calibration: lesion size at 85 C / 15 min and its sensitivity to conductivity and perfusion.
+3. calibration: lesion size at 85 C / 15 min and its sensitivity to conductivity and perfusion;
+4. the "rf" (electro-thermal) heating model: grid / time-step convergence, lesion at 85 C / 15 min
+   and its sensitivity to sigma, k and perfusion (+-30 %), the steady probe power, run time against
+   the clamped model, and the canal temperature with and without the cortical shell on real L4
+   for both heating models at several probe-to-wall distances.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from scipy.special import erfc
 from bvn_plan.bioheat import (AxisymmetricGrid, AxisymmetricResult, VoxelResult, axisymmetric_problem,
                               electrode_distance, simulate_axisymmetric, simulate_voxel, solve_axisymmetric,
                               voxel_problem)
+from bvn_plan.tissue import Tissue
 from bvn_plan.device import DeviceProfile
 from bvn_plan.tissue import CANCELLOUS, DamageModel, property_set
 from bvn_plan.vertebra import Vertebra
@@ -143,6 +148,65 @@ def calibration():
               f"across {100 * (lesion.extent_across() / base - 1):+5.1f}%")
 
 
+def scaled_cancellous_sigma(factor: float):
+    """The normal set with only the cancellous bone's electrical conductivity scaled."""
+    normal = property_set("normal")
+    bone: Tissue = dataclasses.replace(normal.cancellous, electrical_conductivity=normal.cancellous.electrical_conductivity * factor)
+    return dataclasses.replace(normal, name=f"cancellous sigma x{factor:g}", cancellous=bone)
+
+
+def rf_axisymmetric(repeats):
+    print("\n4a. 'rf' heating, axisymmetric (homogeneous cancellous bone), 85 C / 15 min: across x along (mm), volume (mm3)")
+    for h, dt in ((0.2, 15.0), (0.2, 5.0), (0.2, 2.0), (0.1, 5.0)):
+        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], grid=AxisymmetricGrid(spacing_mm=h), time_step_s=dt, heating="rf")
+        print(f"    h {h:.1f} mm, dt {dt:4.1f} s: {res.lesion.extent_across():5.2f} x {res.lesion.extent_along():5.2f}   "
+              f"{res.lesion.volume:7.1f}   power first/last step {res.power_w[0]:.2f} / {res.power_w[-1]:.3f} W")
+    t_rf, rf = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf"), repeats)
+    t_cl, cl = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1]), repeats)
+    print(f"    run time (default grid, dt 5 s): rf median {t_rf:.2f} s, clamped {t_cl:.2f} s, ratio {t_rf / t_cl:.2f}; "
+          f"lesion across rf {rf.lesion.extent_across():.2f} mm vs clamped {cl.lesion.extent_across():.2f} mm")
+    normal = property_set("normal")
+    base = rf.lesion.extent_across()
+    cases = [("sigma x0.7 (all tissues)", normal.scaled(electrical=0.7)), ("sigma x1.3 (all tissues)", normal.scaled(electrical=1.3)),
+             ("conductivity x0.7", normal.scaled(conductivity=0.7)), ("conductivity x1.3", normal.scaled(conductivity=1.3)),
+             ("perfusion x0.7", normal.scaled(perfusion=0.7)), ("perfusion x1.3", normal.scaled(perfusion=1.3)),
+             ("osteoporotic scenario", property_set("osteoporotic"))]
+    for name, props in cases:
+        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf")
+        print(f"    {name:28s} {res.lesion.extent_across():5.2f} x {res.lesion.extent_along():5.2f}   {res.lesion.volume:7.1f}   "
+              f"across {100 * (res.lesion.extent_across() / base - 1):+5.1f}%   steady power {res.power_w[-1]:.3f} W")
+
+
+def rf_voxel(vhm: Path):
+    bone = Vertebra.load(vhm / "L4_whole.stl").mesh
+    fast = {"spacing_mm": 0.5, "half_width_mm": 8.0, "time_step_s": 60.0}
+    canal = np.mgrid[-4.5:-3.4:0.5, -4:4.1:1.0, 60:69:1.0].reshape(3, -1).T   # behind the posterior wall (x ~ -2.4)
+    print("\n4b. Real L4, 3D (h 0.5 mm), peak canal temperature (C) without / with the cortical shell; probe toward the left")
+    print(f"    {'tip x mm':>8} {'clamped none':>13} {'clamped shell':>14} {'rf none':>8} {'rf shell':>9} {'rf lesion across':>17}")
+    for x in (2.0, 4.0, 6.0, 8.0):
+        tip, direction = np.array([x, 0.0, 64.3]), np.array([0.3, 1.0, 0.0])
+        row = []
+        for heating in ("temperature-clamped", "rf"):
+            for shell in (False, True):
+                res = simulate_voxel(bone, [(tip, direction)], cortical_shell=shell, heating=heating, **fast)
+                row.append(res.zone_report({"canal": canal})["canal"]["max_temperature_c"])
+        print(f"    {x:8.1f} {row[0]:13.2f} {row[1]:14.2f} {row[2]:8.2f} {row[3]:9.2f} {res.lesion.extent_across():17.2f}")
+    tip, direction = np.array([2.0, 0.0, 64.3]), np.array([0.3, 1.0, 0.0])
+    print("    probe 4.4 mm in front of the posterior wall, rf, one tissue's sigma scaled (a uniform scale changes nothing:")
+    print("    the controller sets the power):")
+    normal = property_set("normal")
+    for name, props in (("normal", normal), ("cancellous sigma x0.7", scaled_cancellous_sigma(0.7)),
+                        ("cancellous sigma x1.3", scaled_cancellous_sigma(1.3)),
+                        ("soft tissue sigma x0.7", dataclasses.replace(normal, soft_tissue=dataclasses.replace(
+                            normal.soft_tissue, electrical_conductivity=0.7 * normal.soft_tissue.electrical_conductivity))),
+                        ("soft tissue sigma x1.3", dataclasses.replace(normal, soft_tissue=dataclasses.replace(
+                            normal.soft_tissue, electrical_conductivity=1.3 * normal.soft_tissue.electrical_conductivity)))):
+        res = simulate_voxel(bone, [(tip, direction)], properties=props, heating="rf", **fast)
+        print(f"      {name:24s} lesion {res.lesion.extent_across():.2f} x {res.lesion.extent_along():.2f} mm, "
+              f"{res.lesion.volume:.1f} mm3, canal peak {res.zone_report({'canal': canal})['canal']['max_temperature_c']:.2f} C, "
+              f"steady power {res.power_w[-1]:.3f} W")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -152,6 +216,8 @@ def main():
     axisymmetric_speed(args.repeats)
     voxel_speed(max(1, args.repeats // 2), args.vhm)
     calibration()
+    rf_axisymmetric(args.repeats)
+    rf_voxel(args.vhm)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,34 @@
-"""Pennes bioheat simulation of a temperature-controlled RF probe and the lethal-dose lesion.
+"""Pennes bioheat simulation of an RF probe and the lethal-dose lesion.
 
-    ρc ∂T/∂t = ∇·(k ∇T) − ω_b c_b (T − T_a)
+    ρc ∂T/∂t = ∇·(k ∇T) − ω_b c_b (T − T_a) + Q
 
-The active tip (both bipolar electrodes, see DeviceProfile) is held at the set temperature for the
-whole duration, starting from body temperature (a temperature-controlled generator with an instant
-ramp [A]; the RF current distribution and the cooling phase after switch-off are not modelled [A]).
-The damage (CEM43 or Arrhenius Ω, bvn_plan.tissue.DamageModel) accumulates during heating; the
-lesion is where it reaches the lethal dose.
+Two heating models (``heating=``):
+
+* ``"temperature-clamped"`` (default): both bipolar electrodes (see DeviceProfile) are held at the
+  set temperature for the whole duration, Q = 0 (an instant ramp [A]; no RF current).
+* ``"rf"`` (electro-thermal, quasi-static): ∇·(σ∇V) = 0 with the distal (active) electrode at
+  +V0/2, the proximal (return) one at −V0/2, the probe insulation non-conducting and V = 0 on the
+  outer boundary; Q = σ|∇V|² (Joule heat). σ per tissue (bvn_plan.tissue, constant in temperature
+  [A]). A controller scales the power each time step so that the hottest tissue next to the
+  electrodes ends the step at the set temperature (:func:`march_rf`); the electrodes are steel in
+  the heat problem. Assumptions: :class:`RfParameters`.
+
+In both, the cooling phase after switch-off is not modelled [A]. The damage (CEM43 or Arrhenius Ω,
+bvn_plan.tissue.DamageModel) accumulates during heating; the lesion is where it reaches the lethal
+dose.
 
 Numerical method: cell-centred finite volumes, Dirichlet T_a on the outer boundary, source cells
-held at the set temperature; time stepping by Crank-Nicolson after four backward-Euler quarter
+held at the set temperature (clamped model) or electrode cells at their potential (rf model, with
+a cut-cell boundary); time stepping by Crank-Nicolson after four backward-Euler quarter
 steps (Rannacher start, which damps the switch-on jump), unconditionally stable, so the time step
 is set by accuracy only. Two geometries:
 
 * :func:`simulate_axisymmetric` — homogeneous cancellous bone, 2D (r, z) around the probe axis,
-  sparse LU factorised once (default 0.2 mm, 5 s steps);
+  sparse LU factorised once, for the potential too (default 0.2 mm, 5 s steps);
 * :func:`simulate_voxel` — the real vertebra on a 3D voxel grid around the probe(s): cancellous
   inside, a cortical shell ``cortical_thickness_mm`` under the surface, soft tissue outside;
-  conjugate gradients with Jacobi preconditioning per step (default 0.5 mm, 10 s steps).
+  conjugate gradients with Jacobi preconditioning per step and for the potential (default 0.5 mm,
+  10 s steps).
 
 All positions are millimetres in model coordinates; the probe is ``tip`` plus unit ``direction``
 pointing from the shaft toward the tip. Internally: mm, s, W, J.
@@ -759,18 +770,20 @@ def voxel_problem(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProf
 
 
 def lesion_for_probes(probes: list[tuple], device: DeviceProfile | None = None, bone: trimesh.Trimesh | None = None,
-                      properties: str | PropertySet = "normal", damage: str | DamageModel = "cem43") -> Lesion:
+                      properties: str | PropertySet = "normal", damage: str | DamageModel = "cem43",
+                      heating: str = "temperature-clamped") -> Lesion:
     """The lesion of one or two probes (list of ``(tip, direction)``, mm, model coordinates) by the
     device's ``lesion_model``: ``"ellipsoid"`` -> the profile's spheroid (a union for two probes);
     ``"bioheat"`` -> the 3D voxel simulation in ``bone`` when given (probes heat together), else
-    the axisymmetric simulation per probe (a union, neglecting their thermal interaction)."""
+    the axisymmetric simulation per probe (a union, neglecting their thermal interaction), with
+    the ``heating`` model of :func:`simulate_axisymmetric`."""
     device = device or DeviceProfile()
     if not probes:
         raise InputError("give at least one probe as (tip, direction)")
     if device.lesion_model == "bioheat" and bone is not None:
-        return simulate_voxel(bone, probes, device, properties, damage).lesion
+        return simulate_voxel(bone, probes, device, properties, damage, heating=heating).lesion
     if device.lesion_model == "bioheat":
-        parts = [simulate_axisymmetric(t, d, device, properties, damage).lesion for t, d in probes]
+        parts = [simulate_axisymmetric(t, d, device, properties, damage, heating=heating).lesion for t, d in probes]
     else:
         parts = [EllipsoidLesion.from_probe(t, d, device) for t, d in probes]
     return parts[0] if len(parts) == 1 else UnionLesion(parts)
