@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erfc
 
-from bvn_plan.bioheat import (AxisymmetricGrid, AxisymmetricResult, VoxelResult, axisymmetric_problem,
+from bvn_plan.bioheat import (AxisymmetricGrid, AxisymmetricResult, RfParameters, VoxelResult, axisymmetric_problem,
                               electrode_distance, simulate_axisymmetric, simulate_voxel, solve_axisymmetric,
                               voxel_problem)
 from bvn_plan.tissue import Tissue
@@ -170,9 +170,10 @@ def rf_axisymmetric(repeats):
     cases = [("sigma x0.7 (all tissues)", normal.scaled(electrical=0.7)), ("sigma x1.3 (all tissues)", normal.scaled(electrical=1.3)),
              ("conductivity x0.7", normal.scaled(conductivity=0.7)), ("conductivity x1.3", normal.scaled(conductivity=1.3)),
              ("perfusion x0.7", normal.scaled(perfusion=0.7)), ("perfusion x1.3", normal.scaled(perfusion=1.3)),
-             ("osteoporotic scenario", property_set("osteoporotic"))]
+             ("osteoporotic scenario", property_set("osteoporotic")), ("sigma +2 %/C (re-solved per step)", normal)]
     for name, props in cases:
-        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf")
+        rf = RfParameters(sigma_temperature_coefficient=0.02 if "per step" in name else 0.0)
+        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf", rf=rf)
         print(f"    {name:28s} {res.lesion.extent_across():5.2f} x {res.lesion.extent_along():5.2f}   {res.lesion.volume:7.1f}   "
               f"across {100 * (res.lesion.extent_across() / base - 1):+5.1f}%   steady power {res.power_w[-1]:.3f} W")
 

@@ -321,7 +321,9 @@ class RfParameters:
     (k ≈ 16, ρc ≈ 7900 x 500); ``max_power_w``: generator power limit for one probe (W; ``None``:
     unlimited, i.e. the instant ramp of the clamped model); ``sensor_distance_mm``: tissue within this
     distance of an electrode is watched by the controller (the thermocouple) — at least one grid
-    spacing is used.
+    spacing is used; ``sigma_temperature_coefficient`` (1/°C): tissue σ(T) = σ(1 + α (T − T_a)),
+    re-solved each step from the temperature at its start; 0 by default (σ constant, the potential
+    solved once); the common figure is +2 %/°C (0.02) [A, from memory of RF ablation models].
     """
 
     insulator_conductivity: float = 1e-5
@@ -329,8 +331,12 @@ class RfParameters:
     electrode_heat_capacity: float = 4.0e6
     max_power_w: float | None = None
     sensor_distance_mm: float = 0.2
+    sigma_temperature_coefficient: float = 0.0
 
     def __post_init__(self):
+        if not 0 <= self.sigma_temperature_coefficient < 0.1:
+            raise InputError(f"RF parameter sigma_temperature_coefficient must be 0-0.1 per C (e.g. 0.02), "
+                             f"got {self.sigma_temperature_coefficient!r}")
         for name in ("insulator_conductivity", "electrode_conductivity", "electrode_heat_capacity", "sensor_distance_mm"):
             if not getattr(self, name) > 0:
                 raise InputError(f"RF parameter {name} must be positive, got {getattr(self, name)!r}")
@@ -390,7 +396,7 @@ def solve_potential(graph: CellGraph, sigma: np.ndarray, electrode_distance_mm: 
     return PotentialSolution(potential, power, float(current))
 
 
-def march_rf(problem: LinearHeatProblem, heat_per_watt: np.ndarray, sensor: np.ndarray, set_rise: float,
+def march_rf(problem: LinearHeatProblem, heat_per_watt, sensor: np.ndarray, set_rise: float,
              duration_s: float, time_step_s: float, arterial_c: float, damage: DamageModel, solver: str,
              max_power: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate C θ' = −A θ + P(t) q from θ = 0 (steps as :func:`march`); return the final
@@ -398,15 +404,22 @@ def march_rf(problem: LinearHeatProblem, heat_per_watt: np.ndarray, sensor: np.n
 
     Controller [A]: the power is constant over each step and chosen so that the hottest ``sensor``
     cell ends the step exactly ``set_rise`` above T_a (the discrete system is linear in P, so this
-    one-step "deadbeat" rule is exact), clipped to [0, ``max_power``]. ``q`` = ``heat_per_watt``.
+    one-step "deadbeat" rule is exact), clipped to [0, ``max_power``]. ``q`` = ``heat_per_watt(θ)``,
+    the heat distribution per watt at the step's start (returning the same array object while it
+    does not change saves the solves).
     """
     dt, steps = time_steps(duration_s, time_step_s)
     solve = step_solver(problem, dt, solver)
     zero = np.zeros_like(problem.capacity)
-    unit = {key: solve(key, heat_per_watt, zero) for key in ("be", "cn")}
     theta, dose, powers = zero.copy(), zero.copy(), []
     rate = damage.rate(arterial_c + theta)
+    q, unit = None, {}
     for key, h in steps:
+        new_q = heat_per_watt(theta)
+        if new_q is not q:
+            q, unit = new_q, {}
+        if key not in unit:
+            unit[key] = solve(key, q, zero)
         base = solve(key, explicit_part(problem, key, h, theta), theta)
         power = max(0.0, float(np.min((set_rise - base[sensor]) / unit[key][sensor])))
         power = power if max_power is None else min(power, max_power)
@@ -425,7 +438,7 @@ def simulate_rf(graph: CellGraph, tissue_fields: dict[str, np.ndarray], distal: 
     """The electro-thermal simulation on any grid: temperature (°C), dose per cell, power per step (W).
 
     ``tissue_fields`` per cell, SI: ``k`` (W/m/K), ``rho_c`` (J/m³/K), ``perfusion`` (W/m³/K),
-    ``sigma`` (S/m); ``distal`` / ``proximal`` signed distances (mm) to the active / return
+    ``sigma`` (S/m, at T_a); ``distal`` / ``proximal`` signed distances (mm) to the active / return
     electrode; ``insulator`` marks the probe's insulation. The electrodes are at ±V0/2 (any V0:
     the controller scales the power); the electrodes are steel in the heat problem, no longer held
     at a temperature. ``power_scale`` converts the graph's power to the probe's (2π per radian).
@@ -435,8 +448,18 @@ def simulate_rf(graph: CellGraph, tissue_fields: dict[str, np.ndarray], distal: 
         raise InputError(f"an electrode covers no cell centre of the grid (spacing {spacing_mm} mm): refine the grid")
     distance = np.minimum(distal, proximal)
     sigma = np.where(insulator & ~electrode, rf.insulator_conductivity, tissue_fields["sigma"])
-    field = solve_potential(graph, sigma, distance, np.where(distal <= 0, 0.5, -0.5), solver)
-    heat_per_watt = field.power / field.power.sum()
+    potential = np.where(distal <= 0, 0.5, -0.5)
+    tissue = ~(insulator | electrode)
+    constant = solve_potential(graph, sigma, distance, potential, solver).power
+    constant = constant / constant.sum()
+
+    def heat_per_watt(theta):
+        if rf.sigma_temperature_coefficient == 0:
+            return constant
+        heated = np.where(tissue, sigma * (1 + rf.sigma_temperature_coefficient * theta), sigma)
+        power = solve_potential(graph, heated, distance, potential, solver).power
+        return power / power.sum()
+
     k = np.where(electrode, rf.electrode_conductivity, tissue_fields["k"]) * PER_M_TO_PER_MM
     rho_c = np.where(electrode, rf.electrode_heat_capacity, tissue_fields["rho_c"]) * PER_M3_TO_PER_MM3
     perfusion = np.where(electrode, 0.0, tissue_fields["perfusion"]) * PER_M3_TO_PER_MM3

@@ -267,3 +267,19 @@ def test_cortical_shell_confines_rf_current_and_lowers_canal_temperature(l4):
     assert peak["rf", True] < peak["rf", False] - 0.4                 # and so lowers the canal temperature
     assert peak["temperature-clamped", True] > peak["temperature-clamped", False] - 0.1   # a thermal-only model cannot
     assert 40.0 < peak["rf", False] < 55.0
+
+
+def test_temperature_dependent_sigma_is_resolved_each_step_and_moves_the_lesion_little():
+    # sigma(T) = sigma (1 + 0.02 (T - Ta)) [A]: the potential is re-solved every step, which shifts the
+    # Joule heat away from the hottest tissue; the controller keeps the lesion within a few per cent
+    runs = {alpha: simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf", time_step_s=60.0,
+                                         rf=RfParameters(sigma_temperature_coefficient=alpha)) for alpha in (0.0, 0.02)}
+    constant, heated = runs[0.0], runs[0.02]
+    assert not np.allclose(heated.power_w, constant.power_w, rtol=1e-4)
+    assert heated.lesion.volume == pytest.approx(constant.lesion.volume, rel=0.05)
+    assert heated.lesion.volume != pytest.approx(constant.lesion.volume, rel=1e-4)
+    r, z = np.meshgrid(heated.grid.r, heated.grid.z, indexing="ij")
+    distance = electrode_distance(r, z, DeviceProfile())
+    assert heated.temperature[(distance > 0) & (distance <= 0.2)].max() == pytest.approx(85.0, abs=1e-6)
+    with pytest.raises(InputError, match="sigma_temperature_coefficient"):
+        RfParameters(sigma_temperature_coefficient=2.0)
