@@ -794,13 +794,14 @@ def voxel_problem(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProf
 
 def lesion_for_probes(probes: list[tuple], device: DeviceProfile | None = None, bone: trimesh.Trimesh | None = None,
                       properties: str | PropertySet = "normal", damage: str | DamageModel = "cem43",
-                      heating: str = "temperature-clamped") -> Lesion:
+                      heating: str | None = None) -> Lesion:
     """The lesion of one or two probes (list of ``(tip, direction)``, mm, model coordinates) by the
     device's ``lesion_model``: ``"ellipsoid"`` -> the profile's spheroid (a union for two probes);
     ``"bioheat"`` -> the 3D voxel simulation in ``bone`` when given (probes heat together), else
     the axisymmetric simulation per probe (a union, neglecting their thermal interaction), with
-    the ``heating`` model of :func:`simulate_axisymmetric`."""
+    the ``heating`` model of :func:`simulate_axisymmetric` (default: the device's ``heating_model``)."""
     device = device or DeviceProfile()
+    heating = heating or device.heating_model
     if not probes:
         raise InputError("give at least one probe as (tip, direction)")
     if device.lesion_model == "bioheat" and bone is not None:

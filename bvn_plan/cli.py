@@ -376,6 +376,9 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
                                       "with the cortical shell of this mesh).")
 @click.option("--tissue", "tissue_set", type=click.Choice(["normal", "osteoporotic"]), default="normal", show_default=True)
 @click.option("--damage", type=click.Choice(["cem43", "arrhenius"]), default="cem43", show_default=True)
+@click.option("--heating", type=click.Choice(["rf", "temperature-clamped"]),
+              help="Bioheat heating: RF current with a temperature controller, or electrodes held at the set "
+                   "temperature (default: the device profile's, rf).")
 @click.option("--temperature", type=float, help="Set temperature, C (default: the device profile's).")
 @click.option("--duration", type=float, help="Heating time, s (default: the device profile's).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
@@ -384,7 +387,7 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
 @click.option("--field", type=click.Path(dir_okay=False),
               help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
 @friendly_errors
-def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duration, units, out, field):
+def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field):
     """Predict the ablation zone of one probe and print its size."""
     import os
 
@@ -403,10 +406,12 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
     if model == "ellipsoid":
         zone = EllipsoidLesion.from_probe(tip_mm, direction, device)
     elif model == "axisymmetric":
-        result = simulate_axisymmetric(tip_mm, direction, device, tissue_set, damage)
+        result = simulate_axisymmetric(tip_mm, direction, device, tissue_set, damage,
+                                       heating=heating or device.heating_model)
         zone = result.lesion
     else:
-        result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, tissue_set, damage)
+        result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, tissue_set, damage,
+                                heating=heating or device.heating_model)
         zone = result.lesion
     ext = os.path.splitext(out)[1].lower() if out else None
     if out and ext not in (".stl", ".ply", ".obj"):
@@ -423,6 +428,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, temperature, duratio
         os.replace(partial, field)  # whole or not at all
     click.echo(json.dumps({
         "model": model, "tissue": tissue_set, "damage": damage,
+        "heating": None if model == "ellipsoid" else heating or device.heating_model,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
         "device": device.to_dict(),

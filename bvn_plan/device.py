@@ -14,6 +14,9 @@ from .errors import InputError
 
 #: The lesion models a profile can name (see bvn_plan.lesion and bvn_plan.bioheat).
 LESION_MODELS = ("ellipsoid", "bioheat")
+#: How the bioheat model heats: the RF current with a temperature controller, or the electrodes
+#: held at the set temperature (see bvn_plan.bioheat).
+HEATING_MODELS = ("rf", "temperature-clamped")
 
 #: Where each default of :class:`DeviceProfile` comes from ([V] read in a source, [A] assumed).
 SOURCES: dict[str, str] = {
@@ -33,6 +36,9 @@ SOURCES: dict[str, str] = {
     "set_temperature_c": "[A] 85 C, the usual quote (lay sources 70-85 C); bvn_facts.md 'Device and lesion'",
     "duration_s": "[A] 15 min, the usual quote (lay sources 7-15 min); bvn_facts.md 'Device and lesion'",
     "lesion_model": "choice: 'ellipsoid' (fixed geometric lesion) or 'bioheat' (Pennes simulation)",
+    "heating_model": "choice for the bioheat lesion: 'rf' (RF current through the tissues' electrical "
+                     "conductivities, temperature-controlled power; the cortex confines the current) or "
+                     "'temperature-clamped' (electrodes held at the set temperature, thermal only)",
 }
 
 
@@ -60,6 +66,7 @@ class DeviceProfile:
     set_temperature_c: float = 85.0
     duration_s: float = 900.0
     lesion_model: str = "ellipsoid"
+    heating_model: str = "rf"
 
     def __post_init__(self):
         positive = ("introducer_diameter_mm", "introducer_max_depth_mm", "cannula_radius_mm",
@@ -80,6 +87,9 @@ class DeviceProfile:
         if not 37.0 < self.set_temperature_c <= 120.0:
             raise InputError(f"device profile {self.name!r}: set_temperature_c must be above body temperature "
                              f"(37 C) and at most 120 C, got {self.set_temperature_c!r}")
+        if self.heating_model not in HEATING_MODELS:
+            raise InputError(f"device profile {self.name!r}: heating_model {self.heating_model!r} is not one of "
+                             f"{', '.join(HEATING_MODELS)}")
         if self.lesion_model not in LESION_MODELS:
             raise InputError(f"device profile {self.name!r}: lesion_model {self.lesion_model!r} is not one of "
                              f"{', '.join(LESION_MODELS)}")

@@ -179,9 +179,10 @@ def test_device_lesion_model_selects_the_lesion(default_lesion):
     probes = [([0.0, 0.0, 0.0], [0.0, 0.0, 1.0])]
     ellipsoid = lesion_for_probes(probes, DeviceProfile())
     assert ellipsoid.extent_across() == pytest.approx(10.0) and ellipsoid.extent_along() == pytest.approx(14.0)
-    thermal = lesion_for_probes(probes, DeviceProfile(lesion_model="bioheat"))
+    clamped = DeviceProfile(lesion_model="bioheat", heating_model="temperature-clamped")
+    thermal = lesion_for_probes(probes, clamped)
     assert thermal.volume == pytest.approx(default_lesion.lesion.volume, rel=1e-6)
-    two = lesion_for_probes(probes + [([0.0, 6.0, 0.0], [0.0, 0.0, 1.0])], DeviceProfile(lesion_model="bioheat"))
+    two = lesion_for_probes(probes + [([0.0, 6.0, 0.0], [0.0, 0.0, 1.0])], clamped)
     assert thermal.volume < two.volume < 2 * thermal.volume          # the two zones overlap
     with pytest.raises(InputError, match="no lesion formed"):
         simulate_axisymmetric([0, 0, 0], [0, 0, 1], DeviceProfile(set_temperature_c=44.0))
