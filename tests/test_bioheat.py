@@ -240,6 +240,21 @@ def test_rf_lesion_ignores_uniform_sigma_and_follows_k_and_perfusion(rf_lesion):
     assert volume(normal.scaled(perfusion=1.3)) < v < volume(normal.scaled(conductivity=1.3))
 
 
+def test_more_rf_heat_never_shrinks_the_lesion_and_perfusion_shrinks_it(rf_lesion):
+    normal = property_set("normal")
+    v = rf_lesion.lesion.volume
+
+    def volume(**kw):
+        props = kw.pop("properties", "normal")
+        device = DeviceProfile().replace(**kw)
+        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, properties=props, heating="rf",
+                                     time_step_s=15.0).lesion.volume
+
+    assert volume(set_temperature_c=75.0) < v < volume(set_temperature_c=95.0)
+    assert volume(duration_s=450.0) < v
+    assert volume(properties=normal.scaled(perfusion=0.0)) > v
+
+
 def test_unknown_heating_model_and_bad_rf_parameters_raise():
     with pytest.raises(InputError, match="heating model"):
         simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="microwave")
