@@ -28,6 +28,8 @@ PATCH_GRID_MARGIN_MM = 4.0
 PROBE_POINTS = 8
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
+#: Offsets of a grid cell's eight corners from its lowest one.
+_CELL_CORNERS = np.array([(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
 def _vtk_distance(mesh: trimesh.Trimesh):
@@ -111,11 +113,13 @@ class SignedDistance:
         values, overshoot = self._interpolate(points)
         approx = sign * (values + overshoot) - offset
         # the grid is within band of the distance; beyond the grid a point is at most its
-        # overshoot closer than the grid point it was read at, and outside the mesh's box
+        # overshoot closer than the grid point it was read at; a point outside the mesh's box is
+        # outside the mesh, at least as far from it as from the box
         lower = sign * values - overshoot - self.band
         if sign > 0:
             lo, hi = self.mesh.bounds
-            lower = np.maximum(lower, np.linalg.norm(points - np.clip(points, lo, hi), axis=1))
+            to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
+            lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
         lower = lower - offset
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i])
 
@@ -143,13 +147,18 @@ class SurfaceDistance:
         self._grid = ndimage.distance_transform_edt(empty) * pitch
 
     def _sample_lower_bound(self, points: np.ndarray) -> np.ndarray:
-        """A lower bound (mm) on each point's distance to the nearest surface sample: the grid
-        value at its nearest node, less how far a sample lies from its node and the point from
-        that node (triangle inequality)."""
+        """A lower bound (mm) on each point's distance to the nearest surface sample: the best,
+        over the corners of the grid cell around the point, of the corner's value less how far
+        the point lies from it (triangle inequality), less how far a sample lies from its node."""
         pitch = PATCH_GRID_PITCH_MM
-        node = np.clip(np.round((points - self._origin) / pitch), 0, np.array(self._grid.shape) - 1).astype(int)
-        away = np.linalg.norm(points - (self._origin + node * pitch), axis=1)
-        return self._grid[tuple(node.T)] - _HALF_DIAGONAL * pitch - away
+        upper = np.array(self._grid.shape) - 1
+        base = np.clip(np.floor((points - self._origin) / pitch), 0, upper - 1).astype(int)
+        best = np.full(len(points), -np.inf)
+        for corner in _CELL_CORNERS:
+            node = base + corner
+            away = np.linalg.norm(points - (self._origin + node * pitch), axis=1)
+            best = np.maximum(best, self._grid[tuple(node.T)] - away)
+        return best - _HALF_DIAGONAL * pitch
 
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
