@@ -128,3 +128,16 @@ def test_instrument_wall_through_the_cortex_fails_even_with_its_axis_in_bone(zon
     assert result.verdict == "fail"
     assert result.clearances["bone:instrument"].clearance_mm == pytest.approx(-0.7, abs=0.05)
     assert any("instrument wall breaches the lateral cortex" in r for r in result.reasons), result.reasons
+
+
+def test_a_lesion_reaching_into_the_canal_reports_its_negative_clearance(zones):
+    """The pruning of candidate points must keep points inside the canal (negative distances)."""
+    lesion = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
+    lesion.apply_translation([0, -15 - 2, 0])  # centre 1 mm inside the canal's front face (y = -16)
+    result = check_path(zones, CLEAN, lesion=lesion)
+    points = lesion.vertices
+    _, dist, _ = trimesh.proximity.closest_point(zones.landmarks.canal_mesh, points)
+    exact = np.where(zones.landmarks.canal_mesh.contains(points), -dist, dist).min()
+    assert exact < 0
+    assert result.clearances["spinal_canal:lesion"].clearance_mm == pytest.approx(exact, abs=0.1)
+    assert result.verdict == "fail"
