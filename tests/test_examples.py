@@ -82,7 +82,8 @@ def test_what_goes_wrong_captions_carry_the_checkers_verdicts(outputs):
     assert "verdict FAIL" in breach.splitlines()[0]
     depth = float(re.search(r"enters the spinal canal by ([\d.]+) mm", breach).group(1))
     grade = int(re.search(r"Gertzbein-Robbins grade (\d)", breach).group(1))
-    assert depth > 2.0 and grade == gertzbein_robbins_grade(depth) >= 2
+    # the example picks the first entry move that breaches by more than 2 mm; the caption rounds to 0.1 mm
+    assert depth >= 2.0 and grade == gertzbein_robbins_grade(depth) >= 2
 
     assert "verdict FAIL" in near.splitlines()[0]
     found = re.search(r"ablation zone comes within ([\d.]+) mm of the spinal canal, inside its ([\d.]+) mm margin", near)
