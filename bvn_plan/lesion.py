@@ -131,23 +131,12 @@ class EllipsoidLesion(Lesion):
         centre = as_points(tip, "probe tip")[0] - device.lesion_offset_mm * d
         return cls(centre, d, device.lesion_length_mm, device.lesion_diameter_mm)
 
-    def _meridian(self, points) -> tuple[np.ndarray, np.ndarray]:
-        rel = as_points(points) - self.centre
-        u = rel @ self.axis
-        v = np.linalg.norm(rel - u[:, None] * self.axis, axis=1)
-        return np.abs(u), v
-
     def contains(self, points) -> np.ndarray:
-        u, v = self._meridian(points)
+        u, v = _meridian(as_points(points), self.centre, self.axis)
         return (u / self.half_length) ** 2 + (v / self.radius) ** 2 <= 1.0
 
     def signed_distance(self, points) -> np.ndarray:
-        u, v = self._meridian(points)
-        if self.half_length >= self.radius:
-            dist = _ellipse_distance(self.half_length, self.radius, u, v)
-        else:
-            dist = _ellipse_distance(self.radius, self.half_length, v, u)
-        return np.where(self.contains(points), -dist, dist)
+        return spheroid_signed_distance(as_points(points), self.centre, self.axis, self.half_length, self.radius)
 
     def surface_mesh(self, subdivisions: int = 4) -> trimesh.Trimesh:
         sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
@@ -169,6 +158,29 @@ class EllipsoidLesion(Lesion):
         if axis is None:
             return 2 * self.radius
         return super().extent_across(axis, n_directions)
+
+
+def _meridian(points: np.ndarray, centre, axis) -> tuple[np.ndarray, np.ndarray]:
+    """Distances (mm) of points along and across a spheroid's axis from its centre; ``centre`` and
+    ``axis`` may be one (3,) or one per point (N, 3)."""
+    rel = points - centre
+    u = np.einsum("nk,nk->n", rel, np.broadcast_to(axis, rel.shape))
+    v = np.linalg.norm(rel - u[:, None] * axis, axis=1)
+    return np.abs(u), v
+
+
+def spheroid_signed_distance(points: np.ndarray, centre, axis, half_length: float, radius: float,
+                             iterations: int = 80) -> np.ndarray:
+    """Exact signed distance (mm, negative inside) from points (N, 3) to a spheroid of
+    ``half_length`` along its unit ``axis`` and ``radius`` across, centred at ``centre``; centre and
+    axis may be given per point (N, 3) to measure N different spheroids at once (model coordinates)."""
+    u, v = _meridian(points, centre, axis)
+    if half_length >= radius:
+        dist = _ellipse_distance(half_length, radius, u, v, iterations)
+    else:
+        dist = _ellipse_distance(radius, half_length, v, u, iterations)
+    inside = (u / half_length) ** 2 + (v / radius) ** 2 <= 1.0
+    return np.where(inside, -dist, dist)
 
 
 def _ellipse_distance(e0: float, e1: float, y0: np.ndarray, y1: np.ndarray, iterations: int = 80) -> np.ndarray:

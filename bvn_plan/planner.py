@@ -45,7 +45,7 @@ from .crossings import interval_around, line_crossings
 from .device import DeviceProfile
 from .errors import InputError
 from .landmarks import Landmarks, TerminusParameters
-from .lesion import EllipsoidLesion, _ellipse_distance
+from .lesion import EllipsoidLesion, spheroid_signed_distance
 from .path_numbers import path_numbers
 from .paths import InstrumentPath
 from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
@@ -511,15 +511,9 @@ class _Planner:
         """Exact depth (mm) of the terminus inside each candidate's spheroid lesion, negative outside
         (the meridian-plane distance used by EllipsoidLesion)."""
         dev = self.device
-        rel = self.terminus - (tip - dev.lesion_offset_mm * tip_dir)
-        signed_along = np.einsum("nk,nk->n", rel, tip_dir)
-        along = np.abs(signed_along)
-        across = np.linalg.norm(rel - signed_along[:, None] * tip_dir, axis=1)
-        h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
-        dist = (_ellipse_distance(h, r, along, across, ELLIPSE_ITERATIONS) if h >= r
-                else _ellipse_distance(r, h, across, along, ELLIPSE_ITERATIONS))
-        inside = (along / h) ** 2 + (across / r) ** 2 <= 1
-        return np.where(inside, dist, -dist)
+        terminus = np.broadcast_to(self.terminus, tip.shape)
+        return -spheroid_signed_distance(terminus, tip - dev.lesion_offset_mm * tip_dir, tip_dir,
+                                         dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2, ELLIPSE_ITERATIONS)
 
     def _straight(self, side: str):
         s = self.settings
