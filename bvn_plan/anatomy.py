@@ -89,8 +89,14 @@ CANAL_CHORD_LEAK_MM = 5.0
 BODY_WIDTH_DEPTH_MM = 2.0
 #: A body taller than this multiple of the level's prior height is two vertebrae, not one [A].
 MAX_BODY_HEIGHT_RATIO = 1.6
-#: Confidence of a pedicle without a visible narrowing (isthmus) [A].
-NO_NECK_CONFIDENCE = 0.3
+#: Confidence of a pedicle without a visible narrowing (isthmus), found by its corridor of largest
+#: clearance: its position and width are measured, its axis is an estimate [A].
+NO_NECK_CONFIDENCE = 0.6
+#: An implausibly tall pedicle lowers its confidence at most to this share: surfaces that fill the
+#: vertebral notches (shrink-wrapped meshes, smoothed segmentations) read tall pedicles, and the
+#: height does not limit the introducer's fit as the width does; the safety checker still judges
+#: every path on the surface as given [A].
+PEDICLE_HEIGHT_CONFIDENCE_FLOOR = 0.5
 #: Findings with a confidence below this make find_anatomy refuse (AnatomyError) [A].
 REFUSE_BELOW = 0.25
 #: Morphometry z-score (against the level prior) at which a measure counts as implausible.
@@ -373,9 +379,9 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
                                      & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
         confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
         if not p.neck_found:
-            notes.append(f"{side} pedicle: no narrowing (isthmus) found; taken where it leaves the body, "
-                         "its width being the narrowest transverse chord near its centre (a transverse "
-                         "process may join it there)")
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found (a transverse process joins it); "
+                         "its axis is the corridor of largest clearance through it, its width the "
+                         "narrowest transverse chord near its centre")
 
     # Faces of the pedicles' medial walls face the canal too: they are pedicle, not body.
     for faces in ped_faces.values():
@@ -565,12 +571,20 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
 
     # Implausible sizes make a finding doubtful; for the body and canal (which planning cannot do
     # without) only down to half, so that an unusual but clear vertebra is not refused for its size.
+    notes = []
     for side in found.pedicles:
-        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_{name}_{side}")
-                                                   for name in ("width", "height", "transverse_angle"))
+        height = plausible(f"pedicle_height_{side}")
+        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_width_{side}"),
+                                                   plausible(f"pedicle_transverse_angle_{side}"),
+                                                   max(PEDICLE_HEIGHT_CONFIDENCE_FLOOR, height))
+        if height < 1.0 and z[f"pedicle_height_{side}"] > 0:
+            notes.append(f"the {side} pedicle reads too tall: the surface may fill the vertebral notches "
+                         "(shrink-wrapped or smoothed), so its cranio-caudal centre is uncertain; paths are "
+                         "still checked against the surface as given")
     found.confidence["canal"] *= max(0.5, plausible("canal_"))
     found.confidence["body"] *= max(0.5, plausible("body_"))
-    return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior" for n in outliers]
+    return [f"{n} = {found.morphometry[n]:.1f} is {z[n]:+.1f} SD from the {prior.level} prior"
+            for n in outliers] + notes
 
 
 def landmark_meshes(vertebra) -> dict[str, trimesh.Trimesh]:

@@ -4,9 +4,13 @@ Works in the vertebra frame (x right, y anterior, z superior, mm). Coronal slice
 voxel grid, walked from the posterior wall back to the lamina, show each pedicle as the bone
 beside the canal; the slice where it is smallest is the isthmus, and the centroids of the
 pedicle's slices near it give the axis. Width and height are the exact bone chords through
-the isthmus centre, perpendicular to that axis (transverse and cranio-caudal); for a pedicle
-without a narrowing the width is the narrowest transverse chord near the centre, since a
-transverse process joined at mid-height would otherwise count as pedicle.
+the isthmus centre, perpendicular to that axis (transverse and cranio-caudal).
+
+A pedicle without a narrowing (the transverse process joins it over its whole height: L4, L5 and
+smoothed surfaces) has no section to follow. Its axis is then the straight corridor of largest
+clearance from the back of the pedicle into the body (the line an introducer would take, found on
+the inside distance map), its isthmus the lowest section along that corridor, and its width the
+narrowest transverse chord near the centre, so that the process is not counted as pedicle.
 """
 
 from __future__ import annotations
@@ -30,9 +34,29 @@ PEDICLE_BOX_HALF_HEIGHT_MM = 10.0
 #: Slices whose pedicle section is at most this multiple of the isthmus area are used to fit the
 #: axis (further back the pedicle merges with the lamina and the processes) [A].
 AXIS_AREA_RATIO = 1.5
-#: Without a narrowing, the axis is fitted over this depth (mm) behind the posterior wall and the
-#: "isthmus" placed at half of it [A].
+#: Depth (mm) of the part of a pedicle without a narrowing over which its width is measured [A].
 NO_NECK_DEPTH_MM = 6.0
+#: The corridor of a pedicle without a narrowing runs from CORRIDOR_BACK_FRACTION of the way from
+#: the back of the canal to the posterior wall, to CORRIDOR_FRONT_MM into the body; lines are
+#: tried every CORRIDOR_STEP_DEG within the transverse and sagittal angle ranges (degrees, medial
+#: and cranial positive; lumbar pedicle angles are about 10-30 and -5-20 degrees, bvn_facts.md),
+#: and the corridor is the clearance-weighted mean of all lines within CORRIDOR_NEAR_BEST_MM of
+#: the best clearance (the best line alone is ill-defined: many lines are nearly as good) [A:
+#: chosen on the VHM and TotalSegmentator meshes, which give mirror-image angles left and right].
+CORRIDOR_BACK_FRACTION = 0.5
+CORRIDOR_FRONT_MM = 10.0
+CORRIDOR_TRANSVERSE_DEG = (-10.0, 55.0)
+CORRIDOR_SAGITTAL_DEG = (-16.0, 24.0)
+CORRIDOR_STEP_DEG = 3.0
+CORRIDOR_NEAR_BEST_MM = 0.7
+#: Corridor lines start at points of the middle section this deep in bone (mm), at most this far
+#: (mm) outwards from the canal, sampled every CORRIDOR_POINT_STEP_MM.
+CORRIDOR_MIN_DEPTH_MM = 2.0
+CORRIDOR_MAX_OUTWARD_MM = 16.0
+CORRIDOR_POINT_STEP_MM = 1.0
+CORRIDOR_SAMPLES = 24
+#: Bone this far (mm) beyond the corridor's ends is kept when its clearance map is computed.
+CORRIDOR_CROP_MARGIN_MM = 10.0
 #: Without a narrowing the transverse process usually joins the pedicle at the height of its centre
 #: (smoothed real surfaces: VHM L4/L5, TotalSegmentator L3-L5), so the transverse chord through the
 #: centre runs out along the process. The width is then the narrowest transverse chord over the
@@ -63,7 +87,7 @@ class PedicleFinding:
     height: float
     body_junction: np.ndarray
     slices_used: int
-    neck_found: bool            # False: no narrowing seen; the pedicle was taken where it leaves the body
+    neck_found: bool            # False: no narrowing seen; the axis is the corridor of largest clearance
 
 
 def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[float, float],
@@ -111,15 +135,17 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
     neck = hi - lo + 1 >= MIN_AXIS_SLICES and k < len(rows) - 1
     if not neck:
         # No narrowing before the search ran out (the pedicle merges with a transverse process,
-        # or a coarse segmentation): take the pedicle where it leaves the body.
-        depth = rows[0, 2] - rows[:, 2]
-        lo, hi = 0, int(np.searchsorted(depth, NO_NECK_DEPTH_MM))
-        k = int(np.searchsorted(depth, NO_NECK_DEPTH_MM / 2))
-        if hi - lo < MIN_AXIS_SLICES:
+        # or a coarse segmentation): follow the corridor of largest clearance instead.
+        found = _largest_clearance_corridor(grid, edge, y_range, side_sign)
+        if found is None:
             return None
-        hi -= 1
-    centre, axis = _fit_axis(rows[lo:hi + 1, 1:4], rows[k, 1:4])
-    if neck:
+        centre, axis = found
+        centre = _lowest_section(vertices, faces, centre, axis)
+        if centre is None:
+            return None
+        lo, hi = 0, len(rows) - 1
+    else:
+        centre, axis = _fit_axis(rows[lo:hi + 1, 1:4], rows[k, 1:4])
         # Refine on perpendicular sections; keep the axis whose narrowest section is smallest (a
         # section is smallest when it is perpendicular to the pedicle).
         best = (np.inf, centre, axis)
@@ -148,6 +174,80 @@ def _fit_axis(centres: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.nda
     _, _, vt = np.linalg.svd(centres - mean)
     axis = vt[0] * np.sign(vt[0][1] or 1.0)
     return mean + ((near - mean) @ axis) * axis, axis
+
+
+def _largest_clearance_corridor(grid: VoxelGrid, edge: float, y_range: tuple[float, float],
+                                side_sign: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The straight corridor of largest clearance through one pedicle (CORRIDOR_* above).
+
+    ``edge``: x (mm) of the canal lumen's edge on that side; ``y_range``: (back of the canal,
+    posterior wall) y (mm). Returns (a point of the corridor's middle section, unit axis with
+    y > 0) in the vertebra frame (mm), or ``None`` when no line runs through bone."""
+    back, wall = y_range
+    y0, y1 = back + CORRIDOR_BACK_FRACTION * (wall - back), wall + CORRIDOR_FRONT_MM
+    y_mid = (y0 + wall) / 2
+    xs, ys = grid.axis_coordinates(0), grid.axis_coordinates(1)
+    ix = np.nonzero(xs * side_sign >= -CORRIDOR_CROP_MARGIN_MM)[0]
+    iy = np.nonzero((ys >= y0 - CORRIDOR_CROP_MARGIN_MM) & (ys <= y1 + CORRIDOR_CROP_MARGIN_MM))[0]
+    if len(ix) < 2 or len(iy) < 2:
+        return None
+    crop = (slice(ix[0], ix[-1] + 1), slice(iy[0], iy[-1] + 1), slice(None))
+    depth = ndimage.distance_transform_edt(grid.solid[crop]) * grid.spacing
+    origin = grid.origin + np.array([ix[0], iy[0], 0]) * grid.spacing
+
+    def clearance_at(points):
+        index = ((points.reshape(-1, 3) - origin) / grid.spacing).T
+        return ndimage.map_coordinates(depth, index, order=1, cval=0.0).reshape(points.shape[:-1])
+
+    # Start points: the middle section's bone beside the canal, deep enough to hold a line.
+    x = edge + side_sign * np.arange(0.0, CORRIDOR_MAX_OUTWARD_MM + 1e-9, CORRIDOR_POINT_STEP_MM)
+    z = np.arange(grid.origin[2], grid.axis_coordinates(2)[-1], CORRIDOR_POINT_STEP_MM)
+    gx, gz = np.meshgrid(x, z, indexing="ij")
+    starts = np.column_stack([gx.ravel(), np.full(gx.size, y_mid), gz.ravel()])
+    depth_at_start = clearance_at(starts)
+    keep = depth_at_start >= CORRIDOR_MIN_DEPTH_MM
+    starts, depth_at_start = starts[keep], depth_at_start[keep]
+    if len(starts) == 0:
+        return None
+    order = np.argsort(-depth_at_start)  # deepest first: no line is deeper than its start point
+    starts, depth_at_start = starts[order], depth_at_start[order]
+    transverse = np.radians(np.arange(*CORRIDOR_TRANSVERSE_DEG, CORRIDOR_STEP_DEG))
+    sagittal = np.radians(np.arange(*CORRIDOR_SAGITTAL_DEG, CORRIDOR_STEP_DEG))
+    t, f = (a.ravel() for a in np.meshgrid(transverse, sagittal, indexing="ij"))
+    # Directions per unit of y: medial (towards -side) going anteriorly for a positive angle.
+    slopes = np.column_stack([-side_sign * np.tan(t), np.ones_like(t), np.tan(f)])
+    offsets = np.linspace(y0 - y_mid, y1 - y_mid, CORRIDOR_SAMPLES)
+    clear = np.zeros((len(starts), len(slopes)))
+    for k in range(0, len(starts), 64):  # in chunks, to bound memory
+        if depth_at_start[k] <= clear.max() - CORRIDOR_NEAR_BEST_MM:
+            break  # no line from here on can come within CORRIDOR_NEAR_BEST_MM of the best
+        points = (starts[k:k + 64, None, None, :]
+                  + offsets[None, None, :, None] * slopes[None, :, None, :])
+        clear[k:k + 64] = clearance_at(points).min(axis=2)
+    if clear.max() <= 0:
+        return None
+    floor = clear.max() - CORRIDOR_NEAR_BEST_MM
+    i, j = np.nonzero(clear > floor)
+    weight = clear[i, j] - floor
+    centre = (starts[i] * weight[:, None]).sum(axis=0) / weight.sum()
+    slope = (slopes[j] * weight[:, None]).sum(axis=0) / weight.sum()
+    return centre, slope / np.linalg.norm(slope)
+
+
+def _lowest_section(vertices, faces, centre, axis):
+    """The point of the pedicle's lowest section within +-NO_NECK_DEPTH_MM / 2 of ``centre`` along
+    ``axis``, centred cranio-caudally on its chord; ``None`` if the axis leaves bone."""
+    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    across = _perpendicular(axis, np.array([1.0, 0, 0]))
+    best = None
+    for t in np.arange(-NO_NECK_DEPTH_MM / 2, NO_NECK_DEPTH_MM / 2 + 1e-9, NO_NECK_WIDTH_STEP_MM):
+        point = centre + t * axis
+        span = interval_around(line_crossings(vertices, faces, point, up), 0.0)
+        if span is None or not span[0] <= 0 <= span[1]:
+            continue
+        if best is None or span[1] - span[0] < best[0]:
+            best = (span[1] - span[0], point + up * (span[0] + span[1]) / 2)
+    return None if best is None else best[1]
 
 
 def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):

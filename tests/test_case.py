@@ -62,9 +62,9 @@ def _in_label(labelmap, level, points_ras) -> np.ndarray:
 
 
 def _planned(result):
-    """The levels that got a plan (at least L3, whose pedicles are recognised)."""
+    """The levels that got a plan (at least L3-L5, whose pedicles are recognised)."""
     levels = [o for o in result.levels if o.chosen is not None]
-    assert "L3" in [o.level for o in levels]
+    assert {"L3", "L4", "L5"} <= {o.level for o in levels}
     return levels
 
 
