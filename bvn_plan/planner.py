@@ -47,8 +47,9 @@ from .errors import InputError
 from .landmarks import Landmarks, TerminusParameters
 from .lesion import EllipsoidLesion, spheroid_signed_distance
 from .path_numbers import path_numbers
-from .paths import InstrumentPath
+from .paths import Arc, InstrumentPath
 from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
+from .symmetry import reflect
 
 #: Icosphere level of the lesion surface handed to the checker: 642 points on the spheroid, whose
 #: clearances lie within 0.02 mm of the exact surface's for the default 10 x 14 mm lesion (level 4,
@@ -65,9 +66,13 @@ REFINED_LESION_ERROR_MM = 0.1
 REFINE_ROUNDS = 10
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
-#: then the centred pedicle passage decide: about the accuracy of the grid distances and the
-#: left/right differences of a found frame, so that mirror-image plans win on both sides.
+#: then the centred pedicle passage decide: about the accuracy of the grid distances.
 RANK_QUANTUM_MM = 0.25
+#: A side takes the mirror image of the other side's plan unless that is clearly worse there: a
+#: lower score by more than RANK_QUANTUM_MM, a tip farther from the terminus (to 0.1 mm) or a pedicle
+#: passage less centred by more than this (mm; found pedicles differ left to right by up to ~0.5 mm
+#: on the symmetrised VHM meshes). Near-ties then end in mirror-image plans on both sides.
+MIRROR_CENTRING_TOLERANCE_MM = 0.5
 
 #: Lever arm (mm) that turns the angle between an introducer and the pedicle axis into an
 #: off-centre distance: about half an isthmus-to-body passage [A].
@@ -245,7 +250,14 @@ def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet
         notes.append(f"the device profile names the {device.lesion_model!r} lesion model; paths were planned "
                      "and checked with its geometric ellipsoid (run the bioheat model to confirm the lesion)")
     planner = _Planner(zones, device, rules, settings)
-    results = [planner.plan(approach, side) for approach in approaches for side in SIDES]
+    results = []
+    for approach in approaches:
+        right, left = (planner.plan(approach, side) for side in SIDES)
+        # Each side also weighs the mirror image of the other's plan, so that near-ties on a nearly
+        # symmetric vertebra end in mirror-image plans rather than in either of two equal ones.
+        left = planner.weigh_mirror_image(left, right)
+        right = planner.weigh_mirror_image(right, left)
+        results += [right, left]
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
 
@@ -277,6 +289,15 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
     if best.verdict != PASS:
         reasons.append("the recommended plan carries warnings: " + "; ".join(best.check.reasons))
     return best, reasons
+
+
+def _mirror_path(path: InstrumentPath, plane) -> InstrumentPath:
+    """The mirror image of ``path`` through ``plane`` (mm, model coordinates)."""
+    def direction(v):
+        return v - 2.0 * (v @ plane.normal) * plane.normal
+    arc = None if path.arc is None else Arc(path.arc.radius, path.arc.angle_deg, direction(path.arc.bend_direction))
+    arc_start = None if path.arc_start is None else reflect(path.arc_start[None], plane)[0]
+    return InstrumentPath(reflect(path.vertices, plane), path.radius, path.kind, arc_start, arc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +391,43 @@ class _Planner:
         if cands is None:
             return ApproachResult(approach, side, None, blocked=blocked)
         return self._judge(approach, side, cands)
+
+    def weigh_mirror_image(self, result: ApproachResult, other: ApproachResult) -> ApproachResult:
+        """``result`` with the mirror image of ``other``'s plan through the mid-sagittal plane as its
+        plan when that ranks first here or is not clearly worse (MIRROR_CENTRING_TOLERANCE_MM above); for
+        transpedicular approaches when both sides planned. The mirror image must pass within the
+        isthmus offset (plus that tolerance) of this side's isthmus centre, keep the introducer within
+        the device's depth and the cannula's bend within the allowed window past the wall, and pass
+        the checker like any other plan."""
+        if result.plan is None or other.plan is None or not result.approach.startswith("transpedicular"):
+            return result
+        path = _mirror_path(other.plan.path, self.lm.midsagittal_plane)
+        axis = path.vertices[1] - path.vertices[0]
+        axis /= np.linalg.norm(axis)
+        rel = self.lm.pedicles[result.side].isthmus_centre - path.start
+        if np.linalg.norm(rel - (rel @ axis) * axis) > self.settings.isthmus_offset_mm + MIRROR_CENTRING_TOLERANCE_MM:
+            return result  # the mirror image misses this side's isthmus
+        plan = self._exact(result.approach, result.side, path,
+                           float(self._centring(result.side, path.start[None], axis[None])[0]))
+        numbers = plan.numbers
+        if numbers["depth_introducer_in_bone_mm"] > self.device.introducer_max_depth_mm:
+            return result
+        if path.arc_start is not None:
+            past = (path.arc_start - self.lm.pedicles[result.side].body_junction) @ self.frame.anterior
+            lo, hi = self.settings.arc_start_past_wall_mm
+            if not lo <= past <= hi:
+                return result
+        own = result.plan
+        if plan.check.verdict == FAIL or plan.coverage_mm < self.settings.coverage_margin_mm:
+            return result
+        clearly_worse = ((plan.verdict != PASS and own.verdict == PASS)
+                         or plan.score_mm < own.score_mm - RANK_QUANTUM_MM
+                         or round(plan.tip_to_terminus_mm, 1) > round(own.tip_to_terminus_mm, 1)
+                         or plan.centring_mm > own.centring_mm + MIRROR_CENTRING_TOLERANCE_MM)
+        if clearly_worse and self._choose([own, plan])[0] is not plan:
+            return result
+        return ApproachResult(result.approach, result.side, plan, [own, *result.alternatives][:self.settings.alternatives],
+                              result.blocked, result.candidates)
 
     def _isthmus_points(self, side: str) -> np.ndarray:
         """The isthmus centre and four points offset transversely and cranio-caudally (mm, model

@@ -25,7 +25,7 @@ from bvn_plan.device import DeviceProfile
 from bvn_plan.labelmap import load_labelmap
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.plan_io import write_plan
-from bvn_plan.planner import PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
+from bvn_plan.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
 from bvn_plan.safety import RuleSet, SafetyZones, check_path
 from bvn_plan.symmetry import reflect
 from bvn_plan.synthetic import PART_NAMES, synthesize
@@ -88,7 +88,8 @@ def assert_sound_transpedicular(level_plan, side):
     ped = lm.pedicles[side]
     axis = (path.arc_start - path.start) / np.linalg.norm(path.arc_start - path.start)
     rel = ped.isthmus_centre - path.start
-    assert np.linalg.norm(rel - (rel @ axis) * axis) <= SETTINGS.isthmus_offset_mm + 1e-6
+    # (a mirror image of the other side's plan may miss by the found pedicles' left/right difference)
+    assert np.linalg.norm(rel - (rel @ axis) * axis) <= SETTINGS.isthmus_offset_mm + MIRROR_CENTRING_TOLERANCE_MM + 1e-6
     past = (path.arc_start - ped.body_junction) @ lm.frame.anterior
     assert SETTINGS.arc_start_past_wall_mm[0] - 1e-6 <= past <= SETTINGS.arc_start_past_wall_mm[1] + 1e-6
     return plan
@@ -246,8 +247,7 @@ def assert_sound_or_refused_for_the_pedicle(level_plan, side):
 def test_real_vhm_levels_plan_or_refuse_unclear_pedicles(vhm_plans, level):
     _, level_plan = vhm_plans[level]
     planned = [assert_sound_or_refused_for_the_pedicle(level_plan, side) for side in ("right", "left")]
-    if level == "L2":
-        assert all(planned), "VHM L2 shows both pedicles clearly: both sides must plan"
+    assert all(planned), f"VHM {level}: both pedicles are recognised, both sides must plan"
 
 
 def test_symmetrised_vhm_plans_mirror_each_other(vhm_plans):
@@ -262,18 +262,17 @@ def test_symmetrised_vhm_plans_mirror_each_other(vhm_plans):
                      (right.path.tip, left.path.tip)):
             assert np.linalg.norm(reflect(a[None], plane)[0] - b) <= 1.0, level
         mirrored += 1
-    assert mirrored >= 1
+    assert mirrored == len(vhm_plans)
 
 
-@pytest.mark.parametrize("level", ["L3", "L4"])
+@pytest.mark.parametrize("level", ["L3", "L4", "L5"])
 def test_totalsegmentator_levels_plan_or_refuse_unclear_pedicles(totalseg_dir, level):
     """A 3 mm CT segmentation (coarse staircase surface, found anatomy): the same acceptance."""
     vertebra = load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra(level)
     _quiet(find_anatomy, vertebra)
     level_plan = plan_level(vertebra, approaches=TRANSPEDICULAR)
     planned = [assert_sound_or_refused_for_the_pedicle(level_plan, side) for side in ("right", "left")]
-    if level == "L3":
-        assert all(planned), "TotalSegmentator L3's pedicles are recognised: both sides must plan"
+    assert all(planned), f"TotalSegmentator {level}: both pedicles are recognised, both sides must plan"
 
 
 # ---------------------------------------------------------------------------------------------
