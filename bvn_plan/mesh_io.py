@@ -26,6 +26,10 @@ UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 #: about 40-100 mm across; a whole sacrum up to about 170 mm.
 VERTEBRA_EXTENT_MM = (25.0, 250.0)
 
+#: Coordinates beyond this magnitude cannot be a vertebra in any accepted unit (a km in mm): the
+#: file is damaged (e.g. flipped bits in a binary float).
+MAX_COORDINATE = 1e6
+
 #: Face count above which a mesh is far denser than planning needs (the VHM vertebrae have ~9k
 #: faces). Measured on VHM L4 subdivided to 2.2M faces: cleaning 15 s, anatomy 51 s, 2.6 GB.
 DENSE_MESH_FACES = 500_000
@@ -100,12 +104,22 @@ def clean_mesh(mesh: trimesh.Trimesh, units: str | None = None, source: str = "m
     faces = np.asarray(mesh.faces)
     if len(vertices) == 0 or len(faces) == 0:
         raise InputError(f"{source} is empty: no vertices or no faces")
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise InputError(f"{source} has vertices of shape {vertices.shape[1:]}, not 3 coordinates each: the "
+                         "file is damaged; re-export it")
     if not np.all(np.isfinite(vertices)):
         bad = int((~np.isfinite(vertices)).any(axis=1).sum())
         raise InputError(
             f"{source} has {bad} vertices with NaN or infinite coordinates; re-export the mesh "
             "from its source (segmentation or CAD) without them"
         )
+    if np.abs(vertices).max() > MAX_COORDINATE:
+        raise InputError(f"{source} has coordinates up to {np.abs(vertices).max():.3g}, far beyond any vertebra "
+                         "in mm, cm, m or inches: the file is damaged; re-export it")
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(vertices):
+        raise InputError(f"{source} has faces that are not triangles of its own vertices (shape {faces.shape}, "
+                         f"indices {faces.min()}..{faces.max()} for {len(vertices)} vertices): the file is "
+                         "damaged; re-export it")
     notes: list[str] = []
     if len(faces) > DENSE_MESH_FACES:
         note(notes, f"{source} has {len(faces)} faces, far more than planning needs: expect about a minute "

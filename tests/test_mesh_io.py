@@ -114,6 +114,19 @@ def test_nan_vertices(vhm_dir):
         Vertebra.from_mesh(trimesh.Trimesh(vertices, mesh.faces, process=False))
 
 
+def test_blown_up_coordinates_and_dangling_faces_are_refused(vhm_dir):
+    """Flipped bits in a file: a coordinate of 1e30, a face naming a vertex that does not exist."""
+    mesh = Vertebra.load(vhm_dir / "L4_whole.stl").mesh
+    vertices = mesh.vertices.copy()
+    vertices[5, 1] = 1e30
+    with pytest.raises(InputError, match="damaged"):
+        Vertebra.from_mesh(trimesh.Trimesh(vertices, mesh.faces, process=False))
+    faces = mesh.faces.copy()
+    faces[7, 2] = len(mesh.vertices) + 10
+    with pytest.raises(InputError, match="damaged"):
+        Vertebra.from_mesh(trimesh.Trimesh(mesh.vertices, faces, process=False))
+
+
 def test_degenerate_faces_are_removed_with_a_warning(vhm_dir):
     mesh = Vertebra.load(vhm_dir / "L4_whole.stl").mesh
     faces = np.vstack([mesh.faces, [[0, 0, 1], [2, 2, 2]]])

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import trimesh
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
@@ -233,6 +233,7 @@ def mesh_files(vhm_dir, tmp_path_factory):
 @settings(SETTINGS, max_examples=100)
 @given(ext=st.sampled_from(["stl", "obj", "ply", "off", "vtp"]), cut=st.floats(0.0, 1.0),
        flips=st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 255)), max_size=4))
+@example(ext="obj", cut=0.75, flips=[(0.5, 10)])  # a face left pointing at a missing vertex
 def test_a_damaged_mesh_file_loads_or_says_what_is_wrong(mesh_files, tmp_path_factory, ext, cut, flips):
     """Truncate a real mesh file anywhere and overwrite a few bytes: Vertebra.load either reads a
     usable vertebra (in mm, 25-250 mm across; noted if faces were lost) or raises InputError,
