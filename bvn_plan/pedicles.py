@@ -55,8 +55,10 @@ CORRIDOR_MIN_DEPTH_MM = 2.0
 CORRIDOR_MAX_OUTWARD_MM = 16.0
 CORRIDOR_POINT_STEP_MM = 1.0
 CORRIDOR_SAMPLES = 24
-#: Bone this far (mm) beyond the corridor's ends is kept when its clearance map is computed.
+#: Bone this far (mm) beyond the corridor's ends is kept when its clearance map is computed, on
+#: voxels of CORRIDOR_VOXEL_MM (the mean over near-best lines smooths their steps).
 CORRIDOR_CROP_MARGIN_MM = 10.0
+CORRIDOR_VOXEL_MM = 1.0
 #: Without a narrowing the transverse process usually joins the pedicle at the height of its centre
 #: (smoothed real surfaces: VHM L4/L5, TotalSegmentator L3-L5), so the transverse chord through the
 #: centre runs out along the process. The width is then the narrowest transverse chord over the
@@ -191,12 +193,14 @@ def _largest_clearance_corridor(grid: VoxelGrid, edge: float, y_range: tuple[flo
     iy = np.nonzero((ys >= y0 - CORRIDOR_CROP_MARGIN_MM) & (ys <= y1 + CORRIDOR_CROP_MARGIN_MM))[0]
     if len(ix) < 2 or len(iy) < 2:
         return None
-    crop = (slice(ix[0], ix[-1] + 1), slice(iy[0], iy[-1] + 1), slice(None))
-    depth = ndimage.distance_transform_edt(grid.solid[crop]) * grid.spacing
+    step = max(1, int(round(CORRIDOR_VOXEL_MM / grid.spacing)))
+    spacing = step * grid.spacing
+    crop = (slice(ix[0], ix[-1] + 1, step), slice(iy[0], iy[-1] + 1, step), slice(None, None, step))
+    depth = ndimage.distance_transform_edt(grid.solid[crop]) * spacing
     origin = grid.origin + np.array([ix[0], iy[0], 0]) * grid.spacing
 
     def clearance_at(points):
-        index = ((points.reshape(-1, 3) - origin) / grid.spacing).T
+        index = ((points.reshape(-1, 3) - origin) / spacing).T
         return ndimage.map_coordinates(depth, index, order=1, cval=0.0).reshape(points.shape[:-1])
 
     # Start points: the middle section's bone beside the canal, deep enough to hold a line.
