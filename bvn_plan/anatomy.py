@@ -23,6 +23,7 @@ not one vertebra and for findings too doubtful to plan on. All coordinates are m
 from __future__ import annotations
 
 import warnings
+from typing import Callable
 
 import numpy as np
 import trimesh
@@ -103,19 +104,24 @@ REFUSE_BELOW = 0.25
 MORPHOMETRY_MAX_Z = 3.0
 
 
-def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters()) -> Landmarks:
+def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
+                 progress: Callable[[str], None] | None = None) -> Landmarks:
     """Find the landmarks of ``vertebra`` (any pose, mm) and store them in ``vertebra.landmarks``.
 
-    ``terminus`` places the BVN terminus (depth and height fractions, S1 body centre).
-    Raises :class:`AnatomyError` when the mesh is not a single vertebra or when the frame, the
-    canal, the body or the endplates are too doubtful to plan on.
+    ``terminus`` places the BVN terminus (depth and height fractions, S1 body centre);
+    ``progress``, if given, is called with the name of each stage as it starts (dense meshes take
+    about a minute per million faces). Raises :class:`AnatomyError` when the mesh is not a single
+    vertebra or when the frame, the canal, the body or the endplates are too doubtful to plan on.
     """
+    progress = progress or (lambda stage: None)
+    progress("checking the surface is one piece")
     mesh = vertebra.mesh
     level = vertebra.level or "L4"
     notes: list[str] = []
     if vertebra.level is None:
         notes.append("no level given: L4 morphometry priors used for plausibility checks")
     _check_single_piece(mesh)
+    progress("mid-sagittal plane and canal axis")
     query, _ = surface_samples(mesh, SYMMETRY_SAMPLES, seed=1)
     dense, dense_normals = surface_samples(mesh, SURFACE_SAMPLES, seed=2)
 
@@ -130,8 +136,9 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters()) 
             "no vertebral foramen: looking along every direction in the symmetry plane shows no hole "
             "on the midline, so this is not a vertebra (or its canal is not closed by bone)")
 
+    progress("anatomical frame")
     frame, cues = _orient(mesh, sym.plane, view, vertebra.patient_frame, notes)
-    found = _measure(mesh, frame, view.window, level, terminus, notes)
+    found = _measure(mesh, frame, view.window, level, terminus, notes, progress)
     found.confidence.update(cues)
     found.confidence["midsagittal_plane"] = _ramp(sym.residual_mm, SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM)
     found.confidence["frame"] = min(cues.values()) * (1.0 if sym.residual_mm <= SYMMETRY_GOOD_MM else 0.7)
@@ -246,8 +253,9 @@ def _si_score(grid: VoxelGrid, ap_sign: float) -> tuple[float, float]:
 
 
 def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: TerminusParameters,
-             notes: list[str]) -> Landmarks:
+             notes: list[str], progress: Callable[[str], None]) -> Landmarks:
     """Everything measured in the (provisional) vertebra frame; returns Landmarks in model coords."""
+    progress("canal, body and endplates")
     local = frame.to_local(mesh.vertices)
     grid = voxelize(local, mesh.faces, VOXEL_MM)
     xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
@@ -359,6 +367,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     confidence["body"] = float(np.clip(body_volume / (0.5 * prior_volume), 0, 1))
 
     # Pedicles.
+    progress("pedicles")
     pedicles, ped_faces, morph = {}, {}, {}
     for side, sign in (("right", 1), ("left", -1)):
         p = find_pedicle(VoxelGrid(solid, grid.origin, grid.spacing), lumen_x, (lumen_y[0], wall_y),
@@ -388,6 +397,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         wall_faces = np.setdiff1d(wall_faces, faces)
     confidence["posterior_wall"] = float(np.clip(len(wall_faces) / POSTERIOR_WALL_MIN_FACES, 0, 1))
 
+    progress("canal volume and morphometry")
     # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)
     canal_local = canal_volume(lumen, grid, canal_z)

@@ -238,10 +238,33 @@ def demo(out_dir, levels, images):
     click.echo(f"planned {len(rows)} level(s) in {sum(r[1] for r in rows):.1f} s; outputs in {out.resolve()}")
 
 
+#: Files larger than this (bytes; ~500k faces as binary STL) are announced before they are read.
+LARGE_FILE_BYTES = 25_000_000
+
+
 def _load(mesh, level, units, frame):
     from .vertebra import Vertebra
 
+    if os.path.isfile(mesh) and os.path.getsize(mesh) > LARGE_FILE_BYTES:
+        click.echo(f"reading {mesh} ({os.path.getsize(mesh) / 1e6:.0f} MB) ...", err=True)
     return Vertebra.load(mesh, level=level, units=units, frame=frame)
+
+
+def _find_anatomy(vertebra, terminus=None):
+    """find_anatomy, telling each stage and the time so far on stderr for a dense mesh (more than
+    mesh_io.DENSE_MESH_FACES faces, about a minute per million faces)."""
+    import time
+
+    from .anatomy import find_anatomy
+    from .landmarks import TerminusParameters
+    from .mesh_io import DENSE_MESH_FACES
+
+    started = time.perf_counter()
+
+    def tell(stage):
+        click.echo(f"[{time.perf_counter() - started:5.1f} s] {stage} ...", err=True)
+    dense = len(vertebra.mesh.faces) > DENSE_MESH_FACES
+    return find_anatomy(vertebra, terminus or TerminusParameters(), tell if dense else None)
 
 
 @main.command()
@@ -254,13 +277,13 @@ def _load(mesh, level, units, frame):
 def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out, export_dir):
     """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
     pedicles, basivertebral foramen, BVN terminus and morphometry."""
-    from .anatomy import anatomy_report, export_landmark_meshes, find_anatomy
+    from .anatomy import anatomy_report, export_landmark_meshes
     from .atomic import write_json_atomic
     from .landmarks import TerminusParameters
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    find_anatomy(vertebra, terminus)
+    _find_anatomy(vertebra, terminus)
     report = anatomy_report(vertebra, terminus)
     if export_dir:
         report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir)]
@@ -287,7 +310,6 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
-    from .anatomy import find_anatomy
     from .atomic import write_json_atomic
     from .device import DeviceProfile
     from .errors import InputError
@@ -304,7 +326,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     device = DeviceProfile()
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
                                    device.introducer_diameter_mm / 2 if radius is None else radius)
-    landmarks = find_anatomy(vertebra)
+    landmarks = _find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, landmarks)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
     result = check_path(zones, path, lesion=ablation)
@@ -342,7 +364,6 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG)."""
     import os
 
-    from .anatomy import find_anatomy
     from .errors import InputError
     from .fluoro import simulate_fluoro_views
     from .paths import InstrumentPath
@@ -351,7 +372,7 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     if bool(start) != bool(tip):
         raise InputError("give both --start and --tip for an instrument, or neither")
     v = _load(mesh, level, units, frame)
-    landmarks = find_anatomy(v)
+    landmarks = _find_anatomy(v)
     paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
              if start else [])
     os.makedirs(out_dir, exist_ok=True)
@@ -449,14 +470,13 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt.
 
     Exit code 0 with a recommendation, 4 when no approach gives a safe plan (the files say why)."""
-    from .anatomy import find_anatomy
     from .landmarks import TerminusParameters
     from .plan_io import write_plan
     from .planner import APPROACHES, plan_level
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    find_anatomy(vertebra, terminus)
+    _find_anatomy(vertebra, terminus)
     level_plan = plan_level(vertebra, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation

@@ -242,7 +242,6 @@ def _lowest_section(vertices, faces, centre, axis):
     """The point of the pedicle's lowest section within +-NO_NECK_DEPTH_MM / 2 of ``centre`` along
     ``axis``, centred cranio-caudally on its chord; ``None`` if the axis leaves bone."""
     up = _perpendicular(axis, np.array([0, 0, 1.0]))
-    across = _perpendicular(axis, np.array([1.0, 0, 0]))
     best = None
     for t in np.arange(-NO_NECK_DEPTH_MM / 2, NO_NECK_DEPTH_MM / 2 + 1e-9, NO_NECK_WIDTH_STEP_MM):
         point = centre + t * axis
