@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 
 from .errors import InputError
+from .self_intersection import self_intersections
 
 
 class BvnPlanWarning(UserWarning):
@@ -152,6 +153,15 @@ def clean_mesh(mesh: trimesh.Trimesh, units: str | None = None, source: str = "m
             f"vertebra is {lo:.0f}-{hi:.0f} mm across. Check the --units option"
         )
 
+    if len(mesh.faces) > DENSE_MESH_FACES:
+        note(notes, f"{source}: not checked for self-intersections (too dense)")
+    else:
+        crossing = self_intersections(mesh)
+        if len(crossing):
+            where = np.round(mesh.triangles_center[crossing[:, 0]].mean(axis=0), 1).tolist()
+            note(notes, f"{source}: the surface crosses itself ({len(crossing)} pairs of faces, around {where} mm "
+                        "in model coordinates): inside and outside are ambiguous there, so the anatomy and the "
+                        "clearances near it are unreliable; repair the mesh (e.g. remesh it) before planning")
     if not mesh.is_watertight:
         trimesh.repair.fill_holes(mesh)
         if mesh.is_watertight:

@@ -114,7 +114,7 @@ def plan_to_dict(level_plan: LevelPlan, vertebra) -> dict:
             "plan": _plan_dict(r.plan, vertebra) if r.plan is not None else None,
             "alternatives": [_plan_dict(a, vertebra) for a in r.alternatives],
         } for r in level_plan.results],
-        "notes": list(level_plan.notes) + list(lm.notes),
+        "notes": list(vertebra.notes) + list(level_plan.notes) + list(lm.notes),
     }
 
 
@@ -162,7 +162,7 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
                          f"{a.numbers['introducer_medial_angle_deg']:.1f} deg, cranio-caudal "
                          f"{a.numbers['introducer_craniocaudal_angle_deg']:.1f} deg")
         lines.append("")
-    notes = list(level_plan.notes) + list(level_plan.landmarks.notes)
+    notes = list(vertebra.notes) + list(level_plan.notes) + list(level_plan.landmarks.notes)
     if notes:
         lines.append("NOTES")
         lines += [f"  - {note}" for note in notes]

@@ -13,8 +13,10 @@ degenerate / duplicate faces            removed, noted                          
 non-manifold fin (3 faces on an edge)   fin dropped as a fragment, noted             here
 two overlapping shells (self-           InputError "several vertebrae"               here
 intersecting union of two copies)
-one self-intersecting shell (endplate   loads unnoticed; the anatomy refuses it,     here (CLI: exit code 3)
-pushed through the body)                AnatomyError
+one self-intersecting shell (endplate   noted at load ("crosses itself", where);     here (CLI: exit code 3)
+pushed through the body)                the anatomy refuses it, AnatomyError
+a small fold through the surface        noted at load ("crosses itself", where)     here
+(real meshes: none found)
 inverted normals                        fixed (outward)                              test_mesh_io.py
 open mesh with a hole                   filled, noted                                test_mesh_io.py
 mesh in metres                          detected and converted, noted                test_mesh_io.py
@@ -103,10 +105,28 @@ def test_a_self_intersecting_shell_is_refused_by_the_anatomy_with_exit_code_3(l4
     vertices[moved, 2] -= 45.0
     path = tmp_path / "crossed.stl"
     trimesh.Trimesh(vertices, l4.faces, process=False).export(path)
+    with pytest.warns(BvnPlanWarning, match="crosses itself"):
+        Vertebra.load(path, level="L4")
     result = CliRunner().invoke(main, ["anatomy", str(path), "--level", "L4"])
     assert result.exit_code == 3, result.output
-    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert "\nerror: " in result.output and "Traceback" not in result.output
     assert "vertebral body" in result.output
+
+
+def test_a_small_fold_through_the_surface_is_noted_where_it_is(l4):
+    """VHM frame (+x anterior, +z superior): a 3 mm patch of the anterior rim of the superior endplate
+    (on the midline) pushed 35 mm down, through the inferior endplate: one closed shell crossing
+    itself in a small region, noted with where. The unaltered real mesh loads without the note."""
+    assert not any("crosses itself" in n for n in Vertebra.from_mesh(l4.copy(), level="L4").notes)
+    vertices = l4.vertices.copy()
+    front = (vertices[:, 0] > vertices[:, 0].max() - 6) & (np.abs(vertices[:, 1]) < 4) & (vertices[:, 2] > 60)
+    patch = front & (vertices[:, 2] > vertices[front, 2].max() - 3)
+    vertices[patch, 2] -= 35.0
+    with pytest.warns(BvnPlanWarning, match="crosses itself") as caught:
+        Vertebra.from_mesh(trimesh.Trimesh(vertices, l4.faces, process=False), level="L4")
+    message = next(str(w.message) for w in caught if "crosses itself" in str(w.message))
+    where = np.array(json.loads(message.split("around ")[1].split(" mm")[0]))
+    assert where[0] > vertices[:, 0].max() - 10 and abs(where[1]) < 10  # at the anterior midline
 
 
 def test_mesh_in_inches_asks_for_the_units_and_reads_with_them(l4):
