@@ -17,8 +17,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .errors import BvnPlanError
+from .errors import AnatomyError, BvnPlanError, NoSafePlanError
 from .mesh_io import UNITS_TO_MM, BvnPlanWarning
+
+#: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
+BATCH_FAILURES_EXIT_CODE = 5
 
 UNITS = click.Choice(sorted(UNITS_TO_MM))
 FRAMES = click.Choice(["RAS", "LPS"], case_sensitive=False)
@@ -342,7 +345,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
         write_json_atomic(json_out, document)
         click.echo(f"wrote {json_out}")
     if result.verdict == "fail":
-        sys.exit(4)
+        sys.exit(NoSafePlanError.exit_code)
 
 
 @main.command()
@@ -489,7 +492,7 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
         click.echo(f"  - {reason}")
     click.echo(f"wrote {written['plan']} and {written['summary']}")
     if rec is None:
-        sys.exit(4)
+        sys.exit(NoSafePlanError.exit_code)
 
 
 @main.command()
@@ -538,9 +541,9 @@ def case_command(case_file, out_dir, images):
     }, indent=2))
     statuses = {row["status"] for row in result.rows}
     if "refused" in statuses:
-        sys.exit(3)
+        sys.exit(AnatomyError.exit_code)
     if "no safe plan" in statuses:
-        sys.exit(4)
+        sys.exit(NoSafePlanError.exit_code)
 
 
 @main.command()
@@ -572,7 +575,7 @@ def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, pr
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
     }, indent=2))
     if result.failed:
-        sys.exit(5)
+        sys.exit(BATCH_FAILURES_EXIT_CODE)
 
 
 def _markups_path(markups_file, name, vertebra):
