@@ -27,26 +27,7 @@ from scipy.spatial import cKDTree
 
 from .device import DeviceProfile
 from .errors import InputError
-
-
-def as_points(points, what: str = "points") -> np.ndarray:
-    """``points`` as a float (N, 3) array (a single point becomes (1, 3)); InputError otherwise."""
-    arr = np.asarray(points, dtype=float)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise InputError(f"{what} must be an (N, 3) array of mm coordinates, got shape {np.shape(points)}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{what} contain NaN or infinite coordinates")
-    return arr
-
-
-def unit_vector(vector, what: str = "direction") -> np.ndarray:
-    """``vector`` normalised to length 1; InputError if it is not a finite non-zero 3-vector."""
-    v = np.asarray(vector, dtype=float).reshape(-1)
-    if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) < 1e-12:
-        raise InputError(f"{what} must be a finite non-zero 3-vector, got {vector!r}")
-    return v / np.linalg.norm(v)
+from .vectors import as_points, unit_vector
 
 
 def perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

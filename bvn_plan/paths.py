@@ -12,28 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .vectors import as_point, as_points, unit_vector
 
 #: Spacing (mm) at which paths are sampled for clearance checks.
 SAMPLE_STEP_MM = 0.5
-
-
-def _finite_points(points, what: str, shape: tuple | None = None) -> np.ndarray:
-    try:
-        arr = np.asarray(points, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be numbers (mm): {exc}") from exc
-    if shape is not None and arr.shape != shape:
-        raise InputError(f"{what} must have shape {shape} (mm), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{what} contains NaN or infinite coordinates")
-    return arr
-
-
-def _unit(vector: np.ndarray, what: str) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    if norm < 1e-9:
-        raise InputError(f"{what} has zero length")
-    return vector / norm
 
 
 @dataclass(frozen=True)
@@ -76,7 +58,7 @@ class InstrumentPath:
     @property
     def tip_direction(self) -> np.ndarray:
         """Unit direction of travel at the tip."""
-        return _unit(self.vertices[-1] - self.vertices[-2], "last path segment")
+        return unit_vector(self.vertices[-1] - self.vertices[-2], "last path segment")
 
     def sample(self, step: float = SAMPLE_STEP_MM) -> tuple[np.ndarray, np.ndarray]:
         """Points along the path at most ``step`` mm apart (mm, model coordinates) and their depth
@@ -94,8 +76,8 @@ class InstrumentPath:
     @classmethod
     def straight(cls, start, tip, radius: float) -> "InstrumentPath":
         """A straight instrument from ``start`` to ``tip`` (mm)."""
-        start = _finite_points(start, "path start", (3,))
-        tip = _finite_points(tip, "path tip", (3,))
+        start = as_point(start, "path start")
+        tip = as_point(tip, "path tip")
         _check_radius(radius)
         if np.linalg.norm(tip - start) < 1e-6:
             raise InputError("the path has zero length: start and tip coincide")
@@ -111,9 +93,9 @@ class InstrumentPath:
         ``min_arc_radius``: the tightest radius the device allows; a smaller ``arc_radius`` is
         refused.
         """
-        start = _finite_points(start, "path start", (3,))
-        arc_start = _finite_points(arc_start, "arc start", (3,))
-        bend = _finite_points(bend_direction, "bend direction", (3,))
+        start = as_point(start, "path start")
+        arc_start = as_point(arc_start, "arc start")
+        bend = as_point(bend_direction, "bend direction")
         _check_radius(radius)
         if not np.isfinite(arc_radius) or arc_radius <= 0:
             raise InputError(f"arc radius must be a positive number of mm, got {arc_radius}")
@@ -122,9 +104,9 @@ class InstrumentPath:
                              f"({min_arc_radius:.1f} mm)")
         if not np.isfinite(arc_angle_deg) or not 0 <= arc_angle_deg <= 180:
             raise InputError(f"arc angle must be 0-180 degrees, got {arc_angle_deg}")
-        axis = _unit(arc_start - start, "straight part of the path")
+        axis = unit_vector(arc_start - start, "straight part of the path")
         bend = bend - (bend @ axis) * axis
-        bend = _unit(bend, "bend direction (parallel to the straight part)")
+        bend = unit_vector(bend, "bend direction (parallel to the straight part)")
         n = max(2, int(np.ceil(np.radians(arc_angle_deg) * arc_radius / (SAMPLE_STEP_MM / 2))) + 1)
         theta = np.linspace(0.0, np.radians(arc_angle_deg), n)
         arc_pts = (arc_start + arc_radius * np.sin(theta)[:, None] * axis
@@ -136,8 +118,8 @@ class InstrumentPath:
     @classmethod
     def polyline(cls, points, radius: float) -> "InstrumentPath":
         """A path through ``points`` (N x 3, mm) in order, start first, tip last."""
-        pts = _finite_points(points, "path points")
-        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2:
+        pts = as_points(points, "path points")
+        if len(pts) < 2:
             raise InputError(f"a path needs at least 2 points of 3 coordinates, got shape {pts.shape}")
         _check_radius(radius)
         keep = np.concatenate([[True], np.linalg.norm(np.diff(pts, axis=0), axis=1) > 1e-9])
