@@ -16,29 +16,18 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
-import trimesh
 
 from bvn_plan.batch import batch_cases, run_batch
 from bvn_plan.mesh_io import BvnPlanWarning
+from bvn_plan.synthetic import write_moved_cohort
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
 
 
 def cohort(folder: Path, count: int) -> list[Path]:
-    rng = np.random.default_rng(7)
-    files = []
-    for i in range(count):
-        level = LEVELS[i % len(LEVELS)]
-        mesh = trimesh.load(PROJECT / "meshes" / f"{level}.ply", process=False)
-        axis = rng.normal(size=3)
-        motion = trimesh.transformations.rotation_matrix(np.radians(rng.uniform(-8, 8)), axis / np.linalg.norm(axis))
-        motion[:3, 3] = rng.uniform(-30, 30, 3)
-        mesh.apply_transform(motion)
-        files.append(folder / f"v{i:02d}_{level}.ply")
-        mesh.export(files[-1])
-    return files
+    sources = {level: PROJECT / "meshes" / f"{level}.ply" for level in LEVELS}
+    return [Path(f) for f in write_moved_cohort(sources, folder, count)]
 
 
 def main() -> None:

@@ -995,3 +995,30 @@ def write_default_spine(out_dir: str | os.PathLike) -> dict:
 def _sha256(path: str) -> str:
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
+
+
+#: Largest rotation (degrees) and translation (mm, per axis) of a cohort copy: small enough that
+#: a mesh in RAS stays in RAS.
+COHORT_MAX_ROTATION_DEG = 8.0
+COHORT_MAX_SHIFT_MM = 30.0
+
+
+def write_moved_cohort(sources: dict[str, str | os.PathLike], out_dir: str | os.PathLike, count: int,
+                       seed: int = 7) -> list[str]:
+    """Write ``count`` copies of the meshes ``sources`` (level -> mesh file, mm), cycling through the
+    levels, each moved by a random rigid motion within COHORT_MAX_*: a cohort of distinct vertebrae
+    for batch runs and throughput benchmarks. Returns the files (``vNN_<level>.ply``), in order."""
+    rng = np.random.default_rng(seed)
+    levels = list(sources)
+    files = []
+    for i in range(count):
+        level = levels[i % len(levels)]
+        mesh = trimesh.load(sources[level], process=False)
+        axis = rng.normal(size=3)
+        motion = trimesh.transformations.rotation_matrix(
+            np.radians(rng.uniform(-COHORT_MAX_ROTATION_DEG, COHORT_MAX_ROTATION_DEG)), axis / np.linalg.norm(axis))
+        motion[:3, 3] = rng.uniform(-COHORT_MAX_SHIFT_MM, COHORT_MAX_SHIFT_MM, 3)
+        mesh.apply_transform(motion)
+        files.append(os.path.join(out_dir, f"v{i:02d}_{level}.ply"))
+        mesh.export(files[-1])
+    return files

@@ -11,13 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import trimesh
 
 from bvn_plan.batch import SUMMARY_FILE, batch_cases, run_batch
 from bvn_plan.case import DONE_MARKER
 from bvn_plan.errors import InputError
+from bvn_plan.synthetic import write_moved_cohort
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
@@ -29,19 +28,8 @@ OPTIONS = {"frame": "RAS", "stage": "anatomy", "images": False}
 def cohort(tmp_path_factory) -> list[Path]:
     """20 distinct vertebrae: the bundled synthetic L1-S1 moved by small random rigid motions
     (rotations under 8 degrees, so RAS still holds)."""
-    folder = tmp_path_factory.mktemp("cohort")
-    rng = np.random.default_rng(7)
-    files = []
-    for i in range(N_VERTEBRAE):
-        level = LEVELS[i % len(LEVELS)]
-        mesh = trimesh.load(PROJECT / "meshes" / f"{level}.ply", process=False)
-        axis = rng.normal(size=3)
-        motion = trimesh.transformations.rotation_matrix(np.radians(rng.uniform(-8, 8)), axis / np.linalg.norm(axis))
-        motion[:3, 3] = rng.uniform(-30, 30, 3)
-        mesh.apply_transform(motion)
-        files.append(folder / f"v{i:02d}_{level}.ply")
-        mesh.export(files[-1])
-    return files
+    sources = {level: PROJECT / "meshes" / f"{level}.ply" for level in LEVELS}
+    return [Path(f) for f in write_moved_cohort(sources, tmp_path_factory.mktemp("cohort"), N_VERTEBRAE)]
 
 
 def _summary(folder: Path) -> list[dict]:
