@@ -456,7 +456,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         basivertebral_foramen=to_model(foramen[None])[0],
         bvn_terminus=to_model(term[None])[0],
         morphometry=morph, confidence=confidence,
-        canal_mesh=canal_mesh, body_mesh=body_mesh, face_regions=regions,
+        canal_mesh=canal_mesh, body_mesh=body_mesh, face_regions=regions, terminus=terminus,
     )
 
 

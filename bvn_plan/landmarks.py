@@ -8,6 +8,7 @@ vertebra frame (x right, y anterior, z superior, origin at the body centre).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,6 +106,8 @@ class Landmarks:
     face_regions: dict[str, np.ndarray] = field(default_factory=dict)
     #: What was assumed or doubted while finding these landmarks (empty for ground truth).
     notes: list[str] = field(default_factory=list)
+    #: How the BVN terminus was placed (depth and height fractions).
+    terminus: TerminusParameters = field(default_factory=TerminusParameters)
 
     def to_dict(self) -> dict:
         return {
@@ -118,6 +121,7 @@ class Landmarks:
             "pedicles": {side: p.to_dict() for side, p in self.pedicles.items()},
             "basivertebral_foramen": self.basivertebral_foramen.tolist(),
             "bvn_terminus": self.bvn_terminus.tolist(),
+            "bvn_terminus_placement": dataclasses.asdict(self.terminus),
             "morphometry": {k: float(v) for k, v in self.morphometry.items()},
             "confidence": {k: float(v) for k, v in self.confidence.items()},
             "face_region_sizes": {k: int(len(v)) for k, v in self.face_regions.items()},

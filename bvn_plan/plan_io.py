@@ -99,6 +99,7 @@ def plan_to_dict(level_plan: LevelPlan, vertebra) -> dict:
                            "anterior": frame.anterior.tolist(), "superior": frame.superior.tolist(),
                            "handedness_known": frame.handedness_known},
         "bvn_terminus": _points(vertebra, lm.bvn_terminus),
+        "bvn_terminus_placement": dataclasses.asdict(lm.terminus),
         "device": level_plan.device.to_dict(),
         "device_sources": dict(SOURCES),
         "rules": [dataclasses.asdict(r) for r in level_plan.rules.rules],

@@ -859,6 +859,7 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
         canal_mesh=canal_mesh,
         body_mesh=body_mesh,
         face_regions=regions,
+        terminus=terminus,
     )
 
 

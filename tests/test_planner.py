@@ -10,6 +10,7 @@ file near a minute; the full 50 take about 5 s each and are run the same way wit
 for the same reason.
 """
 
+import dataclasses
 import json
 import os
 import warnings
@@ -23,6 +24,7 @@ from bvn_plan import InputError
 from bvn_plan.anatomy import find_anatomy
 from bvn_plan.device import DeviceProfile
 from bvn_plan.labelmap import load_labelmap
+from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.plan_io import write_plan
 from bvn_plan.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
@@ -286,6 +288,8 @@ def test_plan_files_are_in_the_input_units_and_written_whole(synthetic_l4, tmp_p
     written = write_plan(level_plan, as_cm, tmp_path / "out")
     document = json.loads(written["plan"].read_text())
     assert document["coordinates"]["frame"] == "RAS" and document["coordinates"]["units"] == "cm"
+    assert document["bvn_terminus_placement"] == dataclasses.asdict(sv.landmarks.terminus)
+    assert document["bvn_terminus_placement"]["depth_fraction"] == TerminusParameters().depth_fraction
     entry = next(a for a in document["approaches"] if a["approach"] == "transpedicular" and a["side"] == "right")
     path = level_plan.result("transpedicular", "right").plan.path
     assert np.allclose(np.array(entry["plan"]["path"]["polyline"]) * 10.0, path.vertices, atol=1e-4)
