@@ -27,7 +27,8 @@ far too small / large                   InputError                              
 not a vertebra (sphere, torus, ...)     AnatomyError                                 test_anatomy.py
 pedicle cut off (real VHM L4)           that pedicle's confidence 0, width flagged   here
 very dense mesh (> 500k faces)          loads, noted (2.2M faces: 15 s + 51 s,       here (note, threshold
-                                        2.6 GB measured)                             lowered)
+                                        2.6 GB measured); the CLI tells each         lowered), test_cli.py
+                                        anatomy stage and the time so far            (stages)
 wrong level label (L5 labelled L1)      morphometry outliers noted, body and         here
                                         terminus confidence lowered
 frame mirrored front-to-back            AnatomyError                                 test_anatomy.py
