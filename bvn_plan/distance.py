@@ -2,10 +2,12 @@
 
 A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers most
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
-VTK's implicit polydata distance (exact point-to-triangle distance). A minimum first evaluates the
-few points with the lowest estimates exactly, then only the points whose lower bound does not
-exceed that value. This keeps one trajectory check in the millisecond range while the reported
-minimum is the exact mesh distance.
+VTK (exact point-to-triangle distances). A minimum first evaluates the points with the lowest
+estimates exactly, then visits the others in the order of their lower bounds until a bound exceeds
+the best value so far; a visited point far from the surface costs one VTK cell-locator search of the
+ball in which it could still beat that value, which is quick because the ball is nearly always
+empty. This keeps one trajectory check in the millisecond range while the reported minimum is the
+exact mesh distance.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PATCH_GRID_PITCH_MM = 1.0
 PATCH_GRID_MARGIN_MM = 4.0
 #: Points with the lowest estimates evaluated exactly first; their best value prunes the rest.
 PROBE_POINTS = 8
+#: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
+_TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -39,6 +43,29 @@ def _vtk_distance(mesh: trimesh.Trimesh):
     implicit = vtk.vtkImplicitPolyDataDistance()
     implicit.SetInput(pv.wrap(mesh))
     return implicit
+
+
+class _BallSearch:
+    """Exact distance (mm) from a point to a surface, if the surface comes within a given radius of
+    it, by one search of a VTK cell locator over that ball (quick when the ball is empty)."""
+
+    def __init__(self, mesh: trimesh.Trimesh):
+        import pyvista as pv
+        import vtk
+
+        self._locator = vtk.vtkCellLocator()
+        self._locator.SetDataSet(pv.wrap(mesh))
+        self._locator.BuildLocator()
+        self._closest = [0.0, 0.0, 0.0]
+        self._cell = vtk.vtkGenericCell()
+        self._cell_id, self._sub_id, self._inside = vtk.reference(0), vtk.reference(0), vtk.reference(0)
+        self._squared = vtk.reference(0.0)
+
+    def __call__(self, point: list, radius: float) -> float:
+        """Distance (mm) from ``point`` (3 floats, model coordinates) to the surface, inf if beyond ``radius``."""
+        found = self._locator.FindClosestPointWithinRadius(point, radius, self._closest, self._cell, self._cell_id,
+                                                           self._sub_id, self._squared, self._inside)
+        return float(np.sqrt(self._squared.get())) if found else np.inf
 
 
 def _exact(implicit, points: np.ndarray) -> np.ndarray:
@@ -67,6 +94,7 @@ class SignedDistance:
         self.name = name
         self.pitch = float(pitch)
         self._implicit = _vtk_distance(mesh)
+        self._ball = _BallSearch(mesh)
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -120,8 +148,11 @@ class SignedDistance:
             lo, hi = self.mesh.bounds
             to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
             lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
+        # surely on the measured side: there sign * signed distance is the unsigned distance
+        unsigned = lower > 0
         lower = lower - offset
-        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i])
+        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
+                               _BoundedValue(self._ball, points, offset), unsigned)
 
 
 class SurfaceDistance:
@@ -137,6 +168,7 @@ class SurfaceDistance:
         # every surface point lies within this distance of a sample
         self.slack = float(max(spacing, mesh.edges_unique_length.max() / 2 if len(mesh.edges_unique) else spacing))
         self._implicit = _vtk_distance(mesh)
+        self._ball = _BallSearch(mesh)
         # distance from every grid node to the nearest node holding a sample
         pitch = PATCH_GRID_PITCH_MM
         extent = samples if covers is None else np.vstack([samples, covers])
@@ -153,27 +185,19 @@ class SurfaceDistance:
         pitch = PATCH_GRID_PITCH_MM
         upper = np.array(self._grid.shape) - 1
         base = np.clip(np.floor((points - self._origin) / pitch), 0, upper - 1).astype(int)
-        best = np.full(len(points), -np.inf)
-        for corner in _CELL_CORNERS:
-            node = base + corner
-            away = np.linalg.norm(points - (self._origin + node * pitch), axis=1)
-            best = np.maximum(best, self._grid[tuple(node.T)] - away)
+        nodes = base + _CELL_CORNERS[:, None]  # (8, N, 3)
+        away = np.linalg.norm(points - (self._origin + nodes * pitch), axis=2)
+        best = (self._grid[nodes[..., 0], nodes[..., 1], nodes[..., 2]] - away).max(axis=0)
         return best - _HALF_DIAGONAL * pitch
 
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        # the sample distance exceeds the surface distance by at most slack; the grid bound skips
-        # the k-d query for points that cannot come within slack of the least sample distance
-        lower = self._sample_lower_bound(points) - offset
-        probe = np.argsort(lower)[:PROBE_POINTS]
-        bound = (self._tree.query(points[probe])[0] - offset[probe]).min()
-        near = np.flatnonzero(lower <= bound + self.slack)
-        approx = np.full(len(points), np.inf)
-        approx[near] = self._tree.query(points[near], distance_upper_bound=bound + self.slack + offset.max())[0] - offset[near]
-        return _pruned_minimum(approx, approx - self.slack,
-                               lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i])
+        # the sample distance exceeds the surface distance by at most slack
+        lower = self._sample_lower_bound(points) - self.slack - offset
+        return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
+                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool))
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -189,14 +213,40 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact) -> tuple[float, int]:
-    """Exact minimum of ``exact(indices)`` over all points and its index, given an estimate
-    ``approx`` and a lower bound ``lower`` of each point's exact value: the points with the lowest
-    estimates are evaluated first, then only those whose lower bound does not exceed their best."""
+class _BoundedValue:
+    """(distance - offset) of point ``i`` by a ball search, if it does not exceed ``limit`` (inf otherwise)."""
+
+    def __init__(self, ball: _BallSearch, points: np.ndarray, offset: np.ndarray):
+        self._ball, self._points, self._offset = ball, points, offset
+
+    def __call__(self, i: int, limit: float) -> float:
+        radius = limit + self._offset[i]
+        if radius < 0:
+            return np.inf
+        return self._ball(self._points[i].tolist(), radius + _TIE_MM) - self._offset[i]
+
+
+def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
+                    unsigned: np.ndarray) -> tuple[float, int]:
+    """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
+    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded(i, limit)`` (point
+    i's exact value if at most ``limit``, valid where ``unsigned``). The points with the lowest estimates
+    are evaluated first; then, in the order of their lower bounds, the others until a bound
+    exceeds the best value so far: those near the surface in one exact call, the rest by a ball search."""
     probe = np.argsort(approx)[:PROBE_POINTS]
     values = exact(probe)
-    rest = np.setdiff1d(np.flatnonzero(lower <= values.min()), probe)
-    candidates = np.concatenate([probe, rest])
-    values = np.concatenate([values, exact(rest)])
-    best = int(np.argmin(values))
-    return float(values[best]), int(candidates[best])
+    best, where = float(values.min()), int(probe[np.argmin(values)])
+    rest = np.setdiff1d(np.flatnonzero(lower <= best), probe)
+    near = rest[~unsigned[rest]]
+    if len(near):
+        values = exact(near)
+        if values.min() < best:
+            best, where = float(values.min()), int(near[np.argmin(values)])
+    far = rest[unsigned[rest]]
+    for i in far[np.argsort(lower[far], kind="stable")].tolist():
+        if lower[i] > best:
+            break
+        value = bounded(i, best)
+        if value < best:
+            best, where = value, i
+    return best, where
