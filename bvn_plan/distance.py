@@ -2,8 +2,8 @@
 
 A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers most
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
-VTK (exact point-to-triangle distances). A minimum first evaluates the points with the lowest
-estimates exactly, then visits the others in the order of their lower bounds (from a grid of
+VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
+estimate exactly, then visits the others in the order of their lower bounds (from a grid of
 distances to densely sampled surface points, read with a curvature bound) until a bound exceeds the
 best value so far; a visited point far from the surface costs one VTK cell-locator search of the
 ball in which it could still beat that value, which is quick because the ball is nearly always
@@ -30,8 +30,6 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: Points with the lowest estimates evaluated exactly first; their best value prunes the rest.
-PROBE_POINTS = 8
 #: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
 _TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
@@ -277,19 +275,20 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
                     unsigned: np.ndarray) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded(i, limit)`` (point
-    i's exact value if at most ``limit``, valid where ``unsigned``). The points with the lowest estimates
-    are evaluated first; then, in the order of their lower bounds, the others until a bound
-    exceeds the best value so far: those near the surface in one exact call, the rest by a ball search."""
-    probe = np.argsort(approx)[:PROBE_POINTS]
-    values = exact(probe)
-    best, where = float(values.min()), int(probe[np.argmin(values)])
-    rest = np.setdiff1d(np.flatnonzero(lower <= best), probe)
-    near = rest[~unsigned[rest]]
+    i's exact value if at most ``limit``, valid where ``unsigned``). The point with the lowest estimate
+    is evaluated first; then those near the surface whose bound does not exceed the best value, in
+    one exact call; then the others in the order of their lower bounds, by ball searches, until a
+    bound exceeds the best value so far."""
+    where = int(np.argmin(approx))
+    best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
+    candidates = lower <= best
+    candidates[where] = False
+    near = np.flatnonzero(candidates & ~unsigned)
     if len(near):
         values = exact(near)
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
-    far = rest[unsigned[rest]]
+    far = np.flatnonzero(candidates & unsigned)
     for i in far[np.argsort(lower[far], kind="stable")].tolist():
         if lower[i] > best:
             break
