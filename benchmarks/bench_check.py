@@ -65,6 +65,9 @@ def main() -> None:
     print(f"one check (all zones, with lesion) median: {fast * 1e3:.2f} ms")
     print(f"naive exact-distance baseline median:    {naive * 1e3:.1f} ms  -> ratio {naive / fast:.0f}x")
     print(f"canal clearance: checker {reported:.4f} mm, naive exact {truth:.4f} mm")
+    lesion_reported = result.clearances["spinal_canal:lesion"].clearance_mm
+    print(f"lesion-canal clearance: checker {lesion_reported:.4f} mm, naive exact {exact['canal_lesion'].min():.4f} mm "
+          "(unsigned)")
 
 
 if __name__ == "__main__":

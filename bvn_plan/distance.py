@@ -2,10 +2,13 @@
 
 A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers most
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
-VTK's implicit polydata distance (exact point-to-triangle distance). A minimum first evaluates the
-few points with the lowest estimates exactly, then only the points whose lower bound does not
-exceed that value. This keeps one trajectory check in the millisecond range while the reported
-minimum is the exact mesh distance.
+VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
+estimate exactly, then visits the others in the order of their lower bounds (from a grid of
+distances to densely sampled surface points, read with a curvature bound) until a bound exceeds the
+best value so far; a visited point far from the surface costs one VTK cell-locator search of the
+ball in which it could still beat that value, which is quick because the ball is nearly always
+empty. This keeps one trajectory check in the millisecond range while the reported minimum is the
+exact mesh distance.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from .voxelize import voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.
 GRID_PITCH_MM = 1.0
-#: Grid spacing (mm) and margin (mm) of a surface patch's coarse distance grid, which only skips
-#: points too far from the patch to hold a minimum.
+#: Grid spacing (mm) and margin (mm) of the unsigned distance grid that bounds each surface's
+#: distance from below, so that points too far from it to hold a minimum are never searched.
 PATCH_GRID_PITCH_MM = 1.0
 PATCH_GRID_MARGIN_MM = 4.0
-#: Points with the lowest estimates evaluated exactly first; their best value prunes the rest.
-PROBE_POINTS = 8
+#: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
+#: this distance (mm) of one.
+MARK_COVER_MM = 0.25
+#: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
+_TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -41,6 +47,29 @@ def _vtk_distance(mesh: trimesh.Trimesh):
     return implicit
 
 
+class _BallSearch:
+    """Exact distance (mm) from a point to a surface, if the surface comes within a given radius of
+    it, by one search of a VTK cell locator over that ball (quick when the ball is empty)."""
+
+    def __init__(self, mesh: trimesh.Trimesh):
+        import pyvista as pv
+        import vtk
+
+        self._locator = vtk.vtkCellLocator()
+        self._locator.SetDataSet(pv.wrap(mesh))
+        self._locator.BuildLocator()
+        self._closest = [0.0, 0.0, 0.0]
+        self._cell = vtk.vtkGenericCell()
+        self._cell_id, self._sub_id, self._inside = vtk.reference(0), vtk.reference(0), vtk.reference(0)
+        self._squared = vtk.reference(0.0)
+
+    def __call__(self, point: list, radius: float) -> float:
+        """Distance (mm) from ``point`` (3 floats, model coordinates) to the surface, inf if beyond ``radius``."""
+        found = self._locator.FindClosestPointWithinRadius(point, radius, self._closest, self._cell, self._cell_id,
+                                                           self._sub_id, self._squared, self._inside)
+        return float(np.sqrt(self._squared.get())) if found else np.inf
+
+
 def _exact(implicit, points: np.ndarray) -> np.ndarray:
     from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
     import vtk
@@ -52,6 +81,66 @@ def _exact(implicit, points: np.ndarray) -> np.ndarray:
     out.SetNumberOfTuples(len(points))
     implicit.FunctionValue(numpy_to_vtk(points, deep=True), out)
     return vtk_to_numpy(out).copy()
+
+
+def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
+    """Points (mm) on the mesh's triangles such that every point of a triangle lies within ``cover``
+    of one: a regular barycentric grid on each triangle. A point of a triangle lies within its longest
+    edge / sqrt(3) of a corner, and the grid's cells are the triangle scaled down by ``steps``."""
+    corners = np.asarray(mesh.triangles, float)
+    longest = np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).max(axis=1)
+    steps = np.maximum(1, np.ceil(longest / (np.sqrt(3.0) * cover))).astype(int)
+    samples = []
+    for n in np.unique(steps):
+        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+        keep = i + j <= n
+        weights = np.stack([n - i[keep] - j[keep], i[keep], j[keep]], axis=1) / n
+        samples.append(np.einsum("mk,fkd->fmd", weights, corners[steps == n]).reshape(-1, 3))
+    return np.vstack(samples)
+
+
+class _DistanceBound:
+    """A lower bound (mm) on the distance from points to a surface (open or closed, model
+    coordinates): a grid of distances from every node to the nearest node marked by a dense surface
+    sample, read with the best of two bounds per grid cell."""
+
+    def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
+        """``covers``: an optional box (2 x 3 corners, mm) the grid must span besides the surface."""
+        pitch = PATCH_GRID_PITCH_MM
+        samples = _cover_samples(mesh, MARK_COVER_MM)
+        extent = samples if covers is None else np.vstack([samples, covers])
+        self._origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
+        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self._origin) / pitch).astype(int) + 1
+        empty = np.ones(shape, bool)
+        empty[tuple(np.round((samples - self._origin) / pitch).astype(int).T)] = False
+        self._grid = ndimage.distance_transform_edt(empty) * pitch
+        # the least value over each cell's eight corners, stored at its lowest corner
+        least = self._grid[:-1, :-1, :-1].copy()
+        for i, j, k in _CELL_CORNERS[1:]:
+            np.minimum(least, self._grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
+        self._cell_least = least
+        #: every surface point lies within this distance of a marked node
+        self._reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """Lower bound (mm) on each point's distance to the surface. The distance to the marked nodes
+        is at least the nearest node's value less the point's distance to it (triangle inequality);
+        inside the grid, as the least of convex functions whose curvature is at most 1 / distance, it is
+        also at least its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it
+        over the point's cell."""
+        pitch = PATCH_GRID_PITCH_MM
+        index = (points - self._origin) / pitch
+        nearest = np.clip(np.rint(index), 0, np.array(self._grid.shape) - 1).astype(int)
+        bound = self._grid[tuple(nearest.T)] - np.linalg.norm(points - (self._origin + nearest * pitch), axis=1)
+        cell = np.floor(index).astype(int)
+        inside = np.all((cell >= 0) & (cell < self._cell_least.shape), axis=1)
+        cell = cell[inside]
+        least = self._cell_least[tuple(cell.T)] - _HALF_DIAGONAL * pitch
+        smooth = ndimage.map_coordinates(self._grid, index[inside].T, order=1, mode="nearest")
+        with np.errstate(divide="ignore"):
+            smooth = np.where(least > 0, smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
+        bound[inside] = np.maximum(bound[inside], smooth)
+        return bound - self._reach
 
 
 class SignedDistance:
@@ -67,6 +156,8 @@ class SignedDistance:
         self.name = name
         self.pitch = float(pitch)
         self._implicit = _vtk_distance(mesh)
+        self._ball = _BallSearch(mesh)
+        self._bound = _DistanceBound(mesh, covers)
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -120,8 +211,13 @@ class SignedDistance:
             lo, hi = self.mesh.bounds
             to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
             lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
+        # surely on the measured side: there sign * signed distance is the unsigned distance
+        unsigned = lower > 0
+        if unsigned.any():
+            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points[unsigned]))
         lower = lower - offset
-        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i])
+        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
+                               _BoundedValue(self._ball, points, offset), unsigned)
 
 
 class SurfaceDistance:
@@ -137,43 +233,16 @@ class SurfaceDistance:
         # every surface point lies within this distance of a sample
         self.slack = float(max(spacing, mesh.edges_unique_length.max() / 2 if len(mesh.edges_unique) else spacing))
         self._implicit = _vtk_distance(mesh)
-        # distance from every grid node to the nearest node holding a sample
-        pitch = PATCH_GRID_PITCH_MM
-        extent = samples if covers is None else np.vstack([samples, covers])
-        self._origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
-        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self._origin) / pitch).astype(int) + 1
-        empty = np.ones(shape, bool)
-        empty[tuple(np.round((samples - self._origin) / pitch).astype(int).T)] = False
-        self._grid = ndimage.distance_transform_edt(empty) * pitch
-
-    def _sample_lower_bound(self, points: np.ndarray) -> np.ndarray:
-        """A lower bound (mm) on each point's distance to the nearest surface sample: the best,
-        over the corners of the grid cell around the point, of the corner's value less how far
-        the point lies from it (triangle inequality), less how far a sample lies from its node."""
-        pitch = PATCH_GRID_PITCH_MM
-        upper = np.array(self._grid.shape) - 1
-        base = np.clip(np.floor((points - self._origin) / pitch), 0, upper - 1).astype(int)
-        best = np.full(len(points), -np.inf)
-        for corner in _CELL_CORNERS:
-            node = base + corner
-            away = np.linalg.norm(points - (self._origin + node * pitch), axis=1)
-            best = np.maximum(best, self._grid[tuple(node.T)] - away)
-        return best - _HALF_DIAGONAL * pitch
+        self._ball = _BallSearch(mesh)
+        self._bound = _DistanceBound(mesh, covers)
 
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        # the sample distance exceeds the surface distance by at most slack; the grid bound skips
-        # the k-d query for points that cannot come within slack of the least sample distance
-        lower = self._sample_lower_bound(points) - offset
-        probe = np.argsort(lower)[:PROBE_POINTS]
-        bound = (self._tree.query(points[probe])[0] - offset[probe]).min()
-        near = np.flatnonzero(lower <= bound + self.slack)
-        approx = np.full(len(points), np.inf)
-        approx[near] = self._tree.query(points[near], distance_upper_bound=bound + self.slack + offset.max())[0] - offset[near]
-        return _pruned_minimum(approx, approx - self.slack,
-                               lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i])
+        lower = self._bound(points) - offset
+        return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
+                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool))
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -189,14 +258,41 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact) -> tuple[float, int]:
-    """Exact minimum of ``exact(indices)`` over all points and its index, given an estimate
-    ``approx`` and a lower bound ``lower`` of each point's exact value: the points with the lowest
-    estimates are evaluated first, then only those whose lower bound does not exceed their best."""
-    probe = np.argsort(approx)[:PROBE_POINTS]
-    values = exact(probe)
-    rest = np.setdiff1d(np.flatnonzero(lower <= values.min()), probe)
-    candidates = np.concatenate([probe, rest])
-    values = np.concatenate([values, exact(rest)])
-    best = int(np.argmin(values))
-    return float(values[best]), int(candidates[best])
+class _BoundedValue:
+    """(distance - offset) of point ``i`` by a ball search, if it does not exceed ``limit`` (inf otherwise)."""
+
+    def __init__(self, ball: _BallSearch, points: np.ndarray, offset: np.ndarray):
+        self._ball, self._points, self._offset = ball, points, offset
+
+    def __call__(self, i: int, limit: float) -> float:
+        radius = limit + self._offset[i]
+        if radius < 0:
+            return np.inf
+        return self._ball(self._points[i].tolist(), radius + _TIE_MM) - self._offset[i]
+
+
+def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
+                    unsigned: np.ndarray) -> tuple[float, int]:
+    """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
+    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded(i, limit)`` (point
+    i's exact value if at most ``limit``, valid where ``unsigned``). The point with the lowest estimate
+    is evaluated first; then those near the surface whose bound does not exceed the best value, in
+    one exact call; then the others in the order of their lower bounds, by ball searches, until a
+    bound exceeds the best value so far."""
+    where = int(np.argmin(approx))
+    best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
+    candidates = lower <= best
+    candidates[where] = False
+    near = np.flatnonzero(candidates & ~unsigned)
+    if len(near):
+        values = exact(near)
+        if values.min() < best:
+            best, where = float(values.min()), int(near[np.argmin(values)])
+    far = np.flatnonzero(candidates & unsigned)
+    for i in far[np.argsort(lower[far], kind="stable")].tolist():
+        if lower[i] > best:
+            break
+        value = bounded(i, best)
+        if value < best:
+            best, where = value, i
+    return best, where

@@ -1,0 +1,45 @@
+"""The ball search behind the checker's pruned minima, and the checker's lesion samples."""
+
+import numpy as np
+import trimesh
+
+from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch
+from bvn_plan.lesion import EllipsoidLesion
+from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
+
+
+def test_ball_search_is_the_exact_distance_inside_its_radius_and_inf_beyond(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L4_whole.stl")
+    rng = np.random.default_rng(0)
+    points = mesh.bounds[0] - 20 + rng.random((300, 3)) * (mesh.extents + 40)
+    _, exact, _ = trimesh.proximity.closest_point(mesh, points)
+    search = _BallSearch(mesh)
+    radii = exact * rng.uniform(0.5, 1.5, len(points))
+    found = np.array([search(p.tolist(), r) for p, r in zip(points, radii)])
+    inside = exact <= radii
+    assert inside.any() and (~inside).any()
+    np.testing.assert_allclose(found[inside], exact[inside], atol=1e-6)
+    assert np.isinf(found[~inside]).all()
+
+
+def test_pruned_minima_match_the_exact_minimum_over_every_point(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L4_whole.stl")
+    rng = np.random.default_rng(1)
+    points = mesh.bounds[0] - 5 + rng.random((2000, 3)) * (mesh.extents + 10)
+    offset = rng.uniform(0.0, 2.0, len(points))
+    _, exact, _ = trimesh.proximity.closest_point(mesh, points)
+    signed = np.where(mesh.contains(points), -exact, exact)
+    for sign in (1.0, -1.0):
+        value, i = SignedDistance(mesh).minimum(points, offset, sign=sign)
+        assert abs(value - np.min(sign * signed - offset)) < 1e-6
+        assert abs(sign * signed[i] - offset[i] - value) < 1e-6
+    patch = mesh.submesh([np.arange(0, len(mesh.faces), 5)], append=True)  # open and scattered
+    _, patch_exact, _ = trimesh.proximity.closest_point(patch, points)
+    value, i = SurfaceDistance(patch).minimum(points, offset)
+    assert abs(value - np.min(patch_exact - offset)) < 1e-6 and abs(patch_exact[i] - offset[i] - value) < 1e-6
+
+
+def test_ellipsoid_lesion_samples_are_its_surface_mesh_vertices():
+    lesion = EllipsoidLesion([3.0, -2.0, 140.0], [0.3, -0.8, 0.2], 14.0, 9.0)
+    expected = lesion.surface_mesh(subdivisions=LESION_SUBDIVISIONS).vertices
+    np.testing.assert_array_equal(_lesion_points(lesion), expected)
