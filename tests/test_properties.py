@@ -77,9 +77,12 @@ def test_signed_distance_is_rigid_equivariant(vertebral_body, rotation, shift, s
 @SETTINGS
 @given(rotation=rotations, shift=translations, u=st.tuples(unit_interval, unit_interval, unit_interval),
        lesion=st.booleans())
+# a lesion reaching into the canal: its two samplings differ by 0.086 mm
+@example(rotation=Rotation.random(random_state=23).as_matrix(), shift=np.zeros(3), u=(0.796875, 0.0, 0.0), lesion=True)
 def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, lesion):
     from bvn_plan.device import DeviceProfile
     from bvn_plan.lesion import EllipsoidLesion
+    from bvn_plan.safety import LESION_SUBDIVISIONS
 
     # a posterolateral start and a tip anywhere in the body's central part
     start = np.array([30.0, -40.0, 2.0])
@@ -93,10 +96,15 @@ def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, l
     before, after = results
     assert after.verdict == before.verdict
     assert set(after.clearances) == set(before.clearances)
+    # the lesion surface is sampled at fixed points (642) whose spin about the probe axis depends on
+    # the pose: a clearance is 1-Lipschitz, so its minimum over the samples lies within the samples'
+    # covering radius (the largest circumradius of their triangles) of the true one, whatever the
+    # spin; the instrument's clearances agree exactly
+    sampled = EllipsoidLesion.from_probe(start, tip - start, DeviceProfile()).surface_mesh(LESION_SUBDIVISIONS)
+    edges = [np.linalg.norm(sampled.triangles[:, i] - sampled.triangles[:, (i + 1) % 3], axis=1) for i in range(3)]
+    covering = float((edges[0] * edges[1] * edges[2] / (4 * sampled.area_faces)).max())
     for name, c in before.clearances.items():
-        # the lesion surface is sampled at fixed points (642) whose spin about the probe axis
-        # depends on the pose: its clearances agree to the sampling's error, the instrument's exactly
-        tolerance = 0.05 if c.applies_to == "lesion" else 1e-4
+        tolerance = covering if c.applies_to == "lesion" else 1e-4
         assert after.clearances[name].clearance_mm == pytest.approx(c.clearance_mm, abs=tolerance), name
     assert after.medial_breach_mm == pytest.approx(before.medial_breach_mm, abs=1e-4)
 
