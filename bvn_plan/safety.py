@@ -21,6 +21,7 @@ from scipy.spatial import cKDTree
 from .distance import SignedDistance, SurfaceDistance
 from .errors import AnatomyError, InputError
 from .landmarks import Landmarks
+from .levels import morphometry
 from .lesion import EllipsoidLesion, perpendicular_basis
 from .paths import InstrumentPath
 
@@ -134,13 +135,17 @@ class ExitingRootCorridor:
     """Assumed course of the exiting nerve root below one pedicle [A]: a capsule (segment + radius).
 
     It starts ``gap_mm`` below the pedicle's inferior edge at the canal's lateral recess and runs
-    ``length_mm`` laterally, anteriorly and inferiorly through the foramen.
+    ``length_mm`` laterally, anteriorly and inferiorly through the foramen. A pedicle taller than
+    its level's prior by more than ``max_height_sd`` standard deviations is taken at that height
+    about its centre: surfaces that fill the vertebral notches read tall pedicles, and the root
+    lies under the true pedicle, so the corridor is moved up toward its centre, not down.
     """
 
     gap_mm: float = 1.75          # [V] 1.5-2.0 mm below the pedicle (Ebraheim 1996, Matuoka 2002)
     radius_mm: float = 2.5        # [A] root with its sleeve
     length_mm: float = 25.0       # [A] the extraforaminal course that matters for the puncture
     direction_vf: tuple = (0.65, 0.35, -0.65)  # [A] lateral, anterior, inferior components (vertebra frame)
+    max_height_sd: float = 3.0    # [A] as the anatomy's implausibility threshold
 
 
 @dataclass
@@ -237,11 +242,14 @@ class SafetyZones:
 
     def _root_segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
         frame = self.landmarks.frame
+        prior = morphometry(self.landmarks.level)
+        tallest = prior.pedicle_height + self.root.max_height_sd * prior.sd("pedicle_height")
         segments = []
         for side, pedicle in self.landmarks.pedicles.items():
             sign = 1.0 if side == "right" else -1.0
             centre = frame.to_local(pedicle.isthmus_centre)
-            start = centre + np.array([0.0, 0.0, -(pedicle.isthmus_height / 2 + self.root.gap_mm + self.root.radius_mm)])
+            height = min(pedicle.isthmus_height, tallest)
+            start = centre + np.array([0.0, 0.0, -(height / 2 + self.root.gap_mm + self.root.radius_mm)])
             lateral, anterior, inferior = self.root.direction_vf
             direction = np.array([sign * lateral, anterior, inferior])
             end = start + self.root.length_mm * direction / np.linalg.norm(direction)

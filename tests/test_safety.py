@@ -141,3 +141,23 @@ def test_a_lesion_reaching_into_the_canal_reports_its_negative_clearance(zones):
     assert exact < 0
     assert result.clearances["spinal_canal:lesion"].clearance_mm == pytest.approx(exact, abs=0.1)
     assert result.verdict == "fail"
+
+
+def test_the_exiting_root_corridor_hangs_under_a_plausible_pedicle_height(zones):
+    """Box L4 (pedicle 14 mm tall, centre z = 3): the corridor's capsule starts gap + radius below the
+    pedicle's inferior edge. A pedicle read 30 mm tall (a surface filling the notches) is taken at
+    the prior's height + 3 SD, so the corridor moves up toward the pedicle's centre, not down."""
+    from dataclasses import replace
+
+    from bvn_plan.levels import morphometry
+    from bvn_plan.safety import ExitingRootCorridor
+
+    root = ExitingRootCorridor()
+    below = root.gap_mm + root.radius_mm
+    assert [a[2] for a, _ in zones.root_segments] == pytest.approx([3.0 - 7.0 - below] * 2)
+    prior = morphometry("L4")
+    tallest = prior.pedicle_height + root.max_height_sd * prior.sd("pedicle_height")
+    tall = {side: replace(p, isthmus_height=30.0) for side, p in zones.landmarks.pedicles.items()}
+    tall_zones = SafetyZones(zones.mesh, replace(zones.landmarks, pedicles=tall))
+    assert [a[2] for a, _ in tall_zones.root_segments] == pytest.approx([3.0 - tallest / 2 - below] * 2)
+    assert 3.0 - tallest / 2 - below > 3.0 - 15.0 - below
