@@ -509,32 +509,38 @@ class _Planner:
             return None, [self._pedicle_block(side, score1)]
         P, D, entry_back, score1 = P[good], D[good], entry_back[good], score1[good]
         tips = self._tip_targets(side)
-        W = tips[None, :, :] - P[:, None, :]                      # (L, T, 3)
-        a0 = np.einsum("ltk,lk->lt", W, D)
-        perp = W - a0[..., None] * D[:, None, :]
-        p0 = np.linalg.norm(perp, axis=-1)
+        # every (line, tip) pair's arc from dot products alone, as (lines, tips) arrays: with W = T - P,
+        # a0 = W.d and p0 = |W - a0 d| = sqrt(|W|^2 - a0^2)
+        a0 = D @ tips.T - np.einsum("lk,lk->l", P, D)[:, None]
+        w2 = np.einsum("tk,tk->t", tips, tips)[None, :] - 2 * P @ tips.T + np.einsum("lk,lk->l", P, P)[:, None]
+        p0 = np.sqrt(np.clip(w2 - a0 ** 2, 0, None))
         max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
-        ok = (p0 > 0.5) & (p0 <= max_p)
         chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
         arc_s = a0 - chord_a                                      # arc start depth past the isthmus point
-        li, ti = np.nonzero(ok)
-        B = P[li] + arc_s[li, ti, None] * D[li]
-        past = (B - self.lm.pedicles[side].body_junction) @ self.frame.anterior
+        anterior = self.frame.anterior
+        past = ((P - self.lm.pedicles[side].body_junction) @ anterior)[:, None] + arc_s * (D @ anterior)[:, None]
         lo, hi = s.arc_start_past_wall_mm
-        length = entry_back[li] + arc_s[li, ti]
-        keep = (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
+        length = entry_back[:, None] + arc_s
+        keep = (p0 > 0.5) & (p0 <= max_p) & (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
         if not keep.any():
             return None, [f"no cannula arc of radius {R:.0f} mm and at most {dev.cannula_max_arc_deg:.0f} deg that "
                           f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
                           f"through the {side} pedicle"]
-        li, ti, B = li[keep], ti[keep], B[keep]
-        n_vec = perp[li, ti] / p0[li, ti, None]
-        theta = 2 * np.arctan2(p0[li, ti], chord_a[li, ti])
-        tip_dir = np.cos(theta)[:, None] * D[li] + np.sin(theta)[:, None] * n_vec
-        best = self._preselect(score1[li], tips[ti], tip_dir)
-        li, ti, B, n_vec, theta, tip_dir = li[best], ti[best], B[best], n_vec[best], theta[best], tip_dir[best]
-        pts, entry_idx = self._transpedicular_samples(P[li], D[li], entry_back[li], B, tips[ti], n_vec, theta, R)
+        li, ti = np.nonzero(keep)
+        best = self._preselect(P, D, score1, tips, keep, a0[keep], p0[keep], chord_a[keep])
+        li, ti = li[best], ti[best]
+        # the chosen pairs' arcs in full: arc start B, bend direction n, sweep theta, tip direction
         P, D = P[li], D[li]
+        W = tips[ti] - P
+        a0 = np.einsum("nk,nk->n", W, D)
+        perp = W - a0[:, None] * D
+        p0 = np.linalg.norm(perp, axis=1)
+        chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
+        B = P + (a0 - chord_a)[:, None] * D
+        n_vec = perp / p0[:, None]
+        theta = 2 * np.arctan2(p0, chord_a)
+        tip_dir = np.cos(theta)[:, None] * D + np.sin(theta)[:, None] * n_vec
+        pts, entry_idx = self._transpedicular_samples(P, D, entry_back[li], B, tips[ti], n_vec, theta, R)
         angle = np.degrees(theta)
 
         def build(k: int) -> InstrumentPath:
@@ -542,27 +548,54 @@ class _Planner:
             return InstrumentPath.straight_then_arc(start, B[k], n_vec[k], R, float(angle[k]), self.radius, R)
         return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P + 10 * D, self._centring(side, P, D)), []
 
-    def _preselect(self, line_score: np.ndarray, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
-        """Indices of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
-        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach toward the canal
-        estimated from its centre (canal distance minus the spheroid's extent posteriorly)."""
+    def _preselect(self, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, tips: np.ndarray, pairs: np.ndarray,
+                   a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
+        """Indices (into the ``pairs`` of a lines x tips mask, row-major) of the ``screened_candidates``
+        most promising (line, tip) pairs by a cheap score: line depth in the pedicle, a lower bound of
+        the terminus coverage, and the lesion's reach toward the canal estimated from its centre
+        (canal distance minus the spheroid's extent posteriorly); ties go to the lower index.
+
+        Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score``; each
+        pair's arc is given by ``a0``, ``p0``, ``chord_a`` as in :meth:`_curved`. The tip direction
+        cos(theta) d + sin(theta) (W - a0 d) / p0 is c d + b W, so its dot products come from the
+        lines' and tips' own; the canal grid is read only for pairs whose score without it could
+        still reach the best."""
         s, dev = self.settings, self.device
-        if len(tip) <= s.screened_candidates:
-            return np.arange(len(tip))
-        centre = tip - dev.lesion_offset_mm * tip_dir
-        posterior = -self.frame.anterior
-        cos2 = (tip_dir @ posterior) ** 2
-        reach = np.sqrt((dev.lesion_length_mm / 2) ** 2 * cos2 + (dev.lesion_diameter_mm / 2) ** 2 * (1 - cos2))
-        canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
-        # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis
-        rel = self.terminus - centre
-        along = np.einsum("nk,nk->n", rel, tip_dir)
-        across = np.linalg.norm(rel - along[:, None] * tip_dir, axis=1)
+        li, ti = np.nonzero(pairs)
+        if len(li) <= s.screened_candidates:
+            return np.arange(len(li))
+        theta = 2 * np.arctan2(p0, chord_a)
+        c = np.cos(theta) - np.sin(theta) * a0 / p0
+        b = np.sin(theta) / p0
+
+        # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
+        # with delta = terminus - tip and q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
+        delta = self.terminus - tips
+        delta2 = np.einsum("tk,tk->t", delta, delta)
+        q = c * (D @ delta.T)[pairs] + b * (np.einsum("tk,tk->t", delta, tips)[None, :] - P @ delta.T)[pairs]
+        along = q + dev.lesion_offset_mm
+        across = np.sqrt(np.clip(delta2[ti] - q ** 2, 0, None))
         h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
         coverage = (1 - np.hypot(along / h, across / r)) * min(h, r) - s.coverage_margin_mm
-        pre = np.minimum(np.minimum(line_score, canal), coverage)
-        tip_distance = np.linalg.norm(tip - self.terminus, axis=1)
-        best = np.argpartition(-self._score(pre, tip_distance), s.screened_candidates)[: s.screened_candidates]
+        tip_distance = np.sqrt(delta2)[ti]
+        upper = self._score(np.minimum(line_score[li], coverage), tip_distance)
+
+        posterior = -self.frame.anterior
+
+        def full_score(k: np.ndarray) -> np.ndarray:
+            cos2 = (c[k] * (D @ posterior)[li[k]] + b[k] * ((tips @ posterior)[ti[k]] - (P @ posterior)[li[k]])) ** 2
+            reach = np.sqrt(h ** 2 * cos2 + r ** 2 * (1 - cos2))
+            tip = tips[ti[k]]
+            centre = tip - dev.lesion_offset_mm * (c[k, None] * D[li[k]] + b[k, None] * (tip - P[li[k]]))
+            canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
+            return np.minimum(upper[k], self._score(canal, tip_distance[k]))
+        # the score is at most ``upper``; the S-th best score among the pairs of best bound is a lower
+        # bound of the S-th best overall, so only pairs whose bound reaches it can be among the best
+        S = s.screened_candidates
+        probe = np.argpartition(-upper, 2 * S)[: 2 * S] if len(li) > 2 * S else np.arange(len(li))
+        threshold = np.partition(full_score(probe), -S)[-S]
+        contenders = np.flatnonzero(upper >= threshold)
+        best = contenders[np.argsort(-full_score(contenders), kind="stable")[:S]]
         return np.sort(best)
 
     def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
@@ -673,13 +706,21 @@ class _Planner:
 
     def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Lesion clearance from the canal beyond its margin (mm) per candidate: exact distances for
-        the lesion samples the grid cannot rule out, less the samples' error."""
+        the lesion samples the grid cannot rule out, less the samples' error.
+
+        Each candidate's sample with the lowest grid estimate is measured exactly first; then only
+        the samples whose estimate less the grid's band does not exceed that distance, the only
+        ones that can hold the minimum."""
         lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
         canal = self.zones.canal
         approx = canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
-        near = approx <= approx.min(axis=1, keepdims=True) + 2 * canal.band
+        rows = np.arange(len(approx))
+        lowest = np.argmin(approx, axis=1)
         values = np.full(approx.shape, np.inf)
-        values[near] = canal.exact(lesion[near])
+        values[rows, lowest] = canal.exact(lesion[rows, lowest])
+        rest = approx - canal.band <= values[rows, lowest][:, None]
+        rest[rows, lowest] = False
+        values[rest] = canal.exact(lesion[rest])
         return values.min(axis=1) - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
 
     def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
