@@ -36,6 +36,7 @@ the more centred pedicle passage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -56,14 +57,14 @@ from .symmetry import reflect
 #: 2562 points, takes 3x longer for < 0.01 mm).
 LESION_CHECK_SUBDIVISIONS = 3
 
-#: Icosphere level of the lesion samples whose canal clearance is recomputed exactly for the
-#: ``refined_candidates`` best screened candidates (162 points).
+#: Icosphere level of the lesion samples whose canal clearance is recomputed exactly for the best
+#: ranked screened candidates (162 points).
 REFINED_LESION_SUBDIVISIONS = 2
 #: Those 162 points overstate the clearance of the smooth spheroid by up to this much (mm; 0.08 mm
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
 #: At most this many rounds of refinement (each one re-ranks and refines the newly promoted).
-REFINE_ROUNDS = 10
+REFINE_ROUNDS = 50
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
 #: then the centred pedicle passage decide: about the accuracy of the grid distances.
@@ -108,8 +109,8 @@ class PlannerSettings:
       pedicle angles 11-43 deg of bvn_facts.md with room either side].
     * ``isthmus_offset_mm``: offset of the four off-centre line points in the isthmus section.
     * ``screened_candidates``: (line, tip) pairs screened on sampled paths, the most promising by a
-      cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal); the
-      ``refined_candidates`` best of them get exact lesion-to-canal distances before the ranking.
+      cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal); the best
+      ranked of them, down to the last one judged exactly, get exact lesion-to-canal distances.
     * ``tip_offsets_*_mm``: tip grid around the terminus in the vertebra frame; x toward the far
       side (positive past the midline), y anterior, z superior.
     * ``extrapedicular_medial_angles_deg`` / ``extrapedicular_craniocaudal_angles_deg``: grid of
@@ -133,7 +134,6 @@ class PlannerSettings:
     craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-15.0, 17.5, 2.5))
     isthmus_offset_mm: float = 1.5
     screened_candidates: int = 3000
-    refined_candidates: int = 60
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
     tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 8.5, 0.5))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
@@ -255,9 +255,12 @@ def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet
         right, left = (planner.plan(approach, side) for side in SIDES)
         # Each side also weighs the mirror image of the other's plan, so that near-ties on a nearly
         # symmetric vertebra end in mirror-image plans rather than in either of two equal ones.
-        left = planner.weigh_mirror_image(left, right)
-        right = planner.weigh_mirror_image(right, left)
-        results += [right, left]
+        # When the left side takes the right plan's mirror image, the mirror image of that is the right
+        # plan itself: nothing to weigh.
+        weighed = planner.weigh_mirror_image(left, right)
+        if weighed.plan is left.plan:
+            right = planner.weigh_mirror_image(right, left)
+        results += [right, weighed]
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
 
@@ -298,6 +301,14 @@ def _mirror_path(path: InstrumentPath, plane) -> InstrumentPath:
     arc = None if path.arc is None else Arc(path.arc.radius, path.arc.angle_deg, direction(path.arc.bend_direction))
     arc_start = None if path.arc_start is None else reflect(path.arc_start[None], plane)[0]
     return InstrumentPath(reflect(path.vertices, plane), path.radius, path.kind, arc_start, arc)
+
+
+@lru_cache(maxsize=None)
+def _unit_sphere_points(subdivisions: int) -> np.ndarray:
+    """Vertices of the unit icosphere of ``subdivisions`` levels (read-only, built once per level)."""
+    points = trimesh.creation.icosphere(subdivisions=subdivisions).vertices.copy()
+    points.flags.writeable = False
+    return points
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,9 +575,10 @@ class _Planner:
         li, ti = np.nonzero(pairs)
         if len(li) <= s.screened_candidates:
             return np.arange(len(li))
-        theta = 2 * np.arctan2(p0, chord_a)
-        c = np.cos(theta) - np.sin(theta) * a0 / p0
-        b = np.sin(theta) / p0
+        # theta = 2 atan2(p0, chord_a) with p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
+        R = dev.cannula_radius_mm
+        b = chord_a / (R * p0)
+        c = 1 - p0 / R - b * a0
 
         # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
         # with delta = terminus - tip and q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
@@ -699,7 +711,7 @@ class _Planner:
         e1 = np.cross(tip_dir, helper)
         e1 /= np.linalg.norm(e1, axis=1)[:, None]
         e2 = np.cross(tip_dir, e1)
-        u = trimesh.creation.icosphere(subdivisions=subdivisions).vertices
+        u = _unit_sphere_points(subdivisions)
         r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
         return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
                 + h * u[None, :, 2, None] * tip_dir[:, None])
@@ -766,32 +778,30 @@ class _Planner:
         min_slack = stack.min(axis=0)
         tip_distance = np.linalg.norm(c.tip - self.terminus, axis=1)
         score = self._score(min_slack, tip_distance)
-        # the most promising get their lesion-to-canal clearance again from exact distances on a finer
-        # lesion, round after round, until the best ranked are all refined; only these are judged
+        # the best ranked get their lesion-to-canal clearance again from exact distances on a finer
+        # lesion, round after round, until every candidate ranked down to the last one that would be
+        # judged is refined; the grid estimate overstates the clearance (by 0.1-0.5 mm measured), so a
+        # candidate left unrefined below them would rank no higher when refined. Only refined ones are judged.
         refined = np.zeros(len(score), bool)
+        canal_row = names.index("canal_lesion")
         for _ in range(REFINE_ROUNDS):
-            top = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)[: s.refined_candidates]
-            top = top[~refined[top]]
-            if len(top) == 0:
+            order = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)
+            judged = self._distinct(c, order)
+            head = order[: int(np.flatnonzero(order == judged[-1])[0]) + 1] if judged else order[:0]
+            head = head[~refined[head]]
+            if len(head) == 0:
                 break
-            stack[names.index("canal_lesion"), top] = self._exact_lesion_canal(c.tip[top], c.tip_dir[top])
-            refined[top] = True
+            stack[canal_row, head] = self._exact_lesion_canal(c.tip[head], c.tip_dir[head])
+            refined[head] = True
             min_slack = stack.min(axis=0)
             score = self._score(min_slack, tip_distance)
         feasible = np.flatnonzero(min_slack >= 0)
         if len(feasible) == 0:
             return ApproachResult(approach, side, None, blocked=self._blocking(names, stack), candidates=len(score))
         order = self._rank(feasible, score, tip_distance, c.centring)
-        order = order[refined[order]]
-        chosen: list[int] = []
+        chosen = self._distinct(c, order[refined[order]])
         plans, rejected = [], []
-        for k in order:
-            if len(chosen) >= s.exact_checks:
-                break
-            if any(np.linalg.norm(c.tip[k] - c.tip[j]) <= 1.5 and np.linalg.norm(c.line_key[k] - c.line_key[j]) <= 1.5
-                   for j in chosen):
-                continue
-            chosen.append(int(k))
+        for k in chosen:
             plan = self._exact(approach, side, c.build(k), float(c.centring[k]))
             if plan.check.verdict != FAIL and plan.coverage_mm >= s.coverage_margin_mm:
                 plans.append(plan)
@@ -806,6 +816,19 @@ class _Planner:
                 candidates=len(score))
         plans = self._choose(plans)
         return ApproachResult(approach, side, plans[0], plans[1:1 + s.alternatives], candidates=len(score))
+
+    def _distinct(self, c: _Candidates, order: np.ndarray) -> list[int]:
+        """The first ``exact_checks`` candidates of ``order`` (best first) that differ from each other:
+        tips or introducer lines (``line_key``) more than 1.5 mm apart."""
+        chosen: list[int] = []
+        rest = order
+        while len(rest) and len(chosen) < self.settings.exact_checks:
+            k = int(rest[0])
+            chosen.append(k)
+            alike = ((np.linalg.norm(c.tip[rest] - c.tip[k], axis=1) <= 1.5)
+                     & (np.linalg.norm(c.line_key[rest] - c.line_key[k], axis=1) <= 1.5))
+            rest = rest[~alike]
+        return chosen
 
     @staticmethod
     def _rank(indices: np.ndarray, score: np.ndarray, tip_distance: np.ndarray, centring: np.ndarray) -> np.ndarray:
