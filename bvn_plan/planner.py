@@ -83,6 +83,10 @@ CENTRING_LEVER_MM = 10.0
 #: units: 40 steps resolve it far below 1e-6 mm).
 ELLIPSE_ITERATIONS = 40
 
+#: The extrapedicular line search samples each line from its tip outward this many 2 mm steps at a
+#: time until it leaves the bone (most leave within a few batches; the rest are not sampled further).
+EXIT_SEARCH_STEPS = 8
+
 APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
 
 #: A pedicle found with a lower confidence than this blocks the routes on its side: planning
@@ -670,22 +674,45 @@ class _Planner:
         T = np.repeat(tips, len(dirs), axis=0)
         D = np.tile(dirs, (len(tips), 1))
         t = np.arange(0.0, 90.0, 2.0)
-        line = T[:, None, :] - t[None, :, None] * D[:, None, :]
-        bone = self.zones.bone.approximate(line.reshape(-1, 3)).reshape(line.shape[:2])
-        outside = bone >= 0
-        first_out = np.argmax(outside, axis=1)
-        ok = outside.any(axis=1) & (bone[:, 0] < 0)
-        entry_t = t[first_out]
-        behind = (t[None, :] > entry_t[:, None]) & (t[None, :] <= entry_t[:, None] + s.clear_behind_entry_mm)
-        ok &= ~np.any(behind & ~outside, axis=1)
+
+        def outside(lines: np.ndarray, steps: np.ndarray) -> np.ndarray:
+            """Whether the samples T - t D of these lines at these steps of t (indices, per line or
+            shared) lie outside bone."""
+            pts = T[lines, None, :] - t[steps][..., None] * D[lines, None, :]
+            return self.zones.bone.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2]) >= 0
+        lo, hi = s.extrapedicular_entry_window_mm
+        # the entry T - t D lies (T - junction).a - t (D.a) anterior of the pedicle-body junction: past
+        # t_last it cannot lie in the window
+        forward = D @ self.frame.anterior
+        ahead_of_junction = (T - ped.body_junction) @ self.frame.anterior
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_last = np.where(forward > 0, (ahead_of_junction - lo) / forward,
+                              np.where(forward < 0, (ahead_of_junction - hi) / forward, np.inf))
+        # walk the lines outward from the tip, a few steps at a time, to their first sample outside bone
+        first_out = np.full(len(T), -1)
+        pending = np.arange(len(T))
+        for begin in range(0, len(t), EXIT_SEARCH_STEPS):
+            pending = pending[t[begin] <= t_last[pending] + 1e-6]
+            if len(pending) == 0:
+                break
+            out = outside(pending, np.arange(begin, min(begin + EXIT_SEARCH_STEPS, len(t)))[None, :])
+            hit = out.any(axis=1)
+            first_out[pending[hit]] = begin + np.argmax(out[hit], axis=1)
+            pending = pending[~hit]
+        ok = first_out > 0          # the tip lies in bone and the line leaves it
+        entry_t = t[np.maximum(first_out, 0)]
         entry = T - entry_t[:, None] * D
         past = (entry - ped.body_junction) @ self.frame.anterior
-        lo, hi = s.extrapedicular_entry_window_mm
         ok &= (past >= lo) & (past <= hi)
         idx = np.flatnonzero(ok)
         if len(idx):
-            region = self.zones.nearest_region(entry[idx])
-            idx = idx[region == "lateral_cortex"]
+            idx = idx[self.zones.nearest_region(entry[idx]) == "lateral_cortex"]
+        if len(idx):
+            # no bone within clear_behind_entry_mm behind the entry: the samples after the first one outside
+            ahead = first_out[idx, None] + np.arange(1, int(np.ceil(s.clear_behind_entry_mm / (t[1] - t[0]))) + 1)
+            steps = np.minimum(ahead, len(t) - 1)
+            behind = (ahead < len(t)) & (t[steps] <= entry_t[idx, None] + s.clear_behind_entry_mm)
+            idx = idx[~np.any(behind & ~outside(idx, steps), axis=1)]
         if len(idx) == 0:
             return None, [f"no straight line to the target zone enters the {side} lateral body wall {lo:.0f} to "
                           f"{hi:.0f} mm from the pedicle-body junction with {s.clear_behind_entry_mm:.0f} mm free of "
