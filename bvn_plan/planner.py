@@ -63,8 +63,10 @@ REFINED_LESION_SUBDIVISIONS = 2
 #: Those 162 points overstate the clearance of the smooth spheroid by up to this much (mm; 0.08 mm
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
-#: At most this many rounds of refinement (each one re-ranks and refines the newly promoted).
+#: At most this many rounds of refinement (each one re-ranks and refines the newly promoted, at least
+#: REFINE_BATCH of them: refining more than needed costs time but never changes the ranking's head).
 REFINE_ROUNDS = 50
+REFINE_BATCH = 8
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
 #: then the centred pedicle passage decide: about the accuracy of the grid distances.
@@ -82,6 +84,10 @@ CENTRING_LEVER_MM = 10.0
 #: Bisection steps for the terminus depth inside the spheroid (each halves a bracket of a few
 #: units: 40 steps resolve it far below 1e-6 mm).
 ELLIPSE_ITERATIONS = 40
+
+#: The preselection reads the canal grid first for this many times ``screened_candidates`` pairs of
+#: best bound; the score they reach sets the bar the other pairs' bounds must clear to be read.
+PRESELECT_PROBE = 8
 
 #: The extrapedicular line search samples each line from its tip outward this many 2 mm steps at a
 #: time until it leaves the bone (most leave within a few batches; the rest are not sampled further).
@@ -608,7 +614,8 @@ class _Planner:
         # the score is at most ``upper``; the S-th best score among the pairs of best bound is a lower
         # bound of the S-th best overall, so only pairs whose bound reaches it can be among the best
         S = s.screened_candidates
-        probe = np.argpartition(-upper, 2 * S)[: 2 * S] if len(li) > 2 * S else np.arange(len(li))
+        n_probe = PRESELECT_PROBE * S
+        probe = np.argpartition(-upper, n_probe)[:n_probe] if len(li) > n_probe else np.arange(len(li))
         threshold = np.partition(full_score(probe), -S)[-S]
         contenders = np.flatnonzero(upper >= threshold)
         best = contenders[np.argsort(-full_score(contenders), kind="stable")[:S]]
@@ -815,9 +822,11 @@ class _Planner:
             order = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)
             judged = self._distinct(c, order)
             head = order[: int(np.flatnonzero(order == judged[-1])[0]) + 1] if judged else order[:0]
-            head = head[~refined[head]]
-            if len(head) == 0:
+            if refined[head].all():
                 break
+            # the unrefined ones among them, and the next best unrefined up to a batch of REFINE_BATCH
+            unrefined = order[~refined[order]]
+            head = unrefined[: max(REFINE_BATCH, int(np.count_nonzero(~refined[head])))]
             stack[canal_row, head] = self._exact_lesion_canal(c.tip[head], c.tip_dir[head])
             refined[head] = True
             min_slack = stack.min(axis=0)
