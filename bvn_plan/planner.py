@@ -549,7 +549,7 @@ class _Planner:
                           f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
                           f"through the {side} pedicle"]
         li, ti = np.nonzero(keep)
-        best = self._preselect(P, D, score1, tips, keep, a0[keep], p0[keep], chord_a[keep])
+        best = self._preselect(P, D, score1, tips, keep, li, ti, a0[keep], p0[keep], chord_a[keep])
         li, ti = li[best], ti[best]
         # the chosen pairs' arcs in full: arc start B, bend direction n, sweep theta, tip direction
         P, D = P[li], D[li]
@@ -571,10 +571,10 @@ class _Planner:
         return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P + 10 * D, self._centring(side, P, D)), []
 
     def _preselect(self, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, tips: np.ndarray, pairs: np.ndarray,
-                   a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
-        """Indices (into the ``pairs`` of a lines x tips mask, row-major) of the ``screened_candidates``
-        most promising (line, tip) pairs by a cheap score: line depth in the pedicle, a lower bound of
-        the terminus coverage, and the lesion's reach toward the canal estimated from its centre
+                   li: np.ndarray, ti: np.ndarray, a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
+        """Indices (into the true entries of the lines x tips mask ``pairs``, row-major: line ``li``,
+        tip ``ti``) of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
+        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach toward the canal estimated from its centre
         (canal distance minus the spheroid's extent posteriorly); ties go to the lower index.
 
         Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score``; each
@@ -583,7 +583,6 @@ class _Planner:
         lines' and tips' own; the canal grid is read only for pairs whose score without it could
         still reach the best."""
         s, dev = self.settings, self.device
-        li, ti = np.nonzero(pairs)
         if len(li) <= s.screened_candidates:
             return np.arange(len(li))
         # theta = 2 atan2(p0, chord_a) with p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
