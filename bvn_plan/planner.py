@@ -85,9 +85,10 @@ CENTRING_LEVER_MM = 10.0
 #: units: 40 steps resolve it far below 1e-6 mm).
 ELLIPSE_ITERATIONS = 40
 
-#: The preselection reads the canal grid first for this many times ``screened_candidates`` pairs of
-#: best bound; the score they reach sets the bar the other pairs' bounds must clear to be read.
-PRESELECT_PROBE = 8
+#: The preselection scores first this many times ``screened_candidates`` (line, tip) pairs of best
+#: bound (line score, tip distance, the tip's best coverage); the ``screened_candidates``-th best score
+#: among them is the bar the other pairs must clear to be scored.
+PRESELECT_PROBE = 16
 
 #: The extrapedicular line search samples each line from its tip outward this many 2 mm steps at a
 #: time until it leaves the bone (most leave within a few batches; the rest are not sampled further).
@@ -585,40 +586,50 @@ class _Planner:
         s, dev = self.settings, self.device
         if len(li) <= s.screened_candidates:
             return np.arange(len(li))
-        # theta = 2 atan2(p0, chord_a) with p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
         R = dev.cannula_radius_mm
-        b = chord_a / (R * p0)
-        c = 1 - p0 / R - b * a0
-
-        # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
-        # with delta = terminus - tip and q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
-        delta = self.terminus - tips
+        h, r, offset = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2, dev.lesion_offset_mm
+        delta = self.terminus - tips                                        # per tip
         delta2 = np.einsum("tk,tk->t", delta, delta)
-        q = c * (D @ delta.T)[pairs] + b * (np.einsum("tk,tk->t", delta, tips)[None, :] - P @ delta.T)[pairs]
-        along = q + dev.lesion_offset_mm
-        across = np.sqrt(np.clip(delta2[ti] - q ** 2, 0, None))
-        h, r = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2
-        coverage = (1 - np.hypot(along / h, across / r)) * min(h, r) - s.coverage_margin_mm
-        tip_distance = np.sqrt(delta2)[ti]
-        upper = self._score(np.minimum(line_score[li], coverage), tip_distance)
-
+        tip_distance = np.sqrt(delta2)
+        delta_d, delta_p = D @ delta.T, P @ delta.T                         # per line and tip
+        delta_tip = np.einsum("tk,tk->t", delta, tips)
         posterior = -self.frame.anterior
+        post_d, post_p, post_tip = D @ posterior, P @ posterior, tips @ posterior
+        # the terminus lies at least | |delta| - offset | from the lesion centre, so no direction gives a
+        # coverage above the tip's own bound: a bound of each pair's score read from its line and tip
+        tip_coverage = (1 - np.abs(tip_distance - offset) / max(h, r)) * min(h, r) - s.coverage_margin_mm
+        bound = self._score(np.minimum(line_score[li], tip_coverage[ti]), tip_distance[ti]) + 1e-9
 
-        def full_score(k: np.ndarray) -> np.ndarray:
-            cos2 = (c[k] * (D @ posterior)[li[k]] + b[k] * ((tips @ posterior)[ti[k]] - (P @ posterior)[li[k]])) ** 2
+        def score(k: np.ndarray, bar: float = -np.inf) -> np.ndarray:
+            """Pre-scores of pairs ``k``; -inf for those whose score without the canal term is below ``bar``."""
+            l, t = li[k], ti[k]
+            # theta = 2 atan2(p0, chord_a), p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
+            b = chord_a[k] / (R * p0[k])
+            c = 1 - p0[k] / R - b * a0[k]
+            # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
+            # with q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
+            q = c * delta_d[l, t] + b * (delta_tip[t] - delta_p[l, t])
+            across = np.sqrt(np.clip(delta2[t] - q ** 2, 0, None))
+            coverage = (1 - np.hypot((q + offset) / h, across / r)) * min(h, r) - s.coverage_margin_mm
+            upper = self._score(np.minimum(line_score[l], coverage), tip_distance[t])
+            out = np.full(len(k), -np.inf)
+            m = upper >= bar
+            l, t, b, c = l[m], t[m], b[m], c[m]
+            # the lesion's reach toward the canal from its centre
+            cos2 = (c * post_d[l] + b * (post_tip[t] - post_p[l])) ** 2
             reach = np.sqrt(h ** 2 * cos2 + r ** 2 * (1 - cos2))
-            tip = tips[ti[k]]
-            centre = tip - dev.lesion_offset_mm * (c[k, None] * D[li[k]] + b[k, None] * (tip - P[li[k]]))
+            centre = tips[t] - offset * (c[:, None] * D[l] + b[:, None] * (tips[t] - P[l]))
             canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
-            return np.minimum(upper[k], self._score(canal, tip_distance[k]))
-        # the score is at most ``upper``; the S-th best score among the pairs of best bound is a lower
-        # bound of the S-th best overall, so only pairs whose bound reaches it can be among the best
+            out[m] = np.minimum(upper[m], self._score(canal, tip_distance[t]))
+            return out
+        # the S-th best score among the pairs of best bound is a lower bound of the S-th best overall, so
+        # only pairs whose bound (and then whose score without the canal term) reaches it can be among the best
         S = s.screened_candidates
         n_probe = PRESELECT_PROBE * S
-        probe = np.argpartition(-upper, n_probe)[:n_probe] if len(li) > n_probe else np.arange(len(li))
-        threshold = np.partition(full_score(probe), -S)[-S]
-        contenders = np.flatnonzero(upper >= threshold)
-        best = contenders[np.argsort(-full_score(contenders), kind="stable")[:S]]
+        probe = np.argpartition(-bound, n_probe)[:n_probe] if len(li) > n_probe else np.arange(len(li))
+        threshold = np.partition(score(probe), -S)[-S]
+        contenders = np.flatnonzero(bound >= threshold)
+        best = contenders[np.argsort(-score(contenders, threshold), kind="stable")[:S]]
         return np.sort(best)
 
     def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
