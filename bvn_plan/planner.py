@@ -575,8 +575,9 @@ class _Planner:
                    li: np.ndarray, ti: np.ndarray, a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
         """Indices (into the true entries of the lines x tips mask ``pairs``, row-major: line ``li``,
         tip ``ti``) of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
-        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach toward the canal estimated from its centre
-        (canal distance minus the spheroid's extent posteriorly); ties go to the lower index.
+        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach
+        toward the canal estimated from its centre (canal distance minus the spheroid's extent
+        posteriorly); ties go to the lower index.
 
         Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score``; each
         pair's arc is given by ``a0``, ``p0``, ``chord_a`` as in :meth:`_curved`. The tip direction
