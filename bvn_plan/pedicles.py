@@ -68,6 +68,10 @@ CORRIDOR_VOXEL_MM = 1.0
 #: narrow) [A: chosen on the VHM and TotalSegmentator meshes].
 NO_NECK_WIDTH_BAND = 0.25
 NO_NECK_WIDTH_STEP_MM = 1.0
+#: The lowest section of such a pedicle: heights sampled every LOWEST_SECTION_STEP_MM along the
+#: axis, and the sections within LOWEST_SECTION_TOLERANCE_MM of the lowest averaged [A].
+LOWEST_SECTION_STEP_MM = 0.5
+LOWEST_SECTION_TOLERANCE_MM = 0.5
 #: Sliding the isthmus along the axis: how far either way (mm), and the half-size (mm) of the
 #: section looked at [A: lumbar pedicles are at most ~18 mm wide].
 ISTHMUS_SLIDE_MM = 5.0
@@ -239,18 +243,29 @@ def _largest_clearance_corridor(grid: VoxelGrid, edge: float, y_range: tuple[flo
 
 
 def _lowest_section(vertices, faces, centre, axis):
-    """The point of the pedicle's lowest section within +-NO_NECK_DEPTH_MM / 2 of ``centre`` along
-    ``axis``, centred cranio-caudally on its chord; ``None`` if the axis leaves bone."""
+    """The middle of the pedicle's lowest sections within +-NO_NECK_DEPTH_MM / 2 of ``centre`` along
+    ``axis`` (those within LOWEST_SECTION_TOLERANCE_MM of the lowest, sampled every
+    LOWEST_SECTION_STEP_MM: a flat run of heights has no single lowest point), centred
+    cranio-caudally on its chord; ``None`` if the axis leaves bone."""
     up = _perpendicular(axis, np.array([0, 0, 1.0]))
-    best = None
-    for t in np.arange(-NO_NECK_DEPTH_MM / 2, NO_NECK_DEPTH_MM / 2 + 1e-9, NO_NECK_WIDTH_STEP_MM):
-        point = centre + t * axis
-        span = interval_around(line_crossings(vertices, faces, point, up), 0.0)
-        if span is None or not span[0] <= 0 <= span[1]:
-            continue
-        if best is None or span[1] - span[0] < best[0]:
-            best = (span[1] - span[0], point + up * (span[0] + span[1]) / 2)
-    return None if best is None else best[1]
+    # Only faces reaching the band the vertical chords run in can be crossed by them.
+    rel = vertices[faces] - centre
+    along = rel @ axis
+    half = NO_NECK_DEPTH_MM / 2 + 1e-6
+    faces = faces[(along.max(axis=1) >= -half) & (along.min(axis=1) <= half)]
+    spans = {}
+    for t in np.arange(-NO_NECK_DEPTH_MM / 2, NO_NECK_DEPTH_MM / 2 + 1e-9, LOWEST_SECTION_STEP_MM):
+        span = interval_around(line_crossings(vertices, faces, centre + t * axis, up), 0.0)
+        if span is not None and span[0] <= 0 <= span[1]:
+            spans[t] = span
+    if not spans:
+        return None
+    lowest = min(b - a for a, b in spans.values())
+    t = float(np.mean([t for t, (a, b) in spans.items() if b - a <= lowest + LOWEST_SECTION_TOLERANCE_MM]))
+    span = interval_around(line_crossings(vertices, faces, centre + t * axis, up), 0.0)
+    if span is None or not span[0] <= 0 <= span[1]:
+        return None
+    return centre + t * axis + up * (span[0] + span[1]) / 2
 
 
 def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):

@@ -140,24 +140,19 @@ def test_equivariance_under_rigid_poses_and_mirroring(vhm_dir):
         moved = Vertebra(base.mesh.copy().apply_transform(pose), level="L4")
         found = find_anatomy(moved)
         back = trimesh.transform_points(_points(found), np.linalg.inv(pose))
-        # The VHM pedicle centres (short pedicles that blend into the transverse processes)
-        # within 1.5 mm.
-        assert np.abs(back[:4] - ref_points[:4]).max() < 0.5
-        assert np.abs(back[4:] - ref_points[4:]).max() < 1.5
+        assert np.abs(back - ref_points).max() < 0.5  # pedicle centres included (measured <= 0.18 mm)
         for name, value in reference.morphometry.items():
-            # Body and canal measures only: the VHM pedicles are short and blend into the
-            # transverse processes, and their widths and angles move by several mm / degrees with
-            # the pose (a known limitation of the pedicle finder on these meshes).
-            if not name.startswith("pedicle"):
-                assert found.morphometry[name] == pytest.approx(value, abs=0.6), name
+            # lengths within 0.6 mm; the pedicle angles of these pedicles without a narrowing (their
+            # axis is the corridor of largest clearance) within 2 degrees (measured <= 1.3)
+            tolerance = 2.0 if name.endswith("angle_left") or name.endswith("angle_right") else 0.6
+            assert found.morphometry[name] == pytest.approx(value, abs=tolerance), name
     # A mirror image (no frame given): the same points, with left and right swapped.
     mirror = np.diag([1.0, -1.0, 1.0, 1.0])  # VHM y is left-right
     mirrored = Vertebra(base.mesh.copy().apply_transform(mirror), level="L4")
     found = find_anatomy(mirrored)
     back = trimesh.transform_points(_points(found), mirror)
     swapped = ref_points[[0, 1, 2, 3, 5, 4]]
-    assert np.abs(back[:4] - swapped[:4]).max() < 0.5
-    assert np.abs(back[4:] - swapped[4:]).max() < 1.5
+    assert np.abs(back - swapped).max() < 0.5
 
 
 @pytest.mark.parametrize("frame", ["RAS", "LPS"])
