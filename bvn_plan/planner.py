@@ -63,10 +63,12 @@ REFINED_LESION_SUBDIVISIONS = 2
 #: Those 162 points overstate the clearance of the smooth spheroid by up to this much (mm; 0.08 mm
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
-#: At most this many rounds of refinement (each one re-ranks and refines the newly promoted, at least
-#: REFINE_BATCH of them: refining more than needed costs time but never changes the ranking's head).
+#: At most this many rounds of refinement. Each round first probes the best ranked unprobed
+#: candidates, at least PROBE_BATCH of them: one exact distance, at the lesion sample of lowest grid
+#: estimate, bounds the refined clearance from above (it is one of the samples the minimum runs over)
+#: and is within 0.1 mm of it for most candidates, so few candidates need the full refinement.
 REFINE_ROUNDS = 50
-REFINE_BATCH = 8
+PROBE_BATCH = 32
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
 #: then the centred pedicle passage decide: about the accuracy of the grid distances.
@@ -93,6 +95,10 @@ PRESELECT_PROBE = 16
 #: The extrapedicular line search samples each line from its tip outward this many 2 mm steps at a
 #: time until it leaves the bone (most leave within a few batches; the rest are not sampled further).
 EXIT_SEARCH_STEPS = 8
+
+#: Added (mm) to each face's bounding-sphere radius when picking the faces a line can cross, so that
+#: rounding cannot drop a face the line grazes.
+FACE_SPHERE_TOLERANCE_MM = 1e-6
 
 APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
 
@@ -349,6 +355,11 @@ class _Planner:
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
         self.margins = {r.name: r.margin_mm for r in rules.rules}
         self.terminus_to_canal = float(zones.canal.exact(self.terminus[None])[0])
+        # each face's bounding sphere (centroid, farthest corner), so that a line's crossings are
+        # sought only among the faces it can meet
+        corners = zones.mesh.vertices[zones.mesh.faces]
+        self._face_centres = corners.mean(axis=1)
+        self._face_radii = np.linalg.norm(corners - self._face_centres[:, None], axis=2).max(axis=1)
 
     def margin(self, name: str, default: float = 0.0) -> float:
         return self.margins.get(name, default)
@@ -467,7 +478,10 @@ class _Planner:
         ``point + t direction`` (mm, model coordinates), the mesh crossing nearest ``t_guess`` (the
         grid estimate) that starts the bone interval holding ``point``."""
         mesh = self.zones.mesh
-        t = line_crossings(mesh.vertices, mesh.faces, point, direction)
+        rel = self._face_centres - point
+        along = rel @ direction / (direction @ direction)
+        met = np.linalg.norm(rel - along[:, None] * direction, axis=1) <= self._face_radii + FACE_SPHERE_TOLERANCE_MM
+        t = line_crossings(mesh.vertices, mesh.faces[met], point, direction)
         interval = interval_around(t, 0.0)
         entry = interval[0] if interval is not None and abs(interval[0] - t_guess) < 3.0 else t_guess
         return point + (entry - self.settings.approach_mm) * direction
@@ -762,24 +776,40 @@ class _Planner:
         return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
                 + h * u[None, :, 2, None] * tip_dir[:, None])
 
-    def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+    def _refined_samples(self, tip: np.ndarray, tip_dir: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finer lesion samples of each candidate (N, K, 3; mm, model coordinates), their canal grid
+        estimates (N, K, mm) and the index of the lowest estimate per candidate (N,)."""
+        lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
+        approx = self.zones.canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
+        return lesion, approx, np.argmin(approx, axis=1)
+
+    def _lesion_canal_clearance(self, distance: np.ndarray) -> np.ndarray:
+        """Lesion clearance from the canal beyond its margin (mm) from the least exact canal distance of
+        the finer lesion samples (mm), less the samples' error."""
+        return distance - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+
+    def _probe_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """Exact canal distance (mm) of each candidate's finer lesion sample with the lowest grid
+        estimate: an upper bound of the least distance over its samples."""
+        lesion, _, lowest = self._refined_samples(tip, tip_dir)
+        return self.zones.canal.exact(lesion[np.arange(len(lesion)), lowest])
+
+    def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray, probe: np.ndarray) -> np.ndarray:
         """Lesion clearance from the canal beyond its margin (mm) per candidate: exact distances for
         the lesion samples the grid cannot rule out, less the samples' error.
 
-        Each candidate's sample with the lowest grid estimate is measured exactly first; then only
-        the samples whose estimate less the grid's band does not exceed that distance, the only
-        ones that can hold the minimum."""
-        lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
+        ``probe``: the exact distance of each candidate's sample with the lowest grid estimate (from
+        :meth:`_probe_lesion_canal`); only the samples whose estimate less the grid's band does not
+        exceed it can hold the minimum."""
+        lesion, approx, lowest = self._refined_samples(tip, tip_dir)
         canal = self.zones.canal
-        approx = canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
         rows = np.arange(len(approx))
-        lowest = np.argmin(approx, axis=1)
         values = np.full(approx.shape, np.inf)
-        values[rows, lowest] = canal.exact(lesion[rows, lowest])
-        rest = approx - canal.band <= values[rows, lowest][:, None]
+        values[rows, lowest] = probe
+        rest = approx - canal.band <= probe[:, None]
         rest[rows, lowest] = False
         values[rest] = canal.exact(lesion[rest])
-        return values.min(axis=1) - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+        return self._lesion_canal_clearance(values.min(axis=1))
 
     def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
         """Grid estimates of each constraint's clearance beyond its margin (mm), per candidate."""
@@ -826,21 +856,32 @@ class _Planner:
         score = self._score(min_slack, tip_distance)
         # the best ranked get their lesion-to-canal clearance again from exact distances on a finer
         # lesion, round after round, until every candidate ranked down to the last one that would be
-        # judged is refined; the grid estimate overstates the clearance (by 0.1-0.5 mm measured), so a
-        # candidate left unrefined below them would rank no higher when refined. Only refined ones are judged.
+        # judged is refined. A round probes the unprobed among them (and the next best unprobed up to
+        # PROBE_BATCH): the probe's exact distance bounds the refined clearance from above, so a probed
+        # candidate ranked below them cannot rise when refined; the grid estimate of an unprobed one
+        # overstates the clearance by 0.1-0.5 mm on most meshes. The probed ones among them are refined.
+        # Only refined ones are judged.
+        probe = np.full(len(score), np.nan)
         refined = np.zeros(len(score), bool)
         canal_row = names.index("canal_lesion")
         for _ in range(REFINE_ROUNDS):
-            order = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)
+            feasible = np.flatnonzero(min_slack >= 0)
+            order = self._rank(feasible, score, tip_distance, c.centring)
             judged = self._distinct(c, order)
             head = order[: int(np.flatnonzero(order == judged[-1])[0]) + 1] if judged else order[:0]
+            if len(feasible):
+                # the best score sets the bar of the near-equal ones the ranking orders by tip: refined too
+                head = np.union1d(head, feasible[np.argmax(score[feasible])])
             if refined[head].all():
                 break
-            # the unrefined ones among them, and the next best unrefined up to a batch of REFINE_BATCH
-            unrefined = order[~refined[order]]
-            head = unrefined[: max(REFINE_BATCH, int(np.count_nonzero(~refined[head])))]
-            stack[canal_row, head] = self._exact_lesion_canal(c.tip[head], c.tip_dir[head])
-            refined[head] = True
+            probed = ~np.isnan(probe)
+            finish = head[probed[head] & ~refined[head]]
+            stack[canal_row, finish] = self._exact_lesion_canal(c.tip[finish], c.tip_dir[finish], probe[finish])
+            refined[finish] = True
+            unprobed = order[~probed[order]]
+            new = unprobed[: max(PROBE_BATCH, int(np.count_nonzero(~probed[head])))] if (~probed[head]).any() else unprobed[:0]
+            probe[new] = self._probe_lesion_canal(c.tip[new], c.tip_dir[new])
+            stack[canal_row, new] = self._lesion_canal_clearance(probe[new])
             min_slack = stack.min(axis=0)
             score = self._score(min_slack, tip_distance)
         feasible = np.flatnonzero(min_slack >= 0)
