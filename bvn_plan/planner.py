@@ -546,26 +546,13 @@ class _Planner:
             return None, [self._pedicle_block(side, score1)]
         P, D, entry_back, score1 = P[good], D[good], entry_back[good], score1[good]
         tips = self._tip_targets(side)
-        # every (line, tip) pair's arc from dot products alone, as (lines, tips) arrays: with W = T - P,
-        # a0 = W.d and p0 = |W - a0 d| = sqrt(|W|^2 - a0^2)
-        a0 = D @ tips.T - np.einsum("lk,lk->l", P, D)[:, None]
-        w2 = np.einsum("tk,tk->t", tips, tips)[None, :] - 2 * P @ tips.T + np.einsum("lk,lk->l", P, P)[:, None]
-        p0 = np.sqrt(np.clip(w2 - a0 ** 2, 0, None))
-        max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
-        chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
-        arc_s = a0 - chord_a                                      # arc start depth past the isthmus point
-        anterior = self.frame.anterior
-        past = ((P - self.lm.pedicles[side].body_junction) @ anterior)[:, None] + arc_s * (D @ anterior)[:, None]
-        lo, hi = s.arc_start_past_wall_mm
-        length = entry_back[:, None] + arc_s
-        keep = (p0 > 0.5) & (p0 <= max_p) & (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
-        if not keep.any():
+        pairs = self._preselect(side, P, D, score1, entry_back, tips)
+        if pairs is None:
+            lo, hi = s.arc_start_past_wall_mm
             return None, [f"no cannula arc of radius {R:.0f} mm and at most {dev.cannula_max_arc_deg:.0f} deg that "
                           f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
                           f"through the {side} pedicle"]
-        li, ti = np.nonzero(keep)
-        best = self._preselect(P, D, score1, tips, keep, li, ti, a0[keep], p0[keep], chord_a[keep])
-        li, ti = li[best], ti[best]
+        li, ti = pairs
         # the chosen pairs' arcs in full: arc start B, bend direction n, sweep theta, tip direction
         P, D = P[li], D[li]
         W = tips[ti] - P
@@ -585,24 +572,46 @@ class _Planner:
             return InstrumentPath.straight_then_arc(start, B[k], n_vec[k], R, float(angle[k]), self.radius, R)
         return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P + 10 * D, self._centring(side, P, D)), []
 
-    def _preselect(self, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, tips: np.ndarray, pairs: np.ndarray,
-                   li: np.ndarray, ti: np.ndarray, a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
-        """Indices (into the true entries of the lines x tips mask ``pairs``, row-major: line ``li``,
-        tip ``ti``) of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
-        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach
-        toward the canal estimated from its centre (canal distance minus the spheroid's extent
-        posteriorly); ties go to the lower index.
+    def _preselect(self, side: str, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, entry_back: np.ndarray,
+                   tips: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Line and tip indices, row-major, of the ``screened_candidates`` most promising (line, tip)
+        pairs a cannula arc joins, by a cheap score: line depth in the pedicle, a lower bound of the
+        terminus coverage, and the lesion's reach toward the canal estimated from its centre (canal
+        distance minus the spheroid's extent posteriorly); ties go to the lower index. None when no
+        arc joins any pair.
 
-        Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score``; each
-        pair's arc is given by ``a0``, ``p0``, ``chord_a`` as in :meth:`_curved`. The tip direction
-        cos(theta) d + sin(theta) (W - a0 d) / p0 is c d + b W, so its dot products come from the
-        lines' and tips' own; the canal grid is read only for pairs whose score without it could
-        still reach the best."""
+        Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score`` and bone
+        entry ``entry_back`` mm behind ``P``. A pair's arc: with W = T - P, a0 = W.d and p0 = |W - a0 d|,
+        from dot products alone. Its tip direction cos(theta) d + sin(theta) (W - a0 d) / p0 is c d + b W,
+        so its dot products come from the lines' and tips' own. Every pair's score is bounded from its
+        line score and its tip's best coverage; the arcs are worked out, and the canal grid read, only
+        for pairs whose bound (then whose score without the canal term) can reach the bar."""
         s, dev = self.settings, self.device
-        if len(li) <= s.screened_candidates:
-            return np.arange(len(li))
         R = dev.cannula_radius_mm
         h, r, offset = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2, dev.lesion_offset_mm
+        n_tips = len(tips)
+        # the dot products of every line with every tip, as (lines, tips) arrays
+        tip_d = D @ tips.T - np.einsum("lk,lk->l", P, D)[:, None]
+        w2 = np.einsum("tk,tk->t", tips, tips)[None, :] - 2 * P @ tips.T + np.einsum("lk,lk->l", P, P)[:, None]
+        max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
+        anterior = self.frame.anterior
+        line_past = (P - self.lm.pedicles[side].body_junction) @ anterior
+        line_forward = D @ anterior
+        lo, hi = s.arc_start_past_wall_mm
+
+        def arcs(flat: np.ndarray):
+            """The pairs among ``flat`` (row-major indices) a cannula arc joins: line and tip indices,
+            a0, p0 and the chord's length along the line sqrt(p0 (2R - p0))."""
+            l, t = np.divmod(flat, n_tips)
+            a0 = tip_d[l, t]
+            p0 = np.sqrt(np.clip(w2[l, t] - a0 ** 2, 0, None))
+            chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
+            arc_s = a0 - chord_a                                  # arc start depth past the isthmus point
+            past = line_past[l] + arc_s * line_forward[l]
+            keep = ((p0 > 0.5) & (p0 <= max_p) & (past >= lo) & (past <= hi)
+                    & (entry_back[l] + arc_s <= dev.introducer_max_depth_mm))
+            return l[keep], t[keep], a0[keep], p0[keep], chord_a[keep]
+
         delta = self.terminus - tips                                        # per tip
         delta2 = np.einsum("tk,tk->t", delta, delta)
         tip_distance = np.sqrt(delta2)
@@ -613,21 +622,22 @@ class _Planner:
         # the terminus lies at least | |delta| - offset | from the lesion centre, so no direction gives a
         # coverage above the tip's own bound: a bound of each pair's score read from its line and tip
         tip_coverage = (1 - np.abs(tip_distance - offset) / max(h, r)) * min(h, r) - s.coverage_margin_mm
-        bound = self._score(np.minimum(line_score[li], tip_coverage[ti]), tip_distance[ti]) + 1e-9
+        bound = (self._score(np.minimum(line_score[:, None], tip_coverage[None, :]), tip_distance[None, :])
+                 + 1e-9).ravel()
 
-        def score(k: np.ndarray, bar: float = -np.inf) -> np.ndarray:
-            """Pre-scores of pairs ``k``; -inf for those whose score without the canal term is below ``bar``."""
-            l, t = li[k], ti[k]
+        def score(l, t, a0, p0, chord_a, bar: float = -np.inf) -> np.ndarray:
+            """Pre-scores of pairs (l, t) with their arcs; -inf for those whose score without the canal
+            term is below ``bar``."""
             # theta = 2 atan2(p0, chord_a), p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
-            b = chord_a[k] / (R * p0[k])
-            c = 1 - p0[k] / R - b * a0[k]
+            b = chord_a / (R * p0)
+            c = 1 - p0 / R - b * a0
             # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
             # with q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
             q = c * delta_d[l, t] + b * (delta_tip[t] - delta_p[l, t])
             across = np.sqrt(np.clip(delta2[t] - q ** 2, 0, None))
             coverage = (1 - np.hypot((q + offset) / h, across / r)) * min(h, r) - s.coverage_margin_mm
             upper = self._score(np.minimum(line_score[l], coverage), tip_distance[t])
-            out = np.full(len(k), -np.inf)
+            out = np.full(len(l), -np.inf)
             m = upper >= bar
             l, t, b, c = l[m], t[m], b[m], c[m]
             # the lesion's reach toward the canal from its centre
@@ -637,15 +647,23 @@ class _Planner:
             canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
             out[m] = np.minimum(upper[m], self._score(canal, tip_distance[t]))
             return out
-        # the S-th best score among the pairs of best bound is a lower bound of the S-th best overall, so
-        # only pairs whose bound (and then whose score without the canal term) reaches it can be among the best
+        # the S-th best score among the joined pairs of best bound is a lower bound of the S-th best
+        # overall, so only pairs whose bound (and then whose score without the canal term) reaches it
+        # can be among the best
         S = s.screened_candidates
         n_probe = PRESELECT_PROBE * S
-        probe = np.argpartition(-bound, n_probe)[:n_probe] if len(li) > n_probe else np.arange(len(li))
-        threshold = np.partition(score(probe), -S)[-S]
-        contenders = np.flatnonzero(bound >= threshold)
-        best = contenders[np.argsort(-score(contenders, threshold), kind="stable")[:S]]
-        return np.sort(best)
+        threshold = -np.inf
+        if len(bound) > n_probe:
+            probe = arcs(np.sort(np.argpartition(-bound, n_probe)[:n_probe]))
+            if len(probe[0]) >= S:
+                threshold = np.partition(score(*probe), -S)[-S]
+        contenders = arcs(np.flatnonzero(bound >= threshold))
+        if len(contenders[0]) == 0:
+            return None
+        if len(contenders[0]) > S:
+            best = np.sort(np.argsort(-score(*contenders, threshold), kind="stable")[:S])
+            contenders = tuple(x[best] for x in contenders)
+        return contenders[0], contenders[1]
 
     def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Exact depth (mm) of the terminus inside each candidate's spheroid lesion, negative outside
