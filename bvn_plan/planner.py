@@ -791,8 +791,8 @@ class _Planner:
         e2 = np.cross(tip_dir, e1)
         u = _unit_sphere_points(subdivisions)
         r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
-        return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
-                + h * u[None, :, 2, None] * tip_dir[:, None])
+        axes = np.stack([r * e1, r * e2, h * tip_dir], axis=1)           # (N, 3, 3): the spheroid's semi-axes
+        return centre[:, None] + u @ axes
 
     def _refined_samples(self, tip: np.ndarray, tip_dir: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The finer lesion samples of each candidate (N, K, 3; mm, model coordinates), their canal grid
@@ -834,7 +834,6 @@ class _Planner:
         z, r = self.zones, self.radius
         N, M, _ = c.points.shape
         flat = c.points.reshape(-1, 3)
-        bone = z.bone.approximate(flat).reshape(N, M)
         canal = z.canal.approximate(flat).reshape(N, M)
         sup = self.lm.superior_endplate.signed_distance(flat).reshape(N, M)
         inf = self.lm.inferior_endplate.signed_distance(flat).reshape(N, M)
@@ -843,7 +842,9 @@ class _Planner:
         after = np.arange(M)[None, :] >= c.in_bone_from[:, None]
         deep = after & (cum >= entry_depth[:, None] + SafetyZones.ENTRY_ZONE_MM)
         out = {}
-        out["bone"] = np.where(deep, -bone, np.inf).min(axis=1) - r
+        depth = np.full((N, M), np.inf)       # depth in bone, read only where it is a constraint
+        depth[deep] = -z.bone.approximate(c.points[deep])
+        out["bone"] = depth.min(axis=1) - r
         out["canal_instrument"] = canal.min(axis=1) - r - self.margin("canal_instrument")
         ep = np.minimum(np.where(deep, -sup, np.inf).min(axis=1) - self.margin("superior_endplate_instrument"),
                         np.where(deep, -inf, np.inf).min(axis=1) - self.margin("inferior_endplate_instrument"))
