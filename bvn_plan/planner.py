@@ -661,7 +661,11 @@ class _Planner:
         if len(contenders[0]) == 0:
             return None
         if len(contenders[0]) > S:
-            best = np.sort(np.argsort(-score(*contenders, threshold), kind="stable")[:S])
+            # the S best, ties at the S-th score to the lower index
+            scores = score(*contenders, threshold)
+            last = np.partition(scores, -S)[-S]
+            above = np.flatnonzero(scores > last)
+            best = np.sort(np.concatenate([above, np.flatnonzero(scores == last)[: S - len(above)]]))
             contenders = tuple(x[best] for x in contenders)
         return contenders[0], contenders[1]
 
