@@ -879,13 +879,13 @@ class _Planner:
         score = self._score(min_slack, tip_distance)
         # the best ranked get their lesion-to-canal clearance again from exact distances on a finer
         # lesion, round after round, until every candidate ranked down to the last one that would be
-        # judged is probed and those judged are refined. A round probes the unprobed among them (and the
-        # next best unprobed up to PROBE_BATCH): the probe's exact distance bounds the refined clearance
-        # from above, so a probed candidate cannot rise when refined: one ranked below them stays below,
-        # one among them that is alike to a judged one ranked before it stays skipped. The grid estimate
-        # of an unprobed one overstates the clearance by 0.1-0.5 mm on most meshes. The probed ones to be
-        # judged are refined, and the best score, which sets the bar of the near-equal ones the ranking
-        # orders by tip. Only refined ones are judged.
+        # judged is probed and those judged are refined. A round probes the unprobed among them and the
+        # next PROBE_BATCH unprobed, or, once all are probed, refines those to be judged. The probe's
+        # exact distance bounds the refined clearance from above, so a probed candidate cannot rise when
+        # refined: one ranked below them stays below, one among them that is alike to a judged one ranked
+        # before it stays skipped. The grid estimate of an unprobed one overstates the clearance by
+        # 0.1-0.5 mm on most meshes. The best score, which sets the bar of the near-equal ones the ranking
+        # orders by tip, is refined too. Only refined ones are judged.
         probe = np.full(len(score), np.nan)
         refined = np.zeros(len(score), bool)
         canal_row = names.index("canal_lesion")
@@ -898,14 +898,16 @@ class _Planner:
             probed = ~np.isnan(probe)
             if refined[exact].all() and probed[head].all():
                 break
-            finish = exact[probed[exact] & ~refined[exact]]
-            stack[canal_row, finish] = self._exact_lesion_canal(c.tip[finish], c.tip_dir[finish], probe[finish])
-            refined[finish] = True
             waiting = np.union1d(head, exact)
             waiting = waiting[~probed[waiting]]
-            new = order[~probed[order]][: max(PROBE_BATCH, len(waiting))] if len(waiting) else order[:0]
-            probe[new] = self._probe_lesion_canal(c.tip[new], c.tip_dir[new])
-            stack[canal_row, new] = self._lesion_canal_clearance(probe[new])
+            if len(waiting):
+                new = np.union1d(waiting, order[~probed[order]][:PROBE_BATCH])
+                probe[new] = self._probe_lesion_canal(c.tip[new], c.tip_dir[new])
+                stack[canal_row, new] = self._lesion_canal_clearance(probe[new])
+            else:
+                finish = exact[~refined[exact]]
+                stack[canal_row, finish] = self._exact_lesion_canal(c.tip[finish], c.tip_dir[finish], probe[finish])
+                refined[finish] = True
             min_slack = stack.min(axis=0)
             score = self._score(min_slack, tip_distance)
         feasible = np.flatnonzero(min_slack >= 0)
