@@ -63,10 +63,11 @@ REFINED_LESION_SUBDIVISIONS = 2
 #: Those 162 points overstate the clearance of the smooth spheroid by up to this much (mm; 0.08 mm
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
-#: At most this many rounds of refinement. Each round first probes the best ranked unprobed
-#: candidates, at least PROBE_BATCH of them: one exact distance, at the lesion sample of lowest grid
-#: estimate, bounds the refined clearance from above (it is one of the samples the minimum runs over)
-#: and is within 0.1 mm of it for most candidates, so few candidates need the full refinement.
+#: At most this many rounds of refinement. A round probes the best ranked unprobed candidates, the
+#: waiting ones and PROBE_BATCH more, or refines those to be judged: a probe, one exact distance at
+#: the lesion sample of lowest grid estimate, bounds the refined clearance from above (it is one of
+#: the samples the minimum runs over) and is within 0.1 mm of it for most candidates, so only the
+#: judged ones need the full refinement.
 REFINE_ROUNDS = 50
 PROBE_BATCH = 32
 
