@@ -67,8 +67,9 @@ REFINED_LESION_ERROR_MM = 0.1
 #: waiting ones and PROBE_BATCH more, or refines those to be judged: a probe, one exact distance at
 #: the lesion sample of lowest grid estimate, bounds the refined clearance from above (it is one of
 #: the samples the minimum runs over) and is within 0.1 mm of it for most candidates, so only the
-#: judged ones need the full refinement.
-REFINE_ROUNDS = 50
+#: judged ones need the full refinement. (VHM L4 needs 67 rounds on its right side, where refined
+#: near-duplicates of the judged ones fall one after the other.)
+REFINE_ROUNDS = 200
 PROBE_BATCH = 32
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
