@@ -7,10 +7,11 @@ path with its lesion (the judge every plan passes through) and the SafetyZones c
 Issue 5 target: plan_level below 1 s on a 2-core machine, the zones reported apart.
 
 Input: a vertebra mesh (default the real VHM L4; the level is read from a name like ``L3_whole.stl``
-or given as the second argument; anatomy found first, not timed) or ``synthetic`` for the
+or given as the second argument; anatomy found first, not timed), ``totalseg`` for a level of the
+TotalSegmentator example label map (second argument, default L4), or ``synthetic`` for the
 synthetic L4 of :func:`bvn_plan.synthetic.synthesize` with its ground-truth landmarks.
 
-Run: python benchmarks/bench_planner.py [path/to/shared/data/vhm_lumbar/L4_whole.stl | synthetic] [LEVEL]
+Run: python benchmarks/bench_planner.py [path/to/shared/data/vhm_lumbar/L4_whole.stl | totalseg | synthetic] [LEVEL]
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from pathlib import Path
 from bvn_plan import Vertebra
 from bvn_plan import planner
 from bvn_plan.anatomy import find_anatomy
+from bvn_plan.labelmap import load_labelmap
 from bvn_plan.planner import APPROACHES, LESION_CHECK_SUBDIVISIONS, plan_level
 from bvn_plan.safety import SafetyZones, check_path
 from bvn_plan.synthetic import synthesize
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT = DATA / "vhm_lumbar" / "L4_whole.stl"
+TOTALSEG = DATA / "totalseg_example" / "totalseg.nii.gz"
 REPEATS = 5
 
 
@@ -38,6 +42,11 @@ def load(argv: list[str]):
     """The vertebra named on the command line, with its landmarks."""
     if argv and argv[0] == "synthetic":
         return "synthetic L4", synthesize("L4").vertebra
+    if argv and argv[0] == "totalseg":
+        level = argv[1] if len(argv) > 1 else "L4"
+        vertebra = load_labelmap(TOTALSEG).vertebra(level)
+        find_anatomy(vertebra)
+        return f"TotalSegmentator {level}", vertebra
     path = Path(argv[0]) if argv else DEFAULT
     named = re.match(r"(L[1-5]|S1)", path.name)
     level = argv[1] if len(argv) > 1 else (named.group(1) if named else "L4")

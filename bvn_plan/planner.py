@@ -63,10 +63,14 @@ REFINED_LESION_SUBDIVISIONS = 2
 #: Those 162 points overstate the clearance of the smooth spheroid by up to this much (mm; 0.08 mm
 #: measured for the default 10 x 14 mm lesion), so it is taken off before ranking.
 REFINED_LESION_ERROR_MM = 0.1
-#: At most this many rounds of refinement (each one re-ranks and refines the newly promoted, at least
-#: REFINE_BATCH of them: refining more than needed costs time but never changes the ranking's head).
-REFINE_ROUNDS = 50
-REFINE_BATCH = 8
+#: At most this many rounds of refinement. A round probes the best ranked unprobed candidates, the
+#: waiting ones and PROBE_BATCH more, or refines those to be judged: a probe, one exact distance at
+#: the lesion sample of lowest grid estimate, bounds the refined clearance from above (it is one of
+#: the samples the minimum runs over) and is within 0.1 mm of it for most candidates, so only the
+#: judged ones need the full refinement. (VHM L4 needs 67 rounds on its right side, where refined
+#: near-duplicates of the judged ones fall one after the other.)
+REFINE_ROUNDS = 200
+PROBE_BATCH = 32
 
 #: Checked plans whose scores lie within this (mm) of the best count as equal, and the nearer tip,
 #: then the centred pedicle passage decide: about the accuracy of the grid distances.
@@ -93,6 +97,10 @@ PRESELECT_PROBE = 16
 #: The extrapedicular line search samples each line from its tip outward this many 2 mm steps at a
 #: time until it leaves the bone (most leave within a few batches; the rest are not sampled further).
 EXIT_SEARCH_STEPS = 8
+
+#: Added (mm) to each face's bounding-sphere radius when picking the faces a line can cross, so that
+#: rounding cannot drop a face the line grazes.
+FACE_SPHERE_TOLERANCE_MM = 1e-6
 
 APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
 
@@ -349,6 +357,11 @@ class _Planner:
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
         self.margins = {r.name: r.margin_mm for r in rules.rules}
         self.terminus_to_canal = float(zones.canal.exact(self.terminus[None])[0])
+        # each face's bounding sphere (centroid, farthest corner), so that a line's crossings are
+        # sought only among the faces it can meet
+        corners = zones.mesh.vertices[zones.mesh.faces]
+        self._face_centres = corners.mean(axis=1)
+        self._face_radii = np.linalg.norm(corners - self._face_centres[:, None], axis=2).max(axis=1)
 
     def margin(self, name: str, default: float = 0.0) -> float:
         return self.margins.get(name, default)
@@ -467,7 +480,10 @@ class _Planner:
         ``point + t direction`` (mm, model coordinates), the mesh crossing nearest ``t_guess`` (the
         grid estimate) that starts the bone interval holding ``point``."""
         mesh = self.zones.mesh
-        t = line_crossings(mesh.vertices, mesh.faces, point, direction)
+        rel = self._face_centres - point
+        along = rel @ direction / (direction @ direction)
+        met = np.linalg.norm(rel - along[:, None] * direction, axis=1) <= self._face_radii + FACE_SPHERE_TOLERANCE_MM
+        t = line_crossings(mesh.vertices, mesh.faces[met], point, direction)
         interval = interval_around(t, 0.0)
         entry = interval[0] if interval is not None and abs(interval[0] - t_guess) < 3.0 else t_guess
         return point + (entry - self.settings.approach_mm) * direction
@@ -532,26 +548,13 @@ class _Planner:
             return None, [self._pedicle_block(side, score1)]
         P, D, entry_back, score1 = P[good], D[good], entry_back[good], score1[good]
         tips = self._tip_targets(side)
-        # every (line, tip) pair's arc from dot products alone, as (lines, tips) arrays: with W = T - P,
-        # a0 = W.d and p0 = |W - a0 d| = sqrt(|W|^2 - a0^2)
-        a0 = D @ tips.T - np.einsum("lk,lk->l", P, D)[:, None]
-        w2 = np.einsum("tk,tk->t", tips, tips)[None, :] - 2 * P @ tips.T + np.einsum("lk,lk->l", P, P)[:, None]
-        p0 = np.sqrt(np.clip(w2 - a0 ** 2, 0, None))
-        max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
-        chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
-        arc_s = a0 - chord_a                                      # arc start depth past the isthmus point
-        anterior = self.frame.anterior
-        past = ((P - self.lm.pedicles[side].body_junction) @ anterior)[:, None] + arc_s * (D @ anterior)[:, None]
-        lo, hi = s.arc_start_past_wall_mm
-        length = entry_back[:, None] + arc_s
-        keep = (p0 > 0.5) & (p0 <= max_p) & (past >= lo) & (past <= hi) & (length <= dev.introducer_max_depth_mm)
-        if not keep.any():
+        pairs = self._preselect(side, P, D, score1, entry_back, tips)
+        if pairs is None:
+            lo, hi = s.arc_start_past_wall_mm
             return None, [f"no cannula arc of radius {R:.0f} mm and at most {dev.cannula_max_arc_deg:.0f} deg that "
                           f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
                           f"through the {side} pedicle"]
-        li, ti = np.nonzero(keep)
-        best = self._preselect(P, D, score1, tips, keep, li, ti, a0[keep], p0[keep], chord_a[keep])
-        li, ti = li[best], ti[best]
+        li, ti = pairs
         # the chosen pairs' arcs in full: arc start B, bend direction n, sweep theta, tip direction
         P, D = P[li], D[li]
         W = tips[ti] - P
@@ -571,24 +574,46 @@ class _Planner:
             return InstrumentPath.straight_then_arc(start, B[k], n_vec[k], R, float(angle[k]), self.radius, R)
         return _Candidates(pts, entry_idx, tips[ti], tip_dir, build, P + 10 * D, self._centring(side, P, D)), []
 
-    def _preselect(self, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, tips: np.ndarray, pairs: np.ndarray,
-                   li: np.ndarray, ti: np.ndarray, a0: np.ndarray, p0: np.ndarray, chord_a: np.ndarray) -> np.ndarray:
-        """Indices (into the true entries of the lines x tips mask ``pairs``, row-major: line ``li``,
-        tip ``ti``) of the ``screened_candidates`` most promising (line, tip) pairs by a cheap score:
-        line depth in the pedicle, a lower bound of the terminus coverage, and the lesion's reach
-        toward the canal estimated from its centre (canal distance minus the spheroid's extent
-        posteriorly); ties go to the lower index.
+    def _preselect(self, side: str, P: np.ndarray, D: np.ndarray, line_score: np.ndarray, entry_back: np.ndarray,
+                   tips: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Line and tip indices, row-major, of the ``screened_candidates`` most promising (line, tip)
+        pairs a cannula arc joins, by a cheap score: line depth in the pedicle, a lower bound of the
+        terminus coverage, and the lesion's reach toward the canal estimated from its centre (canal
+        distance minus the spheroid's extent posteriorly); ties go to the lower index. None when no
+        arc joins any pair.
 
-        Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score``; each
-        pair's arc is given by ``a0``, ``p0``, ``chord_a`` as in :meth:`_curved`. The tip direction
-        cos(theta) d + sin(theta) (W - a0 d) / p0 is c d + b W, so its dot products come from the
-        lines' and tips' own; the canal grid is read only for pairs whose score without it could
-        still reach the best."""
+        Lines: points ``P`` and directions ``D`` (mm, model coordinates) with ``line_score`` and bone
+        entry ``entry_back`` mm behind ``P``. A pair's arc: with W = T - P, a0 = W.d and p0 = |W - a0 d|,
+        from dot products alone. Its tip direction cos(theta) d + sin(theta) (W - a0 d) / p0 is c d + b W,
+        so its dot products come from the lines' and tips' own. Every pair's score is bounded from its
+        line score and its tip's best coverage; the arcs are worked out, and the canal grid read, only
+        for pairs whose bound (then whose score without the canal term) can reach the bar."""
         s, dev = self.settings, self.device
-        if len(li) <= s.screened_candidates:
-            return np.arange(len(li))
         R = dev.cannula_radius_mm
         h, r, offset = dev.lesion_length_mm / 2, dev.lesion_diameter_mm / 2, dev.lesion_offset_mm
+        n_tips = len(tips)
+        # the dot products of every line with every tip, as (lines, tips) arrays
+        tip_d = D @ tips.T - np.einsum("lk,lk->l", P, D)[:, None]
+        w2 = np.einsum("tk,tk->t", tips, tips)[None, :] - 2 * P @ tips.T + np.einsum("lk,lk->l", P, P)[:, None]
+        max_p = R * (1 - np.cos(np.radians(min(dev.cannula_max_arc_deg, 180.0))))
+        anterior = self.frame.anterior
+        line_past = (P - self.lm.pedicles[side].body_junction) @ anterior
+        line_forward = D @ anterior
+        lo, hi = s.arc_start_past_wall_mm
+
+        def arcs(flat: np.ndarray):
+            """The pairs among ``flat`` (row-major indices) a cannula arc joins: line and tip indices,
+            a0, p0 and the chord's length along the line sqrt(p0 (2R - p0))."""
+            l, t = np.divmod(flat, n_tips)
+            a0 = tip_d[l, t]
+            p0 = np.sqrt(np.clip(w2[l, t] - a0 ** 2, 0, None))
+            chord_a = np.sqrt(np.clip(p0 * (2 * R - p0), 0, None))
+            arc_s = a0 - chord_a                                  # arc start depth past the isthmus point
+            past = line_past[l] + arc_s * line_forward[l]
+            keep = ((p0 > 0.5) & (p0 <= max_p) & (past >= lo) & (past <= hi)
+                    & (entry_back[l] + arc_s <= dev.introducer_max_depth_mm))
+            return l[keep], t[keep], a0[keep], p0[keep], chord_a[keep]
+
         delta = self.terminus - tips                                        # per tip
         delta2 = np.einsum("tk,tk->t", delta, delta)
         tip_distance = np.sqrt(delta2)
@@ -599,21 +624,22 @@ class _Planner:
         # the terminus lies at least | |delta| - offset | from the lesion centre, so no direction gives a
         # coverage above the tip's own bound: a bound of each pair's score read from its line and tip
         tip_coverage = (1 - np.abs(tip_distance - offset) / max(h, r)) * min(h, r) - s.coverage_margin_mm
-        bound = self._score(np.minimum(line_score[li], tip_coverage[ti]), tip_distance[ti]) + 1e-9
+        bound = (self._score(np.minimum(line_score[:, None], tip_coverage[None, :]), tip_distance[None, :])
+                 + 1e-9).ravel()
 
-        def score(k: np.ndarray, bar: float = -np.inf) -> np.ndarray:
-            """Pre-scores of pairs ``k``; -inf for those whose score without the canal term is below ``bar``."""
-            l, t = li[k], ti[k]
+        def score(l, t, a0, p0, chord_a, bar: float = -np.inf) -> np.ndarray:
+            """Pre-scores of pairs (l, t) with their arcs; -inf for those whose score without the canal
+            term is below ``bar``."""
             # theta = 2 atan2(p0, chord_a), p0^2 + chord_a^2 = 2 R p0: sin(theta) = chord_a / R, cos(theta) = 1 - p0 / R
-            b = chord_a[k] / (R * p0[k])
-            c = 1 - p0[k] / R - b * a0[k]
+            b = chord_a / (R * p0)
+            c = 1 - p0 / R - b * a0
             # terminus depth in the lesion, lower bound: (1 - ellipsoidal radius) x the semi-minor axis;
             # with q = delta . tip_dir: along = q + offset, across^2 = |delta|^2 - q^2
             q = c * delta_d[l, t] + b * (delta_tip[t] - delta_p[l, t])
             across = np.sqrt(np.clip(delta2[t] - q ** 2, 0, None))
             coverage = (1 - np.hypot((q + offset) / h, across / r)) * min(h, r) - s.coverage_margin_mm
             upper = self._score(np.minimum(line_score[l], coverage), tip_distance[t])
-            out = np.full(len(k), -np.inf)
+            out = np.full(len(l), -np.inf)
             m = upper >= bar
             l, t, b, c = l[m], t[m], b[m], c[m]
             # the lesion's reach toward the canal from its centre
@@ -623,15 +649,27 @@ class _Planner:
             canal = self.zones.canal.approximate(centre) - reach - self.margin("canal_lesion", 10.0)
             out[m] = np.minimum(upper[m], self._score(canal, tip_distance[t]))
             return out
-        # the S-th best score among the pairs of best bound is a lower bound of the S-th best overall, so
-        # only pairs whose bound (and then whose score without the canal term) reaches it can be among the best
+        # the S-th best score among the joined pairs of best bound is a lower bound of the S-th best
+        # overall, so only pairs whose bound (and then whose score without the canal term) reaches it
+        # can be among the best
         S = s.screened_candidates
         n_probe = PRESELECT_PROBE * S
-        probe = np.argpartition(-bound, n_probe)[:n_probe] if len(li) > n_probe else np.arange(len(li))
-        threshold = np.partition(score(probe), -S)[-S]
-        contenders = np.flatnonzero(bound >= threshold)
-        best = contenders[np.argsort(-score(contenders, threshold), kind="stable")[:S]]
-        return np.sort(best)
+        threshold = -np.inf
+        if len(bound) > n_probe:
+            probe = arcs(np.sort(np.argpartition(-bound, n_probe)[:n_probe]))
+            if len(probe[0]) >= S:
+                threshold = np.partition(score(*probe), -S)[-S]
+        contenders = arcs(np.flatnonzero(bound >= threshold))
+        if len(contenders[0]) == 0:
+            return None
+        if len(contenders[0]) > S:
+            # the S best, ties at the S-th score to the lower index
+            scores = score(*contenders, threshold)
+            last = np.partition(scores, -S)[-S]
+            above = np.flatnonzero(scores > last)
+            best = np.sort(np.concatenate([above, np.flatnonzero(scores == last)[: S - len(above)]]))
+            contenders = tuple(x[best] for x in contenders)
+        return contenders[0], contenders[1]
 
     def _coverage(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
         """Exact depth (mm) of the terminus inside each candidate's spheroid lesion, negative outside
@@ -759,34 +797,49 @@ class _Planner:
         e2 = np.cross(tip_dir, e1)
         u = _unit_sphere_points(subdivisions)
         r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
-        return (centre[:, None] + r * u[None, :, 0, None] * e1[:, None] + r * u[None, :, 1, None] * e2[:, None]
-                + h * u[None, :, 2, None] * tip_dir[:, None])
+        axes = np.stack([r * e1, r * e2, h * tip_dir], axis=1)           # (N, 3, 3): the spheroid's semi-axes
+        return centre[:, None] + u @ axes
 
-    def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+    def _refined_samples(self, tip: np.ndarray, tip_dir: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The finer lesion samples of each candidate (N, K, 3; mm, model coordinates), their canal grid
+        estimates (N, K, mm) and the index of the lowest estimate per candidate (N,)."""
+        lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
+        approx = self.zones.canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
+        return lesion, approx, np.argmin(approx, axis=1)
+
+    def _lesion_canal_clearance(self, distance: np.ndarray) -> np.ndarray:
+        """Lesion clearance from the canal beyond its margin (mm) from the least exact canal distance of
+        the finer lesion samples (mm), less the samples' error."""
+        return distance - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+
+    def _probe_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray) -> np.ndarray:
+        """Exact canal distance (mm) of each candidate's finer lesion sample with the lowest grid
+        estimate: an upper bound of the least distance over its samples."""
+        lesion, _, lowest = self._refined_samples(tip, tip_dir)
+        return self.zones.canal.exact(lesion[np.arange(len(lesion)), lowest])
+
+    def _exact_lesion_canal(self, tip: np.ndarray, tip_dir: np.ndarray, probe: np.ndarray) -> np.ndarray:
         """Lesion clearance from the canal beyond its margin (mm) per candidate: exact distances for
         the lesion samples the grid cannot rule out, less the samples' error.
 
-        Each candidate's sample with the lowest grid estimate is measured exactly first; then only
-        the samples whose estimate less the grid's band does not exceed that distance, the only
-        ones that can hold the minimum."""
-        lesion = self._lesion_points(tip, tip_dir, REFINED_LESION_SUBDIVISIONS)
+        ``probe``: the exact distance of each candidate's sample with the lowest grid estimate (from
+        :meth:`_probe_lesion_canal`); only the samples whose estimate less the grid's band does not
+        exceed it can hold the minimum."""
+        lesion, approx, lowest = self._refined_samples(tip, tip_dir)
         canal = self.zones.canal
-        approx = canal.approximate(lesion.reshape(-1, 3)).reshape(lesion.shape[:2])
         rows = np.arange(len(approx))
-        lowest = np.argmin(approx, axis=1)
         values = np.full(approx.shape, np.inf)
-        values[rows, lowest] = canal.exact(lesion[rows, lowest])
-        rest = approx - canal.band <= values[rows, lowest][:, None]
+        values[rows, lowest] = probe
+        rest = approx - canal.band <= probe[:, None]
         rest[rows, lowest] = False
         values[rest] = canal.exact(lesion[rest])
-        return values.min(axis=1) - REFINED_LESION_ERROR_MM - self.margin("canal_lesion", 10.0)
+        return self._lesion_canal_clearance(values.min(axis=1))
 
     def _slacks(self, c: _Candidates) -> dict[str, np.ndarray]:
         """Grid estimates of each constraint's clearance beyond its margin (mm), per candidate."""
         z, r = self.zones, self.radius
         N, M, _ = c.points.shape
         flat = c.points.reshape(-1, 3)
-        bone = z.bone.approximate(flat).reshape(N, M)
         canal = z.canal.approximate(flat).reshape(N, M)
         sup = self.lm.superior_endplate.signed_distance(flat).reshape(N, M)
         inf = self.lm.inferior_endplate.signed_distance(flat).reshape(N, M)
@@ -795,7 +848,9 @@ class _Planner:
         after = np.arange(M)[None, :] >= c.in_bone_from[:, None]
         deep = after & (cum >= entry_depth[:, None] + SafetyZones.ENTRY_ZONE_MM)
         out = {}
-        out["bone"] = np.where(deep, -bone, np.inf).min(axis=1) - r
+        depth = np.full((N, M), np.inf)       # depth in bone, read only where it is a constraint
+        depth[deep] = -z.bone.approximate(c.points[deep])
+        out["bone"] = depth.min(axis=1) - r
         out["canal_instrument"] = canal.min(axis=1) - r - self.margin("canal_instrument")
         ep = np.minimum(np.where(deep, -sup, np.inf).min(axis=1) - self.margin("superior_endplate_instrument"),
                         np.where(deep, -inf, np.inf).min(axis=1) - self.margin("inferior_endplate_instrument"))
@@ -826,21 +881,35 @@ class _Planner:
         score = self._score(min_slack, tip_distance)
         # the best ranked get their lesion-to-canal clearance again from exact distances on a finer
         # lesion, round after round, until every candidate ranked down to the last one that would be
-        # judged is refined; the grid estimate overstates the clearance (by 0.1-0.5 mm measured), so a
-        # candidate left unrefined below them would rank no higher when refined. Only refined ones are judged.
+        # judged is probed and those judged are refined. A round probes the unprobed among them and the
+        # next PROBE_BATCH unprobed, or, once all are probed, refines those to be judged. The probe's
+        # exact distance bounds the refined clearance from above, so a probed candidate cannot rise when
+        # refined: one ranked below them stays below, one among them that is alike to a judged one ranked
+        # before it stays skipped. The grid estimate of an unprobed one overstates the clearance by
+        # 0.1-0.5 mm on most meshes. The best score, which sets the bar of the near-equal ones the ranking
+        # orders by tip, is refined too. Only refined ones are judged.
+        probe = np.full(len(score), np.nan)
         refined = np.zeros(len(score), bool)
         canal_row = names.index("canal_lesion")
         for _ in range(REFINE_ROUNDS):
-            order = self._rank(np.flatnonzero(min_slack >= 0), score, tip_distance, c.centring)
+            feasible = np.flatnonzero(min_slack >= 0)
+            order = self._rank(feasible, score, tip_distance, c.centring)
             judged = self._distinct(c, order)
             head = order[: int(np.flatnonzero(order == judged[-1])[0]) + 1] if judged else order[:0]
-            if refined[head].all():
+            exact = np.array(judged + ([int(feasible[np.argmax(score[feasible])])] if len(feasible) else []), int)
+            probed = ~np.isnan(probe)
+            if refined[exact].all() and probed[head].all():
                 break
-            # the unrefined ones among them, and the next best unrefined up to a batch of REFINE_BATCH
-            unrefined = order[~refined[order]]
-            head = unrefined[: max(REFINE_BATCH, int(np.count_nonzero(~refined[head])))]
-            stack[canal_row, head] = self._exact_lesion_canal(c.tip[head], c.tip_dir[head])
-            refined[head] = True
+            waiting = np.union1d(head, exact)
+            waiting = waiting[~probed[waiting]]
+            if len(waiting):
+                new = np.union1d(waiting, order[~probed[order]][:PROBE_BATCH])
+                probe[new] = self._probe_lesion_canal(c.tip[new], c.tip_dir[new])
+                stack[canal_row, new] = self._lesion_canal_clearance(probe[new])
+            else:
+                finish = exact[~refined[exact]]
+                stack[canal_row, finish] = self._exact_lesion_canal(c.tip[finish], c.tip_dir[finish], probe[finish])
+                refined[finish] = True
             min_slack = stack.min(axis=0)
             score = self._score(min_slack, tip_distance)
         feasible = np.flatnonzero(min_slack >= 0)
