@@ -13,6 +13,8 @@ exact mesh distance.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import trimesh
 from scipy import ndimage
@@ -67,7 +69,7 @@ class _BallSearch:
         """Distance (mm) from ``point`` (3 floats, model coordinates) to the surface, inf if beyond ``radius``."""
         found = self._locator.FindClosestPointWithinRadius(point, radius, self._closest, self._cell, self._cell_id,
                                                            self._sub_id, self._squared, self._inside)
-        return float(np.sqrt(self._squared.get())) if found else np.inf
+        return math.sqrt(self._squared.get()) if found else math.inf
 
 
 def _exact(implicit, points: np.ndarray) -> np.ndarray:
@@ -259,26 +261,44 @@ class SurfaceDistance:
 
 
 class _BoundedValue:
-    """(distance - offset) of point ``i`` by a ball search, if it does not exceed ``limit`` (inf otherwise)."""
+    """(distance - offset) of points by ball searches: exact where it does not exceed a limit."""
 
     def __init__(self, ball: _BallSearch, points: np.ndarray, offset: np.ndarray):
         self._ball, self._points, self._offset = ball, points, offset
 
     def __call__(self, i: int, limit: float) -> float:
+        """Point i's value if it does not exceed ``limit`` (inf otherwise)."""
         radius = limit + self._offset[i]
         if radius < 0:
             return np.inf
         return self._ball(self._points[i].tolist(), radius + _TIE_MM) - self._offset[i]
 
+    def least(self, order: np.ndarray, lower: np.ndarray, best: float, where: int) -> tuple[float, int]:
+        """The least of ``best`` (point ``where``'s value) and the values of the points ``order``
+        (indices by ascending lower bound ``lower``) and its index, searching until a bound exceeds
+        the best value so far. Points that cannot beat the first best value are not converted."""
+        count = int(np.searchsorted(lower, best, side="right"))
+        order, lower = order[:count], lower[:count]
+        for i, bound, point, offset in zip(order.tolist(), lower.tolist(), self._points[order].tolist(),
+                                           self._offset[order].tolist()):
+            if bound > best:
+                break
+            radius = best + offset
+            if radius < 0:
+                continue
+            value = self._ball(point, radius + _TIE_MM) - offset
+            if value < best:
+                best, where = value, i
+        return best, where
+
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
                     unsigned: np.ndarray) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded(i, limit)`` (point
-    i's exact value if at most ``limit``, valid where ``unsigned``). The point with the lowest estimate
-    is evaluated first; then those near the surface whose bound does not exceed the best value, in
-    one exact call; then the others in the order of their lower bounds, by ball searches, until a
-    bound exceeds the best value so far."""
+    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
+    valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
+    the surface whose bound does not exceed the best value, in one exact call; then the others in the
+    order of their lower bounds, by ball searches, until a bound exceeds the best value so far."""
     where = int(np.argmin(approx))
     best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
     candidates = lower <= best
@@ -289,10 +309,5 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
     far = np.flatnonzero(candidates & unsigned)
-    for i in far[np.argsort(lower[far], kind="stable")].tolist():
-        if lower[i] > best:
-            break
-        value = bounded(i, best)
-        if value < best:
-            best, where = value, i
-    return best, where
+    far = far[np.argsort(lower[far], kind="stable")]
+    return bounded.least(far, lower[far], best, where)
