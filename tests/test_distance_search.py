@@ -3,7 +3,7 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch
+from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch, surface_minima
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
 
@@ -37,6 +37,21 @@ def test_pruned_minima_match_the_exact_minimum_over_every_point(vhm_dir):
     _, patch_exact, _ = trimesh.proximity.closest_point(patch, points)
     value, i = SurfaceDistance(patch).minimum(points, offset)
     assert abs(value - np.min(patch_exact - offset)) < 1e-6 and abs(patch_exact[i] - offset[i] - value) < 1e-6
+
+
+def test_surface_minima_sharing_grid_places_match_each_exact_minimum(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L4_whole.stl")
+    rng = np.random.default_rng(2)
+    points = mesh.bounds[0] + rng.random((1500, 3)) * mesh.extents
+    offset = rng.uniform(0.0, 2.0, len(points))
+    upper = np.flatnonzero(mesh.triangles_center[:, 2] > np.median(mesh.triangles_center[:, 2]))
+    patches = [mesh.submesh([faces], append=True) for faces in (np.arange(0, len(mesh.faces), 7), upper)]
+    # both patches with bound grids spanning the vertebra's box (one geometry), then the upper one with its own grid
+    surfaces = [SurfaceDistance(p, covers=mesh.bounds) for p in patches] + [SurfaceDistance(patches[1])]
+    assert surfaces[2]._bound.shape != surfaces[0]._bound.shape
+    for surface, patch, (value, i) in zip(surfaces, patches + patches[1:], surface_minima(surfaces, points, offset)):
+        _, exact, _ = trimesh.proximity.closest_point(patch, points)
+        assert abs(value - np.min(exact - offset)) < 1e-6 and abs(exact[i] - offset[i] - value) < 1e-6
 
 
 def test_ellipsoid_lesion_samples_are_its_surface_mesh_vertices():
