@@ -208,6 +208,11 @@ class SignedDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        hull = mesh.convex_hull
+        #: the convex hull's facet planes (outward unit normals, offsets): a point's largest height
+        #: above them bounds its distance to the hull, which lies between it and the surface
+        self._hull_normals = np.asarray(hull.face_normals, float)
+        self._hull_offsets = np.einsum("ij,ij->i", self._hull_normals, hull.triangles[:, 0])
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -266,8 +271,15 @@ class SignedDistance:
         if unsigned.any():
             lower[unsigned] = np.maximum(lower[unsigned], self._bound(points[unsigned]))
         lower = lower - offset
+        refine = (lambda i: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
-                               _BoundedValue(self._ball, points, offset), unsigned)
+                               _BoundedValue(self._ball, points, offset), unsigned, refine)
+
+    def _hull_bound(self, points: np.ndarray) -> np.ndarray:
+        """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
+        above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
+        Tight where the nearest part of the surface is convex, as the canal's wall facing the body."""
+        return (points @ self._hull_normals.T - self._hull_offsets).max(axis=1) - _TIE_MM
 
 
 class SurfaceDistance:
@@ -349,12 +361,13 @@ class _BoundedValue:
 
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray) -> tuple[float, int]:
+                    unsigned: np.ndarray, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
     valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
     the surface whose bound does not exceed the best value, in one exact call; then the others in the
-    order of their lower bounds, by ball searches, until a bound exceeds the best value so far."""
+    order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
+    bounds of those others are first raised by ``refine(indices)`` (costlier bounds), if given."""
     where = int(np.argmin(approx))
     best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
     candidates = lower <= best
@@ -365,5 +378,6 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
     far = np.flatnonzero(candidates & unsigned)
-    far = far[np.argsort(lower[far], kind="stable")]
-    return bounded.least(far, lower[far], best, where)
+    bounds = lower[far] if refine is None or len(far) == 0 else np.maximum(lower[far], refine(far))
+    order = np.argsort(bounds, kind="stable")
+    return bounded.least(far[order], bounds[order], best, where)
