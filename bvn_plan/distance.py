@@ -4,11 +4,12 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
 VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
 estimate exactly, then visits the others in the order of their lower bounds (from a grid of
-distances to densely sampled surface points, read with a curvature bound) until a bound exceeds the
-best value so far; a visited point far from the surface costs one VTK cell-locator search of the
-ball in which it could still beat that value, which is quick because the ball is nearly always
-empty. This keeps one trajectory check in the millisecond range while the reported minimum is the
-exact mesh distance.
+distances to densely sampled surface points, read with a curvature bound, and outside a closed
+surface the height above its convex hull's planes) until a bound exceeds the best value so far;
+a visited point far from the surface costs one VTK cell-locator search of the ball in which it
+could still beat that value, which is quick because the ball is nearly always empty. This keeps
+one trajectory check in the millisecond range while the reported minimum is the exact mesh
+distance.
 """
 
 from __future__ import annotations
