@@ -19,7 +19,7 @@ import math
 import numpy as np
 import trimesh
 from scipy import ndimage
-from scipy.spatial import cKDTree
+from scipy.spatial import ConvexHull, cKDTree
 
 from .errors import InputError
 from .voxelize import voxelize
@@ -209,11 +209,10 @@ class SignedDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
-        hull = mesh.convex_hull
-        #: the convex hull's facet planes (outward unit normals, offsets): a point's largest height
-        #: above them bounds its distance to the hull, which lies between it and the surface
-        self._hull_normals = np.asarray(hull.face_normals, float)
-        self._hull_offsets = np.einsum("ij,ij->i", self._hull_normals, hull.triangles[:, 0])
+        # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
+        # point's largest height above them bounds its distance to the hull, which holds the surface
+        planes = ConvexHull(mesh.vertices).equations
+        self._hull_normals, self._hull_offsets = planes[:, :3], planes[:, 3]
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -280,7 +279,7 @@ class SignedDistance:
         """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
         above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
         Tight where the nearest part of the surface is convex, as the canal's wall facing the body."""
-        return (points @ self._hull_normals.T - self._hull_offsets).max(axis=1) - _TIE_MM
+        return (points @ self._hull_normals.T + self._hull_offsets).max(axis=1) - _TIE_MM
 
 
 class SurfaceDistance:
