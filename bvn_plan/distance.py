@@ -4,19 +4,22 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
 VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
 estimate exactly, then visits the others in the order of their lower bounds (from a grid of
-distances to densely sampled surface points, read with a curvature bound) until a bound exceeds the
-best value so far; a visited point far from the surface costs one VTK cell-locator search of the
-ball in which it could still beat that value, which is quick because the ball is nearly always
-empty. This keeps one trajectory check in the millisecond range while the reported minimum is the
-exact mesh distance.
+distances to densely sampled surface points, read with a curvature bound, and outside a closed
+surface the height above its convex hull's planes) until a bound exceeds the best value so far;
+a visited point far from the surface costs one VTK cell-locator search of the ball in which it
+could still beat that value, which is quick because the ball is nearly always empty. This keeps
+one trajectory check in the millisecond range while the reported minimum is the exact mesh
+distance.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import trimesh
 from scipy import ndimage
-from scipy.spatial import cKDTree
+from scipy.spatial import ConvexHull, cKDTree
 
 from .errors import InputError
 from .voxelize import voxelize
@@ -67,7 +70,27 @@ class _BallSearch:
         """Distance (mm) from ``point`` (3 floats, model coordinates) to the surface, inf if beyond ``radius``."""
         found = self._locator.FindClosestPointWithinRadius(point, radius, self._closest, self._cell, self._cell_id,
                                                            self._sub_id, self._squared, self._inside)
-        return float(np.sqrt(self._squared.get())) if found else np.inf
+        return math.sqrt(self._squared.get()) if found else math.inf
+
+    def least(self, points: list, offsets: list, lower: list, indices: list, best: float,
+              where: int) -> tuple[float, int]:
+        """The least of ``best`` (point ``where``'s value) and the values (distance - offset, mm) of
+        ``points`` (lists of 3 floats, by ascending lower bound ``lower`` of their values), with the
+        index (from ``indices``) of the point holding it: each point's ball reaches the best value so
+        far, and the search stops at a bound above it. The locator is called directly: this loop is the
+        checker's hot spot."""
+        find = self._locator.FindClosestPointWithinRadius
+        closest, cell, cell_id, sub_id, squared, inside = (self._closest, self._cell, self._cell_id, self._sub_id,
+                                                           self._squared, self._inside)
+        for i, bound, point, offset in zip(indices, lower, points, offsets):
+            if bound > best:
+                break
+            radius = best + offset
+            if radius >= 0 and find(point, radius + _TIE_MM, closest, cell, cell_id, sub_id, squared, inside):
+                value = math.sqrt(squared.get()) - offset
+                if value < best:
+                    best, where = value, i
+        return best, where
 
 
 def _exact(implicit, points: np.ndarray) -> np.ndarray:
@@ -99,6 +122,32 @@ def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
     return np.vstack(samples)
 
 
+class _GridPlaces:
+    """Where points (mm, model coordinates) fall in a bound grid of a given origin and shape: their
+    nearest nodes, the cells holding them and their trilinear weights, as flat indices, so that grids
+    of one geometry are read at the same points without recomputing them."""
+
+    def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray):
+        pitch = PATCH_GRID_PITCH_MM
+        nodes = np.array(shape)
+        strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
+        index = (points - origin) / pitch
+        nearest = np.clip(np.rint(index), 0, nodes - 1)
+        self.nearest = nearest.astype(int) @ strides
+        self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
+        cell = np.floor(index)
+        self.inside = ((cell >= 0) & (cell < nodes - 1)).all(axis=1)
+        cell = cell[self.inside]
+        t = index[self.inside] - cell
+        cell = cell.astype(int)
+        #: flat index of each inside point's cell in the grid of cell minima (one node fewer each way)
+        self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
+        self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
+        # trilinear weights of the corners in the order of _CELL_CORNERS
+        w = np.stack([1 - t, t], axis=2)
+        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+
+
 class _DistanceBound:
     """A lower bound (mm) on the distance from points to a surface (open or closed, model
     coordinates): a grid of distances from every node to the nearest node marked by a dense surface
@@ -109,11 +158,12 @@ class _DistanceBound:
         pitch = PATCH_GRID_PITCH_MM
         samples = _cover_samples(mesh, MARK_COVER_MM)
         extent = samples if covers is None else np.vstack([samples, covers])
-        self._origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
-        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self._origin) / pitch).astype(int) + 1
+        self.origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
+        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self.origin) / pitch).astype(int) + 1
         empty = np.ones(shape, bool)
-        empty[tuple(np.round((samples - self._origin) / pitch).astype(int).T)] = False
+        empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
         self._grid = ndimage.distance_transform_edt(empty) * pitch
+        self.shape = self._grid.shape
         # the least value over each cell's eight corners, stored at its lowest corner
         least = self._grid[:-1, :-1, :-1].copy()
         for i, j, k in _CELL_CORNERS[1:]:
@@ -122,24 +172,25 @@ class _DistanceBound:
         #: every surface point lies within this distance of a marked node
         self._reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
 
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """Lower bound (mm) on each point's distance to the surface. The distance to the marked nodes
-        is at least the nearest node's value less the point's distance to it (triangle inequality);
-        inside the grid, as the least of convex functions whose curvature is at most 1 / distance, it is
-        also at least its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it
-        over the point's cell."""
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
+        return _GridPlaces(self.origin, self.shape, points)
+
+    def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
+        """Lower bound (mm) on each point's distance to the surface (``places``: the points' places in
+        the grid, if known). The distance to the marked nodes is at least the nearest node's value less
+        the point's distance to it (triangle inequality); inside the grid, as the least of convex
+        functions whose curvature is at most 1 / distance, it is also at least its trilinear
+        interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the point's cell."""
         pitch = PATCH_GRID_PITCH_MM
-        index = (points - self._origin) / pitch
-        nearest = np.clip(np.rint(index), 0, np.array(self._grid.shape) - 1).astype(int)
-        bound = self._grid[tuple(nearest.T)] - np.linalg.norm(points - (self._origin + nearest * pitch), axis=1)
-        cell = np.floor(index).astype(int)
-        inside = np.all((cell >= 0) & (cell < self._cell_least.shape), axis=1)
-        cell = cell[inside]
-        least = self._cell_least[tuple(cell.T)] - _HALF_DIAGONAL * pitch
-        smooth = ndimage.map_coordinates(self._grid, index[inside].T, order=1, mode="nearest")
+        places = self.places(points) if places is None else places
+        grid = self._grid.ravel()
+        bound = grid[places.nearest] - places.to_nearest
+        least = self._cell_least.ravel()[places.cell] - _HALF_DIAGONAL * pitch
+        smooth = np.einsum("ij,ij->i", grid[places.corners], places.weights)
         with np.errstate(divide="ignore"):
             smooth = np.where(least > 0, smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
-        bound[inside] = np.maximum(bound[inside], smooth)
+        bound[places.inside] = np.maximum(bound[places.inside], smooth)
         return bound - self._reach
 
 
@@ -158,6 +209,10 @@ class SignedDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
+        # point's largest height above them bounds its distance to the hull, which holds the surface
+        planes = ConvexHull(mesh.vertices).equations
+        self._hull_normals, self._hull_offsets = planes[:, :3], planes[:, 3]
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -216,8 +271,15 @@ class SignedDistance:
         if unsigned.any():
             lower[unsigned] = np.maximum(lower[unsigned], self._bound(points[unsigned]))
         lower = lower - offset
+        refine = (lambda i: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
-                               _BoundedValue(self._ball, points, offset), unsigned)
+                               _BoundedValue(self._ball, points, offset), unsigned, refine)
+
+    def _hull_bound(self, points: np.ndarray) -> np.ndarray:
+        """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
+        above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
+        Tight where the nearest part of the surface is convex, as the canal's wall facing the body."""
+        return (points @ self._hull_normals.T + self._hull_offsets).max(axis=1) - _TIE_MM
 
 
 class SurfaceDistance:
@@ -238,9 +300,11 @@ class SurfaceDistance:
 
     def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index."""
-        points = np.asarray(points, float)
+        return self._minimum(np.asarray(points, float), offset)
+
+    def _minimum(self, points: np.ndarray, offset, places: _GridPlaces | None = None) -> tuple[float, int]:
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        lower = self._bound(points) - offset
+        lower = self._bound(points, places) - offset
         return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
                                _BoundedValue(self._ball, points, offset), np.ones(len(points), bool))
 
@@ -258,27 +322,52 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
+def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray,
+                   offset: np.ndarray | float = 0.0) -> list[tuple[float, int]]:
+    """``[surface.minimum(points, offset) for surface in surfaces]``, finding the points' places in
+    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box)."""
+    points = np.asarray(points, float)
+    places: dict = {}
+    minima = []
+    for surface in surfaces:
+        grid = (surface._bound.origin.tobytes(), surface._bound.shape)
+        if grid not in places:
+            places[grid] = surface._bound.places(points)
+        minima.append(surface._minimum(points, offset, places[grid]))
+    return minima
+
+
 class _BoundedValue:
-    """(distance - offset) of point ``i`` by a ball search, if it does not exceed ``limit`` (inf otherwise)."""
+    """(distance - offset) of points by ball searches: exact where it does not exceed a limit."""
 
     def __init__(self, ball: _BallSearch, points: np.ndarray, offset: np.ndarray):
         self._ball, self._points, self._offset = ball, points, offset
 
     def __call__(self, i: int, limit: float) -> float:
+        """Point i's value if it does not exceed ``limit`` (inf otherwise)."""
         radius = limit + self._offset[i]
         if radius < 0:
             return np.inf
         return self._ball(self._points[i].tolist(), radius + _TIE_MM) - self._offset[i]
 
+    def least(self, order: np.ndarray, lower: np.ndarray, best: float, where: int) -> tuple[float, int]:
+        """The least of ``best`` (point ``where``'s value) and the values of the points ``order``
+        (indices by ascending lower bound ``lower``) and its index, searching until a bound exceeds
+        the best value so far. Points that cannot beat the first best value are not converted."""
+        count = int(np.searchsorted(lower, best, side="right"))
+        order = order[:count]
+        return self._ball.least(self._points[order].tolist(), self._offset[order].tolist(), lower[:count].tolist(),
+                                order.tolist(), best, where)
+
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray) -> tuple[float, int]:
+                    unsigned: np.ndarray, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded(i, limit)`` (point
-    i's exact value if at most ``limit``, valid where ``unsigned``). The point with the lowest estimate
-    is evaluated first; then those near the surface whose bound does not exceed the best value, in
-    one exact call; then the others in the order of their lower bounds, by ball searches, until a
-    bound exceeds the best value so far."""
+    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
+    valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
+    the surface whose bound does not exceed the best value, in one exact call; then the others in the
+    order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
+    bounds of those others are first raised by ``refine(indices)`` (costlier bounds), if given."""
     where = int(np.argmin(approx))
     best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
     candidates = lower <= best
@@ -289,10 +378,6 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
     far = np.flatnonzero(candidates & unsigned)
-    for i in far[np.argsort(lower[far], kind="stable")].tolist():
-        if lower[i] > best:
-            break
-        value = bounded(i, best)
-        if value < best:
-            best, where = value, i
-    return best, where
+    bounds = lower[far] if refine is None or len(far) == 0 else np.maximum(lower[far], refine(far))
+    order = np.argsort(bounds, kind="stable")
+    return bounded.least(far[order], bounds[order], best, where)

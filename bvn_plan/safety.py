@@ -18,7 +18,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .distance import SignedDistance, SurfaceDistance
+from .distance import SignedDistance, SurfaceDistance, surface_minima
 from .errors import AnatomyError, InputError
 from .landmarks import Landmarks
 from .levels import morphometry
@@ -93,6 +93,9 @@ DEFAULT_RULES = (
          "the instrument keeps clear of the segmental artery zone on the lateral body wall"),
 )
 
+
+#: The surface regions whose clearances the checker reports, in its order.
+REGIONS = ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex")
 
 #: How reasons name each zone.
 ZONE_WORDS = {"exiting_root": "exiting nerve root corridor", "segmental_artery": "segmental artery zone"}
@@ -221,7 +224,7 @@ class SafetyZones:
             self.region_of_face[np.asarray(faces, int)] = name
         self._face_tree = cKDTree(mesh.triangles_center)
         self.surfaces: dict[str, SurfaceDistance] = {}
-        for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
+        for name in REGIONS:
             faces = np.asarray(landmarks.face_regions.get(name, []), int)
             if len(faces) == 0:
                 raise AnatomyError(f"the anatomy found no {name.replace('_', ' ')}: cannot check against it")
@@ -345,8 +348,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     region_depth = depth[post] if len(post) else depth[-1:]
     region_inside = (bone_sd[post] if len(post) else bone_sd[-1:]) < 0
     nearest = zones.nearest_region(region_points, ~region_inside)
-    for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
-        value, k = _region_clearance(zones.surfaces[name], region_points, region_inside, nearest == name, radius)
+    for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius).items():
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
 
     root = zones.root_distance(points) - radius
@@ -364,8 +366,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         record("spinal_canal", "lesion", value, lp[k], None)
         l_inside = zones.bone(lp) < 0
         l_nearest = zones.nearest_region(lp, ~l_inside)
-        for name in ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex"):
-            value, k = _region_clearance(zones.surfaces[name], lp, l_inside, l_nearest == name, 0.0)
+        for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0).items():
             record(name, "lesion", value, lp[k], None)
 
     results = _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, medial_breach,
@@ -378,24 +379,28 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
                        intraosseous, float(medial_breach), grade, path.tip.tolist(), notes)
 
 
-def _region_clearance(surface: SurfaceDistance, points, inside, nearest_is_region, offset) -> tuple[float, int]:
-    """Minimum signed clearance (mm) of points from a surface region: distance inside the bone,
-    minus the distance for points outside the bone that left through this region."""
-    dist = np.full(len(points), np.inf)
-    use = inside | nearest_is_region
-    if not use.any():
-        return float("inf"), 0
-    value_inside = np.inf
-    if inside.any():
-        idx = np.flatnonzero(inside)
-        value_inside, k = surface.minimum(points[idx], offset=offset)
-        dist[idx[k]] = value_inside
-    out = np.flatnonzero(~inside & nearest_is_region)
-    if len(out):
-        deepest, k = surface.maximum(points[out])
-        dist[out[k]] = -deepest - offset
-    k = int(np.argmin(dist))
-    return float(dist[k]), k
+def _region_clearances(zones: SafetyZones, points, inside, nearest, offset) -> dict[str, tuple[float, int]]:
+    """Minimum signed clearance (mm) of points from each surface region and its index: distance
+    inside the bone, minus the distance for points outside the bone that left through the region
+    (``nearest``: each point's nearest region name)."""
+    idx = np.flatnonzero(inside)
+    minima = surface_minima([zones.surfaces[name] for name in REGIONS], points[idx], offset) if len(idx) else None
+    clearances = {}
+    for n, name in enumerate(REGIONS):
+        out = np.flatnonzero(~inside & (nearest == name))
+        if len(idx) == 0 and len(out) == 0:
+            clearances[name] = (float("inf"), 0)
+            continue
+        dist = np.full(len(points), np.inf)
+        if len(idx):
+            value_inside, k = minima[n]
+            dist[idx[k]] = value_inside
+        if len(out):
+            deepest, k = zones.surfaces[name].maximum(points[out])
+            dist[out[k]] = -deepest - offset
+        k = int(np.argmin(dist))
+        clearances[name] = (float(dist[k]), k)
+    return clearances
 
 
 def _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, breach, path_radius):

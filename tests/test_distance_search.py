@@ -3,7 +3,7 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch
+from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch, surface_minima
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
 
@@ -37,6 +37,34 @@ def test_pruned_minima_match_the_exact_minimum_over_every_point(vhm_dir):
     _, patch_exact, _ = trimesh.proximity.closest_point(patch, points)
     value, i = SurfaceDistance(patch).minimum(points, offset)
     assert abs(value - np.min(patch_exact - offset)) < 1e-6 and abs(patch_exact[i] - offset[i] - value) < 1e-6
+
+
+def test_signed_minimum_outside_a_convex_surface_whose_hull_bound_is_tight():
+    # outside a convex mesh the hull planes bound the distance exactly: the minimum must still be
+    # found (not pruned by a bound that rounds above its own value) at the right point
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=10.0)
+    rng = np.random.default_rng(3)
+    # a thin shell about 4 mm out, beyond the grid's band so ball searches decide: many near-equal distances
+    directions = rng.normal(size=(3000, 3))
+    points = directions / np.linalg.norm(directions, axis=1)[:, None] * rng.uniform(14.0, 14.01, (3000, 1))
+    _, exact, _ = trimesh.proximity.closest_point(mesh, points)
+    value, i = SignedDistance(mesh).minimum(points, 0.5)
+    assert abs(value - (exact.min() - 0.5)) < 1e-9 and i == int(np.argmin(exact))
+
+
+def test_surface_minima_sharing_grid_places_match_each_exact_minimum(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L4_whole.stl")
+    rng = np.random.default_rng(2)
+    points = mesh.bounds[0] + rng.random((1500, 3)) * mesh.extents
+    offset = rng.uniform(0.0, 2.0, len(points))
+    upper = np.flatnonzero(mesh.triangles_center[:, 2] > np.median(mesh.triangles_center[:, 2]))
+    patches = [mesh.submesh([faces], append=True) for faces in (np.arange(0, len(mesh.faces), 7), upper)]
+    # both patches with bound grids spanning the vertebra's box (one geometry), then the upper one with its own grid
+    surfaces = [SurfaceDistance(p, covers=mesh.bounds) for p in patches] + [SurfaceDistance(patches[1])]
+    assert surfaces[2]._bound.shape != surfaces[0]._bound.shape
+    for surface, patch, (value, i) in zip(surfaces, patches + patches[1:], surface_minima(surfaces, points, offset)):
+        _, exact, _ = trimesh.proximity.closest_point(patch, points)
+        assert abs(value - np.min(exact - offset)) < 1e-6 and abs(exact[i] - offset[i] - value) < 1e-6
 
 
 def test_ellipsoid_lesion_samples_are_its_surface_mesh_vertices():
