@@ -19,6 +19,7 @@ thermal dose from bvn_plan.bioheat).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -28,6 +29,17 @@ from scipy.spatial import cKDTree
 from .device import DeviceProfile
 from .errors import InputError
 from .vectors import as_points, unit_vector
+
+
+@lru_cache(maxsize=None)
+def unit_icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices and faces of trimesh's unit icosphere of ``subdivisions`` levels, built once per
+    level (read-only arrays: building one costs about as much as a whole safety check)."""
+    sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
+    vertices, faces = sphere.vertices.copy(), sphere.faces.copy()
+    vertices.flags.writeable = False
+    faces.flags.writeable = False
+    return vertices, faces
 
 
 def perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,12 +131,15 @@ class EllipsoidLesion(Lesion):
     def signed_distance(self, points) -> np.ndarray:
         return spheroid_signed_distance(as_points(points), self.centre, self.axis, self.half_length, self.radius)
 
-    def surface_mesh(self, subdivisions: int = 4) -> trimesh.Trimesh:
-        sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
+    def surface_points(self, subdivisions: int = 4) -> np.ndarray:
+        """The vertices of :meth:`surface_mesh` (mm, model coordinates): a unit icosphere of
+        ``subdivisions`` levels mapped onto the spheroid."""
         e1, e2 = perpendicular_basis(self.axis)
-        local = sphere.vertices * np.array([self.radius, self.radius, self.half_length])
-        vertices = self.centre + local @ np.vstack([e1, e2, self.axis])
-        return trimesh.Trimesh(vertices, sphere.faces, process=False)
+        local = unit_icosphere(subdivisions)[0] * np.array([self.radius, self.radius, self.half_length])
+        return self.centre + local @ np.vstack([e1, e2, self.axis])
+
+    def surface_mesh(self, subdivisions: int = 4) -> trimesh.Trimesh:
+        return trimesh.Trimesh(self.surface_points(subdivisions), unit_icosphere(subdivisions)[1], process=False)
 
     @property
     def volume(self) -> float:

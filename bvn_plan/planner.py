@@ -36,17 +36,15 @@ the more centred pedicle passage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
 
 import numpy as np
-import trimesh
 
 from .crossings import interval_around, line_crossings
 from .device import DeviceProfile
 from .errors import InputError
 from .landmarks import Landmarks, TerminusParameters
-from .lesion import EllipsoidLesion, spheroid_signed_distance
+from .lesion import EllipsoidLesion, spheroid_signed_distance, unit_icosphere
 from .path_numbers import path_numbers
 from .paths import Arc, InstrumentPath
 from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
@@ -321,14 +319,6 @@ def _mirror_path(path: InstrumentPath, plane) -> InstrumentPath:
     arc = None if path.arc is None else Arc(path.arc.radius, path.arc.angle_deg, direction(path.arc.bend_direction))
     arc_start = None if path.arc_start is None else reflect(path.arc_start[None], plane)[0]
     return InstrumentPath(reflect(path.vertices, plane), path.radius, path.kind, arc_start, arc)
-
-
-@lru_cache(maxsize=None)
-def _unit_sphere_points(subdivisions: int) -> np.ndarray:
-    """Vertices of the unit icosphere of ``subdivisions`` levels (read-only, built once per level)."""
-    points = trimesh.creation.icosphere(subdivisions=subdivisions).vertices.copy()
-    points.flags.writeable = False
-    return points
 
 
 # ---------------------------------------------------------------------------------------------
@@ -795,7 +785,7 @@ class _Planner:
         e1 = np.cross(tip_dir, helper)
         e1 /= np.linalg.norm(e1, axis=1)[:, None]
         e2 = np.cross(tip_dir, e1)
-        u = _unit_sphere_points(subdivisions)
+        u = unit_icosphere(subdivisions)[0]
         r, h = dev.lesion_diameter_mm / 2, dev.lesion_length_mm / 2
         axes = np.stack([r * e1, r * e2, h * tip_dir], axis=1)           # (N, 3, 3): the spheroid's semi-axes
         return centre[:, None] + u @ axes

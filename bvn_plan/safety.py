@@ -10,7 +10,6 @@ entry to its tip, the verdict and the reasons in words.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict, dataclass, field, replace
 
@@ -22,7 +21,7 @@ from .distance import SignedDistance, SurfaceDistance, surface_minima
 from .errors import AnatomyError, InputError
 from .landmarks import Landmarks
 from .levels import morphometry
-from .lesion import EllipsoidLesion, perpendicular_basis
+from .lesion import EllipsoidLesion
 from .paths import InstrumentPath
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
@@ -283,22 +282,11 @@ class SafetyZones:
 LESION_SUBDIVISIONS = 3
 
 
-@functools.lru_cache(maxsize=None)
-def _unit_sphere(subdivisions: int) -> np.ndarray:
-    """Vertices of trimesh's unit icosphere, built once per subdivision level (read-only)."""
-    vertices = trimesh.creation.icosphere(subdivisions=subdivisions).vertices.copy()
-    vertices.flags.writeable = False
-    return vertices
-
-
 def _lesion_points(lesion) -> np.ndarray:
     """Surface samples (mm, model coordinates) of a lesion; an ellipsoid's are the vertices of its
-    ``surface_mesh(LESION_SUBDIVISIONS)``, computed the same way from a cached unit sphere (building
-    the icosphere took about as long as a whole check)."""
+    ``surface_mesh(LESION_SUBDIVISIONS)``, without building the mesh."""
     if isinstance(lesion, EllipsoidLesion):
-        e1, e2 = perpendicular_basis(lesion.axis)
-        local = _unit_sphere(LESION_SUBDIVISIONS) * np.array([lesion.radius, lesion.radius, lesion.half_length])
-        return lesion.centre + local @ np.vstack([e1, e2, lesion.axis])
+        return lesion.surface_points(LESION_SUBDIVISIONS)
     surface = lesion if isinstance(lesion, trimesh.Trimesh) else lesion.surface_mesh()
     if len(surface.vertices) < 4:
         raise InputError("the lesion surface has fewer than 4 points")
