@@ -249,23 +249,18 @@ def _lowest_section(vertices, faces, centre, axis):
     cranio-caudally on its chord; ``None`` if the axis leaves bone."""
     up = _perpendicular(axis, np.array([0, 0, 1.0]))
     # Only faces reaching the band the vertical chords run in can be crossed by them.
-    rel = vertices[faces] - centre
-    along = rel @ axis
-    half = NO_NECK_DEPTH_MM / 2 + 1e-6
-    faces = faces[(along.max(axis=1) >= -half) & (along.min(axis=1) <= half)]
-    spans = {}
+    faces = _faces_in_slab(vertices, faces, centre, axis, NO_NECK_DEPTH_MM / 2)
+    heights = {}
     for t in np.arange(-NO_NECK_DEPTH_MM / 2, NO_NECK_DEPTH_MM / 2 + 1e-9, LOWEST_SECTION_STEP_MM):
-        span = interval_around(line_crossings(vertices, faces, centre + t * axis, up), 0.0)
-        if span is not None and span[0] <= 0 <= span[1]:
-            spans[t] = span
-    if not spans:
+        height = _chord(vertices, faces, centre + t * axis, up)
+        if height is not None:
+            heights[t] = height
+    if not heights:
         return None
-    lowest = min(b - a for a, b in spans.values())
-    t = float(np.mean([t for t, (a, b) in spans.items() if b - a <= lowest + LOWEST_SECTION_TOLERANCE_MM]))
-    span = interval_around(line_crossings(vertices, faces, centre + t * axis, up), 0.0)
-    if span is None or not span[0] <= 0 <= span[1]:
-        return None
-    return centre + t * axis + up * (span[0] + span[1]) / 2
+    lowest = min(heights.values())
+    t = float(np.mean([t for t, h in heights.items() if h <= lowest + LOWEST_SECTION_TOLERANCE_MM]))
+    span = _span(vertices, faces, centre + t * axis, up)
+    return None if span is None else centre + t * axis + up * (span[0] + span[1]) / 2
 
 
 def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):
@@ -315,11 +310,8 @@ def _narrowest_width(vertices, faces, centre, axis, width, height) -> float:
     # Only triangles reaching into the slab the chords run in can be crossed by them (the slab is
     # bounded along the axis and along the normal to the axis and the chords).
     normal = np.cross(axis, across)
-    reach = band * abs(up @ normal) + 1e-6
-    rel = vertices[faces] - centre
-    along, rise = rel @ axis, rel @ normal
-    faces = faces[(along.max(axis=1) >= -half - 1e-6) & (along.min(axis=1) <= half + 1e-6)
-                  & (rise.max(axis=1) >= -reach) & (rise.min(axis=1) <= reach)]
+    faces = _faces_in_slab(vertices, faces, centre, axis, half)
+    faces = _faces_in_slab(vertices, faces, centre, normal, band * abs(up @ normal))
     for t in np.arange(-half, half + 1e-9, NO_NECK_WIDTH_STEP_MM):
         for v in np.linspace(-band, band, 5):
             chord = _chord(vertices, faces, centre + t * axis + v * up, across)
@@ -328,12 +320,27 @@ def _narrowest_width(vertices, faces, centre, axis, width, height) -> float:
     return width
 
 
+def _faces_in_slab(vertices, faces, centre, direction, half) -> np.ndarray:
+    """The faces reaching the slab within ``half`` (mm, plus 1e-6) of ``centre`` along the unit
+    ``direction``: the only ones a line lying in that slab can cross."""
+    along = (vertices[faces] - centre) @ direction
+    half = half + 1e-6
+    return faces[(along.max(axis=1) >= -half) & (along.min(axis=1) <= half)]
+
+
 def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:
     out = direction - (direction @ axis) * axis
     return out / np.linalg.norm(out)
 
 
+def _span(vertices, faces, centre, direction):
+    """The bone chord through ``centre`` along ``direction`` as (start, end) parameters (mm from
+    ``centre``, exact mesh crossings), or ``None`` when ``centre`` is not in bone."""
+    span = interval_around(line_crossings(vertices, faces, centre, direction), 0.0)
+    return None if span is None or not span[0] <= 0 <= span[1] else span
+
+
 def _chord(vertices, faces, centre, direction):
     """Length (mm) of the bone chord through ``centre`` along ``direction`` (exact mesh crossings)."""
-    span = interval_around(line_crossings(vertices, faces, centre, direction), 0.0)
-    return None if span is None or not span[0] <= 0 <= span[1] else float(span[1] - span[0])
+    span = _span(vertices, faces, centre, direction)
+    return None if span is None else float(span[1] - span[0])
