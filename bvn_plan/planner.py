@@ -433,16 +433,15 @@ class _Planner:
         rel = self.lm.pedicles[result.side].isthmus_centre - path.start
         if np.linalg.norm(rel - (rel @ axis) * axis) > self.settings.isthmus_offset_mm + MIRROR_CENTRING_TOLERANCE_MM:
             return result  # the mirror image misses this side's isthmus
-        plan = self._exact(result.approach, result.side, path,
-                           float(self._centring(result.side, path.start[None], axis[None])[0]))
-        numbers = plan.numbers
-        if numbers["depth_introducer_in_bone_mm"] > self.device.introducer_max_depth_mm:
-            return result
         if path.arc_start is not None:
             past = (path.arc_start - self.lm.pedicles[result.side].body_junction) @ self.frame.anterior
             lo, hi = self.settings.arc_start_past_wall_mm
             if not lo <= past <= hi:
                 return result
+        plan = self._exact(result.approach, result.side, path,
+                           float(self._centring(result.side, path.start[None], axis[None])[0]))
+        if plan.numbers["depth_introducer_in_bone_mm"] > self.device.introducer_max_depth_mm:
+            return result
         own = result.plan
         if plan.check.verdict == FAIL or plan.coverage_mm < self.settings.coverage_margin_mm:
             return result
