@@ -151,7 +151,7 @@ def _plan_one(case: Case, out: Path) -> tuple[str, int, str | None]:
     """Plan one case in its folder; bvn-plan errors are returned, not raised."""
     warnings.simplefilter("ignore", BvnPlanWarning)  # the notes are in plan.json
     try:
-        plan_case(case, out / case.case_id)
+        plan_case(case, out / case.case_id, workers=1)  # the batch's workers are the parallelism
     except BvnPlanError as exc:
         return case.case_id, 0, f"{type(exc).__name__}: {exc}"
     return case.case_id, len(case.levels), None

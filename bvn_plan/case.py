@@ -29,6 +29,7 @@ import io
 import json
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -56,6 +57,10 @@ SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "sid
 #: Morphometry (bvn_plan.anatomy) copied into the summary columns of the same name + "_mm".
 SUMMARY_MORPHOMETRY = ("body_depth", "body_width", "canal_width", "pedicle_width_right", "pedicle_width_left")
 #: CT sampling steps (mm): along a path from its bone entry, and the grid filling a lesion.
+#: Worker processes a case plans its levels in, at most (one level each at a time; the machines
+#: this is measured on have 2 cores). A batch plans each case in one process instead.
+CASE_WORKERS = 2
+
 CT_PATH_STEP_MM = 1.0
 CT_LESION_STEP_MM = 1.0
 STAGES = ("plan", "anatomy")
@@ -323,17 +328,18 @@ def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
             for level, m in case.meshes.items() if level in case.levels}, notes
 
 
-def plan_case(case: Case, out_dir: str | os.PathLike) -> CaseResult:
+def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKERS) -> CaseResult:
     """Check eligibility, plan every level, and write the output folder ``out_dir`` whole (see
     the module docstring). A level whose anatomy is refused is reported, the others planned.
-    Raises :class:`InputError` for unusable inputs or an ``out_dir`` that is not a bvn-plan case
-    folder."""
+    Levels are planned in up to ``workers`` processes (1: in this one); the results do not depend
+    on it. Raises :class:`InputError` for unusable inputs or an ``out_dir`` that is not a
+    bvn-plan case folder."""
     out = Path(out_dir)
     _check_replaceable(out)
     eligibility = case.eligibility()
     vertebrae, notes = load_vertebrae(case)
     ct = _read_ct(case, vertebrae)
-    outcomes = [_plan_level(case, level, vertebrae[level], ct) for level in case.levels]
+    outcomes = _plan_levels(case, vertebrae, ct, workers)
     rows = [_row(case, eligibility, o) for o in outcomes]
     document = _document(case, eligibility, outcomes, notes, rows)
 
@@ -360,6 +366,18 @@ def plan_case(case: Case, out_dir: str | os.PathLike) -> CaseResult:
 
     replace_directory(out, fill)
     return CaseResult(case, eligibility, outcomes, out, rows)
+
+
+def _plan_levels(case: Case, vertebrae: dict, ct, workers: int) -> list[LevelOutcome]:
+    """Every level's outcome, in the case's level order, planned in up to ``workers`` processes."""
+    if not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
+    jobs = [(case, level, vertebrae[level], ct) for level in case.levels]
+    workers = min(workers, len(jobs), os.cpu_count() or 1)
+    if workers == 1:
+        return [_plan_level(*job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers) as executor:
+        return list(executor.map(_plan_level, *zip(*jobs)))
 
 
 def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:

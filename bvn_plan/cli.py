@@ -520,8 +520,10 @@ def show(plan_file, png, approach, side, camera):
               help="Output folder; a re-run replaces it whole (plan.json, summary.csv, report.html, slicer/).")
 @click.option("--images/--no-images", default=None,
               help="Render the report's pictures (default: the case file's plan.images, else yes).")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Worker processes planning the levels side by side [default: bvn_plan.case.CASE_WORKERS].")
 @friendly_errors
-def case_command(case_file, out_dir, images):
+def case_command(case_file, out_dir, images, workers):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
     checklist, plans, HTML report and 3D Slicer files.
 
@@ -532,7 +534,7 @@ def case_command(case_file, out_dir, images):
     case = load_case(case_file)
     if images is not None:
         case.images = images
-    result = plan_case(case, out_dir)
+    result = plan_case(case, out_dir, **({} if workers is None else {"workers": workers}))
     click.echo(json.dumps({
         "out": str(result.out_dir),
         "eligibility": None if result.eligibility is None else {"verdict": result.eligibility.verdict,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from bvn_plan.atomic import replace_directory
-from bvn_plan.case import DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
+from bvn_plan.case import CASE_WORKERS, DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
 from bvn_plan.errors import InputError
 from bvn_plan.frames import convert_points
 from bvn_plan.labelmap import load_labelmap
@@ -202,6 +202,18 @@ def test_markups_without_a_patient_frame_follow_slicer_lps(planned, tmp_path):
     assert np.allclose(document["markups"][0]["controlPoints"][-1]["position"], o.chosen.path.tip)
     _, lesion = _read_stl(files["lesion"])
     assert abs(lesion.mean(axis=0) - o.chosen.lesion.centre).max() < 0.5
+
+
+def test_levels_planned_in_one_process_match_those_planned_side_by_side(planned, totalseg_dir, tmp_path):
+    _, out, _ = planned  # planned with the default CASE_WORKERS processes
+    assert CASE_WORKERS > 1
+    document = _case_document(totalseg_dir) | {"levels": "L4-L5"}
+    case = case_from_dict(document, totalseg_dir, source="test case")
+    plan_case(case, tmp_path / "one", workers=1)
+    side_by_side = json.loads((out / "plan.json").read_text())["levels"]
+    one_process = json.loads((tmp_path / "one" / "plan.json").read_text())["levels"]
+    for level in ("L4", "L5"):
+        assert one_process[level]["plan"] == side_by_side[level]["plan"]
 
 
 def test_a_rerun_replaces_the_output_whole(tmp_path):
