@@ -400,7 +400,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     progress("canal volume and morphometry")
     # Canal volume: the lumen (plus margin) between the endplate planes at the posterior wall.
     canal_z = endplate_z(wall_y)
-    canal_local = canal_volume(lumen, grid, canal_z)
+    canal_local = canal_volume(lumen, grid, canal_z, solid)
     # The canal centroid is the lumen's own (without the safety margin of the canal volume).
     canal_centroid_local = np.array([xs[li].mean(), ys[lj].mean(), (canal_z[0] + canal_z[1]) / 2])
 

@@ -140,12 +140,14 @@ def lumen_mask(solid: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
     return labels == candidates[int(np.argmax(areas))]
 
 
-def canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range) -> trimesh.Trimesh:
+def canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range, solid: np.ndarray) -> trimesh.Trimesh:
     """The canal lumen grown by CANAL_MARGIN_MM and extruded between the endplate planes at the
-    midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface."""
+    midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface.
+    The margin grows into open space only: where it would reach into bone (``solid``, the voxel
+    grid of the vertebra) that is the posterior wall or a pedicle, not canal."""
     grow = int(round(CANAL_MARGIN_MM / grid.spacing))
     footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
     zs = grid.axis_coordinates(2)
     inside_z = (zs >= z_range[0] - CANAL_MARGIN_MM) & (zs <= z_range[1] + CANAL_MARGIN_MM)
-    mask = footprint[:, :, None] & inside_z[None, None, :]
+    mask = footprint[:, :, None] & inside_z[None, None, :] & ~solid
     return mask_surface(mask, grid)

@@ -87,7 +87,8 @@ def test_what_goes_wrong_captions_carry_the_checkers_verdicts(outputs):
 
     assert "verdict FAIL" in near.splitlines()[0]
     found = re.search(r"ablation zone comes within ([\d.]+) mm of the spinal canal, inside its ([\d.]+) mm margin", near)
-    assert float(found.group(1)) < 0.5 * float(found.group(2))
+    # the example stops at the first pull-back inside half the margin; the caption rounds to 0.1 mm
+    assert float(found.group(1)) <= 0.5 * float(found.group(2))
     assert "Gertzbein-Robbins grade 0 (medial breach 0.0 mm)" in near
 
     assert green(caption_pixels(picture(out / "1_planned.png"))).sum() > 50
