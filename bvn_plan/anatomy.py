@@ -596,8 +596,7 @@ def _morphometry_confidence(found: Landmarks, level: str, without_alae: bool = F
             base = base.removesuffix(suffix)
         if not hasattr(prior, base) or not np.isfinite(value):
             continue
-        mean = getattr(prior, base)
-        sd = prior.sd(base)
+        mean, sd = prior.reference(base)
         if "angle" in base:
             sd = max(sd, 5.0)  # angle priors from memory [A]: at least 5 deg SD
         z[name] = (value - mean) / sd

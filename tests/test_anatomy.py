@@ -321,6 +321,12 @@ def test_whole_sacrum_is_read_from_its_s1_segment(vhm_dir):
     assert found.frame.anterior @ VHM_ANTERIOR > 0.5 and found.frame.superior @ VHM_SUPERIOR > 0.5
     assert found.frame.right @ VHM_RIGHT > 0.99
     assert any("whole sacrum" in note for note in found.notes)
+    # Its S1 pedicles (into the alae) are recognised, not trusted: 27 mm wide against the published
+    # 22.3 +- 2.7 mm [Okutan 2003], but 24-26 mm tall (published 13.6 mm; noted, capped at half).
+    for side in ("left", "right"):
+        assert PEDICLE_CONFIDENCE_MIN <= found.confidence[f"{side}_pedicle"] <= 0.5, side
+        assert abs(found.pedicles[side].isthmus_width - 22.3) <= 3 * 2.7, side
+        assert any(note.startswith(f"the {side} pedicle reads too tall") for note in found.notes), side
 
 
 def test_transitional_l6_uses_l5_priors(vhm_dir):
