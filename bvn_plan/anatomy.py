@@ -98,6 +98,15 @@ NO_NECK_CONFIDENCE = 0.6
 #: height does not limit the introducer's fit as the width does; the safety checker still judges
 #: every path on the surface as given [A].
 PEDICLE_HEIGHT_CONFIDENCE_FLOOR = 0.5
+#: An S1 surface reaching less than this far (mm) beyond each side of the level's body-width prior
+#: has no sacral alae: a segmentation label of the S1 segment alone (TotalSegmentator's
+#: vertebrae_S1 reaches 5 mm), not a sacrum (whose alae reach 25-35 mm: VHM, synthetic) [A].
+ALA_MIN_REACH_MM = 15.0
+#: Without the alae an S1 pedicle ends laterally at the label's edge and reads narrower than the
+#: published S1 pedicle; that lowers its confidence at most to this share: the width is then a lower
+#: bound of the bone's (a path inside it is inside the bone), and the planner still refuses an isthmus
+#: narrower than the introducer and judges every path on the surface as given [A].
+S1_WITHOUT_ALAE_WIDTH_CONFIDENCE_FLOOR = 0.5
 #: Findings with a confidence below this make find_anatomy refuse (AnatomyError) [A].
 REFUSE_BELOW = 0.25
 #: Morphometry z-score (against the level prior) at which a measure counts as implausible.
@@ -138,11 +147,16 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
 
     progress("anatomical frame")
     frame, cues = _orient(mesh, sym.plane, view, vertebra.patient_frame, notes)
-    found = _measure(mesh, frame, view.window, level, terminus, notes, progress)
+    without_alae = _s1_without_alae(mesh, frame, level)
+    if without_alae:
+        notes.append("S1 without sacral alae (a label of the S1 segment alone): the surface ends "
+                     "lateral to the pedicles, so they read narrower than the S1 pedicles of a whole "
+                     "sacrum; paths are checked against this surface, which lies inside the bone")
+    found = _measure(mesh, frame, view.window, level, terminus, notes, progress, without_alae)
     found.confidence.update(cues)
     found.confidence["midsagittal_plane"] = _ramp(sym.residual_mm, SYMMETRY_GOOD_MM, SYMMETRY_REFUSE_MM)
     found.confidence["frame"] = min(cues.values()) * (1.0 if sym.residual_mm <= SYMMETRY_GOOD_MM else 0.7)
-    notes += _morphometry_confidence(found, level)
+    notes += _morphometry_confidence(found, level, without_alae)
     found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (
         "frame", "canal", "body", "superior_endplate", "inferior_endplate"))
     doubtful = {k: v for k, v in found.confidence.items() if v < REFUSE_BELOW and k in _CRITICAL}
@@ -170,6 +184,15 @@ def _check_single_piece(mesh: trimesh.Trimesh) -> None:
         areas = sorted((p.area for p in parts), reverse=True)
         if areas[1] > 0.2 * areas[0]:
             raise AnatomyError(f"the mesh holds {len(parts)} separate pieces: give one vertebra per mesh")
+
+
+def _s1_without_alae(mesh, frame: AnatomicalFrame, level: str) -> bool:
+    """True for an S1 surface no wider (mm, along the frame's right axis) than the level's
+    body-width prior plus ALA_MIN_REACH_MM on each side: the S1 segment without its alae."""
+    if level != "S1":
+        return False
+    width = float(np.ptp(frame.to_local(mesh.vertices)[:, 0]))
+    return width <= level_prior(level).body_width + 2 * ALA_MIN_REACH_MM
 
 
 def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str]):
@@ -253,8 +276,9 @@ def _si_score(grid: VoxelGrid, ap_sign: float) -> tuple[float, float]:
 
 
 def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: TerminusParameters,
-             notes: list[str], progress: Callable[[str], None]) -> Landmarks:
-    """Everything measured in the (provisional) vertebra frame; returns Landmarks in model coords."""
+             notes: list[str], progress: Callable[[str], None], without_alae: bool = False) -> Landmarks:
+    """Everything measured in the (provisional) vertebra frame; returns Landmarks in model coords.
+    ``without_alae``: an S1 segment without its alae (its pedicles have no lateral mass)."""
     progress("canal, body and endplates")
     local = frame.to_local(mesh.vertices)
     grid = voxelize(local, mesh.faces, VOXEL_MM)
@@ -371,7 +395,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     pedicles, ped_faces, morph = {}, {}, {}
     for side, sign in (("right", 1), ("left", -1)):
         p = find_pedicle(VoxelGrid(solid, grid.origin, grid.spacing), lumen_x, (lumen_y[0], wall_y),
-                         local, mesh.faces, sign)
+                         local, mesh.faces, sign, lateral_mass=not without_alae)
         if p is None:
             confidence[f"{side}_pedicle"] = 0.0
             notes.append(f"no {side} pedicle found")
@@ -387,7 +411,11 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         ped_faces[side] = np.nonzero((radial < max(p.width, p.height) / 2 + 1.5)
                                      & (centroids[:, 1] < wall_y) & (centroids[:, 1] > lumen_y[0]))[0]
         confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
-        if not p.neck_found:
+        if not p.neck_found and without_alae:
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found (a short S1 pedicle); its axis is "
+                         "the corridor of largest clearance through it, its isthmus that corridor's "
+                         "middle section, its width the transverse chord through its centre")
+        elif not p.neck_found:
             notes.append(f"{side} pedicle: no narrowing (isthmus) found (a transverse process joins it); "
                          "its axis is the corridor of largest clearance through it, its width the "
                          "narrowest transverse chord near its centre")
@@ -555,10 +583,11 @@ def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Tr
     return mask_surface(keep, grid)
 
 
-def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
+def _morphometry_confidence(found: Landmarks, level: str, without_alae: bool = False) -> list[str]:
     """Set the morphometry confidence (share of measures within MORPHOMETRY_MAX_Z SD of the level
     prior), lower the confidence of pedicles, canal and body with implausible sizes, and return a
-    note per implausible measure."""
+    note per implausible measure. ``without_alae``: an S1 segment without its alae, whose pedicles
+    may read narrow (S1_WITHOUT_ALAE_WIDTH_CONFIDENCE_FLOOR)."""
     prior = level_prior(level)
     z = {}
     for name, value in found.morphometry.items():
@@ -567,8 +596,7 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
             base = base.removesuffix(suffix)
         if not hasattr(prior, base) or not np.isfinite(value):
             continue
-        mean = getattr(prior, base)
-        sd = prior.sd(base)
+        mean, sd = prior.reference(base)
         if "angle" in base:
             sd = max(sd, 5.0)  # angle priors from memory [A]: at least 5 deg SD
         z[name] = (value - mean) / sd
@@ -584,7 +612,10 @@ def _morphometry_confidence(found: Landmarks, level: str) -> list[str]:
     notes = []
     for side in found.pedicles:
         height = plausible(f"pedicle_height_{side}")
-        found.confidence[f"{side}_pedicle"] *= min(plausible(f"pedicle_width_{side}"),
+        width = plausible(f"pedicle_width_{side}")
+        if without_alae and z[f"pedicle_width_{side}"] < 0:
+            width = max(S1_WITHOUT_ALAE_WIDTH_CONFIDENCE_FLOOR, width)
+        found.confidence[f"{side}_pedicle"] *= min(width,
                                                    plausible(f"pedicle_transverse_angle_{side}"),
                                                    max(PEDICLE_HEIGHT_CONFIDENCE_FLOOR, height))
         if height < 1.0 and z[f"pedicle_height_{side}"] > 0:

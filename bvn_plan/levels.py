@@ -9,7 +9,10 @@ priors. Sources (see ``../shared/reference/bvn_facts.md`` and the README):
   bvn_facts.md (assumptions, from memory of the tables).
 * Interpedicular distance L1 20.4 -> L5 26.0 mm [V]; canal smallest at L3 [V, Griffith 2016].
 * Endplate width 40 (L1) -> 50 (L5), depth 33-35 mm [A].
-* S1: pedicle height 13.6 mm, transverse angle 41-43 deg, sagittal 19 deg [V, Okutan 2003].
+* S1: pedicle height 13.6 mm, transverse angle 41-43 deg, sagittal 19 deg [V, Okutan 2003]; S1
+  pedicle width 22.3 +- 2.7 mm (30 dry sacra: 22.5 +- 2.6 female, 22.2 +- 2.8 male) [V, Okutan O et al.
+  2003, Neuroanatomy 2:16-19]: the S1 pedicle joins the body to the ala, wide and short. The
+  generator keeps 18 mm (its pedicle tube meets the ala when wider): see ``reference``.
 * Everything else (body heights L1-L4, canal depths L1-L4, pedicle sagittal angles, S1 body) [A].
 
 Standard deviations default to about 10% of the mean where no SD is published, and to at least
@@ -72,6 +75,13 @@ class LevelMorphometry:
         sd = self.relative_sd * abs(getattr(self, name))
         return max(sd, ANGLE_MIN_SD_DEG) if name.endswith("_angle") else sd
 
+    def reference(self, name: str) -> tuple[float, float]:
+        """(mean, SD) the anatomy's plausibility check compares a measured ``name`` with: the
+        published values where they differ from the generator's default (_PUBLISHED_REFERENCE),
+        otherwise the default and :meth:`sd`."""
+        published = _PUBLISHED_REFERENCE.get(self.level, {})
+        return published[name] if name in published else (getattr(self, name), self.sd(name))
+
     def with_overrides(self, **overrides: float) -> "LevelMorphometry":
         unknown = set(overrides) - {f.name for f in fields(self)}
         if unknown:
@@ -87,6 +97,13 @@ _PUBLISHED_SD = {
         "body_height_anterior": 1.9, "body_height_posterior": 1.9, "body_depth": 3.5,
         "pedicle_height": 1.9, "pedicle_width": 2.3, "canal_depth": 2.1, "canal_width": 3.1,
     },
+}
+
+#: Published (mean, SD) that the synthetic generator does not use as its default: an S1 pedicle tube
+#: 22 mm wide meets the generator's ala, so its S1 keeps 18 mm [A], while measured S1 pedicles are
+#: judged against the published width [V, Okutan 2003].
+_PUBLISHED_REFERENCE = {
+    "S1": {"pedicle_width": (22.3, 2.7)},
 }
 
 MORPHOMETRY = {

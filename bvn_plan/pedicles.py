@@ -11,6 +11,12 @@ smoothed surfaces) has no section to follow. Its axis is then the straight corri
 clearance from the back of the pedicle into the body (the line an introducer would take, found on
 the inside distance map), its isthmus the lowest section along that corridor, and its width the
 narrowest transverse chord near the centre, so that the process is not counted as pedicle.
+
+An S1 segment without its alae (a segmentation label of S1 alone, such as TotalSegmentator's
+vertebrae_S1) has nothing joining its pedicles laterally and no narrowing either: its short, wide
+pedicle grows taller toward the body, so the lowest section near the corridor's middle is its
+rounded back end. Its isthmus is then the corridor's middle section itself and its width the
+transverse chord through the centre (``lateral_mass=False``).
 """
 
 from __future__ import annotations
@@ -97,12 +103,16 @@ class PedicleFinding:
 
 
 def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[float, float],
-                 vertices: np.ndarray, faces: np.ndarray, side_sign: int) -> PedicleFinding | None:
+                 vertices: np.ndarray, faces: np.ndarray, side_sign: int,
+                 lateral_mass: bool = True) -> PedicleFinding | None:
     """The pedicle on one side (``side_sign`` +1 right, -1 left), or ``None`` if none is found.
 
     ``grid``: solid voxels in the vertebra frame; ``lumen_x``: (min, max) x of the canal lumen;
     ``y_range``: (posterior, anterior) y limits of the search, i.e. the back of the canal and the
     posterior wall of the body; ``vertices``/``faces``: the mesh in the vertebra frame (mm).
+    ``lateral_mass``: False when nothing joins the pedicle laterally (an S1 segment without its
+    alae): a pedicle without a narrowing then keeps the corridor's middle section as its isthmus
+    and the transverse chord through its centre as its width (module docstring).
     """
     xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
     edge = lumen_x[1] if side_sign > 0 else lumen_x[0]
@@ -146,7 +156,10 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
         if found is None:
             return None
         centre, axis = found
-        centre = _lowest_section(vertices, faces, centre, axis)
+        if lateral_mass:
+            centre = _lowest_section(vertices, faces, centre, axis)
+        else:
+            centre = _centred_on_height(vertices, faces, centre, axis)
         if centre is None:
             return None
         lo, hi = 0, len(rows) - 1
@@ -168,7 +181,7 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
     height = _chord(vertices, faces, centre, _perpendicular(axis, np.array([0, 0, 1.0])))
     if width is None or height is None:
         return None
-    if not neck:
+    if not neck and lateral_mass:
         width = _narrowest_width(vertices, faces, centre, axis, width, height)
     junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
     return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1, neck)
@@ -259,8 +272,15 @@ def _lowest_section(vertices, faces, centre, axis):
         return None
     lowest = min(heights.values())
     t = float(np.mean([t for t, h in heights.items() if h <= lowest + LOWEST_SECTION_TOLERANCE_MM]))
-    span = _span(vertices, faces, centre + t * axis, up)
-    return None if span is None else centre + t * axis + up * (span[0] + span[1]) / 2
+    return _centred_on_height(vertices, faces, centre + t * axis, axis)
+
+
+def _centred_on_height(vertices, faces, point, axis):
+    """``point`` moved cranio-caudally (normal to ``axis``) to the middle of its bone chord (mm,
+    vertebra frame); ``None`` if ``point`` is not in bone."""
+    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    span = _span(vertices, faces, point, up)
+    return None if span is None else point + up * (span[0] + span[1]) / 2
 
 
 def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):

@@ -224,6 +224,32 @@ def test_totalsegmentator_levels(totalseg_dir):
         _assert_no_neck_width_not_across_the_process(found, level)
 
 
+def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
+    """TotalSegmentator's vertebrae_S1 label is the S1 segment alone (60 mm wide, no alae): its short
+    pedicles are recognised where they join the body, beside the canal, converging, and measured
+    through their middle (they read 2.7 and 4.7 mm wide across their rounded back ends before, with
+    confidence 0); being narrower than a whole sacrum's S1 pedicles, they are capped and noted."""
+    from bvn_plan.labelmap import load_labelmap
+
+    vertebra = load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra("S1")
+    found = find_anatomy(vertebra)
+    assert any(note.startswith("S1 without sacral alae") for note in found.notes)
+    local = {side: found.frame.to_local(p.isthmus_centre[None])[0] for side, p in found.pedicles.items()}
+    wall = found.frame.to_local(found.basivertebral_foramen[None])[0]
+    canal = found.frame.to_local(found.canal_centroid[None])[0]
+    assert set(local) == {"left", "right"}
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+        p = found.pedicles[side]
+        assert PEDICLE_CONFIDENCE_MIN <= found.confidence[f"{side}_pedicle"] <= 0.5, side
+        # beside the canal and behind the posterior wall, mirror images of each other within 3 mm
+        assert 15.0 < sign * local[side][0] < 35.0 and canal[1] - 10.0 < local[side][1] < wall[1], side
+        # wider than the introducer plus its margins (3.4 + 2 x 1 mm), no wider than the label allows
+        assert 6.0 < p.isthmus_width < 15.0 and 10.0 < p.isthmus_height < 22.0, side
+        assert 15.0 < found.morphometry[f"pedicle_transverse_angle_{side}"] < 55.0, side
+    assert np.linalg.norm(local["right"] * [-1, 1, 1] - local["left"]) < 3.0
+    assert vertebra.mesh.contains(found.bvn_terminus[None])[0]
+
+
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
     from bvn_plan.synthetic import synthesize
@@ -295,6 +321,12 @@ def test_whole_sacrum_is_read_from_its_s1_segment(vhm_dir):
     assert found.frame.anterior @ VHM_ANTERIOR > 0.5 and found.frame.superior @ VHM_SUPERIOR > 0.5
     assert found.frame.right @ VHM_RIGHT > 0.99
     assert any("whole sacrum" in note for note in found.notes)
+    # Its S1 pedicles (into the alae) are recognised, not trusted: 27 mm wide against the published
+    # 22.3 +- 2.7 mm [Okutan 2003], but 24-26 mm tall (published 13.6 mm; noted, capped at half).
+    for side in ("left", "right"):
+        assert PEDICLE_CONFIDENCE_MIN <= found.confidence[f"{side}_pedicle"] <= 0.5, side
+        assert abs(found.pedicles[side].isthmus_width - 22.3) <= 3 * 2.7, side
+        assert any(note.startswith(f"the {side} pedicle reads too tall") for note in found.notes), side
 
 
 def test_transitional_l6_uses_l5_priors(vhm_dir):

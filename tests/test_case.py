@@ -1,7 +1,7 @@
 """The case workflow on the real TotalSegmentator example: L3-S1 from the labelmap alone in its RAS
-world frame. A level whose pedicles the anatomy recognises is planned; a level whose pedicles it
-does not recognise (L4, L5, S1 on this 3 mm segmentation) gets "no safe plan" with that reason,
-never a plausible-looking path. The Slicer markups and meshes of the planned levels line up with
+world frame. A level whose pedicles the anatomy recognises is planned (all four on this 3 mm
+segmentation, S1 from its label of the S1 segment without alae); a level whose pedicles it does not
+recognise would get "no safe plan" with that reason, never a plausible-looking path. The Slicer markups and meshes of the planned levels line up with
 the labelmap voxels; the markups validate and round-trip through ``bvn-plan check``; CT numbers
 come from bone; outputs replace an earlier run whole."""
 
@@ -62,10 +62,22 @@ def _in_label(labelmap, level, points_ras) -> np.ndarray:
 
 
 def _planned(result):
-    """The levels that got a plan (at least L3-L5, whose pedicles are recognised)."""
+    """The levels that got a plan (all of L3-S1, whose pedicles are recognised)."""
     levels = [o for o in result.levels if o.chosen is not None]
-    assert {"L3", "L4", "L5"} <= {o.level for o in levels}
+    assert {o.level for o in levels} == set(LEVELS)
     return levels
+
+
+def test_s1_is_planned_on_both_sides_with_its_tips_inside_the_s1_label(planned):
+    """S1 (target: the body centre) gets a passing transpedicular plan on each side whose tip, lesion
+    centre and cannula arc start lie in the S1 label's voxels."""
+    result, _, labelmap = planned
+    s1 = next(o for o in _planned(result) if o.level == "S1")
+    for side in ("right", "left"):
+        plan = s1.level_plan.result("transpedicular", side).plan
+        assert plan is not None and plan.verdict == "pass", (side, s1.level_plan.result("transpedicular", side).blocked)
+        points = [plan.path.tip, plan.lesion.centre, plan.path.arc_start]
+        assert _in_label(labelmap, "S1", points).all(), side
 
 
 def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planned):
