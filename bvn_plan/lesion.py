@@ -36,7 +36,8 @@ def unit_icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
     """Vertices and faces of trimesh's unit icosphere of ``subdivisions`` levels, built once per
     level (read-only arrays: building one costs about as much as a whole safety check)."""
     sphere = trimesh.creation.icosphere(subdivisions=subdivisions)
-    vertices, faces = sphere.vertices.copy(), sphere.faces.copy()
+    # plain arrays: trimesh's tracked arrays slow every operation on the samples derived from them
+    vertices, faces = np.array(sphere.vertices, float), np.array(sphere.faces)
     vertices.flags.writeable = False
     faces.flags.writeable = False
     return vertices, faces
