@@ -4,7 +4,8 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
 VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
 estimate exactly, then visits the others in the order of their lower bounds (from a grid of
-distances to densely sampled surface points, read with a curvature bound, and outside a closed
+distances to densely sampled surface points, read with a curvature bound; for many candidates also
+the distance to oriented boxes holding the surface's faces in small patches, or outside a closed
 surface the height above its convex hull's planes) until a bound exceeds the best value so far;
 a visited point far from the surface costs one VTK cell-locator search of the ball in which it
 could still beat that value, which is quick because the ball is nearly always empty. This keeps
@@ -33,6 +34,14 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
+#: Side (mm) of the cubes that group a surface's faces (by centroid) into patches, each held in a box
+#: along its principal axes: a patch's box is a thin slab, so a point's distance to the nearest box
+#: is within about a patch's thickness of its distance to the surface.
+PATCH_CUBE_MM = 5.0
+#: A minimum raises its far candidates' bounds by a costlier bound (patch boxes, hull planes) only when
+#: there are more than this many: a ball search costs a few microseconds, the costlier bound about a
+#: tenth of a millisecond however few the points.
+REFINE_ABOVE = 40
 #: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
 _TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
@@ -124,10 +133,15 @@ def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
 
 class _GridPlaces:
     """Where points (mm, model coordinates) fall in a bound grid of a given origin and shape: their
-    nearest nodes, the cells holding them and their trilinear weights, as flat indices, so that grids
-    of one geometry are read at the same points without recomputing them."""
+    nearest nodes, the cells holding them (clamped into the grid for points beyond it) and their
+    trilinear weights, as flat indices, so that grids of one geometry are read at the same points
+    without recomputing them."""
 
-    def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray):
+    def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray | None = None):
+        #: the geometry of the grids these places are valid for
+        self.key = (origin.tobytes(), tuple(shape))
+        if points is None:
+            return
         pitch = PATCH_GRID_PITCH_MM
         nodes = np.array(shape)
         strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
@@ -137,15 +151,23 @@ class _GridPlaces:
         self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
         cell = np.floor(index)
         self.inside = ((cell >= 0) & (cell < nodes - 1)).all(axis=1)
-        cell = cell[self.inside]
-        t = index[self.inside] - cell
+        cell = np.clip(cell, 0, nodes - 2)
+        t = index - cell
         cell = cell.astype(int)
-        #: flat index of each inside point's cell in the grid of cell minima (one node fewer each way)
+        #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
         self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
         self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
         # trilinear weights of the corners in the order of _CELL_CORNERS
         w = np.stack([1 - t, t], axis=2)
         self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+
+    def take(self, rows: np.ndarray) -> "_GridPlaces":
+        """The places of the points ``rows`` (indices or a mask)."""
+        subset = _GridPlaces.__new__(_GridPlaces)
+        subset.key = self.key
+        for name in ("nearest", "to_nearest", "inside", "cell", "corners", "weights"):
+            setattr(subset, name, getattr(self, name)[rows])
+        return subset
 
 
 class _DistanceBound:
@@ -164,6 +186,8 @@ class _DistanceBound:
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
         self._grid = ndimage.distance_transform_edt(empty) * pitch
         self.shape = self._grid.shape
+        #: the grid's geometry, as the key of places found in it
+        self.key = _GridPlaces(self.origin, self.shape).key
         # the least value over each cell's eight corners, stored at its lowest corner
         least = self._grid[:-1, :-1, :-1].copy()
         for i, j, k in _CELL_CORNERS[1:]:
@@ -176,22 +200,68 @@ class _DistanceBound:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
         return _GridPlaces(self.origin, self.shape, points)
 
+    def fits(self, places: _GridPlaces | None) -> bool:
+        """Whether ``places`` were found in a grid of this bound's geometry."""
+        return places is not None and places.key == self.key
+
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
-        """Lower bound (mm) on each point's distance to the surface (``places``: the points' places in
-        the grid, if known). The distance to the marked nodes is at least the nearest node's value less
+        """Lower bound (mm) on each point's distance to the surface (``places``: the points' places,
+        used if found in a grid of this geometry). The distance to the marked nodes is at least the nearest node's value less
         the point's distance to it (triangle inequality); inside the grid, as the least of convex
         functions whose curvature is at most 1 / distance, it is also at least its trilinear
         interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the point's cell."""
         pitch = PATCH_GRID_PITCH_MM
-        places = self.places(points) if places is None else places
+        places = places if self.fits(places) else self.places(points)
         grid = self._grid.ravel()
         bound = grid[places.nearest] - places.to_nearest
         least = self._cell_least.ravel()[places.cell] - _HALF_DIAGONAL * pitch
         smooth = np.einsum("ij,ij->i", grid[places.corners], places.weights)
         with np.errstate(divide="ignore"):
-            smooth = np.where(least > 0, smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
-        bound[places.inside] = np.maximum(bound[places.inside], smooth)
-        return bound - self._reach
+            smooth = np.where(places.inside & (least > 0), smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
+        return np.maximum(bound, smooth) - self._reach
+
+
+class _PatchBoxes:
+    """A lower bound (mm) on the distance from points to a surface (model coordinates): the least
+    distance to boxes that hold its faces in patches (faces grouped by the cube of side
+    PATCH_CUBE_MM holding their centroid), each box along its patch's principal axes."""
+
+    def __init__(self, mesh: trimesh.Trimesh):
+        cube = np.floor(mesh.triangles_center / PATCH_CUBE_MM).astype(int)
+        patch = np.unique(cube, axis=0, return_inverse=True)[1].ravel()
+        count = patch.max() + 1
+        corners = np.asarray(mesh.triangles, float).reshape(-1, 3)
+        owner = np.repeat(patch, 3)
+        weight = np.bincount(owner, minlength=count)[:, None]
+        mean = np.stack([np.bincount(owner, corners[:, d], count) for d in range(3)], axis=1) / weight
+        spread = corners - mean[owner]
+        moments = np.stack([np.bincount(owner, spread[:, a] * spread[:, b], count)
+                            for a in range(3) for b in range(3)], axis=1).reshape(-1, 3, 3)
+        self._axes = np.linalg.eigh(moments)[1].transpose(0, 2, 1)  # rows: each patch's principal axes
+        # the boxes' extents along their axes: a box holds its patch's corners, hence its triangles
+        along = np.einsum("nij,nj->ni", self._axes[owner], corners)
+        self._low = np.full((count, 3), np.inf)
+        self._high = np.full((count, 3), -np.inf)
+        np.minimum.at(self._low, owner, along)
+        np.maximum.at(self._high, owner, along)
+
+    @staticmethod
+    def _to_boxes(points: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Distances (mm) from points (rows) to boxes (columns)."""
+        along = (points @ axes.reshape(-1, 3).T).reshape(len(points), *low.shape)
+        gap = np.maximum(np.maximum(low - along, along - high), 0.0)
+        return np.sqrt(np.einsum("pkd,pkd->pk", gap, gap))
+
+    def __call__(self, points: np.ndarray, limit: float) -> np.ndarray:
+        """Lower bound (mm) on each point's distance to the surface where that distance is at most
+        ``limit`` (mm), less a rounding allowance; elsewhere possibly any value above ``limit``. Only the
+        boxes within ``limit`` of the ball about the points' mean that holds them are read."""
+        centre = points.mean(axis=0)
+        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+        near = self._to_boxes(centre[None], self._axes, self._low, self._high)[0] <= limit + reach + _TIE_MM
+        if not near.any():
+            return np.full(len(points), np.inf)
+        return self._to_boxes(points, self._axes[near], self._low[near], self._high[near]).min(axis=1) - _TIE_MM
 
 
 class SignedDistance:
@@ -250,10 +320,16 @@ class SignedDistance:
             values[near] = self.exact(np.asarray(points, float)[near])
         return values
 
-    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0, sign: float = 1.0) -> tuple[float, int]:
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the bound grid, to share among surfaces whose grids coincide."""
+        return self._bound.places(points)
+
+    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0, sign: float = 1.0,
+                places: _GridPlaces | None = None) -> tuple[float, int]:
         """Exact minimum over ``points`` of (sign * signed distance - offset) and its index.
 
-        ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays)."""
+        ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays).
+        ``places``: the points' places from :meth:`places` of this or another surface, if known."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
         values, overshoot = self._interpolate(points)
@@ -269,17 +345,24 @@ class SignedDistance:
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
-            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points[unsigned]))
+            bound = self._bound(points, places)[unsigned] if self._bound.fits(places) else self._bound(points[unsigned])
+            lower[unsigned] = np.maximum(lower[unsigned], bound)
         lower = lower - offset
-        refine = (lambda i: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
+        refine = (lambda i, limit: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
                                _BoundedValue(self._ball, points, offset), unsigned, refine)
 
     def _hull_bound(self, points: np.ndarray) -> np.ndarray:
         """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
         above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
-        Tight where the nearest part of the surface is convex, as the canal's wall facing the body."""
-        return (points @ self._hull_normals.T + self._hull_offsets).max(axis=1) - _TIE_MM
+        Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
+        A point within r of the points' mean has each height within r of the mean's, so only the
+        planes within 2 r of the mean's largest height can hold a point's largest: the others are skipped."""
+        centre = points.mean(axis=0)
+        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+        heights = self._hull_normals @ centre + self._hull_offsets
+        planes = heights >= heights.max() - 2 * reach - _TIE_MM
+        return (points @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1) - _TIE_MM
 
 
 class SurfaceDistance:
@@ -297,16 +380,22 @@ class SurfaceDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        self._patches = _PatchBoxes(mesh)
 
-    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
-        """Exact minimum over ``points`` of (distance - offset) and its index."""
-        return self._minimum(np.asarray(points, float), offset)
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the bound grid, to share among surfaces whose grids coincide."""
+        return self._bound.places(points)
 
-    def _minimum(self, points: np.ndarray, offset, places: _GridPlaces | None = None) -> tuple[float, int]:
+    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0,
+                places: _GridPlaces | None = None) -> tuple[float, int]:
+        """Exact minimum over ``points`` of (distance - offset) and its index (``places``: the points'
+        places from :meth:`places` of this or another surface, if known)."""
+        points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
         lower = self._bound(points, places) - offset
         return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
-                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool))
+                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool),
+                               lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -322,18 +411,19 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
-def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray,
-                   offset: np.ndarray | float = 0.0) -> list[tuple[float, int]]:
+def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray, offset: np.ndarray | float = 0.0,
+                   places: _GridPlaces | None = None) -> list[tuple[float, int]]:
     """``[surface.minimum(points, offset) for surface in surfaces]``, finding the points' places in
-    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box)."""
+    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box;
+    ``places``: the points' places in one of them, if known)."""
     points = np.asarray(points, float)
-    places: dict = {}
+    known = {} if places is None else {places.key: places}
     minima = []
     for surface in surfaces:
-        grid = (surface._bound.origin.tobytes(), surface._bound.shape)
-        if grid not in places:
-            places[grid] = surface._bound.places(points)
-        minima.append(surface._minimum(points, offset, places[grid]))
+        key = surface._bound.key
+        if key not in known:
+            known[key] = surface.places(points)
+        minima.append(surface.minimum(points, offset, known[key]))
     return minima
 
 
@@ -367,7 +457,8 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
     valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
     the surface whose bound does not exceed the best value, in one exact call; then the others in the
     order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
-    bounds of those others are first raised by ``refine(indices)`` (costlier bounds), if given."""
+    bounds of those others are first raised by ``refine(indices, limit)`` (costlier bounds, valid
+    where a value does not exceed ``limit``), if given and there are more than REFINE_ABOVE."""
     where = int(np.argmin(approx))
     best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
     candidates = lower <= best
@@ -378,6 +469,6 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
     far = np.flatnonzero(candidates & unsigned)
-    bounds = lower[far] if refine is None or len(far) == 0 else np.maximum(lower[far], refine(far))
+    bounds = lower[far] if refine is None or len(far) <= REFINE_ABOVE else np.maximum(lower[far], refine(far, best))
     order = np.argsort(bounds, kind="stable")
     return bounded.least(far[order], bounds[order], best, where)
