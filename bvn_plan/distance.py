@@ -206,10 +206,10 @@ class _DistanceBound:
 
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Lower bound (mm) on each point's distance to the surface (``places``: the points' places,
-        used if found in a grid of this geometry). The distance to the marked nodes is at least the nearest node's value less
-        the point's distance to it (triangle inequality); inside the grid, as the least of convex
-        functions whose curvature is at most 1 / distance, it is also at least its trilinear
-        interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the point's cell."""
+        used if found in a grid of this geometry). The distance to the marked nodes is at least the
+        nearest node's value less the point's distance to it (triangle inequality); inside the grid,
+        as the least of convex functions whose curvature is at most 1 / distance, it is also at least
+        its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
         pitch = PATCH_GRID_PITCH_MM
         places = places if self.fits(places) else self.places(points)
         grid = self._grid.ravel()
@@ -219,6 +219,12 @@ class _DistanceBound:
         with np.errstate(divide="ignore"):
             smooth = np.where(places.inside & (least > 0), smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
         return np.maximum(bound, smooth) - self._reach
+
+    def upper(self, places: _GridPlaces, i: int) -> float:
+        """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
+        this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
+        the rounding to that marked node of the surface sample that marked it."""
+        return float(self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
 
 
 class _PatchBoxes:
@@ -279,6 +285,7 @@ class SignedDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        self._box = np.array(mesh.bounds)  # a plain copy: trimesh's cached bounds check the mesh on each read
         # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
         # point's largest height above them bounds its distance to the hull, which holds the surface
         planes = ConvexHull(mesh.vertices).equations
@@ -339,18 +346,19 @@ class SignedDistance:
         # outside the mesh, at least as far from it as from the box
         lower = sign * values - overshoot - self.band
         if sign > 0:
-            lo, hi = self.mesh.bounds
+            lo, hi = self._box
             to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
             lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
-            bound = self._bound(points, places)[unsigned] if self._bound.fits(places) else self._bound(points[unsigned])
-            lower[unsigned] = np.maximum(lower[unsigned], bound)
+            places = places if self._bound.fits(places) else self.places(points)
+            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
         lower = lower - offset
         refine = (lambda i, limit: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
-                               _BoundedValue(self._ball, points, offset), unsigned, refine)
+                               _BoundedValue(self._ball, points, offset), unsigned,
+                               lambda i: self._bound.upper(places, i) - offset[i], refine)
 
     def _hull_bound(self, points: np.ndarray) -> np.ndarray:
         """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
@@ -392,9 +400,11 @@ class SurfaceDistance:
         places from :meth:`places` of this or another surface, if known)."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        places = places if self._bound.fits(places) else self.places(points)
         lower = self._bound(points, places) - offset
         return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
                                _BoundedValue(self._ball, points, offset), np.ones(len(points), bool),
+                               lambda i: self._bound.upper(places, i) - offset[i],
                                lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
@@ -451,16 +461,20 @@ class _BoundedValue:
 
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray, refine=None) -> tuple[float, int]:
+                    unsigned: np.ndarray, upper, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
-    valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
+    valid where ``unsigned``) and ``upper(index)`` (an upper bound of an unsigned point's value). The
+    point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then those near
     the surface whose bound does not exceed the best value, in one exact call; then the others in the
     order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
     bounds of those others are first raised by ``refine(indices, limit)`` (costlier bounds, valid
     where a value does not exceed ``limit``), if given and there are more than REFINE_ABOVE."""
     where = int(np.argmin(approx))
-    best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
+    if unsigned[where]:
+        best = bounded(where, upper(where))
+    else:
+        best = float(exact(np.array([where]))[0])
     candidates = lower <= best
     candidates[where] = False
     near = np.flatnonzero(candidates & ~unsigned)
