@@ -23,7 +23,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, cKDTree
 
 from .errors import InputError
-from .voxelize import voxelize
+from .voxelize import grid_cover, voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.
 GRID_PITCH_MM = 1.0
@@ -179,9 +179,9 @@ class _DistanceBound:
         """``covers``: an optional box (2 x 3 corners, mm) the grid must span besides the surface."""
         pitch = PATCH_GRID_PITCH_MM
         samples = _cover_samples(mesh, MARK_COVER_MM)
-        extent = samples if covers is None else np.vstack([samples, covers])
-        self.origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
-        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self.origin) / pitch).astype(int) + 1
+        extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
+        # the rule of the signed grids' voxels, so that places found in one grid serve both
+        self.origin, shape = grid_cover(extent, pitch, PATCH_GRID_MARGIN_MM)
         empty = np.ones(shape, bool)
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
         self._grid = ndimage.distance_transform_edt(empty) * pitch
@@ -299,29 +299,45 @@ class SignedDistance:
         self.grid = (np.where(inside, -(inside_d - 0.5), outside_d - 0.5) * self.pitch).astype(np.float32)
         #: the grid's worst-case error, beyond which a value's sign is trusted without refinement
         self.band = 2.0 * self.pitch
+        # places found in the bound grids serve this grid too where its voxels are their nodes
+        self._key = _GridPlaces(self.origin, self.grid.shape).key if self.pitch == PATCH_GRID_PITCH_MM else None
 
-    def _interpolate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Grid value at each point's nearest place in the grid and the point's distance to it (mm)."""
+    def _interpolate(self, points: np.ndarray, places: _GridPlaces | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Grid value at each point's nearest place in the grid and the point's distance to it (mm);
+        read at ``places`` (the points' places) where they were found in a grid of this geometry."""
+        if places is None or places.key != self._key:
+            return self._read(points)
+        values = np.einsum("ij,ij->i", self.grid.ravel()[places.corners], places.weights)
+        overshoot = np.zeros(len(values))
+        beyond = ~places.inside
+        if beyond.any():
+            values[beyond], overshoot[beyond] = self._read(np.asarray(points)[beyond])
+        return values, overshoot
+
+    def _read(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_interpolate`` by scipy, which also reads points beyond the grid."""
         idx = (np.asarray(points, float) - self.origin) / self.pitch
         values = ndimage.map_coordinates(self.grid, idx.T, order=1, mode="nearest")
         upper = np.array(self.grid.shape) - 1
         overshoot = np.linalg.norm(idx - np.clip(idx, 0, upper), axis=1) * self.pitch
         return values, overshoot
 
-    def approximate(self, points: np.ndarray) -> np.ndarray:
+    def approximate(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Grid estimate: error below ``band`` inside the grid (the mesh's bounds plus 4 pitches);
         beyond it the value at the nearest grid point plus the distance to the grid, which can
-        overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly."""
-        values, overshoot = self._interpolate(points)
+        overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly.
+        ``places``: the points' places from :meth:`places`, if known."""
+        values, overshoot = self._interpolate(points, places)
         return values + overshoot
 
     def exact(self, points: np.ndarray) -> np.ndarray:
         """Exact signed distance to the triangles (sign from VTK's pseudo-normals)."""
         return _exact(self._implicit, points)
 
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """Signed distance: exact within ``band`` of the surface, the grid value elsewhere."""
-        values = self.approximate(points)
+    def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
+        """Signed distance: exact within ``band`` of the surface, the grid value elsewhere
+        (``places``: the points' places from :meth:`places`, if known)."""
+        values = self.approximate(points, places)
         near = np.abs(values) < self.band
         if near.any():
             values[near] = self.exact(np.asarray(points, float)[near])
@@ -339,7 +355,7 @@ class SignedDistance:
         ``places``: the points' places from :meth:`places` of this or another surface, if known."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        values, overshoot = self._interpolate(points)
+        values, overshoot = self._interpolate(points, places)
         approx = sign * (values + overshoot) - offset
         # the grid is within band of the distance; beyond the grid a point is at most its
         # overshoot closer than the grid point it was read at; a point outside the mesh's box is

@@ -298,7 +298,9 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     ``surface_mesh()``) against every zone. All geometry in mm, model coordinates."""
     points, depth = path.sample()
     radius = path.radius
-    bone_sd = zones.bone(points)
+    # the samples' places in the grids, which coincide for the bone, the canal and the regions
+    places = zones.canal.places(points)
+    bone_sd = zones.bone(points, places)
     inside = np.flatnonzero(bone_sd < 0)
     if len(inside) == 0:
         raise InputError("the path never enters the vertebra: check its points and their frame/units")
@@ -315,9 +317,6 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
 
     def points_or(p):
         return np.asarray(p, float).tolist()
-
-    # the samples' places in the bound grids, which coincide for the bone, the canal and the regions
-    places = zones.canal.places(points)
 
     # spinal canal (the whole instrument, skin to tip)
     canal_clear, i = zones.canal.minimum(points, offset=radius, places=places)
@@ -357,7 +356,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         l_places = zones.canal.places(lp)
         value, k = zones.canal.minimum(lp, places=l_places)
         record("spinal_canal", "lesion", value, lp[k], None)
-        l_inside = zones.bone(lp) < 0
+        l_inside = zones.bone(lp, l_places) < 0
         l_nearest = zones.nearest_region(lp, ~l_inside)
         for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0, l_places).items():
             record(name, "lesion", value, lp[k], None)
