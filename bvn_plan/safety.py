@@ -375,24 +375,20 @@ def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, plac
     """Minimum signed clearance (mm) of points from each surface region and its index: distance
     inside the bone, minus the distance for points outside the bone that left through the region
     (``nearest``: each point's nearest region name; ``places``: the points' places in the bound grids)."""
-    idx = np.flatnonzero(inside)
+    idx, outside = np.flatnonzero(inside), np.flatnonzero(~inside)
     minima = (surface_minima([zones.surfaces[name] for name in REGIONS], points[idx], offset, places.take(idx))
               if len(idx) else None)
     clearances = {}
     for n, name in enumerate(REGIONS):
-        out = np.flatnonzero(~inside & (nearest == name))
-        if len(idx) == 0 and len(out) == 0:
-            clearances[name] = (float("inf"), 0)
-            continue
-        dist = np.full(len(points), np.inf)
+        found = []  # (clearance, point index): the least inside and the deepest outside, if any
         if len(idx):
-            value_inside, k = minima[n]
-            dist[idx[k]] = value_inside
+            value, k = minima[n]
+            found.append((float(value), int(idx[k])))
+        out = outside[nearest[outside] == name]
         if len(out):
             deepest, k = zones.surfaces[name].maximum(points[out])
-            dist[out[k]] = -deepest - offset
-        k = int(np.argmin(dist))
-        clearances[name] = (float(dist[k]), k)
+            found.append((float(-deepest - offset), int(out[k])))
+        clearances[name] = min(found) if found else (float("inf"), 0)
     return clearances
 
 
