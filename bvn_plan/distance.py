@@ -131,17 +131,20 @@ def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
     return np.vstack(samples)
 
 
+def _grid_key(origin: np.ndarray, shape) -> tuple:
+    """The geometry of a grid of PATCH_GRID_PITCH_MM nodes, as a key: grids of one key share places."""
+    return origin.tobytes(), tuple(int(n) for n in shape)
+
+
 class _GridPlaces:
     """Where points (mm, model coordinates) fall in a bound grid of a given origin and shape: their
     nearest nodes, the cells holding them (clamped into the grid for points beyond it) and their
     trilinear weights, as flat indices, so that grids of one geometry are read at the same points
     without recomputing them."""
 
-    def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray | None = None):
+    def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray):
         #: the geometry of the grids these places are valid for
-        self.key = (origin.tobytes(), tuple(shape))
-        if points is None:
-            return
+        self.key = _grid_key(origin, shape)
         pitch = PATCH_GRID_PITCH_MM
         nodes = np.array(shape)
         strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
@@ -187,7 +190,7 @@ class _DistanceBound:
         self._grid = ndimage.distance_transform_edt(empty) * pitch
         self.shape = self._grid.shape
         #: the grid's geometry, as the key of places found in it
-        self.key = _GridPlaces(self.origin, self.shape).key
+        self.key = _grid_key(self.origin, self.shape)
         # the least value over each cell's eight corners, stored at its lowest corner
         least = self._grid[:-1, :-1, :-1].copy()
         for i, j, k in _CELL_CORNERS[1:]:
@@ -224,7 +227,8 @@ class _DistanceBound:
         """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
         this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
         the rounding to that marked node of the surface sample that marked it."""
-        return float(self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
+        nearest = self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
+        return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
 
 
 class _PatchBoxes:
@@ -300,7 +304,7 @@ class SignedDistance:
         #: the grid's worst-case error, beyond which a value's sign is trusted without refinement
         self.band = 2.0 * self.pitch
         # places found in the bound grids serve this grid too where its voxels are their nodes
-        self._key = _GridPlaces(self.origin, self.grid.shape).key if self.pitch == PATCH_GRID_PITCH_MM else None
+        self._key = _grid_key(self.origin, self.grid.shape) if self.pitch == PATCH_GRID_PITCH_MM else None
 
     def _interpolate(self, points: np.ndarray, places: _GridPlaces | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Grid value at each point's nearest place in the grid and the point's distance to it (mm);
@@ -481,11 +485,12 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
     valid where ``unsigned``) and ``upper(index)`` (an upper bound of an unsigned point's value). The
-    point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then those near
-    the surface whose bound does not exceed the best value, in one exact call; then the others in the
-    order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
-    bounds of those others are first raised by ``refine(indices, limit)`` (costlier bounds, valid
-    where a value does not exceed ``limit``), if given and there are more than REFINE_ABOVE."""
+    point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then
+    those near the surface whose bound does not exceed the best value, in one exact call; then the
+    others in the order of their lower bounds, by ball searches, until a bound exceeds the best value
+    so far. The bounds of those others are first raised by ``refine(indices, limit)`` (costlier
+    bounds, valid where a value does not exceed ``limit``), if given and there are more than
+    REFINE_ABOVE."""
     where = int(np.argmin(approx))
     if unsigned[where]:
         best = bounded(where, upper(where))
