@@ -218,10 +218,10 @@ class _DistanceBound:
         grid = self._grid.ravel()
         bound = grid[places.nearest] - places.to_nearest
         least = self._cell_least.ravel()[places.cell] - _HALF_DIAGONAL * pitch
-        smooth = np.einsum("ij,ij->i", grid[places.corners], places.weights)
-        with np.errstate(divide="ignore"):
-            smooth = np.where(places.inside & (least > 0), smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
-        return np.maximum(bound, smooth) - self._reach
+        smooth = (grid[places.corners] * places.weights) @ np.ones(8)
+        curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(len(least), np.inf),
+                              where=places.inside & (least > 0))  # no bound from it elsewhere
+        return np.maximum(bound, smooth - curvature) - self._reach
 
     def upper(self, places: _GridPlaces, i: int) -> float:
         """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
