@@ -160,9 +160,10 @@ class _GridPlaces:
         #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
         self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
         self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
-        # trilinear weights of the corners in the order of _CELL_CORNERS
-        w = np.stack([1 - t, t], axis=2)
-        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+        # trilinear weights of the corners in the order of _CELL_CORNERS: (x weight * y weight) * z weight
+        u = 1 - t
+        xy = np.stack([u[:, 0] * u[:, 1], u[:, 0] * t[:, 1], t[:, 0] * u[:, 1], t[:, 0] * t[:, 1]], axis=1)
+        self.weights = np.stack([xy * u[:, 2:], xy * t[:, 2:]], axis=2).reshape(-1, 8)
 
     def take(self, rows: np.ndarray) -> "_GridPlaces":
         """The places of the points ``rows`` (indices or a mask)."""
@@ -315,7 +316,7 @@ class SignedDistance:
         read at ``places`` (the points' places) where they were found in a grid of this geometry."""
         if places is None or places.key != self._key:
             return self._read(points)
-        values = np.einsum("ij,ij->i", self.grid.ravel()[places.corners], places.weights)
+        values = (self.grid.ravel()[places.corners] * places.weights) @ np.ones(8)
         overshoot = np.zeros(len(values))
         beyond = ~places.inside
         if beyond.any():
