@@ -152,9 +152,9 @@ class _GridPlaces:
         nearest = np.clip(np.rint(index), 0, nodes - 1)
         self.nearest = nearest.astype(int) @ strides
         self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
-        cell = np.floor(index)
-        self.inside = ((cell >= 0) & (cell < nodes - 1)).all(axis=1)
-        cell = np.clip(cell, 0, nodes - 2)
+        floor = np.floor(index)
+        cell = np.clip(floor, 0, nodes - 2)
+        self.inside = (cell == floor).all(axis=1)
         t = index - cell
         cell = cell.astype(int)
         #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
