@@ -114,3 +114,16 @@ def test_hull_bound_reads_only_the_planes_that_can_hold_the_largest_height(vhm_d
         points = _lesion_points(lesion) + rng.normal(0.0, 20.0, 3)  # some inside the hull, some beyond
         every = (points @ canal._hull_normals.T + canal._hull_offsets).max(axis=1)
         np.testing.assert_array_equal(canal._hull_bound(points), every - 1e-9)
+
+
+def test_signed_grid_read_at_shared_places_matches_scipy_inside_and_beyond_the_grid(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L2_whole.stl")
+    bone = SignedDistance(mesh)
+    rng = np.random.default_rng(6)
+    points = mesh.bounds[0] - 8 + rng.random((3000, 3)) * (mesh.extents + 16)  # some beyond the grid
+    places = bone.places(points)
+    assert places.key == bone._key  # the bound grid's nodes are the signed grid's voxels: the shortcut is taken
+    assert (~places.inside).any() and places.inside.any()
+    # scipy returns the float32 grid's type; the shared read sums in float64
+    for read, expected in zip(bone._interpolate(points, places), bone._read(points)):
+        np.testing.assert_allclose(read, expected, rtol=0, atol=1e-5)
