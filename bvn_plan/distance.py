@@ -4,7 +4,8 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
 VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
 estimate exactly, then visits the others in the order of their lower bounds (from a grid of
-distances to densely sampled surface points, read with a curvature bound, and outside a closed
+distances to densely sampled surface points, read with a curvature bound; for many candidates also
+the distance to oriented boxes holding the surface's faces in small patches, or outside a closed
 surface the height above its convex hull's planes) until a bound exceeds the best value so far;
 a visited point far from the surface costs one VTK cell-locator search of the ball in which it
 could still beat that value, which is quick because the ball is nearly always empty. This keeps
@@ -22,7 +23,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, cKDTree
 
 from .errors import InputError
-from .voxelize import voxelize
+from .voxelize import grid_cover, voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.
 GRID_PITCH_MM = 1.0
@@ -33,6 +34,14 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
+#: Side (mm) of the cubes that group a surface's faces (by centroid) into patches, each held in a box
+#: along its principal axes: a patch's box is a thin slab, so a point's distance to the nearest box
+#: is within about a patch's thickness of its distance to the surface.
+PATCH_CUBE_MM = 5.0
+#: A minimum raises its far candidates' bounds by a costlier bound (patch boxes, hull planes) only when
+#: there are more than this many: a ball search costs a few microseconds, the costlier bound about a
+#: tenth of a millisecond however few the points.
+REFINE_ABOVE = 40
 #: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
 _TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
@@ -122,12 +131,20 @@ def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
     return np.vstack(samples)
 
 
+def _grid_key(origin: np.ndarray, shape) -> tuple:
+    """The geometry of a grid of PATCH_GRID_PITCH_MM nodes, as a key: grids of one key share places."""
+    return origin.tobytes(), tuple(int(n) for n in shape)
+
+
 class _GridPlaces:
     """Where points (mm, model coordinates) fall in a bound grid of a given origin and shape: their
-    nearest nodes, the cells holding them and their trilinear weights, as flat indices, so that grids
-    of one geometry are read at the same points without recomputing them."""
+    nearest nodes, the cells holding them (clamped into the grid for points beyond it) and their
+    trilinear weights, as flat indices, so that grids of one geometry are read at the same points
+    without recomputing them."""
 
     def __init__(self, origin: np.ndarray, shape: tuple, points: np.ndarray):
+        #: the geometry of the grids these places are valid for
+        self.key = _grid_key(origin, shape)
         pitch = PATCH_GRID_PITCH_MM
         nodes = np.array(shape)
         strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
@@ -135,17 +152,26 @@ class _GridPlaces:
         nearest = np.clip(np.rint(index), 0, nodes - 1)
         self.nearest = nearest.astype(int) @ strides
         self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
-        cell = np.floor(index)
-        self.inside = ((cell >= 0) & (cell < nodes - 1)).all(axis=1)
-        cell = cell[self.inside]
-        t = index[self.inside] - cell
+        floor = np.floor(index)
+        cell = np.clip(floor, 0, nodes - 2)
+        self.inside = (cell == floor).all(axis=1)
+        t = index - cell
         cell = cell.astype(int)
-        #: flat index of each inside point's cell in the grid of cell minima (one node fewer each way)
+        #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
         self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
         self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
-        # trilinear weights of the corners in the order of _CELL_CORNERS
-        w = np.stack([1 - t, t], axis=2)
-        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+        # trilinear weights of the corners in the order of _CELL_CORNERS: (x weight * y weight) * z weight
+        u = 1 - t
+        xy = np.stack([u[:, 0] * u[:, 1], u[:, 0] * t[:, 1], t[:, 0] * u[:, 1], t[:, 0] * t[:, 1]], axis=1)
+        self.weights = np.stack([xy * u[:, 2:], xy * t[:, 2:]], axis=2).reshape(-1, 8)
+
+    def take(self, rows: np.ndarray) -> "_GridPlaces":
+        """The places of the points ``rows`` (indices or a mask)."""
+        subset = _GridPlaces.__new__(_GridPlaces)
+        subset.key = self.key
+        for name in ("nearest", "to_nearest", "inside", "cell", "corners", "weights"):
+            setattr(subset, name, getattr(self, name)[rows])
+        return subset
 
 
 class _DistanceBound:
@@ -157,13 +183,15 @@ class _DistanceBound:
         """``covers``: an optional box (2 x 3 corners, mm) the grid must span besides the surface."""
         pitch = PATCH_GRID_PITCH_MM
         samples = _cover_samples(mesh, MARK_COVER_MM)
-        extent = samples if covers is None else np.vstack([samples, covers])
-        self.origin = extent.min(axis=0) - PATCH_GRID_MARGIN_MM
-        shape = np.ceil((extent.max(axis=0) + PATCH_GRID_MARGIN_MM - self.origin) / pitch).astype(int) + 1
+        extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
+        # the rule of the signed grids' voxels, so that places found in one grid serve both
+        self.origin, shape = grid_cover(extent, pitch, PATCH_GRID_MARGIN_MM)
         empty = np.ones(shape, bool)
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
         self._grid = ndimage.distance_transform_edt(empty) * pitch
         self.shape = self._grid.shape
+        #: the grid's geometry, as the key of places found in it
+        self.key = _grid_key(self.origin, self.shape)
         # the least value over each cell's eight corners, stored at its lowest corner
         least = self._grid[:-1, :-1, :-1].copy()
         for i, j, k in _CELL_CORNERS[1:]:
@@ -176,22 +204,79 @@ class _DistanceBound:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
         return _GridPlaces(self.origin, self.shape, points)
 
+    def fits(self, places: _GridPlaces | None) -> bool:
+        """Whether ``places`` were found in a grid of this bound's geometry."""
+        return places is not None and places.key == self.key
+
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
-        """Lower bound (mm) on each point's distance to the surface (``places``: the points' places in
-        the grid, if known). The distance to the marked nodes is at least the nearest node's value less
-        the point's distance to it (triangle inequality); inside the grid, as the least of convex
-        functions whose curvature is at most 1 / distance, it is also at least its trilinear
-        interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the point's cell."""
+        """Lower bound (mm) on each point's distance to the surface (``places``: the points' places,
+        used if found in a grid of this geometry). The distance to the marked nodes is at least the
+        nearest node's value less the point's distance to it (triangle inequality); inside the grid,
+        as the least of convex functions whose curvature is at most 1 / distance, it is also at least
+        its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
         pitch = PATCH_GRID_PITCH_MM
-        places = self.places(points) if places is None else places
+        places = places if self.fits(places) else self.places(points)
         grid = self._grid.ravel()
         bound = grid[places.nearest] - places.to_nearest
         least = self._cell_least.ravel()[places.cell] - _HALF_DIAGONAL * pitch
-        smooth = np.einsum("ij,ij->i", grid[places.corners], places.weights)
-        with np.errstate(divide="ignore"):
-            smooth = np.where(least > 0, smooth - 3 * pitch ** 2 / (8 * least), -np.inf)
-        bound[places.inside] = np.maximum(bound[places.inside], smooth)
-        return bound - self._reach
+        smooth = (grid[places.corners] * places.weights) @ np.ones(8)
+        curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(len(least), np.inf),
+                              where=places.inside & (least > 0))  # no bound from it elsewhere
+        return np.maximum(bound, smooth - curvature) - self._reach
+
+    def upper(self, places: _GridPlaces, i: int) -> float:
+        """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
+        this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
+        the rounding to that marked node of the surface sample that marked it."""
+        nearest = self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
+        return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
+
+
+class _PatchBoxes:
+    """A lower bound (mm) on the distance from points to a surface (model coordinates): the least
+    distance to boxes that hold its faces in patches (faces grouped by the cube of side
+    PATCH_CUBE_MM holding their centroid), each box along its patch's principal axes."""
+
+    def __init__(self, mesh: trimesh.Trimesh):
+        cube = np.floor(mesh.triangles_center / PATCH_CUBE_MM).astype(int)
+        patch = np.unique(cube, axis=0, return_inverse=True)[1].ravel()
+        count = patch.max() + 1
+        corners = np.asarray(mesh.triangles, float).reshape(-1, 3)
+        owner = np.repeat(patch, 3)
+        weight = np.bincount(owner, minlength=count)[:, None]
+        mean = np.stack([np.bincount(owner, corners[:, d], count) for d in range(3)], axis=1) / weight
+        spread = corners - mean[owner]
+        moments = np.stack([np.bincount(owner, spread[:, a] * spread[:, b], count)
+                            for a in range(3) for b in range(3)], axis=1).reshape(-1, 3, 3)
+        self._axes = np.linalg.eigh(moments)[1].transpose(0, 2, 1)  # rows: each patch's principal axes
+        # the boxes' extents along their axes: a box holds its patch's corners, hence its triangles
+        along = np.einsum("nij,nj->ni", self._axes[owner], corners)
+        self._low = np.full((count, 3), np.inf)
+        self._high = np.full((count, 3), -np.inf)
+        np.minimum.at(self._low, owner, along)
+        np.maximum.at(self._high, owner, along)
+
+    @staticmethod
+    def _to_boxes(points: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Squared distances (mm^2) from points (rows) to boxes (columns)."""
+        along = (points @ axes.reshape(-1, 3).T).reshape(len(points), *low.shape)
+        gap = np.maximum(low - along, along - high)
+        np.maximum(gap, 0.0, out=gap)
+        np.square(gap, out=gap)
+        return (gap.reshape(-1, 3) @ np.ones(3)).reshape(len(points), -1)  # a matrix product sums fastest
+
+    def __call__(self, points: np.ndarray, limit: float) -> np.ndarray:
+        """Lower bound (mm) on each point's distance to the surface where that distance is at most
+        ``limit`` (mm), less a rounding allowance; elsewhere possibly any value above ``limit``. Only the
+        boxes within ``limit`` of the ball about the points' mean that holds them are read."""
+        centre = points.mean(axis=0)
+        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+        to_centre = np.sqrt(self._to_boxes(centre[None], self._axes, self._low, self._high)[0])
+        near = to_centre <= limit + reach + _TIE_MM
+        if not near.any():
+            return np.full(len(points), np.inf)
+        squared = self._to_boxes(points, self._axes[near], self._low[near], self._high[near])
+        return np.sqrt(squared.min(axis=1)) - _TIE_MM
 
 
 class SignedDistance:
@@ -209,6 +294,7 @@ class SignedDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        self._box = np.array(mesh.bounds)  # a plain copy: trimesh's cached bounds check the mesh on each read
         # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
         # point's largest height above them bounds its distance to the hull, which holds the surface
         planes = ConvexHull(mesh.vertices).equations
@@ -222,64 +308,94 @@ class SignedDistance:
         self.grid = (np.where(inside, -(inside_d - 0.5), outside_d - 0.5) * self.pitch).astype(np.float32)
         #: the grid's worst-case error, beyond which a value's sign is trusted without refinement
         self.band = 2.0 * self.pitch
+        # places found in the bound grids serve this grid too where its voxels are their nodes
+        self._key = _grid_key(self.origin, self.grid.shape) if self.pitch == PATCH_GRID_PITCH_MM else None
 
-    def _interpolate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Grid value at each point's nearest place in the grid and the point's distance to it (mm)."""
+    def _interpolate(self, points: np.ndarray, places: _GridPlaces | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Grid value at each point's nearest place in the grid and the point's distance to it (mm);
+        read at ``places`` (the points' places) where they were found in a grid of this geometry."""
+        if places is None or places.key != self._key:
+            return self._read(points)
+        values = (self.grid.ravel()[places.corners] * places.weights) @ np.ones(8)
+        overshoot = np.zeros(len(values))
+        beyond = ~places.inside
+        if beyond.any():
+            values[beyond], overshoot[beyond] = self._read(np.asarray(points)[beyond])
+        return values, overshoot
+
+    def _read(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``_interpolate`` by scipy, which also reads points beyond the grid."""
         idx = (np.asarray(points, float) - self.origin) / self.pitch
         values = ndimage.map_coordinates(self.grid, idx.T, order=1, mode="nearest")
         upper = np.array(self.grid.shape) - 1
         overshoot = np.linalg.norm(idx - np.clip(idx, 0, upper), axis=1) * self.pitch
         return values, overshoot
 
-    def approximate(self, points: np.ndarray) -> np.ndarray:
+    def approximate(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Grid estimate: error below ``band`` inside the grid (the mesh's bounds plus 4 pitches);
         beyond it the value at the nearest grid point plus the distance to the grid, which can
-        overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly."""
-        values, overshoot = self._interpolate(points)
+        overestimate by up to that distance. ``minimum`` and ``__call__`` refine near values exactly.
+        ``places``: the points' places from :meth:`places`, if known."""
+        values, overshoot = self._interpolate(points, places)
         return values + overshoot
 
     def exact(self, points: np.ndarray) -> np.ndarray:
         """Exact signed distance to the triangles (sign from VTK's pseudo-normals)."""
         return _exact(self._implicit, points)
 
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """Signed distance: exact within ``band`` of the surface, the grid value elsewhere."""
-        values = self.approximate(points)
+    def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
+        """Signed distance: exact within ``band`` of the surface, the grid value elsewhere
+        (``places``: the points' places from :meth:`places`, if known)."""
+        values = self.approximate(points, places)
         near = np.abs(values) < self.band
         if near.any():
             values[near] = self.exact(np.asarray(points, float)[near])
         return values
 
-    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0, sign: float = 1.0) -> tuple[float, int]:
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the bound grid, to share among surfaces whose grids coincide."""
+        return self._bound.places(points)
+
+    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0, sign: float = 1.0,
+                places: _GridPlaces | None = None) -> tuple[float, int]:
         """Exact minimum over ``points`` of (sign * signed distance - offset) and its index.
 
-        ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays)."""
+        ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays).
+        ``places``: the points' places from :meth:`places` of this or another surface, if known."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        values, overshoot = self._interpolate(points)
+        values, overshoot = self._interpolate(points, places)
         approx = sign * (values + overshoot) - offset
         # the grid is within band of the distance; beyond the grid a point is at most its
         # overshoot closer than the grid point it was read at; a point outside the mesh's box is
         # outside the mesh, at least as far from it as from the box
         lower = sign * values - overshoot - self.band
         if sign > 0:
-            lo, hi = self.mesh.bounds
+            lo, hi = self._box
             to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
             lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
-            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points[unsigned]))
+            places = places if self._bound.fits(places) else self.places(points)
+            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
         lower = lower - offset
-        refine = (lambda i: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
+        refine = (lambda i, limit: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
-                               _BoundedValue(self._ball, points, offset), unsigned, refine)
+                               _BoundedValue(self._ball, points, offset), unsigned,
+                               lambda i: self._bound.upper(places, i) - offset[i], refine)
 
     def _hull_bound(self, points: np.ndarray) -> np.ndarray:
         """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
         above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
-        Tight where the nearest part of the surface is convex, as the canal's wall facing the body."""
-        return (points @ self._hull_normals.T + self._hull_offsets).max(axis=1) - _TIE_MM
+        Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
+        A point within r of the points' mean has each height within r of the mean's, so only the
+        planes within 2 r of the mean's largest height can hold a point's largest: the others are skipped."""
+        centre = points.mean(axis=0)
+        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+        heights = self._hull_normals @ centre + self._hull_offsets
+        planes = heights >= heights.max() - 2 * reach - _TIE_MM
+        return (points @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1) - _TIE_MM
 
 
 class SurfaceDistance:
@@ -297,16 +413,24 @@ class SurfaceDistance:
         self._implicit = _vtk_distance(mesh)
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
+        self._patches = _PatchBoxes(mesh)
 
-    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0) -> tuple[float, int]:
-        """Exact minimum over ``points`` of (distance - offset) and its index."""
-        return self._minimum(np.asarray(points, float), offset)
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the bound grid, to share among surfaces whose grids coincide."""
+        return self._bound.places(points)
 
-    def _minimum(self, points: np.ndarray, offset, places: _GridPlaces | None = None) -> tuple[float, int]:
+    def minimum(self, points: np.ndarray, offset: np.ndarray | float = 0.0,
+                places: _GridPlaces | None = None) -> tuple[float, int]:
+        """Exact minimum over ``points`` of (distance - offset) and its index (``places``: the points'
+        places from :meth:`places` of this or another surface, if known)."""
+        points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        places = places if self._bound.fits(places) else self.places(points)
         lower = self._bound(points, places) - offset
         return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
-                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool))
+                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool),
+                               lambda i: self._bound.upper(places, i) - offset[i],
+                               lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -322,18 +446,19 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
-def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray,
-                   offset: np.ndarray | float = 0.0) -> list[tuple[float, int]]:
+def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray, offset: np.ndarray | float = 0.0,
+                   places: _GridPlaces | None = None) -> list[tuple[float, int]]:
     """``[surface.minimum(points, offset) for surface in surfaces]``, finding the points' places in
-    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box)."""
+    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box;
+    ``places``: the points' places in one of them, if known)."""
     points = np.asarray(points, float)
-    places: dict = {}
+    known = {} if places is None else {places.key: places}
     minima = []
     for surface in surfaces:
-        grid = (surface._bound.origin.tobytes(), surface._bound.shape)
-        if grid not in places:
-            places[grid] = surface._bound.places(points)
-        minima.append(surface._minimum(points, offset, places[grid]))
+        key = surface._bound.key
+        if key not in known:
+            known[key] = surface.places(points)
+        minima.append(surface.minimum(points, offset, known[key]))
     return minima
 
 
@@ -361,15 +486,21 @@ class _BoundedValue:
 
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray, refine=None) -> tuple[float, int]:
+                    unsigned: np.ndarray, upper, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
-    valid where ``unsigned``). The point with the lowest estimate is evaluated first; then those near
-    the surface whose bound does not exceed the best value, in one exact call; then the others in the
-    order of their lower bounds, by ball searches, until a bound exceeds the best value so far. The
-    bounds of those others are first raised by ``refine(indices)`` (costlier bounds), if given."""
+    valid where ``unsigned``) and ``upper(index)`` (an upper bound of an unsigned point's value). The
+    point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then
+    those near the surface whose bound does not exceed the best value, in one exact call; then the
+    others in the order of their lower bounds, by ball searches, until a bound exceeds the best value
+    so far. The bounds of those others are first raised by ``refine(indices, limit)`` (costlier
+    bounds, valid where a value does not exceed ``limit``), if given and there are more than
+    REFINE_ABOVE."""
     where = int(np.argmin(approx))
-    best = bounded(where, np.inf) if unsigned[where] else float(exact(np.array([where]))[0])
+    if unsigned[where]:
+        best = bounded(where, upper(where))
+    else:
+        best = float(exact(np.array([where]))[0])
     candidates = lower <= best
     candidates[where] = False
     near = np.flatnonzero(candidates & ~unsigned)
@@ -378,6 +509,6 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
         if values.min() < best:
             best, where = float(values.min()), int(near[np.argmin(values)])
     far = np.flatnonzero(candidates & unsigned)
-    bounds = lower[far] if refine is None or len(far) == 0 else np.maximum(lower[far], refine(far))
+    bounds = lower[far] if refine is None or len(far) <= REFINE_ABOVE else np.maximum(lower[far], refine(far, best))
     order = np.argsort(bounds, kind="stable")
     return bounded.least(far[order], bounds[order], best, where)

@@ -66,8 +66,9 @@ class InstrumentPath:
         seg = np.diff(self.vertices, axis=0)
         seg_len = np.linalg.norm(seg, axis=1)
         counts = np.maximum(1, np.ceil(seg_len / step).astype(int))
-        t = np.concatenate([np.arange(c) / c for c in counts])
         idx = np.repeat(np.arange(len(seg)), counts)
+        # each segment's sample k of c at fraction k / c
+        t = (np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)) / counts[idx]
         points = self.vertices[idx] + seg[idx] * t[:, None]
         depth = np.concatenate([[0.0], np.cumsum(seg_len)])[idx] + seg_len[idx] * t
         return np.vstack([points, self.vertices[-1]]), np.append(depth, seg_len.sum())

@@ -298,7 +298,9 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     ``surface_mesh()``) against every zone. All geometry in mm, model coordinates."""
     points, depth = path.sample()
     radius = path.radius
-    bone_sd = zones.bone(points)
+    # the samples' places in the grids, which coincide for the bone, the canal and the regions
+    places = zones.canal.places(points)
+    bone_sd = zones.bone(points, places)
     inside = np.flatnonzero(bone_sd < 0)
     if len(inside) == 0:
         raise InputError("the path never enters the vertebra: check its points and their frame/units")
@@ -317,7 +319,7 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         return np.asarray(p, float).tolist()
 
     # spinal canal (the whole instrument, skin to tip)
-    canal_clear, i = zones.canal.minimum(points, offset=radius)
+    canal_clear, i = zones.canal.minimum(points, offset=radius, places=places)
     record("spinal_canal", "instrument", canal_clear, points[i], float(depth[i]))
     medial_breach = max(0.0, -canal_clear)
     grade = gertzbein_robbins_grade(medial_breach)
@@ -326,17 +328,18 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     post = after[depth[after] - depth[entry] >= SafetyZones.ENTRY_ZONE_MM]
     exits = after[bone_sd[after] > 0]
     if len(post):
-        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0)
+        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0, places=places.take(post))
         j = post[j]
         record("bone", "instrument", bone_clear, points[j], float(depth[j]))
     intraosseous = len(exits) == 0
 
     # cortex and endplate regions: clearance of the instrument surface, negative when outside bone
-    region_points = points[post] if len(post) else points[-1:]
-    region_depth = depth[post] if len(post) else depth[-1:]
-    region_inside = (bone_sd[post] if len(post) else bone_sd[-1:]) < 0
+    region_rows = post if len(post) else np.array([len(points) - 1])
+    region_points, region_depth = points[region_rows], depth[region_rows]
+    region_inside = bone_sd[region_rows] < 0
     nearest = zones.nearest_region(region_points, ~region_inside)
-    for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius).items():
+    for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius,
+                                               places.take(region_rows)).items():
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
 
     root = zones.root_distance(points) - radius
@@ -345,16 +348,17 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     if zones.surfaces["segmental_artery"] is not None:
         outside = np.flatnonzero(bone_sd >= -radius)
         if len(outside):
-            value, k = zones.surfaces["segmental_artery"].minimum(points[outside], offset=radius)
+            value, k = zones.surfaces["segmental_artery"].minimum(points[outside], radius, places.take(outside))
             record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
 
     if lesion is not None:
         lp = _lesion_points(lesion)
-        value, k = zones.canal.minimum(lp)
+        l_places = zones.canal.places(lp)
+        value, k = zones.canal.minimum(lp, places=l_places)
         record("spinal_canal", "lesion", value, lp[k], None)
-        l_inside = zones.bone(lp) < 0
+        l_inside = zones.bone(lp, l_places) < 0
         l_nearest = zones.nearest_region(lp, ~l_inside)
-        for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0).items():
+        for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0, l_places).items():
             record(name, "lesion", value, lp[k], None)
 
     results = _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, medial_breach,
@@ -367,27 +371,24 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
                        intraosseous, float(medial_breach), grade, path.tip.tolist(), notes)
 
 
-def _region_clearances(zones: SafetyZones, points, inside, nearest, offset) -> dict[str, tuple[float, int]]:
+def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, places) -> dict[str, tuple[float, int]]:
     """Minimum signed clearance (mm) of points from each surface region and its index: distance
     inside the bone, minus the distance for points outside the bone that left through the region
-    (``nearest``: each point's nearest region name)."""
-    idx = np.flatnonzero(inside)
-    minima = surface_minima([zones.surfaces[name] for name in REGIONS], points[idx], offset) if len(idx) else None
+    (``nearest``: each point's nearest region name; ``places``: the points' places in the bound grids)."""
+    idx, outside = np.flatnonzero(inside), np.flatnonzero(~inside)
+    minima = (surface_minima([zones.surfaces[name] for name in REGIONS], points[idx], offset, places.take(idx))
+              if len(idx) else None)
     clearances = {}
     for n, name in enumerate(REGIONS):
-        out = np.flatnonzero(~inside & (nearest == name))
-        if len(idx) == 0 and len(out) == 0:
-            clearances[name] = (float("inf"), 0)
-            continue
-        dist = np.full(len(points), np.inf)
+        found = []  # (clearance, point index): the least inside and the deepest outside, if any
         if len(idx):
-            value_inside, k = minima[n]
-            dist[idx[k]] = value_inside
+            value, k = minima[n]
+            found.append((float(value), int(idx[k])))
+        out = outside[nearest[outside] == name]
         if len(out):
             deepest, k = zones.surfaces[name].maximum(points[out])
-            dist[out[k]] = -deepest - offset
-        k = int(np.argmin(dist))
-        clearances[name] = (float(dist[k]), k)
+            found.append((float(-deepest - offset), int(out[k])))
+        clearances[name] = min(found) if found else (float("inf"), 0)
     return clearances
 
 

@@ -19,6 +19,13 @@ from skimage.measure import marching_cubes
 _JITTER = 0.0137
 
 
+def grid_cover(points: np.ndarray, spacing: float, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Origin (first node, mm) and shape of the grid of ``spacing`` mm over the points' bounds plus
+    ``margin`` mm, its corner jittered by a fraction of a voxel: grids of one spacing over one box coincide."""
+    origin = points.min(axis=0) - margin + _JITTER * spacing
+    return origin, np.ceil((points.max(axis=0) + margin - origin) / spacing).astype(int) + 1
+
+
 @dataclass
 class VoxelGrid:
     """Boolean occupancy ``solid[i, j, k]`` of the voxel centred at ``origin + (i, j, k) * spacing`` (mm)."""
@@ -51,8 +58,7 @@ def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: fl
     """
     vertices = np.asarray(vertices, dtype=float)
     if origin is None:
-        lo = vertices.min(axis=0) - margin + _JITTER * spacing
-        shape = np.ceil((vertices.max(axis=0) + margin - lo) / spacing).astype(int) + 1
+        lo, shape = grid_cover(vertices, spacing, margin)
     else:
         lo = np.asarray(origin, dtype=float)
         shape = np.asarray(shape, dtype=int)

@@ -3,7 +3,7 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.distance import SignedDistance, SurfaceDistance, _BallSearch, surface_minima
+from bvn_plan.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, _BallSearch, surface_minima
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
 
@@ -71,3 +71,59 @@ def test_ellipsoid_lesion_samples_are_its_surface_mesh_vertices():
     lesion = EllipsoidLesion([3.0, -2.0, 140.0], [0.3, -0.8, 0.2], 14.0, 9.0)
     expected = lesion.surface_mesh(subdivisions=LESION_SUBDIVISIONS).vertices
     np.testing.assert_array_equal(_lesion_points(lesion), expected)
+
+
+def _lesions_inside(mesh, count, rng):
+    """Random ellipsoid lesions (mm) centred 1-15 mm inside the mesh below random vertices."""
+    for _ in range(count):
+        v = rng.integers(len(mesh.vertices))
+        centre = mesh.vertices[v] - mesh.vertex_normals[v] * rng.uniform(1.0, 15.0)
+        yield EllipsoidLesion(centre, rng.normal(size=3), rng.uniform(8.0, 16.0), rng.uniform(6.0, 12.0))
+
+
+def test_patch_boxes_bound_a_surface_from_below_and_lesion_minima_stay_exact(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L2_whole.stl")
+    upper = np.flatnonzero(mesh.triangles_center[:, 2] > np.median(mesh.triangles_center[:, 2]))
+    patch = mesh.submesh([upper], append=True)  # open, like the checker's regions
+    surface = SurfaceDistance(patch, covers=mesh.bounds)
+    rng = np.random.default_rng(4)
+    refined = 0
+    for lesion in _lesions_inside(patch, 12, rng):
+        points = _lesion_points(lesion)
+        _, exact, _ = trimesh.proximity.closest_point(patch, points)
+        bound = surface._patches(points, np.inf)
+        assert (bound <= exact).all()
+        near = exact < 15.0
+        # tighter than the grid bound (its node rounding alone costs 0.87 mm): boxes along the patches' axes
+        assert np.median(exact[near] - bound[near]) < np.median(exact[near] - surface._bound(points)[near]) - 0.5
+        limit = float(np.quantile(exact, 0.2))
+        capped = surface._patches(points, limit)  # may read any value above the limit beyond it
+        assert (capped[exact <= limit] <= exact[exact <= limit]).all()
+        assert (capped[capped <= limit] <= exact[capped <= limit]).all()
+        value, i = surface.minimum(points)
+        assert abs(value - exact.min()) < 1e-9 and abs(exact[i] - value) < 1e-9
+        refined += int((surface._bound(points) <= value).sum() > REFINE_ABOVE)
+    assert refined >= 3  # the minima went through the patch bound
+
+
+def test_hull_bound_reads_only_the_planes_that_can_hold_the_largest_height(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L2_whole.stl")
+    canal = SignedDistance(mesh)
+    rng = np.random.default_rng(5)
+    for lesion in _lesions_inside(mesh, 10, rng):
+        points = _lesion_points(lesion) + rng.normal(0.0, 20.0, 3)  # some inside the hull, some beyond
+        every = (points @ canal._hull_normals.T + canal._hull_offsets).max(axis=1)
+        np.testing.assert_array_equal(canal._hull_bound(points), every - 1e-9)
+
+
+def test_signed_grid_read_at_shared_places_matches_scipy_inside_and_beyond_the_grid(vhm_dir):
+    mesh = trimesh.load(vhm_dir / "L2_whole.stl")
+    bone = SignedDistance(mesh)
+    rng = np.random.default_rng(6)
+    points = mesh.bounds[0] - 8 + rng.random((3000, 3)) * (mesh.extents + 16)  # some beyond the grid
+    places = bone.places(points)
+    assert places.key == bone._key  # the bound grid's nodes are the signed grid's voxels: the shortcut is taken
+    assert (~places.inside).any() and places.inside.any()
+    # scipy returns the float32 grid's type; the shared read sums in float64
+    for read, expected in zip(bone._interpolate(points, places), bone._read(points)):
+        np.testing.assert_allclose(read, expected, rtol=0, atol=1e-5)
