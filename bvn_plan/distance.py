@@ -372,13 +372,16 @@ class SignedDistance:
         lower = sign * values - overshoot - self.band
         if sign > 0:
             lo, hi = self._box
-            to_box = np.linalg.norm(points - np.clip(points, lo, hi), axis=1)
+            to_box = np.linalg.norm(np.maximum(np.maximum(lo - points, points - hi), 0.0), axis=1)
             lower = np.where(to_box > 0, np.maximum(lower, to_box), lower)
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
             places = places if self._bound.fits(places) else self.places(points)
-            lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
+            if unsigned.all():
+                lower, unsigned = np.maximum(lower, self._bound(points, places)), None
+            else:
+                lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
         lower = lower - offset
         refine = (lambda i, limit: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
@@ -428,7 +431,7 @@ class SurfaceDistance:
         places = places if self._bound.fits(places) else self.places(points)
         lower = self._bound(points, places) - offset
         return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
-                               _BoundedValue(self._ball, points, offset), np.ones(len(points), bool),
+                               _BoundedValue(self._ball, points, offset), None,
                                lambda i: self._bound.upper(places, i) - offset[i],
                                lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
 
@@ -486,10 +489,10 @@ class _BoundedValue:
 
 
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray, upper, refine=None) -> tuple[float, int]:
+                    unsigned: np.ndarray | None, upper, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
-    valid where ``unsigned``) and ``upper(index)`` (an upper bound of an unsigned point's value). The
+    valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an unsigned point's value). The
     point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then
     those near the surface whose bound does not exceed the best value, in one exact call; then the
     others in the order of their lower bounds, by ball searches, until a bound exceeds the best value
@@ -497,18 +500,20 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
     bounds, valid where a value does not exceed ``limit``), if given and there are more than
     REFINE_ABOVE."""
     where = int(np.argmin(approx))
-    if unsigned[where]:
+    if unsigned is None or unsigned[where]:
         best = bounded(where, upper(where))
     else:
         best = float(exact(np.array([where]))[0])
     candidates = lower <= best
     candidates[where] = False
-    near = np.flatnonzero(candidates & ~unsigned)
-    if len(near):
-        values = exact(near)
-        if values.min() < best:
-            best, where = float(values.min()), int(near[np.argmin(values)])
-    far = np.flatnonzero(candidates & unsigned)
+    if unsigned is not None:
+        near = np.flatnonzero(candidates & ~unsigned)
+        if len(near):
+            values = exact(near)
+            if values.min() < best:
+                best, where = float(values.min()), int(near[np.argmin(values)])
+        candidates &= unsigned
+    far = np.flatnonzero(candidates)
     bounds = lower[far] if refine is None or len(far) <= REFINE_ABOVE else np.maximum(lower[far], refine(far, best))
     order = np.argsort(bounds, kind="stable")
     return bounded.least(far[order], bounds[order], best, where)
