@@ -417,6 +417,7 @@ class SurfaceDistance:
         self._ball = _BallSearch(mesh)
         self._bound = _DistanceBound(mesh, covers)
         self._patches = _PatchBoxes(mesh)
+        self._alone = SurfaceGroup([self])
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in the bound grid, to share among surfaces whose grids coincide."""
@@ -426,14 +427,7 @@ class SurfaceDistance:
                 places: _GridPlaces | None = None) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index (``places``: the points'
         places from :meth:`places` of this or another surface, if known)."""
-        points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        places = places if self._bound.fits(places) else self.places(points)
-        lower = self._bound(points, places) - offset
-        return _pruned_minimum(lower, lower, lambda i: np.abs(_exact(self._implicit, points[i])) - offset[i],
-                               _BoundedValue(self._ball, points, offset), None,
-                               lambda i: self._bound.upper(places, i) - offset[i],
-                               lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
+        return self._alone.minima(points, offset, places)[0]
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -449,20 +443,79 @@ class SurfaceDistance:
         return np.abs(_exact(self._implicit, np.asarray(points, float)))
 
 
-def surface_minima(surfaces: list[SurfaceDistance], points: np.ndarray, offset: np.ndarray | float = 0.0,
-                   places: _GridPlaces | None = None) -> list[tuple[float, int]]:
-    """``[surface.minimum(points, offset) for surface in surfaces]``, finding the points' places in
-    the bound grids once for surfaces whose grids coincide (regions of one vertebra covering its box;
-    ``places``: the points' places in one of them, if known)."""
-    points = np.asarray(points, float)
-    known = {} if places is None else {places.key: places}
-    minima = []
-    for surface in surfaces:
-        key = surface._bound.key
-        if key not in known:
-            known[key] = surface.places(points)
-        minima.append(surface.minimum(points, offset, known[key]))
-    return minima
+class SurfaceGroup:
+    """Unsigned distances (mm, model coordinates) to several surfaces, their minima over one set of
+    points found together: surfaces whose bound grids coincide (regions of one vertebra covering its
+    box) read all their bounds with one gather from their stacked grids and start their searches
+    from one argmin; the patch boxes and ball searches stay surface by surface. Each minimum (value
+    and index) is the one :meth:`SurfaceDistance.minimum` finds."""
+
+    def __init__(self, surfaces: list[SurfaceDistance]):
+        self.surfaces = list(surfaces)
+        keys = [surface._bound.key for surface in self.surfaces]
+        #: the surfaces' positions in ``surfaces``, by the geometry of their bound grids
+        self._by_key = {key: [n for n, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
+        self._stacks = {key: _StackedBounds([self.surfaces[n] for n in rows]) for key, rows in self._by_key.items()}
+
+    def minima(self, points: np.ndarray, offset: np.ndarray | float = 0.0,
+               places: _GridPlaces | None = None) -> list[tuple[float, int]]:
+        """``[surface.minimum(points, offset) for surface in surfaces]`` (``places``: the points'
+        places in one of the bound grids, if known)."""
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        minima = [None] * len(self.surfaces)
+        for key, rows in self._by_key.items():
+            stack = self._stacks[key]
+            known = places if places is not None and places.key == key else stack.places(points)
+            for n, found in zip(rows, stack.minima(points, offset, known)):
+                minima[n] = found
+        return minima
+
+
+class _StackedBounds:
+    """The bound grids of surfaces whose bound grids coincide, stacked (one row of grid values per
+    surface), and their minima as :meth:`SurfaceDistance.minimum` finds them."""
+
+    def __init__(self, surfaces: list[SurfaceDistance]):
+        self.surfaces = surfaces
+        first = surfaces[0]._bound
+        self.places = first.places
+        # one surface's grids as views, several stacked
+        self._grids, self._cell_least = (
+            np.concatenate(grids) if len(grids) > 1 else grids[0]
+            for grids in ([s._bound._grid.reshape(1, -1) for s in surfaces],
+                          [s._bound._cell_least.reshape(1, -1) for s in surfaces]))
+        self._reach = first._reach
+
+    def _lower(self, places: _GridPlaces) -> np.ndarray:
+        """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm, by the
+        same operations on the stacked grids (hence the same values)."""
+        pitch = PATCH_GRID_PITCH_MM
+        grids = self._grids
+        bound = grids[:, places.nearest] - places.to_nearest
+        least = self._cell_least[:, places.cell] - _HALF_DIAGONAL * pitch
+        smooth = ((grids[:, places.corners] * places.weights).reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
+        curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
+                              where=places.inside & (least > 0))
+        return np.maximum(bound, smooth - curvature) - self._reach
+
+    def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
+        """Each surface's exact minimum of (distance - offset) over ``points`` and its index: the steps
+        of ``_pruned_minimum`` for unsigned values, refined by the surface's patch boxes."""
+        lower = self._lower(places) - offset
+        minima = []
+        for n, (surface, where) in enumerate(zip(self.surfaces, lower.argmin(axis=1).tolist())):
+            bounded = _BoundedValue(surface._ball, points, offset)
+            best = bounded(where, surface._bound.upper(places, where) - offset[where])
+            candidates = lower[n] <= best
+            candidates[where] = False
+            far = np.flatnonzero(candidates)
+            bounds = lower[n, far]
+            if len(far) > REFINE_ABOVE:
+                bounds = np.maximum(bounds, surface._patches(points[far], best + offset[far].max()) - offset[far])
+            order = np.argsort(bounds, kind="stable")
+            minima.append(bounded.least(far[order], bounds[order], best, where))
+        return minima
 
 
 class _BoundedValue:

@@ -17,7 +17,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .distance import SignedDistance, SurfaceDistance, surface_minima
+from .distance import SignedDistance, SurfaceDistance, SurfaceGroup
 from .errors import AnatomyError, InputError
 from .landmarks import Landmarks
 from .levels import morphometry
@@ -228,6 +228,8 @@ class SafetyZones:
             if len(faces) == 0:
                 raise AnatomyError(f"the anatomy found no {name.replace('_', ' ')}: cannot check against it")
             self.surfaces[name] = SurfaceDistance(mesh.submesh([faces], append=True), covers=mesh.bounds)
+        #: the regions' distances, their minima found together
+        self.regions = SurfaceGroup([self.surfaces[name] for name in REGIONS])
         self.segmental_band_mm = segmental_band_mm
         band = self._segmental_faces()
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
@@ -376,8 +378,7 @@ def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, plac
     inside the bone, minus the distance for points outside the bone that left through the region
     (``nearest``: each point's nearest region name; ``places``: the points' places in the bound grids)."""
     idx, outside = np.flatnonzero(inside), np.flatnonzero(~inside)
-    minima = (surface_minima([zones.surfaces[name] for name in REGIONS], points[idx], offset, places.take(idx))
-              if len(idx) else None)
+    minima = zones.regions.minima(points[idx], offset, places.take(idx)) if len(idx) else None
     clearances = {}
     for n, name in enumerate(REGIONS):
         found = []  # (clearance, point index): the least inside and the deepest outside, if any

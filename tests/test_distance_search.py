@@ -3,7 +3,7 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, _BallSearch, surface_minima
+from bvn_plan.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
 
@@ -52,7 +52,7 @@ def test_signed_minimum_outside_a_convex_surface_whose_hull_bound_is_tight():
     assert abs(value - (exact.min() - 0.5)) < 1e-9 and i == int(np.argmin(exact))
 
 
-def test_surface_minima_sharing_grid_places_match_each_exact_minimum(vhm_dir):
+def test_surface_group_sharing_grid_places_match_each_exact_minimum(vhm_dir):
     mesh = trimesh.load(vhm_dir / "L4_whole.stl")
     rng = np.random.default_rng(2)
     points = mesh.bounds[0] + rng.random((1500, 3)) * mesh.extents
@@ -62,7 +62,7 @@ def test_surface_minima_sharing_grid_places_match_each_exact_minimum(vhm_dir):
     # both patches with bound grids spanning the vertebra's box (one geometry), then the upper one with its own grid
     surfaces = [SurfaceDistance(p, covers=mesh.bounds) for p in patches] + [SurfaceDistance(patches[1])]
     assert surfaces[2]._bound.shape != surfaces[0]._bound.shape
-    for surface, patch, (value, i) in zip(surfaces, patches + patches[1:], surface_minima(surfaces, points, offset)):
+    for surface, patch, (value, i) in zip(surfaces, patches + patches[1:], SurfaceGroup(surfaces).minima(points, offset)):
         _, exact, _ = trimesh.proximity.closest_point(patch, points)
         assert abs(value - np.min(exact - offset)) < 1e-6 and abs(exact[i] - offset[i] - value) < 1e-6
 
