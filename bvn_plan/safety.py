@@ -329,19 +329,21 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     # bone containment after the entry: the centreline must stay inside (instrument radius aside)
     post = after[depth[after] - depth[entry] >= SafetyZones.ENTRY_ZONE_MM]
     exits = after[bone_sd[after] > 0]
+    # the cortex and endplate regions below are checked at the same rows (the tip alone if none)
+    region_rows = post if len(post) else np.array([len(points) - 1])
+    region_places = places.take(region_rows)
     if len(post):
-        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0, places=places.take(post))
+        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0, places=region_places)
         j = post[j]
         record("bone", "instrument", bone_clear, points[j], float(depth[j]))
     intraosseous = len(exits) == 0
 
     # cortex and endplate regions: clearance of the instrument surface, negative when outside bone
-    region_rows = post if len(post) else np.array([len(points) - 1])
     region_points, region_depth = points[region_rows], depth[region_rows]
     region_inside = bone_sd[region_rows] < 0
     nearest = zones.nearest_region(region_points, ~region_inside)
     for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius,
-                                               places.take(region_rows)).items():
+                                               region_places).items():
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
 
     root = zones.root_distance(points) - radius
@@ -378,7 +380,10 @@ def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, plac
     inside the bone, minus the distance for points outside the bone that left through the region
     (``nearest``: each point's nearest region name; ``places``: the points' places in the bound grids)."""
     idx, outside = np.flatnonzero(inside), np.flatnonzero(~inside)
-    minima = zones.regions.minima(points[idx], offset, places.take(idx)) if len(idx) else None
+    if len(outside) == 0:  # all inside (as a lesion usually is): the points and places as they are
+        minima = zones.regions.minima(points, offset, places)
+    else:
+        minima = zones.regions.minima(points[idx], offset, places.take(idx)) if len(idx) else None
     clearances = {}
     for n, name in enumerate(REGIONS):
         found = []  # (clearance, point index): the least inside and the deepest outside, if any
