@@ -492,9 +492,11 @@ class _StackedBounds:
         same operations on the stacked grids (hence the same values)."""
         pitch = PATCH_GRID_PITCH_MM
         grids = self._grids
-        bound = grids[:, places.nearest] - places.to_nearest
-        least = self._cell_least[:, places.cell] - _HALF_DIAGONAL * pitch
-        smooth = ((grids[:, places.corners] * places.weights).reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
+        # np.take gathers along the rows several times faster than indexing [:, nodes]
+        bound = np.take(grids, places.nearest, axis=1) - places.to_nearest
+        least = np.take(self._cell_least, places.cell, axis=1) - _HALF_DIAGONAL * pitch
+        corners = np.take(grids, places.corners, axis=1) * places.weights
+        smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
         curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
                               where=places.inside & (least > 0))
         return np.maximum(bound, smooth - curvature) - self._reach
@@ -512,7 +514,8 @@ class _StackedBounds:
             far = np.flatnonzero(candidates)
             bounds = lower[n, far]
             if len(far) > REFINE_ABOVE:
-                bounds = np.maximum(bounds, surface._patches(points[far], best + offset[far].max()) - offset[far])
+                boxes = surface._patches(points[far], best + offset[far].max())
+                bounds = np.maximum(bounds, boxes - offset[far])
             order = np.argsort(bounds, kind="stable")
             minima.append(bounded.least(far[order], bounds[order], best, where))
         return minima
