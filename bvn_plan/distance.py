@@ -383,22 +383,30 @@ class SignedDistance:
             else:
                 lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
         lower = lower - offset
-        refine = (lambda i, limit: self._hull_bound(points[i]) - offset[i]) if sign > 0 else None
+        refine = (lambda i, limit: self._hull_bound(points[i], limit + offset[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
                                _BoundedValue(self._ball, points, offset), unsigned,
                                lambda i: self._bound.upper(places, i) - offset[i], refine)
 
-    def _hull_bound(self, points: np.ndarray) -> np.ndarray:
+    def _hull_bound(self, points: np.ndarray, limit: np.ndarray | float = np.inf) -> np.ndarray:
         """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
         above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
         Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
         A point within r of the points' mean has each height within r of the mean's, so only the
-        planes within 2 r of the mean's largest height can hold a point's largest: the others are skipped."""
+        planes within 2 r of the mean's largest height can hold a point's largest: the others are
+        skipped. Where the height above the mean's highest plane alone exceeds ``limit`` (mm, per point
+        or one for all), that height is the bound: then the largest exceeds the limit too."""
         centre = points.mean(axis=0)
-        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
         heights = self._hull_normals @ centre + self._hull_offsets
-        planes = heights >= heights.max() - 2 * reach - _TIE_MM
-        return (points @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1) - _TIE_MM
+        top = int(np.argmax(heights))
+        bound = points @ self._hull_normals[top] + (self._hull_offsets[top] - _TIE_MM)
+        rest = np.flatnonzero(bound <= limit)
+        if len(rest):
+            reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+            planes = heights >= heights[top] - 2 * reach - _TIE_MM
+            highest = (points[rest] @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1)
+            bound[rest] = highest - _TIE_MM
+        return bound
 
 
 class SurfaceDistance:
@@ -447,8 +455,8 @@ class SurfaceGroup:
     """Unsigned distances (mm, model coordinates) to several surfaces, their minima over one set of
     points found together: surfaces whose bound grids coincide (regions of one vertebra covering its
     box) read all their bounds with one gather from their stacked grids and start their searches
-    from one argmin; the patch boxes and ball searches stay surface by surface. Each minimum (value
-    and index) is the one :meth:`SurfaceDistance.minimum` finds."""
+    from one argmin; the patch boxes and ball searches stay surface by surface. A surface's own
+    :meth:`SurfaceDistance.minimum` is a group of one."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
         self.surfaces = list(surfaces)
@@ -474,7 +482,7 @@ class SurfaceGroup:
 
 class _StackedBounds:
     """The bound grids of surfaces whose bound grids coincide, stacked (one row of grid values per
-    surface), and their minima as :meth:`SurfaceDistance.minimum` finds them."""
+    surface), and the surfaces' exact minima over points."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
         self.surfaces = surfaces
@@ -548,13 +556,13 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
                     unsigned: np.ndarray | None, upper, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
-    valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an unsigned point's value). The
-    point with the lowest estimate is evaluated first (by a ball search of radius ``upper``); then
-    those near the surface whose bound does not exceed the best value, in one exact call; then the
-    others in the order of their lower bounds, by ball searches, until a bound exceeds the best value
-    so far. The bounds of those others are first raised by ``refine(indices, limit)`` (costlier
-    bounds, valid where a value does not exceed ``limit``), if given and there are more than
-    REFINE_ABOVE."""
+    valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an
+    unsigned point's value). The point with the lowest estimate is evaluated first (by a ball search
+    of radius ``upper``); then those near the surface whose bound does not exceed the best value, in
+    one exact call; then the others in the order of their lower bounds, by ball searches, until a
+    bound exceeds the best value so far. The bounds of those others are first raised by
+    ``refine(indices, limit)`` (costlier bounds, valid where a value does not exceed ``limit``), if
+    given and there are more than REFINE_ABOVE."""
     where = int(np.argmin(approx))
     if unsigned is None or unsigned[where]:
         best = bounded(where, upper(where))
