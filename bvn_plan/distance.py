@@ -454,8 +454,8 @@ class SurfaceDistance:
 class SurfaceGroup:
     """Unsigned distances (mm, model coordinates) to several surfaces, their minima over one set of
     points found together: surfaces whose bound grids coincide (regions of one vertebra covering its
-    box) read all their bounds with one gather from their stacked grids and start their searches
-    from one argmin; the patch boxes and ball searches stay surface by surface. A surface's own
+    box) compute all their bounds from one stack of grid reads and start their searches from one
+    argmin; the patch boxes and ball searches stay surface by surface. A surface's own
     :meth:`SurfaceDistance.minimum` is a group of one."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
@@ -481,29 +481,26 @@ class SurfaceGroup:
 
 
 class _StackedBounds:
-    """The bound grids of surfaces whose bound grids coincide, stacked (one row of grid values per
+    """The bound grids of surfaces whose bound grids coincide, read together (one row of values per
     surface), and the surfaces' exact minima over points."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
         self.surfaces = surfaces
         first = surfaces[0]._bound
         self.places = first.places
-        # one surface's grids as views, several stacked
-        self._grids, self._cell_least = (
-            np.concatenate(grids) if len(grids) > 1 else grids[0]
-            for grids in ([s._bound._grid.reshape(1, -1) for s in surfaces],
-                          [s._bound._cell_least.reshape(1, -1) for s in surfaces]))
+        # the grids flat (views, not copies: a vertebra's grids take megabytes each)
+        self._grids = [s._bound._grid.ravel() for s in surfaces]
+        self._cell_least = [s._bound._cell_least.ravel() for s in surfaces]
         self._reach = first._reach
 
     def _lower(self, places: _GridPlaces) -> np.ndarray:
         """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm, by the
-        same operations on the stacked grids (hence the same values)."""
+        same operations on each grid (hence the same values), stacked."""
         pitch = PATCH_GRID_PITCH_MM
         grids = self._grids
-        # np.take gathers along the rows several times faster than indexing [:, nodes]
-        bound = np.take(grids, places.nearest, axis=1) - places.to_nearest
-        least = np.take(self._cell_least, places.cell, axis=1) - _HALF_DIAGONAL * pitch
-        corners = np.take(grids, places.corners, axis=1) * places.weights
+        bound = np.stack([grid[places.nearest] for grid in grids]) - places.to_nearest
+        least = np.stack([grid[places.cell] for grid in self._cell_least]) - _HALF_DIAGONAL * pitch
+        corners = np.stack([grid[places.corners] for grid in grids]) * places.weights
         smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
         curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
                               where=places.inside & (least > 0))
