@@ -56,11 +56,10 @@ SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "sid
                    "pedicle_width_right_mm", "pedicle_width_left_mm", "message")
 #: Morphometry (bvn_plan.anatomy) copied into the summary columns of the same name + "_mm".
 SUMMARY_MORPHOMETRY = ("body_depth", "body_width", "canal_width", "pedicle_width_right", "pedicle_width_left")
-#: CT sampling steps (mm): along a path from its bone entry, and the grid filling a lesion.
 #: Worker processes a case plans its levels in, at most (one level each at a time; the machines
 #: this is measured on have 2 cores). A batch plans each case in one process instead.
 CASE_WORKERS = 2
-
+#: CT sampling steps (mm): along a path from its bone entry, and the grid filling a lesion.
 CT_PATH_STEP_MM = 1.0
 CT_LESION_STEP_MM = 1.0
 STAGES = ("plan", "anatomy")
