@@ -214,15 +214,8 @@ class _DistanceBound:
         nearest node's value less the point's distance to it (triangle inequality); inside the grid,
         as the least of convex functions whose curvature is at most 1 / distance, it is also at least
         its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
-        pitch = PATCH_GRID_PITCH_MM
         places = places if self.fits(places) else self.places(points)
-        grid = self._grid.ravel()
-        bound = grid[places.nearest] - places.to_nearest
-        least = self._cell_least.ravel()[places.cell] - _HALF_DIAGONAL * pitch
-        smooth = (grid[places.corners] * places.weights) @ np.ones(8)
-        curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(len(least), np.inf),
-                              where=places.inside & (least > 0))  # no bound from it elsewhere
-        return np.maximum(bound, smooth - curvature) - self._reach
+        return _read_bounds([self._grid.ravel()], [self._cell_least.ravel()], places, self._reach)[0]
 
     def upper(self, places: _GridPlaces, i: int) -> float:
         """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
@@ -230,6 +223,19 @@ class _DistanceBound:
         the rounding to that marked node of the surface sample that marked it."""
         nearest = self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
         return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
+
+
+def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: float) -> np.ndarray:
+    """The lower bounds of :meth:`_DistanceBound.__call__` (mm) from flat bound grids of one geometry
+    and their flat cell minima, one row per grid, at the points ``places``."""
+    pitch = PATCH_GRID_PITCH_MM
+    bound = np.stack([grid[places.nearest] for grid in grids]) - places.to_nearest
+    least = np.stack([grid[places.cell] for grid in cell_least]) - _HALF_DIAGONAL * pitch
+    corners = np.stack([grid[places.corners] for grid in grids]) * places.weights
+    smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
+    curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
+                          where=places.inside & (least > 0))  # no bound from it elsewhere
+    return np.maximum(bound, smooth - curvature) - reach
 
 
 class _PatchBoxes:
@@ -494,36 +500,17 @@ class _StackedBounds:
         self._reach = first._reach
 
     def _lower(self, places: _GridPlaces) -> np.ndarray:
-        """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm, by the
-        same operations on each grid (hence the same values), stacked."""
-        pitch = PATCH_GRID_PITCH_MM
-        grids = self._grids
-        bound = np.stack([grid[places.nearest] for grid in grids]) - places.to_nearest
-        least = np.stack([grid[places.cell] for grid in self._cell_least]) - _HALF_DIAGONAL * pitch
-        corners = np.stack([grid[places.corners] for grid in grids]) * places.weights
-        smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
-        curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
-                              where=places.inside & (least > 0))
-        return np.maximum(bound, smooth - curvature) - self._reach
+        """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm."""
+        return _read_bounds(self._grids, self._cell_least, places, self._reach)
 
     def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
-        """Each surface's exact minimum of (distance - offset) over ``points`` and its index: the steps
-        of ``_pruned_minimum`` for unsigned values, refined by the surface's patch boxes."""
+        """Each surface's exact minimum of (distance - offset) over ``points`` and its index, by
+        ``_pruned_minimum`` for unsigned values, refined by the surface's patch boxes."""
         lower = self._lower(places) - offset
-        minima = []
-        for n, (surface, where) in enumerate(zip(self.surfaces, lower.argmin(axis=1).tolist())):
-            bounded = _BoundedValue(surface._ball, points, offset)
-            best = bounded(where, surface._bound.upper(places, where) - offset[where])
-            candidates = lower[n] <= best
-            candidates[where] = False
-            far = np.flatnonzero(candidates)
-            bounds = lower[n, far]
-            if len(far) > REFINE_ABOVE:
-                boxes = surface._patches(points[far], best + offset[far].max())
-                bounds = np.maximum(bounds, boxes - offset[far])
-            order = np.argsort(bounds, kind="stable")
-            minima.append(bounded.least(far[order], bounds[order], best, where))
-        return minima
+        return [_pruned_minimum(lower[n], lower[n], None, _BoundedValue(surface._ball, points, offset), None,
+                                lambda i, s=surface: s._bound.upper(places, i) - offset[i],
+                                lambda i, limit, s=surface: s._patches(points[i], limit + offset[i].max()) - offset[i])
+                for n, surface in enumerate(self.surfaces)]
 
 
 class _BoundedValue:
@@ -552,8 +539,8 @@ class _BoundedValue:
 def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
                     unsigned: np.ndarray | None, upper, refine=None) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value, ``exact(indices)`` (exact values) and ``bounded`` (ball searches,
-    valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an
+    bound ``lower`` of each value, ``exact(indices)`` (exact values; unused if ``unsigned`` is None) and ``bounded``
+    (ball searches, valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an
     unsigned point's value). The point with the lowest estimate is evaluated first (by a ball search
     of radius ``upper``); then those near the surface whose bound does not exceed the best value, in
     one exact call; then the others in the order of their lower bounds, by ball searches, until a
