@@ -18,7 +18,7 @@ import pyvista as pv
 import trimesh
 
 from bvn_plan import Vertebra
-from bvn_plan.anatomy import find_anatomy
+from bvn_plan.anatomy.find import find_anatomy
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 SIZES = (5_000, 20_000, 100_000)

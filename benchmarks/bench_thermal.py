@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erfc
 
-from bvn_plan.bioheat import (AxisymmetricGrid, AxisymmetricResult, RfParameters, VoxelResult, axisymmetric_problem,
+from bvn_plan.thermal.bioheat import (AxisymmetricGrid, AxisymmetricResult, RfParameters, VoxelResult, axisymmetric_problem,
                               electrode_distance, simulate_axisymmetric, simulate_voxel, solve_axisymmetric,
                               voxel_problem)
-from bvn_plan.tissue import Tissue
+from bvn_plan.thermal.tissue import Tissue
 from bvn_plan.device import DeviceProfile
-from bvn_plan.tissue import CANCELLOUS, DamageModel, property_set
+from bvn_plan.thermal.tissue import CANCELLOUS, DamageModel, property_set
 from bvn_plan.vertebra import Vertebra
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)

@@ -3,17 +3,17 @@
 A research and teaching aid, not a medical device. Units are millimetres throughout.
 """
 
-from .anatomy import find_anatomy
+from .anatomy.find import find_anatomy
 from .device import DeviceProfile
 from .errors import AnatomyError, BvnPlanError, InputError, NoSafePlanError
-from .frames import AnatomicalFrame
+from .coordinates import AnatomicalFrame
 from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
 from .lesion import EllipsoidLesion
 from .mesh_io import BvnPlanWarning
 from .paths import InstrumentPath
-from .planner import plan_level
-from .safety import RuleSet, SafetyZones, check_path
-from .synthetic import synthesize
+from .planning.planner import plan_level
+from .planning.safety import RuleSet, SafetyZones, check_path
+from .synthetic.generator import synthesize
 from .vertebra import Vertebra
 
 __version__ = "0.1.0"

@@ -131,7 +131,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
     import os
 
     from .atomic import write_bytes_atomic
-    from .labelmap import load_labelmap
+    from .workflow.labelmap import load_labelmap
 
     lm = load_labelmap(labelmap, scheme=scheme)
     wanted = list(levels) or lm.levels()
@@ -168,7 +168,7 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
 
     With no options this regenerates the bundled meshes/ byte-for-byte."""
     from .levels import LEVELS
-    from .synthetic import write_spine
+    from .synthetic.generator import write_spine
 
     manifest = write_spine(out_dir, levels or LEVELS, seed=seed, vary=vary, osteoporotic=osteoporotic)
     for level, entry in manifest["levels"].items():
@@ -197,12 +197,12 @@ def demo(out_dir, levels, images):
     and write plan.json and summary.txt per level and one HTML report with pictures."""
     import time
 
-    from .anatomy import find_anatomy
+    from .anatomy.find import find_anatomy
     from .levels import TREATABLE_LEVELS, normalise_level
-    from .plan_io import write_plan
-    from .planner import plan_level
-    from .report import write_report
-    from .synthetic import write_default_spine
+    from .planning.plan_file import write_plan
+    from .planning.planner import plan_level
+    from .workflow.report import write_report
+    from .synthetic.generator import write_default_spine
     from .vertebra import Vertebra
 
     out = Path(out_dir)
@@ -258,7 +258,7 @@ def _find_anatomy(vertebra, terminus=None):
     mesh_io.DENSE_MESH_FACES faces, about a minute per million faces)."""
     import time
 
-    from .anatomy import find_anatomy
+    from .anatomy.find import find_anatomy
     from .landmarks import TerminusParameters
     from .mesh_io import DENSE_MESH_FACES
 
@@ -280,7 +280,7 @@ def _find_anatomy(vertebra, terminus=None):
 def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out, export_dir):
     """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
     pedicles, basivertebral foramen, BVN terminus and morphometry."""
-    from .anatomy import anatomy_report, export_landmark_meshes
+    from .anatomy.find import anatomy_report, export_landmark_meshes
     from .atomic import write_json_atomic
     from .landmarks import TerminusParameters
 
@@ -318,7 +318,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     from .errors import InputError
     from .lesion import EllipsoidLesion
     from .paths import InstrumentPath
-    from .safety import SafetyZones, check_path
+    from .planning.safety import SafetyZones, check_path
 
     if not points and not markups:
         raise InputError("no trajectory given: use --point X Y Z (repeated, start first) or --markups FILE")
@@ -368,9 +368,9 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     import os
 
     from .errors import InputError
-    from .fluoro import simulate_fluoro_views
+    from .viz.fluoro import simulate_fluoro_views
     from .paths import InstrumentPath
-    from .scene import render_scene_png
+    from .viz.scene import render_scene_png
 
     if bool(start) != bool(tip):
         raise InputError("give both --start and --tip for an instrument, or neither")
@@ -416,7 +416,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
     import os
 
     from .atomic import write_bytes_atomic
-    from .bioheat import simulate_axisymmetric, simulate_voxel
+    from .thermal.bioheat import simulate_axisymmetric, simulate_voxel
     from .errors import InputError
     from .device import DeviceProfile
     from .lesion import EllipsoidLesion
@@ -474,8 +474,8 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
 
     Exit code 0 with a recommendation, 4 when no approach gives a safe plan (the files say why)."""
     from .landmarks import TerminusParameters
-    from .plan_io import write_plan
-    from .planner import APPROACHES, plan_level
+    from .planning.plan_file import write_plan
+    from .planning.planner import APPROACHES, plan_level
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
@@ -507,7 +507,7 @@ def show(plan_file, png, approach, side, camera):
     """Show a plan.json: reload its mesh (same units and frame), find the anatomy again and draw the
     planned path, lesion and clearances. In the window drag the green sphere (entry) or the red one
     (target) to re-check the path live; 'a' cycles the approach, 's' switches the side."""
-    from .interactive import show_plan
+    from .planning.adjust import show_plan
 
     show_plan(plan_file, png=png, approach=approach, side=side, camera=camera)
     if png:
@@ -521,7 +521,7 @@ def show(plan_file, png, approach, side, camera):
 @click.option("--images/--no-images", default=None,
               help="Render the report's pictures (default: the case file's plan.images, else yes).")
 @click.option("--workers", type=click.IntRange(1), default=None,
-              help="Worker processes planning the levels side by side [default: bvn_plan.case.CASE_WORKERS].")
+              help="Worker processes planning the levels side by side [default: bvn_plan.workflow.case.CASE_WORKERS].")
 @friendly_errors
 def case_command(case_file, out_dir, images, workers):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
@@ -529,7 +529,7 @@ def case_command(case_file, out_dir, images, workers):
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
-    from .case import load_case, plan_case
+    from .workflow.case import load_case, plan_case
 
     case = load_case(case_file)
     if images is not None:
@@ -567,7 +567,7 @@ def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, pr
     """Plan many case files and/or meshes into OUT in parallel; resumable (finished cases are
     skipped), with OUT/summary.csv (one row per case and level). Exit code 5 when some cases failed
     (their rows say why)."""
-    from .batch import batch_cases, run_batch
+    from .workflow.batch import batch_cases, run_batch
 
     cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
     result = run_batch(cases, out_dir, workers=workers, progress=progress, redo=redo)
@@ -582,7 +582,7 @@ def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, pr
 
 def _markups_path(markups_file, name, vertebra):
     from .errors import InputError
-    from .markups import read_markups
+    from .workflow.markups import read_markups
 
     if vertebra.patient_frame is None:
         click.secho("warning: the mesh has no patient frame (--frame); the markups' coordinates are taken "

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-#: The lesion models a profile can name (see bvn_plan.lesion and bvn_plan.bioheat).
+#: The lesion models a profile can name (see bvn_plan.lesion and bvn_plan.thermal.bioheat).
 LESION_MODELS = ("ellipsoid", "bioheat")
 #: How the bioheat model heats: the RF current with a temperature controller, or the electrodes
-#: held at the set temperature (see bvn_plan.bioheat).
+#: held at the set temperature (see bvn_plan.thermal.bioheat).
 HEATING_MODELS = ("rf", "temperature-clamped")
 
 #: Where each default of :class:`DeviceProfile` comes from ([V] read in a source, [A] assumed).

@@ -15,7 +15,7 @@ import numpy as np
 
 import trimesh
 
-from .frames import AnatomicalFrame
+from .coordinates import AnatomicalFrame
 
 #: Surface regions of the vertebra mesh that findings and ground truth label by face index.
 FACE_REGIONS = (

@@ -13,7 +13,7 @@ interface, used by the safety checker and the planner:
 
 Implementations: :class:`EllipsoidLesion` (the device profile's geometric spheroid, exact),
 :class:`UnionLesion` (two probes, bi-pedicular) and :class:`FieldLesion` (iso-surface of lethal
-thermal dose from bvn_plan.bioheat).
+thermal dose from bvn_plan.thermal.bioheat).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from .device import DeviceProfile
 from .errors import InputError
-from .vectors import as_points, unit_vector
+from .geometry.vectors import as_points, unit_vector
 
 
 @lru_cache(maxsize=None)

@@ -14,7 +14,7 @@ import numpy as np
 import trimesh
 
 from .errors import InputError
-from .self_intersection import self_intersections
+from .geometry.self_intersection import self_intersections
 
 
 class BvnPlanWarning(UserWarning):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .vectors import as_point, as_points, unit_vector
+from .geometry.vectors import as_point, as_points, unit_vector
 
 #: Spacing (mm) at which paths are sampled for clearance checks.
 SAMPLE_STEP_MM = 0.5

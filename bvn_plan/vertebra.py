@@ -8,7 +8,7 @@ import numpy as np
 import trimesh
 
 from .errors import InputError
-from .frames import normalise_patient_frame
+from .coordinates import normalise_patient_frame
 from .landmarks import Landmarks
 from .levels import normalise_level
 from .mesh_io import UNITS_TO_MM, clean_mesh, read_mesh_file

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
-from bvn_plan.fluoro import write_png
+from bvn_plan.viz.fluoro import write_png
 from bvn_plan.levels import TREATABLE_LEVELS
-from bvn_plan.safety import PASS, SEGMENTAL_ARTERY_PREVALENCE
-from bvn_plan.scene import add_caption, build_scene
+from bvn_plan.planning.safety import PASS, SEGMENTAL_ARTERY_PREVALENCE
+from bvn_plan.viz.scene import add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 APPROACHES = ("transpedicular", "extrapedicular")

@@ -12,8 +12,8 @@ import warnings
 from pathlib import Path
 
 from bvn_plan import Vertebra, plan_level
-from bvn_plan.fluoro import simulate_fluoro_views
-from bvn_plan.scene import render_scene_png
+from bvn_plan.viz.fluoro import simulate_fluoro_views
+from bvn_plan.viz.scene import render_scene_png
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 

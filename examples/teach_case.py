@@ -21,8 +21,8 @@ import numpy as np
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.safety import SafetyZones
-from bvn_plan.scene import add_caption, build_scene
+from bvn_plan.planning.safety import SafetyZones
+from bvn_plan.viz.scene import add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)

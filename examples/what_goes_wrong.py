@@ -12,7 +12,7 @@ Usage: python examples/what_goes_wrong.py [--level L4] [--out DIR]
 
 With ``--out`` the pictures go to DIR/<n>_<name>.png (seen from above, anterior up) and the
 verdicts to DIR/verdicts.txt; without, each opens a window. The moves use
-bvn_plan.interactive.InteractivePlanner, the same code as the interactive window.
+bvn_plan.planning.adjust.InteractivePlanner, the same code as the interactive window.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
-from bvn_plan.interactive import InteractivePlanner
-from bvn_plan.scene import add_caption, build_scene
+from bvn_plan.planning.adjust import InteractivePlanner
+from bvn_plan.viz.scene import add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)

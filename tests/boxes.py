@@ -3,9 +3,9 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.frames import AnatomicalFrame
+from bvn_plan.coordinates import AnatomicalFrame
 from bvn_plan.landmarks import Landmarks, Pedicle, Plane
-from bvn_plan.safety import SafetyZones
+from bvn_plan.planning.safety import SafetyZones
 
 
 def box(lo, hi, size=2.0):

@@ -6,9 +6,9 @@ import pytest
 import trimesh
 
 from bvn_plan import AnatomyError, Vertebra
-from bvn_plan.anatomy import anatomy_report, find_anatomy
+from bvn_plan.anatomy.find import anatomy_report, find_anatomy
 from bvn_plan.levels import morphometry
-from bvn_plan.planner import PEDICLE_CONFIDENCE_MIN
+from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -203,7 +203,7 @@ def test_non_vertebrae_are_refused(vhm_dir, make):
 
 
 def test_totalsegmentator_levels(totalseg_dir):
-    from bvn_plan.labelmap import load_labelmap
+    from bvn_plan.workflow.labelmap import load_labelmap
 
     labels = load_labelmap(totalseg_dir / "totalseg.nii.gz")
     for level in ("L1", "L2", "L3", "L4", "L5"):
@@ -229,7 +229,7 @@ def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
     pedicles are recognised where they join the body, beside the canal, converging, and measured
     through their middle (they read 2.7 and 4.7 mm wide across their rounded back ends before, with
     confidence 0); being narrower than a whole sacrum's S1 pedicles, they are capped and noted."""
-    from bvn_plan.labelmap import load_labelmap
+    from bvn_plan.workflow.labelmap import load_labelmap
 
     vertebra = load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra("S1")
     found = find_anatomy(vertebra)
@@ -252,7 +252,7 @@ def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
-    from bvn_plan.synthetic import synthesize
+    from bvn_plan.synthetic.generator import synthesize
 
     truth_case = synthesize(level, seed=seed, vary=seed is not None, osteoporotic=osteoporotic)
     truth = truth_case.landmarks
@@ -295,7 +295,7 @@ def test_report_in_input_units_and_frame(vhm_dir, tmp_path):
 
 
 def test_synthetic_s1_terminus_and_endplates():
-    from bvn_plan.synthetic import synthesize
+    from bvn_plan.synthetic.generator import synthesize
 
     truth_case = synthesize("S1")
     truth = truth_case.landmarks

@@ -59,11 +59,11 @@ import trimesh
 from click.testing import CliRunner
 
 from bvn_plan import mesh_io
-from bvn_plan.anatomy import find_anatomy
+from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.atomic import write_files_atomic
 from bvn_plan.cli import main
 from bvn_plan.errors import InputError
-from bvn_plan.labelmap import load_labelmap
+from bvn_plan.workflow.labelmap import load_labelmap
 from bvn_plan.mesh_io import BvnPlanWarning
 from bvn_plan.vertebra import Vertebra
 
@@ -214,7 +214,7 @@ def test_a_left_right_mirroring_affine_without_organs_is_not_detected(totalseg_d
     ("case.json", b"{not json"), ("case.yaml", b"levels: [L4\n"), ("case.yaml", bytes(range(256)) * 4),
 ])
 def test_a_case_file_that_is_not_a_case_says_so(tmp_path, name, content):
-    from bvn_plan.case import load_case
+    from bvn_plan.workflow.case import load_case
 
     path = tmp_path / name
     path.write_bytes(content)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bvn_plan.batch import SUMMARY_FILE, batch_cases, run_batch
-from bvn_plan.case import DONE_MARKER
+from bvn_plan.workflow.batch import SUMMARY_FILE, batch_cases, run_batch
+from bvn_plan.workflow.case import DONE_MARKER
 from bvn_plan.errors import InputError
-from bvn_plan.synthetic import write_moved_cohort
+from bvn_plan.synthetic.generator import write_moved_cohort
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
@@ -52,7 +52,7 @@ def test_interrupted_and_resumed_batch_matches_an_uninterrupted_run(cohort, tmp_
         assert abs(float(row["body_depth_mm"]) - depth[row["level"]]) < 3.0, row
 
     out = tmp_path / "interrupted"
-    script = ("import sys, warnings; warnings.simplefilter('ignore'); from bvn_plan.batch import batch_cases, run_batch; "
+    script = ("import sys, warnings; warnings.simplefilter('ignore'); from bvn_plan.workflow.batch import batch_cases, run_batch; "
               "run_batch(batch_cases(sys.argv[2:], frame='RAS', stage='anatomy', images=False), sys.argv[1], "
               "workers=2, progress=False)")
     process = subprocess.Popen([sys.executable, "-c", script, str(out)] + [str(f) for f in cohort],

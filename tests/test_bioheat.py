@@ -7,11 +7,11 @@ import pytest
 import trimesh
 from scipy.special import erfc
 
-from bvn_plan.bioheat import (AxisymmetricGrid, RfParameters, axisymmetric_graph, electrode_distance, lesion_for_probes,
+from bvn_plan.thermal.bioheat import (AxisymmetricGrid, RfParameters, axisymmetric_graph, electrode_distance, lesion_for_probes,
                               simulate_axisymmetric, simulate_voxel, solve_axisymmetric, solve_potential, voxel_cells)
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
-from bvn_plan.tissue import CANCELLOUS, PROPERTY_SETS, DamageModel, property_set
+from bvn_plan.thermal.tissue import CANCELLOUS, PROPERTY_SETS, DamageModel, property_set
 from bvn_plan.vertebra import Vertebra
 
 SPHERE_RADIUS = 1.5      # mm

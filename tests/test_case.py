@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 from bvn_plan.atomic import replace_directory
-from bvn_plan.case import CASE_WORKERS, DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
+from bvn_plan.workflow.case import CASE_WORKERS, DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
 from bvn_plan.errors import InputError
-from bvn_plan.frames import convert_points
-from bvn_plan.labelmap import load_labelmap
-from bvn_plan.markups import read_markups, validate_markups
-from bvn_plan.planner import PEDICLE_CONFIDENCE_MIN
-from bvn_plan.report import write_report
-from bvn_plan.slicer_export import write_level
+from bvn_plan.coordinates import convert_points
+from bvn_plan.workflow.labelmap import load_labelmap
+from bvn_plan.workflow.markups import read_markups, validate_markups
+from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
+from bvn_plan.workflow.report import write_report
+from bvn_plan.workflow.slicer_export import write_level
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ["L3", "L4", "L5", "S1"]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bvn_plan import Vertebra
-from bvn_plan.anatomy import find_anatomy
-from bvn_plan.markups import Markup, write_markups
+from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.workflow.markups import Markup, write_markups
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 
@@ -89,10 +89,10 @@ def test_check_bad_input_exit_code_2(tmp_path):
 def test_an_internal_error_is_one_line_with_exit_code_1(monkeypatch, vhm_dir):
     from click.testing import CliRunner
 
-    import bvn_plan.anatomy
+    import bvn_plan.anatomy.find
     from bvn_plan.cli import main
 
-    monkeypatch.setattr(bvn_plan.anatomy, "find_anatomy", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(bvn_plan.anatomy.find, "find_anatomy", lambda *a, **k: 1 / 0)
     args = ["anatomy", str(vhm_dir / "L4_whole.stl"), "--level", "L4"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 1 and "internal error: ZeroDivisionError" in r.output and "Traceback" not in r.output

@@ -3,9 +3,9 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
+from bvn_plan.geometry.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.safety import LESION_SUBDIVISIONS, _lesion_points
+from bvn_plan.planning.safety import LESION_SUBDIVISIONS, _lesion_points
 
 
 def test_ball_search_is_the_exact_distance_inside_its_radius_and_inf_beyond(vhm_dir):

@@ -3,7 +3,7 @@
 
 import pytest
 
-from bvn_plan.eligibility import (INDICATED, NEEDS_REVIEW, NOT_INDICATED, NOT_MET, RISK, ClinicalData,
+from bvn_plan.workflow.eligibility import (INDICATED, NEEDS_REVIEW, NOT_INDICATED, NOT_MET, RISK, ClinicalData,
                                   EligibilityCriteria, check_eligibility, normalise_modic, parse_levels)
 from bvn_plan.errors import InputError
 

@@ -7,9 +7,9 @@ import pytest
 import trimesh
 
 from bvn_plan.errors import AnatomyError, InputError
-from bvn_plan.fluoro import (STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM, hu_to_mu,
+from bvn_plan.viz.fluoro import (STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM, hu_to_mu,
                              simulate_fluoro, simulate_fluoro_views, write_png)
-from bvn_plan.frames import AnatomicalFrame
+from bvn_plan.coordinates import AnatomicalFrame
 from bvn_plan.landmarks import Landmarks, Pedicle, Plane
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.vertebra import Vertebra

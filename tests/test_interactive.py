@@ -13,15 +13,15 @@ import pytest
 import pyvista as pv
 import trimesh
 
-from bvn_plan.anatomy import find_anatomy
+from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.errors import InputError
-from bvn_plan.interactive import (InteractivePlanner, add_controls, apply_update, load_plan_file, scene_for_update,
+from bvn_plan.planning.adjust import (InteractivePlanner, add_controls, apply_update, load_plan_file, scene_for_update,
                                   show_plan)
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.plan_io import write_plan
-from bvn_plan.planner import LESION_CHECK_SUBDIVISIONS, plan_level
-from bvn_plan.safety import SafetyZones, check_path, gertzbein_robbins_grade
-from bvn_plan.scene import plan_clearance
+from bvn_plan.planning.plan_file import write_plan
+from bvn_plan.planning.planner import LESION_CHECK_SUBDIVISIONS, plan_level
+from bvn_plan.planning.safety import SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.viz.scene import plan_clearance
 from bvn_plan.vertebra import Vertebra
 
 

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from bvn_plan.errors import InputError
-from bvn_plan.labelmap import (VOLUME_RANGE_CM3, Labelmap, load_labelmap, load_labelmap_folder,
+from bvn_plan.workflow.labelmap import (VOLUME_RANGE_CM3, Labelmap, load_labelmap, load_labelmap_folder,
                                sample_ct)
 from bvn_plan.mesh_io import BvnPlanWarning
 

@@ -21,16 +21,16 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from bvn_plan import InputError
-from bvn_plan.anatomy import find_anatomy
+from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.device import DeviceProfile
-from bvn_plan.labelmap import load_labelmap
+from bvn_plan.workflow.labelmap import load_labelmap
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.plan_io import write_plan
-from bvn_plan.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
-from bvn_plan.safety import RuleSet, SafetyZones, check_path
-from bvn_plan.symmetry import reflect
-from bvn_plan.synthetic import PART_NAMES, synthesize
+from bvn_plan.planning.plan_file import write_plan
+from bvn_plan.planning.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
+from bvn_plan.planning.safety import RuleSet, SafetyZones, check_path
+from bvn_plan.anatomy.symmetry import reflect
+from bvn_plan.synthetic.generator import PART_NAMES, synthesize
 from bvn_plan.vertebra import Vertebra
 
 VARIANTS = int(os.environ.get("BVN_PLAN_VARIANTS", "3"))
@@ -197,7 +197,7 @@ def test_clinician_numbers_match_an_analytic_path(synthetic_l4):
     medial, cranial = np.radians(30.0), np.radians(8.0)
     direction = np.array([-np.sin(medial) * np.cos(cranial), np.cos(medial) * np.cos(cranial), np.sin(cranial)])
     path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_diameter_mm / 2)
-    from bvn_plan.path_numbers import path_numbers
+    from bvn_plan.planning.path_numbers import path_numbers
 
     numbers = path_numbers(path, lm, check_path(zones, path))
     assert numbers["introducer_medial_angle_deg"] == pytest.approx(30.0, abs=1e-9)

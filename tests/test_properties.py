@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from bvn_plan.distance import SignedDistance
+from bvn_plan.geometry.distance import SignedDistance
 from bvn_plan.errors import InputError
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.safety import SafetyZones, check_path
+from bvn_plan.planning.safety import SafetyZones, check_path
 from bvn_plan.vertebra import Vertebra
 from boxes import box_safety_zones  # tests/boxes.py
 
@@ -82,7 +82,7 @@ def test_signed_distance_is_rigid_equivariant(vertebral_body, rotation, shift, s
 def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, lesion):
     from bvn_plan.device import DeviceProfile
     from bvn_plan.lesion import EllipsoidLesion
-    from bvn_plan.safety import LESION_SUBDIVISIONS
+    from bvn_plan.planning.safety import LESION_SUBDIVISIONS
 
     # a posterolateral start and a tip anywhere in the body's central part
     start = np.array([30.0, -40.0, 2.0])
@@ -125,7 +125,7 @@ def test_canal_clearance_never_shrinks_as_the_path_moves_away(box_zones, x, z, y
 
 @pytest.fixture(scope="module")
 def real_zones(vhm_dir):
-    from bvn_plan.anatomy import find_anatomy
+    from bvn_plan.anatomy.find import find_anatomy
 
     vertebra = Vertebra.load(vhm_dir / "L4_whole.stl", level="L4")
     with warnings.catch_warnings():
@@ -204,7 +204,7 @@ json_values = st.recursive(
 def test_a_mutated_case_file_loads_or_says_what_is_wrong(totalseg_dir, data):
     """Delete a field or replace it by any JSON value: the case loads (the field was optional or
     the value acceptable) or raises InputError, never another exception."""
-    from bvn_plan.case import case_from_dict
+    from bvn_plan.workflow.case import case_from_dict
 
     document = _case_document(totalseg_dir)
     path = data.draw(st.sampled_from(sorted(_field_paths(document))))

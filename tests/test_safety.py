@@ -8,7 +8,7 @@ import trimesh
 
 from bvn_plan import InputError
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.safety import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.planning.safety import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
 from boxes import box_safety_zones  # tests/boxes.py
 
 R = 1.7  # 10 G introducer radius, mm
@@ -150,7 +150,7 @@ def test_the_exiting_root_corridor_hangs_under_a_plausible_pedicle_height(zones)
     from dataclasses import replace
 
     from bvn_plan.levels import morphometry
-    from bvn_plan.safety import ExitingRootCorridor
+    from bvn_plan.planning.safety import ExitingRootCorridor
 
     root = ExitingRootCorridor()
     below = root.gap_mm + root.radius_mm

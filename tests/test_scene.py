@@ -8,12 +8,12 @@ import pytest
 import pyvista as pv
 from scipy.spatial import cKDTree
 
-from bvn_plan.anatomy import find_anatomy
+from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.safety import SafetyZones, check_path
-from bvn_plan.scene import CAMERAS, build_scene, plan_clearance, render_scene_png, world_to_pixel
+from bvn_plan.planning.safety import SafetyZones, check_path
+from bvn_plan.viz.scene import CAMERAS, build_scene, plan_clearance, render_scene_png, world_to_pixel
 from bvn_plan.vertebra import Vertebra
 
 pv.OFF_SCREEN = True

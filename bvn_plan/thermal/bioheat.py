@@ -8,13 +8,13 @@ Two heating models (``heating=``):
   set temperature for the whole duration, Q = 0 (an instant ramp [A]; no RF current).
 * ``"rf"`` (electro-thermal, quasi-static): ∇·(σ∇V) = 0 with the distal (active) electrode at
   +V0/2, the proximal (return) one at −V0/2, the probe insulation non-conducting and V = 0 on the
-  outer boundary; Q = σ|∇V|² (Joule heat). σ per tissue (bvn_plan.tissue, constant in temperature
+  outer boundary; Q = σ|∇V|² (Joule heat). σ per tissue (bvn_plan.thermal.tissue, constant in temperature
   [A]). A controller scales the power each time step so that the hottest tissue next to the
   electrodes ends the step at the set temperature (:func:`march_rf`); the electrodes are steel in
   the heat problem. Assumptions: :class:`RfParameters`.
 
 In both, the cooling phase after switch-off is not modelled [A]. The damage (CEM43 or Arrhenius Ω,
-bvn_plan.tissue.DamageModel) accumulates during heating; the lesion is where it reaches the lethal
+bvn_plan.thermal.tissue.DamageModel) accumulates during heating; the lesion is where it reaches the lethal
 dose.
 
 Numerical method: cell-centred finite volumes, Dirichlet T_a on the outer boundary, source cells
@@ -45,10 +45,10 @@ import trimesh
 from scipy.interpolate import RegularGridInterpolator
 from scipy.sparse.linalg import splu
 
-from .device import DeviceProfile
-from .errors import InputError
-from .lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion, perpendicular_basis
-from .vectors import as_points, unit_vector
+from ..device import DeviceProfile
+from ..errors import InputError
+from ..lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion, perpendicular_basis
+from ..geometry.vectors import as_points, unit_vector
 from .tissue import DamageModel, PropertySet, Tissue, damage_model, property_set
 
 #: SI -> mm units: W/m/K -> W/mm/K and J/m³/K (or W/m³/K) -> per mm³.

@@ -1,12 +1,12 @@
 """Seeing and moving a plan: ``bvn-plan show`` and the interactive planning window.
 
-:func:`load_plan_file` reads a ``plan.json`` written by :func:`bvn_plan.plan_io.write_plan`,
+:func:`load_plan_file` reads a ``plan.json`` written by :func:`bvn_plan.planning.plan_file.write_plan`,
 reloads the vertebra from the mesh path it names (with its units and patient frame), finds the
 anatomy again and rebuilds every planned path in model coordinates (mm).
 
 :class:`InteractivePlanner` holds one vertebra's safety zones, built once, and re-judges a path
 each time its entry point or target moves, with the **same** checker the planner uses
-(:func:`bvn_plan.safety.check_path` with the device's ellipsoid lesion). It returns a
+(:func:`bvn_plan.planning.safety.check_path` with the device's ellipsoid lesion). It returns a
 :class:`PlannerUpdate`: the path, its lesion, the check, and the meshes to draw. The window of
 :func:`show_plan` only forwards sphere-widget moves and keys to it:
 
@@ -18,7 +18,7 @@ How a moved path is rebuilt (mm, model coordinates): a straight plan stays a str
 entry to target. A curved plan keeps its introducer line through the plan's arc start (the pivot,
 inside the pedicle-body passage): moving the entry swings the line about the pivot, and the
 cannula arc of the device radius is fitted tangent to that line ending at the target (closed form
-as in :mod:`bvn_plan.planner`). When no arc of the device's radius and maximum angle reaches the
+as in :mod:`bvn_plan.planning.planner`). When no arc of the device's radius and maximum angle reaches the
 target from that line, the path is drawn straight from entry to target and the update says so.
 """
 
@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .device import DeviceProfile
-from .errors import BvnPlanError, InputError
-from .lesion import EllipsoidLesion
-from .paths import InstrumentPath
+from ..device import DeviceProfile
+from ..errors import BvnPlanError, InputError
+from ..lesion import EllipsoidLesion
+from ..paths import InstrumentPath
 from .planner import LESION_CHECK_SUBDIVISIONS
 from .safety import CheckResult, Rule, RuleSet, SafetyZones, check_path
 
-#: Order in which ``a`` cycles the approaches (as in bvn_plan.planner.APPROACHES).
+#: Order in which ``a`` cycles the approaches (as in bvn_plan.planning.planner.APPROACHES).
 APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")
 #: A target nearer than this (mm) to the introducer line needs no arc: the path stays straight.
 STRAIGHT_TOLERANCE_MM = 0.5
@@ -65,7 +65,7 @@ class PlannerUpdate:
 
     ``check`` is None and ``error`` says why when the checker refuses the path (e.g. it never
     enters the vertebra). ``tubes`` are (part name, pyvista tube, colour) as
-    :func:`bvn_plan.scene.instrument_tubes`; ``lesion_mesh`` the lesion surface (pyvista).
+    :func:`bvn_plan.viz.scene.instrument_tubes`; ``lesion_mesh`` the lesion surface (pyvista).
     """
 
     approach: str
@@ -107,7 +107,7 @@ class InteractivePlanner:
 
     ``options``: the planned approaches and sides to start from (:class:`PlanOption`); the safety
     zones are built once here (or passed in as ``zones``) and every update calls
-    :func:`bvn_plan.safety.check_path` on them with the device's ellipsoid lesion.
+    :func:`bvn_plan.planning.safety.check_path` on them with the device's ellipsoid lesion.
     """
 
     def __init__(self, vertebra, options: list[PlanOption], device: DeviceProfile = DeviceProfile(),
@@ -124,7 +124,7 @@ class InteractivePlanner:
 
     @classmethod
     def from_level_plan(cls, vertebra, level_plan, zones: SafetyZones | None = None) -> "InteractivePlanner":
-        """Start from every planned approach and side of a :class:`~bvn_plan.planner.LevelPlan`."""
+        """Start from every planned approach and side of a :class:`~bvn_plan.planning.planner.LevelPlan`."""
         options = [PlanOption(r.approach, r.side, r.plan.path.start,
                               r.plan.path.arc_start if r.plan.path.arc is not None else None, r.plan.path.tip,
                               r.plan.verdict)
@@ -188,7 +188,7 @@ class InteractivePlanner:
 
     def update(self) -> PlannerUpdate:
         """Build the current path, its lesion and meshes, and check them against the zones."""
-        from .scene import instrument_tubes
+        from ..viz.scene import instrument_tubes
         import pyvista as pv
 
         if self.current is None:
@@ -270,8 +270,8 @@ def load_plan_file(plan_file: str | os.PathLike) -> LoadedPlan:
     """Read ``plan.json``, reload its vertebra (mesh path relative to the working folder or to
     the plan file's folder; the file's units and patient frame) and find the anatomy again.
     Points of the file (input frame and units) become model coordinates (mm)."""
-    from .anatomy import find_anatomy
-    from .vertebra import Vertebra
+    from ..anatomy.find import find_anatomy
+    from ..vertebra import Vertebra
 
     plan_file = Path(plan_file)
     try:
@@ -348,8 +348,8 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
 
 def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,
                      window_size=(1600, 900), camera: str = "oblique", labels: bool = True):
-    """The scene of :func:`bvn_plan.scene.build_scene` for an update, with the verdict text."""
-    from .scene import build_scene
+    """The scene of :func:`bvn_plan.viz.scene.build_scene` for an update, with the verdict text."""
+    from ..viz.scene import build_scene
 
     plotter = build_scene(planner.vertebra, planner.vertebra.landmarks, [update.path], [update.lesion],
                           clearances=update.check, transparent=True, labels=labels, off_screen=off_screen,
@@ -362,7 +362,7 @@ def apply_update(plotter, update: PlannerUpdate, notes=()) -> None:
     """Replace the instrument, lesion, markers, zone colours and text of a scene by an update's."""
     import pyvista as pv
 
-    from .scene import LESION_COLOUR, MARKER_COLOURS, plan_clearance
+    from ..viz.scene import LESION_COLOUR, MARKER_COLOURS, plan_clearance
 
     for name in [n for n in plotter.actors if n.startswith(("introducer ", "cannula ", "instrument ", "marker ", "label "))
                  and n not in ("marker BVN terminus", "marker basivertebral foramen")]:
@@ -390,7 +390,7 @@ def apply_update(plotter, update: PlannerUpdate, notes=()) -> None:
 
 
 def _set_text(plotter, update: PlannerUpdate, notes) -> None:
-    from .scene import add_caption
+    from ..viz.scene import add_caption
 
     colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
     add_caption(plotter, update.title(), update.caption() + [f"note: {n}" for n in notes], colour=colour)

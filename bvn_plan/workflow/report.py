@@ -5,8 +5,8 @@ It shows the research-and-teaching-aid statement, the eligibility verdict with i
 sources (when the case has clinical data), the clinician's data, a summary table per level and
 side, per level the chosen plan's reasons, clinician's numbers (points in the input's frame and
 units, lengths mm, angles degrees), CT numbers (HU) and pictures (the 3D scene,
-:func:`bvn_plan.scene.render_scene_png`, and the simulated AP, lateral and en-face fluoroscopy,
-:func:`bvn_plan.fluoro.simulate_fluoro_views`), and every assumption with its source: the device
+:func:`bvn_plan.viz.scene.render_scene_png`, and the simulated AP, lateral and en-face fluoroscopy,
+:func:`bvn_plan.viz.fluoro.simulate_fluoro_views`), and every assumption with its source: the device
 profile (:data:`bvn_plan.device.SOURCES`), the safety rules, the planner settings, the BVN
 terminus parameters, the level morphometry priors and the eligibility sources.
 """
@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .atomic import write_text_atomic
-from .device import SOURCES as DEVICE_SOURCES
+from .. import __version__
+from ..atomic import write_text_atomic
+from ..device import SOURCES as DEVICE_SOURCES
 from .eligibility import SOURCES as ELIGIBILITY_SOURCES
-from .landmarks import TerminusParameters
-from .levels import MORPHOMETRY, TRANSITIONAL
-from .planner import LevelPlan, PathPlan
-from .plan_io import DISCLAIMER, frame_name
+from ..landmarks import TerminusParameters
+from ..levels import MORPHOMETRY, TRANSITIONAL
+from ..planning.planner import LevelPlan, PathPlan
+from ..planning.plan_file import DISCLAIMER, frame_name
 
-#: Scene cameras rendered per level (see bvn_plan.scene.CAMERAS).
+#: Scene cameras rendered per level (see bvn_plan.viz.scene.CAMERAS).
 SCENE_CAMERAS = ("oblique", "axial")
 #: Pixel size (mm) of the simulated fluoroscopy in the report.
 FLUORO_PIXEL_MM = 0.5
@@ -60,9 +60,9 @@ def write_report(path: str | os.PathLike, plans: list[tuple[object, LevelPlan]],
                  terminus: TerminusParameters | None = None) -> Path:
     """Write the HTML report of ``plans`` [(vertebra, LevelPlan), ...] to ``path`` atomically.
 
-    Optional: ``eligibility`` (:class:`bvn_plan.eligibility.Eligibility`) and the ``clinical``
+    Optional: ``eligibility`` (:class:`bvn_plan.workflow.eligibility.Eligibility`) and the ``clinical``
     section of the case; ``chosen`` level -> the plan to show (default the recommendation) and
-    ``reasons`` level -> why (default the planner's recommendation reasons); ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.case.path_and_lesion_hu`); ``errors``
+    ``reasons`` level -> why (default the planner's recommendation reasons); ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.workflow.case.path_and_lesion_hu`); ``errors``
     level -> why it was not planned; ``anatomy_only``: vertebrae with landmarks but no plan;
     ``images``: render the pictures (a few seconds per level); ``ct``: a CT (nibabel image, RAS
     mm) for the fluoroscopy; ``notes``: input notes; ``terminus``: the terminus parameters used
@@ -106,8 +106,8 @@ def render_level_images(vertebra, level_plan: LevelPlan, plan: PathPlan | None, 
     """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` (bone semi-transparent, so the
     instrument and lesion inside show) and the simulated AP, lateral and en-face fluoroscopy (down
     the plan's pedicle) of ``plan`` (or of the bare anatomy)."""
-    from .fluoro import simulate_fluoro_views
-    from .scene import render_scene_png
+    from ..viz.fluoro import simulate_fluoro_views
+    from ..viz.scene import render_scene_png
 
     lm = level_plan.landmarks
     paths = [plan.path] if plan is not None else []
@@ -194,7 +194,7 @@ def _summary_section(plans, chosen: dict) -> str:
 
 def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, reasons: list[str], hu: dict | None,
                    images: bool, ct) -> str:
-    from .path_numbers import describe
+    from ..planning.path_numbers import describe
 
     level = level_plan.level
     out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in {_e(frame_name(vertebra))}, "
@@ -249,7 +249,7 @@ def _assumptions_section(plans, levels: list[str], terminus: TerminusParameters)
             ["rule", "zone", "applies to", "margin (mm)", "severity", "source"],
             [[r.name, r.zone, r.applies_to, r.margin_mm, r.severity, r.source] for r in first.rules.rules]))
         settings = dataclasses.asdict(first.settings)
-        out.append("<h3>Planner settings</h3><p><small>bvn_plan.planner.PlannerSettings: [A] unless stated in its "
+        out.append("<h3>Planner settings</h3><p><small>bvn_plan.planning.planner.PlannerSettings: [A] unless stated in its "
                    "docstring</small></p>" + _table(["setting", "value"], [[k, v] for k, v in settings.items()]))
     out.append("<h3>BVN terminus</h3>" + _table(["parameter", "value", "source"],
                                                [[f.name, getattr(terminus, f.name), TERMINUS_SOURCE]

@@ -1,6 +1,6 @@
 """Thermal and electrical tissue properties and thermal-damage models for the bioheat simulation.
 
-Property values are SI as published (W/m/K, kg/m³, J/kg/K, kg/m³/s, S/m); bvn_plan.bioheat converts
+Property values are SI as published (W/m/K, kg/m³, J/kg/K, kg/m³/s, S/m); bvn_plan.thermal.bioheat converts
 them to millimetres. Sources: bvn_facts.md "Bioheat (Pennes) parameters"; [A] marks assumptions.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Universal gas constant, J/mol/K.
 GAS_CONSTANT = 8.314

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .crossings import interval_around, line_crossings
-from .voxelize import VoxelGrid
+from ..geometry.crossings import interval_around, line_crossings
+from ..geometry.voxelize import VoxelGrid
 
 #: Width (mm) of the band beside the canal lumen whose bone is taken to be the pedicle.
 PEDICLE_BAND_MM = 6.0

@@ -22,7 +22,7 @@ import trimesh
 from scipy import ndimage
 from scipy.spatial import ConvexHull, cKDTree
 
-from .errors import InputError
+from ..errors import InputError
 from .voxelize import grid_cover, voxelize
 
 #: Grid spacing (mm) of the coarse signed-distance field.

@@ -36,10 +36,10 @@ import numpy as np
 import trimesh
 from scipy import ndimage as ndi
 
-from .errors import InputError
-from .levels import normalise_level
-from .mesh_io import note
-from .vertebra import Vertebra
+from ..errors import InputError
+from ..levels import normalise_level
+from ..mesh_io import note
+from ..vertebra import Vertebra
 
 #: Vertebra class names from superior to inferior (T13 and L6 are anatomical variants).
 SPINE_ORDER = tuple(

@@ -50,12 +50,12 @@ from scipy import ndimage
 from scipy.optimize import brentq
 from skimage.measure import marching_cubes
 
-from .atomic import write_bytes_atomic, write_text_atomic
-from .errors import InputError
-from .frames import AnatomicalFrame
-from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
-from .levels import LEVELS, LevelMorphometry, morphometry, normalise_level
-from .vertebra import Vertebra
+from ..atomic import write_bytes_atomic, write_text_atomic
+from ..errors import InputError
+from ..coordinates import AnatomicalFrame
+from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
+from ..levels import LEVELS, LevelMorphometry, morphometry, normalise_level
+from ..vertebra import Vertebra
 
 #: Bumped whenever the generated geometry changes; stored in meshes/manifest.json.
 GENERATOR_VERSION = "1.0"

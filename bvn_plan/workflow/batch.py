@@ -1,6 +1,6 @@
 """Cohorts: plan many cases (case files or single meshes) in parallel worker processes, resumable.
 
-Each input becomes one case folder ``<out>/<case_id>/`` written by :func:`bvn_plan.case.plan_case`
+Each input becomes one case folder ``<out>/<case_id>/`` written by :func:`bvn_plan.workflow.case.plan_case`
 (built in a temporary sibling and swapped in whole, with the done marker written last), so after
 an interruption every case folder is complete or absent. A re-run skips the cases whose folder
 holds the done marker and plans the rest; ``<out>/summary.csv`` (one row per case and level,
@@ -21,11 +21,11 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .case import DONE_MARKER, SUMMARY_COLUMNS, Case, case_for_mesh, load_case, plan_case, rows_to_csv
-from .errors import BvnPlanError, InputError
-from .levels import LEVELS
-from .mesh_io import MESH_FORMATS, BvnPlanWarning
+from ..errors import BvnPlanError, InputError
+from ..levels import LEVELS
+from ..mesh_io import MESH_FORMATS, BvnPlanWarning
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 SUMMARY_FILE = "summary.csv"

@@ -16,7 +16,7 @@ What is drawn (all geometry in mm, model coordinates):
   ``clearances`` dict) the points of the smallest clearances with their values.
 
 Cameras are named in the vertebra frame and match the fluoroscopic views of
-:mod:`bvn_plan.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
+:mod:`bvn_plan.viz.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
 ``"lateral"`` seen from the patient's left (anterior on the image left), ``"axial"`` seen from
 above (anterior up), ``"oblique"`` from behind, right and above (the view along a right
 transpedicular approach). ``build_scene(..., off_screen=False).show()`` opens a window.
@@ -39,10 +39,10 @@ import pyvista as pv  # noqa: E402
 import trimesh  # noqa: E402
 from scipy.spatial import cKDTree
 
-from .errors import InputError
-from .landmarks import Landmarks
-from .lesion import EllipsoidLesion
-from .paths import InstrumentPath
+from ..errors import InputError
+from ..landmarks import Landmarks
+from ..lesion import EllipsoidLesion
+from ..paths import InstrumentPath
 
 CAMERAS = ("oblique", "ap", "lateral", "axial")
 #: Camera direction (from the focal point, in vertebra-frame components right, anterior,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .atomic import write_files_atomic
-from .device import SOURCES
-from .errors import InputError
+from .. import __version__
+from ..atomic import write_files_atomic
+from ..device import SOURCES
+from ..errors import InputError
 from .path_numbers import describe
 from .planner import LevelPlan, PathPlan
 

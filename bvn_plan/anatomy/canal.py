@@ -17,8 +17,8 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from .landmarks import Plane
-from .voxelize import VoxelGrid, mask_surface
+from ..landmarks import Plane
+from ..geometry.voxelize import VoxelGrid, mask_surface
 
 #: Pixel size (mm) of the silhouettes searched for the canal hole.
 SILHOUETTE_PIXEL_MM = 1.0

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_json_atomic
-from .errors import InputError
-from .frames import convert_points, normalise_patient_frame
-from .mesh_io import note
+from ..atomic import write_json_atomic
+from ..errors import InputError
+from ..coordinates import convert_points, normalise_patient_frame
+from ..mesh_io import note
 
 SCHEMA_URL = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
               "Resources/Schema/markups-schema-v1.0.3.json#")

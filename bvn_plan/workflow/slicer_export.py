@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from .atomic import write_bytes_atomic
-from .frames import convert_points
+from ..atomic import write_bytes_atomic
+from ..coordinates import convert_points
 from .markups import Markup, write_markups
-from .planner import LevelPlan, PathPlan
+from ..planning.planner import LevelPlan, PathPlan
 
 #: Segments around the circumference of the exported instrument tube.
 TUBE_SECTIONS = 16

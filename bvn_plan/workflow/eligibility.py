@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import InputError
-from .levels import LEVELS, TREATABLE_LEVELS, normalise_level
+from ..errors import InputError
+from ..levels import LEVELS, TREATABLE_LEVELS, normalise_level
 
 INDICATED, NOT_INDICATED, NEEDS_REVIEW = "indicated", "not indicated", "needs review"
 MET, NOT_MET, REVIEW, RISK, INFO = "met", "not_met", "review", "risk", "info"

@@ -15,7 +15,7 @@ Mirror an image with ``np.fliplr`` if a C-arm shows it the other way round.
 
 Pixel values. Without a CT, the bone is the closed vertebra surface filled with one material:
 ``bone_path_mm`` is the chord length (mm) through bone along each ray (the mesh voxelised by ray
-parity, :func:`bvn_plan.voxelize.voxelize`, summed along the beam); the attenuation line
+parity, :func:`bvn_plan.geometry.voxelize.voxelize`, summed along the beam); the attenuation line
 integral is ``bone_mu_per_mm * bone_path_mm``. With a CT, the line integral is that of the CT's
 linear attenuation (HU -> mu, :func:`hu_to_mu`) through the box around the vertebra. The
 instrument adds ``STEEL_MU_PER_MM`` times its own chord, sampled on the same grid, so it appears
@@ -37,10 +37,10 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .voxelize import voxelize
-from .errors import AnatomyError, InputError
-from .landmarks import Landmarks
-from .paths import InstrumentPath
+from ..geometry.voxelize import voxelize
+from ..errors import AnatomyError, InputError
+from ..landmarks import Landmarks
+from ..paths import InstrumentPath
 
 VIEWS = ("ap", "lateral", "en_face")
 
@@ -242,7 +242,7 @@ def _ct_line_integral(ct, model_to_ct, axes, lo, shape, pixel_mm) -> np.ndarray:
     """Line integral of mu (HU -> mu) through the grid box, slab by slab along the beam."""
     import nibabel as nib
 
-    from .labelmap import _read_nifti, sample_ct
+    from ..workflow.labelmap import _read_nifti, sample_ct
 
     image = _read_nifti(Path(ct)) if isinstance(ct, (str, os.PathLike)) else ct
     if not isinstance(image, nib.spatialimages.SpatialImage):

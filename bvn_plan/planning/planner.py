@@ -22,7 +22,7 @@ mirrored between sides):
    body wall near the pedicle-body junction with no bone behind it;
 5. every candidate is scored on grid distances (bone, canal, endplate planes, root corridor,
    lesion samples) and the exact terminus depth in its lesion; the best ones get exact lesion-to-
-   canal distances; the best few distinct ones are judged by :func:`bvn_plan.safety.check_path`
+   canal distances; the best few distinct ones are judged by :func:`bvn_plan.planning.safety.check_path`
    with the device's ellipsoid lesion, and only a path whose verdict is not "fail" and whose lesion
    covers the terminus is returned as a plan. When nothing survives, the blocking constraint is
    named with the best value any candidate reached.
@@ -40,15 +40,15 @@ from typing import Callable
 
 import numpy as np
 
-from .crossings import interval_around, line_crossings
-from .device import DeviceProfile
-from .errors import InputError
-from .landmarks import Landmarks, TerminusParameters
-from .lesion import EllipsoidLesion, spheroid_signed_distance, unit_icosphere
+from ..geometry.crossings import interval_around, line_crossings
+from ..device import DeviceProfile
+from ..errors import InputError
+from ..landmarks import Landmarks, TerminusParameters
+from ..lesion import EllipsoidLesion, spheroid_signed_distance, unit_icosphere
 from .path_numbers import path_numbers
-from .paths import Arc, InstrumentPath
+from ..paths import Arc, InstrumentPath
 from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
-from .symmetry import reflect
+from ..anatomy.symmetry import reflect
 
 #: Icosphere level of the lesion surface handed to the checker: 642 points on the spheroid, whose
 #: clearances lie within 0.02 mm of the exact surface's for the default 10 x 14 mm lesion (level 4,
@@ -251,7 +251,7 @@ def plan_level(vertebra, device: DeviceProfile = DeviceProfile(), rules: RuleSet
     when the anatomy cannot be planned on; an approach with no safe path is returned with
     ``plan=None`` and its blocking reasons (never a failing path labelled as a plan).
     """
-    from .anatomy import find_anatomy
+    from ..anatomy.find import find_anatomy
 
     unknown = [a for a in approaches if a not in APPROACHES]
     if unknown or not approaches:

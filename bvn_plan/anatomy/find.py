@@ -3,16 +3,16 @@
 :func:`find_anatomy` turns a :class:`~bvn_plan.vertebra.Vertebra` (mm, model coordinates) into
 :class:`~bvn_plan.landmarks.Landmarks`:
 
-1. mid-sagittal plane: mirror-symmetry fit of surface samples (:mod:`bvn_plan.symmetry`);
-2. canal axis: the view in that plane showing the largest hole (:mod:`bvn_plan.canal`);
+1. mid-sagittal plane: mirror-symmetry fit of surface samples (:mod:`bvn_plan.anatomy.symmetry`);
+2. canal axis: the view in that plane showing the largest hole (:mod:`bvn_plan.anatomy.canal`);
 3. anterior: the vertebral body is the thickest bone (largest inscribed sphere), anterior to the
    canal; superior: the pedicles sit in the upper half of the body and the posterior arch hangs
    below it (for a whole sacrum: the end where the S1 canal opening was found); a patient frame
    given by the user fixes the signs instead and is checked against these cues;
-4. a solid voxel grid in that frame (:mod:`bvn_plan.voxelize`) gives the canal lumen, the body,
-   the pedicles (:mod:`bvn_plan.pedicles`), the endplates (robust planes through the endplate
+4. a solid voxel grid in that frame (:mod:`bvn_plan.geometry.voxelize`) gives the canal lumen, the body,
+   the pedicles (:mod:`bvn_plan.anatomy.pedicles`), the endplates (robust planes through the endplate
    faces; their bisector refines the superior axis), the posterior wall and the BVN terminus
-   (exact mesh crossings on the mid-sagittal line, :mod:`bvn_plan.crossings`); morphometry is
+   (exact mesh crossings on the mid-sagittal line, :mod:`bvn_plan.geometry.crossings`); morphometry is
    read off the mesh the same way and checked against the level priors (:mod:`bvn_plan.levels`).
 
 Every finding gets a confidence in 0..1. Refusals (:class:`AnatomyError`) are for meshes that are
@@ -29,16 +29,16 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from .crossings import gap_around, interval_around, line_crossings
+from ..geometry.crossings import gap_around, interval_around, line_crossings
 from .canal import END_WINDOW_MM, canal_volume, find_canal_axis, lumen_mask
-from .errors import AnatomyError
-from .frames import AnatomicalFrame, patient_axes
-from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
-from .levels import morphometry as level_prior
-from .mesh_io import BvnPlanWarning
+from ..errors import AnatomyError
+from ..coordinates import AnatomicalFrame, patient_axes
+from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
+from ..levels import morphometry as level_prior
+from ..mesh_io import BvnPlanWarning
 from .pedicles import find_pedicle
 from .symmetry import find_symmetry_plane, surface_samples
-from .voxelize import VoxelGrid, mask_surface, voxelize
+from ..geometry.voxelize import VoxelGrid, mask_surface, voxelize
 
 #: Surface samples for the symmetry fit (query) and its target (dense), and for the canal search.
 SYMMETRY_SAMPLES = 800

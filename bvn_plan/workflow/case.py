@@ -1,7 +1,7 @@
 """A patient case: the case file (YAML or JSON), its schema, and planning every level of it.
 
 A case file names the vertebral bodies to treat, the clinical data the eligibility checklist
-needs (:mod:`bvn_plan.eligibility`), the device profile, the preferred approach, and the input:
+needs (:mod:`bvn_plan.workflow.eligibility`), the device profile, the preferred approach, and the input:
 a NIfTI labelmap (with its label ``scheme``) or one mesh per level (with units and patient frame),
 optionally the CT (NIfTI, HU) to sample bone density along each path and in each lesion. Paths
 are relative to the case file. :data:`CASE_SCHEMA` is the JSON Schema (draft 2020-12) of the file;
@@ -12,11 +12,11 @@ whole, so a re-run never leaves old and new results mixed (during the swap the f
 absent, never partial). It holds:
 
 * ``plan.json``: the case, the eligibility checklist, and per level the anatomy and
-  :func:`bvn_plan.plan_io.plan_to_dict` (points in the input's frame and units), the chosen plan and
+  :func:`bvn_plan.planning.plan_file.plan_to_dict` (points in the input's frame and units), the chosen plan and
   the CT numbers;
 * ``summary.csv``: one row per level (the batch summary's rows);
-* ``report.html``: the self-contained report (:mod:`bvn_plan.report`);
-* ``slicer/``: markups and LPS meshes per level (:mod:`bvn_plan.slicer_export`);
+* ``report.html``: the self-contained report (:mod:`bvn_plan.workflow.report`);
+* ``slicer/``: markups and LPS meshes per level (:mod:`bvn_plan.workflow.slicer_export`);
 * ``case.done``: written last, the per-level rows as JSON (the batch's done marker).
 
 Units: millimetres; months and days as named; HU for CT values.
@@ -35,16 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .atomic import replace_directory, write_json_atomic, write_text_atomic
-from .device import DeviceProfile
+from .. import __version__
+from ..atomic import replace_directory, write_json_atomic, write_text_atomic
+from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
-from .errors import AnatomyError, InputError
-from .frames import convert_points
-from .landmarks import TerminusParameters
-from .mesh_io import UNITS_TO_MM
-from .planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
-from .safety import PASS
+from ..errors import AnatomyError, InputError
+from ..coordinates import convert_points
+from ..landmarks import TerminusParameters
+from ..mesh_io import UNITS_TO_MM
+from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
+from ..planning.safety import PASS
 
 #: The done marker :func:`plan_case` writes last in a finished output folder.
 DONE_MARKER = "case.done"
@@ -54,7 +54,7 @@ SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "sid
                    "min_clearance_beyond_margin_mm", "introducer_medial_deg", "introducer_craniocaudal_deg",
                    "path_median_hu", "lesion_median_hu", "body_depth_mm", "body_width_mm", "canal_width_mm",
                    "pedicle_width_right_mm", "pedicle_width_left_mm", "message")
-#: Morphometry (bvn_plan.anatomy) copied into the summary columns of the same name + "_mm".
+#: Morphometry (bvn_plan.anatomy.find) copied into the summary columns of the same name + "_mm".
 SUMMARY_MORPHOMETRY = ("body_depth", "body_width", "canal_width", "pedicle_width_right", "pedicle_width_left")
 #: Worker processes a case plans its levels in, at most (one level each at a time; the machines
 #: this is measured on have 2 cores). A batch plans each case in one process instead.
@@ -313,7 +313,7 @@ def _schema_message(error) -> str:
 
 def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
     """The case's vertebrae by level (mm, the input's frame) and notes about the input."""
-    from .vertebra import Vertebra
+    from ..vertebra import Vertebra
 
     notes: list[str] = []
     if case.labelmap is not None:
@@ -380,7 +380,7 @@ def _plan_levels(case: Case, vertebrae: dict, ct, workers: int) -> list[LevelOut
 
 
 def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
-    from .anatomy import find_anatomy
+    from ..anatomy.find import find_anatomy
 
     outcome = LevelOutcome(level, vertebra)
     try:
@@ -458,8 +458,8 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
 
 
 def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list[str], rows: list[dict]) -> dict:
-    from .anatomy import anatomy_report
-    from .plan_io import DISCLAIMER, plan_to_dict
+    from ..anatomy.find import anatomy_report
+    from ..planning.plan_file import DISCLAIMER, plan_to_dict
     from .slicer_export import slicer_frame
 
     levels = {}

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landmarks import Landmarks
-from .paths import InstrumentPath
+from ..landmarks import Landmarks
+from ..paths import InstrumentPath
 from .safety import CheckResult
 
 

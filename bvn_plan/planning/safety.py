@@ -17,12 +17,12 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .distance import SignedDistance, SurfaceDistance, SurfaceGroup
-from .errors import AnatomyError, InputError
-from .landmarks import Landmarks
-from .levels import morphometry
-from .lesion import EllipsoidLesion
-from .paths import InstrumentPath
+from ..geometry.distance import SignedDistance, SurfaceDistance, SurfaceGroup
+from ..errors import AnatomyError, InputError
+from ..landmarks import Landmarks
+from ..levels import morphometry
+from ..lesion import EllipsoidLesion
+from ..paths import InstrumentPath
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 

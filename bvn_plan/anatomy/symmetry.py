@@ -14,7 +14,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from .landmarks import Plane
+from ..landmarks import Plane
 
 #: Fraction of sample pairs kept in each Gauss-Newton step (the rest are asymmetric parts such as
 #: osteophytes or segmentation noise) [A: a trimmed fit, value chosen on the VHM meshes].
