@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 from bvn_plan.workflow.batch import batch_cases, run_batch
-from bvn_plan.mesh_io import BvnPlanWarning
+from bvn_plan.errors import BvnPlanWarning
 from bvn_plan.synthetic.generator import write_moved_cohort
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -5,11 +5,10 @@ A research and teaching aid, not a medical device. Units are millimetres through
 
 from .anatomy.find import find_anatomy
 from .device import DeviceProfile
-from .errors import AnatomyError, BvnPlanError, InputError, NoSafePlanError
+from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, InputError, NoSafePlanError
 from .coordinates import AnatomicalFrame
 from .landmarks import Landmarks, Pedicle, Plane, TerminusParameters
 from .lesion import EllipsoidLesion
-from .mesh_io import BvnPlanWarning
 from .paths import InstrumentPath
 from .planning.planner import plan_level
 from .planning.safety import RuleSet, SafetyZones, check_path

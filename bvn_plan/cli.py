@@ -18,7 +18,8 @@ import click
 import numpy as np
 
 from .errors import AnatomyError, BvnPlanError, NoSafePlanError
-from .mesh_io import UNITS_TO_MM, BvnPlanWarning
+from .coordinates import UNITS_TO_MM
+from .errors import BvnPlanWarning
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5

@@ -1,4 +1,4 @@
-"""Coordinate frames.
+"""Coordinate frames and units.
 
 Two kinds of frame appear in bvn-plan:
 
@@ -8,7 +8,7 @@ Two kinds of frame appear in bvn-plan:
 * the **vertebra frame** of one vertebra: origin at the vertebral-body centre, axes along the
   patient's right, anterior and superior directions (RAS-like), millimetres.
 
-All coordinates are millimetres.
+All coordinates are millimetres; :data:`UNITS_TO_MM` converts the units an input may come in.
 """
 
 from __future__ import annotations
@@ -19,12 +19,16 @@ import numpy as np
 
 from .errors import InputError
 
-PATIENT_FRAMES = ("RAS", "LPS")
+RAS, LPS = "RAS", "LPS"
+PATIENT_FRAMES = (RAS, LPS)
+
+#: Scale factor to millimetres for each accepted unit name.
+UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 
 # Directions of the patient's right, anterior and superior in each patient frame.
 _RAS_AXES_IN = {
-    "RAS": np.eye(3),
-    "LPS": np.diag([-1.0, -1.0, 1.0]),
+    RAS: np.eye(3),
+    LPS: np.diag([-1.0, -1.0, 1.0]),
 }
 
 

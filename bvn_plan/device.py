@@ -1,7 +1,7 @@
 """The device profile: introducer, curved cannula, RF probe tip, heating protocol and lesion size.
 
 One frozen, editable :class:`DeviceProfile` holds every device number the planner and the lesion
-models use. Most values are assumptions ([A] in bvn_facts.md "Device and lesion"); each default's
+models use. Most values are assumptions ([A] in docs/sources.md "Device and lesion"); each default's
 source is in :data:`SOURCES`. Lengths are millimetres, angles degrees, temperatures °C, times s.
 """
 
@@ -21,20 +21,20 @@ HEATING_MODELS = ("rf", "temperature-clamped")
 #: Where each default of :class:`DeviceProfile` comes from ([V] read in a source, [A] assumed).
 SOURCES: dict[str, str] = {
     "name": "label only",
-    "introducer_diameter_mm": "[A] 10 G (3.4 mm) introducer; bvn_facts.md 'Device and lesion' (8-10 G quoted)",
+    "introducer_diameter_mm": "[A] 10 G (3.4 mm) introducer; docs/sources.md 'Device and lesion' (8-10 G quoted)",
     "introducer_max_depth_mm": "[A] longest straight introducer path from the skin-side pedicle entry "
-                               "to the posterior wall; pedicle chord 45-50 mm (bvn_facts.md 'Morphometry')",
-    "cannula_radius_mm": "[A] curved cannula radius 15 mm, bvn_facts.md 'Device and lesion' default profile",
-    "cannula_max_arc_deg": "[A] curved cannula arc <= 90 deg, bvn_facts.md 'Device and lesion' default profile",
+                               "to the posterior wall; pedicle chord 45-50 mm (docs/sources.md 'Morphometry')",
+    "cannula_radius_mm": "[A] curved cannula radius 15 mm, docs/sources.md 'Device and lesion' default profile",
+    "cannula_max_arc_deg": "[A] curved cannula arc <= 90 deg, docs/sources.md 'Device and lesion' default profile",
     "electrode_diameter_mm": "[A] probe outer diameter 1.65 mm (16 G), fits through a 10 G introducer; unconfirmed",
     "electrode_length_mm": "[A] length of each of the two bipolar electrodes; unconfirmed",
     "bipolar_spacing_mm": "[A] insulating gap between the two bipolar electrodes; unconfirmed",
-    "lesion_diameter_mm": "[A] lesion about 1 cm across [V-secondary: AJNR case 2024]; bvn_facts.md default profile",
-    "lesion_length_mm": "[A] 14 mm along the probe (lesions elongate along the shaft); bvn_facts.md default profile",
+    "lesion_diameter_mm": "[A] lesion about 1 cm across [V-secondary: AJNR case 2024]; docs/sources.md 'Device and lesion'",
+    "lesion_length_mm": "[A] 14 mm along the probe (lesions elongate along the shaft); docs/sources.md 'Device and lesion'",
     "lesion_offset_mm": "[A] lesion centre 3 mm proximal to the tip (little extension past the tip); "
-                        "bvn_facts.md default profile",
-    "set_temperature_c": "[A] 85 C, the usual quote (lay sources 70-85 C); bvn_facts.md 'Device and lesion'",
-    "duration_s": "[A] 15 min, the usual quote (lay sources 7-15 min); bvn_facts.md 'Device and lesion'",
+                        "docs/sources.md 'Device and lesion'",
+    "set_temperature_c": "[A] 85 C, the usual quote (lay sources 70-85 C); docs/sources.md 'Device and lesion'",
+    "duration_s": "[A] 15 min, the usual quote (lay sources 7-15 min); docs/sources.md 'Device and lesion'",
     "lesion_model": "choice: 'ellipsoid' (fixed geometric lesion) or 'bioheat' (Pennes simulation)",
     "heating_model": "choice for the bioheat lesion: 'rf' (RF current through the tissues' electrical "
                      "conductivities, temperature-controlled power; the cortex confines the current) or "
@@ -67,6 +67,11 @@ class DeviceProfile:
     duration_s: float = 900.0
     lesion_model: str = "ellipsoid"
     heating_model: str = "rf"
+
+    @property
+    def introducer_radius_mm(self) -> float:
+        """Radius of the straight introducer (mm): the instrument radius every path is checked with."""
+        return self.introducer_diameter_mm / 2
 
     def __post_init__(self):
         positive = ("introducer_diameter_mm", "introducer_max_depth_mm", "cannula_radius_mm",

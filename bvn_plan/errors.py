@@ -1,4 +1,7 @@
-"""Typed errors. Each says what was wrong and what to do; the CLI maps them to exit codes."""
+"""Typed errors and the package's warning. Each error says what was wrong and what to do; the CLI
+maps them to exit codes. A warning says what was assumed or repaired."""
+
+import warnings
 
 
 class BvnPlanError(Exception):
@@ -23,3 +26,13 @@ class NoSafePlanError(BvnPlanError):
     """The anatomy was understood but no trajectory satisfies the safety rules."""
 
     exit_code = 4
+
+
+class BvnPlanWarning(UserWarning):
+    """Something was assumed or repaired; the result is usable but the user should know."""
+
+
+def note(report_notes: list[str], message: str) -> None:
+    """Record ``message`` and raise it as a :class:`BvnPlanWarning`."""
+    report_notes.append(message)
+    warnings.warn(message, BvnPlanWarning, stacklevel=3)

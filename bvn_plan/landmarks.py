@@ -26,7 +26,7 @@ FACE_REGIONS = (
 
 @dataclass(frozen=True)
 class TerminusParameters:
-    """Where the basivertebral nerve terminus is placed [A, bvn_facts.md "Anatomy of the target" 3-4].
+    """Where the basivertebral nerve terminus is placed [A, docs/sources.md "Anatomy of the target" 3-4].
 
     ``depth_fraction``: fraction of the mid-sagittal AP body depth measured forward from the
     posterior wall (default 0.35; the terminus lies in the posterior third to half of the body,
@@ -69,8 +69,8 @@ class Pedicle:
     side: str                      # "left" or "right" (patient side)
     isthmus_centre: np.ndarray     # centre of the narrowest cross-section
     axis_direction: np.ndarray
-    isthmus_width: float           # transverse, mm
-    isthmus_height: float          # cranio-caudal, mm
+    isthmus_width_mm: float           # transverse, mm
+    isthmus_height_mm: float          # cranio-caudal, mm
     body_junction: np.ndarray      # where the axis meets the vertebral body (posterior wall level)
 
     def to_dict(self) -> dict:
@@ -78,8 +78,8 @@ class Pedicle:
             "side": self.side,
             "isthmus_centre": self.isthmus_centre.tolist(),
             "axis_direction": self.axis_direction.tolist(),
-            "isthmus_width_mm": float(self.isthmus_width),
-            "isthmus_height_mm": float(self.isthmus_height),
+            "isthmus_width_mm": float(self.isthmus_width_mm),
+            "isthmus_height_mm": float(self.isthmus_height_mm),
             "body_junction": self.body_junction.tolist(),
         }
 

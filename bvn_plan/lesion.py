@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from .device import DeviceProfile
 from .errors import InputError
-from .geometry.vectors import as_points, unit_vector
+from .geometry.vectors import as_points, perpendicular_basis, unit_vector
 
 
 @lru_cache(maxsize=None)
@@ -41,20 +41,6 @@ def unit_icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
     vertices.flags.writeable = False
     faces.flags.writeable = False
     return vertices, faces
-
-
-def perpendicular_basis(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two unit vectors that complete ``axis`` (unit) to a right-handed orthonormal basis."""
-    helper = np.array([1.0, 0.0, 0.0]) if abs(axis[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    e1 = _cross(axis, helper)
-    e1 /= np.linalg.norm(e1)
-    return e1, _cross(axis, e1)
-
-
-def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``np.cross`` of two 3-vectors, term for term (the same values), without its generic set-up
-    (tens of microseconds, more than mapping a lesion's 642 surface samples)."""
-    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 class Lesion(ABC):

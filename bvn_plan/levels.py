@@ -1,12 +1,12 @@
 """Vertebral levels and their morphometry priors (mm, degrees).
 
 The numbers are the synthetic generator's defaults and the anatomy recogniser's plausibility
-priors. Sources (see ``../shared/reference/bvn_facts.md`` and the README):
+priors. Sources (see ``docs/sources.md`` and the README):
 
 * L5 body heights, endplate depth, pedicle height/width, canal AP/width: CT series quoted in
-  bvn_facts.md as [V, IJSS].
+  docs/sources.md as [V, IJSS].
 * Pedicle widths L1-L4 and transverse angles L1-L5: Zindrick/Panjabi values, marked [A] in
-  bvn_facts.md (assumptions, from memory of the tables).
+  docs/sources.md (assumptions, from memory of the tables).
 * Interpedicular distance L1 20.4 -> L5 26.0 mm [V]; canal smallest at L3 [V, Griffith 2016].
 * Endplate width 40 (L1) -> 50 (L5), depth 33-35 mm [A].
 * S1: pedicle height 13.6 mm, transverse angle 41-43 deg, sagittal 19 deg [V, Okutan 2003]; S1
@@ -18,8 +18,8 @@ priors. Sources (see ``../shared/reference/bvn_facts.md`` and the README):
 Standard deviations default to about 10% of the mean where no SD is published, and to at least
 ``ANGLE_MIN_SD_DEG`` for angles (whose mean may be near 0) [A].
 
-Angles: ``pedicle_transverse_angle`` is positive when the pedicle axis converges medially going
-anteriorly; ``pedicle_sagittal_angle`` is positive when it rises (cranially) going anteriorly.
+Angles: ``pedicle_transverse_angle_deg`` is positive when the pedicle axis converges medially going
+anteriorly; ``pedicle_sagittal_angle_deg`` is positive when it rises (cranially) going anteriorly.
 """
 
 from __future__ import annotations
@@ -55,16 +55,16 @@ class LevelMorphometry:
     """Typical dimensions of one level (mm, degrees). Angles are positive medial / cranial."""
 
     level: str
-    body_width: float            # endplate transverse width
-    body_depth: float            # endplate AP depth (mid-sagittal)
-    body_height_anterior: float
-    body_height_posterior: float
-    pedicle_width: float         # transverse isthmus width (outer cortex)
-    pedicle_height: float        # cranio-caudal isthmus height
-    pedicle_transverse_angle: float  # medial convergence of the pedicle axis, degrees
-    pedicle_sagittal_angle: float    # cranio-caudal tilt of the pedicle axis, degrees
-    canal_width: float           # interpedicular distance
-    canal_depth: float           # mid-sagittal AP depth of the vertebral foramen
+    body_width_mm: float            # endplate transverse width
+    body_depth_mm: float            # endplate AP depth (mid-sagittal)
+    body_height_anterior_mm: float
+    body_height_posterior_mm: float
+    pedicle_width_mm: float         # transverse isthmus width (outer cortex)
+    pedicle_height_mm: float        # cranio-caudal isthmus height
+    pedicle_transverse_angle_deg: float  # medial convergence of the pedicle axis, degrees
+    pedicle_sagittal_angle_deg: float    # cranio-caudal tilt of the pedicle axis, degrees
+    canal_width_mm: float           # interpedicular distance
+    canal_depth_mm: float           # mid-sagittal AP depth of the vertebral foramen
     relative_sd: float = 0.10    # SD as a fraction of the mean where none is published [A]
 
     def sd(self, name: str) -> float:
@@ -73,7 +73,7 @@ class LevelMorphometry:
         if name in published:
             return published[name]
         sd = self.relative_sd * abs(getattr(self, name))
-        return max(sd, ANGLE_MIN_SD_DEG) if name.endswith("_angle") else sd
+        return max(sd, ANGLE_MIN_SD_DEG) if name.endswith("_angle_deg") else sd
 
     def reference(self, name: str) -> tuple[float, float]:
         """(mean, SD) the anatomy's plausibility check compares a measured ``name`` with: the
@@ -94,8 +94,8 @@ ANGLE_MIN_SD_DEG = 3.0
 
 _PUBLISHED_SD = {
     "L5": {
-        "body_height_anterior": 1.9, "body_height_posterior": 1.9, "body_depth": 3.5,
-        "pedicle_height": 1.9, "pedicle_width": 2.3, "canal_depth": 2.1, "canal_width": 3.1,
+        "body_height_anterior_mm": 1.9, "body_height_posterior_mm": 1.9, "body_depth_mm": 3.5,
+        "pedicle_height_mm": 1.9, "pedicle_width_mm": 2.3, "canal_depth_mm": 2.1, "canal_width_mm": 3.1,
     },
 }
 
@@ -103,7 +103,7 @@ _PUBLISHED_SD = {
 #: 22 mm wide meets the generator's ala, so its S1 keeps 18 mm [A], while measured S1 pedicles are
 #: judged against the published width [V, Okutan 2003].
 _PUBLISHED_REFERENCE = {
-    "S1": {"pedicle_width": (22.3, 2.7)},
+    "S1": {"pedicle_width_mm": (22.3, 2.7)},
 }
 
 MORPHOMETRY = {

@@ -7,22 +7,16 @@ Every mesh leaves this module in **millimetres**, in the file's own coordinates 
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
 
-from .errors import InputError
+from .coordinates import UNITS_TO_MM
+from .errors import InputError, note
 from .geometry.self_intersection import self_intersections
 
 
-class BvnPlanWarning(UserWarning):
-    """Something was assumed or repaired; the result is usable but the user should know."""
-
-
-#: Scale factor to millimetres for each accepted unit name.
-UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
 #: Largest extent (mm) of a plausible single lumbar vertebra or sacrum. A lumbar vertebra is
 #: about 40-100 mm across; a whole sacrum up to about 170 mm.
 VERTEBRA_EXTENT_MM = (25.0, 250.0)
@@ -47,12 +41,6 @@ class LoadReport:
     units: str
     units_detected: bool
     notes: list[str] = field(default_factory=list)
-
-
-def note(report_notes: list[str], message: str) -> None:
-    """Record ``message`` and raise it as a :class:`BvnPlanWarning`."""
-    report_notes.append(message)
-    warnings.warn(message, BvnPlanWarning, stacklevel=3)
 
 
 def read_mesh_file(path: str | os.PathLike) -> trimesh.Trimesh:

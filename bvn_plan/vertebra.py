@@ -8,10 +8,10 @@ import numpy as np
 import trimesh
 
 from .errors import InputError
-from .coordinates import normalise_patient_frame
+from .coordinates import UNITS_TO_MM, normalise_patient_frame
 from .landmarks import Landmarks
 from .levels import normalise_level
-from .mesh_io import UNITS_TO_MM, clean_mesh, read_mesh_file
+from .mesh_io import clean_mesh, read_mesh_file
 
 
 class Vertebra:

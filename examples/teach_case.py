@@ -44,16 +44,16 @@ def steps(level: str):
 
     yield ("anatomy", f"Step 1 - anatomy of {level}", [
         f"The recogniser found the vertebra frame, the endplates (blue), the posterior wall (orange) and the "
-        f"spinal canal (purple). Body depth {m.get('body_depth', np.nan):.1f} mm, width "
-        f"{m.get('body_width', np.nan):.1f} mm; pedicle isthmus right {lm.pedicles['right'].isthmus_width:.1f} mm, "
-        f"left {lm.pedicles['left'].isthmus_width:.1f} mm wide.",
+        f"spinal canal (purple). Body depth {m.get('body_depth_mm', np.nan):.1f} mm, width "
+        f"{m.get('body_width_mm', np.nan):.1f} mm; pedicle isthmus right {lm.pedicles['right'].isthmus_width_mm:.1f} mm, "
+        f"left {lm.pedicles['left'].isthmus_width_mm:.1f} mm wide.",
         "The basivertebral nerve enters through the basivertebral foramen (purple dot) in the middle of the "
         "posterior wall."], dict(base, camera="oblique"))
 
     yield ("target", "Step 2 - the target is a zone, not a point", [
         f"The BVN terminus (yellow) is placed on the mid-sagittal plane, {100 * TERMINUS.depth_fraction:.0f}% of the "
         f"body depth in front of the posterior wall, {100 * TERMINUS.height_fraction:.0f}% of the way up between the "
-        "endplates [assumption, bvn_facts.md].",
+        "endplates [assumption, docs/sources.md].",
         f"It lies {terminus_to_canal:.1f} mm from the canal. The lesion must cover it AND keep {canal_margin:.0f} mm "
         "from the canal, so the probe tip goes a few mm in front of it.",
         "Seen from above (anterior up)."], dict(base, camera="axial", transparent=True))

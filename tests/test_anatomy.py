@@ -68,7 +68,7 @@ def test_vhm_landmarks_against_the_separate_body_mesh(vhm_dir, vhm_found, level)
 def test_vhm_body_and_canal_morphometry_within_priors(vhm_found, level):
     prior = morphometry(level)
     m = vhm_found[level].morphometry
-    for name in ("body_depth", "body_height_anterior", "canal_width"):
+    for name in ("body_depth_mm", "body_height_anterior_mm", "canal_width_mm"):
         assert abs(m[name] - getattr(prior, name)) <= 3.5 * prior.sd(name), name
     assert vhm_found[level].confidence["frame"] > 0.6
     # Pedicles on both sides, usable by the planner, converging, with a plausible width. The
@@ -77,9 +77,9 @@ def test_vhm_body_and_canal_morphometry_within_priors(vhm_found, level):
     for side in ("left", "right"):
         confidence = vhm_found[level].confidence[f"{side}_pedicle"]
         assert confidence >= PEDICLE_CONFIDENCE_MIN, (level, side)
-        assert m[f"pedicle_transverse_angle_{side}"] > 5.0, (level, side)
-        assert abs(m[f"pedicle_width_{side}"] - prior.pedicle_width) <= 4 * prior.sd("pedicle_width"), (level, side)
-        z = (m[f"pedicle_height_{side}"] - prior.pedicle_height) / prior.sd("pedicle_height")
+        assert m[f"pedicle_transverse_angle_{side}_deg"] > 5.0, (level, side)
+        assert abs(m[f"pedicle_width_{side}_mm"] - prior.pedicle_width_mm) <= 4 * prior.sd("pedicle_width_mm"), (level, side)
+        z = (m[f"pedicle_height_{side}_mm"] - prior.pedicle_height_mm) / prior.sd("pedicle_height_mm")
         if z > 3:
             assert any(note.startswith(f"the {side} pedicle reads too tall") for note in vhm_found[level].notes)
         if z > 6:
@@ -100,11 +100,12 @@ def _assert_trusted_pedicles_plausible(found, level):
     for side in ("left", "right"):
         if found.confidence.get(f"{side}_pedicle", 0.0) <= TRUSTED_PEDICLE:
             continue
-        assert found.morphometry[f"pedicle_transverse_angle_{side}"] > 0.0, (level, side)
-        for name in ("pedicle_width", "pedicle_height", "pedicle_transverse_angle"):
-            sd = max(prior.sd(name), 5.0) if name.endswith("angle") else prior.sd(name)
-            value = found.morphometry[f"{name}_{side}"]
-            assert abs(value - getattr(prior, name)) <= 4.5 * sd, (level, side, name, value)
+        assert found.morphometry[f"pedicle_transverse_angle_{side}_deg"] > 0.0, (level, side)
+        for name, unit in (("pedicle_width", "mm"), ("pedicle_height", "mm"), ("pedicle_transverse_angle", "deg")):
+            prior_name = f"{name}_{unit}"
+            sd = max(prior.sd(prior_name), 5.0) if unit == "deg" else prior.sd(prior_name)
+            value = found.morphometry[f"{name}_{side}_{unit}"]
+            assert abs(value - getattr(prior, prior_name)) <= 4.5 * sd, (level, side, name, value)
 
 
 def _assert_no_neck_width_not_across_the_process(found, level):
@@ -114,8 +115,8 @@ def _assert_no_neck_width_not_across_the_process(found, level):
     prior = morphometry(level)
     for side in ("left", "right"):
         if any(note.startswith(f"{side} pedicle: no narrowing") for note in found.notes):
-            width = found.morphometry[f"pedicle_width_{side}"]
-            assert abs(width - prior.pedicle_width) <= 3 * prior.sd("pedicle_width"), (level, side, width)
+            width = found.morphometry[f"pedicle_width_{side}_mm"]
+            assert abs(width - prior.pedicle_width_mm) <= 3 * prior.sd("pedicle_width_mm"), (level, side, width)
 
 
 def _random_pose(rng):
@@ -244,8 +245,8 @@ def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
         # beside the canal and behind the posterior wall, mirror images of each other within 3 mm
         assert 15.0 < sign * local[side][0] < 35.0 and canal[1] - 10.0 < local[side][1] < wall[1], side
         # wider than the introducer plus its margins (3.4 + 2 x 1 mm), no wider than the label allows
-        assert 6.0 < p.isthmus_width < 15.0 and 10.0 < p.isthmus_height < 22.0, side
-        assert 15.0 < found.morphometry[f"pedicle_transverse_angle_{side}"] < 55.0, side
+        assert 6.0 < p.isthmus_width_mm < 15.0 and 10.0 < p.isthmus_height_mm < 22.0, side
+        assert 15.0 < found.morphometry[f"pedicle_transverse_angle_{side}_deg"] < 55.0, side
     assert np.linalg.norm(local["right"] * [-1, 1, 1] - local["left"]) < 3.0
     assert vertebra.mesh.contains(found.bvn_terminus[None])[0]
 
@@ -277,7 +278,7 @@ def test_synthetic_ground_truth(level, seed, osteoporotic):
     assert np.isin(wall, truth.face_regions["posterior_wall"]).mean() > 0.4
     for side in ("left", "right"):
         p, t = found.pedicles[side], truth.pedicles[side]
-        assert abs(p.isthmus_width - t.isthmus_width) < 0.5, side
+        assert abs(p.isthmus_width_mm - t.isthmus_width_mm) < 0.5, side
         assert found.confidence[f"{side}_pedicle"] > 0.5, side
         assert angle(p.axis_direction, t.axis_direction) < 3.0, side
 
@@ -310,7 +311,7 @@ def test_synthetic_s1_terminus_and_endplates():
     for side in ("left", "right"):
         p, t = found.pedicles[side], truth.pedicles[side]
         assert np.degrees(np.arccos(np.clip(p.axis_direction @ t.axis_direction, -1, 1))) < 8.0, side
-        assert abs(p.isthmus_width - t.isthmus_width) < 0.75, side
+        assert abs(p.isthmus_width_mm - t.isthmus_width_mm) < 0.75, side
 
 
 def test_whole_sacrum_is_read_from_its_s1_segment(vhm_dir):
@@ -325,7 +326,7 @@ def test_whole_sacrum_is_read_from_its_s1_segment(vhm_dir):
     # 22.3 +- 2.7 mm [Okutan 2003], but 24-26 mm tall (published 13.6 mm; noted, capped at half).
     for side in ("left", "right"):
         assert PEDICLE_CONFIDENCE_MIN <= found.confidence[f"{side}_pedicle"] <= 0.5, side
-        assert abs(found.pedicles[side].isthmus_width - 22.3) <= 3 * 2.7, side
+        assert abs(found.pedicles[side].isthmus_width_mm - 22.3) <= 3 * 2.7, side
         assert any(note.startswith(f"the {side} pedicle reads too tall") for note in found.notes), side
 
 

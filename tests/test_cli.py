@@ -72,7 +72,7 @@ def test_check_points_and_markups_agree_across_frames(tmp_path, l4_path):
 def test_check_fails_a_breach_with_exit_code_4(l4_path):
     start, tip, found = l4_path
     # the same line moved medially by the pedicle's half width plus 4 mm: through the canal
-    shift = -(found.pedicles["right"].isthmus_width / 2 + 4.0) * found.frame.right
+    shift = -(found.pedicles["right"].isthmus_width_mm / 2 + 4.0) * found.frame.right
     res = _cli("check", MESHES / "L4.ply", "--level", "L4", "--frame", "RAS", "--no-lesion",
                "--point", *(start + shift), "--point", *(tip + shift))
     assert res.returncode == 4, res.stdout + res.stderr

@@ -164,11 +164,11 @@ def test_random_variants_plan_both_sides_or_prove_why_not(seed):
 
 
 def test_narrow_pedicles_give_no_plan_and_say_why():
-    sv = synthesize("L4", pedicle_width=4.5, voxel_mm=VOXEL_MM)
+    sv = synthesize("L4", pedicle_width_mm=4.5, voxel_mm=VOXEL_MM)
     level_plan = plan_level(sv.vertebra, approaches=("transpedicular", "transpedicular-straight"))
     for result in level_plan.results:
         assert result.plan is None and not result.alternatives
-        width = sv.landmarks.pedicles[result.side].isthmus_width
+        width = sv.landmarks.pedicles[result.side].isthmus_width_mm
         assert f"isthmus {width:.1f} mm is narrower than the introducer 3.4 mm + 2 x 1.0 mm" in result.blocked[0]
     assert level_plan.recommendation is None
 
@@ -204,7 +204,7 @@ def test_clinician_numbers_match_an_analytic_path(synthetic_l4):
     assert numbers["introducer_craniocaudal_angle_deg"] == pytest.approx(8.0, abs=1e-9)
     assert numbers["ap_tip_from_midline_mm"] == pytest.approx(0.0, abs=1e-9)
     wall_y = lm.basivertebral_foramen[1]
-    assert numbers["lateral_tip_depth_percent"] == pytest.approx(100 * (tip[1] - wall_y) / lm.morphometry["body_depth"])
+    assert numbers["lateral_tip_depth_percent"] == pytest.approx(100 * (tip[1] - wall_y) / lm.morphometry["body_depth_mm"])
     assert numbers["tip_to_terminus_mm"] == pytest.approx(4.0)
     # the endplate-relative tilt differs from the frame's by the endplate's own tilt
     n = lm.superior_endplate.normal

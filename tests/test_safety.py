@@ -156,8 +156,8 @@ def test_the_exiting_root_corridor_hangs_under_a_plausible_pedicle_height(zones)
     below = root.gap_mm + root.radius_mm
     assert [a[2] for a, _ in zones.root_segments] == pytest.approx([3.0 - 7.0 - below] * 2)
     prior = morphometry("L4")
-    tallest = prior.pedicle_height + root.max_height_sd * prior.sd("pedicle_height")
-    tall = {side: replace(p, isthmus_height=30.0) for side, p in zones.landmarks.pedicles.items()}
+    tallest = prior.pedicle_height_mm + root.max_height_sd * prior.sd("pedicle_height_mm")
+    tall = {side: replace(p, isthmus_height_mm=30.0) for side, p in zones.landmarks.pedicles.items()}
     tall_zones = SafetyZones(zones.mesh, replace(zones.landmarks, pedicles=tall))
     assert [a[2] for a, _ in tall_zones.root_segments] == pytest.approx([3.0 - tallest / 2 - below] * 2)
     assert 3.0 - tallest / 2 - below > 3.0 - 15.0 - below

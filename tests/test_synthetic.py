@@ -79,7 +79,7 @@ def test_random_variants_are_closed_and_differ_from_the_defaults(defaults, varia
         check_closed_bone(sv)
         base = defaults[sv.parameters.level]
         assert sv.parameters.morph != base.parameters.morph
-        for name in ("body_width", "pedicle_width", "canal_depth"):
+        for name in ("body_width_mm", "pedicle_width_mm", "canal_depth_mm"):
             mean, sd = getattr(MORPHOMETRY[sv.parameters.level], name), MORPHOMETRY[sv.parameters.level].sd(name)
             assert abs(getattr(sv.parameters.morph, name) - mean) <= 2 * sd + 1e-9
 
@@ -87,11 +87,11 @@ def test_random_variants_are_closed_and_differ_from_the_defaults(defaults, varia
 def test_vertebral_body_shape_follows_the_morphometry(defaults):
     for level, sv in defaults.items():
         m, body, lm = sv.parameters.morph, sv.body_mesh, sv.landmarks
-        assert np.ptp(body.vertices[:, 0]) == pytest.approx(m.body_width, abs=0.3)
+        assert np.ptp(body.vertices[:, 0]) == pytest.approx(m.body_width_mm, abs=0.3)
         depth = ray_hits(body, [0, -60.0, 0], [0, 1.0, 0])
-        assert depth[-1] - depth[0] == pytest.approx(m.body_depth, abs=0.3)
+        assert depth[-1] - depth[0] == pytest.approx(m.body_depth_mm, abs=0.3)
         # Wedge: the rim planes tilt by atan((Ha - Hp) / (2 D)) each, symmetric about +z.
-        tilt = math.degrees(math.atan((m.body_height_anterior - m.body_height_posterior) / (2 * m.body_depth)))
+        tilt = math.degrees(math.atan((m.body_height_anterior_mm - m.body_height_posterior_mm) / (2 * m.body_depth_mm)))
         sup_tilt = math.degrees(math.atan2(-lm.superior_endplate.normal[1], lm.superior_endplate.normal[2]))
         assert sup_tilt == pytest.approx(tilt, abs=0.01)
         bisector = lm.superior_endplate.normal - lm.inferior_endplate.normal
@@ -106,7 +106,7 @@ def test_vertebral_body_shape_follows_the_morphometry(defaults):
         assert bottom - rim_bottom == pytest.approx(0.7, abs=0.25)
         # The rim (outside the central concave zone) lies on the endplate planes.
         y_front, y_back = depth[-1] - 60.0 - 3.5, depth[0] - 60.0 + 3.5
-        for x, y in ((0.0, y_front), (0.0, y_back), (0.4 * m.body_width, y_mid), (-0.4 * m.body_width, y_mid)):
+        for x, y in ((0.0, y_front), (0.0, y_back), (0.4 * m.body_width_mm, y_mid), (-0.4 * m.body_width_mm, y_mid)):
             z_top = 60.0 - ray_hits(body, [x, y, 60.0], [0, 0, -1.0])[0]
             z_bottom = ray_hits(body, [x, y, -60.0], [0, 0, 1.0])[0] - 60.0
             assert abs(lm.superior_endplate.signed_distance([x, y, z_top])) < 0.15
@@ -145,7 +145,7 @@ def test_canal_lies_behind_the_posterior_wall_and_outside_the_bone(defaults):
         lm = sv.landmarks
         assert abs(lm.canal_centroid[0]) < 0.3
         assert lm.canal_centroid[1] < lm.posterior_wall_points[:, 1].min()
-        assert lm.canal_centroid[1] < lm.basivertebral_foramen[1] - sv.parameters.morph.canal_depth / 3
+        assert lm.canal_centroid[1] < lm.basivertebral_foramen[1] - sv.parameters.morph.canal_depth_mm / 3
         inside = sv.mesh.contains(trimesh.sample.volume_mesh(sv.canal_mesh, 400))
         assert inside.mean() < 0.02
         assert np.abs(lm.canal_centroid - sv.canal_mesh.center_mass).max() < 1e-9
@@ -159,12 +159,12 @@ def test_pedicle_ground_truth_matches_slicing_the_mesh(defaults):
         for side, ped in sv.landmarks.pedicles.items():
             axis = ped.axis_direction
             transverse = np.cross([0, 0, 1.0], axis)
-            reach = 0.5 * max(m.pedicle_width, m.pedicle_height) + 1.0
+            reach = 0.5 * max(m.pedicle_width_mm, m.pedicle_height_mm) + 1.0
             width, height = section_extent(sv.mesh, ped.isthmus_centre, axis, transverse, reach)
-            assert width == pytest.approx(ped.isthmus_width, abs=0.3)
-            assert height == pytest.approx(ped.isthmus_height, abs=0.3)
-            assert ped.isthmus_width == pytest.approx(m.pedicle_width, abs=0.3)
-            assert ped.isthmus_height == pytest.approx(m.pedicle_height, abs=0.3)
+            assert width == pytest.approx(ped.isthmus_width_mm, abs=0.3)
+            assert height == pytest.approx(ped.isthmus_height_mm, abs=0.3)
+            assert ped.isthmus_width_mm == pytest.approx(m.pedicle_width_mm, abs=0.3)
+            assert ped.isthmus_height_mm == pytest.approx(m.pedicle_height_mm, abs=0.3)
             # Narrowest: sections 4 mm before and behind the isthmus are wider.
             for t in (-4.0, 4.0):
                 w, _ = section_extent(sv.mesh, ped.isthmus_centre + t * axis, axis, transverse, reach + 2.0)
@@ -175,22 +175,22 @@ def test_pedicle_ground_truth_matches_slicing_the_mesh(defaults):
             assert sv.mesh.contains(samples).all()
             assert axis[1] > 0 and (axis[0] < 0) == (side == "right")    # anterior and medial
             angle = math.degrees(math.atan2(abs(axis[0]), axis[1]))
-            assert angle == pytest.approx(m.pedicle_transverse_angle, abs=0.01)
+            assert angle == pytest.approx(m.pedicle_transverse_angle_deg, abs=0.01)
 
 
 def test_morphometry_measured_on_the_mesh_matches_the_request(defaults):
     for level, sv in defaults.items():
         measured, wanted = sv.landmarks.morphometry, sv.parameters.morph
-        for name in ("body_width", "body_depth", "body_height_anterior", "body_height_posterior",
-                     "pedicle_width", "pedicle_height"):
+        for name in ("body_width_mm", "body_depth_mm", "body_height_anterior_mm", "body_height_posterior_mm",
+                     "pedicle_width_mm", "pedicle_height_mm"):
             assert measured[name] == pytest.approx(getattr(wanted, name), abs=0.3), (level, name)
         if level != "S1":    # at S1 the interpedicular distance follows from the pedicle entry
-            assert measured["canal_width"] == pytest.approx(wanted.canal_width, abs=0.5)
-            assert measured["canal_depth"] == pytest.approx(wanted.canal_depth, abs=1.0)
+            assert measured["canal_width_mm"] == pytest.approx(wanted.canal_width_mm, abs=0.5)
+            assert measured["canal_depth_mm"] == pytest.approx(wanted.canal_depth_mm, abs=1.0)
 
 
 def test_pedicle_width_override_gives_that_isthmus():
-    sv = synthesize("L4", pedicle_width=5.0)
+    sv = synthesize("L4", pedicle_width_mm=5.0)
     for ped in sv.landmarks.pedicles.values():
         width, _ = section_extent(sv.mesh, ped.isthmus_centre, ped.axis_direction,
                                   np.cross([0, 0, 1.0], ped.axis_direction), 10.0)
@@ -242,9 +242,9 @@ def test_committed_files_load_as_the_generated_meshes(defaults):
 
 
 @pytest.mark.parametrize("level, overrides", [
-    ("L4", {"body_width": -40.0}),
-    ("L4", {"pedicle_width": 0.0}),
-    ("L4", {"canal_depth": float("nan")}),
+    ("L4", {"body_width_mm": -40.0}),
+    ("L4", {"pedicle_width_mm": 0.0}),
+    ("L4", {"canal_depth_mm": float("nan")}),
     ("L4", {"pedicle_wdth": 8.0}),
     ("L7", {}),
     ("T12", {}),

@@ -25,7 +25,7 @@ SILHOUETTE_PIXEL_MM = 1.0
 #: Coarse and fine angular steps (degrees) of the search for the canal axis in the mid-sagittal plane.
 AXIS_SEARCH_STEPS_DEG = (6.0, 1.0)
 #: Smallest hole area (mm^2) accepted as a vertebral foramen. Lumbar canals are about
-#: 15 x 20-28 mm (>= 200 mm^2, bvn_facts.md morphometry); a 3 mm CT may show much less [A].
+#: 15 x 20-28 mm (>= 200 mm^2, docs/sources.md 'Morphometry'); a 3 mm CT may show much less [A].
 MIN_CANAL_AREA_MM2 = 40.0
 #: Outward margin (mm) added to the projected lumen when it is turned into the canal volume. The
 #: projected lumen is the narrowest passage (where no bone at any height covers it), so it is

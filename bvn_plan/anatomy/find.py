@@ -31,11 +31,10 @@ from scipy import ndimage
 
 from ..geometry.crossings import gap_around, interval_around, line_crossings
 from .canal import END_WINDOW_MM, canal_volume, find_canal_axis, lumen_mask
-from ..errors import AnatomyError
+from ..errors import AnatomyError, BvnPlanWarning
 from ..coordinates import AnatomicalFrame, patient_axes
 from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
 from ..levels import morphometry as level_prior
-from ..mesh_io import BvnPlanWarning
 from .pedicles import find_pedicle
 from .symmetry import find_symmetry_plane, surface_samples
 from ..geometry.voxelize import VoxelGrid, mask_surface, voxelize
@@ -192,7 +191,7 @@ def _s1_without_alae(mesh, frame: AnatomicalFrame, level: str) -> bool:
     if level != "S1":
         return False
     width = float(np.ptp(frame.to_local(mesh.vertices)[:, 0]))
-    return width <= level_prior(level).body_width + 2 * ALA_MIN_REACH_MM
+    return width <= level_prior(level).body_width_mm + 2 * ALA_MIN_REACH_MM
 
 
 def _orient(mesh, plane: Plane, view, patient_frame: str | None, notes: list[str]):
@@ -306,7 +305,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     # Body: bone in front of the posterior wall, its largest connected piece.
     body_region = solid & (ys > wall_y)[None, :, None]
     if window:
-        body_region &= (np.abs(xs) <= prior.body_width / 2 + 2)[:, None, None]
+        body_region &= (np.abs(xs) <= prior.body_width_mm / 2 + 2)[:, None, None]
     labels, count = ndimage.label(body_region)
     if count == 0:
         raise AnatomyError("no vertebral body in front of the canal")
@@ -336,7 +335,7 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
             if not window:
                 raise AnatomyError(f"no {name.replace('_', ' ')} found on the vertebral body")
             # The S1 segment of a sacrum has no inferior endplate (fused with S2) [A].
-            fit = (centre_local - np.array([0, 0, prior.body_height_posterior / 2]), np.array([0, 0, -1.0]), 0.0,
+            fit = (centre_local - np.array([0, 0, prior.body_height_posterior_mm / 2]), np.array([0, 0, -1.0]), 0.0,
                    np.zeros(0, bool))
             notes.append("sacrum: S1 has no inferior endplate (fused); one was placed parallel to the "
                          "superior endplate at the prior body height")
@@ -381,13 +380,13 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
         y_c = term[1]
     z_f = float(np.mean(endplate_z(y_c)))
     foramen, _ = ap_span(y_c, z_f)
-    body_depth = float(np.linalg.norm(p_front - p_wall))
+    body_depth_mm = float(np.linalg.norm(p_front - p_wall))
 
     # Posterior wall faces: facing the canal, within the lumen's width, between the endplates.
     z_lo, z_hi = endplate_z(centroids[:, 1])
     wall_faces = _posterior_wall_faces(lumen, grid, centroids, normals, z_lo, z_hi)
     # Body: confident when at least half the volume of an elliptic cylinder of the prior's size.
-    prior_volume = np.pi / 4 * prior.body_width * prior.body_depth * prior.body_height_posterior
+    prior_volume = np.pi / 4 * prior.body_width_mm * prior.body_depth_mm * prior.body_height_posterior_mm
     confidence["body"] = float(np.clip(body_volume / (0.5 * prior_volume), 0, 1))
 
     # Pedicles.
@@ -401,10 +400,10 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
             notes.append(f"no {side} pedicle found")
             continue
         pedicles[side] = p
-        morph[f"pedicle_width_{side}"] = p.width
-        morph[f"pedicle_height_{side}"] = p.height
-        morph[f"pedicle_transverse_angle_{side}"] = float(np.degrees(np.arctan2(-sign * p.axis[0], p.axis[1])))
-        morph[f"pedicle_sagittal_angle_{side}"] = float(np.degrees(np.arctan2(p.axis[2], p.axis[1])))
+        morph[f"pedicle_width_{side}_mm"] = p.width
+        morph[f"pedicle_height_{side}_mm"] = p.height
+        morph[f"pedicle_transverse_angle_{side}_deg"] = float(np.degrees(np.arctan2(-sign * p.axis[0], p.axis[1])))
+        morph[f"pedicle_sagittal_angle_{side}_deg"] = float(np.degrees(np.arctan2(p.axis[2], p.axis[1])))
         rel = centroids - p.isthmus_centre
         along = rel @ p.axis
         radial = np.linalg.norm(rel - along[:, None] * p.axis, axis=1)
@@ -435,23 +434,23 @@ def _measure(mesh, frame: AnatomicalFrame, window: int, level: str, terminus: Te
     # Morphometry from the mesh.
     # Body heights between the endplate planes at the anterior and posterior walls (mid-sagittal).
     heights = {name: float(np.diff(endplate_z(point[1]))[0]) for name, point in
-               (("body_height_anterior", p_front), ("body_height_posterior", p_wall))}
+               (("body_height_anterior_mm", p_front), ("body_height_posterior_mm", p_wall))}
     # Canal depth: the empty chord along the mid-sagittal AP line through the canal centre. Canal
     # width (interpedicular distance): the transverse extent of the lumen, which the pedicles bound.
     canal_centre = canal_centroid_local * [0, 1, 1]
     depth_gap = gap_around(crossings(canal_centre, np.array([0, 1.0, 0])), 0.0)
     if depth_gap is not None and canal_centre[1] + depth_gap[0] < lumen_y[0] - CANAL_CHORD_LEAK_MM:
         depth_gap = None  # the chord left through a gap between the laminae: use the lumen instead
-    canal_width = float(lumen_x[1] - lumen_x[0])
+    canal_width_mm = float(lumen_x[1] - lumen_x[0])
     # Body width (endplate width): the transverse chord through the body centre just under the
     # superior endplate (exact crossings; lower down a sacrum's alae would join in).
     z_under = endplate_z(centre_local[1])[1] - BODY_WIDTH_DEPTH_MM
     width_span = interval_around(crossings(np.array([0.0, centre_local[1], z_under]), np.array([1.0, 0, 0])), 0.0)
     morph.update(
-        body_width=float(width_span[1] - width_span[0]) if width_span else float("nan"),
-        body_depth=body_depth,
-        canal_width=canal_width,
-        canal_depth=float(depth_gap[1] - depth_gap[0]) if depth_gap else float(wall_y - lumen_y[0]),
+        body_width_mm=float(width_span[1] - width_span[0]) if width_span else float("nan"),
+        body_depth_mm=body_depth_mm,
+        canal_width_mm=canal_width_mm,
+        canal_depth_mm=float(depth_gap[1] - depth_gap[0]) if depth_gap else float(wall_y - lumen_y[0]),
         **heights)
 
     # Body mesh: the vertebra cut by the coronal plane of the posterior wall.
@@ -534,7 +533,7 @@ def _check_one_body(body_vox: np.ndarray, zs: np.ndarray, spacing: float, prior)
     runs, _ = ndimage.label(filled)
     lengths = np.bincount(runs)[1:] * spacing
     height = (np.ptp(np.nonzero(area > 0)[0]) + 1) * spacing if area.any() else 0.0
-    prior_height = max(prior.body_height_anterior, prior.body_height_posterior)
+    prior_height = max(prior.body_height_anterior_mm, prior.body_height_posterior_mm)
     if (lengths > 8.0).sum() > 1 or height > MAX_BODY_HEIGHT_RATIO * prior_height + 10.0:
         raise AnatomyError(
             f"the vertebral body is {height:.0f} mm tall in {int((lengths > 8.0).sum())} separate "
@@ -569,7 +568,7 @@ def _cut_body(vertices, faces, wall_y, solid, grid, window, prior) -> trimesh.Tr
     lo, hi = vertices.min(axis=0) - 5, vertices.max(axis=0) + 5
     lo[1] = wall_y
     if window:
-        lo[0], hi[0] = -prior.body_width / 2 - 2, prior.body_width / 2 + 2
+        lo[0], hi[0] = -prior.body_width_mm / 2 - 2, prior.body_width_mm / 2 + 2
         lo[2] = hi[2] - 5 - END_WINDOW_MM
     box = trimesh.creation.box(bounds=[lo, hi])
     try:
@@ -591,9 +590,7 @@ def _morphometry_confidence(found: Landmarks, level: str, without_alae: bool = F
     prior = level_prior(level)
     z = {}
     for name, value in found.morphometry.items():
-        base = name
-        for suffix in ("_left", "_right"):
-            base = base.removesuffix(suffix)
+        base = name.replace("_left_", "_").replace("_right_", "_")  # sided measures, one prior
         if not hasattr(prior, base) or not np.isfinite(value):
             continue
         mean, sd = prior.reference(base)
@@ -613,12 +610,12 @@ def _morphometry_confidence(found: Landmarks, level: str, without_alae: bool = F
     for side in found.pedicles:
         height = plausible(f"pedicle_height_{side}")
         width = plausible(f"pedicle_width_{side}")
-        if without_alae and z[f"pedicle_width_{side}"] < 0:
+        if without_alae and z[f"pedicle_width_{side}_mm"] < 0:
             width = max(S1_WITHOUT_ALAE_WIDTH_CONFIDENCE_FLOOR, width)
         found.confidence[f"{side}_pedicle"] *= min(width,
                                                    plausible(f"pedicle_transverse_angle_{side}"),
                                                    max(PEDICLE_HEIGHT_CONFIDENCE_FLOOR, height))
-        if height < 1.0 and z[f"pedicle_height_{side}"] > 0:
+        if height < 1.0 and z[f"pedicle_height_{side}_mm"] > 0:
             notes.append(f"the {side} pedicle reads too tall: the surface may fill the vertebral notches "
                          "(shrink-wrapped or smoothed), so its cranio-caudal centre is uncertain; paths are "
                          "still checked against the surface as given")
@@ -688,7 +685,7 @@ def anatomy_report(vertebra, terminus: TerminusParameters = TerminusParameters()
         "landmarks_mm": {k: np.round(v, 3).tolist() for k, v in points.items()},
         "landmarks_input": {k: np.round(vertebra.to_input_units(v), 6).tolist() for k, v in points.items()},
         "directions": {k: np.round(v, 5).tolist() for k, v in directions.items()},
-        "pedicle_isthmus_mm": {side: {"width": round(p.isthmus_width, 2), "height": round(p.isthmus_height, 2)}
+        "pedicle_isthmus_mm": {side: {"width": round(p.isthmus_width_mm, 2), "height": round(p.isthmus_height_mm, 2)}
                                for side, p in found.pedicles.items()},
         "morphometry": {k: round(float(v), 2) for k, v in found.morphometry.items()},
         "confidence": {k: round(float(v), 3) for k, v in found.confidence.items()},

@@ -34,7 +34,7 @@ PEDICLE_BAND_MM = 6.0
 #: The pedicle's coronal sections are looked at only within this distance (mm) outwards from the
 #: canal and this half-height around the pedicle's centre where it leaves the body, so that the
 #: transverse and articular processes do not count [A: lumbar pedicles are 7-18 mm wide and
-#: 13-15 mm high, bvn_facts.md].
+#: 13-15 mm high, docs/sources.md 'Morphometry'].
 PEDICLE_BOX_WIDTH_MM = 20.0
 PEDICLE_BOX_HALF_HEIGHT_MM = 10.0
 #: Slices whose pedicle section is at most this multiple of the isthmus area are used to fit the
@@ -45,7 +45,7 @@ NO_NECK_DEPTH_MM = 6.0
 #: The corridor of a pedicle without a narrowing runs from CORRIDOR_BACK_FRACTION of the way from
 #: the back of the canal to the posterior wall, to CORRIDOR_FRONT_MM into the body; lines are
 #: tried every CORRIDOR_STEP_DEG within the transverse and sagittal angle ranges (degrees, medial
-#: and cranial positive; lumbar pedicle angles are about 10-30 and -5-20 degrees, bvn_facts.md),
+#: and cranial positive; lumbar pedicle angles are about 10-30 and -5-20 degrees, docs/sources.md 'Morphometry'),
 #: and the corridor is the clearance-weighted mean of all lines within CORRIDOR_NEAR_BEST_MM of
 #: the best clearance (the best line alone is ill-defined: many lines are nearly as good) [A:
 #: chosen on the VHM and TotalSegmentator meshes, which give mirror-image angles left and right].

@@ -38,3 +38,29 @@ def unit_vector(vector, what: str = "direction") -> np.ndarray:
     if norm < 1e-9:
         raise InputError(f"{what} has zero length")
     return v / norm
+
+
+def cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.cross`` of two 3-vectors (or (N, 3) rows), term for term: the same values without its
+    generic set-up (tens of microseconds, more than mapping a lesion's 642 surface samples)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+
+
+def perpendicular_basis(axis: np.ndarray, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors ``e1 = axis x reference`` (normalised) and ``e2 = axis x e1`` that complete the
+    unit ``axis`` ((3,) or (N, 3)) to a right-handed orthonormal basis (axis, e1, e2 cyclic: e1 x e2 = axis).
+    ``reference`` defaults to the x axis, or the y axis where the axis lies within ~25 deg of x."""
+    axis = np.asarray(axis, float)
+    if reference is None:
+        reference = np.where(np.abs(axis[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    e1 = cross3(axis, reference)
+    e1 = e1 / np.linalg.norm(e1, axis=-1, keepdims=True)
+    return e1, cross3(axis, e1)
+
+
+def perpendicular_part(vector: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The part of ``vector`` ((3,) or (N, 3)) perpendicular to the unit ``axis``, not normalised."""
+    vector = np.asarray(vector, float)
+    return vector - np.sum(vector * axis, axis=-1, keepdims=True) * axis

@@ -45,12 +45,12 @@ def body_measures(lm: Landmarks) -> dict[str, float]:
     """Posterior-wall and anterior-cortex positions on the anterior axis, body depth and half width
     (mm, vertebra frame), from the landmarks."""
     wall = float(lm.frame.to_local(lm.basivertebral_foramen)[1])
-    depth = float(lm.morphometry.get("body_depth", np.nan))
+    depth = float(lm.morphometry.get("body_depth_mm", np.nan))
     half_width = np.nan
     if lm.body_mesh is not None:
         half_width = float(np.ptp(lm.frame.to_local(lm.body_mesh.vertices)[:, 0]) / 2)
-    elif np.isfinite(lm.morphometry.get("body_width", np.nan)):
-        half_width = float(lm.morphometry["body_width"] / 2)
+    elif np.isfinite(lm.morphometry.get("body_width_mm", np.nan)):
+        half_width = float(lm.morphometry["body_width_mm"] / 2)
     return {"posterior_wall_y_mm": wall, "body_depth_mm": depth, "body_half_width_mm": half_width}
 
 

@@ -1,7 +1,7 @@
 """Trajectory planning: transpedicular (straight introducer + curved cannula, or straight only) and
 extrapedicular paths to the BVN target zone, each judged by the safety checker.
 
-The target is a zone, not a point (bvn_facts.md "The two rules pull against each other"): the
+The target is a zone, not a point (docs/sources.md "Safety"): the
 terminus must lie inside the lesion at least ``coverage_margin_mm`` deep, the lesion must keep
 every safety margin, and the tip goes where both hold. The tip-to-terminus distance is
 minimised after safety and reported against ``target_tolerance_mm``; it never overrides a rule.
@@ -123,7 +123,7 @@ class PlannerSettings:
       pedicle-body junction ("just past the posterior wall") [A, 0-12 mm].
     * ``medial_angles_deg`` / ``craniocaudal_angles_deg``: introducer angle grid in the vertebra
       frame (medial positive toward the midline, cranial positive) [A: covers the L1-S1 transverse
-      pedicle angles 11-43 deg of bvn_facts.md with room either side].
+      pedicle angles 11-43 deg of docs/sources.md 'Morphometry' with room either side].
     * ``isthmus_offset_mm``: offset of the four off-centre line points in the isthmus section.
     * ``screened_candidates``: (line, tip) pairs screened on sampled paths, the most promising by a
       cheap pre-score (line depth in the pedicle, coverage, lesion reach toward the canal); the best
@@ -404,9 +404,9 @@ class _Planner:
         pedicle = self.lm.pedicles[side]
         if approach.startswith("transpedicular"):
             need = self.device.introducer_diameter_mm + 2 * self.settings.pedicle_margin_mm
-            narrow = min(pedicle.isthmus_width, pedicle.isthmus_height)
+            narrow = min(pedicle.isthmus_width_mm, pedicle.isthmus_height_mm)
             if narrow < need:
-                which = "narrower" if pedicle.isthmus_width <= pedicle.isthmus_height else "lower"
+                which = "narrower" if pedicle.isthmus_width_mm <= pedicle.isthmus_height_mm else "lower"
                 return ApproachResult(approach, side, None, blocked=[
                     f"{side} pedicle isthmus {narrow:.1f} mm is {which} than the introducer "
                     f"{self.device.introducer_diameter_mm:.1f} mm + 2 x {self.settings.pedicle_margin_mm:.1f} mm margin "
@@ -461,7 +461,7 @@ class _Planner:
         ped = self.lm.pedicles[side]
         sign = 1.0 if side == "right" else -1.0
         offsets = s.isthmus_offset_mm * np.array([[0, 0, 0], [sign, 0, 0], [-sign, 0, 0], [0, 0, 1], [0, 0, -1]], float)
-        offsets[:, 0] *= min(1.0, ped.isthmus_width / 4 / max(s.isthmus_offset_mm, 1e-9))
+        offsets[:, 0] *= min(1.0, ped.isthmus_width_mm / 4 / max(s.isthmus_offset_mm, 1e-9))
         return self.frame.to_model(self.frame.to_local(ped.isthmus_centre) + offsets)
 
     def _skin_start(self, point: np.ndarray, direction: np.ndarray, t_guess: float) -> np.ndarray:
@@ -707,8 +707,8 @@ class _Planner:
     def _pedicle_block(self, side: str, score1: np.ndarray) -> str:
         ped = self.lm.pedicles[side]
         best = float(np.max(score1)) if np.isfinite(score1).any() else float("nan")
-        return (f"no introducer line through the {side} pedicle (isthmus {ped.isthmus_width:.1f} x "
-                f"{ped.isthmus_height:.1f} mm) keeps the {self.device.introducer_diameter_mm:.1f} mm introducer in bone "
+        return (f"no introducer line through the {side} pedicle (isthmus {ped.isthmus_width_mm:.1f} x "
+                f"{ped.isthmus_height_mm:.1f} mm) keeps the {self.device.introducer_diameter_mm:.1f} mm introducer in bone "
                 f"and out of the canal: best depth in bone beyond the introducer radius {best:.1f} mm")
 
     def _extrapedicular(self, side: str):

@@ -45,7 +45,7 @@ class Rule:
 #: [V, Liu 2019 PLoS One]; none at the L1-L3 posterosuperior lateral wall [V, Xu 2022].
 SEGMENTAL_ARTERY_PREVALENCE = {"L1": 5.0, "L2": 3.0, "L3": 6.0, "L4": 10.0, "L5": 17.0}
 
-_ENDPLATE_SOURCE = "a path or lesion that breaches an endplate enters the disc; margin [A, bvn_facts.md: 2 mm]"
+_ENDPLATE_SOURCE = "a path or lesion that breaches an endplate enters the disc; margin [A, docs/sources.md 'Safety': 2 mm]"
 DEFAULT_RULES = (
     Rule("canal_instrument", "spinal_canal", "instrument", 0.0, FAIL,
          "dural sac 1.5-3.0 mm inside the medial pedicle wall [V, Ebraheim 1996; Matuoka 2002]; "
@@ -247,12 +247,12 @@ class SafetyZones:
     def _root_segments(self) -> list[tuple[np.ndarray, np.ndarray]]:
         frame = self.landmarks.frame
         prior = morphometry(self.landmarks.level)
-        tallest = prior.pedicle_height + self.root.max_height_sd * prior.sd("pedicle_height")
+        tallest = prior.pedicle_height_mm + self.root.max_height_sd * prior.sd("pedicle_height_mm")
         segments = []
         for side, pedicle in self.landmarks.pedicles.items():
             sign = 1.0 if side == "right" else -1.0
             centre = frame.to_local(pedicle.isthmus_centre)
-            height = min(pedicle.isthmus_height, tallest)
+            height = min(pedicle.isthmus_height_mm, tallest)
             start = centre + np.array([0.0, 0.0, -(height / 2 + self.root.gap_mm + self.root.radius_mm)])
             lateral, anterior, inferior = self.root.direction_vf
             direction = np.array([sign * lateral, anterior, inferior])

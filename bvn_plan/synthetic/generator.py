@@ -30,7 +30,7 @@ Ground truth (a :class:`~bvn_plan.landmarks.Landmarks`) is what a measurement on
 S1 is the upper sacral segment only (body, ala, pedicles, laminae with a median crest tubercle,
 superior articular processes), cut flat below; genus 1 like a lumbar vertebra (the sacral canal).
 Its steep pedicles (42 deg) enter the body at its posterolateral corner, so at S1 the
-interpedicular distance is an outcome, not the requested ``canal_width``.
+interpedicular distance is an outcome, not the requested ``canal_width_mm``.
 
 Defaults per level come from :mod:`bvn_plan.levels`; the shape of the posterior arch and the other
 values marked [A] below are assumptions (textbook proportions), all overridable.
@@ -69,19 +69,19 @@ PART_NAMES = ("body", "left_pedicle", "right_pedicle", "posterior_arch", "sacral
 KIDNEY_DEPTH_MM = {"L1": 3.0, "L2": 2.5, "L3": 2.0, "L4": 1.0, "L5": 0.0, "S1": 0.0}
 
 #: Posterior-arch dimensions per level (mm, degrees) [A]: textbook proportions, not measured.
-#: tp = transverse process length, facet_angle = angle of the facet joint from the sagittal plane.
+#: tp = transverse process length, facet_angle_deg = angle of the facet joint from the sagittal plane.
 ARCH = {
-    "L1": dict(tp_length=13.0, spinous_length=28.0, spinous_height=26.0, facet_angle=25.0),
-    "L2": dict(tp_length=17.0, spinous_length=29.0, spinous_height=27.0, facet_angle=28.0),
-    "L3": dict(tp_length=21.0, spinous_length=30.0, spinous_height=27.0, facet_angle=32.0),
-    "L4": dict(tp_length=18.0, spinous_length=28.0, spinous_height=25.0, facet_angle=38.0),
-    "L5": dict(tp_length=14.0, spinous_length=23.0, spinous_height=20.0, facet_angle=45.0),
-    "S1": dict(tp_length=0.0, spinous_length=10.0, spinous_height=14.0, facet_angle=50.0),
+    "L1": dict(tp_length_mm=13.0, spinous_length_mm=28.0, spinous_height_mm=26.0, facet_angle_deg=25.0),
+    "L2": dict(tp_length_mm=17.0, spinous_length_mm=29.0, spinous_height_mm=27.0, facet_angle_deg=28.0),
+    "L3": dict(tp_length_mm=21.0, spinous_length_mm=30.0, spinous_height_mm=27.0, facet_angle_deg=32.0),
+    "L4": dict(tp_length_mm=18.0, spinous_length_mm=28.0, spinous_height_mm=25.0, facet_angle_deg=38.0),
+    "L5": dict(tp_length_mm=14.0, spinous_length_mm=23.0, spinous_height_mm=20.0, facet_angle_deg=45.0),
+    "S1": dict(tp_length_mm=0.0, spinous_length_mm=10.0, spinous_height_mm=14.0, facet_angle_deg=50.0),
 }
 
 #: Bone metadata for the thermal model [A]: cortical shell thickness (mm) and trabecular bone
 #: volume fraction. Normal vs osteoporotic values are assumptions (osteoporosis thins the cortex
-#: and lowers BV/TV; bvn_facts.md "Osteoporosis"). The shape does not change with them.
+#: and lowers BV/TV; docs/sources.md "Bioheat"). The shape does not change with them.
 NORMAL_BONE = {"cortical_thickness_mm": 0.5, "bone_volume_fraction": 0.15}
 OSTEOPOROTIC_BONE = {"cortical_thickness_mm": 0.3, "bone_volume_fraction": 0.08}
 
@@ -115,9 +115,9 @@ class SyntheticParameters:
 
     ``morph`` holds the :class:`~bvn_plan.levels.LevelMorphometry` values actually used (after
     overrides and random variation). Endplate concavity depths 1.5 mm cranial / 0.7 mm caudal with
-    a central concave zone of 70% of the diameter [V, Wang 2012 Eur Spine J]. ``kidney_depth``:
-    indentation of the posterior wall at the midline (:data:`KIDNEY_DEPTH_MM`). ``tp_length``,
-    ``spinous_length``, ``spinous_height``, ``facet_angle`` (from the sagittal plane): posterior
+    a central concave zone of 70% of the diameter [V, Wang 2012 Eur Spine J]. ``kidney_depth_mm``:
+    indentation of the posterior wall at the midline (:data:`KIDNEY_DEPTH_MM`). ``tp_length_mm``,
+    ``spinous_length_mm``, ``spinous_height_mm``, ``facet_angle_deg`` (from the sagittal plane): posterior
     arch [A] (:data:`ARCH`). ``cortical_thickness_mm`` and ``bone_volume_fraction``: metadata for
     the thermal model [A] (:data:`NORMAL_BONE`, :data:`OSTEOPOROTIC_BONE`). ``seed``/``draw``:
     the random variation used (None/0 for the mean anatomy). ``voxel_mm`` is the sampling step of
@@ -127,14 +127,14 @@ class SyntheticParameters:
 
     level: str
     morph: LevelMorphometry
-    kidney_depth: float
-    endplate_concavity_superior: float = 1.5
-    endplate_concavity_inferior: float = 0.7
+    kidney_depth_mm: float
+    endplate_concavity_superior_mm: float = 1.5
+    endplate_concavity_inferior_mm: float = 0.7
     endplate_concave_zone: float = 0.7
-    tp_length: float = 20.0
-    spinous_length: float = 28.0
-    spinous_height: float = 22.0
-    facet_angle: float = 30.0
+    tp_length_mm: float = 20.0
+    spinous_length_mm: float = 28.0
+    spinous_height_mm: float = 22.0
+    facet_angle_deg: float = 30.0
     cortical_thickness_mm: float = NORMAL_BONE["cortical_thickness_mm"]
     bone_volume_fraction: float = NORMAL_BONE["bone_volume_fraction"]
     seed: int | None = None
@@ -190,7 +190,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
     ``seed`` is ignored without ``vary``; ``draw`` picks another draw for the same seed (used by
     :func:`synthesize` to redraw combinations that do not form one bone). ``osteoporotic`` switches the bone metadata to
     :data:`OSTEOPOROTIC_BONE`. ``overrides`` name any LevelMorphometry field (e.g.
-    ``pedicle_width=5``) or SyntheticParameters field and win over defaults and variation.
+    ``pedicle_width_mm=5``) or SyntheticParameters field and win over defaults and variation.
     Raises :class:`InputError` on unknown levels/names or implausible values.
     """
     name = normalise_level(level)
@@ -222,7 +222,7 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
     morph = morph.with_overrides(**{k: float(v) for k, v in overrides.items() if k in morph_names})
 
     bone = OSTEOPOROTIC_BONE if osteoporotic else NORMAL_BONE
-    values = dict(ARCH[name], kidney_depth=KIDNEY_DEPTH_MM[name], **bone)
+    values = dict(ARCH[name], kidney_depth_mm=KIDNEY_DEPTH_MM[name], **bone)
     values.update({k: v for k, v in overrides.items() if k in param_names})
     if "target_faces" in values:
         values["target_faces"] = int(values["target_faces"])
@@ -233,35 +233,35 @@ def make_parameters(level: str, *, seed: int | None = None, vary: bool = False,
 
 def _validate(p: SyntheticParameters) -> None:
     m = p.morph
-    positive = ["body_width", "body_depth", "body_height_anterior", "body_height_posterior",
-                "pedicle_width", "pedicle_height", "canal_width", "canal_depth"]
+    positive = ["body_width_mm", "body_depth_mm", "body_height_anterior_mm", "body_height_posterior_mm",
+                "pedicle_width_mm", "pedicle_height_mm", "canal_width_mm", "canal_depth_mm"]
     for name in positive:
         if getattr(m, name) <= 0:
             raise InputError(f"{name} must be positive (got {getattr(m, name)} mm)")
     checks = [
-        (30 <= m.body_width <= 70, f"body_width {m.body_width:.1f} mm is outside 30-70 mm"),
-        (22 <= m.body_depth <= 50, f"body_depth {m.body_depth:.1f} mm is outside 22-50 mm"),
-        (15 <= m.body_height_anterior <= 40 and 15 <= m.body_height_posterior <= 40,
+        (30 <= m.body_width_mm <= 70, f"body_width_mm {m.body_width_mm:.1f} mm is outside 30-70 mm"),
+        (22 <= m.body_depth_mm <= 50, f"body_depth_mm {m.body_depth_mm:.1f} mm is outside 22-50 mm"),
+        (15 <= m.body_height_anterior_mm <= 40 and 15 <= m.body_height_posterior_mm <= 40,
          "body heights must be 15-40 mm"),
-        (3 <= m.pedicle_width <= 22, f"pedicle_width {m.pedicle_width:.1f} mm is outside 3-22 mm"),
-        (5 <= m.pedicle_height <= 20, f"pedicle_height {m.pedicle_height:.1f} mm is outside 5-20 mm"),
-        (m.pedicle_height < min(m.body_height_anterior, m.body_height_posterior) - 4,
-         "pedicle_height must be at least 4 mm less than the body heights"),
-        (0 <= m.pedicle_transverse_angle <= 50,
-         f"pedicle_transverse_angle {m.pedicle_transverse_angle:.1f} deg is outside 0-50 deg"),
-        (-20 <= m.pedicle_sagittal_angle <= 25,
-         f"pedicle_sagittal_angle {m.pedicle_sagittal_angle:.1f} deg is outside -20-25 deg"),
-        (12 <= m.canal_width <= 40, f"canal_width {m.canal_width:.1f} mm is outside 12-40 mm"),
-        (8 <= m.canal_depth <= 28, f"canal_depth {m.canal_depth:.1f} mm is outside 8-28 mm"),
-        (-2 <= p.kidney_depth <= 6, f"kidney_depth {p.kidney_depth} mm is outside -2-6 mm"),
-        (0 <= p.endplate_concavity_superior <= 4 and 0 <= p.endplate_concavity_inferior <= 4,
+        (3 <= m.pedicle_width_mm <= 22, f"pedicle_width_mm {m.pedicle_width_mm:.1f} mm is outside 3-22 mm"),
+        (5 <= m.pedicle_height_mm <= 20, f"pedicle_height_mm {m.pedicle_height_mm:.1f} mm is outside 5-20 mm"),
+        (m.pedicle_height_mm < min(m.body_height_anterior_mm, m.body_height_posterior_mm) - 4,
+         "pedicle_height_mm must be at least 4 mm less than the body heights"),
+        (0 <= m.pedicle_transverse_angle_deg <= 50,
+         f"pedicle_transverse_angle_deg {m.pedicle_transverse_angle_deg:.1f} deg is outside 0-50 deg"),
+        (-20 <= m.pedicle_sagittal_angle_deg <= 25,
+         f"pedicle_sagittal_angle_deg {m.pedicle_sagittal_angle_deg:.1f} deg is outside -20-25 deg"),
+        (12 <= m.canal_width_mm <= 40, f"canal_width_mm {m.canal_width_mm:.1f} mm is outside 12-40 mm"),
+        (8 <= m.canal_depth_mm <= 28, f"canal_depth_mm {m.canal_depth_mm:.1f} mm is outside 8-28 mm"),
+        (-2 <= p.kidney_depth_mm <= 6, f"kidney_depth_mm {p.kidney_depth_mm} mm is outside -2-6 mm"),
+        (0 <= p.endplate_concavity_superior_mm <= 4 and 0 <= p.endplate_concavity_inferior_mm <= 4,
          "endplate concavities must be 0-4 mm"),
         (0.3 <= p.endplate_concave_zone <= 0.9, "endplate_concave_zone must be 0.3-0.9"),
         (0.05 <= p.cortical_thickness_mm <= 3, "cortical_thickness_mm must be 0.05-3 mm"),
         (0.01 <= p.bone_volume_fraction <= 0.6, "bone_volume_fraction must be 0.01-0.6"),
         (0.3 <= p.voxel_mm <= 1.2, "voxel_mm must be 0.3-1.2 mm"),
         (2000 <= p.target_faces <= 500000, "target_faces must be 2000-500000"),
-        (p.tp_length >= 0 and p.spinous_length > 0 and p.spinous_height > 0,
+        (p.tp_length_mm >= 0 and p.spinous_length_mm > 0 and p.spinous_height_mm > 0,
          "process lengths must be positive"),
     ]
     for ok, message in checks:
@@ -411,32 +411,32 @@ class _Layout:
 
 def _layout(p: SyntheticParameters) -> _Layout:
     m = p.morph
-    depth = m.body_depth
-    half_depth = (depth + p.kidney_depth) / 2
-    mean_h = (m.body_height_anterior + m.body_height_posterior) / 2
-    slope = (m.body_height_anterior - m.body_height_posterior) / (2 * depth)
-    body = _Body(m.body_width / 2, half_depth, -p.kidney_depth / 2, p.kidney_depth, mean_h, slope,
-                 p.endplate_concavity_superior, p.endplate_concavity_inferior, p.endplate_concave_zone)
+    depth = m.body_depth_mm
+    half_depth = (depth + p.kidney_depth_mm) / 2
+    mean_h = (m.body_height_anterior_mm + m.body_height_posterior_mm) / 2
+    slope = (m.body_height_anterior_mm - m.body_height_posterior_mm) / (2 * depth)
+    body = _Body(m.body_width_mm / 2, half_depth, -p.kidney_depth_mm / 2, p.kidney_depth_mm, mean_h, slope,
+                 p.endplate_concavity_superior_mm, p.endplate_concavity_inferior_mm, p.endplate_concave_zone)
     y_post = -depth / 2                       # posterior wall at the midline
-    y_post_lat = y_post - p.kidney_depth      # posterolateral corners
+    y_post_lat = y_post - p.kidney_depth_mm      # posterolateral corners
 
     pedicles, arch = {}, []
-    theta_t, theta_s = np.radians(m.pedicle_transverse_angle), np.radians(m.pedicle_sagittal_angle)
-    half_w, half_h = m.pedicle_width / 2, m.pedicle_height / 2
+    theta_t, theta_s = np.radians(m.pedicle_transverse_angle_deg), np.radians(m.pedicle_sagittal_angle_deg)
+    half_w, half_h = m.pedicle_width_mm / 2, m.pedicle_height_mm / 2
     # Isthmus far enough behind the body that no blend reaches its cross-section.
     # (the anterolateral edge of the isthmus only counts when it lies in front of the body)
-    lateral_edge = m.canal_width / 2 + half_w / math.cos(theta_t) + half_w * math.cos(theta_t)
+    lateral_edge = m.canal_width_mm / 2 + half_w / math.cos(theta_t) + half_w * math.cos(theta_t)
     reach_y = half_h * abs(math.sin(theta_s))
-    if lateral_edge < m.body_width / 2 + 1.0:
+    if lateral_edge < m.body_width_mm / 2 + 1.0:
         reach_y += half_w * math.sin(theta_t)
     lead = _K_PEDICLE + _ISTHMUS_CLEARANCE + reach_y + 1.0
     back = _K_ARCH + _ISTHMUS_CLEARANCE + reach_y + 4.5 + (S1_PEDICLE_EXTRA if p.level == "S1" else 0.0)
-    z_ped = m.body_height_posterior / 2 - half_h - 1.5 + y_post_lat * slope
-    facet_angle = np.radians(p.facet_angle)
+    z_ped = m.body_height_posterior_mm / 2 - half_h - 1.5 + y_post_lat * slope
+    facet_angle_deg = np.radians(p.facet_angle_deg)
     # Laminae: from just below the pedicle top to 2 mm above the inferior endplate level.
-    lam_top, lam_bottom = z_ped + half_h - 1.0, -m.body_height_posterior / 2 + 2.0
+    lam_top, lam_bottom = z_ped + half_h - 1.0, -m.body_height_posterior_mm / 2 + 2.0
     z_lam, lam_h = (lam_top + lam_bottom) / 2, lam_top - lam_bottom
-    x_facet = m.canal_width / 2 + 3.0
+    x_facet = m.canal_width_mm / 2 + 3.0
     sacrum = p.level == "S1"
     lamina_t = 6.0
     for side, s in (("right", 1.0), ("left", -1.0)):
@@ -446,15 +446,15 @@ def _layout(p: SyntheticParameters) -> _Layout:
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(d, e1)
         y_cut = y_post_lat + PEDICLE_BODY_OVERLAP
-        tube = _PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width, m.pedicle_height,
+        tube = _PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width_mm, m.pedicle_height_mm,
                             -back - 4.0, 60.0, PEDICLE_FLARE / lead ** 2, lead)
-        # Medial wall on the transverse line through the isthmus centre at canal_width / 2.
+        # Medial wall on the transverse line through the isthmus centre at canal_width_mm / 2.
         medial = brentq(lambda r: tube.field(np.array([[-s * r, 0.0, 0.0]]))[0], 0.0, 3 * half_w / math.cos(theta_t))
         # z_ped is the height of the axis where it reaches the body.
         # ... unless the axis would then reach the body too far laterally (steep S1 pedicles): the
         # axis must cross y_cut at least half a pedicle width + 2 mm inside the body's lateral edge.
-        x_entry = m.body_width / 2 - half_w - 2.0
-        x_c = m.canal_width / 2 + medial
+        x_entry = m.body_width_mm / 2 - half_w - 2.0
+        x_c = m.canal_width_mm / 2 + medial
         if p.level == "S1":
             x_c = min(x_c, x_entry + (lead + PEDICLE_BODY_OVERLAP) * math.tan(theta_t))
         tube.centre = np.array([s * x_c, y_post_lat - lead, z_ped - lead * math.tan(theta_s)])
@@ -464,7 +464,7 @@ def _layout(p: SyntheticParameters) -> _Layout:
         inside = np.flatnonzero(body.plan_field(tube.centre + steps[:, None] * d) < -2.0)
         if len(inside) == 0:
             raise InputError(f"synthetic {p.level}: the {side} pedicle misses the vertebral body; "
-                             "reduce pedicle_transverse_angle or canal_width")
+                             "reduce pedicle_transverse_angle_deg or canal_width_mm")
         tube.y_cut = max(y_cut, tube.centre[1] + steps[inside[0]] * d[1] + 1.0)
         tube.t_max = (tube.y_cut - tube.centre[1]) / d[1] + max(half_w, half_h) * 1.5
         tube.x_medial = x_c - medial - PEDICLE_MEDIAL_BULGE
@@ -473,16 +473,16 @@ def _layout(p: SyntheticParameters) -> _Layout:
         pillar_box = _Box(pillar + [0, 0, -2.0], np.eye(3), np.array([5.0, 4.5, mean_h * 0.42]), 2.5)
         arch.append((pillar_box, "posterior_arch"))
         # Superior articular process: rises above the pillar, facet facing medially/posteriorly.
-        face_n = np.array([-s * math.cos(facet_angle), -math.sin(facet_angle), 0.0])
+        face_n = np.array([-s * math.cos(facet_angle_deg), -math.sin(facet_angle_deg), 0.0])
         in_plane = np.cross([0.0, 0.0, 1.0], face_n)
-        sap_top = m.body_height_posterior / 2 + (10.0 if not sacrum else 8.0)
+        sap_top = m.body_height_posterior_mm / 2 + (10.0 if not sacrum else 8.0)
         sap_h = sap_top - pillar[2]
         sap_centre = np.array([s * (x_facet + 2.5), pillar[1] - 4.0, sap_top - sap_h / 2])
         arch.append((_Box(sap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([7.0, 2.8, sap_h / 2]), 2.4),
                      "posterior_arch"))
         if not sacrum:
             # Inferior articular process: descends below the lamina, facet facing laterally/anteriorly.
-            iap_bottom = -m.body_height_posterior / 2 - 11.0
+            iap_bottom = -m.body_height_posterior_mm / 2 - 11.0
             iap_h = lam_bottom + 6.0 - iap_bottom          # overlaps the lamina by 6 mm
             iap_centre = np.array([s * (x_facet - 3.5), pillar[1] - 5.0, iap_bottom + iap_h / 2])
             arch.append((_Box(iap_centre, _frame_from(in_plane, [0, 0, 1.0]), np.array([6.5, 3.0, iap_h / 2]), 2.4),
@@ -490,11 +490,11 @@ def _layout(p: SyntheticParameters) -> _Layout:
             # Transverse process: lateral and slightly posterior from the pillar.
             tp_dir = np.array([s * math.cos(np.radians(12)), -math.sin(np.radians(12)), 0.06])
             stout = p.level == "L5"
-            tp_half = np.array([p.tp_length / 2 + 3.0, 4.5 if stout else 3.0, 6.0 if stout else 4.5])
+            tp_half = np.array([p.tp_length_mm / 2 + 3.0, 4.5 if stout else 3.0, 6.0 if stout else 4.5])
             tp_centre = pillar + tp_dir * (tp_half[0] + 2.0) + [0, 1.5, 2.0]
             arch.append((_Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
     # Laminae meet at the midline behind the canal; their anterior face there sets the canal depth.
-    y_lam_front = y_post - m.canal_depth - LAMINA_BLEND_FILL
+    y_lam_front = y_post - m.canal_depth_mm - LAMINA_BLEND_FILL
     for side, s in (("right", 1.0), ("left", -1.0)):
         pillar = pedicles[side].centre - pedicles[side].axes[0] * back
         start = np.array([pillar[0] - s * 3.0, pillar[1] - 3.0, z_lam])
@@ -514,16 +514,16 @@ def _layout(p: SyntheticParameters) -> _Layout:
     sp_root = np.array([0.0, y_lam_front - lamina_t, z_lam - 1.0])
     sigma = np.radians(18.0 if not sacrum else 35.0)
     sp_dir = np.array([0.0, -math.cos(sigma), -math.sin(sigma)])
-    sp_half = np.array([p.spinous_length / 2 + 2.0, 3.5, p.spinous_height / 2])
+    sp_half = np.array([p.spinous_length_mm / 2 + 2.0, 3.5, p.spinous_height_mm / 2])
     sp_axes = _frame_from(sp_dir, [0, 0, 1.0])     # rows: along, transverse (x), sagittal height
-    sp_centre = sp_root + sp_dir * (p.spinous_length / 2)
+    sp_centre = sp_root + sp_dir * (p.spinous_length_mm / 2)
     arch.append((_Box(sp_centre, sp_axes, sp_half, 3.0), "posterior_arch"))
-    tip = sp_root + sp_dir * (p.spinous_length + 0.5)
-    arch.append((_Box(tip, sp_axes, np.array([4.0, 4.5, p.spinous_height / 2 + 1.0]), 4.0), "posterior_arch"))
+    tip = sp_root + sp_dir * (p.spinous_length_mm + 0.5)
+    arch.append((_Box(tip, sp_axes, np.array([4.0, 4.5, p.spinous_height_mm / 2 + 1.0]), 4.0), "posterior_arch"))
     if sacrum:
         for side, s in (("right", 1.0), ("left", -1.0)):
             # Sacral ala: a wing from the lateral body wall, in front of the pedicle.
-            ala_centre = np.array([s * (m.body_width / 2 + 9.0), 3.0, mean_h / 2 - 8.5])
+            ala_centre = np.array([s * (m.body_width_mm / 2 + 9.0), 3.0, mean_h / 2 - 8.5])
             ala_axes = _frame_from([s * math.cos(np.radians(10)), -math.sin(np.radians(10)), 0.0], [0, 0, 1.0])
             arch.append((_Box(ala_centre, ala_axes, np.array([15.0, 10.0, 8.5]), 5.0), "sacral_ala"))
 
@@ -531,7 +531,7 @@ def _layout(p: SyntheticParameters) -> _Layout:
     n_inf = np.array([0.0, -slope, -1.0]) / math.hypot(slope, 1.0)
     sup = Plane(np.array([0.0, 0.0, mean_h / 2]), n_sup)
     inf = Plane(np.array([0.0, 0.0, -mean_h / 2]), n_inf)
-    seed = np.array([0.0, y_post - m.canal_depth / 2, 0.0])
+    seed = np.array([0.0, y_post - m.canal_depth_mm / 2, 0.0])
     return _Layout(body, pedicles, arch, sup, inf, seed)
 
 
@@ -741,7 +741,7 @@ def _canal_mesh(solid: np.ndarray, origin: np.ndarray, voxel: float, lay: _Layou
                          "choose values nearer the level defaults")
     inside = regions == label
     sdf2 = (ndimage.distance_transform_edt(~inside) - ndimage.distance_transform_edt(inside) + 0.5) * voxel
-    y_wall = -p.morph.body_depth / 2
+    y_wall = -p.morph.body_depth_mm / 2
     z_top = lay.sup_plane.point[2] - lay.sup_plane.normal[1] / lay.sup_plane.normal[2] * y_wall
     z_bot = lay.inf_plane.point[2] - lay.inf_plane.normal[1] / lay.inf_plane.normal[2] * y_wall
     zs = np.arange(math.floor(z_bot / voxel) - 2, math.ceil(z_top / voxel) + 3) * voxel
@@ -778,7 +778,7 @@ def _face_regions(mesh: trimesh.Trimesh, labels: np.ndarray, lay: _Layout, p: Sy
     sup = body & (normals @ lay.sup_plane.normal > 0.65) & (centres[:, 2] > 0)
     inf = body & (normals @ lay.inf_plane.normal > 0.65) & (centres[:, 2] < 0)
     rest = body & ~sup & ~inf
-    post = rest & (normals[:, 1] < -0.5) & (np.abs(centres[:, 0]) < p.morph.canal_width / 2 + 2.0)
+    post = rest & (normals[:, 1] < -0.5) & (np.abs(centres[:, 0]) < p.morph.canal_width_mm / 2 + 2.0)
     ant = rest & ~post & (normals[:, 1] > 0.5)
     lateral = rest & ~post & ~ant
     regions = {"superior_endplate": sup, "inferior_endplate": inf, "posterior_wall": post,
@@ -811,7 +811,7 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
     for side, tube in lay.pedicles.items():
         d, e1 = tube.axes[0], tube.axes[1]
         width, height = pedicle_section(mesh, tube.centre, d, e1)
-        if abs(width - m.pedicle_width) > 1.0 or abs(height - m.pedicle_height) > 1.0:
+        if abs(width - m.pedicle_width_mm) > 1.0 or abs(height - m.pedicle_height_mm) > 1.0:
             raise InputError(f"synthetic {p.level}: the {side} pedicle isthmus section ({width:.1f} x "
                              f"{height:.1f} mm) meets another part; choose values nearer the level defaults")
         widths.append(width)
@@ -828,16 +828,16 @@ def _ground_truth(p: SyntheticParameters, lay: _Layout, mesh: trimesh.Trimesh, b
     ant_bottom, ant_top = between(y_ant)
     post_bottom, post_top = between(y_post)
     measured = {
-        "body_width": float(np.ptp(body_mesh.vertices[:, 0])),
-        "body_depth": float(y_ant - y_post),
-        "body_height_anterior": float(ant_top - ant_bottom),
-        "body_height_posterior": float(post_top - post_bottom),
-        "pedicle_width": float(np.mean(widths)),
-        "pedicle_height": float(np.mean(heights)),
-        "pedicle_transverse_angle": m.pedicle_transverse_angle,
-        "pedicle_sagittal_angle": m.pedicle_sagittal_angle,
-        "canal_width": float(across),
-        "canal_depth": float(ap),
+        "body_width_mm": float(np.ptp(body_mesh.vertices[:, 0])),
+        "body_depth_mm": float(y_ant - y_post),
+        "body_height_anterior_mm": float(ant_top - ant_bottom),
+        "body_height_posterior_mm": float(post_top - post_bottom),
+        "pedicle_width_mm": float(np.mean(widths)),
+        "pedicle_height_mm": float(np.mean(heights)),
+        "pedicle_transverse_angle_deg": m.pedicle_transverse_angle_deg,
+        "pedicle_sagittal_angle_deg": m.pedicle_sagittal_angle_deg,
+        "canal_width_mm": float(across),
+        "canal_depth_mm": float(ap),
     }
     regions = _face_regions(mesh, labels, lay, p)
     wall = mesh.triangles_center[regions["posterior_wall"]]

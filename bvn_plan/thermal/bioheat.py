@@ -47,8 +47,8 @@ from scipy.sparse.linalg import splu
 
 from ..device import DeviceProfile
 from ..errors import InputError
-from ..lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion, perpendicular_basis
-from ..geometry.vectors import as_points, unit_vector
+from ..lesion import EllipsoidLesion, FieldLesion, Lesion, UnionLesion
+from ..geometry.vectors import as_points, perpendicular_basis, unit_vector
 from .tissue import DamageModel, PropertySet, Tissue, damage_model, property_set
 
 #: SI -> mm units: W/m/K -> W/mm/K and J/m³/K (or W/m³/K) -> per mm³.

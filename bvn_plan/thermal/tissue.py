@@ -1,7 +1,7 @@
 """Thermal and electrical tissue properties and thermal-damage models for the bioheat simulation.
 
 Property values are SI as published (W/m/K, kg/m³, J/kg/K, kg/m³/s, S/m); bvn_plan.thermal.bioheat converts
-them to millimetres. Sources: bvn_facts.md "Bioheat (Pennes) parameters"; [A] marks assumptions.
+them to millimetres. Sources: docs/sources.md "Bioheat"; [A] marks assumptions.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class PropertySet:
 
 
 #: Cancellous bone with red marrow: k 0.29-0.31 W/m/K [V]; ρ 1178 kg/m³, c 2274 J/kg/K [A, IT'IS]
-#: (ρc = 2.68 MJ/m³/K; bvn_facts.md rounds to ≈ 3.0); marrow perfusion 17.6 mL/min/100 g in the
+#: (ρc = 2.68 MJ/m³/K; docs/sources.md rounds to ≈ 3.0); marrow perfusion 17.6 mL/min/100 g in the
 #: lumbar spine ≈ 3 kg/m³/s blood mass flow [V, Blood 1994]; electrical conductivity 0.087 S/m
 #: (trabecular) [V, Int J Hyperthermia 2016].
 CANCELLOUS = Tissue("cancellous bone", conductivity=0.30, density=1178.0, specific_heat=2274.0, perfusion=3.0,
@@ -93,7 +93,7 @@ SOFT_TISSUE = Tissue("soft tissue", conductivity=0.49, density=1090.0, specific_
 OSTEOPOROTIC_CANCELLOUS_SIGMA = 0.10
 
 #: Named scenarios. The osteoporotic set: fattier marrow (lower conductivity [A]) and lower marrow
-#: perfusion after age 50 [V, direction only]; bvn_facts.md: the net effect on lesion size is
+#: perfusion after age 50 [V, direction only]; docs/sources.md "Bioheat": the net effect on lesion size is
 #: UNKNOWN (electrical conductivity rises with lower bone volume fraction [V, Irastorza 2014]; only the
 #: ``"rf"`` heating model uses it). Treat it as a what-if scenario, not a prediction.
 PROPERTY_SETS: dict[str, PropertySet] = {
@@ -105,7 +105,7 @@ PROPERTY_SETS: dict[str, PropertySet] = {
                             specific_heat=2500.0, perfusion=2.0, electrical_conductivity=OSTEOPOROTIC_CANCELLOUS_SIGMA),
         CORTICAL, SOFT_TISSUE, cortical_thickness_mm=0.5,
         description="[A] fattier marrow (k 0.25 W/m/K), perfusion -1/3, sigma 0.10 S/m, thinner cortex 0.5 mm; "
-                    "net lesion-size effect unknown (bvn_facts.md)"),
+                    "net lesion-size effect unknown (docs/sources.md 'Bioheat')"),
 }
 
 
@@ -123,7 +123,7 @@ class DamageModel:
     """Thermal damage: ``"cem43"`` (cumulative equivalent minutes at 43 °C, Sapareto-Dewey) or
     ``"arrhenius"`` (Ω = ∫ A exp(-Ea / R T) dt).
 
-    Lethal thresholds [A]: 240 CEM43 minutes; Ω = 1 (≈ 63% cell death) [V, bvn_facts.md].
+    Lethal thresholds [A]: 240 CEM43 minutes; Ω = 1 (≈ 63% cell death) [V, docs/sources.md 'Bioheat'].
     Arrhenius constants [A]: Henriques-Moritz (1947) A = 3.1e98 1/s, Ea = 6.28e5 J/mol, which give
     near-instant death above 60 °C and minutes at 50-60 °C [V behaviour, Pearce 2010]; no
     bone-specific constants were found.

@@ -25,7 +25,8 @@ from ..atomic import write_text_atomic
 from .case import DONE_MARKER, SUMMARY_COLUMNS, Case, case_for_mesh, load_case, plan_case, rows_to_csv
 from ..errors import BvnPlanError, InputError
 from ..levels import LEVELS
-from ..mesh_io import MESH_FORMATS, BvnPlanWarning
+from ..errors import BvnPlanWarning
+from ..mesh_io import MESH_FORMATS
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 SUMMARY_FILE = "summary.csv"

@@ -40,9 +40,8 @@ from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
-from ..coordinates import convert_points
+from ..coordinates import UNITS_TO_MM, convert_points
 from ..landmarks import TerminusParameters
-from ..mesh_io import UNITS_TO_MM
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
 from ..planning.safety import PASS
 
@@ -54,8 +53,8 @@ SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "sid
                    "min_clearance_beyond_margin_mm", "introducer_medial_deg", "introducer_craniocaudal_deg",
                    "path_median_hu", "lesion_median_hu", "body_depth_mm", "body_width_mm", "canal_width_mm",
                    "pedicle_width_right_mm", "pedicle_width_left_mm", "message")
-#: Morphometry (bvn_plan.anatomy.find) copied into the summary columns of the same name + "_mm".
-SUMMARY_MORPHOMETRY = ("body_depth", "body_width", "canal_width", "pedicle_width_right", "pedicle_width_left")
+#: Morphometry (bvn_plan.anatomy.find) copied into the summary columns of the same name.
+SUMMARY_MORPHOMETRY = ("body_depth_mm", "body_width_mm", "canal_width_mm", "pedicle_width_right_mm", "pedicle_width_left_mm")
 #: Worker processes a case plans its levels in, at most (one level each at a time; the machines
 #: this is measured on have 2 cores). A batch plans each case in one process instead.
 CASE_WORKERS = 2
@@ -507,7 +506,7 @@ def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
                eligibility="not assessed" if eligibility is None else eligibility.level_verdicts[o.level])
     landmarks = getattr(o.vertebra, "landmarks", None)
     if landmarks is not None and o.error is None:
-        row.update({f"{name}_mm": _fmt(landmarks.morphometry[name]) for name in SUMMARY_MORPHOMETRY
+        row.update({name: _fmt(landmarks.morphometry[name]) for name in SUMMARY_MORPHOMETRY
                     if name in landmarks.morphometry})
     if o.chosen is not None:
         p = o.chosen

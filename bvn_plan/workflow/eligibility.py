@@ -1,6 +1,6 @@
 """The clinical eligibility checklist for basivertebral nerve ablation of one case.
 
-Every criterion comes from ``../shared/reference/bvn_facts.md`` ("The procedure in one paragraph"
+Every criterion comes from ``docs/sources.md`` ("The procedure in one paragraph"
 and "Patient selection and risk") and each :class:`Finding` cites its source. The thresholds are
 named, editable fields of :class:`EligibilityCriteria`.
 
@@ -28,20 +28,20 @@ MET, NOT_MET, REVIEW, RISK, INFO = "met", "not_met", "review", "risk", "info"
 SOURCES = {
     "label": "FDA 510(k) K153272 (2016) and K213836 (Intracept) indications: levels L3-S1, chronic axial "
              "low back pain >= 6 months, >= 6 months failed conservative care, Modic type 1 or 2 "
-             "(bvn_facts.md 'The procedure in one paragraph')",
+             "(docs/sources.md 'The procedure')",
     "necessity_review": "medical-necessity review in the project seeds: not indicated when Modic changes are "
                         "absent at the requested levels, when the requested levels do not match the "
                         "symptomatic level, or when the current episode is acute (days) without a "
-                        "conservative trial (bvn_facts.md 'Patient selection and risk')",
+                        "conservative trial (docs/sources.md 'Patient selection and risk')",
     "conservative_care": "conservative care = physical therapy, NSAIDs/analgesics, activity modification; "
-                         "diagnostic blocks not required (bvn_facts.md 'Patient selection and risk')",
+                         "diagnostic blocks not required (docs/sources.md 'Patient selection and risk')",
     "contraindications": "absolute contraindications in practice summaries [V-secondary]: unwilling patient, "
                          "active infection, coagulopathy, very short life expectancy, lack of technical "
                          "expertise; device-level: pregnancy, pacemaker/implants, skeletal immaturity "
-                         "(bvn_facts.md 'Patient selection and risk')",
-    "trials": "trial inclusion thresholds ODI > 30 and NRS > 4 (bvn_facts.md 'Patient selection and risk')",
+                         "(docs/sources.md 'Patient selection and risk')",
+    "trials": "trial inclusion thresholds ODI > 30 and NRS > 4 (docs/sources.md 'Patient selection and risk')",
     "payer": "one payer's policy: >= 12 months of symptoms and <= 3 adjacent vertebral bodies "
-             "(bvn_facts.md 'Patient selection and risk')",
+             "(docs/sources.md 'Patient selection and risk')",
     "fracture_risk": "vertebral compression fracture after BVNA (TriNetX, 2,387 patients): 1.55% overall "
                      "(95% CI 1.11-2.16); 4.64% with osteoporosis/osteopenia vs 0.37% without; adjusted "
                      "OR 6.5 (3.7-12.3) [Interv Pain Med 2025;4(4):100654]. Single-centre series of 134 "

@@ -36,9 +36,8 @@ import numpy as np
 import trimesh
 from scipy import ndimage as ndi
 
-from ..errors import InputError
+from ..errors import InputError, note
 from ..levels import normalise_level
-from ..mesh_io import note
 from ..vertebra import Vertebra
 
 #: Vertebra class names from superior to inferior (T13 and L6 are anatomical variants).

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_json_atomic
-from ..errors import InputError
+from ..errors import InputError, note
 from ..coordinates import convert_points, normalise_patient_frame
-from ..mesh_io import note
 
 SCHEMA_URL = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
               "Resources/Schema/markups-schema-v1.0.3.json#")

@@ -36,7 +36,7 @@ SCENE_CAMERAS = ("oblique", "axial")
 #: Pixel size (mm) of the simulated fluoroscopy in the report.
 FLUORO_PIXEL_MM = 0.5
 #: Source of the terminus parameters (TerminusParameters docstring).
-TERMINUS_SOURCE = ("[A] bvn_facts.md 'Anatomy of the target' 3-4: terminus in the posterior third to half of the "
+TERMINUS_SOURCE = ("[A] docs/sources.md 'Anatomy of the target' 3-4: terminus in the posterior third to half of the "
                    "body at the midline (Antonacci 1998; AJNR case 2024); S1 body centre (PMC4681698)")
 PRIORS_SOURCE = ("bvn_plan.levels: L5 CT series [V, IJSS]; pedicle widths and angles Zindrick/Panjabi [A]; "
                  "interpedicular distance [V]; S1 Okutan 2003 [V]; the rest [A], SD 10% of the mean where none is published")
