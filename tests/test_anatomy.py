@@ -145,7 +145,7 @@ def test_equivariance_under_rigid_poses_and_mirroring(vhm_dir):
         for name, value in reference.morphometry.items():
             # lengths within 0.6 mm; the pedicle angles of these pedicles without a narrowing (their
             # axis is the corridor of largest clearance) within 2 degrees (measured <= 1.3)
-            tolerance = 2.0 if name.endswith("angle_left") or name.endswith("angle_right") else 0.6
+            tolerance = 2.0 if name.endswith("_deg") else 0.6
             assert found.morphometry[name] == pytest.approx(value, abs=tolerance), name
     # A mirror image (no frame given): the same points, with left and right swapped.
     mirror = np.diag([1.0, -1.0, 1.0, 1.0])  # VHM y is left-right
