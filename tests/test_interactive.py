@@ -219,6 +219,21 @@ def test_bad_plan_files_say_what_is_wrong(planned, tmp_path):
         read_plan(tmp_path / "plan.json")
 
 
+def test_plan_file_refuses_other_versions_levels_and_surfaces(planned, tmp_path):
+    _, plan_file, _ = planned
+    doc = json.loads(plan_file.read_text())
+    (tmp_path / "old.json").write_text(json.dumps({"source": "L4_cm.ply", "level": "L4", "approaches": []}))
+    with pytest.raises(InputError, match="format_version 2"):
+        read_plan(tmp_path / "old.json")
+    with pytest.raises(InputError, match="holds no level L5; it holds L4"):
+        read_plan(plan_file, "L5")
+    doc["levels"]["L4"]["mesh"]["path"] = str(plan_file.parent.parent / "L4_cm.ply")  # absolute paths are kept
+    doc["levels"]["L4"]["mesh"]["faces"] += 1
+    (tmp_path / "plan.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not the planned surface"):
+        read_plan(tmp_path / "plan.json")
+
+
 def test_bad_points_are_refused(planner):
     planner.select("transpedicular", "right")
     with pytest.raises(InputError, match="3 finite coordinates"):
