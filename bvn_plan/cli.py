@@ -199,6 +199,7 @@ def demo(out_dir, levels, images):
     import time
 
     from .anatomy.find import find_anatomy
+    from .landmarks import Landmarks
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
     from .planning.planner import plan_level
@@ -220,9 +221,9 @@ def demo(out_dir, levels, images):
     for level in [normalise_level(x) for x in (levels or TREATABLE_LEVELS)]:
         started = time.perf_counter()
         vertebra = Vertebra.load(meshes / f"{level}.ply", level=level, frame="RAS")
-        truth = json.loads((meshes / f"{level}_landmarks.json").read_text())
+        truth = Landmarks.from_dict(json.loads((meshes / f"{level}_landmarks.json").read_text()))
         found = find_anatomy(vertebra)
-        terminus_error = float(np.linalg.norm(found.bvn_terminus - np.asarray(truth["bvn_terminus"])))
+        terminus_error = float(np.linalg.norm(found.bvn_terminus - truth.bvn_terminus))
         level_plan = plan_level(vertebra)
         written = write_plan(level_plan, vertebra, out / level)
         planned.append((vertebra, level_plan))
@@ -503,14 +504,16 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
               help="Approach to show first (default: the recommendation).")
 @click.option("--side", type=click.Choice(["right", "left"]), help="Side to show first (default: the recommendation's).")
 @click.option("--camera", type=click.Choice(["oblique", "ap", "lateral", "axial"]), default="oblique", show_default=True)
+@click.option("--level", help="Level of a case's plan.json to show (default: the first planned level).")
 @friendly_errors
-def show(plan_file, png, approach, side, camera):
-    """Show a plan.json: reload its mesh (same units and frame), find the anatomy again and draw the
-    planned path, lesion and clearances. In the window drag the green sphere (entry) or the red one
-    (target) to re-check the path live; 'a' cycles the approach, 's' switches the side."""
+def show(plan_file, png, approach, side, camera, level):
+    """Show a plan.json of 'bvn-plan plan' or 'bvn-plan case': reload the level's mesh with its
+    saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
+    sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
+    's' switches the side."""
     from .planning.adjust import show_plan
 
-    show_plan(plan_file, png=png, approach=approach, side=side, camera=camera)
+    show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     if png:
         click.echo(f"wrote {png}")
 

@@ -106,11 +106,20 @@ class AnatomicalFrame:
         """The frame whose axes are the model axes (model coordinates already RAS, origin 0)."""
         return cls(np.zeros(3), np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), np.array([0, 0, 1.0]))
 
-    def to_dict(self) -> dict:
+    def to_dict(self, unit_mm: float = 1.0) -> dict:
+        """The frame as JSON-ready lists: ``origin`` in units of ``unit_mm`` millimetres (1: model
+        coordinates in mm), the axes as unit vectors."""
         return {
-            "origin": self.origin.tolist(),
+            "origin": (self.origin / unit_mm).tolist(),
             "right": self.right.tolist(),
             "anterior": self.anterior.tolist(),
             "superior": self.superior.tolist(),
             "handedness_known": self.handedness_known,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict, unit_mm: float = 1.0) -> "AnatomicalFrame":
+        """The inverse of :meth:`to_dict` (the same ``unit_mm``): model coordinates in mm."""
+        return cls(np.asarray(data["origin"], float) * unit_mm, np.asarray(data["right"], float),
+                   np.asarray(data["anterior"], float), np.asarray(data["superior"], float),
+                   bool(data["handedness_known"]))

@@ -25,6 +25,8 @@ from bvn_plan.workflow.markups import read_markups, validate_markups
 from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
 from bvn_plan.workflow.report import write_report
 from bvn_plan.workflow.slicer_export import write_level
+from bvn_plan.planning.plan_file import read_plan
+from plan_checks import assert_same_landmarks, assert_same_paths  # tests/plan_checks.py
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ["L3", "L4", "L5", "S1"]
@@ -88,12 +90,12 @@ def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planne
     assert any(f["criterion"] == "fracture_risk" and "4.64%" in f["message"] for f in document["eligibility"]["findings"])
     for o in result.levels:
         level = document["levels"][o.level]
-        assert level["plan"]["coordinates"]["frame"] == "RAS"
+        assert level["coordinates"]["frame"] == "RAS"
         assert level["markups_frame"] == "RAS"
         unclear = [side for side in ("right", "left")
                    if o.vertebra.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
         if o.chosen is None:
-            assert level["status"] == "no safe plan" and level["plan"]["recommendation"] is None
+            assert level["status"] == "no safe plan" and level["recommendation"] is None
             assert unclear == ["right", "left"], f"{o.level}: refused although a pedicle is recognised"
             assert all(any("not recognised with confidence" in b for b in r.blocked) for r in o.level_plan.results)
         else:
@@ -106,6 +108,30 @@ def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planne
     assert "not a medical device" in html and "INDICATED" in html and "Interv Pain Med 2025;4(4):100654" in html
     assert all(f"<h2>{level}</h2>" in html for level in LEVELS)
     assert "introducer_diameter_mm" in html and "canal_lesion" in html and "depth_fraction" in html
+
+
+def test_case_plan_file_reloads_every_level_from_its_slicer_mesh(planned, tmp_path):
+    """The case's plan.json is the plan file ``show`` opens: each labelmap level reloads from
+    slicer/<level>_vertebra.stl (LPS) into the plan's RAS with the landmarks and paths that wrote it."""
+    from click.testing import CliRunner
+
+    from bvn_plan.cli import main
+
+    result, out, _ = planned
+    for o in _planned(result):
+        loaded = read_plan(out / "plan.json", o.level)
+        assert loaded.vertebra.patient_frame == "RAS" and loaded.vertebra.input_units == "mm"
+        assert np.abs(loaded.vertebra.mesh.vertices - o.vertebra.mesh.vertices).max() < 1e-3  # float32 STL
+        assert_same_landmarks(loaded.vertebra.landmarks, o.vertebra.landmarks)
+        assert_same_paths(loaded, o.level_plan)
+    assert read_plan(out / "plan.json").level == LEVELS[0]  # the first planned level by default
+    png = tmp_path / "L4.png"
+    run = CliRunner().invoke(main, ["show", str(out / "plan.json"), "--level", "L4", "--png", str(png)])
+    assert run.exit_code == 0, run.output
+    assert png.stat().st_size > 10_000
+    (tmp_path / "plan.json").write_bytes((out / "plan.json").read_bytes())  # without its slicer/ folder
+    with pytest.raises(InputError, match="L4_vertebra.stl was not found"):
+        read_plan(tmp_path / "plan.json", "L4")
 
 
 def test_markups_line_up_with_the_labelmap(planned):
@@ -225,7 +251,7 @@ def test_levels_planned_in_one_process_match_those_planned_side_by_side(planned,
     side_by_side = json.loads((out / "plan.json").read_text())["levels"]
     one_process = json.loads((tmp_path / "one" / "plan.json").read_text())["levels"]
     for level in ("L4", "L5"):
-        assert one_process[level]["plan"] == side_by_side[level]["plan"]
+        assert one_process[level] == side_by_side[level]
 
 
 def test_a_rerun_replaces_the_output_whole(tmp_path):

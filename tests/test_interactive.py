@@ -15,14 +15,17 @@ import trimesh
 
 from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.errors import InputError
-from bvn_plan.planning.adjust import (InteractivePlanner, add_controls, apply_update, load_plan_file, scene_for_update,
-                                  show_plan)
+from click.testing import CliRunner
+
+from bvn_plan.cli import main
+from bvn_plan.planning.adjust import InteractivePlanner, add_controls, apply_update, scene_for_update, show_plan
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.planning.plan_file import write_plan
+from bvn_plan.planning.plan_file import read_plan, write_plan
 from bvn_plan.planning.planner import LESION_CHECK_SUBDIVISIONS, plan_level
 from bvn_plan.planning.safety import SafetyZones, check_path, gertzbein_robbins_grade
 from bvn_plan.viz.scene import plan_clearance
 from bvn_plan.vertebra import Vertebra
+from plan_checks import assert_same_landmarks, assert_same_paths  # tests/plan_checks.py
 
 
 pv.OFF_SCREEN = True
@@ -41,7 +44,7 @@ def planned(tmp_path_factory):
     find_anatomy(vertebra)
     level_plan = plan_level(vertebra, approaches=APPROACHES)
     written = write_plan(level_plan, vertebra, folder / "out")
-    return level_plan, written["plan"], load_plan_file(written["plan"])
+    return level_plan, written["plan"], read_plan(written["plan"])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def planner(planned, zones):
 def test_reload_reads_units_and_rebuilds_every_planned_path(planned, planner):
     level_plan, _, loaded = planned
     assert loaded.vertebra.input_units == "cm" and loaded.vertebra.patient_frame == "RAS"
-    assert not loaded.notes  # the re-found terminus is the planned one
+    np.testing.assert_allclose(loaded.vertebra.landmarks.bvn_terminus, level_plan.landmarks.bvn_terminus, atol=1e-6)
     rec = level_plan.recommendation
     assert loaded.recommended == (rec.approach, rec.side)
     planned_paths = {(r.approach, r.side): r.plan for r in level_plan.results if r.plan is not None}
@@ -72,6 +75,22 @@ def test_reload_reads_units_and_rebuilds_every_planned_path(planned, planner):
         assert np.abs(update.path.vertices - plan.path.vertices).max() < 1e-3
         assert update.verdict == plan.verdict
         assert update.check.gertzbein_robbins_grade == plan.check.gertzbein_robbins_grade
+
+
+def test_reload_gives_the_landmarks_and_paths_that_wrote_it(planned):
+    """plan.json reloads the written landmarks (not found again) and planned paths, mm."""
+    level_plan, _, loaded = planned
+    assert loaded.level == "L4"
+    assert_same_landmarks(loaded.vertebra.landmarks, level_plan.landmarks)
+    assert_same_paths(loaded, level_plan)
+
+
+def test_show_command_renders_the_plan_file(planned, tmp_path):
+    _, plan_file, _ = planned
+    png = tmp_path / "show.png"
+    run = CliRunner().invoke(main, ["show", str(plan_file), "--png", str(png)])
+    assert run.exit_code == 0, run.output
+    assert png.stat().st_size > 10_000
 
 
 def test_update_is_the_checkers_judgement(planned, planner):
@@ -192,12 +211,27 @@ def test_bad_plan_files_say_what_is_wrong(planned, tmp_path):
     _, plan_file, _ = planned
     (tmp_path / "x.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(InputError, match="not a bvn-plan plan.json"):
-        load_plan_file(tmp_path / "x.json")
+        read_plan(tmp_path / "x.json")
     doc = json.loads(plan_file.read_text())
-    doc["source"] = "nowhere/L4.ply"
+    doc["levels"]["L4"]["mesh"]["path"] = "nowhere/L4.ply"
     (tmp_path / "plan.json").write_text(json.dumps(doc))
     with pytest.raises(InputError, match="was not found"):
-        load_plan_file(tmp_path / "plan.json")
+        read_plan(tmp_path / "plan.json")
+
+
+def test_plan_file_refuses_other_versions_levels_and_surfaces(planned, tmp_path):
+    _, plan_file, _ = planned
+    doc = json.loads(plan_file.read_text())
+    (tmp_path / "old.json").write_text(json.dumps({"source": "L4_cm.ply", "level": "L4", "approaches": []}))
+    with pytest.raises(InputError, match="format_version 2"):
+        read_plan(tmp_path / "old.json")
+    with pytest.raises(InputError, match="holds no level L5; it holds L4"):
+        read_plan(plan_file, "L5")
+    doc["levels"]["L4"]["mesh"]["path"] = str(plan_file.parent.parent / "L4_cm.ply")  # absolute paths are kept
+    doc["levels"]["L4"]["mesh"]["faces"] += 1
+    (tmp_path / "plan.json").write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not the planned surface"):
+        read_plan(tmp_path / "plan.json")
 
 
 def test_bad_points_are_refused(planner):

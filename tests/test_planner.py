@@ -305,10 +305,10 @@ def test_plan_files_are_in_the_input_units_and_written_whole(synthetic_l4, tmp_p
     as_cm = Vertebra(sv.mesh, "L4", "RAS", input_units="cm", source="synthetic L4 read as cm")
     as_cm.landmarks = sv.landmarks
     written = write_plan(level_plan, as_cm, tmp_path / "out")
-    document = json.loads(written["plan"].read_text())
+    document = json.loads(written["plan"].read_text())["levels"][level_plan.level]
     assert document["coordinates"]["frame"] == "RAS" and document["coordinates"]["units"] == "cm"
-    assert document["bvn_terminus_placement"] == dataclasses.asdict(sv.landmarks.terminus)
-    assert document["bvn_terminus_placement"]["depth_fraction"] == TerminusParameters().depth_fraction
+    assert document["landmarks"]["bvn_terminus_placement"] == dataclasses.asdict(sv.landmarks.terminus)
+    assert document["landmarks"]["bvn_terminus_placement"]["depth_fraction"] == TerminusParameters().depth_fraction
     entry = next(a for a in document["approaches"] if a["approach"] == "transpedicular" and a["side"] == "right")
     path = level_plan.result("transpedicular", "right").plan.path
     assert np.allclose(np.array(entry["plan"]["path"]["polyline"]) * 10.0, path.vertices, atol=1e-4)

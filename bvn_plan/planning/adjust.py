@@ -1,8 +1,8 @@
 """Seeing and moving a plan: ``bvn-plan show`` and the interactive planning window.
 
-:func:`load_plan_file` reads a ``plan.json`` written by :func:`bvn_plan.planning.plan_file.write_plan`,
-reloads the vertebra from the mesh path it names (with its units and patient frame), finds the
-anatomy again and rebuilds every planned path in model coordinates (mm).
+:func:`bvn_plan.planning.plan_file.read_plan` reads one level of a ``plan.json`` into the vertebra,
+its landmarks (as saved: the anatomy is not found again) and the planned paths in model
+coordinates (mm) that :func:`show_plan` starts from.
 
 :class:`InteractivePlanner` holds one vertebra's safety zones, built once, and re-judges a path
 each time its entry point or target moves, with the **same** checker the planner uses
@@ -24,10 +24,8 @@ target from that line, the path is drawn straight from entry to target and the u
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +34,7 @@ from ..errors import BvnPlanError, InputError
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath
 from .planner import LESION_CHECK_SUBDIVISIONS
-from .safety import CheckResult, Rule, RuleSet, SafetyZones, check_path
+from .safety import CheckResult, RuleSet, SafetyZones, check_path
 
 #: Order in which ``a`` cycles the approaches (as in bvn_plan.planning.planner.APPROACHES).
 APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")
@@ -143,7 +141,7 @@ class InteractivePlanner:
         self.pivot = None if option.arc_start is None else np.array(option.arc_start, float)
         update = self.update()
         if option.verdict and update.verdict != option.verdict:
-            update.notes.append(f"re-checked on the re-found anatomy the verdict is {update.verdict}, "
+            update.notes.append(f"re-checked, the verdict is {update.verdict}, "
                                 f"the plan was saved as {option.verdict}")
         return update
 
@@ -242,87 +240,19 @@ def _point(point, what: str) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------------------
-# plan.json
-
-
-@dataclass
-class LoadedPlan:
-    """A plan file reloaded: the vertebra (anatomy found again), its planned options (mm, model
-    coordinates), the device, rules, the recommended (approach, side) and notes."""
-
-    vertebra: object
-    options: list[PlanOption]
-    device: DeviceProfile
-    rules: RuleSet
-    recommended: tuple[str, str] | None
-    notes: list[str]
-
-    def planner(self) -> InteractivePlanner:
-        """An interactive planner on these options (safety zones built here, once)."""
-        return InteractivePlanner(self.vertebra, self.options, self.device, self.rules)
-
-
-#: The re-found terminus may differ from the file's by this much (mm) before a note says so.
-TERMINUS_MATCH_MM = 0.5
-
-
-def load_plan_file(plan_file: str | os.PathLike) -> LoadedPlan:
-    """Read ``plan.json``, reload its vertebra (mesh path relative to the working folder or to
-    the plan file's folder; the file's units and patient frame) and find the anatomy again.
-    Points of the file (input frame and units) become model coordinates (mm)."""
-    from ..anatomy.find import find_anatomy
-    from ..vertebra import Vertebra
-
-    plan_file = Path(plan_file)
-    try:
-        doc = json.loads(plan_file.read_text())
-        source, level = doc["source"], doc["level"]
-        units, frame = doc["coordinates"]["units"], doc["coordinates"]["frame"]
-        approaches = doc["approaches"]
-    except OSError as exc:
-        raise InputError(f"cannot read the plan file {plan_file}: {exc}") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{plan_file} is not a bvn-plan plan.json (write one with 'bvn-plan plan'): {exc!r}") from exc
-    mesh_path = Path(source)
-    if not mesh_path.is_absolute() and not mesh_path.exists():
-        mesh_path = plan_file.parent / source
-    if not mesh_path.exists():
-        raise InputError(f"the plan's mesh {source} was not found (looked in the working folder and next to "
-                         f"{plan_file}): run from the folder the plan was made in or fix 'source' in the file")
-    vertebra = Vertebra.load(mesh_path, level=level, units=units, frame=frame if frame in ("RAS", "LPS") else None)
-    landmarks = find_anatomy(vertebra)
-    scale = vertebra.scale_to_mm
-    notes = []
-    shift = float(np.linalg.norm(np.asarray(doc["bvn_terminus"], float) * scale - landmarks.bvn_terminus))
-    if shift > TERMINUS_MATCH_MM:
-        notes.append(f"the re-found BVN terminus lies {shift:.1f} mm from the plan's (planned with other terminus "
-                     "parameters?); the paths are drawn as planned")
-    options = []
-    for item in approaches:
-        plan = item.get("plan")
-        if plan is None:
-            continue
-        polyline = np.asarray(plan["path"]["polyline"], float) * scale
-        arc_start = plan["path"]["arc_start"]
-        options.append(PlanOption(item["approach"], item["side"], polyline[0],
-                                  None if arc_start is None else np.asarray(arc_start, float) * scale,
-                                  polyline[-1], plan["verdict"]))
-    rec = doc.get("recommendation")
-    return LoadedPlan(vertebra, options, DeviceProfile.from_dict(doc["device"]),
-                      RuleSet(tuple(Rule(**r) for r in doc["rules"])),
-                      (rec["approach"], rec["side"]) if rec else None, notes)
-
-
-# -------------------------------------------------------------------------------------------------
 # The window
 
 
 def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None, approach: str | None = None,
-              side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1600, 900)):
-    """Show a plan file's path (the recommendation unless ``approach``/``side`` say otherwise)
-    with its lesion and clearances. With ``png`` the scene is rendered off-screen to that file
-    (returns the image, H x W x 3); without, an interactive window opens (see the module docstring)."""
-    loaded = load_plan_file(plan_file)
+              side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1600, 900),
+              level: str | None = None):
+    """Show a plan file's path (``level``: default the first planned; the recommendation unless
+    ``approach``/``side`` say otherwise) with its lesion and clearances. With ``png`` the scene is
+    rendered off-screen to that file (returns the image, H x W x 3); without, an interactive window
+    opens (see the module docstring)."""
+    from .plan_file import read_plan  # plan_file builds on this module's planner
+
+    loaded = read_plan(plan_file, level)
     if not loaded.options:
         raise InputError(f"{plan_file} holds no planned path (every approach was blocked): nothing to show")
     planner = loaded.planner()
@@ -333,14 +263,13 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
             (s for a, s in planner.options if a == approach), default[1])
     update = planner.select(approach, side)
     if png is not None:
-        plotter = scene_for_update(planner, update, loaded.notes, off_screen=True, window_size=window_size,
-                                   camera=camera)
+        plotter = scene_for_update(planner, update, off_screen=True, window_size=window_size, camera=camera)
         try:
             return np.asarray(plotter.screenshot(os.fspath(png), return_img=True))[:, :, :3]
         finally:
             plotter.close()
-    plotter = scene_for_update(planner, update, loaded.notes, off_screen=False, window_size=window_size,
-                               camera=camera, labels=False)
+    plotter = scene_for_update(planner, update, off_screen=False, window_size=window_size, camera=camera,
+                               labels=False)
     add_controls(plotter, planner, update)
     plotter.show()
     return None

@@ -1,28 +1,56 @@
-"""Writing a level's plan: ``plan.json`` (machine-readable) and ``summary.txt`` (for people).
+"""The plan file: ``plan.json`` (machine-readable, one or more levels) and ``summary.txt`` (for people).
 
-Every point in the output is in the **input's frame and units** (``Vertebra.to_input_units`` of
-the model coordinates), and the file names that frame. Lengths, depths and clearances stay in
-millimetres and angles in degrees, as the file says. Both files are written atomically (temp file
-and rename), both replaced or neither.
+One format, written by ``bvn-plan plan`` (:func:`write_plan`, one level) and ``bvn-plan case``
+(:func:`plan_document` with the case's fields), read by :func:`read_plan` (``bvn-plan show``).
+Its top level holds ``format`` and ``format_version`` (:data:`FORMAT_VERSION`), ``tool``,
+``disclaimer`` and ``levels``: per level name one :func:`level_to_dict` record with
+
+* ``source`` (where the vertebra came from) and ``mesh``, the surface file to reload (``path``
+  absolute or relative to the plan file's folder, its ``units``, patient ``frame`` and ``faces``);
+* ``coordinates``: the frame and units of every point of the level;
+* ``landmarks``: :meth:`bvn_plan.landmarks.Landmarks.to_dict`, and ``anatomy_geometry``, the
+  canal and body meshes and the face regions the landmarks leave out (see :func:`geometry_to_dict`);
+* the device, rules and planner settings, the recommendation and every approach x side plan.
+
+A case adds top-level fields (``case_id``, ``case``, ``eligibility``, ``summary``, ...) and per
+level ``status``, ``chosen``, ``ct_hu`` (CT numbers), ``slicer_files``; a level it could not
+plan holds only those.
+
+Every point is in the **input's frame and units** (``Vertebra.to_input_units`` of the model
+coordinates), and the file names that frame. Lengths, depths and clearances stay in millimetres
+and angles in degrees, as the file says. :func:`write_plan` writes both files atomically (temp
+file and rename), both replaced or neither.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from .. import __version__
 from ..atomic import write_files_atomic
-from ..device import SOURCES
+from ..coordinates import convert_points
+from ..device import SOURCES, DeviceProfile
 from ..errors import InputError
+from ..landmarks import Landmarks
+from ..levels import normalise_level
+from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
 from .planner import LevelPlan, PathPlan
+from .safety import Rule, RuleSet
 
 DISCLAIMER = "bvn-plan is a research and teaching aid, not a medical device; every plan needs a clinician's review."
+#: What the ``format`` field of a plan file says, and the version of the layout described above.
+FORMAT = "bvn-plan plan"
+FORMAT_VERSION = 2
 
 #: Keys of PathPlan.numbers that are points (converted to the input's frame and units).
 POINT_KEYS = ("entry_point", "bone_entry_point", "tip", "target_terminus", "arc_start")
@@ -79,27 +107,32 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
     return out
 
 
-def plan_to_dict(level_plan: LevelPlan, vertebra) -> dict:
-    """The whole plan as a JSON-ready dict, points in the input's frame and units."""
+def mesh_reference(path: str, units: str, frame: str | None, faces: int) -> dict:
+    """The ``mesh`` record of a level: the surface file ``path`` (absolute or relative to the plan
+    file's folder) in ``units`` and patient ``frame`` (None: unknown), with ``faces`` faces."""
+    return {"path": None if path is None else str(path), "units": units, "frame": frame, "faces": int(faces)}
+
+
+def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> dict:
+    """One level of the plan file as a JSON-ready dict, points in the input's frame and units.
+
+    ``mesh``: the :func:`mesh_reference` to reload (default: the vertebra's source file as given)."""
     lm = level_plan.landmarks
-    frame = lm.frame
+    unit_mm = vertebra.scale_to_mm
     rec = level_plan.recommendation
     return {
-        "tool": f"bvn-plan {__version__}",
-        "disclaimer": DISCLAIMER,
-        "source": vertebra.source,
         "level": level_plan.level,
+        "source": vertebra.source,
+        "mesh": mesh or mesh_reference(vertebra.source, vertebra.input_units, vertebra.patient_frame,
+                                       len(vertebra.mesh.faces)),
         "coordinates": {
             "frame": frame_name(vertebra),
             "units": vertebra.input_units,
             "lengths": "mm (depths, clearances, radii, distances)",
             "angles": "degrees, in the vertebra frame (x patient right, y anterior, z superior) unless named 'to_endplate'",
         },
-        "vertebra_frame": {"origin": _points(vertebra, frame.origin), "right": frame.right.tolist(),
-                           "anterior": frame.anterior.tolist(), "superior": frame.superior.tolist(),
-                           "handedness_known": frame.handedness_known},
-        "bvn_terminus": _points(vertebra, lm.bvn_terminus),
-        "bvn_terminus_placement": dataclasses.asdict(lm.terminus),
+        "landmarks": lm.to_dict(unit_mm),
+        "anatomy_geometry": geometry_to_dict(lm, unit_mm),
         "device": level_plan.device.to_dict(),
         "device_sources": dict(SOURCES),
         "rules": [dataclasses.asdict(r) for r in level_plan.rules.rules],
@@ -117,6 +150,49 @@ def plan_to_dict(level_plan: LevelPlan, vertebra) -> dict:
         } for r in level_plan.results],
         "notes": list(vertebra.notes) + list(level_plan.notes) + list(lm.notes),
     }
+
+
+def plan_document(levels: dict[str, dict], **case_fields) -> dict:
+    """The whole plan file: :func:`level_to_dict` records (or a case's records of unplanned
+    levels) by level name, with the case-level fields a case adds."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "tool": f"bvn-plan {__version__}",
+            "disclaimer": DISCLAIMER, **case_fields, "levels": levels}
+
+
+def geometry_to_dict(landmarks: Landmarks, unit_mm: float) -> dict:
+    """The canal and body meshes (vertices in units of ``unit_mm`` mm) and the face regions of
+    ``landmarks``, each array zlib-compressed and base64-encoded, exactly (float64, int64).
+
+    Stored rather than recomputed: they come out of the anatomy's voxel pipeline in a provisional
+    frame, so recomputing them means running :func:`bvn_plan.anatomy.find.find_anatomy` again
+    (a second to a minute) and the reloaded safety zones would have to trust it to repeat itself.
+    They cost about 0.5 MB per level (mostly the canal volume)."""
+    meshes = {name: None if mesh is None else {"vertices": _array_to_dict(mesh.vertices / unit_mm),
+                                               "faces": _array_to_dict(mesh.faces)}
+              for name, mesh in (("canal_mesh", landmarks.canal_mesh), ("body_mesh", landmarks.body_mesh))}
+    regions = {name: _array_to_dict(np.asarray(faces, np.int64)) for name, faces in landmarks.face_regions.items()}
+    return {**meshes, "face_regions": regions}
+
+
+def geometry_from_dict(data: dict, unit_mm: float) -> dict:
+    """The inverse of :func:`geometry_to_dict`: ``canal_mesh``, ``body_mesh`` (mm, model
+    coordinates) and ``face_regions``, as :class:`~bvn_plan.landmarks.Landmarks` fields."""
+    meshes = {name: None if data[name] is None else trimesh.Trimesh(
+        _array_from_dict(data[name]["vertices"]) * unit_mm, _array_from_dict(data[name]["faces"]), process=False)
+        for name in ("canal_mesh", "body_mesh")}
+    return {**meshes, "face_regions": {name: _array_from_dict(a) for name, a in data["face_regions"].items()}}
+
+
+def _array_to_dict(array) -> dict:
+    array = np.ascontiguousarray(array, dtype=np.int64 if np.issubdtype(np.asarray(array).dtype, np.integer)
+                                 else np.float64)
+    return {"dtype": array.dtype.str, "shape": list(array.shape),
+            "zlib_base64": base64.b64encode(zlib.compress(array.tobytes(), 6)).decode("ascii")}
+
+
+def _array_from_dict(data: dict) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(data["zlib_base64"]))
+    return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
 
 
 def summary_text(level_plan: LevelPlan, vertebra) -> str:
@@ -171,8 +247,9 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
 
 
 def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``out_dir/plan.json`` and ``out_dir/summary.txt`` (folder created if missing).
+    """Write ``out_dir/plan.json`` (one level) and ``out_dir/summary.txt`` (folder created if missing).
 
+    A relative mesh path (taken from the working folder) is written relative to ``out_dir``.
     Both documents are built before either file is written; each file is replaced atomically.
     Returns the written paths by name ("plan", "summary").
     """
@@ -181,8 +258,115 @@ def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> d
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder {out}: {exc}") from exc
-    document = plan_to_dict(level_plan, vertebra)
+    source = vertebra.source
+    if source is not None and not os.path.isabs(source):
+        source = os.path.relpath(source, out)
+    mesh = mesh_reference(source, vertebra.input_units, vertebra.patient_frame, len(vertebra.mesh.faces))
+    document = plan_document({level_plan.level: level_to_dict(level_plan, vertebra, mesh)})
     text = summary_text(level_plan, vertebra)
     plan_path, summary_path = write_files_atomic({out / "plan.json": json.dumps(document, indent=2).encode("utf-8"),
                                                   out / "summary.txt": text.encode("utf-8")})
     return {"plan": plan_path, "summary": summary_path}
+
+
+# -------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class LoadedPlan:
+    """One level of a plan file reloaded: the vertebra with the file's landmarks, its planned
+    options (mm, model coordinates), the device, rules and the recommended (approach, side)."""
+
+    level: str
+    vertebra: object
+    options: list[PlanOption]
+    device: DeviceProfile
+    rules: RuleSet
+    recommended: tuple[str, str] | None
+
+    def planner(self) -> InteractivePlanner:
+        """An interactive planner on these options (safety zones built here, once)."""
+        return InteractivePlanner(self.vertebra, self.options, self.device, self.rules)
+
+
+def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedPlan:
+    """Read one level of a ``plan.json`` written by ``bvn-plan plan`` or ``bvn-plan case``
+    (``level``: default the first level with a planned path), reload its mesh (see
+    :func:`mesh_reference`) and attach the file's landmarks: the anatomy is not found again.
+    Points of the file (input frame and units) become model coordinates (mm)."""
+    plan_file = Path(plan_file)
+    try:
+        doc = json.loads(plan_file.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read the plan file {plan_file}: {exc}") from exc
+    except ValueError as exc:
+        raise InputError(f"{plan_file} is not a bvn-plan plan.json: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
+        version = doc.get("format_version") if isinstance(doc, dict) else None
+        raise InputError(f"{plan_file} is not a bvn-plan plan.json of format_version {FORMAT_VERSION} (it has "
+                         f"{version}): write it again with 'bvn-plan plan' or 'bvn-plan case'")
+    name, entry = _choose_level(doc["levels"], level, plan_file)
+    try:
+        vertebra = _load_vertebra(entry, plan_file.parent)
+        unit_mm = vertebra.scale_to_mm
+        vertebra.landmarks = dataclasses.replace(Landmarks.from_dict(entry["landmarks"], unit_mm),
+                                                 **geometry_from_dict(entry["anatomy_geometry"], unit_mm))
+        options = [_option(item, unit_mm) for item in entry["approaches"] if item.get("plan") is not None]
+        rec = entry["recommendation"]
+        return LoadedPlan(name, vertebra, options, DeviceProfile.from_dict(entry["device"]),
+                          RuleSet(tuple(Rule(**r) for r in entry["rules"])),
+                          (rec["approach"], rec["side"]) if rec else None)
+    except (KeyError, TypeError, ValueError, zlib.error) as exc:
+        raise InputError(f"{plan_file}: level {name} is not a readable bvn-plan plan: {exc!r}") from exc
+
+
+def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str, dict]:
+    """The requested level's record, or the first one with a planned path."""
+    if level is None:
+        planned = [n for n, e in levels.items() if any(a.get("plan") for a in e.get("approaches", []))]
+        level = (planned or list(levels) or [None])[0]
+        if level is None:
+            raise InputError(f"{plan_file} holds no level")
+    level = normalise_level(level)
+    if level not in levels:
+        raise InputError(f"{plan_file} holds no level {level}; it holds {', '.join(levels)}")
+    entry = levels[level]
+    if "approaches" not in entry:
+        why = entry.get("error") or entry.get("status") or "not planned"
+        raise InputError(f"{plan_file}: level {level} has no plan ({why})")
+    return level, entry
+
+
+def _load_vertebra(entry: dict, folder: Path):
+    """The level's surface from its ``mesh`` record, in the frame and units of the level's points."""
+    from ..vertebra import Vertebra
+
+    mesh, coordinates = entry["mesh"], entry["coordinates"]
+    if mesh["path"] is None:
+        raise InputError(f"level {entry['level']} was planned on a surface with no file ({entry['source']}): "
+                         "nothing to reload")
+    path = folder / mesh["path"]
+    if not path.is_file():
+        raise InputError(f"the plan's mesh {path} was not found (mesh.path {mesh['path']!r} is taken relative to "
+                         f"the plan file's folder): put the mesh there or fix mesh.path in the file")
+    frame = coordinates["frame"] if coordinates["frame"] in ("RAS", "LPS") else None
+    vertebra = Vertebra.load(path, level=entry["level"], units=mesh["units"], frame=mesh["frame"])
+    if len(vertebra.mesh.faces) != mesh["faces"]:
+        raise InputError(f"the plan's mesh {path} has {len(vertebra.mesh.faces)} faces, the plan was made on "
+                         f"{mesh['faces']}: not the planned surface")
+    if (vertebra.patient_frame, vertebra.input_units) == (frame, coordinates["units"]):
+        return vertebra
+    if None in (vertebra.patient_frame, frame) and vertebra.patient_frame != frame:
+        raise InputError(f"the plan's mesh {path} is in frame {vertebra.patient_frame}, its points in {frame}: "
+                         "cannot tell how the two lie")
+    surface = trimesh.Trimesh(convert_points(vertebra.mesh.vertices, vertebra.patient_frame, frame),
+                              vertebra.mesh.faces, process=False)  # mm; RAS <-> LPS is a rotation
+    return Vertebra(surface, entry["level"], frame, coordinates["units"], entry["source"], vertebra.notes)
+
+
+def _option(item: dict, unit_mm: float) -> PlanOption:
+    path = item["plan"]["path"]
+    polyline = np.asarray(path["polyline"], float) * unit_mm
+    arc_start = None if path["arc_start"] is None else np.asarray(path["arc_start"], float) * unit_mm
+    return PlanOption(item["approach"], item["side"], polyline[0], arc_start, polyline[-1], item["plan"]["verdict"])

@@ -11,9 +11,10 @@ are relative to the case file. :data:`CASE_SCHEMA` is the JSON Schema (draft 202
 whole, so a re-run never leaves old and new results mixed (during the swap the folder is briefly
 absent, never partial). It holds:
 
-* ``plan.json``: the case, the eligibility checklist, and per level the anatomy and
-  :func:`bvn_plan.planning.plan_file.plan_to_dict` (points in the input's frame and units), the chosen plan and
-  the CT numbers;
+* ``plan.json``: the plan file of :mod:`bvn_plan.planning.plan_file` (``bvn-plan show`` opens it)
+  with the case, the eligibility checklist, and per level its status, the anatomy report, the
+  plan (points in the input's frame and units; a labelmap level's mesh is ``slicer/<level>_vertebra.stl``),
+  the chosen plan and the CT numbers;
 * ``summary.csv``: one row per level (the batch summary's rows);
 * ``report.html``: the self-contained report (:mod:`bvn_plan.workflow.report`);
 * ``slicer/``: markups and LPS meshes per level (:mod:`bvn_plan.workflow.slicer_export`);
@@ -35,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
@@ -339,7 +339,6 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     ct = _read_ct(case, vertebrae)
     outcomes = _plan_levels(case, vertebrae, ct, workers)
     rows = [_row(case, eligibility, o) for o in outcomes]
-    document = _document(case, eligibility, outcomes, notes, rows)
 
     def fill(folder: Path) -> None:
         from .report import write_report
@@ -347,11 +346,10 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
 
         slicer = folder / "slicer"
         slicer.mkdir()
-        for o in outcomes:
-            if o.level_plan is not None:
-                files = write_level(o.level_plan, o.vertebra, slicer, o.chosen)
-                document["levels"][o.level]["slicer_files"] = {k: str(p.relative_to(folder)) for k, p in files.items()}
-        write_json_atomic(folder / "plan.json", document)
+        slicer_files = {o.level: {k: str(p.relative_to(folder)) for k, p in
+                                  write_level(o.level_plan, o.vertebra, slicer, o.chosen).items()}
+                        for o in outcomes if o.level_plan is not None}
+        write_json_atomic(folder / "plan.json", _document(case, eligibility, outcomes, notes, rows, slicer_files))
         write_text_atomic(folder / "summary.csv", rows_to_csv(rows))
         write_report(folder / "report.html", [(o.vertebra, o.level_plan) for o in outcomes if o.level_plan],
                      title=f"bvn-plan case {case.case_id}", eligibility=eligibility, clinical=case.raw.get("clinical"),
@@ -456,9 +454,12 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
 # Output
 
 
-def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list[str], rows: list[dict]) -> dict:
+def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list[str], rows: list[dict],
+              slicer_files: dict[str, dict]) -> dict:
+    """The case's plan file (:func:`bvn_plan.planning.plan_file.plan_document`); ``slicer_files``:
+    per planned level the written Slicer files by part, relative to the case folder."""
     from ..anatomy.find import anatomy_report
-    from ..planning.plan_file import DISCLAIMER, plan_to_dict
+    from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
     from .slicer_export import slicer_frame
 
     levels = {}
@@ -468,28 +469,29 @@ def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list
             entry["anatomy"] = anatomy_report(o.vertebra, case.terminus)
             entry["markups_frame"] = slicer_frame(o.vertebra)
         if o.level_plan is not None:
+            # a labelmap level has no mesh file of its own: the reader reloads the LPS mesh in slicer/
+            mesh = (None if case.labelmap is None else
+                    mesh_reference(slicer_files[o.level]["vertebra"], "mm", "LPS", len(o.vertebra.mesh.faces)))
+            entry.update(level_to_dict(o.level_plan, o.vertebra, mesh))
             entry["chosen"] = None if o.chosen is None else {"approach": o.chosen.approach, "side": o.chosen.side}
             entry["chosen_reasons"] = o.chosen_reasons
-            entry["plan"] = plan_to_dict(o.level_plan, o.vertebra)
             entry["ct_hu"] = o.ct_hu
+            entry["slicer_files"] = slicer_files[o.level]
         levels[o.level] = entry
-    return {
-        "tool": f"bvn-plan {__version__}",
-        "disclaimer": DISCLAIMER,
-        "case_id": case.case_id,
-        "case_file": case.source,
-        "case": case.raw,
-        "coordinates": {
-            "plan": "each level's plan: points in the input's frame and units (see levels.*.plan.coordinates)",
+    return plan_document(
+        levels,
+        case_id=case.case_id,
+        case_file=case.source,
+        case=case.raw,
+        coordinates={
+            "plan": "each level's plan: points in the input's frame and units (see levels.*.coordinates)",
             "slicer": "markups in levels.*.markups_frame, mm; meshes in LPS mm with SPACE=LPS in the STL header",
             "ct_hu": "Hounsfield units sampled every 1 mm along each path from its bone entry and on a 1 mm grid "
                      "inside each lesion",
         },
-        "eligibility": None if eligibility is None else eligibility.to_dict(),
-        "input_notes": notes,
-        "levels": levels,
-        "summary": rows,
-    }
+        eligibility=None if eligibility is None else eligibility.to_dict(),
+        input_notes=notes,
+        summary=rows)
 
 
 def _status(o: LevelOutcome) -> str:
