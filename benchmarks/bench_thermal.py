@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erfc
 
-from bvn_plan.thermal.bioheat import (AxisymmetricGrid, AxisymmetricResult, RfParameters, VoxelResult, axisymmetric_problem,
-                              electrode_distance, simulate_axisymmetric, simulate_voxel, solve_axisymmetric,
-                              voxel_problem)
-from bvn_plan.thermal.tissue import Tissue
 from bvn_plan.device import DeviceProfile
-from bvn_plan.thermal.tissue import CANCELLOUS, DamageModel, property_set
+from bvn_plan.thermal import (AxisymmetricGrid, AxisymmetricResult, DamageModel, RfParameters, ThermalSettings, Tissue,
+                              VoxelGrid, VoxelResult, electrode_distance, property_set, simulate_axisymmetric,
+                              simulate_voxel, solve_axisymmetric, voxel_cells)
+from bvn_plan.thermal.bioheat import voxel_problem
+from bvn_plan.thermal.finite_volumes import axisymmetric_problem
+from bvn_plan.thermal.tissue import CANCELLOUS
 from bvn_plan.vertebra import Vertebra
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
@@ -52,7 +53,7 @@ def explicit_march(problem, duration_s, arterial_c, damage: DamageModel):
 
 
 def sphere_errors(h, dt=5.0):
-    grid = AxisymmetricGrid(spacing_mm=h)
+    grid = AxisymmetricGrid(spacing_mm=h, time_step_s=dt)
     radius = np.hypot(grid.r[:, None], grid.z[None, :] - SPHERE_Z)
     checked = (radius >= SPHERE_RADIUS + h) & (radius <= 12.0)
     length = np.sqrt(CANCELLOUS.conductivity / (CANCELLOUS.perfusion * 3600.0)) * 1e3
@@ -61,7 +62,7 @@ def sphere_errors(h, dt=5.0):
     e_steady = np.abs(steady - exact)[checked] / 48
     dry = dataclasses.replace(CANCELLOUS, perfusion=0.0)
     alpha = dry.conductivity / dry.heat_capacity * 1e6
-    transient, _ = solve_axisymmetric(grid, dry, radius - SPHERE_RADIUS, 85.0, 300.0, time_step_s=dt)
+    transient, _ = solve_axisymmetric(grid, dry, radius - SPHERE_RADIUS, 85.0, 300.0)
     exact = 37 + 48 * SPHERE_RADIUS / radius * erfc((radius - SPHERE_RADIUS) / (2 * np.sqrt(alpha * 300.0)))
     e_trans = np.abs(transient - exact)[checked] / 48
     return e_steady.max(), np.sqrt(np.mean(e_steady ** 2)), e_trans.max(), np.sqrt(np.mean(e_trans ** 2))
@@ -110,7 +111,7 @@ def voxel_speed(repeats, vhm: Path):
     t_impl, res = median_time(lambda: simulate_voxel(bone, probes, device), repeats)
 
     def explicit():
-        setup = voxel_problem(bone, probes, device, props, 0.5, 12.0)
+        setup = voxel_problem(voxel_cells(bone, probes, device, props, 0.5, 12.0), device, props)
         return setup, explicit_march(setup.problem, device.duration_s, 37.0, damage)
 
     t_expl, (setup, (temp, dose, dt, n)) = median_time(explicit, 1)
@@ -131,13 +132,13 @@ def voxel_speed(repeats, vhm: Path):
 def calibration():
     print("\n3. Lesion at the tip (axisymmetric, homogeneous cancellous bone): across x along (mm), volume (mm3)")
     normal = property_set("normal")
-    cases = [("normal, CEM43 240 min", {}), ("normal, Arrhenius Omega=1", {"damage": "arrhenius"}),
-             ("conductivity x0.7", {"properties": normal.scaled(conductivity=0.7)}),
-             ("conductivity x1.3", {"properties": normal.scaled(conductivity=1.3)}),
-             ("perfusion x0.7", {"properties": normal.scaled(perfusion=0.7)}),
-             ("perfusion x1.3", {"properties": normal.scaled(perfusion=1.3)}),
-             ("no perfusion", {"properties": normal.scaled(perfusion=0.0)}),
-             ("osteoporotic scenario", {"properties": "osteoporotic"}),
+    cases = [("normal, CEM43 240 min", {}), ("normal, Arrhenius Omega=1", {"settings": ThermalSettings(damage="arrhenius")}),
+             ("conductivity x0.7", {"settings": ThermalSettings(normal.scaled(conductivity=0.7))}),
+             ("conductivity x1.3", {"settings": ThermalSettings(normal.scaled(conductivity=1.3))}),
+             ("perfusion x0.7", {"settings": ThermalSettings(normal.scaled(perfusion=0.7))}),
+             ("perfusion x1.3", {"settings": ThermalSettings(normal.scaled(perfusion=1.3))}),
+             ("no perfusion", {"settings": ThermalSettings(normal.scaled(perfusion=0.0))}),
+             ("osteoporotic scenario", {"settings": ThermalSettings("osteoporotic")}),
              ("70 C / 15 min", {"device": DeviceProfile(set_temperature_c=70.0)}),
              ("85 C / 7 min", {"device": DeviceProfile(duration_s=420.0)})]
     base = None
@@ -158,10 +159,12 @@ def scaled_cancellous_sigma(factor: float):
 def rf_axisymmetric(repeats):
     print("\n4a. 'rf' heating, axisymmetric (homogeneous cancellous bone), 85 C / 15 min: across x along (mm), volume (mm3)")
     for h, dt in ((0.2, 15.0), (0.2, 5.0), (0.2, 2.0), (0.1, 5.0)):
-        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], grid=AxisymmetricGrid(spacing_mm=h), time_step_s=dt, heating="rf")
+        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(heating="rf"),
+                                    grid=AxisymmetricGrid(spacing_mm=h, time_step_s=dt))
         print(f"    h {h:.1f} mm, dt {dt:4.1f} s: {res.lesion.extent_across():5.2f} x {res.lesion.extent_along():5.2f}   "
               f"{res.lesion.volume:7.1f}   power first/last step {res.power_w[0]:.2f} / {res.power_w[-1]:.3f} W")
-    t_rf, rf = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf"), repeats)
+    t_rf, rf = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(heating="rf")),
+                           repeats)
     t_cl, cl = median_time(lambda: simulate_axisymmetric([0, 0, 0], [0, 0, 1]), repeats)
     print(f"    run time (default grid, dt 5 s): rf median {t_rf:.2f} s, clamped {t_cl:.2f} s, ratio {t_rf / t_cl:.2f}; "
           f"lesion across rf {rf.lesion.extent_across():.2f} mm vs clamped {cl.lesion.extent_across():.2f} mm")
@@ -173,14 +176,14 @@ def rf_axisymmetric(repeats):
              ("osteoporotic scenario", property_set("osteoporotic")), ("sigma +2 %/C (re-solved per step)", normal)]
     for name, props in cases:
         rf = RfParameters(sigma_temperature_coefficient=0.02 if "per step" in name else 0.0)
-        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf", rf=rf)
+        res = simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(props, heating="rf", rf=rf))
         print(f"    {name:28s} {res.lesion.extent_across():5.2f} x {res.lesion.extent_along():5.2f}   {res.lesion.volume:7.1f}   "
               f"across {100 * (res.lesion.extent_across() / base - 1):+5.1f}%   steady power {res.power_w[-1]:.3f} W")
 
 
 def rf_voxel(vhm: Path):
     bone = Vertebra.load(vhm / "L4_whole.stl").mesh
-    fast = {"spacing_mm": 0.5, "half_width_mm": 8.0, "time_step_s": 60.0}
+    fast = VoxelGrid(spacing_mm=0.5, half_width_mm=8.0, time_step_s=60.0)
     canal = np.mgrid[-4.5:-3.4:0.5, -4:4.1:1.0, 60:69:1.0].reshape(3, -1).T   # behind the posterior wall (x ~ -2.4)
     print("\n4b. Real L4, 3D (h 0.5 mm), peak canal temperature (C) without / with the cortical shell; probe toward the left")
     print(f"    {'tip x mm':>8} {'clamped none':>13} {'clamped shell':>14} {'rf none':>8} {'rf shell':>9} {'rf lesion across':>17}")
@@ -189,7 +192,8 @@ def rf_voxel(vhm: Path):
         row = []
         for heating in ("temperature-clamped", "rf"):
             for shell in (False, True):
-                res = simulate_voxel(bone, [(tip, direction)], cortical_shell=shell, heating=heating, **fast)
+                res = simulate_voxel(bone, [(tip, direction)], settings=ThermalSettings(heating=heating), grid=fast,
+                                     cortical_shell=shell)
                 row.append(res.zone_report({"canal": canal})["canal"]["max_temperature_c"])
         print(f"    {x:8.1f} {row[0]:13.2f} {row[1]:14.2f} {row[2]:8.2f} {row[3]:9.2f} {res.lesion.extent_across():17.2f}")
     tip, direction = np.array([2.0, 0.0, 64.3]), np.array([0.3, 1.0, 0.0])
@@ -202,7 +206,7 @@ def rf_voxel(vhm: Path):
                             normal.soft_tissue, electrical_conductivity=0.7 * normal.soft_tissue.electrical_conductivity))),
                         ("soft tissue sigma x1.3", dataclasses.replace(normal, soft_tissue=dataclasses.replace(
                             normal.soft_tissue, electrical_conductivity=1.3 * normal.soft_tissue.electrical_conductivity)))):
-        res = simulate_voxel(bone, [(tip, direction)], properties=props, heating="rf", **fast)
+        res = simulate_voxel(bone, [(tip, direction)], settings=ThermalSettings(props, heating="rf"), grid=fast)
         print(f"      {name:24s} lesion {res.lesion.extent_across():.2f} x {res.lesion.extent_along():.2f} mm, "
               f"{res.lesion.volume:.1f} mm3, canal peak {res.zone_report({'canal': canal})['canal']['max_temperature_c']:.2f} C, "
               f"steady power {res.power_w[-1]:.3f} W")

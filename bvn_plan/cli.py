@@ -17,15 +17,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .errors import AnatomyError, BvnPlanError, NoSafePlanError
-from .coordinates import UNITS_TO_MM
-from .errors import BvnPlanWarning
+from .coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM
+from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, NoSafePlanError
+from .landmarks import TerminusParameters
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5
 
 UNITS = click.Choice(sorted(UNITS_TO_MM))
-FRAMES = click.Choice(["RAS", "LPS"], case_sensitive=False)
+FRAMES = click.Choice(PATIENT_FRAMES, case_sensitive=False)
 
 
 def vertebra_arguments(command):
@@ -42,9 +42,10 @@ def vertebra_arguments(command):
 
 def terminus_options(command):
     """The --depth-fraction and --height-fraction options that place the BVN terminus [A]."""
-    command = click.option("--height-fraction", type=float, default=0.5, show_default=True,
+    defaults = TerminusParameters()
+    command = click.option("--height-fraction", type=float, default=defaults.height_fraction, show_default=True,
                            help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")(command)
-    return click.option("--depth-fraction", type=float, default=0.35, show_default=True,
+    return click.option("--depth-fraction", type=float, default=defaults.depth_fraction, show_default=True,
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
 
 
@@ -144,7 +145,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
         os.makedirs(out_dir, exist_ok=True)
     for level in wanted:
         v = lm.vertebra(level, smoothing=smoothing)
-        entry = {"source": v.source, "frame": "RAS", "units": "mm", "volume_mm3": round(float(v.mesh.volume), 1),
+        entry = {"source": v.source, "frame": RAS, "units": "mm", "volume_mm3": round(float(v.mesh.volume), 1),
                  "voxel_volume_mm3": round(lm.voxel_count(level) * lm.voxel_volume_mm3, 1),
                  "centroid_ras_mm": [round(float(x), 2) for x in v.mesh.center_mass],
                  "watertight": bool(v.mesh.is_watertight), "notes": v.notes}
@@ -203,7 +204,8 @@ def demo(out_dir, levels, images):
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
     from .planning.planner import plan_level
-    from .workflow.report import write_report
+    from .workflow.case import LevelOutcome
+    from .workflow.report import ReportContext, write_report
     from .synthetic.generator import write_default_spine
     from .vertebra import Vertebra
 
@@ -220,13 +222,13 @@ def demo(out_dir, levels, images):
     rows, planned = [], []
     for level in [normalise_level(x) for x in (levels or TREATABLE_LEVELS)]:
         started = time.perf_counter()
-        vertebra = Vertebra.load(meshes / f"{level}.ply", level=level, frame="RAS")
+        vertebra = Vertebra.load(meshes / f"{level}.ply", level=level, frame=RAS)
         truth = Landmarks.from_dict(json.loads((meshes / f"{level}_landmarks.json").read_text()))
         found = find_anatomy(vertebra)
         terminus_error = float(np.linalg.norm(found.bvn_terminus - truth.bvn_terminus))
         level_plan = plan_level(vertebra)
         written = write_plan(level_plan, vertebra, out / level)
-        planned.append((vertebra, level_plan))
+        planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
         rows.append((level, time.perf_counter() - started))
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
@@ -238,7 +240,7 @@ def demo(out_dir, levels, images):
                 click.echo(f"    {reason}")
         for name, path in written.items():
             click.echo(f"    {name}: {path}")
-    report = write_report(out / "report.html", planned, title="bvn-plan demo: synthetic spine", images=images)
+    report = write_report(out / "report.html", planned, ReportContext("bvn-plan demo: synthetic spine", images=images))
     click.echo(f"\nreport (open in a browser): {report}")
     click.echo(f"planned {len(rows)} level(s) in {sum(r[1] for r in rows):.1f} s; outputs in {out.resolve()}")
 
@@ -261,7 +263,6 @@ def _find_anatomy(vertebra, terminus=None):
     import time
 
     from .anatomy.find import find_anatomy
-    from .landmarks import TerminusParameters
     from .mesh_io import DENSE_MESH_FACES
 
     started = time.perf_counter()
@@ -329,8 +330,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     vertebra = _load(mesh, level, units, frame)
     coords = np.asarray(points, float) if points else _markups_path(markups, name, vertebra)
     device = DeviceProfile()
-    path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
-                                   device.introducer_diameter_mm / 2 if radius is None else radius)
+    path = InstrumentPath.polyline(coords * vertebra.scale_to_mm, device.introducer_radius_mm if radius is None else radius)
     landmarks = _find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, landmarks)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
@@ -367,26 +367,23 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
 @friendly_errors
 def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
     """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG)."""
-    import os
-
     from .errors import InputError
-    from .viz.fluoro import simulate_fluoro_views
     from .paths import InstrumentPath
-    from .viz.scene import render_scene_png
+    from .viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views
 
     if bool(start) != bool(tip):
         raise InputError("give both --start and --tip for an instrument, or neither")
     v = _load(mesh, level, units, frame)
-    landmarks = _find_anatomy(v)
+    _find_anatomy(v)
     paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
              if start else [])
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for cam in camera:
         name = os.path.join(out_dir, f"scene_{cam}.png")
-        render_scene_png(v, landmarks, name, camera=cam, paths=paths, transparent=transparent)
+        render_scene_png(v, name, ScenePlan(paths), SceneView(cam, transparent))
         written.append(name)
-    for view, image in simulate_fluoro_views(v, landmarks, paths, pedicle=pedicle, pixel_mm=pixel_mm, ct=ct).items():
+    for view, image in simulate_fluoro_views(v, paths, FluoroSettings(pedicle, pixel_mm, ct=ct)).items():
         name = os.path.join(out_dir, f"fluoro_{view}.png")
         image.save_png(name)
         written.append(name)
@@ -415,29 +412,25 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
 @friendly_errors
 def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field):
     """Predict the ablation zone of one probe and print its size."""
-    import os
-
     from .atomic import write_bytes_atomic
-    from .thermal.bioheat import simulate_axisymmetric, simulate_voxel
-    from .errors import InputError
     from .device import DeviceProfile
+    from .errors import InputError
     from .lesion import EllipsoidLesion
+    from .thermal import ThermalSettings, simulate_axisymmetric, simulate_voxel
     from .vertebra import Vertebra
 
     overrides = {k: v for k, v in (("set_temperature_c", temperature), ("duration_s", duration)) if v is not None}
     device = DeviceProfile().replace(**overrides)
     v = Vertebra.load(mesh, units=units)
     tip_mm = np.asarray(tip, float) * v.scale_to_mm
+    heating = None if model == "ellipsoid" else heating or device.heating_model
     result = None
     if model == "ellipsoid":
         zone = EllipsoidLesion.from_probe(tip_mm, direction, device)
-    elif model == "axisymmetric":
-        result = simulate_axisymmetric(tip_mm, direction, device, tissue_set, damage,
-                                       heating=heating or device.heating_model)
-        zone = result.lesion
     else:
-        result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, tissue_set, damage,
-                                heating=heating or device.heating_model)
+        settings = ThermalSettings(tissue_set, damage, heating)
+        result = (simulate_axisymmetric(tip_mm, direction, device, settings) if model == "axisymmetric"
+                  else simulate_voxel(v.mesh, [(tip_mm, direction)], device, settings))
         zone = result.lesion
     ext = os.path.splitext(out)[1].lower() if out else None
     if out and ext not in (".stl", ".ply", ".obj"):
@@ -454,7 +447,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         os.replace(partial, field)  # whole or not at all
     click.echo(json.dumps({
         "model": model, "tissue": tissue_set, "damage": damage,
-        "heating": None if model == "ellipsoid" else heating or device.heating_model,
+        "heating": heating,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
         "device": device.to_dict(),
@@ -591,7 +584,7 @@ def _markups_path(markups_file, name, vertebra):
     if vertebra.patient_frame is None:
         click.secho("warning: the mesh has no patient frame (--frame); the markups' coordinates are taken "
                     "in the mesh's own coordinates", fg="yellow", err=True)
-    nodes = [m for m in read_markups(markups_file, frame=vertebra.patient_frame or "RAS")
+    nodes = [m for m in read_markups(markups_file, frame=vertebra.patient_frame or RAS)
              if m.type in ("Line", "Curve") and (name is None or m.name == name)]
     if not nodes:
         raise InputError(f"{markups_file} has no Line or Curve{f' named {name!r}' if name else ''}")

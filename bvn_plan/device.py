@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from .errors import InputError
 
-#: The lesion models a profile can name (see bvn_plan.lesion and bvn_plan.thermal.bioheat).
+#: The lesion models a profile can name (see bvn_plan.lesion and bvn_plan.thermal).
 LESION_MODELS = ("ellipsoid", "bioheat")
 #: How the bioheat model heats: the RF current with a temperature controller, or the electrodes
-#: held at the set temperature (see bvn_plan.thermal.bioheat).
+#: held at the set temperature (see bvn_plan.thermal).
 HEATING_MODELS = ("rf", "temperature-clamped")
 
 #: Where each default of :class:`DeviceProfile` comes from ([V] read in a source, [A] assumed).
@@ -40,6 +40,14 @@ SOURCES: dict[str, str] = {
                      "conductivities, temperature-controlled power; the cortex confines the current) or "
                      "'temperature-clamped' (electrodes held at the set temperature, thermal only)",
 }
+
+
+def check_heating_model(name: str, where: str = "") -> str:
+    """``name`` when it is one of :data:`HEATING_MODELS`, else :class:`InputError` (its message
+    starting with ``where``)."""
+    if name not in HEATING_MODELS:
+        raise InputError(f"{where}unknown heating model {name!r}: use one of {', '.join(HEATING_MODELS)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -92,9 +100,7 @@ class DeviceProfile:
         if not 37.0 < self.set_temperature_c <= 120.0:
             raise InputError(f"device profile {self.name!r}: set_temperature_c must be above body temperature "
                              f"(37 C) and at most 120 C, got {self.set_temperature_c!r}")
-        if self.heating_model not in HEATING_MODELS:
-            raise InputError(f"device profile {self.name!r}: heating_model {self.heating_model!r} is not one of "
-                             f"{', '.join(HEATING_MODELS)}")
+        check_heating_model(self.heating_model, f"device profile {self.name!r}: ")
         if self.lesion_model not in LESION_MODELS:
             raise InputError(f"device profile {self.name!r}: lesion_model {self.lesion_model!r} is not one of "
                              f"{', '.join(LESION_MODELS)}")

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
-from bvn_plan.viz.fluoro import write_png
 from bvn_plan.levels import TREATABLE_LEVELS
 from bvn_plan.planning.safety import PASS, SEGMENTAL_ARTERY_PREVALENCE
-from bvn_plan.viz.scene import add_caption, build_scene
+from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 APPROACHES = ("transpedicular", "extrapedicular")
@@ -75,10 +74,9 @@ def main(argv=None) -> None:
             title, lines = caption(level, approach, plan, blocked)
             colour = "darkred" if plan is None else {"pass": "darkgreen", "warn": "darkorange"}.get(plan.verdict,
                                                                                                      "darkred")
-            plotter = build_scene(vertebra, vertebra.landmarks, [plan.path] if plan else [],
-                                  [plan.lesion] if plan else [], clearances=plan.check if plan else None,
-                                  transparent=True, off_screen=args.out is not None, window_size=PANEL,
-                                  camera="axial")
+            shown = ScenePlan([plan.path], [plan.lesion], plan.check) if plan else ScenePlan()
+            plotter = build_scene(vertebra, shown, SceneView("axial", transparent=True, off_screen=args.out is not None,
+                                                             window_size=PANEL))
             add_caption(plotter, title, lines, colour=colour)
             if args.out is None:
                 plotter.show()

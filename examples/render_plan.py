@@ -12,8 +12,7 @@ import warnings
 from pathlib import Path
 
 from bvn_plan import Vertebra, plan_level
-from bvn_plan.viz.fluoro import simulate_fluoro_views
-from bvn_plan.viz.scene import render_scene_png
+from bvn_plan.viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 
@@ -32,9 +31,9 @@ def main() -> None:
     if best is None:
         raise SystemExit(f"{args.level}: no safe plan: " + "; ".join(level_plan.recommendation_reasons))
     stem = f"{args.level}_plan"
-    render_scene_png(vertebra, level_plan.landmarks, out / f"{stem}_scene.png", paths=[best.path],
-                     lesions=[best.lesion], clearances=best.check, transparent=True)
-    views = simulate_fluoro_views(vertebra, level_plan.landmarks, [best.path], pedicle=best.side, pixel_mm=0.25)
+    render_scene_png(vertebra, out / f"{stem}_scene.png", ScenePlan([best.path], [best.lesion], best.check),
+                     SceneView(transparent=True))
+    views = simulate_fluoro_views(vertebra, [best.path], FluoroSettings(pedicle=best.side, pixel_mm=0.25))
     for view in ("ap", "lateral"):
         views[view].save_png(out / f"{stem}_fluoro_{view}.png")
     print(f"{args.level}: {best.side} {best.approach}, verdict {best.verdict}; pictures in {out}")

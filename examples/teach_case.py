@@ -12,6 +12,7 @@ recogniser, the path planned by the planner (curved transpedicular) and judged b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import os
 from pathlib import Path
@@ -22,7 +23,7 @@ from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.planning.safety import SafetyZones
-from bvn_plan.viz.scene import add_caption, build_scene
+from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)
@@ -31,7 +32,7 @@ TERMINUS = TerminusParameters()
 
 
 def steps(level: str):
-    """(file stem, title, caption lines, build_scene keyword arguments) of every step."""
+    """(file stem, title, caption lines, build_scene arguments) of every step."""
     vertebra = Vertebra.load(ROOT / "meshes" / f"{level}.ply", level=level, frame="RAS")
     lm = find_anatomy(vertebra, TERMINUS)
     zones = SafetyZones(vertebra.mesh, lm)
@@ -40,7 +41,8 @@ def steps(level: str):
     m, n = lm.morphometry, plan.numbers if plan else {}
     canal_margin = level_plan.rules["canal_lesion"].margin_mm
     terminus_to_canal = float(zones.canal.exact(lm.bvn_terminus[None])[0])
-    base = {"vertebra": vertebra, "landmarks": lm}
+    def scene(camera="oblique", transparent=False, **plan):
+        return vertebra, ScenePlan(**plan), SceneView(camera, transparent)
 
     yield ("anatomy", f"Step 1 - anatomy of {level}", [
         f"The recogniser found the vertebra frame, the endplates (blue), the posterior wall (orange) and the "
@@ -48,7 +50,7 @@ def steps(level: str):
         f"{m.get('body_width_mm', np.nan):.1f} mm; pedicle isthmus right {lm.pedicles['right'].isthmus_width_mm:.1f} mm, "
         f"left {lm.pedicles['left'].isthmus_width_mm:.1f} mm wide.",
         "The basivertebral nerve enters through the basivertebral foramen (purple dot) in the middle of the "
-        "posterior wall."], dict(base, camera="oblique"))
+        "posterior wall."], scene())
 
     yield ("target", "Step 2 - the target is a zone, not a point", [
         f"The BVN terminus (yellow) is placed on the mid-sagittal plane, {100 * TERMINUS.depth_fraction:.0f}% of the "
@@ -56,10 +58,10 @@ def steps(level: str):
         "endplates [assumption, docs/sources.md].",
         f"It lies {terminus_to_canal:.1f} mm from the canal. The lesion must cover it AND keep {canal_margin:.0f} mm "
         "from the canal, so the probe tip goes a few mm in front of it.",
-        "Seen from above (anterior up)."], dict(base, camera="axial", transparent=True))
+        "Seen from above (anterior up)."], scene("axial", transparent=True))
 
     if plan is None:
-        yield ("no_plan", "No safe transpedicular plan", level_plan.recommendation_reasons, dict(base))
+        yield ("no_plan", "No safe transpedicular plan", level_plan.recommendation_reasons, scene())
         return
     arc = (f"then the curved cannula (blue) bends {n['arc_angle_deg']:.0f} deg on a {n['arc_radius_mm']:.0f} mm "
            f"radius toward the midline" if "arc_angle_deg" in n else "straight to the tip")
@@ -68,7 +70,7 @@ def steps(level: str):
         f"{n['introducer_craniocaudal_angle_deg']:.0f} deg cranio-caudal, {n['depth_introducer_in_bone_mm']:.0f} mm "
         f"through bone to just past the posterior wall; {arc}.",
         f"Tip on the lateral view: {n['lateral_tip_depth_percent']:.0f}% of the body depth from the posterior wall."],
-        dict(base, paths=[plan.path], camera="oblique", transparent=True))
+        scene(transparent=True, paths=[plan.path]))
 
     lesion: EllipsoidLesion = plan.lesion
     yield ("lesion", "Step 4 - the lesion", [
@@ -77,7 +79,7 @@ def steps(level: str):
         "the tip [assumption: device profile].",
         f"Its tip is {plan.tip_to_terminus_mm:.1f} mm from the terminus, which lies {plan.coverage_mm:.1f} mm inside "
         "the lesion. Seen from the patient's left (anterior on the left)."],
-        dict(base, paths=[plan.path], lesions=[lesion], camera="lateral", transparent=True))
+        scene("lateral", transparent=True, paths=[plan.path], lesions=[lesion]))
 
     check = plan.check
     ranked = sorted(check.clearances.values(), key=lambda c: c.clearance_mm)[:3]
@@ -88,7 +90,7 @@ def steps(level: str):
         "Smallest clearances: " + "; ".join(f"{c.zone.replace('_', ' ')} ({c.applies_to}) {c.clearance_mm:.1f} mm"
                                              for c in ranked),
         "Zone colours: clearance from instrument and lesion (red close, green far)."],
-        dict(base, paths=[plan.path], lesions=[lesion], clearances=check, camera="axial", transparent=True))
+        scene("axial", transparent=True, paths=[plan.path], lesions=[lesion], clearances=check))
 
 
 def main(argv=None) -> None:
@@ -100,7 +102,8 @@ def main(argv=None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     written = []
     for number, (stem, title, lines, scene) in enumerate(steps(args.level.upper()), start=1):
-        plotter = build_scene(off_screen=args.out is not None, window_size=WINDOW, **scene)
+        vertebra, plan, view = scene
+        plotter = build_scene(vertebra, plan, dataclasses.replace(view, off_screen=args.out is not None, window_size=WINDOW))
         add_caption(plotter, title, lines)
         if args.out is None:
             plotter.show()

@@ -25,7 +25,7 @@ import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.planning.adjust import InteractivePlanner
-from bvn_plan.viz.scene import add_caption, build_scene
+from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)
@@ -93,8 +93,8 @@ def main(argv=None) -> None:
     for number, (stem, done, update) in enumerate(found, start=1):
         title = f"{number}. {level} {update.side} {update.approach}, {done}: verdict {update.verdict.upper()}"
         colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
-        plotter = build_scene(vertebra, vertebra.landmarks, [update.path], [update.lesion], clearances=update.check,
-                              transparent=True, off_screen=args.out is not None, window_size=WINDOW, camera="axial")
+        plotter = build_scene(vertebra, ScenePlan([update.path], [update.lesion], update.check),
+                              SceneView("axial", transparent=True, off_screen=args.out is not None, window_size=WINDOW))
         add_caption(plotter, title, update.caption(), colour=colour)
         verdicts.append("\n".join([title, *update.caption()]))
         if args.out is None:

@@ -7,11 +7,12 @@ import pytest
 import trimesh
 from scipy.special import erfc
 
-from bvn_plan.thermal.bioheat import (AxisymmetricGrid, RfParameters, axisymmetric_graph, electrode_distance, lesion_for_probes,
-                              simulate_axisymmetric, simulate_voxel, solve_axisymmetric, solve_potential, voxel_cells)
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
-from bvn_plan.thermal.tissue import CANCELLOUS, PROPERTY_SETS, DamageModel, property_set
+from bvn_plan.thermal import (PROPERTY_SETS, AxisymmetricGrid, DamageModel, RfParameters, ThermalSettings, VoxelGrid,
+                              axisymmetric_graph, electrode_distance, lesion_for_probes, property_set,
+                              simulate_axisymmetric, simulate_voxel, solve_axisymmetric, solve_potential, voxel_cells)
+from bvn_plan.thermal.tissue import CANCELLOUS
 from bvn_plan.vertebra import Vertebra
 
 SPHERE_RADIUS = 1.5      # mm
@@ -73,8 +74,9 @@ def default_lesion():
 def lesion_volume(**overrides):
     device = DeviceProfile().replace(**{k: v for k, v in overrides.items() if k in ("set_temperature_c", "duration_s")})
     props = overrides.get("properties", "normal")
-    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, props, overrides.get("damage", "cem43"),
-                                 time_step_s=15.0).lesion.volume   # lesion volume changes < 1e-4 from 5 s to 15 s steps
+    settings = ThermalSettings(props, overrides.get("damage", "cem43"))
+    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, settings,
+                                 AxisymmetricGrid(time_step_s=15.0)).lesion.volume   # lesion volume changes < 1e-4 from 5 s to 15 s steps
 
 
 def test_default_lesion_is_about_a_centimetre_and_elongated_along_the_shaft(default_lesion):
@@ -136,7 +138,7 @@ def test_unresolvable_electrode_and_unknown_scenario_raise():
 
 # ------------------------------------------------------------------------------ 3D, real L4
 
-FAST_3D = {"spacing_mm": 0.5, "half_width_mm": 8.0, "time_step_s": 60.0}   # steady by 900 s: large steps suffice
+FAST_3D = VoxelGrid(spacing_mm=0.5, half_width_mm=8.0, time_step_s=60.0)   # steady by 900 s: large steps suffice
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +148,7 @@ def l4(vhm_dir):
 
 def test_voxel_model_agrees_with_axisymmetric_deep_in_the_body(l4, default_lesion):
     # VHM frame: +x anterior, +y left. Mid-body, >= 10 mm from any surface, probe heading left.
-    res = simulate_voxel(l4.mesh, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], **FAST_3D)
+    res = simulate_voxel(l4.mesh, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], grid=FAST_3D)
     assert np.all(res.labels[res.labels.shape[0] // 2, :, res.labels.shape[2] // 2][4:-4] == 1)   # cancellous
     assert res.lesion.extent_across() == pytest.approx(default_lesion.lesion.extent_across(), abs=0.8)
     assert res.lesion.extent_along() == pytest.approx(default_lesion.lesion.extent_along(), abs=0.8)
@@ -160,7 +162,7 @@ def test_insulating_cortical_shell_lowers_canal_temperature(l4):
     insulating = dataclasses.replace(normal, cortical=dataclasses.replace(normal.cortical, conductivity=0.1))
     peak = {}
     for name, props, shell in (("none", normal, False), ("default", normal, True), ("insulating", insulating, True)):
-        res = simulate_voxel(l4.mesh, [(tip, direction)], properties=props, cortical_shell=shell, **FAST_3D)
+        res = simulate_voxel(l4.mesh, [(tip, direction)], settings=ThermalSettings(props), cortical_shell=shell, grid=FAST_3D)
         peak[name] = res.zone_report({"canal": canal})["canal"]["max_temperature_c"]
     assert peak["insulating"] < peak["none"] - 0.2
     # with the sourced values (k 0.32 vs 0.30 W/m/K) the cortex is no thermal insulator: < 0.3 C change
@@ -172,7 +174,7 @@ def test_voxel_model_refuses_open_bone_surface(l4):
     broken = l4.mesh.copy()
     broken.update_faces(np.arange(len(broken.faces)) > 10)
     with pytest.raises(InputError, match="watertight"):
-        simulate_voxel(broken, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], **FAST_3D)
+        simulate_voxel(broken, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], grid=FAST_3D)
 
 
 def test_device_lesion_model_selects_the_lesion(default_lesion):
@@ -208,13 +210,15 @@ def test_potential_of_a_spherical_electrode_matches_point_source_solution():
 
 @pytest.fixture(scope="module")
 def rf_lesion():
-    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf", time_step_s=15.0)
+    return simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(heating="rf"),
+                                 grid=AxisymmetricGrid(time_step_s=15.0))
 
 
 def test_rf_controller_holds_the_hottest_tissue_at_the_set_temperature(rf_lesion, default_lesion):
     res = rf_lesion
     chosen = lesion_for_probes([([0, 0, 0], [0, 0, 1])], DeviceProfile(lesion_model="bioheat"), heating="rf")
-    assert chosen.volume == pytest.approx(simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf").lesion.volume, rel=1e-9)
+    rf = ThermalSettings(heating="rf")
+    assert chosen.volume == pytest.approx(simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=rf).lesion.volume, rel=1e-9)
     r, z = np.meshgrid(res.grid.r, res.grid.z, indexing="ij")
     distance = electrode_distance(r, z, DeviceProfile())
     near = (distance > 0) & (distance <= 0.2)
@@ -232,7 +236,8 @@ def test_rf_lesion_ignores_uniform_sigma_and_follows_k_and_perfusion(rf_lesion):
     v = rf_lesion.lesion.volume
 
     def volume(props):
-        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], properties=props, heating="rf", time_step_s=15.0).lesion.volume
+        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(props, heating="rf"),
+                                     grid=AxisymmetricGrid(time_step_s=15.0)).lesion.volume
 
     # the controller sets the power, and a uniformly scaled sigma leaves the heat distribution unchanged
     # (up to the probe insulation's fixed 1e-5 S/m)
@@ -247,8 +252,8 @@ def test_more_rf_heat_never_shrinks_the_lesion_and_perfusion_shrinks_it(rf_lesio
     def volume(**kw):
         props = kw.pop("properties", "normal")
         device = DeviceProfile().replace(**kw)
-        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, properties=props, heating="rf",
-                                     time_step_s=15.0).lesion.volume
+        return simulate_axisymmetric([0, 0, 0], [0, 0, 1], device, ThermalSettings(props, heating="rf"),
+                                     AxisymmetricGrid(time_step_s=15.0)).lesion.volume
 
     assert volume(set_temperature_c=75.0) < v < volume(set_temperature_c=95.0)
     assert volume(duration_s=450.0) < v
@@ -257,7 +262,7 @@ def test_more_rf_heat_never_shrinks_the_lesion_and_perfusion_shrinks_it(rf_lesio
 
 def test_unknown_heating_model_and_bad_rf_parameters_raise():
     with pytest.raises(InputError, match="heating model"):
-        simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="microwave")
+        simulate_axisymmetric([0, 0, 0], [0, 0, 1], settings=ThermalSettings(heating="microwave"))
     with pytest.raises(InputError, match="heating model"):
         lesion_for_probes([([0, 0, 0], [0, 0, 1])], DeviceProfile(lesion_model="bioheat"), heating="laser")
     with pytest.raises(InputError, match="max_power_w"):
@@ -277,7 +282,8 @@ def test_cortical_shell_confines_rf_current_and_lowers_canal_temperature(l4):
                                 np.where(cells.distal <= 0, 0.5, -0.5), "cg")
         outside_share[shell] = field.power[cells.labels == 0].sum() / field.power.sum()
         for heating in ("temperature-clamped", "rf"):
-            res = simulate_voxel(l4.mesh, [(tip, direction)], cortical_shell=shell, heating=heating, **FAST_3D)
+            res = simulate_voxel(l4.mesh, [(tip, direction)], settings=ThermalSettings(heating=heating), cortical_shell=shell,
+                                 grid=FAST_3D)
             peak[heating, shell] = res.zone_report({"canal": canal})["canal"]["max_temperature_c"]
     assert outside_share[True] < 0.7 * outside_share[False]          # the shell keeps the current in the bone
     assert peak["rf", True] < peak["rf", False] - 0.4                 # and so lowers the canal temperature
@@ -288,8 +294,10 @@ def test_cortical_shell_confines_rf_current_and_lowers_canal_temperature(l4):
 def test_temperature_dependent_sigma_is_resolved_each_step_and_moves_the_lesion_little():
     # sigma(T) = sigma (1 + 0.02 (T - Ta)) [A]: the potential is re-solved every step, which shifts the
     # Joule heat away from the hottest tissue; the controller keeps the lesion within a few per cent
-    runs = {alpha: simulate_axisymmetric([0, 0, 0], [0, 0, 1], heating="rf", time_step_s=60.0,
-                                         rf=RfParameters(sigma_temperature_coefficient=alpha)) for alpha in (0.0, 0.02)}
+    runs = {alpha: simulate_axisymmetric([0, 0, 0], [0, 0, 1],
+                                         settings=ThermalSettings(heating="rf",
+                                                                  rf=RfParameters(sigma_temperature_coefficient=alpha)),
+                                         grid=AxisymmetricGrid(time_step_s=60.0)) for alpha in (0.0, 0.02)}
     constant, heated = runs[0.0], runs[0.02]
     assert not np.allclose(heated.power_w, constant.power_w, rtol=1e-4)
     assert heated.lesion.volume == pytest.approx(constant.lesion.volume, rel=0.05)

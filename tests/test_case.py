@@ -215,7 +215,7 @@ def test_ct_numbers_come_from_bone(planned, totalseg_dir):
 def test_report_embeds_the_pictures(planned, tmp_path):
     result, _, _ = planned
     o = _planned(result)[0]
-    path = write_report(tmp_path / "report.html", [(o.vertebra, o.level_plan)], chosen={o.level: o.chosen})
+    path = write_report(tmp_path / "report.html", [o])
     html = path.read_text()
     images = [chunk.split("'", 1)[0] for chunk in html.split("data:image/png;base64,")[1:]]
     assert len(images) == 5  # 3D scene oblique and axial; fluoroscopy AP, lateral, en face

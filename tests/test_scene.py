@@ -13,7 +13,7 @@ from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.planning.safety import SafetyZones, check_path
-from bvn_plan.viz.scene import CAMERAS, build_scene, plan_clearance, render_scene_png, world_to_pixel
+from bvn_plan.viz import CAMERAS, ScenePlan, SceneView, build_scene, plan_clearance, render_scene_png, world_to_pixel
 from bvn_plan.vertebra import Vertebra
 
 pv.OFF_SCREEN = True
@@ -41,8 +41,8 @@ def plan(vhm_dir):
 @pytest.mark.parametrize("camera", CAMERAS)
 def test_scene_renders_to_png(plan, tmp_path, camera):
     vertebra, landmarks, path, lesion, check = plan
-    image = render_scene_png(vertebra, landmarks, tmp_path / f"{camera}.png", camera=camera, paths=[path],
-                             lesions=[lesion], clearances=check, transparent=camera != "oblique")
+    image = render_scene_png(vertebra, tmp_path / f"{camera}.png", ScenePlan([path], [lesion], check),
+                             SceneView(camera=camera, transparent=camera != "oblique"))
     assert (tmp_path / f"{camera}.png").stat().st_size > 10_000
     drawn = np.any(image < 240, axis=2)  # not the white background
     assert 0.1 < drawn.mean() < 0.8
@@ -57,7 +57,7 @@ def test_scene_renders_to_png(plan, tmp_path, camera):
 @pytest.mark.parametrize("camera", ["axial", "lateral", "ap"])
 def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
     vertebra, landmarks, path, lesion, _ = plan
-    plotter = build_scene(vertebra, landmarks, [path], [lesion], transparent=True, labels=False, camera=camera)
+    plotter = build_scene(vertebra, ScenePlan([path], [lesion]), SceneView(camera, transparent=True, labels=False))
     with_instrument = plotter.screenshot(return_img=True).astype(int)
     for name in ("introducer 0", "cannula 0"):
         plotter.actors[name].visibility = False
@@ -83,7 +83,7 @@ def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
 
 def test_cannula_and_introducer_have_their_own_colours(plan):
     vertebra, landmarks, path, lesion, _ = plan
-    plotter = build_scene(vertebra, landmarks, [path], [], camera="axial", transparent=True)
+    plotter = build_scene(vertebra, ScenePlan([path]), SceneView("axial", transparent=True))
     image = plotter.screenshot(return_img=True).astype(int)
     straight = world_to_pixel(plotter, [path.vertices[0] + 0.2 * (path.vertices[1] - path.vertices[0])])[0]
     curved = world_to_pixel(plotter, [path.vertices[len(path.vertices) // 2]])[0]
@@ -94,7 +94,7 @@ def test_cannula_and_introducer_have_their_own_colours(plan):
 
 def test_zone_colours_are_the_clearances_the_checker_measures(plan):
     vertebra, landmarks, path, lesion, check = plan
-    plotter = build_scene(vertebra, landmarks, [path], [lesion], clearances=check)
+    plotter = build_scene(vertebra, ScenePlan([path], [lesion], check))
     canal = plotter.actors["canal"].mapper.dataset
     plotter.close()
     coloured = canal["clearance (mm)"]
@@ -116,10 +116,10 @@ def test_plan_clearance_is_distance_to_the_instrument_surface_or_lesion():
 def test_bad_input_is_refused(plan, tmp_path):
     vertebra, landmarks, path, _, _ = plan
     with pytest.raises(InputError, match="unknown camera"):
-        render_scene_png(vertebra, landmarks, tmp_path / "x.png", camera="from below")
+        render_scene_png(vertebra, tmp_path / "x.png", view=SceneView("from below"))
     with pytest.raises(InputError, match="Vertebra or a trimesh"):
-        build_scene("L4.stl", landmarks)
+        build_scene("L4.stl")
     with pytest.raises(InputError, match="landmarks must be"):
-        build_scene(vertebra, None)
+        build_scene(Vertebra(vertebra.mesh))
     with pytest.raises(InputError, match="CheckResult"):
-        build_scene(vertebra, landmarks, [path], clearances=[1.0, 2.0])
+        build_scene(vertebra, ScenePlan([path], clearances=[1.0, 2.0]))

@@ -278,11 +278,11 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
 def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,
                      window_size=(1600, 900), camera: str = "oblique", labels: bool = True):
     """The scene of :func:`bvn_plan.viz.scene.build_scene` for an update, with the verdict text."""
-    from ..viz.scene import build_scene
+    from ..viz.scene import ScenePlan, SceneView, build_scene
 
-    plotter = build_scene(planner.vertebra, planner.vertebra.landmarks, [update.path], [update.lesion],
-                          clearances=update.check, transparent=True, labels=labels, off_screen=off_screen,
-                          window_size=window_size, camera=camera)
+    plotter = build_scene(planner.vertebra, ScenePlan([update.path], [update.lesion], update.check),
+                          SceneView(camera, transparent=True, labels=labels, off_screen=off_screen,
+                                    window_size=window_size))
     _set_text(plotter, update, notes)
     return plotter
 

@@ -1,0 +1,20 @@
+"""Pictures of a plan: the 3D scene (pyvista, :mod:`bvn_plan.viz.scene`) and simulated
+fluoroscopy (:mod:`bvn_plan.viz.fluoro`). Importing this package loads pyvista; ``import bvn_plan``
+does not import it. Geometry in mm, model coordinates.
+
+    render_scene_png(vertebra, "scene.png", ScenePlan([plan.path], [plan.lesion], plan.check))
+    simulate_fluoro_views(vertebra, [plan.path], FluoroSettings(pedicle=plan.side))
+"""
+
+from .fluoro import (BONE_MU_PER_MM, STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM, VIEWS,
+                     FluoroImage, FluoroSettings, Projection, hu_to_mu, simulate_fluoro, simulate_fluoro_views,
+                     view_axes, write_png)
+from .scene import (CAMERAS, ScenePlan, SceneView, add_caption, build_scene, instrument_tubes, plan_clearance,
+                    render_scene_png, set_camera, world_to_pixel)
+
+__all__ = [
+    "BONE_MU_PER_MM", "CAMERAS", "FluoroImage", "FluoroSettings", "Projection", "STEEL_MU_PER_MM", "ScenePlan",
+    "SceneView", "TIP_RING_COLOUR", "TIP_RING_GAP_MM", "TIP_RING_WIDTH_MM", "VIEWS", "add_caption", "build_scene",
+    "hu_to_mu", "instrument_tubes", "plan_clearance", "render_scene_png", "set_camera", "simulate_fluoro",
+    "simulate_fluoro_views", "view_axes", "write_png",
+]

@@ -69,6 +69,30 @@ MAX_VOXELS = 60_000_000
 
 
 @dataclass(frozen=True)
+class FluoroSettings:
+    """How the views are simulated: the ``pedicle`` ("left"/"right") the en-face view looks down,
+    ``pixel_mm`` (mm), the ``margin_mm`` around the vertebra and instruments (mm), the uniform
+    ``bone_mu_per_mm`` (1/mm) of the mesh-only image, or a ``ct`` (nibabel image or NIfTI path, HU,
+    RAS mm affine) whose attenuation replaces it, with ``model_to_ct`` the 4x4 transform from model
+    coordinates (mm) to the CT's RAS mm (identity when the mesh came from that CT's labelmap)."""
+
+    pedicle: str = "right"
+    pixel_mm: float = 0.5
+    margin_mm: float = 10.0
+    bone_mu_per_mm: float = BONE_MU_PER_MM
+    ct: object = None
+    model_to_ct: np.ndarray | None = None
+
+    def __post_init__(self):
+        if not np.isfinite(self.bone_mu_per_mm) or self.bone_mu_per_mm <= 0:
+            raise InputError(f"bone_mu_per_mm must be a positive attenuation (1/mm), got {self.bone_mu_per_mm}")
+        if not np.isfinite(self.pixel_mm) or self.pixel_mm <= 0:
+            raise InputError(f"pixel_mm must be a positive number of mm, got {self.pixel_mm}")
+        if not np.isfinite(self.margin_mm) or self.margin_mm < 0:
+            raise InputError(f"margin_mm must be a non-negative number of mm, got {self.margin_mm}")
+
+
+@dataclass(frozen=True)
 class Projection:
     """Parallel projection from model coordinates (mm) to image pixels.
 
@@ -143,32 +167,26 @@ def view_axes(landmarks: Landmarks, view: str, pedicle: str = "right") -> tuple[
     return beam, np.cross(beam, up), up
 
 
-def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[InstrumentPath] = (),
-                    *, pedicle: str = "right", pixel_mm: float = 0.5, margin_mm: float = 10.0, ct=None,
-                    model_to_ct: np.ndarray | None = None, bone_mu_per_mm: float = BONE_MU_PER_MM) -> FluoroImage:
+def simulate_fluoro(vertebra, view: str, paths: Sequence[InstrumentPath] = (),
+                    settings: FluoroSettings = FluoroSettings()) -> FluoroImage:
     """Simulate one fluoroscopic view of a vertebra with instruments.
 
-    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` or its closed trimesh surface (mm, model
-    coordinates); ``landmarks``: its frame and
-    pedicles; ``view``: "ap", "lateral" or "en_face" (down ``pedicle``); ``paths``: instruments
-    (mm, model coordinates). The image covers the vertebra and the instruments plus ``margin_mm``.
-    ``ct``: optional CT (nibabel image or NIfTI path, HU, RAS mm affine) whose attenuation replaces
-    the uniform bone; ``model_to_ct``: 4x4 transform from model coordinates (mm) to the CT's RAS mm
-    (identity when the mesh came from that CT's labelmap).
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` with its landmarks found (or any object
+    with a closed trimesh ``mesh`` and its ``landmarks``: frame and pedicles; mm, model
+    coordinates); ``view``: "ap", "lateral" or "en_face" (down ``settings.pedicle``); ``paths``:
+    instruments (mm, model coordinates). The image covers the vertebra and the instruments plus
+    ``settings.margin_mm``.
     """
-    mesh = getattr(vertebra, "mesh", vertebra)
+    mesh = getattr(vertebra, "mesh", None)
     if not isinstance(mesh, trimesh.Trimesh) or not mesh.is_watertight:
-        raise InputError("simulated fluoroscopy needs a Vertebra or a closed (watertight) trimesh surface: "
-                         "repair the mesh (bvn_plan.mesh_io.clean_mesh) first")
+        raise InputError("simulated fluoroscopy needs a Vertebra or a closed (watertight) trimesh surface with its "
+                         "landmarks (an object with .mesh and .landmarks): repair the mesh "
+                         "(bvn_plan.mesh_io.clean_mesh) first")
+    landmarks = vertebra.landmarks
     if not isinstance(landmarks, Landmarks):
         raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
-    if not np.isfinite(bone_mu_per_mm) or bone_mu_per_mm <= 0:
-        raise InputError(f"bone_mu_per_mm must be a positive attenuation (1/mm), got {bone_mu_per_mm}")
-    if not np.isfinite(pixel_mm) or pixel_mm <= 0:
-        raise InputError(f"pixel_mm must be a positive number of mm, got {pixel_mm}")
-    if not np.isfinite(margin_mm) or margin_mm < 0:
-        raise InputError(f"margin_mm must be a non-negative number of mm, got {margin_mm}")
-    beam, right, up = view_axes(landmarks, view, pedicle)
+    pixel_mm, margin_mm = settings.pixel_mm, settings.margin_mm
+    beam, right, up = view_axes(landmarks, view, settings.pedicle)
     axes = np.vstack([right, up, beam])  # rows: view coordinates (x right, y up, z along the beam)
 
     bone_view = mesh.vertices @ axes.T
@@ -188,10 +206,10 @@ def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[I
 
     inside = voxelize(bone_view, mesh.faces, pixel_mm, origin=lo, shape=shape).solid
     bone_path = inside.sum(axis=2) * pixel_mm
-    if ct is None:
-        line_integral = bone_mu_per_mm * bone_path
+    if settings.ct is None:
+        line_integral = settings.bone_mu_per_mm * bone_path
     else:
-        line_integral = _ct_line_integral(ct, model_to_ct, axes, lo, shape, pixel_mm)
+        line_integral = _ct_line_integral(settings.ct, settings.model_to_ct, axes, lo, shape, pixel_mm)
     metal = _instrument_path(paths, axes, lo, shape, pixel_mm)
     line_integral = line_integral + STEEL_MU_PER_MM * metal
 
@@ -205,11 +223,11 @@ def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[I
     return FluoroImage(projection, line_integral, bone_path, metal, rgb)
 
 
-def simulate_fluoro_views(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (),
-                          *, pedicle: str = "right", **options) -> dict[str, FluoroImage]:
-    """The three procedure-room views ("ap", "lateral", "en_face" down ``pedicle``) of
-    :func:`simulate_fluoro` with the same options."""
-    return {view: simulate_fluoro(vertebra, landmarks, view, paths, pedicle=pedicle, **options) for view in VIEWS}
+def simulate_fluoro_views(vertebra, paths: Sequence[InstrumentPath] = (),
+                          settings: FluoroSettings = FluoroSettings()) -> dict[str, FluoroImage]:
+    """The three procedure-room views ("ap", "lateral", "en_face" down ``settings.pedicle``) of
+    :func:`simulate_fluoro` with the same settings."""
+    return {view: simulate_fluoro(vertebra, view, paths, settings) for view in VIEWS}
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike) -> None:

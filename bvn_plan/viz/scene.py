@@ -19,13 +19,16 @@ Cameras are named in the vertebra frame and match the fluoroscopic views of
 :mod:`bvn_plan.viz.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
 ``"lateral"`` seen from the patient's left (anterior on the image left), ``"axial"`` seen from
 above (anterior up), ``"oblique"`` from behind, right and above (the view along a right
-transpedicular approach). ``build_scene(..., off_screen=False).show()`` opens a window.
+transpedicular approach). ``build_scene(vertebra, plan, SceneView(off_screen=False)).show()``
+opens a window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -65,6 +68,9 @@ CLEARANCE_RANGE_MM = (0.0, 15.0)
 N_CLEARANCE_LABELS = 3
 #: Characters per line of a caption (add_caption) before it wraps.
 CAPTION_WIDTH = 54
+#: The clearance colour bar (pyvista scalar_bar_args), at the bottom of the scene.
+SCALAR_BAR = {"title": "clearance from instrument / lesion (mm; dark red: breach)", "n_labels": 4, "fmt": "%.0f",
+              "position_x": 0.25, "position_y": 0.03, "width": 0.5, "below_label": " "}
 
 BONE_COLOUR = "#e8dcc0"
 ZONE_COLOURS = {"superior_endplate": "#5b8fd9", "inferior_endplate": "#5b8fd9", "posterior_wall": "#d9825b"}
@@ -74,6 +80,30 @@ CANNULA_COLOUR = "#1f6fe0"
 LESION_COLOUR = "#ff8c1a"
 MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
                   "clearance": "#ffffff"}
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """What of a plan a scene draws (mm, model coordinates): instrument ``paths``, ``lesions``
+    (objects with ``surface_mesh()`` and ``signed_distance()``, bvn_plan.lesion) and ``clearances``
+    (a safety ``CheckResult`` or its ``clearances`` dict) whose smallest are labelled."""
+
+    paths: Sequence[InstrumentPath] = ()
+    lesions: Sequence = ()
+    clearances: object = None
+
+
+@dataclass(frozen=True)
+class SceneView:
+    """How a scene is shown: the named ``camera`` (CAMERAS), the vertebra ``transparent`` or not,
+    the markers' text ``labels`` on or off, rendered ``off_screen`` or in a window of
+    ``window_size`` (pixels)."""
+
+    camera: str = "oblique"
+    transparent: bool = False
+    labels: bool = True
+    off_screen: bool = True
+    window_size: tuple[int, int] = (1024, 768)
 
 
 def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), lesions: Sequence = ()) -> np.ndarray:
@@ -106,23 +136,18 @@ def _lesion_distance(lesion, points: np.ndarray, known: np.ndarray) -> np.ndarra
     return distance
 
 
-def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (), lesions: Sequence = (),
-                clearances=None, transparent: bool = False, labels: bool = True, off_screen: bool = True,
-                window_size: tuple[int, int] = (1024, 768), camera: str = "oblique") -> pv.Plotter:
-    """A pyvista Plotter showing a plan (see the module docstring for what is drawn).
+def build_scene(vertebra, plan: ScenePlan = ScenePlan(), view: SceneView = SceneView()) -> pv.Plotter:
+    """A pyvista Plotter showing ``plan`` on ``vertebra`` as ``view`` says (see the module
+    docstring for what is drawn).
 
-    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` or its trimesh surface (mm, model
-    coordinates); ``landmarks``: its landmarks (same coordinates); ``paths``: instruments;
-    ``lesions``: objects with ``surface_mesh()`` and ``signed_distance()`` (bvn_plan.lesion);
-    ``clearances``: a safety ``CheckResult`` or its ``clearances`` dict, to label the smallest;
-    ``labels=False`` draws the markers without their text.
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` with its landmarks found (or any object
+    with a trimesh ``mesh`` and its ``landmarks``; mm, model coordinates).
     """
-    mesh = _surface(vertebra)
-    if not isinstance(landmarks, Landmarks):
-        raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
-    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+    mesh, landmarks = _anatomy(vertebra)
+    paths, lesions, clearances = plan.paths, plan.lesions, plan.clearances
+    plotter = pv.Plotter(off_screen=view.off_screen, window_size=list(view.window_size))
     plotter.set_background("white")
-    has_plan = bool(paths) or bool(lesions)
+    transparent = view.transparent
     opacity = 0.3 if transparent else 1.0
 
     zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
@@ -131,16 +156,12 @@ def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] 
         in_zone[faces] = True
     plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
                      opacity=opacity, smooth_shading=True, name="vertebra")
-    scalar_bar = {"title": "clearance from instrument / lesion (mm; dark red: breach)", "n_labels": 4, "fmt": "%.0f",
-                  "position_x": 0.25, "position_y": 0.03, "width": 0.5, "below_label": " "}
     for name, faces in zone_faces.items():
         if len(faces):
             zone = pv.wrap(mesh.submesh([faces], append=True))
-            _add_zone(plotter, zone, name, ZONE_COLOURS[name], 0.55 if transparent else 1.0, has_plan, paths, lesions,
-                      scalar_bar)
+            _add_zone(plotter, zone, name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
     if landmarks.canal_mesh is not None:
-        _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", CANAL_COLOUR, 0.35, has_plan, paths, lesions,
-                  scalar_bar)
+        _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", (CANAL_COLOUR, 0.35), plan)
 
     for i, path in enumerate(paths):
         _add_instrument(plotter, path, i)
@@ -161,8 +182,8 @@ def build_scene(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] 
     for label, (point, kind) in markers.items():
         plotter.add_mesh(pv.Sphere(radius=1.0, center=np.asarray(point, float)), color=MARKER_COLOURS[kind],
                          name=f"marker {label}")
-    set_camera(plotter, landmarks, camera)
-    if not labels:
+    set_camera(plotter, landmarks, view.camera)
+    if not view.labels:
         return plotter
     points = np.array([np.asarray(point, float) for point, _ in markers.values()])
     for point, text in _label_groups(points, list(markers), world_to_pixel(plotter, points)):
@@ -184,11 +205,11 @@ def set_camera(plotter: pv.Plotter, landmarks: Landmarks, camera: str) -> None:
     plotter.camera.zoom(CAMERA_ZOOM)
 
 
-def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, camera: str = "oblique",
-                     **scene_options) -> np.ndarray:
-    """Render :func:`build_scene` off-screen from ``camera`` to a PNG file; returns the image
-    (H x W x 3 uint8, row 0 at the top). ``scene_options`` as for :func:`build_scene`."""
-    plotter = build_scene(vertebra, landmarks, off_screen=True, camera=camera, **scene_options)
+def render_scene_png(vertebra, path: str | os.PathLike, plan: ScenePlan = ScenePlan(),
+                     view: SceneView = SceneView()) -> np.ndarray:
+    """Render :func:`build_scene` off-screen (whatever ``view.off_screen`` says) to a PNG file;
+    returns the image (H x W x 3 uint8, row 0 at the top)."""
+    plotter = build_scene(vertebra, plan, dataclasses.replace(view, off_screen=True))
     try:
         return np.asarray(plotter.screenshot(os.fspath(path), return_img=True))[:, :, :3]
     finally:
@@ -220,20 +241,27 @@ def world_to_pixel(plotter: pv.Plotter, points: np.ndarray) -> np.ndarray:
     return np.array(out) - 0.5  # display coordinates count pixel corners; pixels are centred
 
 
-def _surface(vertebra) -> trimesh.Trimesh:
-    mesh = getattr(vertebra, "mesh", vertebra)
+def _anatomy(vertebra) -> tuple[trimesh.Trimesh, Landmarks]:
+    """The vertebra's surface and landmarks, checked."""
+    mesh = getattr(vertebra, "mesh", None)
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise InputError(f"the scene needs a Vertebra or a trimesh surface with faces, not {type(vertebra).__name__}")
-    return mesh
+        raise InputError("the scene needs a Vertebra or a trimesh surface with faces and its landmarks (an object "
+                         f"with .mesh and .landmarks), not {type(vertebra).__name__}")
+    landmarks = vertebra.landmarks
+    if not isinstance(landmarks, Landmarks):
+        raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
+    return mesh, landmarks
 
 
-def _add_zone(plotter, zone: pv.PolyData, name, colour, opacity, has_plan, paths, lesions, scalar_bar) -> None:
-    if not has_plan:
+def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], plan: ScenePlan) -> None:
+    """A safety zone in its ``look`` (colour, opacity), or coloured by its clearance from the plan."""
+    colour, opacity = look
+    if not (plan.paths or plan.lesions):
         plotter.add_mesh(zone, color=colour, opacity=opacity, smooth_shading=True, name=name)
         return
-    zone["clearance (mm)"] = plan_clearance(zone.points, paths, lesions)
+    zone["clearance (mm)"] = plan_clearance(zone.points, plan.paths, plan.lesions)
     plotter.add_mesh(zone, scalars="clearance (mm)", cmap="RdYlGn", clim=CLEARANCE_RANGE_MM, below_color="darkred",
-                     opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=scalar_bar)
+                     opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=SCALAR_BAR)
 
 
 def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:

@@ -40,10 +40,11 @@ from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
-from ..coordinates import UNITS_TO_MM, convert_points
+from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
 from ..landmarks import TerminusParameters
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
 from ..planning.safety import PASS
+from .report import ReportContext, write_report
 
 #: The done marker :func:`plan_case` writes last in a finished output folder.
 DONE_MARKER = "case.done"
@@ -70,7 +71,7 @@ _LEVELS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "st
 _MESH = {"oneOf": [{"type": "string"}, {
     "type": "object", "additionalProperties": False, "required": ["path"],
     "properties": {"path": {"type": "string"}, "units": {"enum": sorted(UNITS_TO_MM)},
-                   "frame": {"enum": ["RAS", "LPS", None]}}}]}
+                   "frame": {"enum": [*PATIENT_FRAMES, None]}}}]}
 
 #: JSON Schema of a case file (YAML files are read into the same structure).
 CASE_SCHEMA = {
@@ -124,7 +125,7 @@ CASE_SCHEMA = {
                 "meshes": {"type": "object", "minProperties": 1, "additionalProperties": False,
                            "patternProperties": {_LEVEL_PATTERN: _MESH}},
                 "units": {"enum": sorted(UNITS_TO_MM)},
-                "frame": {"enum": ["RAS", "LPS", None]},
+                "frame": {"enum": [*PATIENT_FRAMES, None]},
                 "ct": {"type": "string"},
             },
             "oneOf": [{"required": ["labelmap"]}, {"required": ["meshes"]}],
@@ -180,6 +181,12 @@ class LevelOutcome:
     chosen_reasons: list[str] = field(default_factory=list)
     ct_hu: dict = field(default_factory=dict)
     error: str | None = None
+
+    @classmethod
+    def planned(cls, vertebra, level_plan: LevelPlan) -> "LevelOutcome":
+        """A planned level showing the planner's recommendation, for its reasons."""
+        return cls(level_plan.level, vertebra, level_plan, level_plan.recommendation,
+                   list(level_plan.recommendation_reasons))
 
 
 @dataclass
@@ -341,7 +348,6 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     rows = [_row(case, eligibility, o) for o in outcomes]
 
     def fill(folder: Path) -> None:
-        from .report import write_report
         from .slicer_export import write_level
 
         slicer = folder / "slicer"
@@ -351,13 +357,9 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
                         for o in outcomes if o.level_plan is not None}
         write_json_atomic(folder / "plan.json", _document(case, eligibility, outcomes, notes, rows, slicer_files))
         write_text_atomic(folder / "summary.csv", rows_to_csv(rows))
-        write_report(folder / "report.html", [(o.vertebra, o.level_plan) for o in outcomes if o.level_plan],
-                     title=f"bvn-plan case {case.case_id}", eligibility=eligibility, clinical=case.raw.get("clinical"),
-                     chosen={o.level: o.chosen for o in outcomes},
-                     reasons={o.level: o.chosen_reasons for o in outcomes}, ct_hu={o.level: o.ct_hu for o in outcomes},
-                     errors={o.level: o.error for o in outcomes if o.error},
-                     anatomy_only=[o.vertebra for o in outcomes if o.level_plan is None and o.error is None],
-                     images=case.images, ct=ct, notes=notes, terminus=case.terminus)
+        write_report(folder / "report.html", outcomes,
+                     ReportContext(f"bvn-plan case {case.case_id}", eligibility, case.raw.get("clinical"), notes,
+                                   case.terminus, case.images, ct))
         write_json_atomic(folder / DONE_MARKER, {"case_id": case.case_id, "rows": rows})
 
     replace_directory(out, fill)
@@ -442,7 +444,7 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     inside = grid[lesion.contains(grid)]
     out = {}
     for name, pts in (("path", in_bone), ("lesion", inside)):
-        values = sample_ct(ct, convert_points(pts, vertebra.patient_frame, "RAS"))
+        values = sample_ct(ct, convert_points(pts, vertebra.patient_frame, RAS))
         values = values[np.isfinite(values)]
         out[name] = ({"median": round(float(np.median(values)), 1), "p10": round(float(np.percentile(values, 10)), 1),
                       "p90": round(float(np.percentile(values, 90)), 1), "samples": int(values.size)}

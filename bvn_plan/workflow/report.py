@@ -18,18 +18,25 @@ import dataclasses
 import html
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .. import __version__
 from ..atomic import write_text_atomic
+from ..coordinates import LPS
 from ..device import SOURCES as DEVICE_SOURCES
-from .eligibility import SOURCES as ELIGIBILITY_SOURCES
+from .eligibility import SOURCES as ELIGIBILITY_SOURCES, Eligibility
 from ..landmarks import TerminusParameters
 from ..levels import MORPHOMETRY, TRANSITIONAL
+from ..planning.path_numbers import describe
 from ..planning.planner import LevelPlan, PathPlan
 from ..planning.plan_file import DISCLAIMER, frame_name
+
+if TYPE_CHECKING:  # case.py imports this module
+    from .case import LevelOutcome
 
 #: Scene cameras rendered per level (see bvn_plan.viz.scene.CAMERAS).
 SCENE_CAMERAS = ("oblique", "axial")
@@ -53,78 +60,75 @@ figure img{width:340px;border:1px solid #ccc}small{color:#555}
 """
 
 
-def write_report(path: str | os.PathLike, plans: list[tuple[object, LevelPlan]], *, title: str = "bvn-plan report",
-                 eligibility=None, clinical: dict | None = None, chosen: dict | None = None,
-                 reasons: dict | None = None, ct_hu: dict | None = None, errors: dict | None = None,
-                 anatomy_only: list | None = None, images: bool = True, ct=None, notes: list[str] | None = None,
-                 terminus: TerminusParameters | None = None) -> Path:
-    """Write the HTML report of ``plans`` [(vertebra, LevelPlan), ...] to ``path`` atomically.
+@dataclass
+class ReportContext:
+    """The case-wide part of a report: its ``title``, the ``eligibility`` checklist and the
+    ``clinical`` section of the case (when it has clinical data), the input ``notes``, the
+    ``terminus`` parameters used; whether to render the pictures (``images``, a few seconds per
+    level) and a ``ct`` (nibabel image, RAS mm) for the fluoroscopy."""
 
-    Optional: ``eligibility`` (:class:`bvn_plan.workflow.eligibility.Eligibility`) and the ``clinical``
-    section of the case; ``chosen`` level -> the plan to show (default the recommendation) and
-    ``reasons`` level -> why (default the planner's recommendation reasons); ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.workflow.case.path_and_lesion_hu`); ``errors``
-    level -> why it was not planned; ``anatomy_only``: vertebrae with landmarks but no plan;
-    ``images``: render the pictures (a few seconds per level); ``ct``: a CT (nibabel image, RAS
-    mm) for the fluoroscopy; ``notes``: input notes; ``terminus``: the terminus parameters used
-    (default :class:`TerminusParameters`).
-    """
-    return write_text_atomic(path, report_html(plans, title=title, eligibility=eligibility, clinical=clinical,
-                                               chosen=chosen, reasons=reasons, ct_hu=ct_hu, errors=errors,
-                                               anatomy_only=anatomy_only, images=images, ct=ct, notes=notes,
-                                               terminus=terminus))
+    title: str = "bvn-plan report"
+    eligibility: Eligibility | None = None
+    clinical: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    terminus: TerminusParameters = field(default_factory=TerminusParameters)
+    images: bool = True
+    ct: object = None
 
 
-def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=None, chosen=None, reasons=None,
-                ct_hu=None, errors=None, anatomy_only=None, images=True, ct=None, notes=None, terminus=None) -> str:
+def write_report(path: str | os.PathLike, outcomes: Sequence[LevelOutcome],
+                 context: ReportContext = ReportContext()) -> Path:
+    """Write the HTML report of the levels' ``outcomes`` (:class:`bvn_plan.workflow.case.LevelOutcome`:
+    planned with the chosen plan and why, anatomy only, or refused) to ``path`` atomically."""
+    return write_text_atomic(path, report_html(outcomes, context))
+
+
+def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = ReportContext()) -> str:
     """The report as one HTML string (arguments as :func:`write_report`)."""
-    chosen = {lp.level: lp.recommendation for _, lp in plans} | {k: v for k, v in (chosen or {}).items() if v}
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
-             f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(title)}</h1>",
+    planned = [o for o in outcomes if o.level_plan is not None]
+    anatomy_only = [o.vertebra for o in outcomes if o.level_plan is None and o.error is None]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(context.title)}</title>",
+             f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(context.title)}</h1>",
              f"<p><small>bvn-plan {__version__}</small></p>", f"<p class='disclaimer'><b>{_e(DISCLAIMER)}</b></p>"]
-    if eligibility is not None:
-        parts.append(_eligibility_section(eligibility))
-    if clinical:
-        parts.append("<h2>Clinician's data</h2>" + _table(["field", "value"], _flatten(clinical)))
-    parts.append(_summary_section(plans, chosen))
-    for level, message in (errors or {}).items():
-        parts.append(f"<h2>{_e(level)}</h2><p><b>Not planned:</b> {_e(message)}</p>")
-    for vertebra in anatomy_only or []:
+    if context.eligibility is not None:
+        parts.append(_eligibility_section(context.eligibility))
+    if context.clinical:
+        parts.append("<h2>Clinician's data</h2>" + _table(["field", "value"], _flatten(context.clinical)))
+    parts.append(_summary_section(planned))
+    for o in outcomes:
+        if o.error:
+            parts.append(f"<h2>{_e(o.level)}</h2><p><b>Not planned:</b> {_e(o.error)}</p>")
+    for vertebra in anatomy_only:
         parts.append(_anatomy_section(vertebra))
-    for vertebra, level_plan in plans:
-        level = level_plan.level
-        why = (reasons or {}).get(level) or level_plan.recommendation_reasons
-        parts.append(_level_section(vertebra, level_plan, chosen.get(level), why, (ct_hu or {}).get(level), images, ct))
-    if notes:
-        parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    levels = [lp.level for _, lp in plans] + [v.landmarks.level for v in anatomy_only or []]
-    parts.append(_assumptions_section(plans, levels, terminus or TerminusParameters()))
+    for o in planned:
+        parts.append(_level_section(o, context))
+    if context.notes:
+        parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in context.notes) + "</ul>")
+    levels = [o.level_plan.level for o in planned] + [v.landmarks.level for v in anatomy_only]
+    parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus))
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
 
 
-def render_level_images(vertebra, level_plan: LevelPlan, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
+def render_level_images(vertebra, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
     """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` (bone semi-transparent, so the
     instrument and lesion inside show) and the simulated AP, lateral and en-face fluoroscopy (down
-    the plan's pedicle) of ``plan`` (or of the bare anatomy)."""
-    from ..viz.fluoro import simulate_fluoro_views
-    from ..viz.scene import render_scene_png
+    the plan's pedicle) of ``plan`` (or of the bare anatomy) on ``vertebra`` (with its landmarks)."""
+    from ..viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views  # pyvista
 
-    lm = level_plan.landmarks
-    paths = [plan.path] if plan is not None else []
-    lesions = [plan.lesion] if plan is not None else []
+    shown = ScenePlan([plan.path], [plan.lesion], plan.check) if plan is not None else ScenePlan()
     model_to_ct = None
-    if ct is not None and vertebra.patient_frame == "LPS":
+    if ct is not None and vertebra.patient_frame == LPS:
         model_to_ct = np.diag([-1.0, -1.0, 1.0, 1.0])
     pictures = {}
     with tempfile.TemporaryDirectory() as folder:
         for camera in SCENE_CAMERAS:
             file = Path(folder) / f"scene_{camera}.png"
-            render_scene_png(vertebra, lm, file, camera=camera, paths=paths, lesions=lesions, transparent=True,
-                             clearances=plan.check if plan is not None else None)
+            render_scene_png(vertebra, file, shown, SceneView(camera, transparent=True))
             pictures[f"3D scene, {camera} view"] = file.read_bytes()
-        views = simulate_fluoro_views(vertebra, lm, paths, pedicle=plan.side if plan else "right",
-                                      pixel_mm=FLUORO_PIXEL_MM, ct=ct if vertebra.patient_frame else None,
-                                      model_to_ct=model_to_ct)
+        settings = FluoroSettings(pedicle=plan.side if plan else "right", pixel_mm=FLUORO_PIXEL_MM,
+                                  ct=ct if vertebra.patient_frame else None, model_to_ct=model_to_ct)
+        views = simulate_fluoro_views(vertebra, shown.paths, settings)
         for view, image in views.items():
             file = Path(folder) / f"fluoro_{view}.png"
             image.save_png(file)
@@ -170,9 +174,10 @@ def _eligibility_section(eligibility) -> str:
             f"<ul>{reasons}</ul>" + _table(["criterion", "status", "levels", "finding", "source"], rows))
 
 
-def _summary_section(plans, chosen: dict) -> str:
+def _summary_section(planned: list[LevelOutcome]) -> str:
     rows, classes = [], []
-    for _, level_plan in plans:
+    for o in planned:
+        level_plan = o.level_plan
         for r in level_plan.results:
             p = r.plan
             if p is None:
@@ -184,18 +189,17 @@ def _summary_section(plans, chosen: dict) -> str:
                          f"{p.coverage_mm:.1f}", f"{p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f}",
                          f"{p.min_slack_mm:.1f}", f"{n['introducer_medial_angle_deg']:.0f} / "
                          f"{n['introducer_craniocaudal_angle_deg']:.0f}",
-                         "CHOSEN" if p is chosen.get(level_plan.level) else ""])
-            classes.append("chosen" if p is chosen.get(level_plan.level) else "")
+                         "CHOSEN" if p is o.chosen else ""])
+            classes.append("chosen" if p is o.chosen else "")
     header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)", "terminus depth in lesion (mm)",
               "lesion to canal (mm)", "smallest clearance beyond margin (mm)", "introducer medial / cranio-caudal (deg)",
               "note"]
     return "<h2>Summary per level and side</h2>" + (_table(header, rows, classes) if rows else "<p>No level planned.</p>")
 
 
-def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, reasons: list[str], hu: dict | None,
-                   images: bool, ct) -> str:
-    from ..planning.path_numbers import describe
-
+def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
+    vertebra, level_plan, plan, hu = outcome.vertebra, outcome.level_plan, outcome.chosen, outcome.ct_hu
+    reasons = outcome.chosen_reasons or level_plan.recommendation_reasons
     level = level_plan.level
     out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in {_e(frame_name(vertebra))}, "
            f"{_e(vertebra.input_units)}; lengths mm; angles degrees</small></p>"]
@@ -219,8 +223,8 @@ def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, reaso
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
                 for name, parts in hu.items() for part, v in parts.items()]
         out.append("<h3>CT numbers (HU)</h3>" + _table(["path", "where", "median", "p10", "p90", "samples"], rows))
-    if images:
-        pictures = render_level_images(vertebra, level_plan, plan, ct)
+    if context.images:
+        pictures = render_level_images(vertebra, plan, context.ct)
         out.append("<div>" + "".join(
             f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption><small>{_e(level)}: {_e(caption)}</small></figcaption></figure>"
@@ -238,10 +242,10 @@ def _anatomy_section(vertebra) -> str:
     return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)
 
 
-def _assumptions_section(plans, levels: list[str], terminus: TerminusParameters) -> str:
+def _assumptions_section(plans: list[LevelPlan], levels: list[str], terminus: TerminusParameters) -> str:
     out = ["<h2>Assumptions and their sources</h2><p>[V] read in a source, [A] assumed: every one is a parameter.</p>"]
     if plans:
-        _, first = plans[0]
+        first = plans[0]
         device = first.device.to_dict()
         out.append("<h3>Device profile</h3>" + _table(["field", "value", "source"],
                                                          [[k, v, DEVICE_SOURCES.get(k, "")] for k, v in device.items()]))
