@@ -26,7 +26,7 @@ DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar"
 
 def naive_check(vertebra, landmarks, path, lesion_points):
     """Exact signed/unsigned distances with trimesh for every sample, every zone, every time."""
-    points, _ = path.sample()
+    points = path.sample().points
     mesh = vertebra.mesh
     out = {}
     for name, zone in (("canal", landmarks.canal_mesh), ("bone", mesh)):
@@ -57,9 +57,9 @@ def main() -> None:
     naive, exact = median_time(lambda: naive_check(vertebra, found, instrument, lesion_points), 5)
 
     reported = result.clearances["spinal_canal:instrument"].clearance_mm
-    truth = float(exact["canal"].min() - instrument.radius)
+    truth = float(exact["canal"].min() - instrument.radius_mm)
     print(f"mesh: {path.name}, {len(vertebra.mesh.faces)} faces; path {instrument.length:.0f} mm, "
-          f"{len(instrument.sample()[0])} samples; lesion {len(lesion_points)} surface points")
+          f"{len(instrument.sample().points)} samples; lesion {len(lesion_points)} surface points")
     print(f"set-up (SafetyZones) median: {setup * 1e3:.0f} ms")
     print(f"one check (all zones, instrument only) median: {bare * 1e3:.2f} ms")
     print(f"one check (all zones, with lesion) median: {fast * 1e3:.2f} ms")

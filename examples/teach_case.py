@@ -72,8 +72,8 @@ def steps(level: str):
 
     lesion: EllipsoidLesion = plan.lesion
     yield ("lesion", "Step 4 - the lesion", [
-        f"The bipolar probe heats an ellipsoid about {2 * lesion.radius:.0f} mm across and "
-        f"{2 * lesion.half_length:.0f} mm along the probe, centred {level_plan.device.lesion_offset_mm:.0f} mm behind "
+        f"The bipolar probe heats an ellipsoid about {2 * lesion.radius_mm:.0f} mm across and "
+        f"{2 * lesion.half_length_mm:.0f} mm along the probe, centred {level_plan.device.lesion_offset_mm:.0f} mm behind "
         "the tip [assumption: device profile].",
         f"Its tip is {plan.tip_to_terminus_mm:.1f} mm from the terminus, which lies {plan.coverage_mm:.1f} mm inside "
         "the lesion. Seen from the patient's left (anterior on the left)."],

@@ -150,7 +150,7 @@ def test_meshes_are_lps_with_the_slicer_header_and_overlay_the_labelmap(planned)
         _, tube = _read_stl(out / "slicer" / f"{o.level}_path.stl")
         tip_end = convert_points(tube, "LPS", "RAS")
         nearest = np.linalg.norm(tip_end - o.chosen.path.tip, axis=1).min()
-        assert nearest <= o.chosen.path.radius + 1e-3
+        assert nearest <= o.chosen.path.radius_mm + 1e-3
 
 
 def test_markups_round_trip_through_the_check_command(planned, tmp_path):

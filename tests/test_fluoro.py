@@ -109,7 +109,7 @@ def test_instrument_tip_is_drawn_where_the_plan_puts_it(views, curved_path, view
     assert image.rgb[row, col, 0] < 40
     assert image.rgb[image.bone_path_mm > 0][:, 0].mean() > 60
     # a ring marks the tip without covering it
-    ring = TIP_RING_GAP_MM + curved_path.radius + TIP_RING_WIDTH_MM / 2
+    ring = TIP_RING_GAP_MM + curved_path.radius_mm + TIP_RING_WIDTH_MM / 2
     ring_pixels = np.rint(image.projection.to_pixel(curved_path.tip + ring * image.projection.up)).astype(int)
     assert tuple(image.rgb[tuple(ring_pixels)]) == TIP_RING_COLOUR
     # nothing metallic far from the instrument: 15 mm beside the tip on the side away from the shaft
@@ -129,7 +129,7 @@ def test_lateral_shows_the_introducer_at_its_true_width(views, curved_path):
     samples = np.rint(middle + offsets[:, None] * normal).astype(int)
     covered = offsets[image.instrument_path_mm[samples[:, 0], samples[:, 1]] > 0]
     width_mm = (covered.max() - covered.min() + 1) * PIXEL_MM
-    assert width_mm == pytest.approx(2 * curved_path.radius, abs=PIXEL_MM)
+    assert width_mm == pytest.approx(2 * curved_path.radius_mm, abs=PIXEL_MM)
 
 
 def test_en_face_view_looks_down_the_pedicle(vhm_l4):
@@ -140,7 +140,7 @@ def test_en_face_view_looks_down_the_pedicle(vhm_l4):
     image = simulate_fluoro(vertebra.mesh, landmarks, "en_face", [path], pixel_mm=PIXEL_MM)
     # seen end-on: a disc of the instrument's radius, 60 mm of steel deep at its centre
     footprint = np.count_nonzero(image.instrument_path_mm) * PIXEL_MM**2
-    assert footprint == pytest.approx(np.pi * path.radius**2, rel=0.25)
+    assert footprint == pytest.approx(np.pi * path.radius_mm**2, rel=0.25)
     row, col = np.rint(image.projection.to_pixel(path.tip)).astype(int)
     assert image.instrument_path_mm[row, col] == pytest.approx(path.length, abs=2 * PIXEL_MM)
     assert image.line_integral[row, col] >= STEEL_MU_PER_MM * (path.length - 2 * PIXEL_MM)

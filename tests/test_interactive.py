@@ -99,7 +99,7 @@ def test_moved_target_keeps_the_cannula_tangent_with_the_device_radius(planned, 
     update = planner.set_target(planner.target + frame.direction_to_model(np.array([1.0, 2.0, -1.0])))
     path = update.path
     radius = loaded.device.cannula_radius_mm
-    assert path.arc is not None and path.arc.radius == radius
+    assert path.arc is not None and path.arc.radius_mm == radius
     line = (pivot - entry) / np.linalg.norm(pivot - entry)
     # the introducer runs from the entry through the pivot; the arc leaves it tangentially
     start_dir = (path.arc_start - entry) / np.linalg.norm(path.arc_start - entry)

@@ -78,10 +78,10 @@ def assert_sound_transpedicular(level_plan, side):
     assert plan.tip_to_terminus_mm <= ACHIEVABLE_TIP_MM
     # the cannula: device radius, at most its maximum arc, tangent to the introducer, ends at the tip
     path = plan.path
-    assert path.arc.radius == DEVICE.cannula_radius_mm and 0 < path.arc.angle_deg <= DEVICE.cannula_max_arc_deg
-    centre = path.arc_start + path.arc.radius * path.arc.bend_direction
-    assert np.allclose(np.linalg.norm(path.vertices[1:] - centre, axis=1), path.arc.radius, atol=1e-6)
-    assert np.linalg.norm(path.tip - centre) == pytest.approx(path.arc.radius, abs=1e-6)
+    assert path.arc.radius_mm == DEVICE.cannula_radius_mm and 0 < path.arc.angle_deg <= DEVICE.cannula_max_arc_deg
+    centre = path.arc_start + path.arc.radius_mm * path.arc.bend_direction
+    assert np.allclose(np.linalg.norm(path.vertices[1:] - centre, axis=1), path.arc.radius_mm, atol=1e-6)
+    assert np.linalg.norm(path.tip - centre) == pytest.approx(path.arc.radius_mm, abs=1e-6)
     # the closed-form arc reaches its tip target exactly: a point of the 0.5 mm tip lattice around
     # the terminus
     offset = 2 * (lm.frame.to_local(path.tip) - lm.frame.to_local(lm.bvn_terminus))

@@ -66,7 +66,7 @@ def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
     centre, _ = path.sample(step=0.5)
     pixels = world_to_pixel(plotter, centre)
     up = np.asarray(plotter.camera.up)
-    radius_px = np.abs(world_to_pixel(plotter, [path.tip, path.tip + path.radius * up])[1, 0]
+    radius_px = np.abs(world_to_pixel(plotter, [path.tip, path.tip + path.radius_mm * up])[1, 0]
                        - world_to_pixel(plotter, [path.tip])[0, 0])
     plotter.close()
 

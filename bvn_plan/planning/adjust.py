@@ -35,8 +35,7 @@ from ..device import DeviceProfile
 from ..errors import BvnPlanError, InputError
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath
-from .planner import LESION_CHECK_SUBDIVISIONS
-from .safety import CheckResult, Rule, RuleSet, SafetyZones, check_path
+from .safety import LESION_CHECK_SUBDIVISIONS, CheckResult, Rule, RuleSet, SafetyZones, check_path
 
 #: Order in which ``a`` cycles the approaches (as in bvn_plan.planning.planner.APPROACHES).
 APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")

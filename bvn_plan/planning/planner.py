@@ -316,9 +316,9 @@ def _mirror_path(path: InstrumentPath, plane) -> InstrumentPath:
     """The mirror image of ``path`` through ``plane`` (mm, model coordinates)."""
     def direction(v):
         return v - 2.0 * (v @ plane.normal) * plane.normal
-    arc = None if path.arc is None else Arc(path.arc.radius, path.arc.angle_deg, direction(path.arc.bend_direction))
+    arc = None if path.arc is None else Arc(path.arc.radius_mm, path.arc.angle_deg, direction(path.arc.bend_direction))
     arc_start = None if path.arc_start is None else reflect(path.arc_start[None], plane)[0]
-    return InstrumentPath(reflect(path.vertices, plane), path.radius, path.kind, arc_start, arc)
+    return InstrumentPath(reflect(path.vertices, plane), path.radius_mm, path.kind, arc_start, arc)
 
 
 # ---------------------------------------------------------------------------------------------

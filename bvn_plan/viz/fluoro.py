@@ -174,8 +174,8 @@ def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[I
     bone_view = mesh.vertices @ axes.T
     extent = [bone_view]
     for path in paths:
-        extent.append(path.vertices @ axes.T + path.radius)
-        extent.append(path.vertices @ axes.T - path.radius)
+        extent.append(path.vertices @ axes.T + path.radius_mm)
+        extent.append(path.vertices @ axes.T - path.radius_mm)
     extent = np.vstack(extent)
     lo = extent.min(axis=0) - margin_mm + GRID_JITTER * pixel_mm
     hi = extent.max(axis=0) + margin_mm
@@ -268,19 +268,19 @@ def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
     instrument's whole depth."""
     metal = np.zeros((shape[0], shape[1]))
     for path in paths:
-        if path.radius <= 0:
+        if path.radius_mm <= 0:
             continue
         centre, _ = path.sample(step=min(0.1, pixel_mm / 4))
         centre = centre @ axes.T
         tree = cKDTree(centre)
-        box_lo = np.floor((centre.min(axis=0) - path.radius - lo) / pixel_mm).astype(int)
-        box_hi = np.ceil((centre.max(axis=0) + path.radius - lo) / pixel_mm).astype(int)
+        box_lo = np.floor((centre.min(axis=0) - path.radius_mm - lo) / pixel_mm).astype(int)
+        box_hi = np.ceil((centre.max(axis=0) + path.radius_mm - lo) / pixel_mm).astype(int)
         box_lo[:2] = np.clip(box_lo[:2], 0, shape[:2] - 1)
         box_hi[:2] = np.clip(box_hi[:2], 0, shape[:2] - 1)
         idx = [np.arange(box_lo[a], box_hi[a] + 1) for a in range(3)]
         pts = np.stack(np.meshgrid(*[lo[a] + pixel_mm * idx[a] for a in range(3)], indexing="ij"), axis=-1)
         pts = pts.reshape(-1, 3)
-        d, nearest = tree.query(pts, distance_upper_bound=path.radius)
+        d, nearest = tree.query(pts, distance_upper_bound=path.radius_mm)
         inside = np.isfinite(d)
         # flat ends, like a cut tube: nothing beyond the start or the tip along the path
         ends = ((nearest == 0, centre[0], centre[0] - centre[1]),
@@ -308,5 +308,5 @@ def _mark_tip(rgb: np.ndarray, projection: Projection, path: InstrumentPath) -> 
     row, col = projection.to_pixel(path.tip)
     rows, cols = np.indices(rgb.shape[:2])
     r = np.hypot(rows - row, cols - col) * projection.pixel_mm
-    inner = path.radius + TIP_RING_GAP_MM
+    inner = path.radius_mm + TIP_RING_GAP_MM
     rgb[(r >= inner) & (r <= inner + TIP_RING_WIDTH_MM)] = TIP_RING_COLOUR

@@ -86,7 +86,7 @@ def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), les
     for path in paths:
         centre, _ = path.sample(step=0.2)
         distance, _ = cKDTree(centre).query(points)
-        best = np.minimum(best, distance - path.radius)
+        best = np.minimum(best, distance - path.radius_mm)
     for lesion in lesions:
         best = np.minimum(best, _lesion_distance(lesion, points, best))
     return best
@@ -98,7 +98,7 @@ def _lesion_distance(lesion, points: np.ndarray, known: np.ndarray) -> np.ndarra
     points already nearer the instrument, or beyond the colour scale, keep that lower bound."""
     if not isinstance(lesion, EllipsoidLesion):
         return lesion.signed_distance(points)
-    bound = np.linalg.norm(points - lesion.centre, axis=1) - max(lesion.half_length, lesion.radius)
+    bound = np.linalg.norm(points - lesion.centre, axis=1) - max(lesion.half_length_mm, lesion.radius_mm)
     exact = (bound < known) & (bound < CLEARANCE_RANGE_MM[1])
     distance = bound.copy()
     if exact.any():
@@ -239,7 +239,7 @@ def _add_zone(plotter, zone: pv.PolyData, name, colour, opacity, has_plan, paths
 def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:
     """The instrument as tubes of its true radius (mm, model coordinates): (part name, tube,
     colour) for the straight introducer and, on a curved path, the cannula."""
-    radius = max(path.radius, 0.2)  # a zero-radius guide wire still shows
+    radius = max(path.radius_mm, 0.2)  # a zero-radius guide wire still shows
     if path.arc is not None and len(path.vertices) > 2:
         parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
     else:
@@ -261,7 +261,7 @@ def _bone_entries(mesh: trimesh.Trimesh, paths, clearances) -> list:
         return [np.asarray(bone_entry, float)]
     entries = []
     for path in paths:
-        points, _ = path.sample()
+        points = path.sample().points
         inside = np.flatnonzero(mesh.contains(points))
         entries.append(points[inside[0]] if len(inside) else None)
     return entries

@@ -438,7 +438,7 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     points, depth = plan.path.sample(CT_PATH_STEP_MM)
     in_bone = points[depth >= (plan.check.bone_entry_depth_mm or 0.0)]
     lesion = plan.lesion
-    half = max(lesion.half_length, lesion.radius)
+    half = max(lesion.half_length_mm, lesion.radius_mm)
     axis = np.arange(-half, half + 1e-9, CT_LESION_STEP_MM)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) + lesion.centre
     inside = grid[lesion.contains(grid)]
