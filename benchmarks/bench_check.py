@@ -49,7 +49,7 @@ def main() -> None:
     setup, zones = median_time(lambda: SafetyZones(vertebra.mesh, found), 5)
 
     # a realistic case: the planner's curved transpedicular path and its lesion
-    planned = plan_level(vertebra, approaches=("transpedicular",), zones=zones).recommendation
+    planned = plan_level(vertebra, found, approaches=("transpedicular",), zones=zones).recommendation
     instrument, lesion = planned.path, planned.lesion
     lesion_points = lesion.surface_mesh(subdivisions=3).vertices
     bare, _ = median_time(lambda: check_path(zones, instrument), 50)

@@ -223,7 +223,7 @@ def demo(out_dir, levels, images):
         truth = json.loads((meshes / f"{level}_landmarks.json").read_text())
         found = find_anatomy(vertebra)
         terminus_error = float(np.linalg.norm(found.bvn_terminus - np.asarray(truth["bvn_terminus"])))
-        level_plan = plan_level(vertebra)
+        level_plan = plan_level(vertebra, found)
         written = write_plan(level_plan, vertebra, out / level)
         planned.append((vertebra, level_plan))
         best = level_plan.recommendation
@@ -287,10 +287,10 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    _find_anatomy(vertebra, terminus)
-    report = anatomy_report(vertebra, terminus)
+    landmarks = _find_anatomy(vertebra, terminus)
+    report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
-        report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir)]
+        report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir, landmarks=landmarks)]
     if json_out:
         write_json_atomic(json_out, report)
         click.echo(f"wrote {json_out}")
@@ -329,7 +329,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     coords = np.asarray(points, float) if points else _markups_path(markups, name, vertebra)
     device = DeviceProfile()
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
-                                   device.introducer_diameter_mm / 2 if radius is None else radius)
+                                   device.introducer_radius_mm if radius is None else radius)
     landmarks = _find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, landmarks)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
@@ -480,8 +480,8 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    _find_anatomy(vertebra, terminus)
-    level_plan = plan_level(vertebra, approaches=tuple(approaches) or APPROACHES)
+    landmarks = _find_anatomy(vertebra, terminus)
+    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation
     if rec is None:
@@ -508,7 +508,7 @@ def show(plan_file, png, approach, side, camera):
     """Show a plan.json: reload its mesh (same units and frame), find the anatomy again and draw the
     planned path, lesion and clearances. In the window drag the green sphere (entry) or the red one
     (target) to re-check the path live; 'a' cycles the approach, 's' switches the side."""
-    from .planning.adjust import show_plan
+    from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
 
     show_plan(plan_file, png=png, approach=approach, side=side, camera=camera)
     if png:

@@ -85,6 +85,10 @@ class TangentArcs:
     def start_mm(self) -> np.ndarray:
         return self.along_mm - self.chord_mm
 
+    def arc_starts(self, points: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """The arcs' start points (N, 3; mm) on their lines through ``points`` along ``directions``."""
+        return points + self.start_mm[:, None] * directions
+
     @property
     def angle_rad(self) -> np.ndarray:
         return 2 * np.arctan2(self.offset_mm, self.chord_mm)

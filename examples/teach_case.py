@@ -35,7 +35,7 @@ def steps(level: str):
     vertebra = Vertebra.load(ROOT / "meshes" / f"{level}.ply", level=level, frame="RAS")
     lm = find_anatomy(vertebra, TERMINUS)
     zones = SafetyZones(vertebra.mesh, lm)
-    level_plan = plan_level(vertebra, approaches=("transpedicular",), zones=zones)
+    level_plan = plan_level(vertebra, lm, approaches=("transpedicular",), zones=zones)
     plan = level_plan.recommendation
     m, n = lm.morphometry, plan.numbers if plan else {}
     canal_margin = level_plan.rules["canal_lesion"].margin_mm

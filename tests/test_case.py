@@ -91,7 +91,7 @@ def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planne
         assert level["plan"]["coordinates"]["frame"] == "RAS"
         assert level["markups_frame"] == "RAS"
         unclear = [side for side in ("right", "left")
-                   if o.vertebra.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
+                   if o.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
         if o.chosen is None:
             assert level["status"] == "no safe plan" and level["plan"]["recommendation"] is None
             assert unclear == ["right", "left"], f"{o.level}: refused although a pedicle is recognised"

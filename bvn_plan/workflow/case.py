@@ -41,8 +41,9 @@ from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
 from ..coordinates import UNITS_TO_MM, convert_points
-from ..landmarks import TerminusParameters
-from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
+from ..landmarks import Landmarks, TerminusParameters
+from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
+from ..planning.settings import PlannerSettings
 from ..planning.safety import PASS
 
 #: The done marker :func:`plan_case` writes last in a finished output folder.
@@ -170,11 +171,13 @@ class Case:
 
 @dataclass
 class LevelOutcome:
-    """What planning one level gave: the vertebra, the level plan (None for anatomy only or
-    when refused), the chosen plan and why, CT numbers, or the error that stopped it."""
+    """What planning one level gave: the vertebra, its landmarks (None when the anatomy was refused),
+    the level plan (None for anatomy only or when refused), the chosen plan and why, CT numbers, or
+    the error that stopped it."""
 
     level: str
     vertebra: object = None
+    landmarks: Landmarks | None = None
     level_plan: LevelPlan | None = None
     chosen: PathPlan | None = None
     chosen_reasons: list[str] = field(default_factory=list)
@@ -358,7 +361,7 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
                      chosen={o.level: o.chosen for o in outcomes},
                      reasons={o.level: o.chosen_reasons for o in outcomes}, ct_hu={o.level: o.ct_hu for o in outcomes},
                      errors={o.level: o.error for o in outcomes if o.error},
-                     anatomy_only=[o.vertebra for o in outcomes if o.level_plan is None and o.error is None],
+                     anatomy_only=[o.landmarks for o in outcomes if o.level_plan is None and o.error is None],
                      images=case.images, ct=ct, notes=notes, terminus=case.terminus)
         write_json_atomic(folder / DONE_MARKER, {"case_id": case.case_id, "rows": rows})
 
@@ -383,10 +386,10 @@ def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
 
     outcome = LevelOutcome(level, vertebra)
     try:
+        outcome.landmarks = find_anatomy(vertebra, case.terminus)
         if case.stage == "anatomy":
-            find_anatomy(vertebra, case.terminus)
             return outcome
-        level_plan = plan_level(vertebra, case.device, terminus=case.terminus, settings=case.settings,
+        level_plan = plan_level(vertebra, outcome.landmarks, case.device, settings=case.settings,
                                 approaches=case.approaches)
     except AnatomyError as exc:
         outcome.error = f"anatomy refused: {exc}"
@@ -465,7 +468,7 @@ def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list
     for o in outcomes:
         entry = {"status": _status(o), "error": o.error}
         if o.vertebra is not None and o.error is None:
-            entry["anatomy"] = anatomy_report(o.vertebra, case.terminus)
+            entry["anatomy"] = anatomy_report(o.vertebra, case.terminus, o.landmarks)
             entry["markups_frame"] = slicer_frame(o.vertebra)
         if o.level_plan is not None:
             entry["chosen"] = None if o.chosen is None else {"approach": o.chosen.approach, "side": o.chosen.side}
@@ -504,7 +507,7 @@ def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
     row = {key: "" for key in SUMMARY_COLUMNS}
     row.update(case_id=case.case_id, level=o.level, status=_status(o), message=o.error or "",
                eligibility="not assessed" if eligibility is None else eligibility.level_verdicts[o.level])
-    landmarks = getattr(o.vertebra, "landmarks", None)
+    landmarks = o.landmarks
     if landmarks is not None and o.error is None:
         row.update({name: _fmt(landmarks.morphometry[name]) for name in SUMMARY_MORPHOMETRY
                     if name in landmarks.morphometry})

@@ -26,7 +26,7 @@ from .. import __version__
 from ..atomic import write_text_atomic
 from ..device import SOURCES as DEVICE_SOURCES
 from .eligibility import SOURCES as ELIGIBILITY_SOURCES
-from ..landmarks import TerminusParameters
+from ..landmarks import Landmarks, TerminusParameters
 from ..levels import MORPHOMETRY, TRANSITIONAL
 from ..planning.planner import LevelPlan, PathPlan
 from ..planning.plan_file import DISCLAIMER, frame_name
@@ -63,7 +63,7 @@ def write_report(path: str | os.PathLike, plans: list[tuple[object, LevelPlan]],
     Optional: ``eligibility`` (:class:`bvn_plan.workflow.eligibility.Eligibility`) and the ``clinical``
     section of the case; ``chosen`` level -> the plan to show (default the recommendation) and
     ``reasons`` level -> why (default the planner's recommendation reasons); ``ct_hu`` level -> CT numbers (see :func:`bvn_plan.workflow.case.path_and_lesion_hu`); ``errors``
-    level -> why it was not planned; ``anatomy_only``: vertebrae with landmarks but no plan;
+    level -> why it was not planned; ``anatomy_only``: landmarks of levels found but not planned;
     ``images``: render the pictures (a few seconds per level); ``ct``: a CT (nibabel image, RAS
     mm) for the fluoroscopy; ``notes``: input notes; ``terminus``: the terminus parameters used
     (default :class:`TerminusParameters`).
@@ -88,15 +88,15 @@ def report_html(plans, *, title="bvn-plan report", eligibility=None, clinical=No
     parts.append(_summary_section(plans, chosen))
     for level, message in (errors or {}).items():
         parts.append(f"<h2>{_e(level)}</h2><p><b>Not planned:</b> {_e(message)}</p>")
-    for vertebra in anatomy_only or []:
-        parts.append(_anatomy_section(vertebra))
+    for landmarks in anatomy_only or []:
+        parts.append(_anatomy_section(landmarks))
     for vertebra, level_plan in plans:
         level = level_plan.level
         why = (reasons or {}).get(level) or level_plan.recommendation_reasons
         parts.append(_level_section(vertebra, level_plan, chosen.get(level), why, (ct_hu or {}).get(level), images, ct))
     if notes:
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    levels = [lp.level for _, lp in plans] + [v.landmarks.level for v in anatomy_only or []]
+    levels = [lp.level for _, lp in plans] + [lm.level for lm in anatomy_only or []]
     parts.append(_assumptions_section(plans, levels, terminus or TerminusParameters()))
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
@@ -231,8 +231,7 @@ def _level_section(vertebra, level_plan: LevelPlan, plan: PathPlan | None, reaso
     return "\n".join(out)
 
 
-def _anatomy_section(vertebra) -> str:
-    lm = vertebra.landmarks
+def _anatomy_section(lm: Landmarks) -> str:
     rows = [[k, f"{v:.1f}"] for k, v in lm.morphometry.items()]
     rows += [[f"confidence {k}", f"{v:.2f}"] for k, v in lm.confidence.items()]
     return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)
