@@ -197,7 +197,7 @@ def test_clinician_numbers_match_an_analytic_path(synthetic_l4):
     tip = lm.bvn_terminus + np.array([0.0, 4.0, 0.0])
     medial, cranial = np.radians(30.0), np.radians(8.0)
     direction = np.array([-np.sin(medial) * np.cos(cranial), np.cos(medial) * np.cos(cranial), np.sin(cranial)])
-    path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_diameter_mm / 2)
+    path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_radius_mm)
     from bvn_plan.planning.path_numbers import path_numbers
 
     numbers = path_numbers(path, lm, check_path(zones, path))

@@ -63,7 +63,7 @@ def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
         plotter.actors[name].visibility = False
     plotter.render()
     without = plotter.screenshot(return_img=True).astype(int)
-    centre, _ = path.sample(step=0.5)
+    centre = path.sample(step=0.5).points
     pixels = world_to_pixel(plotter, centre)
     up = np.asarray(plotter.camera.up)
     radius_px = np.abs(world_to_pixel(plotter, [path.tip, path.tip + path.radius_mm * up])[1, 0]

@@ -39,10 +39,9 @@ from ..landmarks import Landmarks
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath, TangentArcs, max_arc_offset_mm
 from ..vertebra import Vertebra
+from .planner import APPROACHES
 from .safety import CheckResult, Rule, RuleSet, SafetyZones, check_path
 
-#: Order in which ``a`` cycles the approaches (as in bvn_plan.planning.planner.APPROACHES).
-APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")
 #: A target nearer than this (mm) to the introducer line needs no arc: the path stays straight.
 STRAIGHT_TOLERANCE_MM = 0.5
 
@@ -145,8 +144,8 @@ class InteractivePlanner:
         return update
 
     def cycle_approach(self) -> PlannerUpdate:
-        """The next planned approach (in APPROACH_ORDER) on the current side, else on either side."""
-        order = [a for a in APPROACH_ORDER if any(k[0] == a for k in self.options)]
+        """The next planned approach (in the planner's APPROACHES order) on the current side, else on either side."""
+        order = [a for a in APPROACHES if any(k[0] == a for k in self.options)]
         start = order.index(self.current.approach)
         for step in range(1, len(order) + 1):
             approach = order[(start + step) % len(order)]

@@ -101,8 +101,7 @@ def distinct(settings: PlannerSettings, c: Candidates, order: np.ndarray) -> lis
 
 def refine_and_rank(ctx: SearchContext, c: Candidates, screened: ScreenedCandidates) -> list[int]:
     """The candidates to judge exactly, best first (at most ``exact_checks``, distinct, feasible),
-    after their lesion-to-canal clearance is taken again from exact distances (``screened`` is
-    updated in place).
+    ``screened`` updated in place.
 
     The best ranked get their lesion-to-canal clearance again from exact distances on a finer
     lesion, round after round, until every candidate ranked down to the last one that would be

@@ -270,7 +270,7 @@ def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
     for path in paths:
         if path.radius_mm <= 0:
             continue
-        centre, _ = path.sample(step=min(0.1, pixel_mm / 4))
+        centre = path.sample(step=min(0.1, pixel_mm / 4)).points
         centre = centre @ axes.T
         tree = cKDTree(centre)
         box_lo = np.floor((centre.min(axis=0) - path.radius_mm - lo) / pixel_mm).astype(int)

@@ -84,7 +84,7 @@ def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), les
     points = np.asarray(points, dtype=float)
     best = np.full(len(points), np.inf)
     for path in paths:
-        centre, _ = path.sample(step=0.2)
+        centre = path.sample(step=0.2).points
         distance, _ = cKDTree(centre).query(points)
         best = np.minimum(best, distance - path.radius_mm)
     for lesion in lesions:

@@ -438,8 +438,8 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     lesion: median, 10th and 90th percentile and sample count (NaN-free samples only)."""
     from .labelmap import sample_ct
 
-    points, depth = plan.path.sample(CT_PATH_STEP_MM)
-    in_bone = points[depth >= (plan.check.bone_entry_depth_mm or 0.0)]
+    samples = plan.path.sample(CT_PATH_STEP_MM)
+    in_bone = samples.points[samples.depth_mm >= (plan.check.bone_entry_depth_mm or 0.0)]
     lesion = plan.lesion
     half = max(lesion.half_length_mm, lesion.radius_mm)
     axis = np.arange(-half, half + 1e-9, CT_LESION_STEP_MM)
