@@ -26,7 +26,7 @@ DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar"
 
 def naive_check(vertebra, landmarks, path, lesion_points):
     """Exact signed/unsigned distances with trimesh for every sample, every zone, every time."""
-    points, _ = path.sample()
+    points = path.sample().points
     mesh = vertebra.mesh
     out = {}
     for name, zone in (("canal", landmarks.canal_mesh), ("bone", mesh)):
@@ -49,7 +49,7 @@ def main() -> None:
     setup, zones = median_time(lambda: SafetyZones(vertebra.mesh, found), 5)
 
     # a realistic case: the planner's curved transpedicular path and its lesion
-    planned = plan_level(vertebra, approaches=("transpedicular",), zones=zones).recommendation
+    planned = plan_level(vertebra, found, approaches=("transpedicular",), zones=zones).recommendation
     instrument, lesion = planned.path, planned.lesion
     lesion_points = lesion.surface_mesh(subdivisions=3).vertices
     bare, _ = median_time(lambda: check_path(zones, instrument), 50)
@@ -57,9 +57,9 @@ def main() -> None:
     naive, exact = median_time(lambda: naive_check(vertebra, found, instrument, lesion_points), 5)
 
     reported = result.clearances["spinal_canal:instrument"].clearance_mm
-    truth = float(exact["canal"].min() - instrument.radius)
+    truth = float(exact["canal"].min() - instrument.radius_mm)
     print(f"mesh: {path.name}, {len(vertebra.mesh.faces)} faces; path {instrument.length:.0f} mm, "
-          f"{len(instrument.sample()[0])} samples; lesion {len(lesion_points)} surface points")
+          f"{len(instrument.sample().points)} samples; lesion {len(lesion_points)} surface points")
     print(f"set-up (SafetyZones) median: {setup * 1e3:.0f} ms")
     print(f"one check (all zones, instrument only) median: {bare * 1e3:.2f} ms")
     print(f"one check (all zones, with lesion) median: {fast * 1e3:.2f} ms")

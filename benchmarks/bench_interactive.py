@@ -1,9 +1,9 @@
 """Latency of one interactive update (issue 7, target < 50 ms): moving the entry or the target of
-the planned right transpedicular path and getting the new check, instrument tubes and lesion mesh
+the planned right transpedicular path and getting the new path, lesion and check
 (InteractivePlanner.set_entry / set_target on safety zones built once), against a baseline
 measured in the same run: the same update with the safety zones rebuilt for every move. Also the
-parts (check alone, meshes alone) and the window's zone recolouring (plan_clearance on the zone
-surfaces), which the window adds to each move.
+parts (check alone) and what the window (bvn_plan.viz.window) adds to each move: the instrument
+tubes and lesion mesh, and the zone recolouring (plan_clearance on the zone surfaces).
 
 Run: python benchmarks/bench_interactive.py [path/to/shared/data/vhm_lumbar/L2_whole.stl] [LEVEL]
 """
@@ -33,7 +33,7 @@ def main() -> None:
     vertebra = Vertebra.load(path, level=sys.argv[2] if len(sys.argv) > 2 else "L2")
     found = find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, found)
-    level_plan = plan_level(vertebra, approaches=("transpedicular",), zones=zones)
+    level_plan = plan_level(vertebra, found, approaches=("transpedicular",), zones=zones)
     planner = InteractivePlanner.from_level_plan(vertebra, level_plan, zones=zones)
     first = planner.select(level_plan.recommendation.approach, level_plan.recommendation.side)
     entry0, target0 = planner.entry.copy(), planner.target.copy()
@@ -64,10 +64,10 @@ def main() -> None:
 
     print(f"mesh: {path.name}, {len(vertebra.mesh.faces)} faces; {first.side} {first.approach} path "
           f"{first.path.length:.0f} mm, planned verdict {first.verdict}; {MOVES} moves of up to 1.5 mm per axis")
-    print(f"update (check + tubes + lesion mesh), zones built once: median {1000 * fast:.1f} ms "
+    print(f"update (path, lesion and check), zones built once: median {1000 * fast:.1f} ms "
           f"(target < 50 ms); last verdict {update.verdict}")
     print(f"  of which the check: {1000 * check_only:.1f} ms (includes the path and its lesion); "
-          f"tubes + lesion mesh: {1000 * meshes:.1f} ms")
+          f"the window's tubes + lesion mesh: {1000 * meshes:.1f} ms")
     print(f"window zone recolouring (plan_clearance on {len(zone_points)} zone points): {1000 * recolour:.1f} ms")
     print(f"baseline, zones rebuilt per move: median {1000 * baseline:.1f} ms; "
           f"ratio baseline / update = {baseline / fast:.1f}x")

@@ -26,7 +26,8 @@ from bvn_plan import Vertebra
 from bvn_plan.planning import planner
 from bvn_plan.anatomy.find import find_anatomy
 from bvn_plan.workflow.labelmap import load_labelmap
-from bvn_plan.planning.planner import APPROACHES, LESION_CHECK_SUBDIVISIONS, plan_level
+from bvn_plan.planning.planner import APPROACHES, plan_level
+from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS
 from bvn_plan.planning.safety import SafetyZones, check_path
 from bvn_plan.synthetic.generator import synthesize
 
@@ -39,20 +40,19 @@ REPEATS = 5
 
 
 def load(argv: list[str]):
-    """The vertebra named on the command line, with its landmarks."""
+    """The vertebra named on the command line and its landmarks."""
     if argv and argv[0] == "synthetic":
-        return "synthetic L4", synthesize("L4").vertebra
+        sv = synthesize("L4")
+        return "synthetic L4", sv.vertebra, sv.landmarks
     if argv and argv[0] == "totalseg":
         level = argv[1] if len(argv) > 1 else "L4"
         vertebra = load_labelmap(TOTALSEG).vertebra(level)
-        find_anatomy(vertebra)
-        return f"TotalSegmentator {level}", vertebra
+        return f"TotalSegmentator {level}", vertebra, find_anatomy(vertebra)
     path = Path(argv[0]) if argv else DEFAULT
     named = re.match(r"(L[1-5]|S1)", path.name)
     level = argv[1] if len(argv) > 1 else (named.group(1) if named else "L4")
     vertebra = Vertebra.load(path, level=level)
-    find_anatomy(vertebra)
-    return path.name, vertebra
+    return path.name, vertebra, find_anatomy(vertebra)
 
 
 def timed_checks():
@@ -71,14 +71,14 @@ def timed_checks():
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    name, vertebra = load(sys.argv[1:])
-    zones_time, zones = median_time(lambda: SafetyZones(vertebra.mesh, vertebra.landmarks), 3)
+    name, vertebra, landmarks = load(sys.argv[1:])
+    zones_time, zones = median_time(lambda: SafetyZones(vertebra.mesh, landmarks), 3)
     both = ("transpedicular", "extrapedicular")
     spent = timed_checks()
-    plan_time, level_plan = median_time(lambda: plan_level(vertebra, zones=zones, approaches=both), REPEATS)
+    plan_time, level_plan = median_time(lambda: plan_level(vertebra, landmarks, zones=zones, approaches=both), REPEATS)
     calls, in_checks = spent["calls"] / REPEATS, spent["seconds"] / REPEATS
     planner.check_path = check_path
-    all_time, _ = median_time(lambda: plan_level(vertebra, zones=zones, approaches=APPROACHES), 3)
+    all_time, _ = median_time(lambda: plan_level(vertebra, landmarks, zones=zones, approaches=APPROACHES), 3)
     plan = level_plan.result("transpedicular", "right").plan
     lesion = plan.lesion.surface_mesh(LESION_CHECK_SUBDIVISIONS)
     check_time, _ = median_time(lambda: check_path(zones, plan.path, lesion), 9)

@@ -226,7 +226,7 @@ def demo(out_dir, levels, images):
         truth = Landmarks.from_dict(json.loads((meshes / f"{level}_landmarks.json").read_text()))
         found = find_anatomy(vertebra)
         terminus_error = float(np.linalg.norm(found.bvn_terminus - truth.bvn_terminus))
-        level_plan = plan_level(vertebra)
+        level_plan = plan_level(vertebra, found)
         written = write_plan(level_plan, vertebra, out / level)
         planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
@@ -289,10 +289,10 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    _find_anatomy(vertebra, terminus)
-    report = anatomy_report(vertebra, terminus)
+    landmarks = _find_anatomy(vertebra, terminus)
+    report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
-        report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir)]
+        report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir, landmarks=landmarks)]
     if json_out:
         write_json_atomic(json_out, report)
         click.echo(f"wrote {json_out}")
@@ -330,7 +330,8 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
     vertebra = _load(mesh, level, units, frame)
     coords = np.asarray(points, float) if points else _markups_path(markups, name, vertebra)
     device = DeviceProfile()
-    path = InstrumentPath.polyline(coords * vertebra.scale_to_mm, device.introducer_radius_mm if radius is None else radius)
+    path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
+                                   device.introducer_radius_mm if radius is None else radius)
     landmarks = _find_anatomy(vertebra)
     zones = SafetyZones(vertebra.mesh, landmarks)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
@@ -374,16 +375,16 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     if bool(start) != bool(tip):
         raise InputError("give both --start and --tip for an instrument, or neither")
     v = _load(mesh, level, units, frame)
-    _find_anatomy(v)
+    landmarks = _find_anatomy(v)
     paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
              if start else [])
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for cam in camera:
         name = os.path.join(out_dir, f"scene_{cam}.png")
-        render_scene_png(v, name, ScenePlan(paths), SceneView(cam, transparent))
+        render_scene_png(v, landmarks, name, ScenePlan(paths), SceneView(cam, transparent))
         written.append(name)
-    for view, image in simulate_fluoro_views(v, paths, FluoroSettings(pedicle, pixel_mm, ct=ct)).items():
+    for view, image in simulate_fluoro_views(v, landmarks, paths, FluoroSettings(pedicle, pixel_mm, ct=ct)).items():
         name = os.path.join(out_dir, f"fluoro_{view}.png")
         image.save_png(name)
         written.append(name)
@@ -474,8 +475,8 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
-    _find_anatomy(vertebra, terminus)
-    level_plan = plan_level(vertebra, approaches=tuple(approaches) or APPROACHES)
+    landmarks = _find_anatomy(vertebra, terminus)
+    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation
     if rec is None:
@@ -504,7 +505,7 @@ def show(plan_file, png, approach, side, camera, level):
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
     's' switches the side."""
-    from .planning.adjust import show_plan
+    from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
 
     show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     if png:

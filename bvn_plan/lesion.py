@@ -94,7 +94,8 @@ class Lesion(ABC):
 
 
 class EllipsoidLesion(Lesion):
-    """A spheroid ``length`` (along ``axis``) by ``diameter`` (across) centred at ``centre`` (mm).
+    """A spheroid ``length_mm`` (along ``axis``) by ``diameter_mm`` (across) centred at ``centre`` (mm);
+    ``half_length_mm`` and ``radius_mm`` are its semi-axes.
 
     ``signed_distance`` is exact (nearest point on the spheroid by Eberly's bisection in the
     meridian plane).
@@ -105,8 +106,8 @@ class EllipsoidLesion(Lesion):
             raise InputError(f"lesion length and diameter must be positive, got {length_mm} and {diameter_mm} mm")
         self.centre = as_points(centre, "lesion centre")[0]
         self.axis = unit_vector(axis, "lesion axis")
-        self.half_length = 0.5 * float(length_mm)
-        self.radius = 0.5 * float(diameter_mm)
+        self.half_length_mm = 0.5 * float(length_mm)
+        self.radius_mm = 0.5 * float(diameter_mm)
 
     @classmethod
     def from_probe(cls, tip, direction, device: DeviceProfile | None = None) -> "EllipsoidLesion":
@@ -119,33 +120,30 @@ class EllipsoidLesion(Lesion):
 
     def contains(self, points) -> np.ndarray:
         u, v = _meridian(as_points(points), self.centre, self.axis)
-        return (u / self.half_length) ** 2 + (v / self.radius) ** 2 <= 1.0
+        return (u / self.half_length_mm) ** 2 + (v / self.radius_mm) ** 2 <= 1.0
 
     def signed_distance(self, points) -> np.ndarray:
-        return spheroid_signed_distance(as_points(points), self.centre, self.axis, self.half_length, self.radius)
+        return spheroid_signed_distance(as_points(points), self.centre, self.axis, self.half_length_mm, self.radius_mm)
 
     def surface_points(self, subdivisions: int = 4) -> np.ndarray:
-        """The vertices of :meth:`surface_mesh` (mm, model coordinates): a unit icosphere of
-        ``subdivisions`` levels mapped onto the spheroid."""
-        e1, e2 = perpendicular_basis(self.axis)
-        local = unit_icosphere(subdivisions)[0] * np.array([self.radius, self.radius, self.half_length])
-        return self.centre + local @ np.vstack([e1, e2, self.axis])
+        """The vertices of :meth:`surface_mesh` (mm, model coordinates), see :func:`spheroid_surface_points`."""
+        return spheroid_surface_points(self.centre, self.axis, self.half_length_mm, self.radius_mm, subdivisions)
 
     def surface_mesh(self, subdivisions: int = 4) -> trimesh.Trimesh:
         return trimesh.Trimesh(self.surface_points(subdivisions), unit_icosphere(subdivisions)[1], process=False)
 
     @property
     def volume(self) -> float:
-        return float(4.0 / 3.0 * np.pi * self.half_length * self.radius ** 2)
+        return float(4.0 / 3.0 * np.pi * self.half_length_mm * self.radius_mm ** 2)
 
     def extent_along(self, axis=None) -> float:
         if axis is None:
-            return 2 * self.half_length
+            return 2 * self.half_length_mm
         return super().extent_along(axis)
 
     def extent_across(self, axis=None, n_directions: int = 90) -> float:
         if axis is None:
-            return 2 * self.radius
+            return 2 * self.radius_mm
         return super().extent_across(axis, n_directions)
 
 
@@ -158,17 +156,27 @@ def _meridian(points: np.ndarray, centre, axis) -> tuple[np.ndarray, np.ndarray]
     return np.abs(u), v
 
 
-def spheroid_signed_distance(points: np.ndarray, centre, axis, half_length: float, radius: float,
+def spheroid_surface_points(centre: np.ndarray, axis: np.ndarray, half_length_mm: float, radius_mm: float,
+                            subdivisions: int) -> np.ndarray:
+    """Surface samples of spheroids of ``half_length_mm`` along their unit ``axis`` and ``radius_mm``
+    across, centred at ``centre`` (one (3,) or a batch (N, 3) of each; mm, model coordinates): the
+    vertices of a unit icosphere of ``subdivisions`` levels mapped onto each, (K, 3) or (N, K, 3)."""
+    e1, e2 = perpendicular_basis(axis)
+    local = unit_icosphere(subdivisions)[0] * np.array([radius_mm, radius_mm, half_length_mm])
+    return centre[..., None, :] + local @ np.stack([e1, e2, np.asarray(axis, float)], axis=-2)
+
+
+def spheroid_signed_distance(points: np.ndarray, centre, axis, half_length_mm: float, radius_mm: float,
                              iterations: int = 80) -> np.ndarray:
     """Exact signed distance (mm, negative inside) from points (N, 3) to a spheroid of
-    ``half_length`` along its unit ``axis`` and ``radius`` across, centred at ``centre``; centre and
-    axis may be given per point (N, 3) to measure N different spheroids at once (model coordinates)."""
+    ``half_length_mm`` along its unit ``axis`` and ``radius_mm`` across, centred at ``centre``; centre
+    and axis may be given per point (N, 3) to measure N different spheroids at once (model coordinates)."""
     u, v = _meridian(points, centre, axis)
-    if half_length >= radius:
-        dist = _ellipse_distance(half_length, radius, u, v, iterations)
+    if half_length_mm >= radius_mm:
+        dist = _ellipse_distance(half_length_mm, radius_mm, u, v, iterations)
     else:
-        dist = _ellipse_distance(radius, half_length, v, u, iterations)
-    inside = (u / half_length) ** 2 + (v / radius) ** 2 <= 1.0
+        dist = _ellipse_distance(radius_mm, half_length_mm, v, u, iterations)
+    inside = (u / half_length_mm) ** 2 + (v / radius_mm) ** 2 <= 1.0
     return np.where(inside, -dist, dist)
 
 

@@ -1,4 +1,5 @@
-"""The vertebra model: one vertebra's surface, its units and frame, and (once found) its landmarks."""
+"""The vertebra model: one vertebra's surface, its units and frame (its landmarks are found from it:
+:func:`bvn_plan.anatomy.find.find_anatomy`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import trimesh
 
 from .errors import InputError
 from .coordinates import UNITS_TO_MM, normalise_patient_frame
-from .landmarks import Landmarks
 from .levels import normalise_level
 from .mesh_io import clean_mesh, read_mesh_file
 
@@ -19,8 +19,7 @@ class Vertebra:
 
     ``mesh`` is a trimesh surface in **millimetres** in model coordinates: the input's own
     coordinates multiplied by ``scale_to_mm``. ``patient_frame`` names the frame of those
-    coordinates (``"RAS"``, ``"LPS"`` or ``None`` when unknown). ``landmarks`` is filled by the
-    anatomy recogniser (or by the synthetic generator with ground truth).
+    coordinates (``"RAS"``, ``"LPS"`` or ``None`` when unknown).
     """
 
     def __init__(self, mesh: trimesh.Trimesh, level: str | None = None, patient_frame: str | None = None,
@@ -33,7 +32,6 @@ class Vertebra:
         self.input_units = input_units
         self.source = source
         self.notes = list(notes or [])
-        self.landmarks: Landmarks | None = None
 
     @property
     def scale_to_mm(self) -> float:

@@ -66,8 +66,7 @@ def main(argv=None) -> None:
     table = [f"{'level':6}{'approach':16}{'side':7}{'verdict':9}{'slack mm':>9}{'tip mm':>8}{'lesion-canal mm':>17}"]
     for level in (x.upper() for x in args.levels):
         vertebra = Vertebra.load(ROOT / "meshes" / f"{level}.ply", level=level, frame="RAS")
-        find_anatomy(vertebra)
-        level_plan = plan_level(vertebra, approaches=APPROACHES)
+        level_plan = plan_level(vertebra, find_anatomy(vertebra), approaches=APPROACHES)
         panels = []
         for approach in APPROACHES:
             plan, blocked = better_side(level_plan, approach)
@@ -75,8 +74,8 @@ def main(argv=None) -> None:
             colour = "darkred" if plan is None else {"pass": "darkgreen", "warn": "darkorange"}.get(plan.verdict,
                                                                                                      "darkred")
             shown = ScenePlan([plan.path], [plan.lesion], plan.check) if plan else ScenePlan()
-            plotter = build_scene(vertebra, shown, SceneView("axial", transparent=True, off_screen=args.out is not None,
-                                                             window_size=PANEL))
+            plotter = build_scene(vertebra, level_plan.landmarks, shown,
+                                  SceneView("axial", transparent=True, off_screen=args.out is not None, window_size=PANEL))
             add_caption(plotter, title, lines, colour=colour)
             if args.out is None:
                 plotter.show()

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from bvn_plan import Vertebra, plan_level
+from bvn_plan.coordinates import RAS
 from bvn_plan.viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
@@ -25,15 +26,15 @@ def main() -> None:
     warnings.simplefilter("ignore")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    vertebra = Vertebra.load(MESHES / f"{args.level}.ply", level=args.level, frame="RAS")
+    vertebra = Vertebra.load(MESHES / f"{args.level}.ply", level=args.level, frame=RAS)
     level_plan = plan_level(vertebra)
     best = level_plan.recommendation
     if best is None:
         raise SystemExit(f"{args.level}: no safe plan: " + "; ".join(level_plan.recommendation_reasons))
     stem = f"{args.level}_plan"
-    render_scene_png(vertebra, out / f"{stem}_scene.png", ScenePlan([best.path], [best.lesion], best.check),
+    render_scene_png(vertebra, level_plan.landmarks, out / f"{stem}_scene.png", ScenePlan([best.path], [best.lesion], best.check),
                      SceneView(transparent=True))
-    views = simulate_fluoro_views(vertebra, [best.path], FluoroSettings(pedicle=best.side, pixel_mm=0.25))
+    views = simulate_fluoro_views(vertebra, level_plan.landmarks, [best.path], FluoroSettings(pedicle=best.side, pixel_mm=0.25))
     for view in ("ap", "lateral"):
         views[view].save_png(out / f"{stem}_fluoro_{view}.png")
     print(f"{args.level}: {best.side} {best.approach}, verdict {best.verdict}; pictures in {out}")

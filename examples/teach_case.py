@@ -36,13 +36,13 @@ def steps(level: str):
     vertebra = Vertebra.load(ROOT / "meshes" / f"{level}.ply", level=level, frame="RAS")
     lm = find_anatomy(vertebra, TERMINUS)
     zones = SafetyZones(vertebra.mesh, lm)
-    level_plan = plan_level(vertebra, approaches=("transpedicular",), zones=zones)
+    level_plan = plan_level(vertebra, lm, approaches=("transpedicular",), zones=zones)
     plan = level_plan.recommendation
     m, n = lm.morphometry, plan.numbers if plan else {}
     canal_margin = level_plan.rules["canal_lesion"].margin_mm
     terminus_to_canal = float(zones.canal.exact(lm.bvn_terminus[None])[0])
     def scene(camera="oblique", transparent=False, **plan):
-        return vertebra, ScenePlan(**plan), SceneView(camera, transparent)
+        return vertebra, lm, ScenePlan(**plan), SceneView(camera, transparent)
 
     yield ("anatomy", f"Step 1 - anatomy of {level}", [
         f"The recogniser found the vertebra frame, the endplates (blue), the posterior wall (orange) and the "
@@ -74,8 +74,8 @@ def steps(level: str):
 
     lesion: EllipsoidLesion = plan.lesion
     yield ("lesion", "Step 4 - the lesion", [
-        f"The bipolar probe heats an ellipsoid about {2 * lesion.radius:.0f} mm across and "
-        f"{2 * lesion.half_length:.0f} mm along the probe, centred {level_plan.device.lesion_offset_mm:.0f} mm behind "
+        f"The bipolar probe heats an ellipsoid about {2 * lesion.radius_mm:.0f} mm across and "
+        f"{2 * lesion.half_length_mm:.0f} mm along the probe, centred {level_plan.device.lesion_offset_mm:.0f} mm behind "
         "the tip [assumption: device profile].",
         f"Its tip is {plan.tip_to_terminus_mm:.1f} mm from the terminus, which lies {plan.coverage_mm:.1f} mm inside "
         "the lesion. Seen from the patient's left (anterior on the left)."],
@@ -102,8 +102,8 @@ def main(argv=None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     written = []
     for number, (stem, title, lines, scene) in enumerate(steps(args.level.upper()), start=1):
-        vertebra, plan, view = scene
-        plotter = build_scene(vertebra, plan, dataclasses.replace(view, off_screen=args.out is not None, window_size=WINDOW))
+        vertebra, landmarks, plan, view = scene
+        plotter = build_scene(vertebra, landmarks, plan, dataclasses.replace(view, off_screen=args.out is not None, window_size=WINDOW))
         add_caption(plotter, title, lines)
         if args.out is None:
             plotter.show()

@@ -40,17 +40,16 @@ BREACH_WANTED_MM = 2.0
 
 
 def cases(level: str):
-    """The vertebra, then (file stem, what was done, PlannerUpdate) of the three pictures."""
+    """The vertebra and its landmarks, then (file stem, what was done, PlannerUpdate) of the three pictures."""
     vertebra = Vertebra.load(ROOT / "meshes" / f"{level}.ply", level=level, frame="RAS")
-    find_anatomy(vertebra)
-    level_plan = plan_level(vertebra, approaches=("transpedicular-straight",))
+    level_plan = plan_level(vertebra, find_anatomy(vertebra), approaches=("transpedicular-straight",))
     plan = level_plan.recommendation
     if plan is None:
         raise SystemExit(f"{level}: no safe straight transpedicular plan to spoil: "
                          + "; ".join(level_plan.recommendation_reasons))
     planner = InteractivePlanner.from_level_plan(vertebra, level_plan)
-    yield vertebra
-    frame = vertebra.landmarks.frame
+    yield vertebra, level_plan.landmarks
+    frame = level_plan.landmarks.frame
     good = planner.select(plan.approach, plan.side)
     yield "planned", "as planned", good
 
@@ -89,11 +88,11 @@ def main(argv=None) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     verdicts = []
     found = cases(level)
-    vertebra = next(found)
+    vertebra, landmarks = next(found)
     for number, (stem, done, update) in enumerate(found, start=1):
         title = f"{number}. {level} {update.side} {update.approach}, {done}: verdict {update.verdict.upper()}"
         colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
-        plotter = build_scene(vertebra, ScenePlan([update.path], [update.lesion], update.check),
+        plotter = build_scene(vertebra, landmarks, ScenePlan([update.path], [update.lesion], update.check),
                               SceneView("axial", transparent=True, off_screen=args.out is not None, window_size=WINDOW))
         add_caption(plotter, title, update.caption(), colour=colour)
         verdicts.append("\n".join([title, *update.caption()]))

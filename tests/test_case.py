@@ -93,7 +93,7 @@ def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planne
         assert level["coordinates"]["frame"] == "RAS"
         assert level["markups_frame"] == "RAS"
         unclear = [side for side in ("right", "left")
-                   if o.vertebra.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
+                   if o.landmarks.confidence[f"{side}_pedicle"] < PEDICLE_CONFIDENCE_MIN]
         if o.chosen is None:
             assert level["status"] == "no safe plan" and level["recommendation"] is None
             assert unclear == ["right", "left"], f"{o.level}: refused although a pedicle is recognised"
@@ -122,7 +122,7 @@ def test_case_plan_file_reloads_every_level_from_its_slicer_mesh(planned, tmp_pa
         loaded = read_plan(out / "plan.json", o.level)
         assert loaded.vertebra.patient_frame == "RAS" and loaded.vertebra.input_units == "mm"
         assert np.abs(loaded.vertebra.mesh.vertices - o.vertebra.mesh.vertices).max() < 1e-3  # float32 STL
-        assert_same_landmarks(loaded.vertebra.landmarks, o.vertebra.landmarks)
+        assert_same_landmarks(loaded.landmarks, o.landmarks)
         assert_same_paths(loaded, o.level_plan)
     assert read_plan(out / "plan.json").level == LEVELS[0]  # the first planned level by default
     png = tmp_path / "L4.png"
@@ -176,7 +176,7 @@ def test_meshes_are_lps_with_the_slicer_header_and_overlay_the_labelmap(planned)
         _, tube = _read_stl(out / "slicer" / f"{o.level}_path.stl")
         tip_end = convert_points(tube, "LPS", "RAS")
         nearest = np.linalg.norm(tip_end - o.chosen.path.tip, axis=1).min()
-        assert nearest <= o.chosen.path.radius + 1e-3
+        assert nearest <= o.chosen.path.radius_mm + 1e-3
 
 
 def test_markups_round_trip_through_the_check_command(planned, tmp_path):

@@ -5,7 +5,7 @@ import trimesh
 
 from bvn_plan.geometry.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.planning.safety import LESION_SUBDIVISIONS, _lesion_points
+from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS, lesion_check_points
 
 
 def test_ball_search_is_the_exact_distance_inside_its_radius_and_inf_beyond(vhm_dir):
@@ -69,8 +69,8 @@ def test_surface_group_sharing_grid_places_match_each_exact_minimum(vhm_dir):
 
 def test_ellipsoid_lesion_samples_are_its_surface_mesh_vertices():
     lesion = EllipsoidLesion([3.0, -2.0, 140.0], [0.3, -0.8, 0.2], 14.0, 9.0)
-    expected = lesion.surface_mesh(subdivisions=LESION_SUBDIVISIONS).vertices
-    np.testing.assert_array_equal(_lesion_points(lesion), expected)
+    expected = lesion.surface_mesh(subdivisions=LESION_CHECK_SUBDIVISIONS).vertices
+    np.testing.assert_array_equal(lesion_check_points(lesion), expected)
 
 
 def _lesions_inside(mesh, count, rng):
@@ -89,7 +89,7 @@ def test_patch_boxes_bound_a_surface_from_below_and_lesion_minima_stay_exact(vhm
     rng = np.random.default_rng(4)
     refined = 0
     for lesion in _lesions_inside(patch, 12, rng):
-        points = _lesion_points(lesion)
+        points = lesion_check_points(lesion)
         _, exact, _ = trimesh.proximity.closest_point(patch, points)
         bound = surface._patches(points, np.inf)
         assert (bound <= exact).all()
@@ -111,7 +111,7 @@ def test_hull_bound_reads_only_the_planes_that_can_hold_the_largest_height(vhm_d
     canal = SignedDistance(mesh)
     rng = np.random.default_rng(5)
     for lesion in _lesions_inside(mesh, 10, rng):
-        points = _lesion_points(lesion) + rng.normal(0.0, 20.0, 3)  # some inside the hull, some beyond
+        points = lesion_check_points(lesion) + rng.normal(0.0, 20.0, 3)  # some inside the hull, some beyond
         every = (points @ canal._hull_normals.T + canal._hull_offsets).max(axis=1)
         np.testing.assert_array_equal(canal._hull_bound(points), every - 1e-9)
 

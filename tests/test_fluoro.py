@@ -18,13 +18,6 @@ PIXEL_MM = 0.5
 AT_PIXEL = FluoroSettings(pixel_mm=PIXEL_MM)
 
 
-def anatomy(mesh, landmarks) -> Vertebra:
-    """A Vertebra of ``mesh`` carrying ``landmarks``, as find_anatomy leaves it."""
-    vertebra = Vertebra(mesh)
-    vertebra.landmarks = landmarks
-    return vertebra
-
-
 def hand_landmarks(origin, right, anterior, superior, pedicles=None, level="L4", body=None) -> Landmarks:
     """Landmarks with the given frame and pedicles (model coordinates, mm); other points at the origin."""
     origin = np.asarray(origin, float)
@@ -65,7 +58,7 @@ def curved_path(vhm_l4):
 @pytest.fixture(scope="module")
 def views(vhm_l4, curved_path):
     vertebra, landmarks = vhm_l4
-    return simulate_fluoro_views(anatomy(vertebra.mesh, landmarks), [curved_path], AT_PIXEL)
+    return simulate_fluoro_views(vertebra.mesh, landmarks, [curved_path], AT_PIXEL)
 
 
 @pytest.mark.parametrize("view", ["ap", "lateral", "en_face"])
@@ -75,7 +68,7 @@ def test_bone_path_length_is_the_chord_through_a_sphere(view):
     tilted = np.array([0.3, 0.9, 0.2]) / np.linalg.norm([0.3, 0.9, 0.2])
     pedicle = Pedicle("right", centre, tilted, 8.0, 14.0, centre)
     landmarks = hand_landmarks(centre, [1, 0, 0], [0, 1, 0], [0, 0, 1], {"right": pedicle})
-    image = simulate_fluoro(anatomy(sphere, landmarks), view, settings=AT_PIXEL)
+    image = simulate_fluoro(sphere, landmarks, view, settings=AT_PIXEL)
 
     rows, cols = np.indices(image.projection.shape)
     r0, c0 = image.projection.to_pixel(centre)
@@ -93,7 +86,7 @@ def test_body_width_on_ap_and_depth_on_lateral_match_the_real_body(vhm_l4):
     body = landmarks.body_mesh
     measured, truth = {}, {}
     for view, across in (("ap", landmarks.frame.right), ("lateral", landmarks.frame.anterior)):
-        image = simulate_fluoro(anatomy(body, landmarks), view, settings=AT_PIXEL)
+        image = simulate_fluoro(body, landmarks, view, settings=AT_PIXEL)
         projection = image.projection
         row = int(round(projection.to_pixel(landmarks.frame.origin)[0]))
         measured[view] = np.count_nonzero(image.bone_path_mm[row] > 0) * PIXEL_MM
@@ -117,7 +110,7 @@ def test_instrument_tip_is_drawn_where_the_plan_puts_it(views, curved_path, view
     assert image.rgb[row, col, 0] < 40
     assert image.rgb[image.bone_path_mm > 0][:, 0].mean() > 60
     # a ring marks the tip without covering it
-    ring = TIP_RING_GAP_MM + curved_path.radius + TIP_RING_WIDTH_MM / 2
+    ring = TIP_RING_GAP_MM + curved_path.radius_mm + TIP_RING_WIDTH_MM / 2
     ring_pixels = np.rint(image.projection.to_pixel(curved_path.tip + ring * image.projection.up)).astype(int)
     assert tuple(image.rgb[tuple(ring_pixels)]) == TIP_RING_COLOUR
     # nothing metallic far from the instrument: 15 mm beside the tip on the side away from the shaft
@@ -137,7 +130,7 @@ def test_lateral_shows_the_introducer_at_its_true_width(views, curved_path):
     samples = np.rint(middle + offsets[:, None] * normal).astype(int)
     covered = offsets[image.instrument_path_mm[samples[:, 0], samples[:, 1]] > 0]
     width_mm = (covered.max() - covered.min() + 1) * PIXEL_MM
-    assert width_mm == pytest.approx(2 * curved_path.radius, abs=PIXEL_MM)
+    assert width_mm == pytest.approx(2 * curved_path.radius_mm, abs=PIXEL_MM)
 
 
 def test_en_face_view_looks_down_the_pedicle(vhm_l4):
@@ -145,10 +138,10 @@ def test_en_face_view_looks_down_the_pedicle(vhm_l4):
     pedicle = landmarks.pedicles["right"]
     path = InstrumentPath.straight(pedicle.isthmus_centre - 40 * pedicle.axis_direction,
                                    pedicle.isthmus_centre + 20 * pedicle.axis_direction, 1.7)
-    image = simulate_fluoro(anatomy(vertebra.mesh, landmarks), "en_face", [path], AT_PIXEL)
+    image = simulate_fluoro(vertebra.mesh, landmarks, "en_face", [path], AT_PIXEL)
     # seen end-on: a disc of the instrument's radius, 60 mm of steel deep at its centre
     footprint = np.count_nonzero(image.instrument_path_mm) * PIXEL_MM**2
-    assert footprint == pytest.approx(np.pi * path.radius**2, rel=0.25)
+    assert footprint == pytest.approx(np.pi * path.radius_mm**2, rel=0.25)
     row, col = np.rint(image.projection.to_pixel(path.tip)).astype(int)
     assert image.instrument_path_mm[row, col] == pytest.approx(path.length, abs=2 * PIXEL_MM)
     assert image.line_integral[row, col] >= STEEL_MU_PER_MM * (path.length - 2 * PIXEL_MM)
@@ -168,7 +161,7 @@ def test_ct_attenuation_of_an_analytic_phantom():
     model_to_ct = np.eye(4)
     model_to_ct[:3, 3] = shift
     landmarks = hand_landmarks(cube_ct_centre - shift, [1, 0, 0], [0, 1, 0], [0, 0, 1])
-    image = simulate_fluoro(anatomy(cube, landmarks), "ap",
+    image = simulate_fluoro(cube, landmarks, "ap",
                             settings=FluoroSettings(pixel_mm=PIXEL_MM, ct=ct, model_to_ct=model_to_ct))
 
     row, col = np.rint(image.projection.to_pixel(cube_ct_centre - shift)).astype(int)
@@ -202,20 +195,20 @@ def test_png_round_trip(tmp_path, views):
 def test_bad_input_is_refused(vhm_l4, curved_path):
     vertebra, landmarks = vhm_l4
     with pytest.raises(InputError, match="unknown fluoroscopic view"):
-        simulate_fluoro(anatomy(vertebra.mesh, landmarks), "oblique")
+        simulate_fluoro(vertebra.mesh, landmarks, "oblique")
     with pytest.raises(InputError, match="watertight"):
-        simulate_fluoro(anatomy(vertebra.mesh.submesh([np.arange(100, len(vertebra.mesh.faces))], append=True), landmarks),
+        simulate_fluoro(vertebra.mesh.submesh([np.arange(100, len(vertebra.mesh.faces))], append=True), landmarks,
                         "ap")
     with pytest.raises(InputError, match="pixel_mm"):
-        simulate_fluoro(anatomy(vertebra.mesh, landmarks), "ap", settings=FluoroSettings(pixel_mm=0))
+        simulate_fluoro(vertebra.mesh, landmarks, "ap", settings=FluoroSettings(pixel_mm=0))
     with pytest.raises(InputError, match="larger pixel_mm"):
-        simulate_fluoro(anatomy(vertebra.mesh, landmarks), "ap", settings=FluoroSettings(pixel_mm=0.02))
+        simulate_fluoro(vertebra.mesh, landmarks, "ap", settings=FluoroSettings(pixel_mm=0.02))
     no_pedicles = hand_landmarks(landmarks.frame.origin, [0, -1, 0], [1, 0, 0], [0, 0, 1])
     with pytest.raises(AnatomyError, match="no right pedicle"):
-        simulate_fluoro(anatomy(vertebra.mesh, no_pedicles), "en_face")
+        simulate_fluoro(vertebra.mesh, no_pedicles, "en_face")
     with pytest.raises(InputError, match="landmarks must be"):
-        simulate_fluoro(anatomy(vertebra.mesh, None), "ap")
+        simulate_fluoro(vertebra.mesh, None, "ap")
     with pytest.raises(InputError, match="bone_mu_per_mm"):
-        simulate_fluoro(anatomy(vertebra.mesh, landmarks), "ap", settings=FluoroSettings(bone_mu_per_mm=-1))
+        simulate_fluoro(vertebra.mesh, landmarks, "ap", settings=FluoroSettings(bone_mu_per_mm=-1))
     with pytest.raises(InputError, match="uint8"):
         write_png(np.zeros((4, 4)), "unused.png")

@@ -18,11 +18,12 @@ from bvn_plan.errors import InputError
 from click.testing import CliRunner
 
 from bvn_plan.cli import main
-from bvn_plan.planning.adjust import InteractivePlanner, add_controls, apply_update, scene_for_update, show_plan
 from bvn_plan.lesion import EllipsoidLesion
+from bvn_plan.planning.adjust import InteractivePlanner
 from bvn_plan.planning.plan_file import read_plan, write_plan
-from bvn_plan.planning.planner import LESION_CHECK_SUBDIVISIONS, plan_level
-from bvn_plan.planning.safety import SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.planning.planner import plan_level
+from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS, SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.viz.window import add_controls, apply_update, scene_for_update, show_plan
 from bvn_plan.viz.scene import plan_clearance
 from bvn_plan.vertebra import Vertebra
 from plan_checks import assert_same_landmarks, assert_same_paths  # tests/plan_checks.py
@@ -41,8 +42,7 @@ def planned(tmp_path_factory):
     mesh.apply_scale(0.1)
     mesh.export(folder / "L4_cm.ply")
     vertebra = Vertebra.load(folder / "L4_cm.ply", level="L4", units="cm", frame="RAS")
-    find_anatomy(vertebra)
-    level_plan = plan_level(vertebra, approaches=APPROACHES)
+    level_plan = plan_level(vertebra, find_anatomy(vertebra), approaches=APPROACHES)
     written = write_plan(level_plan, vertebra, folder / "out")
     return level_plan, written["plan"], read_plan(written["plan"])
 
@@ -50,20 +50,20 @@ def planned(tmp_path_factory):
 @pytest.fixture(scope="module")
 def zones(planned):
     """Safety zones of the reloaded vertebra, built once for the module."""
-    vertebra = planned[2].vertebra
-    return SafetyZones(vertebra.mesh, vertebra.landmarks)
+    loaded = planned[2]
+    return SafetyZones(loaded.vertebra.mesh, loaded.landmarks)
 
 
 @pytest.fixture()
 def planner(planned, zones):
     loaded = planned[2]
-    return InteractivePlanner(loaded.vertebra, loaded.options, loaded.device, loaded.rules, zones=zones)
+    return InteractivePlanner(loaded.vertebra, loaded.landmarks, loaded.options, loaded.device, loaded.rules, zones=zones)
 
 
 def test_reload_reads_units_and_rebuilds_every_planned_path(planned, planner):
     level_plan, _, loaded = planned
     assert loaded.vertebra.input_units == "cm" and loaded.vertebra.patient_frame == "RAS"
-    np.testing.assert_allclose(loaded.vertebra.landmarks.bvn_terminus, level_plan.landmarks.bvn_terminus, atol=1e-6)
+    np.testing.assert_allclose(loaded.landmarks.bvn_terminus, level_plan.landmarks.bvn_terminus, atol=1e-6)
     rec = level_plan.recommendation
     assert loaded.recommended == (rec.approach, rec.side)
     planned_paths = {(r.approach, r.side): r.plan for r in level_plan.results if r.plan is not None}
@@ -81,7 +81,7 @@ def test_reload_gives_the_landmarks_and_paths_that_wrote_it(planned):
     """plan.json reloads the written landmarks (not found again) and planned paths, mm."""
     level_plan, _, loaded = planned
     assert loaded.level == "L4"
-    assert_same_landmarks(loaded.vertebra.landmarks, level_plan.landmarks)
+    assert_same_landmarks(loaded.landmarks, level_plan.landmarks)
     assert_same_paths(loaded, level_plan)
 
 
@@ -98,12 +98,12 @@ def test_update_is_the_checkers_judgement(planned, planner):
     rec = loaded.recommended
     planner.select(*rec)
     zones = planner.zones
-    target = planner.target + loaded.vertebra.landmarks.frame.direction_to_model(np.array([0.0, -4.0, 2.0]))
+    target = planner.target + loaded.landmarks.frame.direction_to_model(np.array([0.0, -4.0, 2.0]))
     update = planner.set_target(target)
     assert planner.zones is zones  # built once, never rebuilt by a move
     np.testing.assert_allclose(update.path.tip, target, atol=1e-9)
     lesion = EllipsoidLesion.from_probe(update.path.tip, update.path.tip_direction, loaded.device)
-    fresh = check_path(SafetyZones(loaded.vertebra.mesh, loaded.vertebra.landmarks), update.path,
+    fresh = check_path(SafetyZones(loaded.vertebra.mesh, loaded.landmarks), update.path,
                        lesion.surface_mesh(LESION_CHECK_SUBDIVISIONS), loaded.rules)
     assert update.verdict == fresh.verdict and update.check.reasons == fresh.reasons
     for key, clearance in fresh.clearances.items():
@@ -114,11 +114,11 @@ def test_moved_target_keeps_the_cannula_tangent_with_the_device_radius(planned, 
     _, _, loaded = planned
     planner.select("transpedicular", "right")
     pivot, entry = planner.pivot.copy(), planner.entry.copy()
-    frame = loaded.vertebra.landmarks.frame
+    frame = loaded.landmarks.frame
     update = planner.set_target(planner.target + frame.direction_to_model(np.array([1.0, 2.0, -1.0])))
     path = update.path
     radius = loaded.device.cannula_radius_mm
-    assert path.arc is not None and path.arc.radius == radius
+    assert path.arc is not None and path.arc.radius_mm == radius
     line = (pivot - entry) / np.linalg.norm(pivot - entry)
     # the introducer runs from the entry through the pivot; the arc leaves it tangentially
     start_dir = (path.arc_start - entry) / np.linalg.norm(path.arc_start - entry)
@@ -137,7 +137,7 @@ def test_moved_target_keeps_the_cannula_tangent_with_the_device_radius(planned, 
 
 def test_target_behind_the_pedicle_wall_fails_with_its_breach_grade(planned, planner):
     _, _, loaded = planned
-    lm = loaded.vertebra.landmarks
+    lm = loaded.landmarks
     planner.select("transpedicular-straight", "right")
     # aim the straight introducer at the canal side of the posterior wall, behind the terminus
     target = lm.frame.to_model(lm.frame.to_local(lm.bvn_terminus) * np.array([1, 0, 1])
@@ -154,7 +154,7 @@ def test_target_behind_the_pedicle_wall_fails_with_its_breach_grade(planned, pla
 def test_unreachable_arc_is_drawn_straight_and_said(planned, planner):
     _, _, loaded = planned
     planner.select("transpedicular", "right")
-    far_side = loaded.vertebra.landmarks.frame.direction_to_model(np.array([-40.0, 0.0, 0.0]))
+    far_side = loaded.landmarks.frame.direction_to_model(np.array([-40.0, 0.0, 0.0]))
     update = planner.set_target(planner.target + far_side)
     assert update.path.arc is None and len(update.path.vertices) == 2
     assert any("no cannula arc of radius 15 mm" in n for n in update.notes)
@@ -185,7 +185,7 @@ def test_window_update_recolours_the_zones_with_the_new_clearance(planned, plann
     first = planner.select(*loaded.recommended)
     plotter = scene_for_update(planner, first, window_size=(400, 300))
     try:
-        lm = loaded.vertebra.landmarks
+        lm = loaded.landmarks
         moved = planner.set_target(lm.canal_centroid + lm.frame.anterior * 8.0)
         apply_update(plotter, moved)
         canal = pv.wrap(plotter.actors["canal"].mapper.GetInput())
@@ -251,14 +251,14 @@ def test_window_controls_drive_the_planner(planned, planner):
     try:
         add_controls(plotter, planner, first)
         entry_widget, target_widget = plotter.widgets.sphere_widgets
-        target = first.path.tip - 3.0 * loaded.vertebra.landmarks.frame.anterior
+        target = first.path.tip - 3.0 * loaded.landmarks.frame.anterior
         target_widget.SetCenter(*target)
         target_widget.InvokeEvent("EndInteractionEvent")  # what a released drag sends
         np.testing.assert_allclose(planner.target, target, atol=1e-9)
         tubes = [pv.wrap(plotter.actors[name].mapper.GetInput()).points for name in plotter.actors
                  if name in ("cannula 0", "instrument 0")]
         assert len(tubes) == 1  # the new tube replaced the old one
-        assert np.linalg.norm(tubes[0] - target, axis=1).min() < planner.device.introducer_diameter_mm / 2 + 0.1
+        assert np.linalg.norm(tubes[0] - target, axis=1).min() < planner.device.introducer_radius_mm + 0.1
         other = "left" if first.side == "right" else "right"
         plotter.iren.interactor.SetKeySym("s")
         plotter.iren.interactor.InvokeEvent("KeyPressEvent")

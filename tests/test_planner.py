@@ -27,7 +27,8 @@ from bvn_plan.workflow.labelmap import load_labelmap
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.planning.plan_file import write_plan
-from bvn_plan.planning.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, plan_level
+from bvn_plan.planning.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, plan_level
+from bvn_plan.planning.settings import PlannerSettings
 from bvn_plan.planning.safety import RuleSet, SafetyZones, check_path
 from bvn_plan.anatomy.symmetry import reflect
 from bvn_plan.synthetic.generator import PART_NAMES, synthesize
@@ -78,10 +79,10 @@ def assert_sound_transpedicular(level_plan, side):
     assert plan.tip_to_terminus_mm <= ACHIEVABLE_TIP_MM
     # the cannula: device radius, at most its maximum arc, tangent to the introducer, ends at the tip
     path = plan.path
-    assert path.arc.radius == DEVICE.cannula_radius_mm and 0 < path.arc.angle_deg <= DEVICE.cannula_max_arc_deg
-    centre = path.arc_start + path.arc.radius * path.arc.bend_direction
-    assert np.allclose(np.linalg.norm(path.vertices[1:] - centre, axis=1), path.arc.radius, atol=1e-6)
-    assert np.linalg.norm(path.tip - centre) == pytest.approx(path.arc.radius, abs=1e-6)
+    assert path.arc.radius_mm == DEVICE.cannula_radius_mm and 0 < path.arc.angle_deg <= DEVICE.cannula_max_arc_deg
+    centre = path.arc_start + path.arc.radius_mm * path.arc.bend_direction
+    assert np.allclose(np.linalg.norm(path.vertices[1:] - centre, axis=1), path.arc.radius_mm, atol=1e-6)
+    assert np.linalg.norm(path.tip - centre) == pytest.approx(path.arc.radius_mm, abs=1e-6)
     # the closed-form arc reaches its tip target exactly: a point of the 0.5 mm tip lattice around
     # the terminus
     offset = 2 * (lm.frame.to_local(path.tip) - lm.frame.to_local(lm.bvn_terminus))
@@ -105,7 +106,7 @@ def assert_sound_transpedicular(level_plan, side):
 def synthetic_l4():
     sv = synthesize("L4", voxel_mm=VOXEL_MM)
     zones = SafetyZones(sv.mesh, sv.landmarks)
-    return sv, zones, plan_level(sv.vertebra, zones=zones)
+    return sv, zones, plan_level(sv.vertebra, sv.landmarks, zones=zones)
 
 
 @pytest.mark.parametrize("level", ["L5", "S1"])
@@ -113,7 +114,7 @@ def test_synthetic_levels_plan_both_sides(level):
     """L5 and the S1 segment (target at the body centre, sacral ala); L3 is covered by VHM L3,
     L4 by the fixture, osteoporotic bone by the odd-numbered variants."""
     sv = synthesize(level, voxel_mm=VOXEL_MM)
-    level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
+    level_plan = plan_level(sv.vertebra, sv.landmarks, approaches=TRANSPEDICULAR)
     for side in ("right", "left"):
         plan = assert_sound_transpedicular(level_plan, side)
         # the skin-side passage enters the bone on this side's pedicle or the posterior arch behind it
@@ -149,7 +150,7 @@ PLANNABLE_TERMINUS_TO_CANAL_MM = 11.5
 def test_random_variants_plan_both_sides_or_prove_why_not(seed):
     levels = ["L1", "L2", "L3", "L4", "L5", "S1"]
     sv = synthesize(levels[seed % 6], vary=True, seed=seed, osteoporotic=bool(seed % 2), voxel_mm=VOXEL_MM)
-    level_plan = plan_level(sv.vertebra, approaches=TRANSPEDICULAR)
+    level_plan = plan_level(sv.vertebra, sv.landmarks, approaches=TRANSPEDICULAR)
     lm = sv.landmarks
     reach = _canal_clearance(lm.canal_mesh, lm.bvn_terminus[None])
     if reach < CANAL_MARGIN + SETTINGS.coverage_margin_mm:
@@ -165,7 +166,7 @@ def test_random_variants_plan_both_sides_or_prove_why_not(seed):
 
 def test_narrow_pedicles_give_no_plan_and_say_why():
     sv = synthesize("L4", pedicle_width_mm=4.5, voxel_mm=VOXEL_MM)
-    level_plan = plan_level(sv.vertebra, approaches=("transpedicular", "transpedicular-straight"))
+    level_plan = plan_level(sv.vertebra, sv.landmarks, approaches=("transpedicular", "transpedicular-straight"))
     for result in level_plan.results:
         assert result.plan is None and not result.alternatives
         width = sv.landmarks.pedicles[result.side].isthmus_width_mm
@@ -176,7 +177,7 @@ def test_narrow_pedicles_give_no_plan_and_say_why():
 def test_a_lesion_too_big_for_the_canal_margin_is_refused_with_numbers(synthetic_l4):
     sv, zones, _ = synthetic_l4
     big = DEVICE.replace(lesion_diameter_mm=26.0, lesion_length_mm=30.0)
-    level_plan = plan_level(sv.vertebra, device=big, zones=zones, approaches=TRANSPEDICULAR)
+    level_plan = plan_level(sv.vertebra, sv.landmarks, device=big, zones=zones, approaches=TRANSPEDICULAR)
     for result in level_plan.results:
         assert result.plan is None
         assert any("lesion clearance from the spinal canal" in b and "mm" in b for b in result.blocked), result.blocked
@@ -184,7 +185,7 @@ def test_a_lesion_too_big_for_the_canal_margin_is_refused_with_numbers(synthetic
 
 def test_planning_is_deterministic(synthetic_l4):
     sv, zones, level_plan = synthetic_l4
-    again = plan_level(sv.vertebra, zones=zones, approaches=TRANSPEDICULAR)
+    again = plan_level(sv.vertebra, sv.landmarks, zones=zones, approaches=TRANSPEDICULAR)
     for side in ("right", "left"):
         assert np.array_equal(again.result("transpedicular", side).plan.path.vertices,
                               level_plan.result("transpedicular", side).plan.path.vertices)
@@ -196,7 +197,7 @@ def test_clinician_numbers_match_an_analytic_path(synthetic_l4):
     tip = lm.bvn_terminus + np.array([0.0, 4.0, 0.0])
     medial, cranial = np.radians(30.0), np.radians(8.0)
     direction = np.array([-np.sin(medial) * np.cos(cranial), np.cos(medial) * np.cos(cranial), np.sin(cranial)])
-    path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_diameter_mm / 2)
+    path = InstrumentPath.straight(tip - 70.0 * direction, tip, DEVICE.introducer_radius_mm)
     from bvn_plan.planning.path_numbers import path_numbers
 
     numbers = path_numbers(path, lm, check_path(zones, path))
@@ -227,8 +228,7 @@ def vhm_plans(vhm_dir):
     plans = {}
     for level in VHM_LEVELS:
         vertebra = Vertebra.load(vhm_dir / f"{level}_whole.stl", level=level)
-        _quiet(find_anatomy, vertebra)
-        plans[level] = (vertebra, plan_level(vertebra, approaches=TRANSPEDICULAR))
+        plans[level] = (vertebra, plan_level(vertebra, _quiet(find_anatomy, vertebra), approaches=TRANSPEDICULAR))
     return plans
 
 
@@ -259,7 +259,7 @@ def test_symmetrised_vhm_plans_mirror_each_other(vhm_plans):
         left = level_plan.result("transpedicular", "left").plan
         if right is None or left is None:
             continue
-        plane = vertebra.landmarks.midsagittal_plane
+        plane = level_plan.landmarks.midsagittal_plane
         for a, b in ((right.path.start, left.path.start), (right.path.arc_start, left.path.arc_start),
                      (right.path.tip, left.path.tip)):
             assert np.linalg.norm(reflect(a[None], plane)[0] - b) <= 1.0, level
@@ -272,12 +272,11 @@ def test_real_vhm_sacrum_plans_s1_both_sides(vhm_dir):
     22.3 +- 2.7 mm) and too tall (shrink-wrapped notches, noted and capped), both sides plan soundly
     to the body-centre target within the target tolerance (measured 1.5 and 1.4 mm)."""
     vertebra = Vertebra.load(vhm_dir / "S1_whole.stl", level="S1")
-    _quiet(find_anatomy, vertebra)
-    level_plan = plan_level(vertebra, approaches=TRANSPEDICULAR)
+    level_plan = plan_level(vertebra, _quiet(find_anatomy, vertebra), approaches=TRANSPEDICULAR)
     for side in ("right", "left"):
         assert assert_sound_or_refused_for_the_pedicle(level_plan, side), side
         assert level_plan.result("transpedicular", side).plan.tip_to_terminus_mm <= SETTINGS.target_tolerance_mm
-        assert any(note.startswith(f"the {side} pedicle reads too tall") for note in vertebra.landmarks.notes)
+        assert any(note.startswith(f"the {side} pedicle reads too tall") for note in level_plan.landmarks.notes)
 
 
 @pytest.mark.parametrize("level", ["L3", "L4", "L5", "S1"])
@@ -286,8 +285,7 @@ def test_totalsegmentator_levels_plan_or_refuse_unclear_pedicles(totalseg_dir, l
     S1 label is the S1 segment without the alae (short pedicles ending at the label's edge): the
     tip reaches the body-centre target within the target tolerance (measured 0.5 and 1.0 mm)."""
     vertebra = load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra(level)
-    _quiet(find_anatomy, vertebra)
-    level_plan = plan_level(vertebra, approaches=TRANSPEDICULAR)
+    level_plan = plan_level(vertebra, _quiet(find_anatomy, vertebra), approaches=TRANSPEDICULAR)
     planned = [assert_sound_or_refused_for_the_pedicle(level_plan, side) for side in ("right", "left")]
     assert all(planned), f"TotalSegmentator {level}: both pedicles are recognised, both sides must plan"
     if level == "S1":
@@ -303,7 +301,6 @@ def test_totalsegmentator_levels_plan_or_refuse_unclear_pedicles(totalseg_dir, l
 def test_plan_files_are_in_the_input_units_and_written_whole(synthetic_l4, tmp_path):
     sv, _, level_plan = synthetic_l4
     as_cm = Vertebra(sv.mesh, "L4", "RAS", input_units="cm", source="synthetic L4 read as cm")
-    as_cm.landmarks = sv.landmarks
     written = write_plan(level_plan, as_cm, tmp_path / "out")
     document = json.loads(written["plan"].read_text())["levels"][level_plan.level]
     assert document["coordinates"]["frame"] == "RAS" and document["coordinates"]["units"] == "cm"
@@ -327,8 +324,8 @@ def test_plan_files_are_in_the_input_units_and_written_whole(synthetic_l4, tmp_p
 def test_bad_planner_input_is_refused(synthetic_l4):
     sv, zones, _ = synthetic_l4
     with pytest.raises(InputError, match="unknown approach"):
-        plan_level(sv.vertebra, zones=zones, approaches=("sideways",))
+        plan_level(sv.vertebra, sv.landmarks, zones=zones, approaches=("sideways",))
     with pytest.raises(InputError, match="coverage_margin_mm"):
         PlannerSettings(coverage_margin_mm=-1.0)
     with pytest.raises(InputError, match="DeviceProfile"):
-        plan_level(sv.vertebra, device={"cannula_radius_mm": 15}, zones=zones)
+        plan_level(sv.vertebra, sv.landmarks, device={"cannula_radius_mm": 15}, zones=zones)

@@ -82,7 +82,7 @@ def test_signed_distance_is_rigid_equivariant(vertebral_body, rotation, shift, s
 def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, lesion):
     from bvn_plan.device import DeviceProfile
     from bvn_plan.lesion import EllipsoidLesion
-    from bvn_plan.planning.safety import LESION_SUBDIVISIONS
+    from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS
 
     # a posterolateral start and a tip anywhere in the body's central part
     start = np.array([30.0, -40.0, 2.0])
@@ -100,7 +100,7 @@ def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, l
     # the pose: a clearance is 1-Lipschitz, so its minimum over the samples lies within the samples'
     # covering radius (the largest circumradius of their triangles) of the true one, whatever the
     # spin; the instrument's clearances agree exactly
-    sampled = EllipsoidLesion.from_probe(start, tip - start, DeviceProfile()).surface_mesh(LESION_SUBDIVISIONS)
+    sampled = EllipsoidLesion.from_probe(start, tip - start, DeviceProfile()).surface_mesh(LESION_CHECK_SUBDIVISIONS)
     edges = [np.linalg.norm(sampled.triangles[:, i] - sampled.triangles[:, (i + 1) % 3], axis=1) for i in range(3)]
     covering = float((edges[0] * edges[1] * edges[2] / (4 * sampled.area_faces)).max())
     for name, c in before.clearances.items():

@@ -39,7 +39,8 @@ def test_clean_path_passes_with_reasons(zones):
 
 def test_clearances_are_exact_mesh_distances(zones):
     result = check_path(zones, CLEAN)
-    points, depth = CLEAN.sample()
+    samples = CLEAN.sample()
+    points, depth = samples.points, samples.depth_mm
     canal = _exact_min(zones.landmarks.canal_mesh, points, signed=True) - R
     assert result.clearances["spinal_canal:instrument"].clearance_mm == pytest.approx(canal.min(), abs=0.1)
     after = points[depth - result.bone_entry_depth_mm >= SafetyZones.ENTRY_ZONE_MM]
@@ -105,7 +106,7 @@ def test_bad_trajectories_get_clear_errors(zones):
     with pytest.raises(InputError, match="NaN"):
         InstrumentPath.straight([np.nan, 2, 3], [1, 2, 3], R)
     with pytest.raises(InputError, match="tighter than the device allows"):
-        InstrumentPath.straight_then_arc([30, -40, 0], [10, -5, 0], [-1, 0, 0], 8.0, 60, R, min_arc_radius=15.0)
+        InstrumentPath.straight_then_arc([30, -40, 0], [10, -5, 0], [-1, 0, 0], 8.0, 60, R, min_arc_radius_mm=15.0)
     with pytest.raises(InputError, match="never enters"):
         check_path(zones, InstrumentPath.straight([100, 0, 0], [80, 0, 0], R))
     with pytest.raises(InputError, match="outside the vertebra"):

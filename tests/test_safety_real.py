@@ -23,7 +23,7 @@ def real(request, vhm_dir):
 
 def _exact_canal_penetration(canal: trimesh.Trimesh, path: InstrumentPath) -> float:
     """How deep (mm) the instrument surface reaches into the canal, by trimesh's exact distance."""
-    points, _ = path.sample()
+    points = path.sample().points
     _, dist, _ = trimesh.proximity.closest_point(canal, points)
     signed = np.where(canal.contains(points), -dist, dist)
     return float(np.max(R - signed))

@@ -41,7 +41,7 @@ def plan(vhm_dir):
 @pytest.mark.parametrize("camera", CAMERAS)
 def test_scene_renders_to_png(plan, tmp_path, camera):
     vertebra, landmarks, path, lesion, check = plan
-    image = render_scene_png(vertebra, tmp_path / f"{camera}.png", ScenePlan([path], [lesion], check),
+    image = render_scene_png(vertebra, landmarks, tmp_path / f"{camera}.png", ScenePlan([path], [lesion], check),
                              SceneView(camera=camera, transparent=camera != "oblique"))
     assert (tmp_path / f"{camera}.png").stat().st_size > 10_000
     drawn = np.any(image < 240, axis=2)  # not the white background
@@ -57,16 +57,16 @@ def test_scene_renders_to_png(plan, tmp_path, camera):
 @pytest.mark.parametrize("camera", ["axial", "lateral", "ap"])
 def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
     vertebra, landmarks, path, lesion, _ = plan
-    plotter = build_scene(vertebra, ScenePlan([path], [lesion]), SceneView(camera, transparent=True, labels=False))
+    plotter = build_scene(vertebra, landmarks, ScenePlan([path], [lesion]), SceneView(camera, transparent=True, labels=False))
     with_instrument = plotter.screenshot(return_img=True).astype(int)
     for name in ("introducer 0", "cannula 0"):
         plotter.actors[name].visibility = False
     plotter.render()
     without = plotter.screenshot(return_img=True).astype(int)
-    centre, _ = path.sample(step=0.5)
+    centre = path.sample(step=0.5).points
     pixels = world_to_pixel(plotter, centre)
     up = np.asarray(plotter.camera.up)
-    radius_px = np.abs(world_to_pixel(plotter, [path.tip, path.tip + path.radius * up])[1, 0]
+    radius_px = np.abs(world_to_pixel(plotter, [path.tip, path.tip + path.radius_mm * up])[1, 0]
                        - world_to_pixel(plotter, [path.tip])[0, 0])
     plotter.close()
 
@@ -83,7 +83,7 @@ def test_instrument_is_drawn_where_the_plan_puts_it(plan, camera):
 
 def test_cannula_and_introducer_have_their_own_colours(plan):
     vertebra, landmarks, path, lesion, _ = plan
-    plotter = build_scene(vertebra, ScenePlan([path]), SceneView("axial", transparent=True))
+    plotter = build_scene(vertebra, landmarks, ScenePlan([path]), SceneView("axial", transparent=True))
     image = plotter.screenshot(return_img=True).astype(int)
     straight = world_to_pixel(plotter, [path.vertices[0] + 0.2 * (path.vertices[1] - path.vertices[0])])[0]
     curved = world_to_pixel(plotter, [path.vertices[len(path.vertices) // 2]])[0]
@@ -94,7 +94,7 @@ def test_cannula_and_introducer_have_their_own_colours(plan):
 
 def test_zone_colours_are_the_clearances_the_checker_measures(plan):
     vertebra, landmarks, path, lesion, check = plan
-    plotter = build_scene(vertebra, ScenePlan([path], [lesion], check))
+    plotter = build_scene(vertebra, landmarks, ScenePlan([path], [lesion], check))
     canal = plotter.actors["canal"].mapper.dataset
     plotter.close()
     coloured = canal["clearance (mm)"]
@@ -116,10 +116,10 @@ def test_plan_clearance_is_distance_to_the_instrument_surface_or_lesion():
 def test_bad_input_is_refused(plan, tmp_path):
     vertebra, landmarks, path, _, _ = plan
     with pytest.raises(InputError, match="unknown camera"):
-        render_scene_png(vertebra, tmp_path / "x.png", view=SceneView("from below"))
+        render_scene_png(vertebra, landmarks, tmp_path / "x.png", view=SceneView("from below"))
     with pytest.raises(InputError, match="Vertebra or a trimesh"):
-        build_scene("L4.stl")
+        build_scene("L4.stl", landmarks)
     with pytest.raises(InputError, match="landmarks must be"):
-        build_scene(Vertebra(vertebra.mesh))
+        build_scene(vertebra, None)
     with pytest.raises(InputError, match="CheckResult"):
-        build_scene(vertebra, ScenePlan([path], clearances=[1.0, 2.0]))
+        build_scene(vertebra, landmarks, ScenePlan([path], clearances=[1.0, 2.0]))

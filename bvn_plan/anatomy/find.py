@@ -114,7 +114,7 @@ MORPHOMETRY_MAX_Z = 3.0
 
 def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
                  progress: Callable[[str], None] | None = None) -> Landmarks:
-    """Find the landmarks of ``vertebra`` (any pose, mm) and store them in ``vertebra.landmarks``.
+    """Find the landmarks of ``vertebra`` (any pose, mm) and return them.
 
     ``terminus`` places the BVN terminus (depth and height fractions, S1 body centre);
     ``progress``, if given, is called with the name of each stage as it starts (dense meshes take
@@ -165,7 +165,6 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     found.notes = notes
     for message in notes:
         warnings.warn(message, BvnPlanWarning, stacklevel=2)
-    vertebra.landmarks = found
     return found
 
 
@@ -625,15 +624,15 @@ def _morphometry_confidence(found: Landmarks, level: str, without_alae: bool = F
             for n in outliers] + notes
 
 
-def landmark_meshes(vertebra) -> dict[str, trimesh.Trimesh]:
+def landmark_meshes(vertebra, landmarks: Landmarks | None = None) -> dict[str, trimesh.Trimesh]:
     """The canal volume, the body and the posterior-wall surface patch of ``vertebra`` as meshes
-    (mm, model coordinates). Finds the anatomy first if ``vertebra.landmarks`` is not set."""
-    found = vertebra.landmarks or find_anatomy(vertebra)
+    (mm, model coordinates). Finds the anatomy first if no ``landmarks`` are given."""
+    found = landmarks or find_anatomy(vertebra)
     wall = vertebra.mesh.submesh([found.face_regions["posterior_wall"]], append=True)
     return {"canal": found.canal_mesh, "body": found.body_mesh, "posterior_wall": wall}
 
 
-def export_landmark_meshes(vertebra, folder, file_type: str = "stl") -> list:
+def export_landmark_meshes(vertebra, folder, file_type: str = "stl", landmarks: Landmarks | None = None) -> list:
     """Write :func:`landmark_meshes` to ``folder`` as ``<level>_<name>.<file_type>`` in the input
     file's own coordinates and units (the same frame as the input mesh). Returns the paths."""
     from pathlib import Path
@@ -641,7 +640,7 @@ def export_landmark_meshes(vertebra, folder, file_type: str = "stl") -> list:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, mesh in landmark_meshes(vertebra).items():
+    for name, mesh in landmark_meshes(vertebra, landmarks).items():
         out = mesh.copy()
         out.apply_scale(1.0 / vertebra.scale_to_mm)
         path = folder / f"{vertebra.level or 'vertebra'}_{name}.{file_type}"
@@ -650,11 +649,13 @@ def export_landmark_meshes(vertebra, folder, file_type: str = "stl") -> list:
     return paths
 
 
-def anatomy_report(vertebra, terminus: TerminusParameters = TerminusParameters()) -> dict:
+def anatomy_report(vertebra, terminus: TerminusParameters = TerminusParameters(),
+                   landmarks: Landmarks | None = None) -> dict:
     """Every landmark of ``vertebra`` in millimetres (model coordinates) and in the input file's
     own coordinates and units, with the frame stated, the morphometry (mm, degrees), the
-    confidences (0..1) and the notes. Finds the anatomy first if ``vertebra.landmarks`` is not set."""
-    found = vertebra.landmarks or find_anatomy(vertebra, terminus)
+    confidences (0..1) and the notes. Finds the anatomy first (with ``terminus``) if no ``landmarks``
+    are given."""
+    found = landmarks or find_anatomy(vertebra, terminus)
     points = {
         "bvn_terminus": found.bvn_terminus,
         "basivertebral_foramen": found.basivertebral_foramen,

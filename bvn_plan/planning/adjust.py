@@ -1,4 +1,5 @@
-"""Seeing and moving a plan: ``bvn-plan show`` and the interactive planning window.
+"""Moving a plan and re-judging it: the model behind ``bvn-plan show`` and the interactive window
+(:mod:`bvn_plan.viz.window` draws it; nothing here imports pyvista).
 
 :func:`bvn_plan.planning.plan_file.read_plan` reads one level of a ``plan.json`` into the vertebra,
 its landmarks (as saved: the anatomy is not found again) and the planned paths in model
@@ -7,8 +8,8 @@ coordinates (mm) that :func:`show_plan` starts from.
 :class:`InteractivePlanner` holds one vertebra's safety zones, built once, and re-judges a path
 each time its entry point or target moves, with the **same** checker the planner uses
 (:func:`bvn_plan.planning.safety.check_path` with the device's ellipsoid lesion). It returns a
-:class:`PlannerUpdate`: the path, its lesion, the check, and the meshes to draw. The window of
-:func:`show_plan` only forwards sphere-widget moves and keys to it:
+:class:`PlannerUpdate`: the path, its lesion, the check and the verdict's words. The window of
+:func:`bvn_plan.viz.window.show_plan` only forwards sphere-widget moves and keys to it:
 
 * the green sphere is the entry point (the path's skin-side start), the red one the target (tip);
 * ``a`` cycles the approach, ``s`` switches the side, each showing that approach's plan from the
@@ -17,8 +18,8 @@ each time its entry point or target moves, with the **same** checker the planner
 How a moved path is rebuilt (mm, model coordinates): a straight plan stays a straight line from
 entry to target. A curved plan keeps its introducer line through the plan's arc start (the pivot,
 inside the pedicle-body passage): moving the entry swings the line about the pivot, and the
-cannula arc of the device radius is fitted tangent to that line ending at the target (closed form
-as in :mod:`bvn_plan.planning.planner`). When no arc of the device's radius and maximum angle reaches the
+cannula arc of the device radius is fitted tangent to that line ending at the target (closed form,
+:class:`bvn_plan.paths.TangentArcs`, as in the planner). When no arc of the device's radius and maximum angle reaches the
 target from that line, the path is drawn straight from entry to target and the update says so.
 """
 
@@ -31,17 +32,14 @@ import numpy as np
 
 from ..device import DeviceProfile
 from ..errors import BvnPlanError, InputError
+from ..landmarks import Landmarks
 from ..lesion import EllipsoidLesion
-from ..paths import InstrumentPath
-from .planner import LESION_CHECK_SUBDIVISIONS
+from ..paths import InstrumentPath, TangentArcs, max_arc_offset_mm
+from .planner import APPROACHES
 from .safety import CheckResult, RuleSet, SafetyZones, check_path
 
-#: Order in which ``a`` cycles the approaches (as in bvn_plan.planning.planner.APPROACHES).
-APPROACH_ORDER = ("transpedicular", "transpedicular-straight", "extrapedicular")
 #: A target nearer than this (mm) to the introducer line needs no arc: the path stays straight.
 STRAIGHT_TOLERANCE_MM = 0.5
-#: Radius (mm) of the entry and target sphere widgets in the window.
-WIDGET_RADIUS_MM = 2.0
 
 
 @dataclass
@@ -62,8 +60,7 @@ class PlannerUpdate:
     """The result of one move or selection (mm, model coordinates).
 
     ``check`` is None and ``error`` says why when the checker refuses the path (e.g. it never
-    enters the vertebra). ``tubes`` are (part name, pyvista tube, colour) as
-    :func:`bvn_plan.viz.scene.instrument_tubes`; ``lesion_mesh`` the lesion surface (pyvista).
+    enters the vertebra).
     """
 
     approach: str
@@ -71,8 +68,6 @@ class PlannerUpdate:
     path: InstrumentPath
     lesion: EllipsoidLesion
     check: CheckResult | None
-    tubes: list
-    lesion_mesh: object
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -103,19 +98,18 @@ class PlannerUpdate:
 class InteractivePlanner:
     """Move a plan's entry point and target and re-judge it (mm, model coordinates).
 
-    ``options``: the planned approaches and sides to start from (:class:`PlanOption`); the safety
-    zones are built once here (or passed in as ``zones``) and every update calls
-    :func:`bvn_plan.planning.safety.check_path` on them with the device's ellipsoid lesion.
+    ``landmarks``: the vertebra's (found or ground truth); ``options``: the planned approaches and
+    sides to start from (:class:`PlanOption`); the safety zones are built once here (or passed in as
+    ``zones``) and every update calls :func:`bvn_plan.planning.safety.check_path` on them with the
+    device's ellipsoid lesion.
     """
 
-    def __init__(self, vertebra, options: list[PlanOption], device: DeviceProfile = DeviceProfile(),
-                 rules: RuleSet = RuleSet(), zones: SafetyZones | None = None):
-        if vertebra.landmarks is None:
-            raise InputError("the vertebra has no landmarks: find the anatomy before planning interactively")
+    def __init__(self, vertebra, landmarks: Landmarks, options: list[PlanOption],
+                 device: DeviceProfile = DeviceProfile(), rules: RuleSet = RuleSet(), zones: SafetyZones | None = None):
         if not options:
             raise InputError("no planned path to start from: every approach of the plan was blocked")
-        self.vertebra, self.device, self.rules = vertebra, device, rules
-        self.zones = zones if zones is not None else SafetyZones(vertebra.mesh, vertebra.landmarks)
+        self.vertebra, self.landmarks, self.device, self.rules = vertebra, landmarks, device, rules
+        self.zones = zones if zones is not None else SafetyZones(vertebra.mesh, landmarks)
         self.options = {(o.approach, o.side): o for o in options}
         self.current: PlanOption | None = None
         self.entry = self.target = self.pivot = None
@@ -127,7 +121,7 @@ class InteractivePlanner:
                               r.plan.path.arc_start if r.plan.path.arc is not None else None, r.plan.path.tip,
                               r.plan.verdict)
                    for r in level_plan.results if r.plan is not None]
-        return cls(vertebra, options, level_plan.device, level_plan.rules, zones)
+        return cls(vertebra, level_plan.landmarks, options, level_plan.device, level_plan.rules, zones)
 
     # -- choosing a plan --------------------------------------------------------------------
     def select(self, approach: str, side: str) -> PlannerUpdate:
@@ -146,8 +140,8 @@ class InteractivePlanner:
         return update
 
     def cycle_approach(self) -> PlannerUpdate:
-        """The next planned approach (in APPROACH_ORDER) on the current side, else on either side."""
-        order = [a for a in APPROACH_ORDER if any(k[0] == a for k in self.options)]
+        """The next planned approach (in the planner's APPROACHES order) on the current side, else on either side."""
+        order = [a for a in APPROACHES if any(k[0] == a for k in self.options)]
         start = order.index(self.current.approach)
         for step in range(1, len(order) + 1):
             approach = order[(start + step) % len(order)]
@@ -185,25 +179,20 @@ class InteractivePlanner:
             raise
 
     def update(self) -> PlannerUpdate:
-        """Build the current path, its lesion and meshes, and check them against the zones."""
-        from ..viz.scene import instrument_tubes
-        import pyvista as pv
-
+        """Build the current path and its lesion, and check them against the zones."""
         if self.current is None:
             raise InputError("select an approach and side first")
         path, notes = self.build_path()
         lesion = EllipsoidLesion.from_probe(path.tip, path.tip_direction, self.device)
-        surface = lesion.surface_mesh(subdivisions=LESION_CHECK_SUBDIVISIONS)  # checked and drawn
         try:
-            check, error = check_path(self.zones, path, surface, self.rules), None
+            check, error = check_path(self.zones, path, lesion, self.rules), None
         except BvnPlanError as exc:
             check, error = None, str(exc)
-        return PlannerUpdate(self.current.approach, self.current.side, path, lesion, check, instrument_tubes(path),
-                             pv.wrap(surface), notes, error)
+        return PlannerUpdate(self.current.approach, self.current.side, path, lesion, check, notes, error)
 
     def build_path(self) -> tuple[InstrumentPath, list[str]]:
         """The path from the current entry to the current target (see the module docstring)."""
-        radius = self.device.introducer_diameter_mm / 2
+        radius = self.device.introducer_radius_mm
         if np.linalg.norm(self.target - self.entry) < 1.0:
             raise InputError("the entry point and the target are less than 1 mm apart: move one of them")
         if self.pivot is None:
@@ -214,21 +203,18 @@ class InteractivePlanner:
             return InstrumentPath.straight(self.entry, self.target, radius), [
                 "the entry sits on the arc start: shown as a straight path"]
         d = line / np.linalg.norm(line)
-        w = self.target - self.pivot
-        a0 = float(w @ d)
-        perp = w - a0 * d
-        p0 = float(np.linalg.norm(perp))
+        arcs, bend = TangentArcs.to_tips(self.pivot[None], d[None], self.target[None], R)
+        a0, p0 = float(arcs.along_mm[0]), float(arcs.offset_mm[0])
         if p0 < STRAIGHT_TOLERANCE_MM and a0 > 0:
             return InstrumentPath.straight(self.entry, self.target, radius), []
-        chord = np.sqrt(max(p0 * (2 * R - p0), 0.0))
-        s = a0 - chord                                  # arc start along the line, from the pivot
-        reach = R * (1 - np.cos(np.radians(min(max_arc, 180.0))))
-        if p0 > reach or s <= -np.linalg.norm(line) + 1.0:
+        # the arc starts start_mm along the line from the pivot
+        if p0 > max_arc_offset_mm(R, max_arc) or arcs.start_mm[0] <= -np.linalg.norm(line) + 1.0:
             return InstrumentPath.straight(self.entry, self.target, radius), [
                 f"no cannula arc of radius {R:.0f} mm and at most {max_arc:.0f} deg reaches the target from this "
                 "introducer line: shown as a straight path"]
-        angle = float(np.degrees(2 * np.arctan2(p0, chord)))
-        path = InstrumentPath.straight_then_arc(self.entry, self.pivot + s * d, perp, R, angle, radius, R)
+        angle = float(np.degrees(arcs.angle_rad[0]))
+        path = InstrumentPath.straight_then_arc(self.entry, arcs.arc_starts(self.pivot[None], d[None])[0], bend[0],
+                                                R, angle, radius, R)
         return path, []
 
 
@@ -237,109 +223,3 @@ def _point(point, what: str) -> np.ndarray:
     if p.shape != (3,) or not np.all(np.isfinite(p)):
         raise InputError(f"the {what} must be 3 finite coordinates (mm, model coordinates), got {point!r}")
     return p
-
-
-# -------------------------------------------------------------------------------------------------
-# The window
-
-
-def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None, approach: str | None = None,
-              side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1600, 900),
-              level: str | None = None):
-    """Show a plan file's path (``level``: default the first planned; the recommendation unless
-    ``approach``/``side`` say otherwise) with its lesion and clearances. With ``png`` the scene is
-    rendered off-screen to that file (returns the image, H x W x 3); without, an interactive window
-    opens (see the module docstring)."""
-    from .plan_file import read_plan  # plan_file builds on this module's planner
-
-    loaded = read_plan(plan_file, level)
-    if not loaded.options:
-        raise InputError(f"{plan_file} holds no planned path (every approach was blocked): nothing to show")
-    planner = loaded.planner()
-    default = loaded.recommended or (loaded.options[0].approach, loaded.options[0].side)
-    approach = approach or default[0]
-    if side is None:  # the recommended side when that approach was planned there, else the other
-        side = default[1] if (approach, default[1]) in planner.options else next(
-            (s for a, s in planner.options if a == approach), default[1])
-    update = planner.select(approach, side)
-    if png is not None:
-        plotter = scene_for_update(planner, update, off_screen=True, window_size=window_size, camera=camera)
-        try:
-            return np.asarray(plotter.screenshot(os.fspath(png), return_img=True))[:, :, :3]
-        finally:
-            plotter.close()
-    plotter = scene_for_update(planner, update, off_screen=False, window_size=window_size, camera=camera,
-                               labels=False)
-    add_controls(plotter, planner, update)
-    plotter.show()
-    return None
-
-
-def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,
-                     window_size=(1600, 900), camera: str = "oblique", labels: bool = True):
-    """The scene of :func:`bvn_plan.viz.scene.build_scene` for an update, with the verdict text."""
-    from ..viz.scene import ScenePlan, SceneView, build_scene
-
-    plotter = build_scene(planner.vertebra, ScenePlan([update.path], [update.lesion], update.check),
-                          SceneView(camera, transparent=True, labels=labels, off_screen=off_screen,
-                                    window_size=window_size))
-    _set_text(plotter, update, notes)
-    return plotter
-
-
-def apply_update(plotter, update: PlannerUpdate, notes=()) -> None:
-    """Replace the instrument, lesion, markers, zone colours and text of a scene by an update's."""
-    import pyvista as pv
-
-    from ..viz.scene import LESION_COLOUR, MARKER_COLOURS, plan_clearance
-
-    for name in [n for n in plotter.actors if n.startswith(("introducer ", "cannula ", "instrument ", "marker ", "label "))
-                 and n not in ("marker BVN terminus", "marker basivertebral foramen")]:
-        plotter.remove_actor(name, render=False)
-    for name, tube, colour in update.tubes:
-        plotter.add_mesh(tube, color=colour, smooth_shading=True, name=f"{name} 0", render=False)
-    plotter.add_mesh(update.lesion_mesh, color=LESION_COLOUR, opacity=0.45, smooth_shading=True, name="lesion 0",
-                     render=False)
-    points = {"target": update.path.tip}
-    if update.check is not None and update.check.bone_entry is not None:
-        points["entry"] = update.check.bone_entry
-    for kind, point in points.items():
-        plotter.add_mesh(pv.Sphere(radius=1.0, center=np.asarray(point, float)), color=MARKER_COLOURS[kind],
-                         name=f"marker {kind}", render=False)
-    for zone in ("superior_endplate", "inferior_endplate", "posterior_wall", "canal"):
-        actor = plotter.actors.get(zone)
-        if actor is None or actor.mapper.GetInput() is None:
-            continue
-        source = actor.mapper.GetInput()
-        dataset = pv.wrap(source)  # shares the point arrays: overwrite the clearances in place
-        if "clearance (mm)" in dataset.point_data:
-            dataset.point_data["clearance (mm)"][:] = plan_clearance(dataset.points, [update.path], [update.lesion])
-            source.Modified()
-    _set_text(plotter, update, notes)
-
-
-def _set_text(plotter, update: PlannerUpdate, notes) -> None:
-    from ..viz.scene import add_caption
-
-    colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
-    add_caption(plotter, update.title(), update.caption() + [f"note: {n}" for n in notes], colour=colour)
-
-
-def add_controls(plotter, planner: InteractivePlanner, update: PlannerUpdate) -> None:
-    """Sphere widgets for entry and target, keys 'a' (approach) and 's' (side)."""
-    widgets = {}
-
-    def moved(update):
-        apply_update(plotter, update)
-        widgets["entry"].SetCenter(*planner.entry)
-        widgets["target"].SetCenter(*planner.target)
-        plotter.render()
-
-    widgets["entry"] = plotter.add_sphere_widget(lambda c: moved(planner.set_entry(c)), center=update.path.start,
-                                                 radius=WIDGET_RADIUS_MM, color="green", test_callback=False)
-    widgets["target"] = plotter.add_sphere_widget(lambda c: moved(planner.set_target(c)), center=update.path.tip,
-                                                  radius=WIDGET_RADIUS_MM, color="red", test_callback=False)
-    plotter.add_key_event("a", lambda: moved(planner.cycle_approach()))
-    plotter.add_key_event("s", lambda: moved(planner.switch_side()))
-    plotter.add_text("drag green = entry, red = target; 'a' approach, 's' side", position="lower_right",
-                     font_size=9, name="help")

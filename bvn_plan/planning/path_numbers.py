@@ -72,7 +72,7 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
     side_sign = 1.0 if start_local[0] >= 0 else -1.0
     if path.arc_start is not None:
         introducer_dir = (path.arc_start - path.start) / np.linalg.norm(path.arc_start - path.start)
-        arc_length = float(np.radians(path.arc.angle_deg) * path.arc.radius)
+        arc_length = float(np.radians(path.arc.angle_deg) * path.arc.radius_mm)
         straight_length = float(np.linalg.norm(path.arc_start - path.start))
     else:
         introducer_dir = path.tip_direction
@@ -115,7 +115,7 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
             "arc_start_depth_from_bone_entry_mm": straight_length - bone_entry_depth,
             "arc_start_past_posterior_wall_mm": float(arc_local[1] - body["posterior_wall_y_mm"]),
             "lateral_arc_start_depth_percent": float(100 * (arc_local[1] - body["posterior_wall_y_mm"]) / body["body_depth_mm"]),
-            "arc_radius_mm": float(path.arc.radius),
+            "arc_radius_mm": float(path.arc.radius_mm),
             "arc_angle_deg": float(path.arc.angle_deg),
         })
     return numbers

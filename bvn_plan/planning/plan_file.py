@@ -78,9 +78,9 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
         "path": {
             "kind": path.kind,
             "polyline": _points(vertebra, path.vertices),
-            "instrument_radius_mm": path.radius,
+            "instrument_radius_mm": path.radius_mm,
             "arc_start": _points(vertebra, path.arc_start) if path.arc_start is not None else None,
-            "arc_radius_mm": path.arc.radius if path.arc else None,
+            "arc_radius_mm": path.arc.radius_mm if path.arc else None,
             "arc_angle_deg": path.arc.angle_deg if path.arc else None,
             "length_mm": path.length,
         },
@@ -88,8 +88,8 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
             "model": "ellipsoid",
             "centre": _points(vertebra, plan.lesion.centre),
             "axis": np.round(plan.lesion.axis, 6).tolist(),
-            "length_mm": 2 * plan.lesion.half_length,
-            "diameter_mm": 2 * plan.lesion.radius,
+            "length_mm": 2 * plan.lesion.half_length_mm,
+            "diameter_mm": 2 * plan.lesion.radius_mm,
         },
         "tip_to_terminus_mm": plan.tip_to_terminus_mm,
         "terminus_depth_in_lesion_mm": plan.coverage_mm,
@@ -275,11 +275,12 @@ def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> d
 
 @dataclass
 class LoadedPlan:
-    """One level of a plan file reloaded: the vertebra with the file's landmarks, its planned
-    options (mm, model coordinates), the device, rules and the recommended (approach, side)."""
+    """One level of a plan file reloaded: the vertebra, the file's landmarks, its planned options
+    (mm, model coordinates), the device, rules and the recommended (approach, side)."""
 
     level: str
     vertebra: object
+    landmarks: Landmarks
     options: list[PlanOption]
     device: DeviceProfile
     rules: RuleSet
@@ -287,13 +288,13 @@ class LoadedPlan:
 
     def planner(self) -> InteractivePlanner:
         """An interactive planner on these options (safety zones built here, once)."""
-        return InteractivePlanner(self.vertebra, self.options, self.device, self.rules)
+        return InteractivePlanner(self.vertebra, self.landmarks, self.options, self.device, self.rules)
 
 
 def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedPlan:
     """Read one level of a ``plan.json`` written by ``bvn-plan plan`` or ``bvn-plan case``
     (``level``: default the first level with a planned path), reload its mesh (see
-    :func:`mesh_reference`) and attach the file's landmarks: the anatomy is not found again.
+    :func:`mesh_reference`) with the file's landmarks: the anatomy is not found again.
     Points of the file (input frame and units) become model coordinates (mm)."""
     plan_file = Path(plan_file)
     try:
@@ -310,11 +311,11 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
     try:
         vertebra = _load_vertebra(entry, plan_file.parent)
         unit_mm = vertebra.scale_to_mm
-        vertebra.landmarks = dataclasses.replace(Landmarks.from_dict(entry["landmarks"], unit_mm),
-                                                 **geometry_from_dict(entry["anatomy_geometry"], unit_mm))
+        landmarks = dataclasses.replace(Landmarks.from_dict(entry["landmarks"], unit_mm),
+                                        **geometry_from_dict(entry["anatomy_geometry"], unit_mm))
         options = [_option(item, unit_mm) for item in entry["approaches"] if item.get("plan") is not None]
         rec = entry["recommendation"]
-        return LoadedPlan(name, vertebra, options, DeviceProfile.from_dict(entry["device"]),
+        return LoadedPlan(name, vertebra, landmarks, options, DeviceProfile.from_dict(entry["device"]),
                           RuleSet(tuple(Rule(**r) for r in entry["rules"])),
                           (rec["approach"], rec["side"]) if rec else None)
     except (KeyError, TypeError, ValueError, zlib.error) as exc:

@@ -22,7 +22,7 @@ from ..errors import AnatomyError, InputError
 from ..landmarks import Landmarks
 from ..levels import morphometry
 from ..lesion import EllipsoidLesion
-from ..paths import InstrumentPath
+from ..paths import InstrumentPath, PathSamples
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -279,27 +279,50 @@ class SafetyZones:
         return names
 
 
-#: Icosphere subdivisions of an ellipsoid lesion's surface samples: 642 points, about 1 mm apart on
-#: the default lesion, so the sampled minimum is within a few hundredths of a mm of the surface's.
-LESION_SUBDIVISIONS = 3
+#: Icosphere level of an ellipsoid lesion's surface samples in every check: 642 points, about 1 mm
+#: apart on the default 10 x 14 mm lesion, whose clearances lie within 0.02 mm of the exact surface's
+#: (level 4, 2562 points, takes 3x longer for < 0.01 mm).
+LESION_CHECK_SUBDIVISIONS = 3
 
 
-def _lesion_points(lesion) -> np.ndarray:
-    """Surface samples (mm, model coordinates) of a lesion; an ellipsoid's are the vertices of its
-    ``surface_mesh(LESION_SUBDIVISIONS)``, without building the mesh."""
+def lesion_check_points(lesion) -> np.ndarray:
+    """Surface samples (mm, model coordinates) of a lesion as checked; an ellipsoid's are the
+    vertices of its ``surface_mesh(LESION_CHECK_SUBDIVISIONS)``, without building the mesh."""
     if isinstance(lesion, EllipsoidLesion):
-        return lesion.surface_points(LESION_SUBDIVISIONS)
+        return lesion.surface_points(LESION_CHECK_SUBDIVISIONS)
     surface = lesion if isinstance(lesion, trimesh.Trimesh) else lesion.surface_mesh()
     if len(surface.vertices) < 4:
         raise InputError("the lesion surface has fewer than 4 points")
     return np.asarray(surface.vertices, float)
 
 
+@dataclass
+class _Course:
+    """Where the instrument runs through the bone: its samples (mm, model coordinates), their signed
+    bone distance (mm), the index of the bone entry, the samples outside bone after it, and the medial
+    breach (mm) with its Gertzbein-Robbins grade."""
+
+    samples: PathSamples
+    bone_sd: np.ndarray
+    entry: int
+    exits: np.ndarray
+    medial_breach_mm: float = 0.0
+    grade: int = 0
+
+    @property
+    def intraosseous(self) -> bool:
+        return len(self.exits) == 0
+
+    def past_entry(self, depth_mm: float) -> float:
+        """How far (mm) a depth along the path lies past the bone entry."""
+        return depth_mm - self.samples.depth_mm[self.entry]
+
+
 def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: RuleSet = RuleSet()) -> CheckResult:
     """Judge an instrument path (and optionally its lesion: a trimesh surface or an object with
     ``surface_mesh()``) against every zone. All geometry in mm, model coordinates."""
-    points, depth = path.sample()
-    radius = path.radius
+    samples = path.sample()
+    points, depth = samples.points, samples.depth_mm
     # the samples' places in the grids, which coincide for the bone, the canal and the regions
     places = zones.canal.places(points)
     bone_sd = zones.bone(points, places)
@@ -310,25 +333,38 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         raise InputError(f"the tip lies {bone_sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
     entry = int(inside[0])
     after = np.arange(entry, len(points))
-    notes: list[str] = []
-
+    course = _Course(samples, bone_sd, entry, after[bone_sd[after] > 0])
     clearances: dict[str, ZoneClearance] = {}
 
     def record(zone, applies_to, value, where, d):
-        clearances[f"{zone}:{applies_to}"] = ZoneClearance(zone, applies_to, float(value), points_or(where), d)
+        clearances[f"{zone}:{applies_to}"] = ZoneClearance(zone, applies_to, float(value),
+                                                           np.asarray(where, float).tolist(), d)
 
-    def points_or(p):
-        return np.asarray(p, float).tolist()
+    _instrument_clearances(zones, course, places, record)
+    if lesion is not None:
+        _lesion_clearances(zones, lesion_check_points(lesion), record)
+    results = _apply_rules(rules, clearances, zones, course)
+    verdict = FAIL if any(r.status == FAIL for r in results) else WARN if any(r.status == WARN for r in results) else PASS
+    reasons = [r.reason for r in results if r.status != PASS]
+    if verdict == PASS:
+        reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
+    return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
+                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(), [])
 
+
+def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
+    """Record the instrument's clearance from every zone (``record(zone, "instrument", value, point,
+    depth)``) and set the course's medial breach and grade; ``places``: the samples' grid places."""
+    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
     # spinal canal (the whole instrument, skin to tip)
     canal_clear, i = zones.canal.minimum(points, offset=radius, places=places)
     record("spinal_canal", "instrument", canal_clear, points[i], float(depth[i]))
-    medial_breach = max(0.0, -canal_clear)
-    grade = gertzbein_robbins_grade(medial_breach)
+    course.medial_breach_mm = max(0.0, -canal_clear)
+    course.grade = gertzbein_robbins_grade(course.medial_breach_mm)
 
     # bone containment after the entry: the centreline must stay inside (instrument radius aside)
-    post = after[depth[after] - depth[entry] >= SafetyZones.ENTRY_ZONE_MM]
-    exits = after[bone_sd[after] > 0]
+    after = np.arange(course.entry, len(points))
+    post = after[depth[after] - depth[course.entry] >= SafetyZones.ENTRY_ZONE_MM]
     # the cortex and endplate regions below are checked at the same rows (the tip alone if none)
     region_rows = post if len(post) else np.array([len(points) - 1])
     region_places = places.take(region_rows)
@@ -336,11 +372,10 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
         bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0, places=region_places)
         j = post[j]
         record("bone", "instrument", bone_clear, points[j], float(depth[j]))
-    intraosseous = len(exits) == 0
 
     # cortex and endplate regions: clearance of the instrument surface, negative when outside bone
     region_points, region_depth = points[region_rows], depth[region_rows]
-    region_inside = bone_sd[region_rows] < 0
+    region_inside = course.bone_sd[region_rows] < 0
     nearest = zones.nearest_region(region_points, ~region_inside)
     for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius,
                                                region_places).items():
@@ -350,29 +385,21 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     k = int(np.argmin(root))
     record("exiting_root", "instrument", root[k], points[k], float(depth[k]))
     if zones.surfaces["segmental_artery"] is not None:
-        outside = np.flatnonzero(bone_sd >= -radius)
+        outside = np.flatnonzero(course.bone_sd >= -radius)
         if len(outside):
             value, k = zones.surfaces["segmental_artery"].minimum(points[outside], radius, places.take(outside))
             record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
 
-    if lesion is not None:
-        lp = _lesion_points(lesion)
-        l_places = zones.canal.places(lp)
-        value, k = zones.canal.minimum(lp, places=l_places)
-        record("spinal_canal", "lesion", value, lp[k], None)
-        l_inside = zones.bone(lp, l_places) < 0
-        l_nearest = zones.nearest_region(lp, ~l_inside)
-        for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0, l_places).items():
-            record(name, "lesion", value, lp[k], None)
 
-    results = _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, medial_breach,
-                           radius)
-    verdict = FAIL if any(r.status == FAIL for r in results) else WARN if any(r.status == WARN for r in results) else PASS
-    reasons = [r.reason for r in results if r.status != PASS]
-    if verdict == PASS:
-        reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
-    return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
-                       intraosseous, float(medial_breach), grade, path.tip.tolist(), notes)
+def _lesion_clearances(zones: SafetyZones, lp: np.ndarray, record) -> None:
+    """Record the clearance of the lesion surface samples ``lp`` (mm) from the canal and every region."""
+    l_places = zones.canal.places(lp)
+    value, k = zones.canal.minimum(lp, places=l_places)
+    record("spinal_canal", "lesion", value, lp[k], None)
+    l_inside = zones.bone(lp, l_places) < 0
+    l_nearest = zones.nearest_region(lp, ~l_inside)
+    for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0, l_places).items():
+        record(name, "lesion", value, lp[k], None)
 
 
 def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, places) -> dict[str, tuple[float, int]]:
@@ -398,51 +425,60 @@ def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, plac
     return clearances
 
 
-def _apply_rules(rules, clearances, zones, intraosseous, exits, points, depth, entry, grade, breach, path_radius):
+def _apply_rules(rules: RuleSet, clearances: dict[str, ZoneClearance], zones: SafetyZones,
+                 course: _Course) -> list[RuleResult]:
+    """Every rule's status, clearance and reason in words from the clearances and the course."""
     results = []
     for rule in rules.rules:
         key = f"{rule.zone}:{rule.applies_to}"
         if rule.zone == "bone":
-            value = clearances[key].clearance_mm if key in clearances else float("nan")
-            ok = intraosseous and not value < rule.margin_mm
-            if ok:
-                reason = f"{rule.description}: {value:.1f} mm of bone around the instrument at the least"
-            elif not intraosseous:
-                worst = exits[np.argmax(zones.bone(points[exits]))]
-                value = -float(zones.bone(points[worst:worst + 1])[0]) - path_radius
-                region = zones.nearest_region(points[worst:worst + 1])[0].replace("_", " ")
-                reason = (f"the instrument leaves the bone through the {region}: its axis runs "
-                          f"{-value - path_radius:.1f} mm beyond the surface at "
-                          f"{depth[worst] - depth[entry]:.1f} mm past the bone entry")
-            else:
-                c = clearances[key]
-                region = zones.nearest_region(np.asarray([c.point]))[0].replace("_", " ")
-                reason = (f"the instrument wall breaches the {region} cortex by {-value:.1f} mm at "
-                          f"{c.depth_mm - depth[entry]:.1f} mm past the bone entry ({rule.description})")
-            results.append(RuleResult(rule.name, PASS if ok else rule.severity, value, rule.margin_mm, reason))
-            continue
-        if key not in clearances:
-            continue
-        c = clearances[key]
-        ok = c.clearance_mm >= rule.margin_mm
-        status = PASS if ok else rule.severity
-        what = "the instrument" if rule.applies_to == "instrument" else "the ablation zone"
-        zone_words = ZONE_WORDS.get(rule.zone, rule.zone.replace("_", " "))
-        if ok:
-            reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
-        elif rule.name == "canal_instrument":
-            where = (f"{c.depth_mm - depth[entry]:.1f} mm past the bone entry" if c.depth_mm >= depth[entry]
-                     else f"{depth[entry] - c.depth_mm:.1f} mm before the bone entry")
-            reason = (f"medial pedicle wall breached: the instrument enters the spinal canal by {breach:.1f} mm "
-                      f"at {where}: Gertzbein-Robbins grade {grade}")
-        elif c.clearance_mm < 0:
-            reason = f"{what} breaches the {zone_words} by {-c.clearance_mm:.1f} mm ({rule.description})"
-        else:
-            reason = (f"{what} comes within {c.clearance_mm:.1f} mm of the {zone_words}, inside its "
-                      f"{rule.margin_mm:.1f} mm margin ({rule.description})")
-        if rule.zone == "segmental_artery" and not ok:
-            pct = SEGMENTAL_ARTERY_PREVALENCE.get(zones.level)
-            if pct is not None:
-                reason += f"; segmental arteries lie in this zone in {pct:.0f}% at {zones.level} (Liu 2019)"
-        results.append(RuleResult(rule.name, status, float(c.clearance_mm), rule.margin_mm, reason))
+            results.append(_bone_rule(rule, clearances.get(key), zones, course))
+        elif key in clearances:
+            results.append(_zone_rule(rule, clearances[key], zones, course))
     return results
+
+
+def _bone_rule(rule: Rule, c: ZoneClearance | None, zones: SafetyZones, course: _Course) -> RuleResult:
+    """The bone rule: intraosseous from the entry to the tip, with the least bone around the instrument."""
+    value = c.clearance_mm if c is not None else float("nan")
+    ok = course.intraosseous and not value < rule.margin_mm
+    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
+    if ok:
+        reason = f"{rule.description}: {value:.1f} mm of bone around the instrument at the least"
+    elif not course.intraosseous:
+        worst = course.exits[np.argmax(zones.bone(points[course.exits]))]
+        value = -float(zones.bone(points[worst:worst + 1])[0]) - radius
+        region = zones.nearest_region(points[worst:worst + 1])[0].replace("_", " ")
+        reason = (f"the instrument leaves the bone through the {region}: its axis runs "
+                  f"{-value - radius:.1f} mm beyond the surface at "
+                  f"{course.past_entry(depth[worst]):.1f} mm past the bone entry")
+    else:
+        region = zones.nearest_region(np.asarray([c.point]))[0].replace("_", " ")
+        reason = (f"the instrument wall breaches the {region} cortex by {-value:.1f} mm at "
+                  f"{course.past_entry(c.depth_mm):.1f} mm past the bone entry ({rule.description})")
+    return RuleResult(rule.name, PASS if ok else rule.severity, value, rule.margin_mm, reason)
+
+
+def _zone_rule(rule: Rule, c: ZoneClearance, zones: SafetyZones, course: _Course) -> RuleResult:
+    """A zone rule: the clearance against the rule's margin, and why in words."""
+    ok = c.clearance_mm >= rule.margin_mm
+    status = PASS if ok else rule.severity
+    what = "the instrument" if rule.applies_to == "instrument" else "the ablation zone"
+    zone_words = ZONE_WORDS.get(rule.zone, rule.zone.replace("_", " "))
+    if ok:
+        reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
+    elif rule.name == "canal_instrument":
+        past = course.past_entry(c.depth_mm)
+        where = f"{past:.1f} mm past the bone entry" if past >= 0 else f"{-past:.1f} mm before the bone entry"
+        reason = (f"medial pedicle wall breached: the instrument enters the spinal canal by "
+                  f"{course.medial_breach_mm:.1f} mm at {where}: Gertzbein-Robbins grade {course.grade}")
+    elif c.clearance_mm < 0:
+        reason = f"{what} breaches the {zone_words} by {-c.clearance_mm:.1f} mm ({rule.description})"
+    else:
+        reason = (f"{what} comes within {c.clearance_mm:.1f} mm of the {zone_words}, inside its "
+                  f"{rule.margin_mm:.1f} mm margin ({rule.description})")
+    if rule.zone == "segmental_artery" and not ok:
+        pct = SEGMENTAL_ARTERY_PREVALENCE.get(zones.level)
+        if pct is not None:
+            reason += f"; segmental arteries lie in this zone in {pct:.0f}% at {zones.level} (Liu 2019)"
+    return RuleResult(rule.name, status, float(c.clearance_mm), rule.margin_mm, reason)

@@ -722,7 +722,6 @@ def _build(params: SyntheticParameters, terminus: TerminusParameters) -> Synthet
     landmarks = _ground_truth(params, lay, mesh, body_mesh, canal_mesh, labels, terminus)
     vertebra = Vertebra(mesh, level=params.level, patient_frame="RAS", input_units="mm",
                         source=f"synthetic {params.level} (bvn-plan generator {GENERATOR_VERSION})")
-    vertebra.landmarks = landmarks
     return SyntheticVertebra(vertebra, params, landmarks, labels)
 
 

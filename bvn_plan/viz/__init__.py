@@ -2,8 +2,8 @@
 fluoroscopy (:mod:`bvn_plan.viz.fluoro`). Importing this package loads pyvista; ``import bvn_plan``
 does not import it. Geometry in mm, model coordinates.
 
-    render_scene_png(vertebra, "scene.png", ScenePlan([plan.path], [plan.lesion], plan.check))
-    simulate_fluoro_views(vertebra, [plan.path], FluoroSettings(pedicle=plan.side))
+    render_scene_png(vertebra, landmarks, "scene.png", ScenePlan([plan.path], [plan.lesion], plan.check))
+    simulate_fluoro_views(vertebra, landmarks, [plan.path], FluoroSettings(pedicle=plan.side))
 """
 
 from .fluoro import (BONE_MU_PER_MM, STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM, VIEWS,

@@ -167,22 +167,19 @@ def view_axes(landmarks: Landmarks, view: str, pedicle: str = "right") -> tuple[
     return beam, np.cross(beam, up), up
 
 
-def simulate_fluoro(vertebra, view: str, paths: Sequence[InstrumentPath] = (),
+def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[InstrumentPath] = (),
                     settings: FluoroSettings = FluoroSettings()) -> FluoroImage:
     """Simulate one fluoroscopic view of a vertebra with instruments.
 
-    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` with its landmarks found (or any object
-    with a closed trimesh ``mesh`` and its ``landmarks``: frame and pedicles; mm, model
-    coordinates); ``view``: "ap", "lateral" or "en_face" (down ``settings.pedicle``); ``paths``:
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` (or a closed trimesh surface; mm, model
+    coordinates); ``landmarks``: its findings (frame and pedicles); ``view``: "ap", "lateral" or "en_face" (down ``settings.pedicle``); ``paths``:
     instruments (mm, model coordinates). The image covers the vertebra and the instruments plus
     ``settings.margin_mm``.
     """
-    mesh = getattr(vertebra, "mesh", None)
+    mesh = vertebra if isinstance(vertebra, trimesh.Trimesh) else getattr(vertebra, "mesh", None)
     if not isinstance(mesh, trimesh.Trimesh) or not mesh.is_watertight:
-        raise InputError("simulated fluoroscopy needs a Vertebra or a closed (watertight) trimesh surface with its "
-                         "landmarks (an object with .mesh and .landmarks): repair the mesh "
-                         "(bvn_plan.mesh_io.clean_mesh) first")
-    landmarks = vertebra.landmarks
+        raise InputError("simulated fluoroscopy needs a Vertebra or a closed (watertight) trimesh surface: repair "
+                         "the mesh (bvn_plan.mesh_io.clean_mesh) first")
     if not isinstance(landmarks, Landmarks):
         raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
     pixel_mm, margin_mm = settings.pixel_mm, settings.margin_mm
@@ -192,8 +189,8 @@ def simulate_fluoro(vertebra, view: str, paths: Sequence[InstrumentPath] = (),
     bone_view = mesh.vertices @ axes.T
     extent = [bone_view]
     for path in paths:
-        extent.append(path.vertices @ axes.T + path.radius)
-        extent.append(path.vertices @ axes.T - path.radius)
+        extent.append(path.vertices @ axes.T + path.radius_mm)
+        extent.append(path.vertices @ axes.T - path.radius_mm)
     extent = np.vstack(extent)
     lo = extent.min(axis=0) - margin_mm + GRID_JITTER * pixel_mm
     hi = extent.max(axis=0) + margin_mm
@@ -223,11 +220,11 @@ def simulate_fluoro(vertebra, view: str, paths: Sequence[InstrumentPath] = (),
     return FluoroImage(projection, line_integral, bone_path, metal, rgb)
 
 
-def simulate_fluoro_views(vertebra, paths: Sequence[InstrumentPath] = (),
+def simulate_fluoro_views(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (),
                           settings: FluoroSettings = FluoroSettings()) -> dict[str, FluoroImage]:
     """The three procedure-room views ("ap", "lateral", "en_face" down ``settings.pedicle``) of
     :func:`simulate_fluoro` with the same settings."""
-    return {view: simulate_fluoro(vertebra, view, paths, settings) for view in VIEWS}
+    return {view: simulate_fluoro(vertebra, landmarks, view, paths, settings) for view in VIEWS}
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike) -> None:
@@ -286,19 +283,19 @@ def _instrument_path(paths, axes, lo, shape, pixel_mm) -> np.ndarray:
     instrument's whole depth."""
     metal = np.zeros((shape[0], shape[1]))
     for path in paths:
-        if path.radius <= 0:
+        if path.radius_mm <= 0:
             continue
-        centre, _ = path.sample(step=min(0.1, pixel_mm / 4))
+        centre = path.sample(step=min(0.1, pixel_mm / 4)).points
         centre = centre @ axes.T
         tree = cKDTree(centre)
-        box_lo = np.floor((centre.min(axis=0) - path.radius - lo) / pixel_mm).astype(int)
-        box_hi = np.ceil((centre.max(axis=0) + path.radius - lo) / pixel_mm).astype(int)
+        box_lo = np.floor((centre.min(axis=0) - path.radius_mm - lo) / pixel_mm).astype(int)
+        box_hi = np.ceil((centre.max(axis=0) + path.radius_mm - lo) / pixel_mm).astype(int)
         box_lo[:2] = np.clip(box_lo[:2], 0, shape[:2] - 1)
         box_hi[:2] = np.clip(box_hi[:2], 0, shape[:2] - 1)
         idx = [np.arange(box_lo[a], box_hi[a] + 1) for a in range(3)]
         pts = np.stack(np.meshgrid(*[lo[a] + pixel_mm * idx[a] for a in range(3)], indexing="ij"), axis=-1)
         pts = pts.reshape(-1, 3)
-        d, nearest = tree.query(pts, distance_upper_bound=path.radius)
+        d, nearest = tree.query(pts, distance_upper_bound=path.radius_mm)
         inside = np.isfinite(d)
         # flat ends, like a cut tube: nothing beyond the start or the tip along the path
         ends = ((nearest == 0, centre[0], centre[0] - centre[1]),
@@ -326,5 +323,5 @@ def _mark_tip(rgb: np.ndarray, projection: Projection, path: InstrumentPath) -> 
     row, col = projection.to_pixel(path.tip)
     rows, cols = np.indices(rgb.shape[:2])
     r = np.hypot(rows - row, cols - col) * projection.pixel_mm
-    inner = path.radius + TIP_RING_GAP_MM
+    inner = path.radius_mm + TIP_RING_GAP_MM
     rgb[(r >= inner) & (r <= inner + TIP_RING_WIDTH_MM)] = TIP_RING_COLOUR

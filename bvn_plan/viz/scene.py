@@ -19,7 +19,7 @@ Cameras are named in the vertebra frame and match the fluoroscopic views of
 :mod:`bvn_plan.viz.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
 ``"lateral"`` seen from the patient's left (anterior on the image left), ``"axial"`` seen from
 above (anterior up), ``"oblique"`` from behind, right and above (the view along a right
-transpedicular approach). ``build_scene(vertebra, plan, SceneView(off_screen=False)).show()``
+transpedicular approach). ``build_scene(vertebra, landmarks, plan, SceneView(off_screen=False)).show()``
 opens a window.
 """
 
@@ -114,9 +114,9 @@ def plan_clearance(points: np.ndarray, paths: Sequence[InstrumentPath] = (), les
     points = np.asarray(points, dtype=float)
     best = np.full(len(points), np.inf)
     for path in paths:
-        centre, _ = path.sample(step=0.2)
+        centre = path.sample(step=0.2).points
         distance, _ = cKDTree(centre).query(points)
-        best = np.minimum(best, distance - path.radius)
+        best = np.minimum(best, distance - path.radius_mm)
     for lesion in lesions:
         best = np.minimum(best, _lesion_distance(lesion, points, best))
     return best
@@ -128,7 +128,7 @@ def _lesion_distance(lesion, points: np.ndarray, known: np.ndarray) -> np.ndarra
     points already nearer the instrument, or beyond the colour scale, keep that lower bound."""
     if not isinstance(lesion, EllipsoidLesion):
         return lesion.signed_distance(points)
-    bound = np.linalg.norm(points - lesion.centre, axis=1) - max(lesion.half_length, lesion.radius)
+    bound = np.linalg.norm(points - lesion.centre, axis=1) - max(lesion.half_length_mm, lesion.radius_mm)
     exact = (bound < known) & (bound < CLEARANCE_RANGE_MM[1])
     distance = bound.copy()
     if exact.any():
@@ -136,14 +136,15 @@ def _lesion_distance(lesion, points: np.ndarray, known: np.ndarray) -> np.ndarra
     return distance
 
 
-def build_scene(vertebra, plan: ScenePlan = ScenePlan(), view: SceneView = SceneView()) -> pv.Plotter:
-    """A pyvista Plotter showing ``plan`` on ``vertebra`` as ``view`` says (see the module
-    docstring for what is drawn).
+def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
+                view: SceneView = SceneView()) -> pv.Plotter:
+    """A pyvista Plotter showing ``plan`` on ``vertebra`` and its ``landmarks`` as ``view`` says
+    (see the module docstring for what is drawn).
 
-    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` with its landmarks found (or any object
-    with a trimesh ``mesh`` and its ``landmarks``; mm, model coordinates).
+    ``vertebra``: a :class:`~bvn_plan.vertebra.Vertebra` (or anything with a trimesh ``mesh``; mm,
+    model coordinates); ``landmarks``: its findings or ground truth.
     """
-    mesh, landmarks = _anatomy(vertebra)
+    mesh = _checked_anatomy(vertebra, landmarks)
     paths, lesions, clearances = plan.paths, plan.lesions, plan.clearances
     plotter = pv.Plotter(off_screen=view.off_screen, window_size=list(view.window_size))
     plotter.set_background("white")
@@ -205,11 +206,11 @@ def set_camera(plotter: pv.Plotter, landmarks: Landmarks, camera: str) -> None:
     plotter.camera.zoom(CAMERA_ZOOM)
 
 
-def render_scene_png(vertebra, path: str | os.PathLike, plan: ScenePlan = ScenePlan(),
+def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, plan: ScenePlan = ScenePlan(),
                      view: SceneView = SceneView()) -> np.ndarray:
     """Render :func:`build_scene` off-screen (whatever ``view.off_screen`` says) to a PNG file;
     returns the image (H x W x 3 uint8, row 0 at the top)."""
-    plotter = build_scene(vertebra, plan, dataclasses.replace(view, off_screen=True))
+    plotter = build_scene(vertebra, landmarks, plan, dataclasses.replace(view, off_screen=True))
     try:
         return np.asarray(plotter.screenshot(os.fspath(path), return_img=True))[:, :, :3]
     finally:
@@ -241,16 +242,14 @@ def world_to_pixel(plotter: pv.Plotter, points: np.ndarray) -> np.ndarray:
     return np.array(out) - 0.5  # display coordinates count pixel corners; pixels are centred
 
 
-def _anatomy(vertebra) -> tuple[trimesh.Trimesh, Landmarks]:
-    """The vertebra's surface and landmarks, checked."""
-    mesh = getattr(vertebra, "mesh", None)
+def _checked_anatomy(vertebra, landmarks) -> trimesh.Trimesh:
+    """The vertebra's surface, checked with its landmarks."""
+    mesh = vertebra if isinstance(vertebra, trimesh.Trimesh) else getattr(vertebra, "mesh", None)
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise InputError("the scene needs a Vertebra or a trimesh surface with faces and its landmarks (an object "
-                         f"with .mesh and .landmarks), not {type(vertebra).__name__}")
-    landmarks = vertebra.landmarks
+        raise InputError(f"the scene needs a Vertebra or a trimesh surface with faces, not {type(vertebra).__name__}")
     if not isinstance(landmarks, Landmarks):
         raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
-    return mesh, landmarks
+    return mesh
 
 
 def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], plan: ScenePlan) -> None:
@@ -267,7 +266,7 @@ def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], pl
 def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:
     """The instrument as tubes of its true radius (mm, model coordinates): (part name, tube,
     colour) for the straight introducer and, on a curved path, the cannula."""
-    radius = max(path.radius, 0.2)  # a zero-radius guide wire still shows
+    radius = max(path.radius_mm, 0.2)  # a zero-radius guide wire still shows
     if path.arc is not None and len(path.vertices) > 2:
         parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
     else:
@@ -289,7 +288,7 @@ def _bone_entries(mesh: trimesh.Trimesh, paths, clearances) -> list:
         return [np.asarray(bone_entry, float)]
     entries = []
     for path in paths:
-        points, _ = path.sample()
+        points = path.sample().points
         inside = np.flatnonzero(mesh.contains(points))
         entries.append(points[inside[0]] if len(inside) else None)
     return entries

@@ -41,8 +41,9 @@ from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
-from ..landmarks import TerminusParameters
-from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
+from ..landmarks import Landmarks, TerminusParameters
+from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
+from ..planning.settings import PlannerSettings
 from ..planning.safety import PASS
 from .report import ReportContext, write_report
 
@@ -171,11 +172,13 @@ class Case:
 
 @dataclass
 class LevelOutcome:
-    """What planning one level gave: the vertebra, the level plan (None for anatomy only or
-    when refused), the chosen plan and why, CT numbers, or the error that stopped it."""
+    """What planning one level gave: the vertebra, its landmarks (None when the anatomy was refused),
+    the level plan (None for anatomy only or when refused), the chosen plan and why, CT numbers, or
+    the error that stopped it."""
 
     level: str
     vertebra: object = None
+    landmarks: Landmarks | None = None
     level_plan: LevelPlan | None = None
     chosen: PathPlan | None = None
     chosen_reasons: list[str] = field(default_factory=list)
@@ -185,7 +188,7 @@ class LevelOutcome:
     @classmethod
     def planned(cls, vertebra, level_plan: LevelPlan) -> "LevelOutcome":
         """A planned level showing the planner's recommendation, for its reasons."""
-        return cls(level_plan.level, vertebra, level_plan, level_plan.recommendation,
+        return cls(level_plan.level, vertebra, level_plan.landmarks, level_plan, level_plan.recommendation,
                    list(level_plan.recommendation_reasons))
 
 
@@ -383,10 +386,10 @@ def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
 
     outcome = LevelOutcome(level, vertebra)
     try:
+        outcome.landmarks = find_anatomy(vertebra, case.terminus)
         if case.stage == "anatomy":
-            find_anatomy(vertebra, case.terminus)
             return outcome
-        level_plan = plan_level(vertebra, case.device, terminus=case.terminus, settings=case.settings,
+        level_plan = plan_level(vertebra, outcome.landmarks, case.device, settings=case.settings,
                                 approaches=case.approaches)
     except AnatomyError as exc:
         outcome.error = f"anatomy refused: {exc}"
@@ -435,10 +438,10 @@ def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     lesion: median, 10th and 90th percentile and sample count (NaN-free samples only)."""
     from .labelmap import sample_ct
 
-    points, depth = plan.path.sample(CT_PATH_STEP_MM)
-    in_bone = points[depth >= (plan.check.bone_entry_depth_mm or 0.0)]
+    samples = plan.path.sample(CT_PATH_STEP_MM)
+    in_bone = samples.points[samples.depth_mm >= (plan.check.bone_entry_depth_mm or 0.0)]
     lesion = plan.lesion
-    half = max(lesion.half_length, lesion.radius)
+    half = max(lesion.half_length_mm, lesion.radius_mm)
     axis = np.arange(-half, half + 1e-9, CT_LESION_STEP_MM)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3) + lesion.centre
     inside = grid[lesion.contains(grid)]
@@ -468,7 +471,7 @@ def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list
     for o in outcomes:
         entry = {"status": _status(o), "error": o.error}
         if o.vertebra is not None and o.error is None:
-            entry["anatomy"] = anatomy_report(o.vertebra, case.terminus)
+            entry["anatomy"] = anatomy_report(o.vertebra, case.terminus, o.landmarks)
             entry["markups_frame"] = slicer_frame(o.vertebra)
         if o.level_plan is not None:
             # a labelmap level has no mesh file of its own: the reader reloads the LPS mesh in slicer/
@@ -508,7 +511,7 @@ def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
     row = {key: "" for key in SUMMARY_COLUMNS}
     row.update(case_id=case.case_id, level=o.level, status=_status(o), message=o.error or "",
                eligibility="not assessed" if eligibility is None else eligibility.level_verdicts[o.level])
-    landmarks = getattr(o.vertebra, "landmarks", None)
+    landmarks = o.landmarks
     if landmarks is not None and o.error is None:
         row.update({name: _fmt(landmarks.morphometry[name]) for name in SUMMARY_MORPHOMETRY
                     if name in landmarks.morphometry})

@@ -29,7 +29,7 @@ from ..atomic import write_text_atomic
 from ..coordinates import LPS
 from ..device import SOURCES as DEVICE_SOURCES
 from .eligibility import SOURCES as ELIGIBILITY_SOURCES, Eligibility
-from ..landmarks import TerminusParameters
+from ..landmarks import Landmarks, TerminusParameters
 from ..levels import MORPHOMETRY, TRANSITIONAL
 from ..planning.path_numbers import describe
 from ..planning.planner import LevelPlan, PathPlan
@@ -86,7 +86,7 @@ def write_report(path: str | os.PathLike, outcomes: Sequence[LevelOutcome],
 def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = ReportContext()) -> str:
     """The report as one HTML string (arguments as :func:`write_report`)."""
     planned = [o for o in outcomes if o.level_plan is not None]
-    anatomy_only = [o.vertebra for o in outcomes if o.level_plan is None and o.error is None]
+    anatomy_only = [o.landmarks for o in outcomes if o.level_plan is None and o.error is None]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(context.title)}</title>",
              f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(context.title)}</h1>",
              f"<p><small>bvn-plan {__version__}</small></p>", f"<p class='disclaimer'><b>{_e(DISCLAIMER)}</b></p>"]
@@ -98,22 +98,22 @@ def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = Repor
     for o in outcomes:
         if o.error:
             parts.append(f"<h2>{_e(o.level)}</h2><p><b>Not planned:</b> {_e(o.error)}</p>")
-    for vertebra in anatomy_only:
-        parts.append(_anatomy_section(vertebra))
+    for landmarks in anatomy_only:
+        parts.append(_anatomy_section(landmarks))
     for o in planned:
         parts.append(_level_section(o, context))
     if context.notes:
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in context.notes) + "</ul>")
-    levels = [o.level_plan.level for o in planned] + [v.landmarks.level for v in anatomy_only]
+    levels = [o.level_plan.level for o in planned] + [lm.level for lm in anatomy_only]
     parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus))
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
 
 
-def render_level_images(vertebra, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
+def render_level_images(vertebra, landmarks: Landmarks, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
     """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` (bone semi-transparent, so the
     instrument and lesion inside show) and the simulated AP, lateral and en-face fluoroscopy (down
-    the plan's pedicle) of ``plan`` (or of the bare anatomy) on ``vertebra`` (with its landmarks)."""
+    the plan's pedicle) of ``plan`` (or of the bare anatomy) on ``vertebra`` and its ``landmarks``."""
     from ..viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views  # pyvista
 
     shown = ScenePlan([plan.path], [plan.lesion], plan.check) if plan is not None else ScenePlan()
@@ -124,11 +124,11 @@ def render_level_images(vertebra, plan: PathPlan | None, ct=None) -> dict[str, b
     with tempfile.TemporaryDirectory() as folder:
         for camera in SCENE_CAMERAS:
             file = Path(folder) / f"scene_{camera}.png"
-            render_scene_png(vertebra, file, shown, SceneView(camera, transparent=True))
+            render_scene_png(vertebra, landmarks, file, shown, SceneView(camera, transparent=True))
             pictures[f"3D scene, {camera} view"] = file.read_bytes()
         settings = FluoroSettings(pedicle=plan.side if plan else "right", pixel_mm=FLUORO_PIXEL_MM,
                                   ct=ct if vertebra.patient_frame else None, model_to_ct=model_to_ct)
-        views = simulate_fluoro_views(vertebra, shown.paths, settings)
+        views = simulate_fluoro_views(vertebra, landmarks, shown.paths, settings)
         for view, image in views.items():
             file = Path(folder) / f"fluoro_{view}.png"
             image.save_png(file)
@@ -224,7 +224,7 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
                 for name, parts in hu.items() for part, v in parts.items()]
         out.append("<h3>CT numbers (HU)</h3>" + _table(["path", "where", "median", "p10", "p90", "samples"], rows))
     if context.images:
-        pictures = render_level_images(vertebra, plan, context.ct)
+        pictures = render_level_images(vertebra, outcome.landmarks, plan, context.ct)
         out.append("<div>" + "".join(
             f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption><small>{_e(level)}: {_e(caption)}</small></figcaption></figure>"
@@ -235,8 +235,7 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
     return "\n".join(out)
 
 
-def _anatomy_section(vertebra) -> str:
-    lm = vertebra.landmarks
+def _anatomy_section(lm: Landmarks) -> str:
     rows = [[k, f"{v:.1f}"] for k, v in lm.morphometry.items()]
     rows += [[f"confidence {k}", f"{v:.2f}"] for k, v in lm.confidence.items()]
     return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)

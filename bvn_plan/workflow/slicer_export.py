@@ -88,7 +88,7 @@ def level_meshes(level_plan: LevelPlan, vertebra, recommended: PathPlan | None =
         meshes["canal"] = level_plan.landmarks.canal_mesh
     if recommended is not None:
         meshes["lesion"] = recommended.lesion.surface_mesh()
-        meshes["path"] = path_tube(recommended.path.vertices, recommended.path.radius)
+        meshes["path"] = path_tube(recommended.path.vertices, recommended.path.radius_mm)
     return meshes
 
 
