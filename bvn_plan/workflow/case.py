@@ -40,6 +40,7 @@ from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
+from ..imaging import sample_ct
 from ..coordinates import UNITS_TO_MM, convert_points
 from ..landmarks import TerminusParameters
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, PlannerSettings, plan_level
@@ -433,8 +434,6 @@ def _read_ct(case: Case, vertebrae: dict):
 def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     """CT numbers (HU) along ``plan``'s path from its bone entry to the tip and inside its
     lesion: median, 10th and 90th percentile and sample count (NaN-free samples only)."""
-    from .labelmap import sample_ct
-
     points, depth = plan.path.sample(CT_PATH_STEP_MM)
     in_bone = points[depth >= (plan.check.bone_entry_depth_mm or 0.0)]
     lesion = plan.lesion
