@@ -6,7 +6,7 @@ import pytest
 import trimesh
 
 from bvn_plan import AnatomyError, Vertebra
-from bvn_plan.anatomy.find import anatomy_report, find_anatomy
+from bvn_plan.anatomy import anatomy_report, find_anatomy
 from bvn_plan.levels import morphometry
 from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
 
@@ -145,7 +145,7 @@ def test_equivariance_under_rigid_poses_and_mirroring(vhm_dir):
         for name, value in reference.morphometry.items():
             # lengths within 0.6 mm; the pedicle angles of these pedicles without a narrowing (their
             # axis is the corridor of largest clearance) within 2 degrees (measured <= 1.3)
-            tolerance = 2.0 if name.endswith("angle_left") or name.endswith("angle_right") else 0.6
+            tolerance = 2.0 if name.endswith("angle_left_deg") or name.endswith("angle_right_deg") else 0.6
             assert found.morphometry[name] == pytest.approx(value, abs=tolerance), name
     # A mirror image (no frame given): the same points, with left and right swapped.
     mirror = np.diag([1.0, -1.0, 1.0, 1.0])  # VHM y is left-right
@@ -253,7 +253,7 @@ def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
-    from bvn_plan.synthetic.generator import synthesize
+    from bvn_plan.synthetic import synthesize
 
     truth_case = synthesize(level, seed=seed, vary=seed is not None, osteoporotic=osteoporotic)
     truth = truth_case.landmarks
@@ -296,7 +296,7 @@ def test_report_in_input_units_and_frame(vhm_dir, tmp_path):
 
 
 def test_synthetic_s1_terminus_and_endplates():
-    from bvn_plan.synthetic.generator import synthesize
+    from bvn_plan.synthetic import synthesize
 
     truth_case = synthesize("S1")
     truth = truth_case.landmarks
