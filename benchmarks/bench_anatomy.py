@@ -13,12 +13,11 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pyvista as pv
 import trimesh
 
 from bvn_plan import Vertebra
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
+from bvn_plan.geometry.meshing import polydata_to_trimesh, trimesh_to_polydata
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 SIZES = (5_000, 20_000, 100_000)
@@ -29,10 +28,8 @@ def resample(mesh: trimesh.Trimesh, faces: int) -> trimesh.Trimesh:
     """``mesh`` with about ``faces`` faces: subdivided until larger, then decimated (VTK)."""
     while len(mesh.faces) < faces:
         mesh = mesh.subdivide()
-    poly = pv.wrap(mesh).triangulate()
-    reduced = poly.decimate_pro(1.0 - faces / len(mesh.faces), preserve_topology=True)
-    out = trimesh.Trimesh(np.asarray(reduced.points), reduced.faces.reshape(-1, 4)[:, 1:], process=True)
-    return out
+    reduced = trimesh_to_polydata(mesh).decimate_pro(1.0 - faces / len(mesh.faces), preserve_topology=True)
+    return polydata_to_trimesh(reduced, process=True)
 
 
 def main() -> None:

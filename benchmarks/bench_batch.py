@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bvn_plan.workflow.batch import batch_cases, run_batch
 from bvn_plan.errors import BvnPlanWarning
-from bvn_plan.synthetic.generator import write_moved_cohort
+from bvn_plan.synthetic import write_moved_cohort
 
 PROJECT = Path(__file__).resolve().parents[1]
 LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")

@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.workflow.case import case_from_dict, plan_case
 from bvn_plan.workflow.labelmap import load_labelmap
 

@@ -9,7 +9,7 @@ Issue 5 target: plan_level below 1 s on a 2-core machine, the zones reported apa
 Input: a vertebra mesh (default the real VHM L4; the level is read from a name like ``L3_whole.stl``
 or given as the second argument; anatomy found first, not timed), ``totalseg`` for a level of the
 TotalSegmentator example label map (second argument, default L4), or ``synthetic`` for the
-synthetic L4 of :func:`bvn_plan.synthetic.generator.synthesize` with its ground-truth landmarks.
+synthetic L4 of :func:`bvn_plan.synthetic.synthesize` with its ground-truth landmarks.
 
 Run: python benchmarks/bench_planner.py [path/to/shared/data/vhm_lumbar/L4_whole.stl | totalseg | synthetic] [LEVEL]
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 
 from bvn_plan import Vertebra
 from bvn_plan.planning import planner
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.workflow.labelmap import load_labelmap
 from bvn_plan.planning.planner import APPROACHES, plan_level
 from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS
 from bvn_plan.planning.safety import SafetyZones, check_path
-from bvn_plan.synthetic.generator import synthesize
+from bvn_plan.synthetic import synthesize
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
 

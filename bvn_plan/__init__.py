@@ -3,7 +3,7 @@
 A research and teaching aid, not a medical device. Units are millimetres throughout.
 """
 
-from .anatomy.find import find_anatomy
+from .anatomy import find_anatomy
 from .device import DeviceProfile
 from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, InputError, NoSafePlanError
 from .coordinates import AnatomicalFrame
@@ -12,7 +12,7 @@ from .lesion import EllipsoidLesion
 from .paths import InstrumentPath
 from .planning.planner import plan_level
 from .planning.safety import RuleSet, SafetyZones, check_path
-from .synthetic.generator import synthesize
+from .synthetic import synthesize
 from .vertebra import Vertebra
 
 __version__ = "0.1.0"

@@ -170,7 +170,7 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
 
     With no options this regenerates the bundled meshes/ byte-for-byte."""
     from .levels import LEVELS
-    from .synthetic.generator import write_spine
+    from .synthetic import write_spine
 
     manifest = write_spine(out_dir, levels or LEVELS, seed=seed, vary=vary, osteoporotic=osteoporotic)
     for level, entry in manifest["levels"].items():
@@ -204,9 +204,9 @@ def demo(out_dir, levels, images):
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
     from .planning.planner import plan_level
+    from .synthetic import write_default_spine
     from .workflow.case import LevelOutcome
     from .workflow.report import ReportContext, write_report
-    from .synthetic.generator import write_default_spine
     from .vertebra import Vertebra
 
     out = Path(out_dir)

@@ -24,6 +24,8 @@ PATIENT_FRAMES = (RAS, LPS)
 
 #: Scale factor to millimetres for each accepted unit name.
 UNITS_TO_MM = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "in": 25.4}
+#: The patient sides and the sign of their x in a vertebra frame (+x patient right).
+SIDE_SIGNS = (("right", 1), ("left", -1))
 
 # Directions of the patient's right, anterior and superior in each patient frame.
 _RAS_AXES_IN = {

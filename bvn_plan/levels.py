@@ -35,6 +35,11 @@ LEVELS = LUMBAR_LEVELS + ("S1",)
 TRANSITIONAL = {"L6": "L5"}
 #: Levels on the Intracept label (FDA K153272): L3-S1.
 TREATABLE_LEVELS = ("L3", "L4", "L5", "S1")
+#: Anatomical variants: a thirteenth thoracic and a sixth lumbar vertebra.
+VARIANT_LEVELS = ("T13", "L6")
+#: Every vertebra a labelmap may name, from superior to inferior, the variants in their places.
+SPINE_ORDER = (tuple(f"C{i}" for i in range(1, 8)) + tuple(f"T{i}" for i in range(1, 13)) + ("T13",)
+               + LUMBAR_LEVELS + ("L6", "S1"))
 
 
 def normalise_level(level: str) -> str:

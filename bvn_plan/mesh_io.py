@@ -14,6 +14,7 @@ import trimesh
 
 from .coordinates import UNITS_TO_MM
 from .errors import InputError, note
+from .geometry.meshing import polydata_to_trimesh
 from .geometry.self_intersection import self_intersections
 
 
@@ -72,15 +73,14 @@ def read_mesh_file(path: str | os.PathLike) -> trimesh.Trimesh:
 
 
 def _read_with_pyvista(path: str) -> trimesh.Trimesh:
-    import pyvista as pv
+    import pyvista as pv  # here, not at the top: keeps pyvista out of `import bvn_plan`
 
     data = pv.read(path)
     surface = data.extract_surface(algorithm=None) if not isinstance(data, pv.PolyData) else data
     surface = surface.triangulate()
     if surface.n_cells == 0:
         raise InputError(f"{path} holds no surface cells: it is not a surface mesh")
-    faces = surface.faces.reshape(-1, 4)[:, 1:]
-    return trimesh.Trimesh(np.asarray(surface.points, dtype=float), faces, process=False)
+    return polydata_to_trimesh(surface)
 
 
 def clean_mesh(mesh: trimesh.Trimesh, units: str | None = None, source: str = "mesh") -> tuple[trimesh.Trimesh, LoadReport]:

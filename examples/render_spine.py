@@ -4,7 +4,7 @@ Usage: python examples/render_spine.py [--meshes meshes] [--out examples/spine_L
 
 Reads each level's PLY (its own vertebra frame, mm) and its placement from meshes/manifest.json,
 and draws three off-screen views: left lateral, posterior oblique and anterior. Run
-``bvn-plan synth`` (or ``bvn_plan.synthetic.generator.write_default_spine``) first if meshes/ is missing.
+``bvn-plan synth`` (or ``bvn_plan.synthetic.write_default_spine``) first if meshes/ is missing.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pytest
 import trimesh
 
 from bvn_plan import AnatomyError, Vertebra
-from bvn_plan.anatomy.find import anatomy_report, find_anatomy
+from bvn_plan.anatomy import anatomy_report, find_anatomy
 from bvn_plan.levels import morphometry
 from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
 
@@ -253,7 +253,7 @@ def test_totalsegmentator_s1_segment_without_alae(totalseg_dir):
 
 @pytest.mark.parametrize("level,seed,osteoporotic", [("L1", None, False), ("L3", 3, True), ("L4", None, False), ("L5", None, False)])
 def test_synthetic_ground_truth(level, seed, osteoporotic):
-    from bvn_plan.synthetic.generator import synthesize
+    from bvn_plan.synthetic import synthesize
 
     truth_case = synthesize(level, seed=seed, vary=seed is not None, osteoporotic=osteoporotic)
     truth = truth_case.landmarks
@@ -295,7 +295,7 @@ def test_report_in_input_units_and_frame(vhm_dir, tmp_path):
 
 
 def test_synthetic_s1_terminus_and_endplates():
-    from bvn_plan.synthetic.generator import synthesize
+    from bvn_plan.synthetic import synthesize
 
     truth_case = synthesize("S1")
     truth = truth_case.landmarks

@@ -59,7 +59,7 @@ import trimesh
 from click.testing import CliRunner
 
 from bvn_plan import mesh_io
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.atomic import write_files_atomic
 from bvn_plan.cli import main
 from bvn_plan.errors import InputError

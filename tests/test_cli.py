@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bvn_plan import Vertebra
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.workflow.markups import Markup, write_markups
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"

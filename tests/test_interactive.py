@@ -13,7 +13,7 @@ import pytest
 import pyvista as pv
 import trimesh
 
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.errors import InputError
 from click.testing import CliRunner
 

@@ -125,7 +125,7 @@ def test_canal_clearance_never_shrinks_as_the_path_moves_away(box_zones, x, z, y
 
 @pytest.fixture(scope="module")
 def real_zones(vhm_dir):
-    from bvn_plan.anatomy.find import find_anatomy
+    from bvn_plan.anatomy import find_anatomy
 
     vertebra = Vertebra.load(vhm_dir / "L4_whole.stl", level="L4")
     with warnings.catch_warnings():

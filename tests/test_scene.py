@@ -8,7 +8,7 @@ import pytest
 import pyvista as pv
 from scipy.spatial import cKDTree
 
-from bvn_plan.anatomy.find import find_anatomy
+from bvn_plan.anatomy import find_anatomy
 from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath

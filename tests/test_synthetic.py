@@ -1,5 +1,5 @@
 """The synthetic vertebra generator: closed genus-1 bones of plausible size whose ground truth is
-what a measurement on the mesh gives, reproducible to the byte (bvn_plan.synthetic.generator)."""
+what a measurement on the mesh gives, reproducible to the byte (bvn_plan.synthetic)."""
 
 import json
 import math
@@ -11,7 +11,7 @@ import trimesh
 
 from bvn_plan.errors import InputError
 from bvn_plan.levels import LEVELS, MORPHOMETRY
-from bvn_plan.synthetic.generator import (
+from bvn_plan.synthetic import (
     DISC_HEIGHT_MM, PART_NAMES, make_parameters, synthesize, write_ply, write_vertebrae,
 )
 

@@ -17,8 +17,11 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
+from ..errors import AnatomyError
+from ..geometry.meshing import mask_surface
+from ..geometry.vectors import cross3, perpendicular_basis
+from ..geometry.voxelize import VoxelGrid
 from ..landmarks import Plane
-from ..geometry.voxelize import VoxelGrid, mask_surface
 
 #: Pixel size (mm) of the silhouettes searched for the canal hole.
 SILHOUETTE_PIXEL_MM = 1.0
@@ -35,6 +38,10 @@ CANAL_MARGIN_MM = 1.0
 #: kyphosis), only the part within this distance (mm) of either end along the view direction is
 #: looked at: enough for the S1 segment, whose canal opening is the top of the sacral canal [A].
 END_WINDOW_MM = 40.0
+#: Gaussian blur (voxels) of the masks turned into canal and body surfaces, so that they are no staircase.
+MASK_BLUR_VOXELS = 0.6
+#: Canal lumen area (mm^2) at and above which the canal finding is fully confident [A].
+CANAL_CONFIDENT_AREA_MM2 = 100.0
 
 
 @dataclass
@@ -72,7 +79,7 @@ def _hole_on_midline(points: np.ndarray, plane: Plane, direction: np.ndarray, wi
     if window:
         along = points @ direction * window
         points = points[along >= along.max() - END_WINDOW_MM]
-    across = np.cross(direction, normal)
+    across = cross3(direction, normal)
     rel = points - plane.point
     u, v = rel @ normal, rel @ across
     labels, lo = _holes(u, v, SILHOUETTE_PIXEL_MM)
@@ -95,11 +102,7 @@ def find_canal_axis(points: np.ndarray, plane: Plane) -> CanalView | None:
 
     Returns ``None`` when no view shows a hole of at least :data:`MIN_CANAL_AREA_MM2`.
     """
-    normal = plane.normal
-    first = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
-    first /= np.linalg.norm(first)
-    second = np.cross(normal, first)
-
+    first, second = perpendicular_basis(plane.normal)
     best = _search(points, plane, first, second, 0)
     if best.area_mm2 < MIN_CANAL_AREA_MM2:
         best = max((_search(points, plane, first, second, w) for w in (1, -1)), key=lambda view: view.area_mm2)
@@ -118,6 +121,41 @@ def _search(points: np.ndarray, plane: Plane, first: np.ndarray, second: np.ndar
     best_angle = float(np.arange(0.0, 180.0, coarse)[int(np.argmax([w.area_mm2 for w in views]))])
     views += [view(best_angle + a) for a in np.arange(-coarse + fine, coarse, fine) if a != 0]
     return max(views, key=lambda w: w.area_mm2)
+
+
+@dataclass
+class Lumen:
+    """The canal lumen seen along z in the vertebra frame (mm): its (x, y) ``mask`` on the grid
+    columns, its extents ``x_range`` and ``y_range`` (voxel edges), ``wall_y`` (the posterior wall
+    of the body at the midline: the lumen's front edge there), ``area_mm2`` and ``centre_xy``
+    (centroid of the lumen's columns)."""
+
+    mask: np.ndarray
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    wall_y: float
+    area_mm2: float
+    centre_xy: tuple[float, float]
+
+    @property
+    def confidence(self) -> float:
+        """Canal confidence from the lumen area (CANAL_CONFIDENT_AREA_MM2), 0..1."""
+        return float(np.clip(self.area_mm2 / CANAL_CONFIDENT_AREA_MM2, 0.0, 1.0))
+
+
+def find_lumen(grid: VoxelGrid) -> Lumen:
+    """The canal lumen of the solid ``grid`` (vertebra frame, mm); AnatomyError if there is none."""
+    xs, ys = grid.axis_coordinates(0), grid.axis_coordinates(1)
+    lumen = lumen_mask(grid.solid, xs)
+    if lumen is None:
+        raise AnatomyError("no closed vertebral foramen in the aligned vertebra: not a vertebra")
+    li, lj = np.nonzero(lumen)
+    half = grid.spacing / 2
+    x_range = (xs[li].min() - half, xs[li].max() + half)
+    y_range = (ys[lj].min() - half, ys[lj].max() + half)
+    mid_cols = np.abs(xs[li] - (x_range[0] + x_range[1]) / 2) <= grid.spacing
+    wall_y = ys[lj[mid_cols]].max() + half if mid_cols.any() else y_range[1]
+    return Lumen(lumen, x_range, y_range, wall_y, len(li) * grid.spacing ** 2, (xs[li].mean(), ys[lj].mean()))
 
 
 def lumen_mask(solid: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
@@ -140,14 +178,14 @@ def lumen_mask(solid: np.ndarray, xs: np.ndarray) -> np.ndarray | None:
     return labels == candidates[int(np.argmax(areas))]
 
 
-def canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range, solid: np.ndarray) -> trimesh.Trimesh:
+def canal_volume(lumen: np.ndarray, grid: VoxelGrid, z_range) -> trimesh.Trimesh:
     """The canal lumen grown by CANAL_MARGIN_MM and extruded between the endplate planes at the
     midline posterior wall, CANAL_MARGIN_MM beyond each (vertebra frame, mm), as a closed surface.
-    The margin grows into open space only: where it would reach into bone (``solid``, the voxel
-    grid of the vertebra) that is the posterior wall or a pedicle, not canal."""
+    The margin grows into open space only: where it would reach into bone (``grid``, the solid
+    voxels of the vertebra) that is the posterior wall or a pedicle, not canal."""
     grow = int(round(CANAL_MARGIN_MM / grid.spacing))
     footprint = ndimage.binary_dilation(lumen, iterations=grow) if grow else lumen
     zs = grid.axis_coordinates(2)
     inside_z = (zs >= z_range[0] - CANAL_MARGIN_MM) & (zs <= z_range[1] + CANAL_MARGIN_MM)
-    mask = footprint[:, :, None] & inside_z[None, None, :] & ~solid
-    return mask_surface(mask, grid)
+    mask = footprint[:, :, None] & inside_z[None, None, :] & ~grid.solid
+    return mask_surface(mask, grid.affine, blur_sigma=MASK_BLUR_VOXELS, process=True)

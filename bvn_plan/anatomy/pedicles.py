@@ -26,8 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..coordinates import SIDE_SIGNS
 from ..geometry.crossings import interval_around, line_crossings
+from ..geometry.vectors import cross3, perpendicular_part, unit_vector
 from ..geometry.voxelize import VoxelGrid
+from .canal import Lumen
+from .frame import LocalVertebra
 
 #: Width (mm) of the band beside the canal lumen whose bone is taken to be the pedicle.
 PEDICLE_BAND_MM = 6.0
@@ -86,6 +90,12 @@ SECTION_AXIS_RATIO = 1.5
 SECTION_ITERATIONS = 4
 #: Fewest slices needed to fit an axis through their centroids.
 MIN_AXIS_SLICES = 4
+#: Confidence of a pedicle without a visible narrowing (isthmus), found by its corridor of largest
+#: clearance: its position and width are measured, its axis is an estimate [A].
+NO_NECK_CONFIDENCE = 0.6
+#: Pedicle faces: within this margin (mm) of the isthmus section's larger half-size around the axis.
+PEDICLE_FACE_MARGIN_MM = 1.5
+X_AXIS, Z_AXIS = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
 
 
 @dataclass
@@ -95,27 +105,68 @@ class PedicleFinding:
     side_sign: int
     isthmus_centre: np.ndarray
     axis: np.ndarray            # unit, posterior -> anterior (y > 0)
-    width: float
-    height: float
+    width_mm: float
+    height_mm: float
     body_junction: np.ndarray
     slices_used: int
     neck_found: bool            # False: no narrowing seen; the axis is the corridor of largest clearance
 
 
-def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[float, float],
-                 vertices: np.ndarray, faces: np.ndarray, side_sign: int,
-                 lateral_mass: bool = True) -> PedicleFinding | None:
-    """The pedicle on one side (``side_sign`` +1 right, -1 left), or ``None`` if none is found.
+@dataclass
+class Pedicles:
+    """Both pedicles (vertebra frame, mm): the findings per side found ("right", "left"), the
+    mesh faces of each, their morphometry (sided names, mm and degrees) and confidences."""
 
-    ``grid``: solid voxels in the vertebra frame; ``lumen_x``: (min, max) x of the canal lumen;
-    ``y_range``: (posterior, anterior) y limits of the search, i.e. the back of the canal and the
-    posterior wall of the body; ``vertices``/``faces``: the mesh in the vertebra frame (mm).
+    found: dict[str, PedicleFinding]
+    faces: dict[str, np.ndarray]
+    morphometry: dict[str, float]
+    confidence: dict[str, float]
+
+
+def find_pedicles(vertebra: LocalVertebra, lumen: Lumen, lateral_mass: bool, notes: list[str]) -> Pedicles:
+    """Both pedicles beside the canal ``lumen``, with a note in ``notes`` for each one missing or
+    without a narrowing. ``lateral_mass``: as :func:`find_pedicle`."""
+    centroids = vertebra.centroids
+    found, faces, morph, confidence = {}, {}, {}, {}
+    for side, sign in SIDE_SIGNS:
+        p = find_pedicle(vertebra, lumen, sign, lateral_mass)
+        if p is None:
+            confidence[f"{side}_pedicle"] = 0.0
+            notes.append(f"no {side} pedicle found")
+            continue
+        found[side] = p
+        morph[f"pedicle_width_{side}_mm"] = p.width_mm
+        morph[f"pedicle_height_{side}_mm"] = p.height_mm
+        morph[f"pedicle_transverse_angle_{side}_deg"] = float(np.degrees(np.arctan2(-sign * p.axis[0], p.axis[1])))
+        morph[f"pedicle_sagittal_angle_{side}_deg"] = float(np.degrees(np.arctan2(p.axis[2], p.axis[1])))
+        radial = np.linalg.norm(perpendicular_part(centroids - p.isthmus_centre, p.axis), axis=1)
+        faces[side] = np.nonzero((radial < max(p.width_mm, p.height_mm) / 2 + PEDICLE_FACE_MARGIN_MM)
+                                 & (centroids[:, 1] < lumen.wall_y) & (centroids[:, 1] > lumen.y_range[0]))[0]
+        confidence[f"{side}_pedicle"] = float(min(1.0, p.slices_used / 8)) if p.neck_found else NO_NECK_CONFIDENCE
+        if not p.neck_found and not lateral_mass:
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found (a short S1 pedicle); its axis is "
+                         "the corridor of largest clearance through it, its isthmus that corridor's "
+                         "middle section, its width the transverse chord through its centre")
+        elif not p.neck_found:
+            notes.append(f"{side} pedicle: no narrowing (isthmus) found (a transverse process joins it); "
+                         "its axis is the corridor of largest clearance through it, its width the "
+                         "narrowest transverse chord near its centre")
+    return Pedicles(found, faces, morph, confidence)
+
+
+def find_pedicle(vertebra: LocalVertebra, lumen: Lumen, side_sign: int,
+                 lateral_mass: bool = True) -> PedicleFinding | None:
+    """The pedicle on one side (``side_sign`` +1 right, -1 left) of the canal ``lumen``, or
+    ``None`` if none is found. The search runs from the back of the canal to the posterior wall.
+
     ``lateral_mass``: False when nothing joins the pedicle laterally (an S1 segment without its
     alae): a pedicle without a narrowing then keeps the corridor's middle section as its isthmus
     and the transverse chord through its centre as its width (module docstring).
     """
+    grid, vertices, faces = vertebra.grid, vertebra.vertices, vertebra.faces
+    y_range = (lumen.y_range[0], lumen.wall_y)
     xs, ys, zs = (grid.axis_coordinates(k) for k in range(3))
-    edge = lumen_x[1] if side_sign > 0 else lumen_x[0]
+    edge = lumen.x_range[1] if side_sign > 0 else lumen.x_range[0]
     outward = (xs - edge) * side_sign
     band = (outward >= -0.5) & (outward <= PEDICLE_BAND_MM)
     lateral = outward >= -0.5
@@ -177,8 +228,8 @@ def find_pedicle(grid: VoxelGrid, lumen_x: tuple[float, float], y_range: tuple[f
                 best = (area, section_centre, axis)
             centre, axis = section_centre, next_axis
         centre, axis = best[1], best[2]
-    width = _chord(vertices, faces, centre, _perpendicular(axis, np.array([1.0, 0, 0])))
-    height = _chord(vertices, faces, centre, _perpendicular(axis, np.array([0, 0, 1.0])))
+    width = _chord(vertices, faces, centre, _perpendicular(X_AXIS, axis))
+    height = _chord(vertices, faces, centre, _perpendicular(Z_AXIS, axis))
     if width is None or height is None:
         return None
     if not neck and lateral_mass:
@@ -260,7 +311,7 @@ def _lowest_section(vertices, faces, centre, axis):
     ``axis`` (those within LOWEST_SECTION_TOLERANCE_MM of the lowest, sampled every
     LOWEST_SECTION_STEP_MM: a flat run of heights has no single lowest point), centred
     cranio-caudally on its chord; ``None`` if the axis leaves bone."""
-    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    up = _perpendicular(Z_AXIS, axis)
     # Only faces reaching the band the vertical chords run in can be crossed by them.
     faces = _faces_in_slab(vertices, faces, centre, axis, NO_NECK_DEPTH_MM / 2)
     heights = {}
@@ -278,7 +329,7 @@ def _lowest_section(vertices, faces, centre, axis):
 def _centred_on_height(vertices, faces, point, axis):
     """``point`` moved cranio-caudally (normal to ``axis``) to the middle of its bone chord (mm,
     vertebra frame); ``None`` if ``point`` is not in bone."""
-    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    up = _perpendicular(Z_AXIS, axis)
     span = _span(vertices, faces, point, up)
     return None if span is None else point + up * (span[0] + span[1]) / 2
 
@@ -291,8 +342,8 @@ def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):
     the centroids of the neighbouring sections at most SECTION_AXIS_RATIO times as large (the
     given axis when there are too few). ``None`` when no section holds bone at the axis."""
     step = grid.spacing
-    u = _perpendicular(axis, np.array([1.0, 0, 0]))
-    v = np.cross(axis, u)
+    u = _perpendicular(X_AXIS, axis)
+    v = cross3(axis, u)
     offsets = np.arange(-ISTHMUS_SLIDE_MM, ISTHMUS_SLIDE_MM + step / 2, step)
     s = np.arange(-ISTHMUS_WINDOW_MM, ISTHMUS_WINDOW_MM + step / 2, step)
     points = (centre + offsets[:, None, None, None] * axis + s[None, :, None, None] * u
@@ -324,12 +375,12 @@ def _narrowest_along(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray):
 def _narrowest_width(vertices, faces, centre, axis, width, height) -> float:
     """Narrowest transverse chord (mm) of a pedicle without a narrowing, over the central part of its
     section near ``centre`` (NO_NECK_WIDTH_* above), no wider than ``width`` (the chord through the centre)."""
-    across = _perpendicular(axis, np.array([1.0, 0, 0]))
-    up = _perpendicular(axis, np.array([0, 0, 1.0]))
+    across = _perpendicular(X_AXIS, axis)
+    up = _perpendicular(Z_AXIS, axis)
     half, band = NO_NECK_DEPTH_MM / 2, NO_NECK_WIDTH_BAND * height
     # Only triangles reaching into the slab the chords run in can be crossed by them (the slab is
     # bounded along the axis and along the normal to the axis and the chords).
-    normal = np.cross(axis, across)
+    normal = cross3(axis, across)
     faces = _faces_in_slab(vertices, faces, centre, axis, half)
     faces = _faces_in_slab(vertices, faces, centre, normal, band * abs(up @ normal))
     for t in np.arange(-half, half + 1e-9, NO_NECK_WIDTH_STEP_MM):
@@ -348,9 +399,9 @@ def _faces_in_slab(vertices, faces, centre, direction, half) -> np.ndarray:
     return faces[(along.max(axis=1) >= -half) & (along.min(axis=1) <= half)]
 
 
-def _perpendicular(axis: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    out = direction - (direction @ axis) * axis
-    return out / np.linalg.norm(out)
+def _perpendicular(direction: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """The unit part of ``direction`` perpendicular to the unit ``axis``."""
+    return unit_vector(perpendicular_part(direction, axis))
 
 
 def _span(vertices, faces, centre, direction):

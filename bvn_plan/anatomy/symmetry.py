@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
+from ..geometry.vectors import perpendicular_basis
 from ..landmarks import Plane
 
 #: Fraction of sample pairs kept in each Gauss-Newton step (the rest are asymmetric parts such as
@@ -78,9 +79,7 @@ def _refine(points: np.ndarray, tree: cKDTree, target: np.ndarray, target_normal
         keep = dist <= np.quantile(dist, SYMMETRY_INLIER_FRACTION)
         m = target_normals[idx[keep]]
         r = np.einsum("ij,ij->i", mirrored[keep] + centre - target[idx[keep]], m)
-        u = np.cross(normal, [1.0, 0, 0] if abs(normal[0]) < 0.9 else [0, 1.0, 0])
-        u /= np.linalg.norm(u)
-        v = np.cross(normal, u)
+        u, v = perpendicular_basis(normal)
         nm = m @ normal
         jac = np.column_stack([
             -2.0 * (rel[keep] @ u) * nm - 2.0 * side[keep] * (m @ u),

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .vectors import perpendicular_basis
+
 
 def line_crossings(vertices: np.ndarray, faces: np.ndarray, point: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """Sorted parameters t where the line ``point + t * direction`` crosses the surface (mm)."""
     tri = vertices[faces]
-    a = np.cross(direction, [1.0, 0, 0]) if abs(direction[0]) < 0.9 else np.cross(direction, [0, 1.0, 0])
-    a /= np.linalg.norm(a)
-    b = np.cross(direction, a)
+    a, b = perpendicular_basis(direction)
     p = np.stack([(tri - point) @ a, (tri - point) @ b], axis=-1)  # triangle corners seen along the line
     d = np.einsum("ijk,k->ij", tri - point, direction)
     s0, s1, s2 = p[:, 0], p[:, 1], p[:, 2]

@@ -1,5 +1,5 @@
-"""Solid voxel grids of closed surfaces, by ray parity along the grid's z axis (vectorised numpy),
-and closed surfaces of voxel masks (marching cubes).
+"""Solid voxel grids of closed surfaces, by ray parity along the grid's z axis (vectorised numpy).
+Their masks become surfaces by :func:`bvn_plan.geometry.meshing.mask_surface` with :attr:`VoxelGrid.affine`.
 
 Grids are axis-aligned in whatever coordinates the vertices are given in (bvn-plan uses the
 vertebra frame: x right, y anterior, z superior, mm).
@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import trimesh
-from scipy import ndimage
-from skimage.measure import marching_cubes
 
 #: Sub-voxel shift of the sampling lattice so that rays rarely pass exactly through mesh
 #: vertices or edges (which would count a crossing twice).
@@ -41,6 +38,13 @@ class VoxelGrid:
     def index(self, points: np.ndarray) -> np.ndarray:
         """Nearest voxel indices (possibly outside the grid) of points (mm)."""
         return np.rint((np.asarray(points, dtype=float) - self.origin) / self.spacing).astype(int)
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Voxel index -> coordinates (mm) as a 4x4 matrix."""
+        affine = np.diag([self.spacing, self.spacing, self.spacing, 1.0])
+        affine[:3, 3] = self.origin
+        return affine
 
     def axis_coordinates(self, axis: int) -> np.ndarray:
         """Voxel-centre coordinates (mm) along one grid axis."""
@@ -84,18 +88,3 @@ def voxelize(vertices: np.ndarray, faces: np.ndarray, spacing: float, margin: fl
     flips = np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
     solid = (np.cumsum(flips, axis=2, dtype=np.int32) % 2).astype(bool)
     return VoxelGrid(solid, lo, float(spacing))
-
-
-def mask_surface(mask: np.ndarray, grid: VoxelGrid) -> trimesh.Trimesh:
-    """Closed surface of a boolean mask on ``grid`` (in the grid's coordinates, mm), by marching
-    cubes on the mask lightly smoothed (Gaussian, 0.6 voxel) so that it is not a staircase."""
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    start = np.array([sl.start for sl in box])
-    padded = np.pad(mask[box], 3).astype(np.float32)
-    padded = ndimage.gaussian_filter(padded, 0.6)
-    verts, faces, _, _ = marching_cubes(padded, 0.5)
-    verts = grid.origin + (verts - 3 + start) * grid.spacing
-    surface = trimesh.Trimesh(verts, faces[:, ::-1], process=True)
-    if surface.volume < 0:
-        surface.invert()
-    return surface

@@ -39,6 +39,7 @@ from scipy.spatial import cKDTree
 
 from ..geometry.voxelize import voxelize
 from ..errors import AnatomyError, InputError
+from ..imaging import read_nifti, sample_ct
 from ..landmarks import Landmarks
 from ..paths import InstrumentPath
 
@@ -257,9 +258,7 @@ def _ct_line_integral(ct, model_to_ct, axes, lo, shape, pixel_mm) -> np.ndarray:
     """Line integral of mu (HU -> mu) through the grid box, slab by slab along the beam."""
     import nibabel as nib
 
-    from ..workflow.labelmap import _read_nifti, sample_ct
-
-    image = _read_nifti(Path(ct)) if isinstance(ct, (str, os.PathLike)) else ct
+    image = read_nifti(Path(ct)) if isinstance(ct, (str, os.PathLike)) else ct
     if not isinstance(image, nib.spatialimages.SpatialImage):
         raise InputError(f"ct must be a NIfTI path or a nibabel image, not {type(ct).__name__}")
     image = nib.Nifti1Image(np.asanyarray(image.dataobj, dtype=np.float32), image.affine)  # read once

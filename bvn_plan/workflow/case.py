@@ -41,6 +41,7 @@ from ..device import DeviceProfile
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
 from ..errors import AnatomyError, InputError
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
+from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
 from ..planning.settings import PlannerSettings
@@ -436,8 +437,6 @@ def _read_ct(case: Case, vertebrae: dict):
 def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
     """CT numbers (HU) along ``plan``'s path from its bone entry to the tip and inside its
     lesion: median, 10th and 90th percentile and sample count (NaN-free samples only)."""
-    from .labelmap import sample_ct
-
     samples = plan.path.sample(CT_PATH_STEP_MM)
     in_bone = samples.points[samples.depth_mm >= (plan.check.bone_entry_depth_mm or 0.0)]
     lesion = plan.lesion

@@ -14,7 +14,7 @@ Inputs accepted:
 Surfaces are built in the **world frame of the file** (NIfTI world = RAS+, mm) by applying the
 image affine (sform preferred over qform, as nibabel does) to marching-cubes vertices. The
 largest 26-connected piece of the label is kept and its internal cavities are filled first. The
-voxel staircase is smoothed with a windowed-sinc filter (VTK via pyvista), which barely
+voxel staircase is smoothed with a windowed-sinc filter (:func:`bvn_plan.geometry.meshing.taubin_smooth`), which barely
 shrinks the surface (trimesh's Taubin filter, 10 iterations, lost ~15% of the volume of these
 thin-walled 3 mm labels; a Gaussian blur of the mask, sigma 0.7 voxel, ~7%): on the 3 mm TotalSegmentator
 example the enclosed volume is 2.2-2.7% below the voxel-count volume with the default 20
@@ -37,15 +37,10 @@ import trimesh
 from scipy import ndimage as ndi
 
 from ..errors import InputError, note
-from ..levels import normalise_level
+from ..geometry.meshing import mask_surface
+from ..imaging import nifti_stem, read_nifti
+from ..levels import SPINE_ORDER, VARIANT_LEVELS, normalise_level
 from ..vertebra import Vertebra
-
-#: Vertebra class names from superior to inferior (T13 and L6 are anatomical variants).
-SPINE_ORDER = tuple(
-    [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 14)] + [f"L{i}" for i in range(1, 7)] + ["S1"]
-)
-#: Variants whose absence is no gap in the labelling.
-VARIANT_LEVELS = ("T13", "L6")
 
 #: TotalSegmentator v2 "total" task numbering (spine classes only; TotalSegmentator's
 #: ``map_to_binary.py``, class_map["total"]).
@@ -89,12 +84,8 @@ VOLUME_JUMP_RATIO = 1.6
 #: A second connected piece this large (fraction of the largest) flags a label covering two
 #: bones [A].
 SECOND_PIECE_FRACTION = 0.10
-#: Windowed-sinc smoothing pass band (VTK's normalised units) [A]: 0.05 removes the 3 mm
-#: staircase while keeping the volume within ~1% of the unsmoothed surface.
-SINC_PASS_BAND = 0.05
+#: Windowed-sinc smoothing iterations of a level's surface (geometry.meshing.taubin_smooth).
 DEFAULT_SMOOTHING_ITERATIONS = 20
-
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 
 @dataclass(frozen=True)
@@ -105,6 +96,17 @@ class Finding:
     kind: str
     levels: tuple[str, ...]
     message: str
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    """One level's label: volume (cm^3), centroid (RAS mm), whether it touches the image border
+    and the size of its second-largest piece (fraction of the largest)."""
+
+    volume_cm3: float
+    centroid: np.ndarray
+    touches_border: bool
+    second_piece: float
 
 
 class Labelmap:
@@ -227,7 +229,7 @@ class Labelmap:
     def _surface(self, value: int, source: str, notes: list[str], smoothing: int) -> trimesh.Trimesh:
         cropped, box = self._cropped_mask(value)
         mask = _largest_piece_filled(cropped, source, notes)
-        return mask_surface(mask, self.affine, np.array([s.start for s in box]), smoothing)
+        return mask_surface(mask, self.affine, np.array([s.start for s in box]), smoothing=smoothing)
 
     # -- plausibility ---------------------------------------------------------------------
     def plausibility(self, levels: list[str] | None = None) -> list[Finding]:
@@ -240,47 +242,11 @@ class Labelmap:
         pieces; neighbour volume ratio under :data:`VOLUME_JUMP_RATIO`; labelled organs of
         :data:`SIDED_ORGANS` on their own side of the spine (else left and right are mirrored).
         """
-        findings: list[Finding] = []
         present = self.spine_levels()
         wanted = [_spine_level_name(level) for level in levels] if levels else present
-        for level in wanted:
-            if level not in present:
-                findings.append(Finding("absent", (level,), f"{level} is not labelled in {self.source}"))
-        span = [SPINE_ORDER.index(level) for level in wanted]
-        if span:
-            lo, hi = min(span), max(span)
-            for level in SPINE_ORDER[lo:hi + 1]:
-                if level not in present and level not in wanted and level not in VARIANT_LEVELS:
-                    findings.append(Finding("gap", (level,), f"{level} is missing between labelled levels "
-                                            f"{SPINE_ORDER[lo]} and {SPINE_ORDER[hi]}: a level may be "
-                                            "unlabelled or the labels shifted"))
-            checked = [level for level in present if lo <= SPINE_ORDER.index(level) <= hi]
-        else:
-            checked = []
+        findings, checked = _labelling_findings(present, wanted, self.source)
         stats = {level: self._level_stats(level) for level in checked}
-        for level, (volume_cm3, _, touches_border, second_piece) in stats.items():
-            low, high = VOLUME_RANGE_CM3[level[0]]
-            if touches_border:
-                findings.append(Finding("truncated", (level,), f"{level} touches the image border: it is "
-                                        "cut by the field of view, its size and shape are incomplete"))
-            elif not low <= volume_cm3 <= high:
-                findings.append(Finding("volume", (level,), f"{level} volume {volume_cm3:.1f} cm^3 is outside "
-                                        f"the plausible {low:.0f}-{high:.0f} cm^3"))
-            if second_piece >= SECOND_PIECE_FRACTION:
-                findings.append(Finding("pieces", (level,), f"{level} has a second piece {second_piece:.0%} "
-                                        "the size of the main one: the label may cover two bones"))
-        for upper, lower in zip(checked, checked[1:]):
-            (v_up, c_up, cut_up, _), (v_low, c_low, cut_low, _) = stats[upper], stats[lower]
-            if c_up[2] <= c_low[2]:
-                findings.append(Finding("order", (upper, lower), f"{upper} centroid (z = {c_up[2]:.1f} mm) is "
-                                        f"not above {lower} (z = {c_low[2]:.1f} mm) in RAS: levels swapped "
-                                        "or the affine is wrong"))
-            ratio = max(v_up, v_low) / max(min(v_up, v_low), 1e-9)
-            if ratio > VOLUME_JUMP_RATIO and not (cut_up or cut_low):
-                findings.append(Finding("jump", (upper, lower), f"{upper} ({v_up:.1f} cm^3) and {lower} "
-                                        f"({v_low:.1f} cm^3) differ {ratio:.2f}-fold: a level may be merged, "
-                                        "split or mislabelled"))
-        findings += self._situs_findings()
+        findings += _size_findings(stats) + _neighbour_findings(stats) + self._situs_findings()
         for finding in findings:
             note(self.notes, f"{self.source}: {finding.message}")
         return findings
@@ -315,8 +281,8 @@ class Labelmap:
             values["S1"] = self.labels()["sacrum"]
         return values
 
-    def _level_stats(self, level: str) -> tuple[float, np.ndarray, bool, float]:
-        """(volume cm^3, centroid RAS mm, touches the image border, second-piece size fraction)."""
+    def _level_stats(self, level: str) -> "LevelStats":
+        """Size, place and completeness of the label of ``level``."""
         mask, box = self._cropped_mask(self.label_value(level))
         volume = mask.sum() * self.voxel_volume_mm3 / 1000.0
         centroid = self.voxel_to_world(np.argwhere(mask).mean(axis=0) + [s.start for s in box])
@@ -324,10 +290,64 @@ class Labelmap:
         pieces, count = ndi.label(mask, structure=np.ones((3, 3, 3)))
         sizes = np.sort(np.bincount(pieces.ravel())[1:])[::-1]
         second = float(sizes[1] / sizes[0]) if count > 1 else 0.0
-        return float(volume), centroid, border, second
+        return LevelStats(float(volume), centroid, border, second)
 
     def __repr__(self) -> str:
         return f"Labelmap({self.source!r}, shape={self.data.shape}, levels={self.spine_levels()})"
+
+
+def _labelling_findings(present: list[str], wanted: list[str], source: str) -> tuple[list[Finding], list[str]]:
+    """Findings for requested levels absent from ``present`` and for levels missing between the
+    most superior and most inferior ``wanted`` level (variants excepted), and the present levels
+    in that span (superior to inferior)."""
+    findings = [Finding("absent", (level,), f"{level} is not labelled in {source}")
+                for level in wanted if level not in present]
+    span = [SPINE_ORDER.index(level) for level in wanted]
+    if not span:
+        return findings, []
+    lo, hi = min(span), max(span)
+    for level in SPINE_ORDER[lo:hi + 1]:
+        if level not in present and level not in wanted and level not in VARIANT_LEVELS:
+            findings.append(Finding("gap", (level,), f"{level} is missing between labelled levels "
+                                    f"{SPINE_ORDER[lo]} and {SPINE_ORDER[hi]}: a level may be "
+                                    "unlabelled or the labels shifted"))
+    return findings, [level for level in present if lo <= SPINE_ORDER.index(level) <= hi]
+
+
+def _size_findings(stats: dict[str, LevelStats]) -> list[Finding]:
+    """Per level: cut by the image border, else a volume outside VOLUME_RANGE_CM3; a large second piece."""
+    findings = []
+    for level, st in stats.items():
+        low, high = VOLUME_RANGE_CM3[level[0]]
+        if st.touches_border:
+            findings.append(Finding("truncated", (level,), f"{level} touches the image border: it is "
+                                    "cut by the field of view, its size and shape are incomplete"))
+        elif not low <= st.volume_cm3 <= high:
+            findings.append(Finding("volume", (level,), f"{level} volume {st.volume_cm3:.1f} cm^3 is outside "
+                                    f"the plausible {low:.0f}-{high:.0f} cm^3"))
+        if st.second_piece >= SECOND_PIECE_FRACTION:
+            findings.append(Finding("pieces", (level,), f"{level} has a second piece {st.second_piece:.0%} "
+                                    "the size of the main one: the label may cover two bones"))
+    return findings
+
+
+def _neighbour_findings(stats: dict[str, LevelStats]) -> list[Finding]:
+    """Per pair of neighbouring levels (``stats`` superior to inferior): centroids out of order
+    along RAS z, or volumes differing more than VOLUME_JUMP_RATIO-fold (neither cut by the border)."""
+    findings = []
+    levels = list(stats)
+    for upper, lower in zip(levels, levels[1:]):
+        up, low = stats[upper], stats[lower]
+        if up.centroid[2] <= low.centroid[2]:
+            findings.append(Finding("order", (upper, lower), f"{upper} centroid (z = {up.centroid[2]:.1f} mm) is "
+                                    f"not above {lower} (z = {low.centroid[2]:.1f} mm) in RAS: levels swapped "
+                                    "or the affine is wrong"))
+        ratio = max(up.volume_cm3, low.volume_cm3) / max(min(up.volume_cm3, low.volume_cm3), 1e-9)
+        if ratio > VOLUME_JUMP_RATIO and not (up.touches_border or low.touches_border):
+            findings.append(Finding("jump", (upper, lower), f"{upper} ({up.volume_cm3:.1f} cm^3) and {lower} "
+                                    f"({low.volume_cm3:.1f} cm^3) differ {ratio:.2f}-fold: a level may be merged, "
+                                    "split or mislabelled"))
+    return findings
 
 
 def load_labelmap(path: str | os.PathLike, names: dict[int, str] | None = None, scheme: str = "auto") -> Labelmap:
@@ -345,7 +365,7 @@ def load_labelmap(path: str | os.PathLike, names: dict[int, str] | None = None, 
     scheme = str(scheme).strip().lower()
     if scheme not in ("auto",) + tuple(SCHEMES):
         raise InputError(f"unknown label scheme {scheme!r}: use auto, {', '.join(SCHEMES)}")
-    image = _read_nifti(path)
+    image = read_nifti(path)
     notes: list[str] = []
     data = _integer_labels(image, path)
     header_names = _header_label_names(image, path, notes)
@@ -379,7 +399,7 @@ def load_labelmap_folder(folder: str | os.PathLike) -> Labelmap:
     folder = Path(folder)
     files = {}
     for entry in sorted(folder.iterdir()):
-        stem = _nifti_stem(entry.name)
+        stem = nifti_stem(entry.name)
         if stem is not None and FOLDER_CLASSES.match(stem):
             files[stem] = entry
     if not any(stem.startswith("vertebrae_") or stem == "sacrum" for stem in files):
@@ -391,7 +411,7 @@ def load_labelmap_folder(folder: str | os.PathLike) -> Labelmap:
     data = affine = None
     names: dict[int, str] = {}
     for value, (stem, file) in enumerate(files.items(), start=1):
-        image = _read_nifti(file)
+        image = read_nifti(file)
         mask = _integer_labels(image, file) > 0
         if data is None:
             data = np.zeros(mask.shape, dtype=np.int16)
@@ -407,62 +427,6 @@ def load_labelmap_folder(folder: str | os.PathLike) -> Labelmap:
         data[mask & (data == 0)] = value
         names[value] = stem
     return Labelmap(data, affine, names, folder.name, notes)
-
-
-def mask_surface(mask: np.ndarray, affine: np.ndarray, offset: np.ndarray | None = None,
-                 smoothing: int = DEFAULT_SMOOTHING_ITERATIONS) -> trimesh.Trimesh:
-    """Closed surface (world mm, outward normals) of a boolean voxel mask.
-
-    ``affine``: voxel -> world 4x4; ``offset``: voxel index of ``mask[0, 0, 0]`` in the full
-    grid (for a cropped mask). Marching cubes at 0.5 on the zero-padded mask, vertices mapped
-    by the affine (faces re-wound when the affine mirrors), then ``smoothing`` windowed-sinc
-    iterations.
-    """
-    from skimage.measure import marching_cubes
-
-    padded = np.pad(mask.astype(np.float32), 1)
-    vertices, faces, _, _ = marching_cubes(padded, 0.5)
-    ijk = vertices - 1.0 + (np.zeros(3) if offset is None else np.asarray(offset, dtype=float))
-    affine = np.asarray(affine, dtype=float)
-    world = ijk @ affine[:3, :3].T + affine[:3, 3]
-    if smoothing > 0:
-        world = _windowed_sinc(world, faces, smoothing)
-    mesh = trimesh.Trimesh(world, faces, process=False)
-    if mesh.volume < 0:
-        mesh.invert()
-    return mesh
-
-
-def sample_ct(ct_image, points_ras_mm: np.ndarray) -> np.ndarray:
-    """CT values (HU) at world points (RAS+ mm, shape (..., 3)) by trilinear interpolation.
-
-    ``ct_image``: a nibabel image or a NIfTI path. Points outside the grid of voxel centres
-    give NaN.
-    """
-    import nibabel as nib
-
-    image = _read_nifti(Path(ct_image)) if isinstance(ct_image, (str, os.PathLike)) else ct_image
-    if not isinstance(image, nib.spatialimages.SpatialImage):
-        raise InputError(f"sample_ct needs a NIfTI path or a nibabel image, not {type(ct_image).__name__}")
-    points = np.asarray(points_ras_mm, dtype=float)
-    if points.shape[-1:] != (3,):
-        raise InputError(f"points must have shape (..., 3) in RAS mm, got {points.shape}")
-    volume = np.asanyarray(image.dataobj, dtype=np.float32)
-    if volume.ndim != 3:
-        raise InputError(f"the CT must be a 3-D volume, got shape {volume.shape}")
-    inverse = np.linalg.inv(image.affine)
-    ijk = points.reshape(-1, 3) @ inverse[:3, :3].T + inverse[:3, 3]
-    values = ndi.map_coordinates(volume, ijk.T, order=1, mode="constant", cval=np.nan)
-    return values.reshape(points.shape[:-1])
-
-
-def _windowed_sinc(points: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
-    import pyvista as pv
-
-    cells = np.hstack([np.full((len(faces), 1), 3), faces]).ravel()
-    surface = pv.PolyData(points, cells).smooth_taubin(
-        n_iter=int(iterations), pass_band=SINC_PASS_BAND, normalize_coordinates=True)
-    return np.asarray(surface.points, dtype=float)
 
 
 def _largest_piece_filled(cropped: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
@@ -486,31 +450,6 @@ def _spine_level_name(level: str) -> str:
     if text in SPINE_ORDER:
         return text
     return normalise_level(level)
-
-
-def _nifti_stem(filename: str) -> str | None:
-    for suffix in NIFTI_SUFFIXES:
-        if filename.endswith(suffix):
-            return filename[: -len(suffix)]
-    return None
-
-
-def _read_nifti(path: Path):
-    import nibabel as nib
-
-    if not path.exists():
-        raise InputError(f"NIfTI file not found: {path}")
-    if _nifti_stem(path.name) is None:
-        raise InputError(f"{path.name} is not a NIfTI file: expected .nii or .nii.gz")
-    try:
-        image = nib.load(str(path))
-        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
-            raise InputError(f"{path.name} is not a NIfTI image")
-    except InputError:
-        raise
-    except Exception as exc:  # nibabel raises several types on corrupt files
-        raise InputError(f"cannot read {path.name} as NIfTI: {exc}. Is the file complete?") from exc
-    return image
 
 
 def _integer_labels(image, path: Path) -> np.ndarray:
