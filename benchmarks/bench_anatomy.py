@@ -17,7 +17,7 @@ import trimesh
 
 from bvn_plan import Vertebra
 from bvn_plan.anatomy import find_anatomy
-from bvn_plan.geometry.meshing import polydata_to_trimesh, trimesh_to_polydata
+from bvn_plan.geometry import polydata_to_trimesh, trimesh_to_polydata
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "vhm_lumbar" / "L4_whole.stl"
 SIZES = (5_000, 20_000, 100_000)

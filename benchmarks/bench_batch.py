@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 
-from bvn_plan.workflow.batch import batch_cases, run_batch
+from bvn_plan.workflow import batch_cases, run_batch
 from bvn_plan.errors import BvnPlanWarning
 from bvn_plan.synthetic import write_moved_cohort
 

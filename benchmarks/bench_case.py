@@ -14,8 +14,7 @@ import warnings
 from pathlib import Path
 
 from bvn_plan.anatomy import find_anatomy
-from bvn_plan.workflow.case import case_from_dict, plan_case
-from bvn_plan.workflow.labelmap import load_labelmap
+from bvn_plan.workflow import case_from_dict, load_labelmap, plan_case
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
 

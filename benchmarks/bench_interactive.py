@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bvn_plan import SafetyZones, Vertebra, find_anatomy, plan_level
-from bvn_plan.planning.adjust import InteractivePlanner
+from bvn_plan.planning import InteractivePlanner
 from bvn_plan.viz.scene import ZONE_REGIONS, instrument_tubes, plan_clearance
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)

@@ -23,12 +23,9 @@ import warnings
 from pathlib import Path
 
 from bvn_plan import Vertebra
-from bvn_plan.planning import planner
+from bvn_plan.planning import APPROACHES, LESION_CHECK_SUBDIVISIONS, SafetyZones, check_path, plan_level, planner
 from bvn_plan.anatomy import find_anatomy
-from bvn_plan.workflow.labelmap import load_labelmap
-from bvn_plan.planning.planner import APPROACHES, plan_level
-from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS
-from bvn_plan.planning.safety import SafetyZones, check_path
+from bvn_plan.workflow import load_labelmap
 from bvn_plan.synthetic import synthesize
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)

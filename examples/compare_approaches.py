@@ -17,7 +17,7 @@ import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.levels import TREATABLE_LEVELS
-from bvn_plan.planning.safety import PASS, SEGMENTAL_ARTERY_PREVALENCE
+from bvn_plan.planning import PASS, SEGMENTAL_ARTERY_PREVALENCE
 from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene, write_png
 
 ROOT = Path(__file__).resolve().parents[1]

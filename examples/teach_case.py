@@ -22,7 +22,7 @@ import numpy as np
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.planning.safety import SafetyZones
+from bvn_plan.planning import SafetyZones
 from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]

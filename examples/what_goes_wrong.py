@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
-from bvn_plan.planning.adjust import InteractivePlanner
+from bvn_plan.planning import InteractivePlanner
 from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
 
 ROOT = Path(__file__).resolve().parents[1]

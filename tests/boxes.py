@@ -5,7 +5,7 @@ import trimesh
 
 from bvn_plan.coordinates import AnatomicalFrame
 from bvn_plan.landmarks import Landmarks, Pedicle, Plane
-from bvn_plan.planning.safety import SafetyZones
+from bvn_plan.planning import SafetyZones
 
 
 def box(lo, hi, size=2.0):

@@ -8,7 +8,7 @@ import trimesh
 from bvn_plan import AnatomyError, Vertebra
 from bvn_plan.anatomy import anatomy_report, find_anatomy
 from bvn_plan.levels import morphometry
-from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
+from bvn_plan.planning import PEDICLE_CONFIDENCE_MIN
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -63,7 +63,7 @@ from bvn_plan.anatomy import find_anatomy
 from bvn_plan.atomic import write_files_atomic
 from bvn_plan.cli import main
 from bvn_plan.errors import InputError
-from bvn_plan.workflow.labelmap import load_labelmap
+from bvn_plan.workflow import load_labelmap
 from bvn_plan.errors import BvnPlanWarning
 from bvn_plan.vertebra import Vertebra
 

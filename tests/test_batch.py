@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bvn_plan.workflow.batch import SUMMARY_FILE, batch_cases, run_batch
-from bvn_plan.workflow.case import DONE_MARKER
+from bvn_plan.workflow import DONE_MARKER, SUMMARY_FILE, batch_cases, run_batch
 from bvn_plan.errors import InputError
 from bvn_plan.synthetic import write_moved_cohort
 

@@ -9,7 +9,7 @@ from scipy.special import erfc
 
 from bvn_plan.device import DeviceProfile
 from bvn_plan.errors import InputError
-from bvn_plan.thermal import (PROPERTY_SETS, AxisymmetricGrid, DamageModel, RfParameters, ThermalSettings, VoxelGrid,
+from bvn_plan.thermal import (AxisymmetricGrid, DamageModel, PROPERTY_SETS, RfParameters, ThermalSettings, VoxelGrid,
                               axisymmetric_graph, electrode_distance, lesion_for_probes, property_set,
                               simulate_axisymmetric, simulate_voxel, solve_axisymmetric, solve_potential, voxel_cells)
 from bvn_plan.thermal.tissue import CANCELLOUS

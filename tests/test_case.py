@@ -17,15 +17,11 @@ import numpy as np
 import pytest
 
 from bvn_plan.atomic import replace_directory
-from bvn_plan.workflow.case import CASE_WORKERS, DONE_MARKER, case_from_dict, load_case, path_and_lesion_hu, plan_case
+from bvn_plan.workflow import (CASE_WORKERS, DONE_MARKER, case_from_dict, load_case, load_labelmap, path_and_lesion_hu,
+                               plan_case, read_markups, validate_markups, write_level, write_report)
 from bvn_plan.errors import InputError
 from bvn_plan.coordinates import convert_points
-from bvn_plan.workflow.labelmap import load_labelmap
-from bvn_plan.workflow.markups import read_markups, validate_markups
-from bvn_plan.planning.planner import PEDICLE_CONFIDENCE_MIN
-from bvn_plan.workflow.report import write_report
-from bvn_plan.workflow.slicer_export import write_level
-from bvn_plan.planning.plan_file import read_plan
+from bvn_plan.planning import PEDICLE_CONFIDENCE_MIN, read_plan
 from plan_checks import assert_same_landmarks, assert_same_paths  # tests/plan_checks.py
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 from bvn_plan import Vertebra
 from bvn_plan.anatomy import find_anatomy
-from bvn_plan.workflow.markups import Markup, write_markups
+from bvn_plan.workflow import Markup, write_markups
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 

@@ -5,7 +5,7 @@ import trimesh
 
 from bvn_plan.geometry.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS, lesion_check_points
+from bvn_plan.planning import LESION_CHECK_SUBDIVISIONS, lesion_check_points
 
 
 def test_ball_search_is_the_exact_distance_inside_its_radius_and_inf_beyond(vhm_dir):

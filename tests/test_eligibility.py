@@ -3,8 +3,8 @@
 
 import pytest
 
-from bvn_plan.workflow.eligibility import (INDICATED, NEEDS_REVIEW, NOT_INDICATED, NOT_MET, RISK, ClinicalData,
-                                  EligibilityCriteria, check_eligibility, normalise_modic, parse_levels)
+from bvn_plan.workflow import (ClinicalData, EligibilityCriteria, INDICATED, NEEDS_REVIEW, NOT_INDICATED, NOT_MET,
+                               RISK, check_eligibility, normalise_modic, parse_levels)
 from bvn_plan.errors import InputError
 
 TEXTBOOK = {

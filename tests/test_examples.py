@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bvn_plan.planning.safety import RuleSet, gertzbein_robbins_grade
+from bvn_plan.planning import RuleSet, gertzbein_robbins_grade
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RUNS = {

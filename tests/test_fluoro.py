@@ -7,8 +7,8 @@ import pytest
 import trimesh
 
 from bvn_plan.errors import AnatomyError, InputError
-from bvn_plan.viz import (STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM, FluoroSettings, hu_to_mu,
-                          simulate_fluoro, simulate_fluoro_views, write_png)
+from bvn_plan.viz import (FluoroSettings, STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM,
+                          hu_to_mu, simulate_fluoro, simulate_fluoro_views, write_png)
 from bvn_plan.coordinates import AnatomicalFrame
 from bvn_plan.landmarks import Landmarks, Pedicle, Plane
 from bvn_plan.paths import InstrumentPath

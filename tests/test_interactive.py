@@ -19,12 +19,10 @@ from click.testing import CliRunner
 
 from bvn_plan.cli import main
 from bvn_plan.lesion import EllipsoidLesion
-from bvn_plan.planning.adjust import InteractivePlanner
-from bvn_plan.planning.plan_file import read_plan, write_plan
-from bvn_plan.planning.planner import plan_level
-from bvn_plan.planning.safety import LESION_CHECK_SUBDIVISIONS, SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.planning import (InteractivePlanner, LESION_CHECK_SUBDIVISIONS, SafetyZones, check_path,
+                               gertzbein_robbins_grade, plan_level, read_plan, write_plan)
 from bvn_plan.viz.window import add_controls, apply_update, scene_for_update, show_plan
-from bvn_plan.viz.scene import plan_clearance
+from bvn_plan.viz import plan_clearance
 from bvn_plan.vertebra import Vertebra
 from plan_checks import assert_same_landmarks, assert_same_paths  # tests/plan_checks.py
 

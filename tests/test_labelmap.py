@@ -7,7 +7,7 @@ from scipy import ndimage as ndi
 
 from bvn_plan.errors import InputError
 from bvn_plan.imaging import sample_ct
-from bvn_plan.workflow.labelmap import VOLUME_RANGE_CM3, Labelmap, load_labelmap, load_labelmap_folder
+from bvn_plan.workflow import Labelmap, VOLUME_RANGE_CM3, load_labelmap, load_labelmap_folder
 from bvn_plan.errors import BvnPlanWarning
 
 LUMBOSACRAL = ["L1", "L2", "L3", "L4", "L5", "S1"]

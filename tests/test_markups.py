@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bvn_plan.errors import InputError
-from bvn_plan.workflow.markups import SCHEMA_URL, Markup, read_markups, validate_markups, write_markups
+from bvn_plan.workflow import Markup, SCHEMA_URL, read_markups, validate_markups, write_markups
 from bvn_plan.errors import BvnPlanWarning
 
 CURVE = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 10.0], [0.0, 6.0, 18.0], [2.0, 6.0, 18.0]])  # 10 + 10 + 2 mm

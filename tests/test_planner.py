@@ -23,13 +23,11 @@ from scipy.spatial import cKDTree
 from bvn_plan import InputError
 from bvn_plan.anatomy import find_anatomy, reflect
 from bvn_plan.device import DeviceProfile
-from bvn_plan.workflow.labelmap import load_labelmap
+from bvn_plan.workflow import load_labelmap
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.planning.plan_file import write_plan
-from bvn_plan.planning.planner import MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, plan_level
-from bvn_plan.planning.settings import PlannerSettings
-from bvn_plan.planning.safety import RuleSet, SafetyZones, check_path
+from bvn_plan.planning import (MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, PlannerSettings, RuleSet,
+                               SafetyZones, check_path, plan_level, write_plan)
 from bvn_plan.synthetic import PART_NAMES, synthesize
 from bvn_plan.vertebra import Vertebra
 

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from bvn_plan.geometry.distance import SignedDistance
+from bvn_plan.geometry import SignedDistance
 from bvn_plan.errors import InputError
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.planning.safety import SafetyZones, check_path
+from bvn_plan.planning import SafetyZones, check_path
 from bvn_plan.vertebra import Vertebra
 from boxes import box_safety_zones  # tests/boxes.py
 

@@ -8,7 +8,7 @@ import trimesh
 
 from bvn_plan import InputError
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.planning.safety import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
+from bvn_plan.planning import RuleSet, SafetyZones, check_path, gertzbein_robbins_grade
 from boxes import box_safety_zones  # tests/boxes.py
 
 R = 1.7  # 10 G introducer radius, mm

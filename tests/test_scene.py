@@ -12,7 +12,7 @@ from bvn_plan.anatomy import find_anatomy
 from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath
-from bvn_plan.planning.safety import SafetyZones, check_path
+from bvn_plan.planning import SafetyZones, check_path
 from bvn_plan.viz import CAMERAS, ScenePlan, SceneView, build_scene, plan_clearance, render_scene_png, world_to_pixel
 from bvn_plan.vertebra import Vertebra
 

@@ -11,9 +11,7 @@ import trimesh
 
 from bvn_plan.errors import InputError
 from bvn_plan.levels import LEVELS, MORPHOMETRY
-from bvn_plan.synthetic import (
-    DISC_HEIGHT_MM, PART_NAMES, make_parameters, synthesize, write_ply, write_vertebrae,
-)
+from bvn_plan.synthetic import DISC_HEIGHT_MM, PART_NAMES, make_parameters, synthesize, write_ply, write_vertebrae
 
 MESHES = Path(__file__).resolve().parents[1] / "meshes"
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import write_files_atomic
 from ..coordinates import convert_points
 from ..device import SOURCES, DeviceProfile

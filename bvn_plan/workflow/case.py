@@ -43,6 +43,7 @@ from ..errors import AnatomyError, InputError
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
 from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
+from ..levels import LEVELS, TRANSITIONAL
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
 from ..planning.settings import PlannerSettings
 from ..planning.safety import PASS
@@ -66,7 +67,7 @@ CT_PATH_STEP_MM = 1.0
 CT_LESION_STEP_MM = 1.0
 STAGES = ("plan", "anatomy")
 
-_LEVEL_PATTERN = r"^(L[1-6]|S1)$"
+_LEVEL_PATTERN = "^(" + "|".join(LEVELS + tuple(TRANSITIONAL)) + ")$"
 _NUMBER = {"type": "number"}
 _OPTIONAL_NUMBER = {"type": ["number", "null"]}
 _LEVELS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}

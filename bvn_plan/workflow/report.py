@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import write_text_atomic
 from ..coordinates import LPS
 from ..device import SOURCES as DEVICE_SOURCES
