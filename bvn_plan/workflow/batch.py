@@ -82,7 +82,7 @@ def batch_cases(inputs: list[str | os.PathLike], level: str | None = None, units
     case id is one of the batch's own file names."""
     cases = []
     for item in inputs:
-        path = Path(item)
+        path = Path(item).absolute()  # the workers of a remote cluster run in other folders
         suffix = path.suffix.lower()
         if suffix in CASE_SUFFIXES:
             cases.append(load_case(path))
@@ -112,7 +112,7 @@ def run_batch(cases: list[Case], out_dir: str | os.PathLike, workers: int | None
         raise InputError(f"workers must be at least 1, got {workers}")
     if workers is not None and scheduler is not None:
         raise InputError("give either workers (a local cluster) or a scheduler (an existing cluster), not both")
-    out = Path(out_dir)
+    out = Path(out_dir).absolute()
     try:
         (out / ATTEMPTS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -159,13 +159,18 @@ def _run_on_dask(cases: list[Case], out: Path, workers: int, scheduler: str | No
     import sys
 
     # Dask is imported here, not at module level, so that `import bvn_plan` stays light.
+    import dask
     from distributed import Client, LocalCluster, wait
     from distributed import progress as progress_bar
 
     with contextlib.ExitStack() as stack:
         if scheduler is None:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       host="127.0.0.1", dashboard_address="127.0.0.1:0"))
+            # On Linux the workers are forked, as the old process pool's were: they start with bvn-plan
+            # already imported (about 1.5 s for two workers instead of 5 s spawned, on 2 cores).
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            with dask.config.set({"distributed.worker.multiprocessing-method": method}):
+                cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                           host="127.0.0.1", dashboard_address="127.0.0.1:0"))
             client = stack.enter_context(Client(cluster))
         elif Path(scheduler).is_file():
             client = stack.enter_context(Client(scheduler_file=scheduler, timeout="60s"))
