@@ -70,6 +70,7 @@ def main() -> None:
                 out.mkdir()
                 rate = run(batch_cases(files, frame="RAS", stage=args.stage, images=False), out)
                 rates.setdefault(name, []).append(rate)
+                print(f"  run {repeat + 1}, {name}: {rate:.1f} vertebrae/min", flush=True)
                 summaries.setdefault(name, set()).add((out / SUMMARY_FILE).read_text())
         one = statistics.median(rates["one process"])
         for name, runs in rates.items():

@@ -581,6 +581,7 @@ def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, image
         "planned": len(result.planned),
         "skipped_as_done": len(result.skipped), "failed": result.failed,
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
+        "dask_dashboard": result.dashboard,
     }, indent=2))
     if result.failed:
         sys.exit(BATCH_FAILURES_EXIT_CODE)

@@ -196,6 +196,8 @@ def test_batch_inputs_are_checked(cohort, tmp_path):
         run_batch([], tmp_path / "out", workers=0)
     with pytest.raises(InputError, match="not both"):
         run_batch([], tmp_path / "out", workers=2, scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        run_batch(batch_cases(cohort[:1], **OPTIONS), tmp_path / "out", scheduler=str(tmp_path / "no-such-file.json"))
 
 
 # ---------------------------------------------------------------------------------------------

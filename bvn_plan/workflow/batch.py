@@ -30,10 +30,12 @@ Inputs: case files (``.yaml``, ``.yml``, ``.json``) or vertebra meshes (any form
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sys
 import time
 import traceback
 import warnings
@@ -155,9 +157,6 @@ def _run_on_dask(cases: list[Case], out: Path, workers: int, scheduler: str | No
                  result: BatchResult) -> list[tuple[str, int, str | None]]:
     """Plan ``cases`` as Dask tasks (one per case) on a local cluster or at ``scheduler``; the
     outcomes in the order of ``cases``. Sets ``result.dashboard``."""
-    import contextlib
-    import sys
-
     # Dask is imported here, not at module level, so that `import bvn_plan` stays light.
     import dask
     from distributed import Client, LocalCluster, wait
@@ -172,10 +171,8 @@ def _run_on_dask(cases: list[Case], out: Path, workers: int, scheduler: str | No
                 cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                            host="127.0.0.1", dashboard_address="127.0.0.1:0"))
             client = stack.enter_context(Client(cluster))
-        elif Path(scheduler).is_file():
-            client = stack.enter_context(Client(scheduler_file=scheduler, timeout="60s"))
         else:
-            client = stack.enter_context(Client(scheduler, timeout="60s"))
+            client = stack.enter_context(_connect(scheduler))
         result.dashboard = client.dashboard_link
         futures = [client.submit(plan_one, case, out, redo, pure=False) for case in cases]
         if progress:
@@ -183,20 +180,31 @@ def _run_on_dask(cases: list[Case], out: Path, workers: int, scheduler: str | No
                   f"dashboard: {result.dashboard}", file=sys.stderr, flush=True)
             with contextlib.redirect_stdout(sys.stderr):  # Dask's bar draws on stdout, the batch prints JSON there
                 progress_bar(futures)
-                print(file=sys.stderr)
         wait(futures)
         return [_outcome(future, case) for future, case in zip(futures, cases)]
+
+
+def _connect(scheduler: str):
+    """A Dask client of the cluster whose scheduler file or address is ``scheduler``."""
+    from distributed import Client
+
+    try:
+        if Path(scheduler).is_file():
+            return Client(scheduler_file=scheduler, timeout="60s")
+        return Client(scheduler, timeout="60s")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler {scheduler!r} (an address tcp://HOST:PORT or a "
+                         f"scheduler file): {exc}") from exc
 
 
 def _outcome(future, case: Case) -> tuple[str, int, str | None]:
     """A finished task's outcome; a task Dask gave up on (its workers kept dying) is a failure."""
     if future.status == "finished":
         return future.result()
-    try:
-        future.result()
-    except Exception as exc:
+    if future.status == "error":
+        exc = future.exception()
         return case.case_id, 0, f"{type(exc).__name__}: {exc}"
-    return case.case_id, 0, f"task {future.status}"
+    return case.case_id, 0, f"Dask task {future.status}"
 
 
 def plan_one(case: Case, out: Path, redo: bool = False) -> tuple[str, int, str | None]:
