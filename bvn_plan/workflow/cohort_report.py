@@ -134,7 +134,7 @@ def _status_section(numbers: dict) -> str:
         axes.bar(levels, heights, bottom=bottom, label=status, color=STATUS_COLOURS.get(status, "#777777"))
         bottom = [b + h for b, h in zip(bottom, heights)]
     axes.set_ylabel("levels")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ("<h2>Per level: planned and not</h2>" + _png(fig)
             + _table("status-counts", ["level"] + statuses + ["total"], body))
 
@@ -170,7 +170,7 @@ def _distribution_section(columns: list[str], numbers: dict) -> str:
         else:
             fig = _figure(5.0, 2.6)
             axes = fig.add_subplot()
-            axes.hist(stats["values"], bins=min(30, max(5, stats["n"] // 3)), color="#1565c0")
+            axes.hist(stats["values"], bins=min(30, max(5, stats["n"] // 3)), color="#1565c0", edgecolor="white")
             axes.set_xlabel(label)
             axes.set_ylabel("levels")
             parts.append(_png(fig))
