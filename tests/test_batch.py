@@ -117,13 +117,15 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 def _start_cluster(folder: Path, processes: list) -> Path:
     """A scheduler and two single-threaded workers (no nanny: a killed worker stays dead) on
-    127.0.0.1; returns the scheduler file once both workers have joined."""
+    127.0.0.1; returns the scheduler file once both workers have joined. The workers leave a
+    minute after the scheduler, the scheduler after 5 idle minutes, should the test die."""
     from distributed import Client
 
     scheduler_file = folder / "scheduler.json"
     quiet = {"env": _env(), "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes.append(subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                       "--no-dashboard", "--scheduler-file", str(scheduler_file)], **quiet))
+                                       "--no-dashboard", "--scheduler-file", str(scheduler_file),
+                                       "--idle-timeout", "300s"], **quiet))  # gone even if this test were killed
     deadline = time.time() + TIMEOUT_S
     while not scheduler_file.is_file() and time.time() < deadline:
         time.sleep(0.05)
