@@ -550,7 +550,10 @@ def case_command(case_file, out_dir, images, workers):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Batch folder: one case folder per input and summary.csv.")
-@click.option("--workers", type=click.IntRange(1), default=1, show_default=True, help="Worker processes.")
+@click.option("--workers", type=click.IntRange(1),
+              help="Worker processes of a local Dask cluster (default: one per core; 1: in this process, no cluster).")
+@click.option("--scheduler", help="Run on an existing Dask cluster: its scheduler address (tcp://HOST:8786) or "
+              "scheduler file; its workers must see the inputs and OUT at the same paths (docs/cohorts.md).")
 @click.option("--level", help="Level of every mesh input (default: from each file name, e.g. patient7_L4.stl).")
 @click.option("--units", type=UNITS, help="Units of the mesh inputs (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the mesh inputs, if known.")
@@ -559,20 +562,23 @@ def case_command(case_file, out_dir, images, workers):
 @click.option("--images/--no-images", default=False, show_default=True,
               help="For mesh inputs: render the report pictures (case files follow their own plan.images).")
 @click.option("--redo", is_flag=True, help="Plan finished cases again (default: resume, skipping them).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Dask's progress bar and the dashboard address on stderr.")
 @friendly_errors
-def batch(inputs, out_dir, workers, level, units, frame, stage, images, redo, progress):
-    """Plan many case files and/or meshes into OUT in parallel; resumable (finished cases are
-    skipped), with OUT/summary.csv (one row per case and level). Exit code 5 when some cases failed
-    (their rows say why)."""
+def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, progress):
+    """Plan many case files and/or meshes into OUT in parallel on Dask; resumable (finished cases
+    are skipped), with OUT/summary.csv (one row per case and level), OUT/cohort_report.html and
+    OUT/attempts/. Exit code 5 when some cases failed (their rows say why)."""
     from .workflow.batch import batch_cases, run_batch
 
     cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
-    result = run_batch(cases, out_dir, workers=workers, progress=progress, redo=redo)
+    result = run_batch(cases, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
     click.echo(json.dumps({
-        "out": out_dir, "summary": f"{out_dir}/summary.csv", "planned": len(result.planned),
+        "out": out_dir, "summary": f"{out_dir}/summary.csv", "report": f"{out_dir}/cohort_report.html",
+        "planned": len(result.planned),
         "skipped_as_done": len(result.skipped), "failed": result.failed,
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
+        "dask_dashboard": result.dashboard,
     }, indent=2))
     if result.failed:
         sys.exit(BATCH_FAILURES_EXIT_CODE)
