@@ -21,6 +21,7 @@ import numpy as np
 import trimesh
 
 from .coordinates import AnatomicalFrame
+from .errors import InputError
 
 #: Surface regions of the vertebra mesh that findings and ground truth label by face index.
 FACE_REGIONS = (
@@ -52,8 +53,6 @@ class TerminusParameters:
         return cls(**data)
 
     def __post_init__(self):
-        from .errors import InputError
-
         if not 0.05 <= self.depth_fraction <= 0.95:
             raise InputError(f"terminus depth_fraction {self.depth_fraction} is outside 0.05-0.95")
         if not 0.05 <= self.height_fraction <= 0.95:

@@ -41,6 +41,7 @@ from ..coordinates import convert_points
 from ..device import SOURCES, DeviceProfile
 from ..errors import InputError
 from ..landmarks import Landmarks
+from ..vertebra import Vertebra
 from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
@@ -341,8 +342,6 @@ def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str
 
 def _load_vertebra(entry: dict, folder: Path):
     """The level's surface from its ``mesh`` record, in the frame and units of the level's points."""
-    from ..vertebra import Vertebra
-
     mesh, coordinates = entry["mesh"], entry["coordinates"]
     if mesh["path"] is None:
         raise InputError(f"level {entry['level']} was planned on a surface with no file ({entry['source']}): "

@@ -34,20 +34,27 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import jsonschema
 import numpy as np
+import yaml
 
+from ..anatomy import anatomy_report, find_anatomy
 from ..atomic import replace_directory, write_json_atomic, write_text_atomic
-from ..device import DeviceProfile
-from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
-from ..errors import AnatomyError, InputError
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
+from ..device import DeviceProfile
+from ..errors import AnatomyError, InputError
 from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
 from ..levels import LEVELS, TRANSITIONAL
+from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
-from ..planning.settings import PlannerSettings
 from ..planning.safety import PASS
+from ..planning.settings import PlannerSettings
+from ..vertebra import Vertebra
+from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
+from .labelmap import load_labelmap
 from .report import ReportContext, write_report
+from .slicer_export import slicer_frame, write_level
 
 #: The done marker :func:`plan_case` writes last in a finished output folder.
 DONE_MARKER = "case.done"
@@ -218,8 +225,6 @@ def load_case(path: str | os.PathLike) -> Case:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml and json raise several types on bad syntax; binary files fail to decode
         raise InputError(f"cannot read the case file {path.name}: {exc}. A case file is YAML or JSON text "
@@ -263,8 +268,6 @@ def case_from_dict(data, base_dir: str | os.PathLike, source: str = "case") -> C
 
 def check_case_document(data, source: str = "case") -> None:
     """Raise :class:`InputError` listing every place ``data`` breaks :data:`CASE_SCHEMA`."""
-    import jsonschema
-
     if not isinstance(data, dict):
         raise InputError(f"{source}: a case file must be a mapping of fields (case_id, levels, input, ...)")
     validator = jsonschema.Draft202012Validator(CASE_SCHEMA)
@@ -324,12 +327,8 @@ def _schema_message(error) -> str:
 
 def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
     """The case's vertebrae by level (mm, the input's frame) and notes about the input."""
-    from ..vertebra import Vertebra
-
     notes: list[str] = []
     if case.labelmap is not None:
-        from .labelmap import load_labelmap
-
         labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
         findings = labelmap.plausibility(case.levels)
         notes += [f"labelling: {f.message}" for f in findings]
@@ -353,8 +352,6 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     rows = [_row(case, eligibility, o) for o in outcomes]
 
     def fill(folder: Path) -> None:
-        from .slicer_export import write_level
-
         slicer = folder / "slicer"
         slicer.mkdir()
         slicer_files = {o.level: {k: str(p.relative_to(folder)) for k, p in
@@ -384,8 +381,6 @@ def _plan_levels(case: Case, vertebrae: dict, ct, workers: int) -> list[LevelOut
 
 
 def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
-    from ..anatomy.find import find_anatomy
-
     outcome = LevelOutcome(level, vertebra)
     try:
         outcome.landmarks = find_anatomy(vertebra, case.terminus)
@@ -463,10 +458,6 @@ def _document(case: Case, eligibility, outcomes: list[LevelOutcome], notes: list
               slicer_files: dict[str, dict]) -> dict:
     """The case's plan file (:func:`bvn_plan.planning.plan_file.plan_document`); ``slicer_files``:
     per planned level the written Slicer files by part, relative to the case folder."""
-    from ..anatomy.find import anatomy_report
-    from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
-    from .slicer_export import slicer_frame
-
     levels = {}
     for o in outcomes:
         entry = {"status": _status(o), "error": o.error}
