@@ -25,7 +25,6 @@ target from that line, the path is drawn straight from entry to target and the u
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np

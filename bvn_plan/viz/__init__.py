@@ -16,5 +16,5 @@ __all__ = [
     "BONE_MU_PER_MM", "CAMERAS", "FluoroImage", "FluoroSettings", "Projection", "STEEL_MU_PER_MM", "ScenePlan",
     "SceneView", "TIP_RING_COLOUR", "TIP_RING_GAP_MM", "TIP_RING_WIDTH_MM", "VIEWS", "add_caption", "build_scene",
     "hu_to_mu", "instrument_tubes", "plan_clearance", "render_scene_png", "set_camera", "simulate_fluoro",
-    "simulate_fluoro_views", "view_axes", "write_png",
+    "simulate_fluoro_views", "view_axes", "world_to_pixel", "write_png",
 ]
