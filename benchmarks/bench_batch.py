@@ -35,15 +35,15 @@ def cohort(folder: Path, count: int) -> list[Path]:
     return [Path(f) for f in write_moved_cohort(sources, folder, count)]
 
 
-def old_pool(cases, out: Path, workers: int) -> float:
+def old_pool(inputs, out: Path, workers: int) -> float:
     """The batch before Dask: a process pool on this machine (fork), the same per-case task and
     summary; vertebrae per minute."""
     (out / ATTEMPTS_DIR).mkdir()
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=workers) as executor:
-        outcomes = list(executor.map(plan_one, cases, [out] * len(cases)))
+        outcomes = list(executor.map(plan_one, inputs.cases, [out] * len(inputs.cases)))
     seconds = time.perf_counter() - start
-    (out / SUMMARY_FILE).write_text(rows_to_csv(collect_rows(cases, out, {})))
+    (out / SUMMARY_FILE).write_text(rows_to_csv(collect_rows(inputs.cases, out, {})))
     return 60.0 * sum(levels for _, levels, _ in outcomes) / seconds
 
 
@@ -56,9 +56,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore", BvnPlanWarning)
     engines = {
-        "one process": lambda cases, out: run_batch(cases, out, workers=1, progress=False).vertebrae_per_minute,
-        f"old pool, {args.workers} workers": lambda cases, out: old_pool(cases, out, args.workers),
-        f"local Dask, {args.workers} workers": lambda cases, out: run_batch(cases, out, workers=args.workers,
+        "one process": lambda inputs, out: run_batch(inputs, out, workers=1, progress=False).vertebrae_per_minute,
+        f"old pool, {args.workers} workers": lambda inputs, out: old_pool(inputs, out, args.workers),
+        f"local Dask, {args.workers} workers": lambda inputs, out: run_batch(inputs, out, workers=args.workers,
                                                                            progress=False).vertebrae_per_minute,
     }
     with tempfile.TemporaryDirectory() as tmp:

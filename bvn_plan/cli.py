@@ -547,7 +547,7 @@ def case_command(case_file, out_dir, images, workers):
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Batch folder: one case folder per input and summary.csv.")
 @click.option("--workers", type=click.IntRange(1),
@@ -566,13 +566,14 @@ def case_command(case_file, out_dir, images, workers):
               help="Dask's progress bar and the dashboard address on stderr.")
 @friendly_errors
 def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, progress):
-    """Plan many case files and/or meshes into OUT in parallel on Dask; resumable (finished cases
-    are skipped), with OUT/summary.csv (one row per case and level), OUT/cohort_report.html and
-    OUT/attempts/. Exit code 5 when some cases failed (their rows say why)."""
+    """Plan many case files and/or meshes (or folders of them) into OUT in parallel on Dask;
+    resumable (finished cases are skipped), with OUT/summary.csv (one row per case and level),
+    OUT/cohort_report.html and OUT/attempts/. An input that cannot be planned (e.g. a mesh whose
+    name does not tell its level) fails alone. Exit code 5 when some cases failed (their rows say why)."""
     from .workflow.batch import batch_cases, run_batch
 
-    cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
-    result = run_batch(cases, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
+    inputs = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
+    result = run_batch(inputs, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
     click.echo(json.dumps({
         "out": out_dir, "summary": f"{out_dir}/summary.csv", "report": f"{out_dir}/cohort_report.html",
         "planned": len(result.planned),

@@ -25,8 +25,8 @@ import pytest
 
 from bvn_plan.errors import InputError
 from bvn_plan.synthetic import write_moved_cohort
-from bvn_plan.workflow import (ATTEMPTS_DIR, DONE_MARKER, SUMMARY_COLUMNS, SUMMARY_FILE, batch_cases, read_attempts,
-                               rows_to_csv, run_batch)
+from bvn_plan.workflow import (ATTEMPTS_DIR, DONE_MARKER, SUMMARY_COLUMNS, SUMMARY_FILE, BatchInputs, batch_cases,
+                               read_attempts, rows_to_csv, run_batch)
 from bvn_plan.workflow.cohort_report import REPORT_FILE, STATUS_COLOURS, write_cohort_report
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -188,19 +188,42 @@ def test_batch_on_a_dask_cluster_survives_a_killed_worker_and_resumes(cohort, re
 def test_batch_inputs_are_checked(cohort, tmp_path):
     with pytest.raises(InputError, match="share the case id"):
         batch_cases([cohort[0], cohort[0]], **OPTIONS)
-    unnamed = tmp_path / "vertebra.ply"
-    unnamed.write_bytes(cohort[0].read_bytes())
-    with pytest.raises(InputError, match="level of vertebra.ply"):
-        batch_cases([unnamed], **OPTIONS)
+    (tmp_path / "notes.txt").write_text("not a mesh")
     with pytest.raises(InputError, match="not a case file"):
         batch_cases([tmp_path / "notes.txt"], **OPTIONS)
+    with pytest.raises(InputError, match="no such file"):
+        batch_cases([tmp_path / "missing.stl"], **OPTIONS)
+    with pytest.raises(InputError, match="a folder with no case file"):
+        batch_cases([tmp_path], **OPTIONS)
     with pytest.raises(InputError, match="workers"):
-        run_batch([], tmp_path / "out", workers=0)
+        run_batch(BatchInputs([]), tmp_path / "out", workers=0)
     with pytest.raises(InputError, match="not both"):
-        run_batch([], tmp_path / "out", workers=2, scheduler="tcp://127.0.0.1:8786")
+        run_batch(BatchInputs([]), tmp_path / "out", workers=2, scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         run_batch(batch_cases(cohort[:1], **OPTIONS), tmp_path / "out", scheduler=str(tmp_path / "no-such-file.json"))
 
+
+
+def test_a_folder_is_planned_and_an_unreadable_input_fails_alone(cohort, reference, tmp_path):
+    """A folder given to `batch` is planned whole; a mesh whose name does not tell its level fails
+    alone (its row says why, exit 5), the other cases are planned as in a one-process run."""
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for f in cohort[:2]:
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "vertebra.ply").write_bytes(cohort[0].read_bytes())
+    (folder / "README.txt").write_text("not an input: skipped")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "bvn_plan.cli", "batch", str(folder), "--out", str(out), "--workers", "1",
+                          "--frame", "RAS", "--stage", "anatomy", "--no-progress"],
+                         capture_output=True, text=True, env=_env(), timeout=10 * TIMEOUT_S)
+    assert run.returncode == 5, run.stderr
+    rows = {r["case_id"]: r for r in _summary(out)}
+    assert set(rows) == {cohort[0].stem, cohort[1].stem, "vertebra"}
+    assert rows["vertebra"]["status"] == "failed" and "cannot tell the level of vertebra.ply" in rows["vertebra"]["message"]
+    expected = {r["case_id"]: r for r in reference}
+    for f in cohort[:2]:
+        assert rows[f.stem] == expected[f.stem]
 
 # ---------------------------------------------------------------------------------------------
 # The cohort report

@@ -4,7 +4,7 @@ summary), the HTML report (:mod:`.report`), 3D Slicer markups and scenes (:mod:`
 :mod:`.slicer_export`) and cohorts (:mod:`.batch`, :mod:`.cohort_report`). Points in mm; each
 output names its frame."""
 
-from .batch import ATTEMPTS_DIR, SUMMARY_FILE, batch_cases, read_attempts, run_batch
+from .batch import ATTEMPTS_DIR, SUMMARY_FILE, BatchInputs, batch_cases, read_attempts, run_batch
 from .case import (CASE_SCHEMA, CASE_WORKERS, DONE_MARKER, SUMMARY_COLUMNS, Case, CaseResult, LevelOutcome,
                    case_for_mesh, case_from_dict, load_case, path_and_lesion_hu, plan_case, rows_to_csv)
 from .cohort_report import REPORT_FILE, write_cohort_report
@@ -16,7 +16,7 @@ from .report import ReportContext, report_html, write_report
 from .slicer_export import write_level
 
 __all__ = [
-    "ATTEMPTS_DIR", "CASE_SCHEMA", "CASE_WORKERS", "Case", "CaseResult", "ClinicalData", "DONE_MARKER",
+    "ATTEMPTS_DIR", "BatchInputs", "CASE_SCHEMA", "CASE_WORKERS", "Case", "CaseResult", "ClinicalData", "DONE_MARKER",
     "Eligibility", "EligibilityCriteria", "INDICATED", "Labelmap", "LevelOutcome", "MET", "Markup", "NEEDS_REVIEW",
     "NOT_INDICATED", "NOT_MET", "REPORT_FILE", "RISK", "ReportContext", "SCHEMA_URL", "SUMMARY_COLUMNS",
     "SUMMARY_FILE", "VOLUME_RANGE_CM3", "batch_cases", "case_for_mesh", "case_from_dict", "check_eligibility",

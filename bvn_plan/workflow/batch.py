@@ -47,7 +47,8 @@ from ..atomic import write_text_atomic
 from ..errors import BvnPlanError, BvnPlanWarning, InputError
 from ..levels import SPINE_ORDER
 from ..mesh_io import MESH_FORMATS
-from .case import DONE_MARKER, SUMMARY_COLUMNS, Case, case_for_mesh, load_case, plan_case, rows_to_csv
+from .case import (DONE_MARKER, SUMMARY_COLUMNS, Case, case_for_mesh, file_case_id, load_case, plan_case,
+                   rows_to_csv)
 from .cohort_report import REPORT_FILE, write_cohort_report
 
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -76,40 +77,73 @@ class BatchResult:
         return 60.0 * self.vertebrae_planned / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass
+class BatchInputs:
+    """What a batch plans: the cases, and the inputs that could not become one (case id -> why,
+    e.g. a mesh whose level its name does not tell); those get a failed row, the rest go on."""
+
+    cases: list[Case]
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
 def batch_cases(inputs: list[str | os.PathLike], level: str | None = None, units: str | None = None,
-                frame: str | None = None, **mesh_options) -> list[Case]:
-    """Cases for ``inputs``: case files are loaded, meshes wrapped by :func:`case_for_mesh`
-    (with ``level``, ``units``, ``frame`` and ``mesh_options``). Raises :class:`InputError`
-    naming the bad input, or when two inputs share a case id (they would share a folder) or a
-    case id is one of the batch's own file names."""
-    cases = []
-    for item in inputs:
-        path = Path(item).absolute()  # the workers of a remote cluster run in other folders
-        suffix = path.suffix.lower()
-        if suffix in CASE_SUFFIXES:
-            cases.append(load_case(path))
-        elif suffix in MESH_FORMATS:
-            cases.append(case_for_mesh(path, level=level, units=units, frame=frame, **mesh_options))
-        else:
-            raise InputError(f"{path}: not a case file ({', '.join(CASE_SUFFIXES)}) or a mesh ({', '.join(MESH_FORMATS)})")
+                frame: str | None = None, **mesh_options) -> BatchInputs:
+    """The cases of ``inputs`` (files, or folders whose case files and meshes are taken, sorted by
+    name): case files are loaded, meshes wrapped by :func:`case_for_mesh` (with ``level``,
+    ``units``, ``frame`` and ``mesh_options``). An input that cannot become a case (a case file that
+    does not validate, a mesh whose level is not in its name) is rejected with its reason. Raises
+    :class:`InputError` for a missing path, a named file that is neither case file nor mesh, a folder
+    with neither, two inputs sharing a case id (they would share a folder) or a case id that is one of
+    the batch's own file names."""
+    batch = BatchInputs(cases=[])
+    for path in _input_files(inputs):
+        try:
+            if path.suffix.lower() in CASE_SUFFIXES:
+                batch.cases.append(load_case(path))
+            else:
+                batch.cases.append(case_for_mesh(path, level=level, units=units, frame=frame, **mesh_options))
+        except InputError as exc:
+            batch.rejected[file_case_id(path)] = f"{type(exc).__name__}: {exc}"
     seen: dict[str, str] = {}
-    for case in cases:
-        if case.case_id in seen:
-            raise InputError(f"{case.source} and {seen[case.case_id]} share the case id {case.case_id!r}; rename one")
-        if case.case_id in (SUMMARY_FILE, REPORT_FILE, ATTEMPTS_DIR):
-            raise InputError(f"{case.source}: the case id {case.case_id!r} is a batch file's name; rename it")
-        seen[case.case_id] = case.source
-    return cases
+    for case_id, source in [(c.case_id, c.source) for c in batch.cases] + [(i, i) for i in batch.rejected]:
+        if case_id in seen:
+            raise InputError(f"{source} and {seen[case_id]} share the case id {case_id!r}; rename one")
+        if case_id in (SUMMARY_FILE, REPORT_FILE, ATTEMPTS_DIR):
+            raise InputError(f"{source}: the case id {case_id!r} is a batch file's name; rename it")
+        seen[case_id] = source
+    return batch
 
 
-def run_batch(cases: list[Case], out_dir: str | os.PathLike, workers: int | None = None, scheduler: str | None = None,
-              progress: bool = True, redo: bool = False) -> BatchResult:
-    """Plan ``cases`` into ``out_dir/<case_id>/``, skipping finished cases (unless ``redo``), then
+def _input_files(inputs: list[str | os.PathLike]) -> list[Path]:
+    """The files of ``inputs``: each file as given, each folder's case files and meshes (not
+    recursive, sorted by name); absolute, since the workers of a remote cluster run elsewhere."""
+    suffixes = CASE_SUFFIXES + tuple(MESH_FORMATS)
+    files = []
+    for item in inputs:
+        path = Path(item).absolute()
+        if path.is_dir():
+            found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+            if not found:
+                raise InputError(f"{path}: a folder with no case file ({', '.join(CASE_SUFFIXES)}) or mesh "
+                                 f"({', '.join(MESH_FORMATS)})")
+            files += found
+        elif not path.is_file():
+            raise InputError(f"{path}: no such file or folder")
+        elif path.suffix.lower() not in suffixes:
+            raise InputError(f"{path}: not a case file ({', '.join(CASE_SUFFIXES)}) or a mesh ({', '.join(MESH_FORMATS)})")
+        else:
+            files.append(path)
+    return files
+
+
+def run_batch(inputs: BatchInputs, out_dir: str | os.PathLike, workers: int | None = None,
+              scheduler: str | None = None, progress: bool = True, redo: bool = False) -> BatchResult:
+    """Plan the cases of ``inputs`` into ``out_dir/<case_id>/``, skipping finished cases (unless ``redo``), then
     write ``out_dir/summary.csv`` and ``out_dir/cohort_report.html`` atomically. ``workers``: 1
     plans in this process, more start a local Dask cluster of that many processes (default: one
     per core); ``scheduler`` (address or scheduler file) uses an existing cluster instead. A
-    case that fails is reported (``failed`` and its summary rows) and left unfinished, so a
-    re-run tries it again. One batch at a time per ``out_dir``."""
+    case that fails, or an input rejected, is reported (``failed`` and its summary rows) and left
+    unfinished, so a re-run tries it again. One batch at a time per ``out_dir``."""
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}")
     if workers is not None and scheduler is not None:
@@ -120,9 +154,9 @@ def run_batch(cases: list[Case], out_dir: str | os.PathLike, workers: int | None
     except OSError as exc:
         raise InputError(f"cannot create the batch output folder {out}: {exc}") from exc
     clear_stale(out)
-    result = BatchResult(rows=[])
+    result = BatchResult(rows=[], failed=dict(inputs.rejected))
     todo = []
-    for case in cases:
+    for case in inputs.cases:
         if not redo and (out / case.case_id / DONE_MARKER).is_file():
             result.skipped.append(case.case_id)
         else:
@@ -142,7 +176,7 @@ def run_batch(cases: list[Case], out_dir: str | os.PathLike, workers: int | None
             result.failed[case_id] = error
     result.seconds = time.perf_counter() - start
     clear_stale(out)  # what attempts killed mid-write left
-    result.rows = collect_rows(cases, out, result.failed)
+    result.rows = collect_rows(inputs.cases, out, result.failed)
     write_text_atomic(out / SUMMARY_FILE, rows_to_csv(result.rows))
     write_cohort_report(out)
     return result
@@ -251,20 +285,23 @@ def read_attempts(out: str | os.PathLike, case_id: str) -> list[dict]:
 
 
 def collect_rows(cases: list[Case], out: Path, failed: dict[str, str]) -> list[dict]:
-    """Summary rows of every case from its done marker (an error row for a failed case), sorted
-    by case id and level."""
-    rows = []
+    """Summary rows of every case from its done marker (an error row for a failed case, one row
+    with no level for a rejected input: in ``failed`` but not a case), sorted by case id and level."""
+    rows = [_failed_row(case_id, "", failed[case_id]) for case_id in set(failed) - {case.case_id for case in cases}]
     for case in cases:
         marker = out / case.case_id / DONE_MARKER
         if marker.is_file():
             rows += json.loads(marker.read_text(encoding="utf-8"))["rows"]
         else:
-            for level in case.levels:
-                row = {key: "" for key in SUMMARY_COLUMNS}
-                row.update(case_id=case.case_id, level=level, status="failed",
-                           message=failed.get(case.case_id, "not finished"))
-                rows.append(row)
+            rows += [_failed_row(case.case_id, level, failed.get(case.case_id, "not finished")) for level in case.levels]
     return sorted(rows, key=lambda r: (r["case_id"], _LEVEL_ORDER.get(r["level"], 99)))
+
+
+def _failed_row(case_id: str, level: str, message: str) -> dict:
+    """A summary row of a case (level) that has no plan: status failed, the reason in message."""
+    row = {key: "" for key in SUMMARY_COLUMNS}
+    row.update(case_id=case_id, level=level, status="failed", message=message)
+    return row
 
 
 def clear_stale(out: Path) -> None:

@@ -292,9 +292,14 @@ def case_for_mesh(path: str | os.PathLike, level: str | None = None, units: str 
             raise InputError(f"cannot tell the level of {path.name} from its name: give the level (e.g. --level L4)")
         level = match.group(1)
     levels = parse_levels(level)
-    case_id = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)
-    return Case(case_id=case_id, levels=levels, clinical=None,
+    return Case(case_id=file_case_id(path), levels=levels, clinical=None,
                 meshes={levels[0]: MeshInput(path.resolve(), units, frame)}, source=str(path), **options)
+
+
+def file_case_id(path: Path) -> str:
+    """The case id a file gives when its content does not: its name without the suffix, every
+    character a case id may not hold replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", path.stem)
 
 
 def _settings(overrides: dict) -> PlannerSettings:
