@@ -131,7 +131,7 @@ def ground_truth(p: SyntheticParameters, lay: Layout, mesh: trimesh.Trimesh, bod
     for side, tube in lay.pedicles.items():
         d, e1 = tube.axes[0], tube.axes[1]
         width, height = pedicle_section(mesh, tube.centre, d, e1)
-        if abs(width - m.pedicle_width_mm) > 1.0 or abs(height - m.pedicle_height_mm) > 1.0:
+        if abs(width - tube.width_mm) > 1.0 or abs(height - m.pedicle_height_mm) > 1.0:
             raise InputError(f"synthetic {p.level}: the {side} pedicle isthmus section ({width:.1f} x "
                              f"{height:.1f} mm) meets another part; choose values nearer the level defaults")
         widths.append(width)

@@ -245,12 +245,15 @@ def _design(p: SyntheticParameters, body: Body) -> _Design:
     y_post_lat = y_post - p.kidney_depth_mm        # posterolateral corners
     theta_t, theta_s = np.radians(m.pedicle_transverse_angle_deg), np.radians(m.pedicle_sagittal_angle_deg)
     half_w, half_h = m.pedicle_width_mm / 2, m.pedicle_height_mm / 2
+    # The isthmus lead is set by the wider / steeper side (asymmetric pedicles).
+    sides = [side_pedicle(p, s) for _, s in SIDE_SIGNS]
+    lead_w, lead_t = max(w for w, _ in sides) / 2, max(t for _, t in sides)
     # Isthmus far enough behind the body that no blend reaches its cross-section.
     # (the anterolateral edge of the isthmus only counts when it lies in front of the body)
-    lateral_edge = m.canal_width_mm / 2 + half_w / math.cos(theta_t) + half_w * math.cos(theta_t)
+    lateral_edge = m.canal_width_mm / 2 + lead_w / math.cos(lead_t) + lead_w * math.cos(lead_t)
     reach_y = half_h * abs(math.sin(theta_s))
     if lateral_edge < m.body_width_mm / 2 + 1.0:
-        reach_y += half_w * math.sin(theta_t)
+        reach_y += lead_w * math.sin(lead_t)
     lead = K_PEDICLE_MM + _ISTHMUS_CLEARANCE_MM + reach_y + 1.0
     back = K_ARCH_MM + _ISTHMUS_CLEARANCE_MM + reach_y + 4.5 + (S1_PEDICLE_EXTRA if p.level == "S1" else 0.0)
     z_ped = m.body_height_posterior_mm / 2 - half_h - 1.5 + y_post_lat * body.wedge_slope
@@ -261,16 +264,26 @@ def _design(p: SyntheticParameters, body: Body) -> _Design:
                    body.mean_height_mm)
 
 
+def side_pedicle(p: SyntheticParameters, s: float) -> tuple[float, float]:
+    """Isthmus width (mm) and transverse angle (radians) of the pedicle on side ``s`` (+1 right,
+    -1 left): the level's values plus (right) or minus (left) half of the parameters' asymmetries."""
+    m = p.morph
+    return (m.pedicle_width_mm + s * p.pedicle_width_asymmetry_mm / 2,
+            np.radians(m.pedicle_transverse_angle_deg + s * p.pedicle_transverse_asymmetry_deg / 2))
+
+
 def _pedicle(p: SyntheticParameters, body: Body, g: _Design, side: str, s: float) -> PedicleTube:
     """The pedicle tube on one side (``s`` +1 right, -1 left), its medial wall on the transverse
     line through the isthmus centre at canal_width_mm / 2."""
     m = p.morph
-    theta_t, theta_s, half_w, half_h, lead = g.theta_t, g.theta_s, g.half_w, g.half_h, g.lead
+    theta_s, half_h, lead = g.theta_s, g.half_h, g.lead
+    width, theta_t = side_pedicle(p, s)
+    half_w = width / 2
     d = np.array([-s * math.sin(theta_t) * math.cos(theta_s), math.cos(theta_t) * math.cos(theta_s),
                   math.sin(theta_s)])
     e1, e2 = perpendicular_basis(d, reference=-_UP)
     y_cut = g.y_post_lat + PEDICLE_BODY_OVERLAP
-    tube = PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width_mm, m.pedicle_height_mm,
+    tube = PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), width, m.pedicle_height_mm,
                        -g.back - 4.0, 60.0, PEDICLE_FLARE / lead ** 2, lead)
     medial = brentq(lambda r: tube.field(np.array([[-s * r, 0.0, 0.0]]))[0], 0.0, 3 * half_w / math.cos(theta_t))
     # z_ped is the height of the axis where it reaches the body.
