@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 
 from ..coordinates import SIDE_SIGNS
 from ..errors import InputError
-from ..geometry.vectors import cross3, perpendicular_basis
+from ..geometry.vectors import cross3, perpendicular_basis, perpendicular_part
 from ..landmarks import Plane
 from .parameters import SyntheticParameters
 
@@ -45,6 +45,8 @@ S1_PEDICLE_EXTRA = 8.0
 LAMINA_THICKNESS_MM = 6.0
 
 _UP = np.array([0.0, 0.0, 1.0])
+#: Thickness (mm) of the transverse process's root where it lies against the pedicle (tp_root_span_mm) [A].
+TP_ROOT_THICKNESS_MM = 5.0
 
 
 def smooth_min(a, b, k):
@@ -337,7 +339,21 @@ def _side_arch(p: SyntheticParameters, g: _Design, tube: PedicleTube, s: float) 
     tp_half = np.array([p.tp_length_mm / 2 + 3.0, 4.5 if stout else 3.0, 6.0 if stout else 4.5])
     tp_centre = pillar + tp_dir * (tp_half[0] + 2.0) + [0, 1.5, 2.0]
     arch.append((Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
+    if p.tp_root_span_mm > 0:
+        arch.append((_tp_root(p, g, tube, s), "posterior_arch"))
     return arch
+
+
+def _tp_root(p: SyntheticParameters, g: _Design, tube: PedicleTube, s: float) -> Box:
+    """The transverse process's root as a plate as tall as the pedicle against its lateral wall, from
+    the pillar forward along the axis for ``tp_root_span_mm``: the pedicle then has no narrowing
+    (a real L5's process joins its pedicle over its whole height)."""
+    d = tube.axes[0]
+    lateral = perpendicular_part(np.array([s, 0.0, 0.0]), d)
+    lateral /= np.linalg.norm(lateral)
+    half = np.array([p.tp_root_span_mm / 2, TP_ROOT_THICKNESS_MM / 2, g.half_h + 1.0])
+    centre = tube.centre + d * (p.tp_root_span_mm / 2 - g.back) + lateral * (tube.width_mm / 2 + half[1] - 1.0)
+    return Box(centre, np.vstack([d, lateral, cross3(d, lateral)]), half, 1.5)
 
 
 def _lamina(g: _Design, tube: PedicleTube, s: float, y_lam_front: float) -> tuple:
