@@ -195,6 +195,37 @@ def test_pedicle_width_override_gives_that_isthmus():
         assert width == pytest.approx(5.0, abs=0.3)
 
 
+def test_asymmetric_pedicles_differ_by_the_requested_width_and_angle():
+    sv = synthesize("L4", pedicle_width_asymmetry_mm=3.0, pedicle_transverse_asymmetry_deg=10.0)
+    m, peds = sv.parameters.morph, sv.landmarks.pedicles
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+        ped = peds[side]
+        width, _ = section_extent(sv.mesh, ped.isthmus_centre, ped.axis_direction,
+                                  np.cross([0, 0, 1.0], ped.axis_direction), 12.0)
+        assert width == pytest.approx(m.pedicle_width_mm + sign * 1.5, abs=0.3), side
+        angle = math.degrees(math.atan2(abs(ped.axis_direction[0]), ped.axis_direction[1]))
+        assert angle == pytest.approx(m.pedicle_transverse_angle_deg + sign * 5.0, abs=0.01), side
+
+
+def test_transverse_process_root_fills_the_pedicle_narrowing():
+    """With the root along the pedicle's lateral wall, the bone reaches more than 2 mm further out
+    from the isthmus centre than the tube's half-width, while the medial wall stays where it was."""
+    sv = synthesize("L5", tp_root_span_mm=18.0)
+    plain = synthesize("L5")
+    half = sv.parameters.morph.pedicle_width_mm / 2
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+        ped = sv.landmarks.pedicles[side]
+        lateral = np.array([sign, 0.0, 0.0]) - sign * ped.axis_direction[0] * ped.axis_direction
+        lateral /= np.linalg.norm(lateral)
+        out = {name: mesh.ray.intersects_location([ped.isthmus_centre], [d])[0]
+               for name, mesh, d in (("root", sv.mesh, lateral), ("plain", plain.mesh, lateral),
+                                     ("medial", sv.mesh, -lateral))}
+        reach = {name: np.linalg.norm(hits - ped.isthmus_centre, axis=1).min() for name, hits in out.items()}
+        assert reach["plain"] == pytest.approx(half, abs=0.3), side
+        assert reach["root"] > half + 2.0 and reach["medial"] == pytest.approx(half, abs=0.3), (side, reach)
+        assert ped.isthmus_width_mm > 2 * half + 2.0, side
+
+
 def test_same_seed_same_bytes_and_different_seeds_differ(tmp_path, variants):
     again = synthesize("L3", vary=True, seed=1)
     other = synthesize("L3", vary=True, seed=7)
@@ -244,6 +275,8 @@ def test_committed_files_load_as_the_generated_meshes(defaults):
     ("L4", {"pedicle_width_mm": 0.0}),
     ("L4", {"canal_depth_mm": float("nan")}),
     ("L4", {"pedicle_wdth": 8.0}),
+    ("L4", {"pedicle_width_asymmetry_mm": 9.0}),
+    ("L5", {"tp_root_span_mm": -1.0}),
     ("L7", {}),
     ("T12", {}),
 ])

@@ -50,6 +50,12 @@ class SyntheticParameters:
     the random variation used (None/0 for the mean anatomy). ``voxel_mm`` is the sampling step of
     the implicit field, ``target_faces`` the face count after decimation.
     Pedicle sagittal angle: positive when the axis rises going anteriorly.
+    ``pedicle_width_asymmetry_mm`` / ``pedicle_transverse_asymmetry_deg``: right minus left isthmus
+    width / transverse angle (each side gets half; 0 = mirror-symmetric): real pedicles differ by
+    side [A: left-right differences of 1-2 mm and a few degrees are common in CT morphometry].
+    ``tp_root_span_mm``: how far (mm, along the pedicle axis from the articular pillar) the transverse
+    process's root lies against the pedicle's lateral wall, as tall as the pedicle (0 = no root: today's
+    shapes); longer than the pillar-to-isthmus distance, the pedicle has no narrowing (L5 [A]).
     """
 
     level: str
@@ -62,6 +68,9 @@ class SyntheticParameters:
     spinous_length_mm: float = 28.0
     spinous_height_mm: float = 22.0
     facet_angle_deg: float = 30.0
+    pedicle_width_asymmetry_mm: float = 0.0
+    pedicle_transverse_asymmetry_deg: float = 0.0
+    tp_root_span_mm: float = 0.0
     cortical_thickness_mm: float = NORMAL_BONE["cortical_thickness_mm"]
     bone_volume_fraction: float = NORMAL_BONE["bone_volume_fraction"]
     seed: int | None = None
@@ -156,6 +165,9 @@ def _validate(p: SyntheticParameters) -> None:
         (0.01 <= p.bone_volume_fraction <= 0.6, "bone_volume_fraction must be 0.01-0.6"),
         (0.3 <= p.voxel_mm <= 1.2, "voxel_mm must be 0.3-1.2 mm"),
         (2000 <= p.target_faces <= 500000, "target_faces must be 2000-500000"),
+        (0 <= p.tp_root_span_mm <= 30, "tp_root_span_mm must be 0-30 mm"),
+        (abs(p.pedicle_width_asymmetry_mm) <= 6 and abs(p.pedicle_transverse_asymmetry_deg) <= 20,
+         "pedicle asymmetries must be within 6 mm and 20 deg"),
         (p.tp_length_mm >= 0 and p.spinous_length_mm > 0 and p.spinous_height_mm > 0,
          "process lengths must be positive"),
     ]

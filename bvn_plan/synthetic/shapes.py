@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 
 from ..coordinates import SIDE_SIGNS
 from ..errors import InputError
-from ..geometry.vectors import cross3, perpendicular_basis
+from ..geometry.vectors import cross3, perpendicular_basis, perpendicular_part
 from ..landmarks import Plane
 from .parameters import SyntheticParameters
 
@@ -45,6 +45,8 @@ S1_PEDICLE_EXTRA = 8.0
 LAMINA_THICKNESS_MM = 6.0
 
 _UP = np.array([0.0, 0.0, 1.0])
+#: Thickness (mm) of the transverse process's root where it lies against the pedicle (tp_root_span_mm) [A].
+TP_ROOT_THICKNESS_MM = 5.0
 
 
 def smooth_min(a, b, k):
@@ -245,12 +247,15 @@ def _design(p: SyntheticParameters, body: Body) -> _Design:
     y_post_lat = y_post - p.kidney_depth_mm        # posterolateral corners
     theta_t, theta_s = np.radians(m.pedicle_transverse_angle_deg), np.radians(m.pedicle_sagittal_angle_deg)
     half_w, half_h = m.pedicle_width_mm / 2, m.pedicle_height_mm / 2
+    # The isthmus lead is set by the wider / steeper side (asymmetric pedicles).
+    sides = [side_pedicle(p, s) for _, s in SIDE_SIGNS]
+    lead_w, lead_t = max(w for w, _ in sides) / 2, max(t for _, t in sides)
     # Isthmus far enough behind the body that no blend reaches its cross-section.
     # (the anterolateral edge of the isthmus only counts when it lies in front of the body)
-    lateral_edge = m.canal_width_mm / 2 + half_w / math.cos(theta_t) + half_w * math.cos(theta_t)
+    lateral_edge = m.canal_width_mm / 2 + lead_w / math.cos(lead_t) + lead_w * math.cos(lead_t)
     reach_y = half_h * abs(math.sin(theta_s))
     if lateral_edge < m.body_width_mm / 2 + 1.0:
-        reach_y += half_w * math.sin(theta_t)
+        reach_y += lead_w * math.sin(lead_t)
     lead = K_PEDICLE_MM + _ISTHMUS_CLEARANCE_MM + reach_y + 1.0
     back = K_ARCH_MM + _ISTHMUS_CLEARANCE_MM + reach_y + 4.5 + (S1_PEDICLE_EXTRA if p.level == "S1" else 0.0)
     z_ped = m.body_height_posterior_mm / 2 - half_h - 1.5 + y_post_lat * body.wedge_slope
@@ -261,16 +266,26 @@ def _design(p: SyntheticParameters, body: Body) -> _Design:
                    body.mean_height_mm)
 
 
+def side_pedicle(p: SyntheticParameters, s: float) -> tuple[float, float]:
+    """Isthmus width (mm) and transverse angle (radians) of the pedicle on side ``s`` (+1 right,
+    -1 left): the level's values plus (right) or minus (left) half of the parameters' asymmetries."""
+    m = p.morph
+    return (m.pedicle_width_mm + s * p.pedicle_width_asymmetry_mm / 2,
+            np.radians(m.pedicle_transverse_angle_deg + s * p.pedicle_transverse_asymmetry_deg / 2))
+
+
 def _pedicle(p: SyntheticParameters, body: Body, g: _Design, side: str, s: float) -> PedicleTube:
     """The pedicle tube on one side (``s`` +1 right, -1 left), its medial wall on the transverse
     line through the isthmus centre at canal_width_mm / 2."""
     m = p.morph
-    theta_t, theta_s, half_w, half_h, lead = g.theta_t, g.theta_s, g.half_w, g.half_h, g.lead
+    theta_s, half_h, lead = g.theta_s, g.half_h, g.lead
+    width, theta_t = side_pedicle(p, s)
+    half_w = width / 2
     d = np.array([-s * math.sin(theta_t) * math.cos(theta_s), math.cos(theta_t) * math.cos(theta_s),
                   math.sin(theta_s)])
     e1, e2 = perpendicular_basis(d, reference=-_UP)
     y_cut = g.y_post_lat + PEDICLE_BODY_OVERLAP
-    tube = PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), m.pedicle_width_mm, m.pedicle_height_mm,
+    tube = PedicleTube(np.zeros(3), np.vstack([d, e1, e2]), width, m.pedicle_height_mm,
                        -g.back - 4.0, 60.0, PEDICLE_FLARE / lead ** 2, lead)
     medial = brentq(lambda r: tube.field(np.array([[-s * r, 0.0, 0.0]]))[0], 0.0, 3 * half_w / math.cos(theta_t))
     # z_ped is the height of the axis where it reaches the body.
@@ -324,7 +339,21 @@ def _side_arch(p: SyntheticParameters, g: _Design, tube: PedicleTube, s: float) 
     tp_half = np.array([p.tp_length_mm / 2 + 3.0, 4.5 if stout else 3.0, 6.0 if stout else 4.5])
     tp_centre = pillar + tp_dir * (tp_half[0] + 2.0) + [0, 1.5, 2.0]
     arch.append((Box(tp_centre, _frame_from(tp_dir, [0, 0, 1.0]), tp_half, 2.8), "posterior_arch"))
+    if p.tp_root_span_mm > 0:
+        arch.append((_tp_root(p, g, tube, s), "posterior_arch"))
     return arch
+
+
+def _tp_root(p: SyntheticParameters, g: _Design, tube: PedicleTube, s: float) -> Box:
+    """The transverse process's root as a plate as tall as the pedicle against its lateral wall, from
+    the pillar forward along the axis for ``tp_root_span_mm``: the pedicle then has no narrowing
+    (a real L5's process joins its pedicle over its whole height)."""
+    d = tube.axes[0]
+    lateral = perpendicular_part(np.array([s, 0.0, 0.0]), d)
+    lateral /= np.linalg.norm(lateral)
+    half = np.array([p.tp_root_span_mm / 2, TP_ROOT_THICKNESS_MM / 2, g.half_h + 1.0])
+    centre = tube.centre + d * (p.tp_root_span_mm / 2 - g.back) + lateral * (tube.width_mm / 2 + half[1] - 1.0)
+    return Box(centre, np.vstack([d, lateral, cross3(d, lateral)]), half, 1.5)
 
 
 def _lamina(g: _Design, tube: PedicleTube, s: float, y_lam_front: float) -> tuple:
