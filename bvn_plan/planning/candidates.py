@@ -160,12 +160,18 @@ def extrapedicular_candidates(ctx: SearchContext, side: str) -> tuple[Candidates
     s = ctx.settings
     tips = ctx.tip_targets(side, even_only=True)
     ma, ca = np.meshgrid(s.extrapedicular_medial_angles_deg, s.extrapedicular_craniocaudal_angles_deg, indexing="ij")
-    dirs = ctx.local_dir(side, ma.ravel(), ca.ravel())
+    windows = ctx.zones.approach.windows
+    inside = windows.angles_inside(ma, ca, strict=True)
+    if not inside.any():
+        return None, [f"no extrapedicular direction of the search grid lies strictly inside the window "
+                      f"{windows.extrapedicular_medial_deg} deg medial, {windows.extrapedicular_craniocaudal_deg} deg "
+                      "cranio-caudal"]
+    dirs = ctx.local_dir(side, ma[inside], ca[inside])
     T = np.repeat(tips, len(dirs), axis=0)
     D = np.tile(dirs, (len(tips), 1))
     idx, entry, entry_t = _extrapedicular_entries(ctx, side, T, D)
     if len(idx) == 0:
-        lo, hi = s.extrapedicular_entry_window_mm
+        lo, hi = windows.extrapedicular_entry_mm
         return None, [f"no straight line to the target zone enters the {side} lateral body wall {lo:.0f} to "
                       f"{hi:.0f} mm from the pedicle-body junction with {s.clear_behind_entry_mm:.0f} mm free of "
                       "bone behind its entry"]
@@ -192,7 +198,7 @@ def _extrapedicular_entries(ctx: SearchContext, side: str, T: np.ndarray,
         shared) lie outside bone."""
         pts = T[lines, None, :] - t[steps][..., None] * D[lines, None, :]
         return ctx.zones.bone.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2]) >= 0
-    lo, hi = s.extrapedicular_entry_window_mm
+    lo, hi = ctx.zones.approach.windows.extrapedicular_entry_mm
     # the entry T - t D lies (T - junction).a - t (D.a) anterior of the pedicle-body junction: past
     # t_last it cannot lie in the window
     forward = D @ ctx.frame.anterior

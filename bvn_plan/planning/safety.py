@@ -23,6 +23,7 @@ from ..landmarks import Landmarks
 from ..levels import morphometry
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath, PathSamples
+from .approach import ApproachGeometry, EntryJudgement, EntryWindows
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -86,6 +87,12 @@ DEFAULT_RULES = (
     Rule("exiting_root_proximity", "exiting_root", "instrument", 2.0, WARN,
          "as exiting_root_instrument; proximity margin [A, 2 mm]",
          "the instrument keeps 2 mm from the exiting nerve root corridor"),
+    Rule("bone_entry_window", "entry_window", "instrument", 0.0, FAIL,
+         "prone posterior approach: transpedicular through the pedicle isthmus, or extrapedicular at the "
+         "supero-lateral pedicle-body junction [V, Cho 2011 J Korean Neurosurg Soc 49:273] inside "
+         "EntryWindows' angles (medial <= 50 deg from the sagittal plane [issue 16; A]); the disc, the canal, "
+         "the neural foramen, the anterior and lateral body wall lie outside both [A, anatomy]",
+         "the instrument reaches the bone through the transpedicular or the extrapedicular window"),
     Rule("segmental_artery_instrument", "segmental_artery", "instrument", 2.0, WARN,
          "segmental arteries in the extrapedicular puncture zone L1-L5: 5/3/6/10/17 % "
          "[V, Liu 2019 PLoS One]; band height [A, +-6 mm about mid-body]",
@@ -185,6 +192,8 @@ class CheckResult:
     gertzbein_robbins_grade: int
     tip: list
     notes: list[str] = field(default_factory=list)
+    #: how the path reaches the bone (:class:`bvn_plan.planning.approach.EntryJudgement` as a dict)
+    entry: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -210,7 +219,7 @@ class SafetyZones:
     TIP_OUTSIDE_LIMIT_MM = 10.0
 
     def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
-                 segmental_band_mm: float = 6.0):
+                 segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows()):
         if landmarks.canal_mesh is None or not landmarks.face_regions:
             raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
         self.mesh = mesh
@@ -235,6 +244,8 @@ class SafetyZones:
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
         self.root = root
         self.root_segments = self._root_segments()
+        endplates = np.concatenate([np.asarray(landmarks.face_regions[n], int) for n in REGIONS[:2]])
+        self.approach = ApproachGeometry(landmarks, mesh.vertices[np.unique(mesh.faces[endplates])], windows)
 
     def _segmental_faces(self) -> np.ndarray:
         frame = self.landmarks.frame
@@ -308,6 +319,7 @@ class _Course:
     exits: np.ndarray
     medial_breach_mm: float = 0.0
     grade: int = 0
+    entry_judgement: EntryJudgement | None = None
 
     @property
     def intraosseous(self) -> bool:
@@ -334,6 +346,9 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     entry = int(inside[0])
     after = np.arange(entry, len(points))
     course = _Course(samples, bone_sd, entry, after[bone_sd[after] > 0])
+    crosses_canal = bool((zones.canal(points, places) < 0).any())
+    course.entry_judgement = zones.approach.judge(points, entry, crosses_canal,
+                                                  zones.nearest_region(points[entry:entry + 1])[0])
     clearances: dict[str, ZoneClearance] = {}
 
     def record(zone, applies_to, value, where, d):
@@ -349,7 +364,8 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     if verdict == PASS:
         reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
     return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
-                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(), [])
+                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(), [],
+                       course.entry_judgement.to_dict())
 
 
 def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
@@ -433,6 +449,11 @@ def _apply_rules(rules: RuleSet, clearances: dict[str, ZoneClearance], zones: Sa
         key = f"{rule.zone}:{rule.applies_to}"
         if rule.zone == "bone":
             results.append(_bone_rule(rule, clearances.get(key), zones, course))
+        elif rule.zone == "entry_window":
+            j = course.entry_judgement
+            status = PASS if j.window is not None else rule.severity
+            reason = j.reason if j.window is None else f"{rule.description}: {j.reason}"
+            results.append(RuleResult(rule.name, status, j.slack_mm, rule.margin_mm, reason))
         elif key in clearances:
             results.append(_zone_rule(rule, clearances[key], zones, course))
     return results

@@ -1,0 +1,128 @@
+"""The approach from the back: a path may reach the bone only through the transpedicular or the
+extrapedicular window (rule ``bone_entry_window``). On every real level in ../shared/data a family
+of unsafe approaches with tips inside the body fails, the reason naming the structure at risk, and
+the planner's own plans pass with angles strictly inside the window."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from bvn_plan import InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy, plan_level
+from bvn_plan.planning import FAIL, PlannerSettings
+from bvn_plan.planning.approach import EntryWindows
+from bvn_plan.workflow import load_labelmap
+
+R = 1.7  # 10 G introducer radius, mm
+
+LEVELS = [("vhm", "L3"), ("vhm", "L4"), ("vhm", "L5"), ("totalseg", "L3"), ("totalseg", "L4"),
+          ("totalseg", "L5"), ("totalseg", "S1"), ("organs", "L1")]
+
+
+def _load(vhm_dir, totalseg_dir, source, level):
+    if source == "vhm":
+        return Vertebra.load(vhm_dir / f"{level}_whole.stl", level=level)
+    if source == "totalseg":
+        return load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra(level)
+    return load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra(level)
+
+
+@pytest.fixture(scope="module", params=LEVELS, ids=[f"{s}-{lv}" for s, lv in LEVELS])
+def real(request, vhm_dir, totalseg_dir):
+    source, level = request.param
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v = _load(vhm_dir, totalseg_dir, source, level)
+        found = find_anatomy(v)
+    return v, found, SafetyZones(v.mesh, found)
+
+
+def unsafe_family(found, zones) -> dict[str, tuple[set, list]]:
+    """Straight paths with tips inside the body, built from the landmarks (vertebra frame, mm):
+    kind -> (the structures its reason may name, [(start, tip)] in model coordinates)."""
+    f = found.frame
+    t = f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0]
+    sup = f.to_local(found.superior_endplate.point)[2]
+    inf = f.to_local(found.inferior_endplate.point)[2]
+    ped, _, half_h = zones.approach.pedicle_box("right")
+    below_pedicle = ped[2] - half_h
+    beyond = np.radians(EntryWindows().extrapedicular_medial_deg[1] + 20.0)
+    up, down = t.copy(), t.copy()
+    up[2], down[2] = sup - 4.0, inf + 4.0
+    family = {
+        "anterior": ({"great vessels"}, [(t + [0, 60, 0], t), (t + [10, 60, 10], t)]),
+        "anterolateral": ({"great vessels"}, [(t + [40, 50, 0], t), (t + [-40, 50, -5], t)]),
+        "direct lateral": ({"psoas"}, [(t + [70, 0, 0], t), (t + [-70, 0, 3], t)]),
+        "lateral beyond the window": ({"psoas"}, [(t + 80 * np.array([np.sin(beyond), -np.cos(beyond), 0]), t)]),
+        "posterior midline": ({"canal"}, [(t + [0, -70, 0], t)]),
+        "canal from the other side": ({"canal"}, [([-ped[0] - 5, ped[1] - 50, ped[2]], t + [8, 0, 0])]),
+        "disc above": ({"disc", "endplate"}, [(up + [40, -40, 20], up)]),
+        "neural foramen": ({"exiting root"}, [([ped[0] + 8, ped[1] - 40, below_pedicle - 6],
+                                               [ped[0] - 6, ped[1] + 14, below_pedicle - 4])]),
+    }
+    if found.level != "S1":  # the sacrum has no disc below S1
+        family["disc below"] = ({"disc", "endplate"}, [(down + [40, -40, -20], down)])
+    return {kind: (names, [(f.to_model(np.asarray(a, float)), f.to_model(np.asarray(b, float))) for a, b in paths])
+            for kind, (names, paths) in family.items()}
+
+
+def test_unsafe_approaches_fail_naming_the_structure(real):
+    v, found, zones = real
+    for kind, (names, paths) in unsafe_family(found, zones).items():
+        for start, tip in paths:
+            assert zones.bone(tip[None])[0] < 0, f"{kind}: the tip must lie inside the bone"
+            result = check_path(zones, InstrumentPath.straight(start, tip, R))
+            assert result.verdict == FAIL, (found.level, kind, result.reasons)
+            rule = next(r for r in result.rules if r.rule == "bone_entry_window")
+            assert rule.status == FAIL, (found.level, kind, rule.reason)
+            assert result.entry["structure"] in names, (found.level, kind, result.entry)
+            assert any(rule.reason in reason for reason in result.reasons)
+
+
+def test_the_planners_own_plans_pass_inside_the_windows(real):
+    v, found, zones = real
+    level_plan = plan_level(v, found, zones=zones)
+    windows, settings = zones.approach.windows, PlannerSettings()
+    planned = 0
+    for result in level_plan.results:
+        if result.plan is None:
+            continue
+        planned += 1
+        plan = result.plan
+        assert plan.verdict != FAIL
+        assert plan.check.entry["window"] == ("extrapedicular" if result.approach == "extrapedicular" else "transpedicular")
+        if result.approach == "extrapedicular":
+            medial = plan.numbers["introducer_medial_angle_deg"]
+            cc = plan.numbers["introducer_craniocaudal_angle_deg"]
+            assert windows.angles_inside(medial, cc, strict=True), (found.level, medial, cc)
+            grid_m, grid_c = settings.extrapedicular_medial_angles_deg, settings.extrapedicular_craniocaudal_angles_deg
+            assert min(grid_m) < medial < max(grid_m) and min(grid_c) < cc < max(grid_c)
+    assert planned >= 2, f"{found.level}: the planner found no plan"
+
+
+def test_the_search_grid_reaches_beyond_the_window():
+    w, s = EntryWindows(), PlannerSettings()
+    assert min(s.extrapedicular_medial_angles_deg) <= w.extrapedicular_medial_deg[0] - 10
+    assert max(s.extrapedicular_medial_angles_deg) >= w.extrapedicular_medial_deg[1] + 10
+    assert min(s.extrapedicular_craniocaudal_angles_deg) <= w.extrapedicular_craniocaudal_deg[0] - 10
+    assert max(s.extrapedicular_craniocaudal_angles_deg) >= w.extrapedicular_craniocaudal_deg[1] + 10
+    assert w.extrapedicular_medial_deg[1] <= 50.0
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "bvn_plan.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("level, points, structure", [
+    ("L4", ["60", "0", "66", "12", "0", "66"], "great vessels"),      # from the front, through the great vessels
+    ("L4", ["22", "-75", "58", "22", "0", "58"], "psoas"),            # straight lateral, through the psoas
+    ("L5", ["-12", "-30", "-7", "9", "0", "25"], "disc"),             # across the L5-S1 disc space
+])
+def test_the_issues_paths_fail_on_the_command_line(vhm_dir, level, points, structure):
+    """Issue 16's paths on the VHM meshes (their own coordinates: +x anterior, +y left, +z superior)."""
+    out = _cli("check", vhm_dir / f"{level}_whole.stl", "--level", level, "--point", *points[:3],
+               "--point", *points[3:], "--no-lesion")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "FAIL" in out.stdout and structure.split()[0] in out.stdout
