@@ -6,6 +6,7 @@ the planner's own plans pass with angles strictly inside the window."""
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,34 @@ def test_the_issues_paths_fail_on_the_command_line(vhm_dir, level, points, struc
                "--point", *points[3:], "--no-lesion")
     assert out.returncode == 4, out.stdout + out.stderr
     assert "FAIL" in out.stdout and structure.split()[0] in out.stdout
+
+
+def test_plans_give_the_skin_entry_midline_offset_and_needle_length(real):
+    """Without a CT the skin entry is SKIN_TO_BONE_MM before the bone entry along the introducer,
+    and the plan says it was assumed; the needle length adds that to the path in the bone."""
+    from bvn_plan.planning.approach import SKIN_TO_BONE_MM
+
+    v, found, zones = real
+    plan = plan_level(v, found, zones=zones, approaches=("transpedicular",)).recommendation
+    n = plan.numbers
+    skin, bone = np.array(n["skin_entry_point"]), np.array(n["bone_entry_point"])
+    assert np.linalg.norm(skin - bone) == pytest.approx(SKIN_TO_BONE_MM, abs=1e-6)
+    assert "assumed" in n["skin_entry_source"]
+    assert n["needle_length_skin_to_tip_mm"] == pytest.approx(SKIN_TO_BONE_MM + n["depth_bone_entry_to_tip_mm"])
+    # a converging transpedicular introducer enters the skin farther from the midline than the bone
+    assert n["skin_entry_from_midline_mm"] > abs(found.midsagittal_plane.signed_distance(bone[None])[0])
+
+
+def test_a_probe_tip_outside_the_bone_is_refused(vhm_dir):
+    out = _cli("lesion", vhm_dir / "L4_whole.stl", "--tip", "500", "0", "66", "--direction", "-1", "0", "0")
+    assert out.returncode == 2 and "outside the vertebra" in out.stderr + out.stdout
+
+
+def test_only_warned_plans_exit_with_their_own_code(tmp_path):
+    """The bundled L4's extrapedicular plans carry the segmental-artery warning (L4, Liu 2019):
+    planning that approach alone leaves only warned plans, which the first lines and exit code 6 say."""
+    mesh = Path(__file__).resolve().parents[1] / "meshes" / "L4.ply"
+    out = _cli("plan", mesh, "--level", "L4", "--frame", "RAS", "--approach", "extrapedicular", "--out", tmp_path)
+    assert out.returncode == 6, out.stdout + out.stderr
+    assert out.stdout.startswith("L4: ONLY PLANS WITH WARNINGS")
+    assert (tmp_path / "summary.txt").read_text().startswith("ONLY PLANS WITH WARNINGS")

@@ -29,6 +29,12 @@ from ..landmarks import Landmarks
 from ..levels import morphometry
 
 
+#: Skin-to-bone depth (mm) along the introducer line when neither a CT nor a subcutaneous-fat label
+#: shows the skin [A: posterior lumbar soft tissue from the skin to the pedicle entry is about
+#: 40-80 mm in adults, more with a high body-mass index]; the plan says the skin entry was assumed.
+SKIN_TO_BONE_MM = 60.0
+
+
 @dataclass(frozen=True)
 class EntryWindows:
     """The allowed bone entries (mm, degrees, vertebra frame) [rule ``bone_entry_window``].

@@ -22,8 +22,9 @@ from ..errors import AnatomyError, InputError
 from ..landmarks import Landmarks
 from ..levels import morphometry
 from ..lesion import EllipsoidLesion
-from ..paths import InstrumentPath, PathSamples
+from ..paths import SAMPLE_STEP_MM, InstrumentPath, PathSamples
 from .approach import ApproachGeometry, EntryJudgement, EntryWindows
+from .zones import OrganZones
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -93,6 +94,10 @@ DEFAULT_RULES = (
          "EntryWindows' angles (medial <= 50 deg from the sagittal plane [issue 16; A]); the disc, the canal, "
          "the neural foramen, the anterior and lateral body wall lie outside both [A, anatomy]",
          "the instrument reaches the bone through the transpedicular or the extrapedicular window"),
+    Rule("organ_instrument", "organs", "instrument", 0.0, FAIL,
+         "a labelled great vessel, kidney, psoas, bowel or the cord crossed by a needle [A, anatomy]; the "
+         "organs come from the segmentation given (TotalSegmentator 'total' names, planning.zones.NO_GO_ORGANS)",
+         "the instrument crosses no labelled organ"),
     Rule("segmental_artery_instrument", "segmental_artery", "instrument", 2.0, WARN,
          "segmental arteries in the extrapedicular puncture zone L1-L5: 5/3/6/10/17 % "
          "[V, Liu 2019 PLoS One]; band height [A, +-6 mm about mid-body]",
@@ -219,7 +224,8 @@ class SafetyZones:
     TIP_OUTSIDE_LIMIT_MM = 10.0
 
     def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
-                 segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows()):
+                 segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows(),
+                 organs: OrganZones | None = None):
         if landmarks.canal_mesh is None or not landmarks.face_regions:
             raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
         self.mesh = mesh
@@ -246,6 +252,16 @@ class SafetyZones:
         self.root_segments = self._root_segments()
         endplates = np.concatenate([np.asarray(landmarks.face_regions[n], int) for n in REGIONS[:2]])
         self.approach = ApproachGeometry(landmarks, mesh.vertices[np.unique(mesh.faces[endplates])], windows)
+        #: real organs from a labelmap (model coordinates = its world RAS mm), or None: modelled from the bone
+        self.organs = organs
+
+    @property
+    def soft_tissue(self) -> str:
+        """Which soft-tissue model the checks use, in words."""
+        if self.organs is None:
+            return ("soft tissue modelled from the bone: the bone-entry windows name the great vessels, psoas, "
+                    "exiting root and disc (no organ labels given)")
+        return f"soft tissue from the labelled organs of {self.organs.source}: {', '.join(self.organs.organs)}"
 
     def _segmental_faces(self) -> np.ndarray:
         frame = self.landmarks.frame
@@ -320,6 +336,7 @@ class _Course:
     medial_breach_mm: float = 0.0
     grade: int = 0
     entry_judgement: EntryJudgement | None = None
+    organ: str = ""   # the labelled organ crossed first, if any
 
     @property
     def intraosseous(self) -> bool:
@@ -364,8 +381,8 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     if verdict == PASS:
         reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
     return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
-                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(), [],
-                       course.entry_judgement.to_dict())
+                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(),
+                       [zones.soft_tissue], course.entry_judgement.to_dict())
 
 
 def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
@@ -397,6 +414,8 @@ def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) 
                                                region_places).items():
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
 
+    if zones.organs is not None:
+        _organ_clearance(zones.organs, course, record)
     root = zones.root_distance(points) - radius
     k = int(np.argmin(root))
     record("exiting_root", "instrument", root[k], points[k], float(depth[k]))
@@ -405,6 +424,24 @@ def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) 
         if len(outside):
             value, k = zones.surfaces["segmental_artery"].minimum(points[outside], radius, places.take(outside))
             record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
+
+
+def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
+    """Record the instrument's clearance from the labelled organs: minus the length (mm) run inside
+    the first organ crossed, else the least distance of its surface from any organ voxel."""
+    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
+    label = organs.label_at(points)
+    crossed = np.flatnonzero(label > 0)
+    if len(crossed):
+        first = label[crossed[0]]
+        run = crossed[label[crossed] == first]
+        course.organ = organs.words[int(first)]
+        value = -max(float(depth[run[-1]] - depth[run[0]]), SAMPLE_STEP_MM)
+        record("organs", "instrument", value, points[run[0]], float(depth[run[0]]))
+        return
+    distance = organs.distance(points) - radius
+    k = int(np.argmin(distance))
+    record("organs", "instrument", distance[k], points[k], float(depth[k]))
 
 
 def _lesion_clearances(zones: SafetyZones, lp: np.ndarray, record) -> None:
@@ -488,6 +525,13 @@ def _zone_rule(rule: Rule, c: ZoneClearance, zones: SafetyZones, course: _Course
     zone_words = ZONE_WORDS.get(rule.zone, rule.zone.replace("_", " "))
     if ok:
         reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
+    elif rule.zone == "organs":
+        past = course.past_entry(c.depth_mm)
+        reason = (f"the instrument crosses the {course.organ} (labelled in {zones.organs.source}) over "
+                  f"{-c.clearance_mm:.1f} mm, {-past:.1f} mm before the bone entry ({rule.description})"
+                  if c.clearance_mm < 0 else
+                  f"the instrument comes within {c.clearance_mm:.1f} mm of a labelled organ, inside its "
+                  f"{rule.margin_mm:.1f} mm margin ({rule.description})")
     elif rule.name == "canal_instrument":
         past = course.past_entry(c.depth_mm)
         where = f"{past:.1f} mm past the bone entry" if past >= 0 else f"{-past:.1f} mm before the bone entry"
