@@ -103,6 +103,8 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
         "intraosseous": check.intraosseous,
         "medial_breach_mm": check.medial_breach_mm,
         "gertzbein_robbins_grade": check.gertzbein_robbins_grade,
+        "bone_entry": check.entry,
+        "soft_tissue": list(check.notes),
         "numbers": numbers,
     }
     return out

@@ -336,7 +336,7 @@ class _Course:
     medial_breach_mm: float = 0.0
     grade: int = 0
     entry_judgement: EntryJudgement | None = None
-    organ: str = ""   # the labelled organ crossed first, if any
+    organ: str = ""   # the labelled organs crossed, in order, in words
 
     @property
     def intraosseous(self) -> bool:
@@ -435,7 +435,8 @@ def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
     if len(crossed):
         first = label[crossed[0]]
         run = crossed[label[crossed] == first]
-        course.organ = organs.words[int(first)]
+        order = dict.fromkeys(int(v) for v in label[crossed])  # the organs crossed, in order
+        course.organ = " and the ".join(organs.words[v] for v in order)
         value = -max(float(depth[run[-1]] - depth[run[0]]), SAMPLE_STEP_MM)
         record("organs", "instrument", value, points[run[0]], float(depth[run[0]]))
         return
@@ -527,8 +528,8 @@ def _zone_rule(rule: Rule, c: ZoneClearance, zones: SafetyZones, course: _Course
         reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
     elif rule.zone == "organs":
         past = course.past_entry(c.depth_mm)
-        reason = (f"the instrument crosses the {course.organ} (labelled in {zones.organs.source}) over "
-                  f"{-c.clearance_mm:.1f} mm, {-past:.1f} mm before the bone entry ({rule.description})"
+        reason = (f"the instrument crosses the {course.organ} (labelled in {zones.organs.source}), the first "
+                  f"over {-c.clearance_mm:.1f} mm from {-past:.1f} mm before the bone entry ({rule.description})"
                   if c.clearance_mm < 0 else
                   f"the instrument comes within {c.clearance_mm:.1f} mm of a labelled organ, inside its "
                   f"{rule.margin_mm:.1f} mm margin ({rule.description})")

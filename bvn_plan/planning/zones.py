@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 #: reasons name them.
 NO_GO_ORGANS = {
     "aorta": "aorta", "inferior_vena_cava": "inferior vena cava", "iliac_artery": "iliac artery",
-    "iliac_vena": "iliac vein", "kidney": "kidney", "iliopsoas": "psoas (iliopsoas)", "colon": "colon",
+    "iliac_vena": "iliac vein", "kidney": "kidney", "iliopsoas": "psoas", "colon": "colon",
     "small_bowel": "small bowel", "duodenum": "duodenum", "spinal_cord": "spinal cord",
 }
 
