@@ -208,3 +208,34 @@ def test_the_modelled_sectors_hold_the_labelled_vessels_and_psoas(organ_l1):
         sector = np.degrees(np.arctan2(np.abs(local[:, 0]), local[:, 1]))
         held = np.mean((sector < limit) == in_sector)
         assert len(near) > 100 and held >= 0.9, (names, len(near), held)
+
+
+def test_the_skin_entry_lies_on_the_outer_edge_of_the_subcutaneous_fat(totalseg_dir):
+    """The organ example (supine CT: the table lies behind the back): each planned path's skin entry
+    lies within 2 mm of the fat's marching-cubes surface, behind the bone entry; the plan says how
+    the skin entry was found and gives the midline offset and needle length."""
+    import nibabel as nib
+
+    from bvn_plan.geometry.meshing import mask_surface
+    from bvn_plan.planning.zones import OrganZones
+
+    folder = totalseg_dir.parent / "totalseg_organs_example"
+    labels = load_labelmap(folder / "example_seg.nii.gz")
+    fat = np.asarray(nib.load(folder / "subcutaneous_fat.nii.gz").dataobj) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v = labels.vertebra("L1")
+        found = find_anatomy(v)
+    zones = SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels, fat))
+    level_plan = plan_level(v, found, zones=zones, approaches=("transpedicular",))
+    surface = mask_surface(fat, labels.affine)
+    plans = [r.plan for r in level_plan.results if r.plan is not None]
+    assert plans
+    for plan in plans:
+        n = plan.numbers
+        skin = np.array(n["skin_entry_point"])
+        assert "outer edge of the subcutaneous fat" in n["skin_entry_source"]
+        assert float(surface.nearest.on_surface([skin])[1][0]) <= 2.0
+        assert found.frame.to_local(skin)[1] < found.frame.to_local(np.array(n["bone_entry_point"]))[1] - 20
+        assert n["needle_length_skin_to_tip_mm"] > n["depth_bone_entry_to_tip_mm"] + 20
+        assert n["skin_entry_from_midline_mm"] > 0

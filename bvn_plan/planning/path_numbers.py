@@ -60,8 +60,9 @@ def height_fraction(point: np.ndarray, lm: Landmarks) -> float:
     return below / (below + above)
 
 
-def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dict:
-    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``.
+def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, organs=None) -> dict:
+    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``; ``organs``:
+    the :class:`bvn_plan.planning.zones.OrganZones` whose subcutaneous fat places the skin entry.
 
     Returns a JSON-ready dict: points (model coordinates, mm), depths (mm along the path),
     angles (degrees) and fluoroscopic positions (mm and %), named as in the module docstring.
@@ -107,14 +108,20 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
         "lateral_tip_depth_percent": float(100 * (tip_local[1] - body["posterior_wall_y_mm"]) / body["body_depth_mm"]),
         "lateral_tip_past_posterior_wall_mm": float(tip_local[1] - body["posterior_wall_y_mm"]),
     }
-    skin = np.asarray(check.bone_entry, float) - SKIN_TO_BONE_MM * introducer_dir
+    bone_entry = np.asarray(check.bone_entry, float)
+    skin = None if organs is None else organs.skin_entry(bone_entry, introducer_dir)
+    if skin is None:
+        skin = bone_entry - SKIN_TO_BONE_MM * introducer_dir
+        source = (f"assumed: {SKIN_TO_BONE_MM:.0f} mm before the bone entry along the introducer line "
+                  "[A, planning.approach.SKIN_TO_BONE_MM]; no subcutaneous-fat label given")
+    else:
+        source = f"on the skin: the outer edge of the subcutaneous fat of {organs.source} on the introducer line"
     numbers.update({
         "skin_entry_point": skin.tolist(),
-        "skin_entry_source": f"assumed: {SKIN_TO_BONE_MM:.0f} mm before the bone entry along the introducer line "
-                             "[A, planning.approach.SKIN_TO_BONE_MM]; no CT or subcutaneous-fat label given",
+        "skin_entry_source": source,
         "skin_entry_from_midline_mm": float(abs(lm.midsagittal_plane.signed_distance(skin[None])[0])),
         "skin_entry_craniocaudal_from_tip_mm": float(frame.to_local(skin)[2] - tip_local[2]),
-        "needle_length_skin_to_tip_mm": float(SKIN_TO_BONE_MM + path.length - bone_entry_depth),
+        "needle_length_skin_to_tip_mm": float(np.linalg.norm(bone_entry - skin) + path.length - bone_entry_depth),
     })
     if path.arc_start is not None:
         arc_local = frame.to_local(path.arc_start)
