@@ -115,11 +115,34 @@ class ApproachGeometry:
         prior = morphometry(landmarks.level)
         self._tallest = prior.pedicle_height_mm + windows.max_pedicle_height_sd * prior.sd("pedicle_height_mm")
 
+    @classmethod
+    def of_mesh(cls, mesh, landmarks: Landmarks, windows: EntryWindows = EntryWindows()) -> "ApproachGeometry":
+        """From the vertebra ``mesh`` and its landmarks' endplate face regions."""
+        faces = np.concatenate([np.asarray(landmarks.face_regions.get(n, []), int)
+                                for n in ("superior_endplate", "inferior_endplate")])
+        return cls(landmarks, mesh.vertices[np.unique(mesh.faces[faces])], windows)
+
     def pedicle_box(self, side: str) -> tuple[np.ndarray, float, float]:
         """The isthmus centre (vertebra frame), its half width and half height (mm, height capped)."""
         ped = self.lm.pedicles[side]
         return (self.frame.to_local(ped.isthmus_centre), ped.isthmus_width_mm / 2,
                 min(ped.isthmus_height_mm, self._tallest) / 2)
+
+    def window_faces(self, mesh, side: str) -> np.ndarray:
+        """Indices of the lateral-cortex faces of ``mesh`` (the vertebra) on ``side`` where an
+        extrapedicular introducer may enter: lateral to the pedicle, ``extrapedicular_entry_mm``
+        anterior of the pedicle-body junction, from the pedicle's inferior edge to the superior endplate."""
+        frame, sign = self.frame, (1.0 if side == "right" else -1.0)
+        centre, _, half_h = self.pedicle_box(side)
+        junction = frame.to_local(self.lm.pedicles[side].body_junction)
+        faces = np.asarray(self.lm.face_regions["lateral_cortex"], int)
+        local = frame.to_local(mesh.triangles_center[faces])
+        past = local[:, 1] - junction[1]
+        lo, hi = self.windows.extrapedicular_entry_mm
+        top = frame.to_local(self.lm.superior_endplate.point)[2]
+        ok = ((sign * local[:, 0] > sign * centre[0]) & (past >= lo) & (past <= hi)
+              & (local[:, 2] >= centre[2] - half_h) & (local[:, 2] <= top))
+        return faces[ok]
 
     def in_disc(self, points: np.ndarray) -> np.ndarray:
         """Whether points (model coordinates) lie in a disc space next to this vertebra."""

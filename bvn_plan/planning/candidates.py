@@ -203,20 +203,10 @@ def extrapedicular_lines(ctx: SearchContext, side: str, dirs: np.ndarray) -> Int
     with their stage-1 score (depth in bone past the entry and canal clearance beyond the radius and
     margin; -inf with bone within ``clear_behind_entry_mm`` behind the entry) (mm)."""
     s, frame, zones = ctx.settings, ctx.frame, ctx.zones
-    w = zones.approach.windows
-    sign = 1.0 if side == "right" else -1.0
-    centre, _, half_h = zones.approach.pedicle_box(side)
-    junction = frame.to_local(ctx.lm.pedicles[side].body_junction)
-    faces = np.asarray(ctx.lm.face_regions["lateral_cortex"], int)
-    local = frame.to_local(zones.mesh.triangles_center[faces])
-    past = local[:, 1] - junction[1]
-    top = frame.to_local(ctx.lm.superior_endplate.point)[2]
-    lo, hi = w.extrapedicular_entry_mm
-    ok = ((sign * local[:, 0] > sign * centre[0]) & (past >= lo) & (past <= hi)
-          & (local[:, 2] >= centre[2] - half_h) & (local[:, 2] <= top))
-    cells = np.round(np.column_stack([past[ok], local[ok, 2]]) / 2.0)
+    window = zones.mesh.triangles_center[zones.approach.window_faces(zones.mesh, side)]
+    cells = np.round(frame.to_local(window)[:, 1:] / 2.0)   # a 2 mm lattice (anterior, superior)
     _, first = np.unique(cells, axis=0, return_index=True)
-    entries = zones.mesh.triangles_center[faces[np.flatnonzero(ok)[np.sort(first)]]]
+    entries = window[np.sort(first)]
     E = np.repeat(entries, len(dirs), axis=0)
     D = np.tile(dirs, (len(entries), 1))
     ahead = np.arange(SafetyZones.ENTRY_ZONE_MM, 16.0, 2.0)

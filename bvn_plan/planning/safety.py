@@ -250,8 +250,7 @@ class SafetyZones:
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
         self.root = root
         self.root_segments = self._root_segments()
-        endplates = np.concatenate([np.asarray(landmarks.face_regions[n], int) for n in REGIONS[:2]])
-        self.approach = ApproachGeometry(landmarks, mesh.vertices[np.unique(mesh.faces[endplates])], windows)
+        self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
         #: real organs from a labelmap (model coordinates = its world RAS mm), or None: modelled from the bone
         self.organs = organs
 
