@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from bvn_plan import InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy, plan_level
-from bvn_plan.planning import FAIL, PlannerSettings
-from bvn_plan.planning.approach import EntryWindows
+from bvn_plan.planning import FAIL, SKIN_TO_BONE_MM, EntryWindows, OrganZones, PlannerSettings
 from bvn_plan.workflow import load_labelmap
 
 R = 1.7  # 10 G introducer radius, mm
@@ -132,8 +131,6 @@ def test_the_issues_paths_fail_on_the_command_line(vhm_dir, level, points, struc
 def test_plans_give_the_skin_entry_midline_offset_and_needle_length(real):
     """Without a CT the skin entry is SKIN_TO_BONE_MM before the bone entry along the introducer,
     and the plan says it was assumed; the needle length adds that to the path in the bone."""
-    from bvn_plan.planning.approach import SKIN_TO_BONE_MM
-
     v, found, zones = real
     plan = plan_level(v, found, zones=zones, approaches=("transpedicular",)).recommendation
     n = plan.numbers
@@ -163,8 +160,6 @@ def test_only_warned_plans_exit_with_their_own_code(tmp_path):
 @pytest.fixture(scope="module")
 def organ_l1(totalseg_dir):
     """The organ example's L1 with its labelled organs as zones (RAS mm, the labelmap's world)."""
-    from bvn_plan.planning.zones import OrganZones
-
     labels = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -216,9 +211,7 @@ def test_the_skin_entry_lies_on_the_outer_edge_of_the_subcutaneous_fat(totalseg_
     the skin entry was found and gives the midline offset and needle length."""
     import nibabel as nib
 
-    from bvn_plan.geometry.meshing import mask_surface
-    from bvn_plan.planning.zones import OrganZones
-
+    from bvn_plan.geometry import mask_surface
     folder = totalseg_dir.parent / "totalseg_organs_example"
     labels = load_labelmap(folder / "example_seg.nii.gz")
     fat = np.asarray(nib.load(folder / "subcutaneous_fat.nii.gz").dataobj) > 0
