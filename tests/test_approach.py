@@ -212,6 +212,7 @@ def test_the_skin_entry_lies_on_the_outer_edge_of_the_subcutaneous_fat(totalseg_
     import nibabel as nib
 
     from bvn_plan.geometry import mask_surface
+
     folder = totalseg_dir.parent / "totalseg_organs_example"
     labels = load_labelmap(folder / "example_seg.nii.gz")
     fat = np.asarray(nib.load(folder / "subcutaneous_fat.nii.gz").dataobj) > 0
