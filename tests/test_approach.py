@@ -69,7 +69,7 @@ def unsafe_family(found, zones) -> dict[str, tuple[set, list]]:
 
 
 def test_unsafe_approaches_fail_naming_the_structure(real):
-    v, found, zones = real
+    _, found, zones = real
     for kind, (names, paths) in unsafe_family(found, zones).items():
         for start, tip in paths:
             assert zones.bone(tip[None])[0] < 0, f"{kind}: the tip must lie inside the bone"
