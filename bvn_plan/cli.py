@@ -1,8 +1,8 @@
 """The ``bvn-plan`` command line. Each subcommand has its own ``--help``.
 
 Exit codes: 0 success, 2 bad input, 3 anatomy not understood, 4 no safe plan (or a failing
-check), 5 some cases of a batch failed, 1 internal error (a bug: one line, the traceback with
---debug).
+check), 5 some cases of a batch failed, 6 only plans with warnings (the recommended one carries
+them), 1 internal error (a bug: one line, the traceback with --debug).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from .landmarks import TerminusParameters
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5
+#: Exit code of ``bvn-plan plan`` when the recommended plan carries warnings: no plan passes every rule.
+WARNED_PLAN_EXIT_CODE = 6
 
 UNITS = click.Choice(sorted(UNITS_TO_MM))
 FRAMES = click.Choice(PATIENT_FRAMES, case_sensitive=False)
@@ -257,6 +259,18 @@ def _load(mesh, level, units, frame):
     return Vertebra.load(mesh, level=level, units=units, frame=frame)
 
 
+def _require_in_bone(vertebra, point_mm, what: str) -> None:
+    """Refuse (exit 2) a probe or instrument tip (mm, model coordinates) that lies outside the bone."""
+    import trimesh
+
+    from .errors import InputError
+
+    inside_mm = float(trimesh.proximity.signed_distance(vertebra.mesh, np.asarray(point_mm, float)[None])[0])
+    if inside_mm < 0:
+        raise InputError(f"the {what} lies {-inside_mm:.1f} mm outside the vertebra ({vertebra.source}): it must lie "
+                         "in the bone; check its coordinates, their frame and units")
+
+
 def _find_anatomy(vertebra, terminus=None):
     """find_anatomy, telling each stage and the time so far on stderr for a dense mesh (more than
     mesh_io.DENSE_MESH_FACES faces, about a minute per million faces)."""
@@ -375,6 +389,8 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
     if bool(start) != bool(tip):
         raise InputError("give both --start and --tip for an instrument, or neither")
     v = _load(mesh, level, units, frame)
+    if tip:
+        _require_in_bone(v, np.asarray(tip) * v.scale_to_mm, "instrument tip")
     landmarks = _find_anatomy(v)
     paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
              if start else [])
@@ -424,6 +440,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
     device = DeviceProfile().replace(**overrides)
     v = Vertebra.load(mesh, units=units)
     tip_mm = np.asarray(tip, float) * v.scale_to_mm
+    _require_in_bone(v, tip_mm, "probe tip")
     heating = None if model == "ellipsoid" else heating or device.heating_model
     result = None
     if model == "ellipsoid":
@@ -468,7 +485,8 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt.
 
-    Exit code 0 with a recommendation, 4 when no approach gives a safe plan (the files say why)."""
+    Exit code 0 with a passing recommendation, 6 when only plans with warnings remain (the first line
+    says so), 4 when no approach gives a safe plan (the files say why)."""
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
@@ -481,14 +499,18 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     rec = level_plan.recommendation
     if rec is None:
         click.secho(f"{level_plan.level}: NO SAFE PLAN", fg="red", bold=True)
+    elif rec.verdict != "pass":
+        click.secho(f"{level_plan.level}: ONLY PLANS WITH WARNINGS: {rec.side} {rec.approach} ({rec.verdict}); "
+                    "no plan passes every rule", fg="yellow", bold=True)
     else:
-        click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict})",
-                    fg="green" if rec.verdict == "pass" else "yellow", bold=True)
+        click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict})", fg="green", bold=True)
     for reason in level_plan.recommendation_reasons:
         click.echo(f"  - {reason}")
     click.echo(f"wrote {written['plan']} and {written['summary']}")
     if rec is None:
         sys.exit(NoSafePlanError.exit_code)
+    if rec.verdict != "pass":
+        sys.exit(WARNED_PLAN_EXIT_CODE)
 
 
 @main.command()

@@ -124,7 +124,8 @@ def test_synthetic_l4_every_approach(synthetic_l4):
     for side in ("right", "left"):
         assert_sound_transpedicular(level_plan, side)
         extra = level_plan.result("extrapedicular", side).plan
-        assert extra is not None and extra.path.kind == "straight"
+        # the introducer enters the extrapedicular window; the curved cannula reaches the midline
+        assert extra is not None and extra.check.entry["window"] == "extrapedicular"
         # it enters through the lateral body wall, not through the pedicle
         face = sv.mesh.nearest.on_surface([extra.check.bone_entry])[2][0]
         assert PART_NAMES[sv.face_labels[face]] == "body"

@@ -1,4 +1,5 @@
-"""Planning: the safety zones and the checker (:mod:`.safety`), candidate trajectories and their
+"""Planning: the safety zones and the checker (:mod:`.safety`), the approach from the back (:mod:`.approach`:
+the bone-entry windows; :mod:`.zones`: labelled organs and the skin), candidate trajectories and their
 screening (:mod:`.search`, :mod:`.candidates`, :mod:`.preselect`, :mod:`.screening`), ranking
 (:mod:`.ranking`), the level plan (:mod:`.planner`, settings in :mod:`.settings`), the clinician's
 numbers (:mod:`.path_numbers`), the one plan file (:mod:`.plan_file`: write and read) and the model
@@ -6,6 +7,7 @@ of the interactive window (:mod:`.adjust`; the window itself is :mod:`bvn_plan.v
 Points in mm, model coordinates."""
 
 from .adjust import InteractivePlanner, PlannerUpdate, PlanOption
+from .approach import SKIN_TO_BONE_MM, ApproachGeometry, EntryJudgement, EntryWindows, introducer_angles
 from .path_numbers import describe, path_numbers
 from .plan_file import FORMAT, FORMAT_VERSION, LoadedPlan, plan_document, read_plan, summary_text, write_plan
 from .planner import (APPROACHES, MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, SIDES, ApproachResult,
@@ -14,9 +16,11 @@ from .safety import (DEFAULT_RULES, FAIL, LESION_CHECK_SUBDIVISIONS, PASS, SEGME
                      CheckResult, ExitingRootCorridor, Rule, RuleResult, RuleSet, SafetyZones, ZoneClearance,
                      check_path, gertzbein_robbins_grade, lesion_check_points)
 from .settings import PlannerSettings
+from .zones import NO_GO_ORGANS, OrganZones
 
 __all__ = [
-    "APPROACHES", "ApproachResult", "CheckResult", "DEFAULT_RULES", "ExitingRootCorridor", "FAIL", "FORMAT",
+    "APPROACHES", "ApproachGeometry", "ApproachResult", "EntryJudgement", "EntryWindows", "NO_GO_ORGANS",
+    "OrganZones", "SKIN_TO_BONE_MM", "introducer_angles", "CheckResult", "DEFAULT_RULES", "ExitingRootCorridor", "FAIL", "FORMAT",
     "FORMAT_VERSION", "PASS", "WARN",
     "InteractivePlanner", "LESION_CHECK_SUBDIVISIONS", "LevelPlan", "LoadedPlan", "MIRROR_CENTRING_TOLERANCE_MM",
     "PEDICLE_CONFIDENCE_MIN", "PathPlan", "PlanOption", "PlannerSettings", "PlannerUpdate", "Rule", "RuleResult",

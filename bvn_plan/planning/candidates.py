@@ -6,8 +6,11 @@
   candidate in closed form (:class:`bvn_plan.paths.TangentArcs`), the most promising pairs
   preselected (:func:`bvn_plan.planning.preselect.preselect`);
 * straight transpedicular: lines from each isthmus point aimed at each tip candidate;
-* extrapedicular: straight lines through each tip candidate whose bone entry lies on the lateral
-  body wall near the pedicle-body junction with no bone behind it.
+* extrapedicular: introducer lines entering the lateral body wall inside the rule's window
+  (:class:`bvn_plan.planning.approach.EntryWindows`: at the pedicle-body junction, lateral to the
+  pedicle, along the grid's directions strictly inside the angle window) with no bone behind the
+  entry, then the tangent cannula arc to each preselected tip as for the transpedicular route;
+  straight lines through each tip candidate entering the window when no arc reaches the target.
 
 Each returns :class:`~bvn_plan.planning.search.Candidates` and no reasons, or None and the reasons
 in words why no candidate exists.
@@ -82,21 +85,27 @@ def _transpedicular_samples(ctx: SearchContext, lines: IntroducerLines, arcs: Ta
 
 
 def curved_candidates(ctx: SearchContext, side: str) -> tuple[Candidates | None, list[str]]:
-    """Straight introducer then the tangent cannula arc to each preselected tip."""
-    s, dev = ctx.settings, ctx.device
-    R = dev.cannula_radius_mm
+    """Straight introducer through the pedicle then the tangent cannula arc to each preselected tip."""
     lines = pedicle_lines(ctx, side)
     good = np.flatnonzero(lines.score > 0)
     if len(good) == 0:
         return None, [_pedicle_block(ctx, side, lines.score)]
-    lines = lines.take(good)
+    return _arc_candidates(ctx, side, lines.take(good), f"through the {side} pedicle", centred=True)
+
+
+def _arc_candidates(ctx: SearchContext, side: str, lines: IntroducerLines, where: str,
+                    centred: bool) -> tuple[Candidates | None, list[str]]:
+    """The tangent cannula arcs from introducer ``lines`` (entering the bone ``where``, in words) to
+    each preselected tip; ``centred``: rank by the pedicle passage's centring (transpedicular)."""
+    s, dev = ctx.settings, ctx.device
+    R = dev.cannula_radius_mm
     tips = ctx.tip_targets(side)
     pairs = preselect(ctx, side, lines, tips)
     if pairs is None:
         lo, hi = s.arc_start_past_wall_mm
         return None, [f"no cannula arc of radius {R:.0f} mm and at most {dev.cannula_max_arc_deg:.0f} deg that "
                       f"starts {lo:.0f}-{hi:.0f} mm past the posterior wall reaches the target zone from a line "
-                      f"through the {side} pedicle"]
+                      f"{where}"]
     li, ti = pairs
     # the chosen pairs' arcs in full: arc start B, bend direction n, sweep theta, tip direction
     lines = lines.take(li)
@@ -112,7 +121,7 @@ def curved_candidates(ctx: SearchContext, side: str) -> tuple[Candidates | None,
         start = ctx.skin_start(P[k], D[k], -lines.entry_back[k])
         return InstrumentPath.straight_then_arc(start, B[k], bend[k], R, float(angle[k]), ctx.radius_mm, R)
     return Candidates(samples, np.full(len(P), APPROACH_SAMPLES), tips[ti], tip_dir, build, P + 10 * D,
-                      ctx.centring(side, P, D)), []
+                      ctx.centring(side, P, D) if centred else np.zeros(len(P))), []
 
 
 def straight_candidates(ctx: SearchContext, side: str) -> tuple[Candidates | None, list[str]]:
@@ -155,17 +164,74 @@ def _pedicle_block(ctx: SearchContext, side: str, score1: np.ndarray) -> str:
             f"and out of the canal: best depth in bone beyond the introducer radius {best:.1f} mm")
 
 
-def extrapedicular_candidates(ctx: SearchContext, side: str) -> tuple[Candidates | None, list[str]]:
-    """Straight lines through each tip candidate entering the lateral body wall in the window."""
+def _extrapedicular_directions(ctx: SearchContext, side: str) -> tuple[np.ndarray | None, list[str]]:
+    """The grid's extrapedicular directions strictly inside the rule's window (model coordinates)."""
     s = ctx.settings
-    tips = ctx.tip_targets(side, even_only=True)
     ma, ca = np.meshgrid(s.extrapedicular_medial_angles_deg, s.extrapedicular_craniocaudal_angles_deg, indexing="ij")
-    dirs = ctx.local_dir(side, ma.ravel(), ca.ravel())
+    windows = ctx.zones.approach.windows
+    inside = windows.angles_inside(ma, ca, strict=True)
+    if not inside.any():
+        return None, [f"no extrapedicular direction of the search grid lies strictly inside the window "
+                      f"{windows.extrapedicular_medial_deg} deg medial, {windows.extrapedicular_craniocaudal_deg} deg "
+                      "cranio-caudal"]
+    return ctx.local_dir(side, ma[inside], ca[inside]), []
+
+
+def extrapedicular_candidates(ctx: SearchContext, side: str) -> tuple[Candidates | None, list[str]]:
+    """The curved cannula from introducers entering the extrapedicular window (as the device's
+    extrapedicular route, FDA K213836); when no arc reaches the target zone, straight lines
+    through each tip candidate entering the window."""
+    dirs, blocked = _extrapedicular_directions(ctx, side)
+    if dirs is None:
+        return None, blocked
+    lines = extrapedicular_lines(ctx, side, dirs)
+    good = np.flatnonzero(lines.score > 0)
+    why = [f"no introducer line entering the {side} extrapedicular window keeps the introducer in bone past its "
+           "entry with no bone behind it"]
+    if len(good):
+        curved, why = _arc_candidates(ctx, side, lines.take(good), f"entering the {side} extrapedicular window",
+                                      centred=False)
+        if curved is not None:
+            return curved, []
+    straight, why_straight = _straight_extrapedicular(ctx, side, dirs)
+    return (straight, []) if straight is not None else (None, why + why_straight)
+
+
+def extrapedicular_lines(ctx: SearchContext, side: str, dirs: np.ndarray) -> IntroducerLines:
+    """Introducer lines entering the lateral body wall inside the extrapedicular window along each
+    of ``dirs`` (model coordinates), from entry points on a 2 mm lattice of the window's surface,
+    with their stage-1 score (depth in bone past the entry and canal clearance beyond the radius and
+    margin; -inf with bone within ``clear_behind_entry_mm`` behind the entry) (mm)."""
+    s, frame, zones = ctx.settings, ctx.frame, ctx.zones
+    window = zones.mesh.triangles_center[zones.approach.window_faces(zones.mesh, side)]
+    cells = np.round(frame.to_local(window)[:, 1:] / 2.0)   # a 2 mm lattice (anterior, superior)
+    _, first = np.unique(cells, axis=0, return_index=True)
+    entries = window[np.sort(first)]
+    E = np.repeat(entries, len(dirs), axis=0)
+    D = np.tile(dirs, (len(entries), 1))
+    ahead = np.arange(SafetyZones.ENTRY_ZONE_MM, 16.0, 2.0)
+    behind = np.arange(2.0, s.clear_behind_entry_mm + 0.1, 2.0)
+    t = np.concatenate([-behind[::-1], ahead])
+    pts = E[:, None, :] + t[None, :, None] * D[:, None, :]
+    bone = zones.bone.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2])
+    canal = zones.canal.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2])
+    clear_behind = (bone[:, :len(behind)] >= 0).all(axis=1)
+    depth = (-bone[:, len(behind):]).min(axis=1) - ctx.radius_mm
+    score = np.minimum(depth, canal.min(axis=1) - ctx.radius_mm - ctx.margin("canal_instrument"))
+    back = 3.0  # the line's point lies this far past its entry, inside the bone
+    return IntroducerLines(E + back * D, D, np.where(clear_behind, score, -np.inf), np.full(len(E), back))
+
+
+def _straight_extrapedicular(ctx: SearchContext, side: str, dirs: np.ndarray) -> tuple[Candidates | None, list[str]]:
+    """Straight lines along ``dirs`` through each tip candidate entering the lateral body wall in the window."""
+    s = ctx.settings
+    windows = ctx.zones.approach.windows
+    tips = ctx.tip_targets(side, even_only=True)
     T = np.repeat(tips, len(dirs), axis=0)
     D = np.tile(dirs, (len(tips), 1))
     idx, entry, entry_t = _extrapedicular_entries(ctx, side, T, D)
     if len(idx) == 0:
-        lo, hi = s.extrapedicular_entry_window_mm
+        lo, hi = windows.extrapedicular_entry_mm
         return None, [f"no straight line to the target zone enters the {side} lateral body wall {lo:.0f} to "
                       f"{hi:.0f} mm from the pedicle-body junction with {s.clear_behind_entry_mm:.0f} mm free of "
                       "bone behind its entry"]
@@ -192,7 +258,7 @@ def _extrapedicular_entries(ctx: SearchContext, side: str, T: np.ndarray,
         shared) lie outside bone."""
         pts = T[lines, None, :] - t[steps][..., None] * D[lines, None, :]
         return ctx.zones.bone.approximate(pts.reshape(-1, 3)).reshape(pts.shape[:2]) >= 0
-    lo, hi = s.extrapedicular_entry_window_mm
+    lo, hi = ctx.zones.approach.windows.extrapedicular_entry_mm
     # the entry T - t D lies (T - junction).a - t (D.a) anterior of the pedicle-body junction: past
     # t_last it cannot lie in the window
     forward = D @ ctx.frame.anterior

@@ -13,6 +13,11 @@ Fluoroscopic positions: on the AP view, the tip's distance from the midline (mm 
 body width, positive toward the entry side) and its height between the endplates (% from the
 inferior endplate); on the lateral view, the tip's depth as % of the AP body depth forward from the
 posterior wall at the midline, and its height. Lengths mm, points mm in model coordinates.
+
+Skin entry: ``SKIN_TO_BONE_MM`` [A] before the bone entry along the introducer line (the mesh does
+not show the skin; ``skin_entry_source`` says so), its distance from the mid-sagittal plane, its
+cranio-caudal offset from the tip (vertebra frame, positive cranial) and the needle length from the
+skin to the tip.
 """
 
 from __future__ import annotations
@@ -21,17 +26,11 @@ import numpy as np
 
 from ..landmarks import Landmarks
 from ..paths import InstrumentPath
+from .approach import SKIN_TO_BONE_MM, introducer_angles
 from .safety import CheckResult
 
 
-def _angles(direction_local: np.ndarray, side_sign: float) -> tuple[float, float]:
-    x, y, z = direction_local
-    medial = float(np.degrees(np.arctan2(-side_sign * x, y)))
-    craniocaudal = float(np.degrees(np.arctan2(z, np.hypot(x, y))))
-    return medial, craniocaudal
-
-
-def _endplate_angles(direction: np.ndarray, lm: Landmarks, side_sign: float) -> tuple[float, float]:
+def _endplateintroducer_angles(direction: np.ndarray, lm: Landmarks, side_sign: float) -> tuple[float, float]:
     n = lm.superior_endplate.normal / np.linalg.norm(lm.superior_endplate.normal)
     anterior = lm.frame.anterior - (lm.frame.anterior @ n) * n
     anterior /= np.linalg.norm(anterior)
@@ -61,8 +60,9 @@ def height_fraction(point: np.ndarray, lm: Landmarks) -> float:
     return below / (below + above)
 
 
-def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dict:
-    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``.
+def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, organs=None) -> dict:
+    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``; ``organs``:
+    the :class:`bvn_plan.planning.zones.OrganZones` whose subcutaneous fat places the skin entry.
 
     Returns a JSON-ready dict: points (model coordinates, mm), depths (mm along the path),
     angles (degrees) and fluoroscopic positions (mm and %), named as in the module docstring.
@@ -79,9 +79,9 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
         arc_length = 0.0
         straight_length = path.length
     bone_entry_depth = float(check.bone_entry_depth_mm)
-    medial, cc = _angles(frame.direction_to_local(introducer_dir), side_sign)
-    medial_ep, cc_ep = _endplate_angles(introducer_dir, lm, side_sign)
-    tip_medial, tip_cc = _angles(frame.direction_to_local(path.tip_direction), side_sign)
+    medial, cc = introducer_angles(frame.direction_to_local(introducer_dir), side_sign)
+    medial_ep, cc_ep = _endplateintroducer_angles(introducer_dir, lm, side_sign)
+    tip_medial, tip_cc = introducer_angles(frame.direction_to_local(path.tip_direction), side_sign)
     body = body_measures(lm)
     tip_local = frame.to_local(path.tip)
     tip_height = height_fraction(path.tip, lm)
@@ -108,6 +108,21 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult) -> dic
         "lateral_tip_depth_percent": float(100 * (tip_local[1] - body["posterior_wall_y_mm"]) / body["body_depth_mm"]),
         "lateral_tip_past_posterior_wall_mm": float(tip_local[1] - body["posterior_wall_y_mm"]),
     }
+    bone_entry = np.asarray(check.bone_entry, float)
+    skin = None if organs is None else organs.skin_entry(bone_entry, introducer_dir)
+    if skin is None:
+        skin = bone_entry - SKIN_TO_BONE_MM * introducer_dir
+        source = (f"assumed: {SKIN_TO_BONE_MM:.0f} mm before the bone entry along the introducer line "
+                  "[A, planning.approach.SKIN_TO_BONE_MM]; no subcutaneous-fat label given")
+    else:
+        source = f"on the skin: the outer edge of the subcutaneous fat of {organs.source} on the introducer line"
+    numbers.update({
+        "skin_entry_point": skin.tolist(),
+        "skin_entry_source": source,
+        "skin_entry_from_midline_mm": float(abs(lm.midsagittal_plane.signed_distance(skin[None])[0])),
+        "skin_entry_craniocaudal_from_tip_mm": float(frame.to_local(skin)[2] - tip_local[2]),
+        "needle_length_skin_to_tip_mm": float(np.linalg.norm(bone_entry - skin) + path.length - bone_entry_depth),
+    })
     if path.arc_start is not None:
         arc_local = frame.to_local(path.arc_start)
         numbers.update({

@@ -46,7 +46,7 @@ from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
 from .planner import LevelPlan, PathPlan
-from .safety import Rule, RuleSet
+from .safety import PASS, Rule, RuleSet
 
 DISCLAIMER = "bvn-plan is a research and teaching aid, not a medical device; every plan needs a clinician's review."
 #: What the ``format`` field of a plan file says, and the version of the layout described above.
@@ -54,7 +54,7 @@ FORMAT = "bvn-plan plan"
 FORMAT_VERSION = 2
 
 #: Keys of PathPlan.numbers that are points (converted to the input's frame and units).
-POINT_KEYS = ("entry_point", "bone_entry_point", "tip", "target_terminus", "arc_start")
+POINT_KEYS = ("entry_point", "bone_entry_point", "tip", "target_terminus", "arc_start", "skin_entry_point")
 
 
 def frame_name(vertebra) -> str:
@@ -103,6 +103,8 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
         "intraosseous": check.intraosseous,
         "medial_breach_mm": check.medial_breach_mm,
         "gertzbein_robbins_grade": check.gertzbein_robbins_grade,
+        "bone_entry": check.entry,
+        "soft_tissue": list(check.notes),
         "numbers": numbers,
     }
     return out
@@ -199,9 +201,12 @@ def _array_from_dict(data: dict) -> np.ndarray:
 def summary_text(level_plan: LevelPlan, vertebra) -> str:
     """A readable summary: recommendation, then every approach and side with its verdict and numbers."""
     units = vertebra.input_units
+    rec = level_plan.recommendation
     lines = [f"bvn-plan {__version__}: {level_plan.level} from {vertebra.source}", DISCLAIMER,
              f"Points in {frame_name(vertebra)}, {units}; lengths mm; angles degrees.", ""]
-    rec = level_plan.recommendation
+    if rec is not None and rec.verdict != PASS:
+        lines.insert(0, f"ONLY PLANS WITH WARNINGS at {level_plan.level}: no plan passes every rule; the recommended "
+                        f"{rec.side} {rec.approach} carries warnings (below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
     lines.append("")
@@ -218,7 +223,7 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
             continue
         p, n = r.plan, r.plan.numbers
         lines.append(f"{head}: verdict {p.verdict.upper()}")
-        lines.append(f"    entry {fmt(n['entry_point'])}; bone entry {fmt(n['bone_entry_point'])}; tip {fmt(n['tip'])}")
+        lines.append(f"    path start {fmt(n['entry_point'])} ({level_plan.settings.approach_mm:.0f} mm before the bone); bone entry {fmt(n['bone_entry_point'])}; tip {fmt(n['tip'])}")
         lines.append(f"    tip {p.tip_to_terminus_mm:.1f} mm from the terminus; terminus {p.coverage_mm:.1f} mm inside the "
                      f"lesion; lesion {p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm from the canal; "
                      f"smallest clearance beyond its margin {p.min_slack_mm:.1f} mm")
@@ -227,6 +232,10 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
         if "arc_angle_deg" in n:
             depths += f", cannula arc {n['depth_arc_mm']:.1f} mm (R {n['arc_radius_mm']:.0f} mm, {n['arc_angle_deg']:.0f} deg)"
         lines.append(depths)
+        lines.append(f"    skin entry {fmt(n['skin_entry_point'])} ({n['skin_entry_source']}): "
+                     f"{n['skin_entry_from_midline_mm']:.0f} mm from the midline, "
+                     f"{n['skin_entry_craniocaudal_from_tip_mm']:+.0f} mm cranio-caudal from the tip; needle "
+                     f"length skin to tip {n['needle_length_skin_to_tip_mm']:.0f} mm")
         lines.append(f"    angles: medial {n['introducer_medial_angle_deg']:.1f}, cranio-caudal "
                      f"{n['introducer_craniocaudal_angle_deg']:.1f} (to the superior endplate: "
                      f"{n['introducer_medial_angle_to_endplate_deg']:.1f}, {n['introducer_craniocaudal_angle_to_endplate_deg']:.1f})")

@@ -18,8 +18,9 @@ mirrored between sides; the steps live in :mod:`.search`, :mod:`.candidates`, :m
 2. tip candidates: a grid of points anterior to and around the terminus;
 3. for a line and a tip the tangent arc of the cannula radius is closed form
    (:class:`bvn_plan.paths.TangentArcs`); straight-only paths aim the line at the tip;
-4. extrapedicular: straight lines through each tip candidate whose bone entry lies on the lateral
-   body wall near the pedicle-body junction with no bone behind it;
+4. extrapedicular: introducers entering the lateral body wall inside the bone-entry window of
+   the rules (pedicle-body junction, 15-50 deg medial; :mod:`.approach`) with no bone behind the
+   entry, then the cannula arc (straight lines when no arc reaches the target zone);
 5. every candidate is scored on grid distances (bone, canal, endplate planes, root corridor,
    lesion samples) and the exact terminus depth in its lesion; the best ones get exact lesion-to-
    canal distances; the best few distinct ones are judged by :func:`bvn_plan.planning.safety.check_path`
@@ -298,7 +299,7 @@ def _exact(ctx: SearchContext, approach: str, side: str, path: InstrumentPath, c
     clearances.append(coverage - ctx.settings.coverage_margin_mm)
     min_slack = float(min(clearances))
     path_score = float(score(ctx.settings, np.array([min_slack]), np.array([tip_distance]))[0])
-    numbers = path_numbers(path, ctx.lm, check)
+    numbers = path_numbers(path, ctx.lm, check, ctx.zones.organs)
     return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, path_score,
                     centring)
 

@@ -22,7 +22,9 @@ from ..errors import AnatomyError, InputError
 from ..landmarks import Landmarks
 from ..levels import morphometry
 from ..lesion import EllipsoidLesion
-from ..paths import InstrumentPath, PathSamples
+from ..paths import SAMPLE_STEP_MM, InstrumentPath, PathSamples
+from .approach import ApproachGeometry, EntryJudgement, EntryWindows
+from .zones import OrganZones
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -86,6 +88,16 @@ DEFAULT_RULES = (
     Rule("exiting_root_proximity", "exiting_root", "instrument", 2.0, WARN,
          "as exiting_root_instrument; proximity margin [A, 2 mm]",
          "the instrument keeps 2 mm from the exiting nerve root corridor"),
+    Rule("bone_entry_window", "entry_window", "instrument", 0.0, FAIL,
+         "prone posterior approach: transpedicular through the pedicle isthmus, or extrapedicular at the "
+         "supero-lateral pedicle-body junction [V, Cho 2011 J Korean Neurosurg Soc 49:273] inside "
+         "EntryWindows' angles (medial <= 50 deg from the sagittal plane [issue 16; A]); the disc, the canal, "
+         "the neural foramen, the anterior and lateral body wall lie outside both [A, anatomy]",
+         "the instrument reaches the bone through the transpedicular or the extrapedicular window"),
+    Rule("organ_instrument", "organs", "instrument", 0.0, FAIL,
+         "a labelled great vessel, kidney, psoas, bowel or the cord crossed by a needle [A, anatomy]; the "
+         "organs come from the segmentation given (TotalSegmentator 'total' names, planning.zones.NO_GO_ORGANS)",
+         "the instrument crosses no labelled organ"),
     Rule("segmental_artery_instrument", "segmental_artery", "instrument", 2.0, WARN,
          "segmental arteries in the extrapedicular puncture zone L1-L5: 5/3/6/10/17 % "
          "[V, Liu 2019 PLoS One]; band height [A, +-6 mm about mid-body]",
@@ -185,6 +197,8 @@ class CheckResult:
     gertzbein_robbins_grade: int
     tip: list
     notes: list[str] = field(default_factory=list)
+    #: how the path reaches the bone (:class:`bvn_plan.planning.approach.EntryJudgement` as a dict)
+    entry: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -210,7 +224,8 @@ class SafetyZones:
     TIP_OUTSIDE_LIMIT_MM = 10.0
 
     def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
-                 segmental_band_mm: float = 6.0):
+                 segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows(),
+                 organs: OrganZones | None = None):
         if landmarks.canal_mesh is None or not landmarks.face_regions:
             raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
         self.mesh = mesh
@@ -235,6 +250,17 @@ class SafetyZones:
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
         self.root = root
         self.root_segments = self._root_segments()
+        self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
+        #: real organs from a labelmap (model coordinates = its world RAS mm), or None: modelled from the bone
+        self.organs = organs
+
+    @property
+    def soft_tissue(self) -> str:
+        """Which soft-tissue model the checks use, in words."""
+        if self.organs is None:
+            return ("soft tissue modelled from the bone: the bone-entry windows name the great vessels, psoas, "
+                    "exiting root and disc (no organ labels given)")
+        return f"soft tissue from the labelled organs of {self.organs.source}: {', '.join(self.organs.organs)}"
 
     def _segmental_faces(self) -> np.ndarray:
         frame = self.landmarks.frame
@@ -308,6 +334,8 @@ class _Course:
     exits: np.ndarray
     medial_breach_mm: float = 0.0
     grade: int = 0
+    entry_judgement: EntryJudgement | None = None
+    organ: str = ""   # the labelled organs crossed, in order, in words
 
     @property
     def intraosseous(self) -> bool:
@@ -334,6 +362,9 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     entry = int(inside[0])
     after = np.arange(entry, len(points))
     course = _Course(samples, bone_sd, entry, after[bone_sd[after] > 0])
+    crosses_canal = bool((zones.canal(points, places) < 0).any())
+    course.entry_judgement = zones.approach.judge(points, entry, crosses_canal,
+                                                  zones.nearest_region(points[entry:entry + 1])[0])
     clearances: dict[str, ZoneClearance] = {}
 
     def record(zone, applies_to, value, where, d):
@@ -349,7 +380,8 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
     if verdict == PASS:
         reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
     return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
-                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(), [])
+                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(),
+                       [zones.soft_tissue], course.entry_judgement.to_dict())
 
 
 def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
@@ -381,6 +413,8 @@ def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) 
                                                region_places).items():
         record(name, "instrument", value, region_points[k], float(region_depth[k]))
 
+    if zones.organs is not None:
+        _organ_clearance(zones.organs, course, record)
     root = zones.root_distance(points) - radius
     k = int(np.argmin(root))
     record("exiting_root", "instrument", root[k], points[k], float(depth[k]))
@@ -389,6 +423,25 @@ def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) 
         if len(outside):
             value, k = zones.surfaces["segmental_artery"].minimum(points[outside], radius, places.take(outside))
             record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
+
+
+def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
+    """Record the instrument's clearance from the labelled organs: minus the length (mm) run inside
+    the first organ crossed, else the least distance of its surface from any organ voxel."""
+    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
+    label = organs.label_at(points)
+    crossed = np.flatnonzero(label > 0)
+    if len(crossed):
+        first = label[crossed[0]]
+        run = crossed[label[crossed] == first]
+        order = dict.fromkeys(int(v) for v in label[crossed])  # the organs crossed, in order
+        course.organ = " and the ".join(organs.words[v] for v in order)
+        value = -max(float(depth[run[-1]] - depth[run[0]]), SAMPLE_STEP_MM)
+        record("organs", "instrument", value, points[run[0]], float(depth[run[0]]))
+        return
+    distance = organs.distance(points) - radius
+    k = int(np.argmin(distance))
+    record("organs", "instrument", distance[k], points[k], float(depth[k]))
 
 
 def _lesion_clearances(zones: SafetyZones, lp: np.ndarray, record) -> None:
@@ -433,6 +486,11 @@ def _apply_rules(rules: RuleSet, clearances: dict[str, ZoneClearance], zones: Sa
         key = f"{rule.zone}:{rule.applies_to}"
         if rule.zone == "bone":
             results.append(_bone_rule(rule, clearances.get(key), zones, course))
+        elif rule.zone == "entry_window":
+            j = course.entry_judgement
+            status = PASS if j.window is not None else rule.severity
+            reason = j.reason if j.window is None else f"{rule.description}: {j.reason}"
+            results.append(RuleResult(rule.name, status, j.slack_mm, rule.margin_mm, reason))
         elif key in clearances:
             results.append(_zone_rule(rule, clearances[key], zones, course))
     return results
@@ -467,6 +525,13 @@ def _zone_rule(rule: Rule, c: ZoneClearance, zones: SafetyZones, course: _Course
     zone_words = ZONE_WORDS.get(rule.zone, rule.zone.replace("_", " "))
     if ok:
         reason = f"{rule.description}: {c.clearance_mm:.1f} mm (margin {rule.margin_mm:.1f} mm)"
+    elif rule.zone == "organs":
+        past = course.past_entry(c.depth_mm)
+        reason = (f"the instrument crosses the {course.organ} (labelled in {zones.organs.source}), the first "
+                  f"over {-c.clearance_mm:.1f} mm from {-past:.1f} mm before the bone entry ({rule.description})"
+                  if c.clearance_mm < 0 else
+                  f"the instrument comes within {c.clearance_mm:.1f} mm of a labelled organ, inside its "
+                  f"{rule.margin_mm:.1f} mm margin ({rule.description})")
     elif rule.name == "canal_instrument":
         past = course.past_entry(c.depth_mm)
         where = f"{past:.1f} mm past the bone entry" if past >= 0 else f"{-past:.1f} mm before the bone entry"

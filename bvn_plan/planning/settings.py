@@ -32,9 +32,11 @@ class PlannerSettings:
     * ``tip_offsets_*_mm``: tip grid around the terminus in the vertebra frame; x toward the far
       side (positive past the midline), y anterior, z superior.
     * ``extrapedicular_medial_angles_deg`` / ``extrapedicular_craniocaudal_angles_deg``: grid of
-      straight extrapedicular directions.
-    * ``extrapedicular_entry_window_mm``: the bone entry must lie this far (min, max) anterior of the
-      pedicle-body junction [A: "at the pedicle-body junction lateral to the pedicle"].
+      straight extrapedicular directions; it reaches 10 deg beyond the rule's window
+      (:class:`bvn_plan.planning.approach.EntryWindows`, 15-50 deg medial, -15 to +15 deg cranio-caudal)
+      on every side, and only directions strictly inside the window are searched, so that a plan's
+      angles never sit at a grid edge or on the window's edge. The window and the bone-entry window
+      anterior of the pedicle-body junction belong to the rule (``SafetyZones.approach.windows``).
     * ``clear_behind_entry_mm``: no bone may lie this far behind an extrapedicular bone entry (the
       trajectory would go through the transverse process or facet) [A].
     * ``clearance_cap_mm``: clearance above this many mm beyond every margin earns nothing more; the
@@ -55,9 +57,8 @@ class PlannerSettings:
     tip_offsets_x_mm: tuple[float, ...] = tuple(np.arange(-4.0, 5.0, 1.0))
     tip_offsets_y_mm: tuple[float, ...] = tuple(np.arange(0.0, 8.5, 0.5))
     tip_offsets_z_mm: tuple[float, ...] = (-2.0, 0.0, 2.0)
-    extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(15.0, 85.0, 5.0))
-    extrapedicular_craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-20.0, 25.0, 5.0))
-    extrapedicular_entry_window_mm: tuple[float, float] = (-5.0, 12.0)
+    extrapedicular_medial_angles_deg: tuple[float, ...] = tuple(np.arange(5.0, 62.5, 2.5))
+    extrapedicular_craniocaudal_angles_deg: tuple[float, ...] = tuple(np.arange(-25.0, 27.5, 2.5))
     clear_behind_entry_mm: float = 40.0
     clearance_cap_mm: float = 2.0
     tip_weight: float = 1.0

@@ -5,7 +5,8 @@ What is drawn (all geometry in mm, model coordinates):
 
 * the vertebra, opaque or semi-transparent (``transparent=True``);
 * the safety zones: the superior and inferior endplates and the posterior wall (faces of the
-  vertebra from ``landmarks.face_regions``) and the spinal canal volume (``landmarks.canal_mesh``,
+  vertebra from ``landmarks.face_regions``), the extrapedicular entry windows of the rule
+  ``bone_entry_window`` (green faces of the lateral wall, :mod:`bvn_plan.planning.approach`) and the spinal canal volume (``landmarks.canal_mesh``,
   always semi-transparent). With instruments or lesions they are coloured by their **clearance
   from the plan** (:func:`plan_clearance`, mm, red = close, dark red = breached) with a colour
   bar; without, in fixed highlight colours;
@@ -46,6 +47,7 @@ from ..errors import InputError
 from ..landmarks import Landmarks
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath
+from ..planning.approach import ApproachGeometry
 
 CAMERAS = ("oblique", "ap", "lateral", "axial")
 #: Camera direction (from the focal point, in vertebra-frame components right, anterior,
@@ -75,11 +77,12 @@ SCALAR_BAR = {"title": "clearance from instrument / lesion (mm; dark red: breach
 BONE_COLOUR = "#e8dcc0"
 ZONE_COLOURS = {"superior_endplate": "#5b8fd9", "inferior_endplate": "#5b8fd9", "posterior_wall": "#d9825b"}
 CANAL_COLOUR = "#c9a0dc"
+WINDOW_COLOUR = "#00c8e6"
 INTRODUCER_COLOUR = "#5a6069"
 CANNULA_COLOUR = "#1f6fe0"
 LESION_COLOUR = "#ff8c1a"
 MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
-                  "clearance": "#ffffff"}
+                  "clearance": "#ffffff", "window": WINDOW_COLOUR}
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,10 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
     opacity = 0.3 if transparent else 1.0
 
     zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
+    windows = _window_faces(mesh, landmarks)
     in_zone = np.zeros(len(mesh.faces), bool)
+    for faces in windows.values():
+        in_zone[faces] = True
     for faces in zone_faces.values():
         in_zone[faces] = True
     plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
@@ -161,6 +167,10 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
         if len(faces):
             zone = pv.wrap(mesh.submesh([faces], append=True))
             _add_zone(plotter, zone, name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
+    for side, faces in windows.items():
+        if len(faces):
+            plotter.add_mesh(pv.wrap(mesh.submesh([faces], append=True)), color=WINDOW_COLOUR, opacity=opacity,
+                             name=f"extrapedicular window {side}")
     if landmarks.canal_mesh is not None:
         _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", (CANAL_COLOUR, 0.35), plan)
 
@@ -178,6 +188,9 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
         markers[f"target{suffix}"] = (path.tip, "target")
         if entries[i] is not None:
             markers[f"entry{suffix}"] = (entries[i], "entry")
+    for side, faces in windows.items():
+        if len(faces):
+            markers[f"extrapedicular window ({side})"] = (mesh.triangles_center[faces].mean(axis=0), "window")
     for label, value in _smallest_clearances(clearances):
         markers[label] = (value, "clearance")
     for label, (point, kind) in markers.items():
@@ -250,6 +263,15 @@ def _checked_anatomy(vertebra, landmarks) -> trimesh.Trimesh:
     if not isinstance(landmarks, Landmarks):
         raise InputError(f"landmarks must be bvn_plan Landmarks (find the anatomy first), not {type(landmarks).__name__}")
     return mesh
+
+
+def _window_faces(mesh: trimesh.Trimesh, landmarks: Landmarks) -> dict[str, np.ndarray]:
+    """Faces of the extrapedicular entry window on each side (none without the regions it needs)."""
+    needed = ("lateral_cortex", "superior_endplate", "inferior_endplate")
+    if not all(len(landmarks.face_regions.get(n, [])) for n in needed):
+        return {}
+    geometry = ApproachGeometry.of_mesh(mesh, landmarks)
+    return {side: geometry.window_faces(mesh, side) for side in landmarks.pedicles}
 
 
 def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], plan: ScenePlan) -> None:

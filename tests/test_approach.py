@@ -1,0 +1,235 @@
+"""The approach from the back: a path may reach the bone only through the transpedicular or the
+extrapedicular window (rule ``bone_entry_window``). On every real level in ../shared/data a family
+of unsafe approaches with tips inside the body fails, the reason naming the structure at risk, and
+the planner's own plans pass with angles strictly inside the window."""
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bvn_plan import InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy, plan_level
+from bvn_plan.planning import FAIL, SKIN_TO_BONE_MM, EntryWindows, OrganZones, PlannerSettings
+from bvn_plan.workflow import load_labelmap
+
+R = 1.7  # 10 G introducer radius, mm
+
+LEVELS = [("vhm", "L3"), ("vhm", "L4"), ("vhm", "L5"), ("totalseg", "L3"), ("totalseg", "L4"),
+          ("totalseg", "L5"), ("totalseg", "S1"), ("organs", "L1")]
+
+
+def _load(vhm_dir, totalseg_dir, source, level):
+    if source == "vhm":
+        return Vertebra.load(vhm_dir / f"{level}_whole.stl", level=level)
+    if source == "totalseg":
+        return load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra(level)
+    return load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra(level)
+
+
+@pytest.fixture(scope="module", params=LEVELS, ids=[f"{s}-{lv}" for s, lv in LEVELS])
+def real(request, vhm_dir, totalseg_dir):
+    source, level = request.param
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v = _load(vhm_dir, totalseg_dir, source, level)
+        found = find_anatomy(v)
+    return v, found, SafetyZones(v.mesh, found)
+
+
+def unsafe_family(found, zones) -> dict[str, tuple[set, list]]:
+    """Straight paths with tips inside the body, built from the landmarks (vertebra frame, mm):
+    kind -> (the structures its reason may name, [(start, tip)] in model coordinates)."""
+    f = found.frame
+    t = f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0]
+    sup = f.to_local(found.superior_endplate.point)[2]
+    inf = f.to_local(found.inferior_endplate.point)[2]
+    ped, _, half_h = zones.approach.pedicle_box("right")
+    below_pedicle = ped[2] - half_h
+    beyond = np.radians(EntryWindows().extrapedicular_medial_deg[1] + 20.0)
+    up, down = t.copy(), t.copy()
+    up[2], down[2] = sup - 4.0, inf + 4.0
+    family = {
+        "anterior": ({"great vessels"}, [(t + [0, 60, 0], t), (t + [10, 60, 10], t)]),
+        "anterolateral": ({"great vessels"}, [(t + [40, 50, 0], t), (t + [-40, 50, -5], t)]),
+        "direct lateral": ({"psoas"}, [(t + [70, 0, 0], t), (t + [-70, 0, 3], t)]),
+        "lateral beyond the window": ({"psoas"}, [(t + 80 * np.array([np.sin(beyond), -np.cos(beyond), 0]), t)]),
+        "posterior midline": ({"canal"}, [(t + [0, -70, 0], t)]),
+        "canal from the other side": ({"canal"}, [([-ped[0] - 5, ped[1] - 50, ped[2]], t + [8, 0, 0])]),
+        "disc above": ({"disc", "endplate"}, [(up + [40, -40, 20], up)]),
+        "neural foramen": ({"exiting root"}, [([ped[0] + 8, ped[1] - 40, below_pedicle - 6],
+                                               [ped[0] - 6, ped[1] + 14, below_pedicle - 4])]),
+    }
+    if found.level != "S1":  # the sacrum has no disc below S1
+        family["disc below"] = ({"disc", "endplate"}, [(down + [40, -40, -20], down)])
+    return {kind: (names, [(f.to_model(np.asarray(a, float)), f.to_model(np.asarray(b, float))) for a, b in paths])
+            for kind, (names, paths) in family.items()}
+
+
+def test_unsafe_approaches_fail_naming_the_structure(real):
+    _, found, zones = real
+    for kind, (names, paths) in unsafe_family(found, zones).items():
+        for start, tip in paths:
+            assert zones.bone(tip[None])[0] < 0, f"{kind}: the tip must lie inside the bone"
+            result = check_path(zones, InstrumentPath.straight(start, tip, R))
+            assert result.verdict == FAIL, (found.level, kind, result.reasons)
+            rule = next(r for r in result.rules if r.rule == "bone_entry_window")
+            assert rule.status == FAIL, (found.level, kind, rule.reason)
+            assert result.entry["structure"] in names, (found.level, kind, result.entry)
+            assert any(rule.reason in reason for reason in result.reasons)
+
+
+def test_the_planners_own_plans_pass_inside_the_windows(real):
+    v, found, zones = real
+    level_plan = plan_level(v, found, zones=zones)
+    windows, settings = zones.approach.windows, PlannerSettings()
+    planned = 0
+    for result in level_plan.results:
+        if result.plan is None:
+            continue
+        planned += 1
+        plan = result.plan
+        assert plan.verdict != FAIL
+        assert plan.check.entry["window"] == ("extrapedicular" if result.approach == "extrapedicular" else "transpedicular")
+        if result.approach == "extrapedicular":
+            medial = plan.numbers["introducer_medial_angle_deg"]
+            cc = plan.numbers["introducer_craniocaudal_angle_deg"]
+            assert windows.angles_inside(medial, cc, strict=True), (found.level, medial, cc)
+            grid_m, grid_c = settings.extrapedicular_medial_angles_deg, settings.extrapedicular_craniocaudal_angles_deg
+            assert min(grid_m) < medial < max(grid_m) and min(grid_c) < cc < max(grid_c)
+    assert planned >= 2, f"{found.level}: the planner found no plan"
+
+
+def test_the_search_grid_reaches_beyond_the_window():
+    w, s = EntryWindows(), PlannerSettings()
+    assert min(s.extrapedicular_medial_angles_deg) <= w.extrapedicular_medial_deg[0] - 10
+    assert max(s.extrapedicular_medial_angles_deg) >= w.extrapedicular_medial_deg[1] + 10
+    assert min(s.extrapedicular_craniocaudal_angles_deg) <= w.extrapedicular_craniocaudal_deg[0] - 10
+    assert max(s.extrapedicular_craniocaudal_angles_deg) >= w.extrapedicular_craniocaudal_deg[1] + 10
+    assert w.extrapedicular_medial_deg[1] <= 50.0
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "bvn_plan.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("level, points, structure", [
+    ("L4", ["60", "0", "66", "12", "0", "66"], "great vessels"),      # from the front, through the great vessels
+    ("L4", ["22", "-75", "58", "22", "0", "58"], "psoas"),            # straight lateral, through the psoas
+    ("L5", ["-12", "-30", "-7", "9", "0", "25"], "disc"),             # across the L5-S1 disc space
+])
+def test_the_issues_paths_fail_on_the_command_line(vhm_dir, level, points, structure):
+    """Issue 16's paths on the VHM meshes (their own coordinates: +x anterior, +y left, +z superior)."""
+    out = _cli("check", vhm_dir / f"{level}_whole.stl", "--level", level, "--point", *points[:3],
+               "--point", *points[3:], "--no-lesion")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "FAIL" in out.stdout and structure.split()[0] in out.stdout
+
+
+def test_plans_give_the_skin_entry_midline_offset_and_needle_length(real):
+    """Without a CT the skin entry is SKIN_TO_BONE_MM before the bone entry along the introducer,
+    and the plan says it was assumed; the needle length adds that to the path in the bone."""
+    v, found, zones = real
+    plan = plan_level(v, found, zones=zones, approaches=("transpedicular",)).recommendation
+    n = plan.numbers
+    skin, bone = np.array(n["skin_entry_point"]), np.array(n["bone_entry_point"])
+    assert np.linalg.norm(skin - bone) == pytest.approx(SKIN_TO_BONE_MM, abs=1e-6)
+    assert "assumed" in n["skin_entry_source"]
+    assert n["needle_length_skin_to_tip_mm"] == pytest.approx(SKIN_TO_BONE_MM + n["depth_bone_entry_to_tip_mm"])
+    # a converging transpedicular introducer enters the skin farther from the midline than the bone
+    assert n["skin_entry_from_midline_mm"] > abs(found.midsagittal_plane.signed_distance(bone[None])[0])
+
+
+def test_a_probe_tip_outside_the_bone_is_refused(vhm_dir):
+    out = _cli("lesion", vhm_dir / "L4_whole.stl", "--tip", "500", "0", "66", "--direction", "-1", "0", "0")
+    assert out.returncode == 2 and "outside the vertebra" in out.stderr + out.stdout
+
+
+def test_only_warned_plans_exit_with_their_own_code(tmp_path):
+    """The bundled L4's extrapedicular plans carry the segmental-artery warning (L4, Liu 2019):
+    planning that approach alone leaves only warned plans, which the first lines and exit code 6 say."""
+    mesh = Path(__file__).resolve().parents[1] / "meshes" / "L4.ply"
+    out = _cli("plan", mesh, "--level", "L4", "--frame", "RAS", "--approach", "extrapedicular", "--out", tmp_path)
+    assert out.returncode == 6, out.stdout + out.stderr
+    assert out.stdout.startswith("L4: ONLY PLANS WITH WARNINGS")
+    assert (tmp_path / "summary.txt").read_text().startswith("ONLY PLANS WITH WARNINGS")
+
+
+@pytest.fixture(scope="module")
+def organ_l1(totalseg_dir):
+    """The organ example's L1 with its labelled organs as zones (RAS mm, the labelmap's world)."""
+    labels = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v = labels.vertebra("L1")
+        found = find_anatomy(v)
+    return labels, found, SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels))
+
+
+@pytest.mark.parametrize("organ, words", [("aorta", "aorta"), ("inferior_vena_cava", "inferior vena cava"),
+                                          ("kidney_left", "kidney (left)"), ("kidney_right", "kidney (right)"),
+                                          ("iliopsoas_left", "psoas (left)"), ("iliopsoas_right", "psoas (right)")])
+def test_a_path_through_a_labelled_organ_fails_naming_it(organ_l1, organ, words):
+    """From beyond the organ, through its voxel nearest the body at the target's height, to a tip
+    in the body: the organ rule fails and names the organ; the check says which soft tissue it used."""
+    labels, found, zones = organ_l1
+    f = found.frame
+    tip = f.to_model(f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0])
+    voxels = labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[organ]))
+    level = np.abs(f.to_local(voxels)[:, 2] - f.to_local(tip)[2]) < 8.0
+    through = voxels[level][np.argmin(np.linalg.norm(voxels[level] - tip, axis=1))]
+    start = through + 40.0 * (through - tip) / np.linalg.norm(through - tip)
+    result = check_path(zones, InstrumentPath.straight(start, tip, R))
+    rule = next(r for r in result.rules if r.rule == "organ_instrument")
+    assert result.verdict == FAIL and rule.status == FAIL and words in rule.reason, rule.reason
+    assert any("labelled organs of example_seg.nii.gz" in note for note in result.notes)
+
+
+def test_the_modelled_sectors_hold_the_labelled_vessels_and_psoas(organ_l1):
+    """Of the labelled aorta and vena cava voxels within 30 mm of the L1 body, >= 90 % lie in the
+    great-vessel sector of the entry rule (within great_vessel_sector_deg of the anterior axis), and
+    of the psoas voxels >= 90 % lie beyond it (the lateral wall the rule names psoas). Measured: 100 % each."""
+    from scipy.spatial import cKDTree
+
+    labels, found, zones = organ_l1
+    body = cKDTree(found.body_mesh.vertices)
+    limit = zones.approach.windows.great_vessel_sector_deg
+    for names, in_sector in ((("aorta", "inferior_vena_cava"), True), (("iliopsoas_left", "iliopsoas_right"), False)):
+        voxels = np.concatenate([labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[n])) for n in names])
+        near = voxels[body.query(voxels)[0] <= 30.0]
+        local = found.frame.to_local(near)
+        sector = np.degrees(np.arctan2(np.abs(local[:, 0]), local[:, 1]))
+        held = np.mean((sector < limit) == in_sector)
+        assert len(near) > 100 and held >= 0.9, (names, len(near), held)
+
+
+def test_the_skin_entry_lies_on_the_outer_edge_of_the_subcutaneous_fat(totalseg_dir):
+    """The organ example (supine CT: the table lies behind the back): each planned path's skin entry
+    lies within 2 mm of the fat's marching-cubes surface, behind the bone entry; the plan says how
+    the skin entry was found and gives the midline offset and needle length."""
+    import nibabel as nib
+
+    from bvn_plan.geometry import mask_surface
+
+    folder = totalseg_dir.parent / "totalseg_organs_example"
+    labels = load_labelmap(folder / "example_seg.nii.gz")
+    fat = np.asarray(nib.load(folder / "subcutaneous_fat.nii.gz").dataobj) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v = labels.vertebra("L1")
+        found = find_anatomy(v)
+    zones = SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels, fat))
+    level_plan = plan_level(v, found, zones=zones, approaches=("transpedicular",))
+    surface = mask_surface(fat, labels.affine)
+    plans = [r.plan for r in level_plan.results if r.plan is not None]
+    assert plans
+    for plan in plans:
+        n = plan.numbers
+        skin = np.array(n["skin_entry_point"])
+        assert "outer edge of the subcutaneous fat" in n["skin_entry_source"]
+        assert float(surface.nearest.on_surface([skin])[1][0]) <= 2.0
+        assert found.frame.to_local(skin)[1] < found.frame.to_local(np.array(n["bone_entry_point"]))[1] - 20
+        assert n["needle_length_skin_to_tip_mm"] > n["depth_bone_entry_to_tip_mm"] + 20
+        assert n["skin_entry_from_midline_mm"] > 0
