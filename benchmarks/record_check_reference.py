@@ -14,10 +14,11 @@ Re-run (after a change to the anatomy or the rules, e.g. once the approach zones
 their clearances join the fixture: every zone SafetyZones builds and every rule of the default rule
 set is recorded, nothing here names them):
 
-    PYTHONPATH=$PWD python benchmarks/record_check_reference.py [--checks-per-level N]
+    PYTHONPATH=$PWD python benchmarks/record_check_reference.py [--checks-per-level N] [--engine vtk]
 
-It records with the engine the checker uses when it runs; the first fixture came from the VTK engine
-of main before issue 17, which the new engine reproduces (tests/test_check_reference.py).
+The first fixture came from the VTK engine of main before issue 17 (kept in benchmarks/vtk_distance.py;
+``--engine vtk`` records with it again, the default ``tree`` with the package's), which the new engine
+reproduces (tests/test_check_reference.py).
 """
 
 from __future__ import annotations
@@ -92,9 +93,15 @@ def make_path(record: dict) -> InstrumentPath:
 def outcome(zones, path: InstrumentPath, lesion) -> dict:
     """What the checker says of one path: its result's numbers and words, or the error it raises."""
     try:
-        result = check_path(zones, path, lesion=lesion)
+        return outcome_of(check_path(zones, path, lesion=lesion))
     except BvnPlanError as exc:
-        return {"error": type(exc).__name__, "message": str(exc)}
+        return outcome_of(exc)
+
+
+def outcome_of(result) -> dict:
+    """The fixture's record of a check's result, or of the error it raised."""
+    if isinstance(result, BvnPlanError):
+        return {"error": type(result).__name__, "message": str(result)}
     return {"verdict": result.verdict, "reasons": result.reasons,
             "clearances": {key: {"clearance_mm": c.clearance_mm, "point": c.point, "depth_mm": c.depth_mm}
                            for key, c in result.clearances.items()},
@@ -176,12 +183,15 @@ def cases_for(vertebra, landmarks, zones, per_level: int, rng) -> list[tuple[str
     return cases
 
 
-def record(per_level: int, seed: int = 17) -> dict:
+def record(per_level: int, seed: int = 17, engine: str = "tree") -> dict:
+    from vtk_distance import vtk_zones  # benchmarks/vtk_distance.py, beside this script
+
+    build = vtk_zones if engine == "vtk" else SafetyZones
     rng = np.random.default_rng(seed)
     fixture = {"about": __doc__.splitlines()[0], "seed": seed, "levels": {}}
     for name in [f"vhm_{level}" for level in LEVELS] + ["synthetic_L4"]:
         vertebra, landmarks = load_case(name)
-        zones = SafetyZones(vertebra.mesh, landmarks)
+        zones = build(vertebra.mesh, landmarks)
         checks = []
         for kind, path, lesion in cases_for(vertebra, landmarks, zones, per_level, rng):
             checks.append({"kind": kind, "path": {"vertices": path.vertices.tolist(), "radius_mm": path.radius_mm,
@@ -199,8 +209,10 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks-per-level", type=int, default=60)
     parser.add_argument("--out", type=Path, default=FIXTURE)
+    parser.add_argument("--engine", choices=("tree", "vtk"), default="tree",
+                        help="the package's compiled tree, or the VTK reference of benchmarks/vtk_distance.py")
     args = parser.parse_args(argv)
-    fixture = record(args.checks_per_level)
+    fixture = record(args.checks_per_level, engine=args.engine)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(args.out, "wt", encoding="utf-8") as handle:
         json.dump(fixture, handle, separators=(",", ":"))

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bvn_plan import SafetyZones
+from bvn_plan.planning import check_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -60,9 +61,10 @@ def test_checker_reproduces_the_reference_fixture(name):
         f"{name}: the anatomy changed since the fixture was recorded: re-record it "
         "(python benchmarks/record_check_reference.py) and review the differences")
     zones = SafetyZones(vertebra.mesh, landmarks)
-    kinds = set()
-    for n, check in enumerate(level["checks"]):
-        path, lesion = recorder.make_path(check["path"]), recorder.make_lesion(check["lesion"])
-        _assert_same(zones, check["outcome"], recorder.outcome(zones, path, lesion), f"{name} check {n} ({check['kind']})")
-        kinds.add(check["kind"])
-    assert kinds == {"planned", "perturbed", "failing", "erroring"}
+    checks = level["checks"]
+    paths = [recorder.make_path(check["path"]) for check in checks]
+    lesions = [recorder.make_lesion(check["lesion"]) for check in checks]
+    # one robustness-style batch: each path's result (or the error that refuses it) in its place
+    for n, (check, result) in enumerate(zip(checks, check_paths(zones, paths, lesions))):
+        _assert_same(zones, check["outcome"], recorder.outcome_of(result), f"{name} check {n} ({check['kind']})")
+    assert {check["kind"] for check in checks} == {"planned", "perturbed", "failing", "erroring"}
