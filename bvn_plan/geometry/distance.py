@@ -8,13 +8,13 @@ vertex. A minimum over points evaluates the point with the lowest estimate first
 whose lower bound does not exceed the best value, in the order of their bounds, in doubling
 batches, until a bound exceeds the best value so far.
 
-The engine was chosen on measured numbers (VHM L4, 642 lesion-like points, one run on the loaded
-2-core machine): libigl's prebuilt ``igl.AABB`` answers a batch at about 1-2 us a point plus about
-7 us a call; ``igl.point_mesh_squared_distance``, ``igl.signed_distance`` and point-cloud-utils'
-``closest_points_on_mesh`` rebuild their tree on every call (85-140 ms for those points); fcpw
-holds its geometry in float32, about 8e-6 mm apart at 128 mm from the origin, too coarse for
-clearances exact to 1e-6 mm; VTK's implicit distance costs about as much as a tree rebuild per batch
-and its ball searches are one Python call a point; trimesh's proximity is the slow baseline (350 ms).
+The engine was chosen on measured numbers (benchmarks/bench_distance_engines.py: VHM L4, 642 points
+within 3 mm of its surface, CPU time on the loaded 2-core machine): libigl's prebuilt ``igl.AABB``
+takes 3.3 ms for the batch (5 us a point), exact to 1e-14 mm; libigl's ``point_mesh_squared_distance``
+and point-cloud-utils' ``closest_points_on_mesh`` rebuild their tree on every call (13-14 ms); fcpw is
+faster (2.0 ms) but holds the geometry in float32, 7.7e-6 mm off, too coarse for clearances exact to
+1e-6 mm; VTK's implicit distance takes 8.5 ms, and its ball searches are one Python call a point;
+trimesh's proximity, the slow baseline, 23 ms. Checks themselves: benchmarks/bench_check.py.
 The lower bounds that still pay, because a bound read from a grid for a whole array costs less than
 the exact queries it saves: the signed grid with its band, the unsigned grid of each surface read
 with its curvature bound (so lesion points far from a region are never queried), and, above
