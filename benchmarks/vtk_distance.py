@@ -1,7 +1,8 @@
 """The checker's distance engine before issue 17, kept as the reference that benchmarks/bench_check.py
 times beside the compiled-tree engine and that benchmarks/record_check_reference.py can record with:
 VTK exact distances (vtkImplicitPolyDataDistance) and sequential VTK cell-locator ball searches,
-pruned by the package's grid, patch-box and hull bounds (its classes, with the VTK engine swapped in). Not part of the package; use :func:`vtk_zones` to build
+pruned by the package's grid bounds (its classes, with the VTK engine swapped in) and by the patch
+boxes and convex-hull planes that the package dropped with the tree. Not part of the package; use :func:`vtk_zones` to build
 SafetyZones on it.
 
 Its own description, as it stood in bvn_plan/geometry/distance.py:
@@ -26,13 +27,21 @@ import math
 
 import numpy as np
 import trimesh
-from scipy.spatial import cKDTree
+from scipy.spatial import ConvexHull, cKDTree
 
 from bvn_plan.geometry import distance
-from bvn_plan.geometry.distance import PATCH_GRID_PITCH_MM, REFINE_ABOVE, _HALF_DIAGONAL, _GridPlaces
+from bvn_plan.geometry.distance import PATCH_GRID_PITCH_MM, _HALF_DIAGONAL, _GridPlaces
 
 #: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
 _TIE_MM = 1e-9
+#: Side (mm) of the cubes that group a surface's faces (by centroid) into patches, each held in a box
+#: along its principal axes: a patch's box is a thin slab, so a point's distance to the nearest box
+#: is within about a patch's thickness of its distance to the surface.
+PATCH_CUBE_MM = 5.0
+#: A minimum raises its far candidates' bounds by a costlier bound (patch boxes, hull planes) only when
+#: there are more than this many: a ball search costs a few microseconds, the costlier bound about a
+#: tenth of a millisecond however few the points.
+REFINE_ABOVE = 40
 
 
 def _vtk_distance(mesh: trimesh.Trimesh):
@@ -100,6 +109,53 @@ def _exact(implicit, points: np.ndarray) -> np.ndarray:
     return vtk_to_numpy(out).copy()
 
 
+class _PatchBoxes:
+    """A lower bound (mm) on the distance from points to a surface (model coordinates): the least
+    distance to boxes that hold its faces in patches (faces grouped by the cube of side
+    PATCH_CUBE_MM holding their centroid), each box along its patch's principal axes."""
+
+    def __init__(self, mesh: trimesh.Trimesh):
+        cube = np.floor(mesh.triangles_center / PATCH_CUBE_MM).astype(int)
+        patch = np.unique(cube, axis=0, return_inverse=True)[1].ravel()
+        count = patch.max() + 1
+        corners = np.asarray(mesh.triangles, float).reshape(-1, 3)
+        owner = np.repeat(patch, 3)
+        weight = np.bincount(owner, minlength=count)[:, None]
+        mean = np.stack([np.bincount(owner, corners[:, d], count) for d in range(3)], axis=1) / weight
+        spread = corners - mean[owner]
+        moments = np.stack([np.bincount(owner, spread[:, a] * spread[:, b], count)
+                            for a in range(3) for b in range(3)], axis=1).reshape(-1, 3, 3)
+        self._axes = np.linalg.eigh(moments)[1].transpose(0, 2, 1)  # rows: each patch's principal axes
+        # the boxes' extents along their axes: a box holds its patch's corners, hence its triangles
+        along = np.einsum("nij,nj->ni", self._axes[owner], corners)
+        self._low = np.full((count, 3), np.inf)
+        self._high = np.full((count, 3), -np.inf)
+        np.minimum.at(self._low, owner, along)
+        np.maximum.at(self._high, owner, along)
+
+    @staticmethod
+    def _to_boxes(points: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Squared distances (mm^2) from points (rows) to boxes (columns)."""
+        along = (points @ axes.reshape(-1, 3).T).reshape(len(points), *low.shape)
+        gap = np.maximum(low - along, along - high)
+        np.maximum(gap, 0.0, out=gap)
+        np.square(gap, out=gap)
+        return (gap.reshape(-1, 3) @ np.ones(3)).reshape(len(points), -1)  # a matrix product sums fastest
+
+    def __call__(self, points: np.ndarray, limit: float) -> np.ndarray:
+        """Lower bound (mm) on each point's distance to the surface where that distance is at most
+        ``limit`` (mm), less a rounding allowance; elsewhere possibly any value above ``limit``. Only the
+        boxes within ``limit`` of the ball about the points' mean that holds them are read."""
+        centre = points.mean(axis=0)
+        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+        to_centre = np.sqrt(self._to_boxes(centre[None], self._axes, self._low, self._high)[0])
+        near = to_centre <= limit + reach + _TIE_MM
+        if not near.any():
+            return np.full(len(points), np.inf)
+        squared = self._to_boxes(points, self._axes[near], self._low[near], self._high[near])
+        return np.sqrt(squared.min(axis=1)) - _TIE_MM
+
+
 class _VtkTriangles:
     """The VTK engine behind one surface: exact signed distances and ball searches."""
 
@@ -127,6 +183,33 @@ class SignedDistance(distance.SignedDistance):
 
     _engine = _VtkTriangles
 
+    def __init__(self, mesh: trimesh.Trimesh, *args, **kwargs):
+        super().__init__(mesh, *args, **kwargs)
+        # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
+        # point's largest height above them bounds its distance to the hull, which holds the surface
+        planes = ConvexHull(mesh.vertices).equations
+        self._hull_normals, self._hull_offsets = planes[:, :3], planes[:, 3]
+
+    def _hull_bound(self, points: np.ndarray, limit: np.ndarray | float = np.inf) -> np.ndarray:
+        """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
+        above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
+        Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
+        A point within r of the points' mean has each height within r of the mean's, so only the
+        planes within 2 r of the mean's largest height can hold a point's largest: the others are
+        skipped. Where the height above the mean's highest plane alone exceeds ``limit`` (mm, per point
+        or one for all), that height is the bound: then the largest exceeds the limit too."""
+        centre = points.mean(axis=0)
+        heights = self._hull_normals @ centre + self._hull_offsets
+        top = int(np.argmax(heights))
+        bound = points @ self._hull_normals[top] + (self._hull_offsets[top] - _TIE_MM)
+        rest = np.flatnonzero(bound <= limit)
+        if len(rest):
+            reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
+            planes = heights >= heights[top] - 2 * reach - _TIE_MM
+            highest = (points[rest] @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1)
+            bound[rest] = highest - _TIE_MM
+        return bound
+
     def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
         refine = (lambda i, limit: self._hull_bound(points[i], limit + offset[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
@@ -141,6 +224,7 @@ class SurfaceDistance(distance.SurfaceDistance):
 
     def __init__(self, mesh: trimesh.Trimesh, spacing: float = 1.0, covers: np.ndarray | None = None):
         super().__init__(mesh, covers)
+        self._patches = _PatchBoxes(mesh)
         samples, _ = trimesh.sample.sample_surface_even(mesh, max(200, int(mesh.area / spacing**2)), seed=0)
         self._tree = cKDTree(np.vstack([samples, mesh.vertices]))
         # every surface point lies within this distance of a sample

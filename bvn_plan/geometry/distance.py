@@ -15,12 +15,14 @@ and point-cloud-utils' ``closest_points_on_mesh`` rebuild their tree on every ca
 faster (2.0 ms) but holds the geometry in float32, 7.7e-6 mm off, too coarse for clearances exact to
 1e-6 mm; VTK's implicit distance takes 8.5 ms, and its ball searches are one Python call a point;
 trimesh's proximity, the slow baseline, 23 ms. Checks themselves: benchmarks/bench_check.py.
-The lower bounds that still pay, because a bound read from a grid for a whole array costs less than
-the exact queries it saves: the signed grid with its band, the unsigned grid of each surface read
-with its curvature bound (so lesion points far from a region are never queried), and, above
-REFINE_ABOVE candidates, the patch boxes and the convex hull's planes. Dropped, because the tree
-makes them unnecessary: the ball searches and their seeding upper bound, and the surface samples
-that bounded a region's maximum (the tree gives every exact distance at once).
+The lower bounds that still pay, because a grid read for a whole array costs less than the exact
+queries it saves: the signed grid with its band and the mesh's box, and each surface's unsigned grid
+read with its curvature bound (so lesion points far from a region are never queried). Dropped,
+because the tree made them pay no more (the same check's CPU time with them was equal or up to 12 %
+longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes that raised the bounds
+of many candidates, the ball searches and their seeding upper bound, and the surface samples that
+bounded a region's maximum (the tree gives every exact distance at once). The VTK engine with them
+stays in benchmarks/vtk_distance.py as the benchmarks' reference.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 from ..errors import InputError
 from .voxelize import grid_cover, voxelize
@@ -42,19 +43,9 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: Side (mm) of the cubes that group a surface's faces (by centroid) into patches, each held in a box
-#: along its principal axes: a patch's box is a thin slab, so a point's distance to the nearest box
-#: is within about a patch's thickness of its distance to the surface.
-PATCH_CUBE_MM = 5.0
-#: A minimum raises its far candidates' bounds by a costlier bound (patch boxes, hull planes) only when
-#: there are more than this many: a ball search costs a few microseconds, the costlier bound about a
-#: tenth of a millisecond however few the points.
-REFINE_ABOVE = 40
 #: The first batch of exact queries of a minimum's candidates (those with the lowest bounds): each
 #: further batch is twice as large, so that a good early value prunes the rest at a few calls' cost.
 FIRST_BATCH = 16
-#: Subtracted (mm) from costlier lower bounds so that rounding cannot lift one above its value.
-_TIE_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -244,53 +235,6 @@ def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: floa
     return np.maximum(bound, smooth - curvature) - reach
 
 
-class _PatchBoxes:
-    """A lower bound (mm) on the distance from points to a surface (model coordinates): the least
-    distance to boxes that hold its faces in patches (faces grouped by the cube of side
-    PATCH_CUBE_MM holding their centroid), each box along its patch's principal axes."""
-
-    def __init__(self, mesh: trimesh.Trimesh):
-        cube = np.floor(mesh.triangles_center / PATCH_CUBE_MM).astype(int)
-        patch = np.unique(cube, axis=0, return_inverse=True)[1].ravel()
-        count = patch.max() + 1
-        corners = np.asarray(mesh.triangles, float).reshape(-1, 3)
-        owner = np.repeat(patch, 3)
-        weight = np.bincount(owner, minlength=count)[:, None]
-        mean = np.stack([np.bincount(owner, corners[:, d], count) for d in range(3)], axis=1) / weight
-        spread = corners - mean[owner]
-        moments = np.stack([np.bincount(owner, spread[:, a] * spread[:, b], count)
-                            for a in range(3) for b in range(3)], axis=1).reshape(-1, 3, 3)
-        self._axes = np.linalg.eigh(moments)[1].transpose(0, 2, 1)  # rows: each patch's principal axes
-        # the boxes' extents along their axes: a box holds its patch's corners, hence its triangles
-        along = np.einsum("nij,nj->ni", self._axes[owner], corners)
-        self._low = np.full((count, 3), np.inf)
-        self._high = np.full((count, 3), -np.inf)
-        np.minimum.at(self._low, owner, along)
-        np.maximum.at(self._high, owner, along)
-
-    @staticmethod
-    def _to_boxes(points: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-        """Squared distances (mm^2) from points (rows) to boxes (columns)."""
-        along = (points @ axes.reshape(-1, 3).T).reshape(len(points), *low.shape)
-        gap = np.maximum(low - along, along - high)
-        np.maximum(gap, 0.0, out=gap)
-        np.square(gap, out=gap)
-        return (gap.reshape(-1, 3) @ np.ones(3)).reshape(len(points), -1)  # a matrix product sums fastest
-
-    def __call__(self, points: np.ndarray, limit: float) -> np.ndarray:
-        """Lower bound (mm) on each point's distance to the surface where that distance is at most
-        ``limit`` (mm), less a rounding allowance; elsewhere possibly any value above ``limit``. Only the
-        boxes within ``limit`` of the ball about the points' mean that holds them are read."""
-        centre = points.mean(axis=0)
-        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
-        to_centre = np.sqrt(self._to_boxes(centre[None], self._axes, self._low, self._high)[0])
-        near = to_centre <= limit + reach + _TIE_MM
-        if not near.any():
-            return np.full(len(points), np.inf)
-        squared = self._to_boxes(points, self._axes[near], self._low[near], self._high[near])
-        return np.sqrt(squared.min(axis=1)) - _TIE_MM
-
-
 class SignedDistance:
     """Signed distance (mm) to a closed surface: negative inside, positive outside."""
 
@@ -309,10 +253,6 @@ class SignedDistance:
         self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
         self._box = np.array(mesh.bounds)  # a plain copy: trimesh's cached bounds check the mesh on each read
-        # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
-        # point's largest height above them bounds its distance to the hull, which holds the surface
-        planes = ConvexHull(mesh.vertices).equations
-        self._hull_normals, self._hull_offsets = planes[:, :3], planes[:, 3]
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -401,34 +341,13 @@ class SignedDistance:
     def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
         """The minimum's exact search, from its estimates ``approx`` and lower bounds ``lower`` (mm)
         and the points ``unsigned`` surely on the measured side (None: all); ``places`` as found."""
-        refine = (lambda i, limit: self._hull_bound(points[i], limit + offset[i]) - offset[i]) if sign > 0 else None
-
         def value(i):  # exact values of points i; their sign is known where they are surely on the measured side
             if unsigned is None or unsigned[i].all():
                 return self._triangles.unsigned(points[i]) - offset[i]
             return sign * self._triangles.signed(points[i]) - offset[i]
 
-        return _pruned_minimum(approx, lower, value, refine)
+        return _pruned_minimum(approx, lower, value)
 
-    def _hull_bound(self, points: np.ndarray, limit: np.ndarray | float = np.inf) -> np.ndarray:
-        """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
-        above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
-        Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
-        A point within r of the points' mean has each height within r of the mean's, so only the
-        planes within 2 r of the mean's largest height can hold a point's largest: the others are
-        skipped. Where the height above the mean's highest plane alone exceeds ``limit`` (mm, per point
-        or one for all), that height is the bound: then the largest exceeds the limit too."""
-        centre = points.mean(axis=0)
-        heights = self._hull_normals @ centre + self._hull_offsets
-        top = int(np.argmax(heights))
-        bound = points @ self._hull_normals[top] + (self._hull_offsets[top] - _TIE_MM)
-        rest = np.flatnonzero(bound <= limit)
-        if len(rest):
-            reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
-            planes = heights >= heights[top] - 2 * reach - _TIE_MM
-            highest = (points[rest] @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1)
-            bound[rest] = highest - _TIE_MM
-        return bound
 
 
 class SurfaceDistance:
@@ -443,7 +362,6 @@ class SurfaceDistance:
         self.mesh = mesh
         self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
-        self._patches = _PatchBoxes(mesh)
         self._alone = SurfaceGroup([self])
 
     def places(self, points: np.ndarray) -> _GridPlaces:
@@ -468,9 +386,8 @@ class SurfaceDistance:
 
     def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places: _GridPlaces) -> tuple[float, int]:
         """The exact minimum of (distance - offset) over ``points`` and its index, from lower bounds
-        ``lower`` of those values (mm), refined by the patch boxes (``places``: the points' places)."""
-        return _pruned_minimum(lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i],
-                               lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
+        ``lower`` of those values (mm; ``places``: the points' places, for engines that read grids)."""
+        return _pruned_minimum(lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i])
 
 
 class SurfaceGroup:
@@ -521,27 +438,25 @@ class _StackedBounds:
 
     def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
         """Each surface's exact minimum of (distance - offset) over ``points`` and its index, by
-        ``_pruned_minimum`` for unsigned values, refined by the surface's patch boxes."""
+        ``_pruned_minimum`` for unsigned values."""
         lower = self._lower(places) - offset
         return [surface._search(points, offset, lower[n], places) for n, surface in enumerate(self.surfaces)]
 
 
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, value, refine=None) -> tuple[float, int]:
+def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, value) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
     bound ``lower`` of each value and ``value(indices)`` (their exact values, one batch of tree
     queries). The point with the lowest estimate is evaluated first; then the others whose bound does
     not exceed the best value, in the order of their bounds, in batches of FIRST_BATCH points doubling
-    in size, until a bound exceeds the best value so far. The bounds of those others are first raised
-    by ``refine(indices, limit)`` (costlier bounds, valid where a value does not exceed ``limit``), if
-    given and there are more than REFINE_ABOVE. Ties go to the first point so visited."""
+    in size, until a bound exceeds the best value so far. Ties go to the first point so visited."""
     where = int(np.argmin(approx))
     best = float(value(np.array([where]))[0])
     candidates = lower <= best
     candidates[where] = False
     far = np.flatnonzero(candidates)
-    bounds = lower[far] if refine is None or len(far) <= REFINE_ABOVE else np.maximum(lower[far], refine(far, best))
-    order = np.argsort(bounds, kind="stable")
-    far, bounds = far[order], bounds[order]
+    order = np.argsort(lower[far], kind="stable")
+    far = far[order]
+    bounds = lower[far]
     start, size = 0, FIRST_BATCH
     while start < len(far) and bounds[start] <= best:
         stop = min(start + size, int(np.searchsorted(bounds, best, side="right")))
