@@ -14,11 +14,12 @@ Re-run (after a change to the anatomy or the rules, e.g. once the approach zones
 their clearances join the fixture: every zone SafetyZones builds and every rule of the default rule
 set is recorded, nothing here names them):
 
-    PYTHONPATH=$PWD python benchmarks/record_check_reference.py [--checks-per-level N] [--engine vtk]
+    PYTHONPATH=$PWD python benchmarks/record_check_reference.py --engine vtk [--checks-per-level N]
 
 The first fixture came from the VTK engine of main before issue 17 (kept in benchmarks/vtk_distance.py;
 ``--engine vtk`` records with it again, the default ``tree`` with the package's), which the new engine
-reproduces (tests/test_check_reference.py).
+reproduces (tests/test_check_reference.py). Re-record with ``--engine vtk``, so that the fixture stays
+a reference independent of the engine it tests.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bvn_plan import SafetyZones
+from bvn_plan.errors import InputError
 from bvn_plan.planning import check_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +59,8 @@ def test_checker_reproduces_the_reference_fixture(name):
     level = FIXTURE["levels"][name]
     vertebra, landmarks = recorder.load_case(name)
     assert recorder.anatomy_fingerprint(vertebra, landmarks) == level["anatomy"], (
-        f"{name}: the anatomy changed since the fixture was recorded: re-record it "
-        "(python benchmarks/record_check_reference.py) and review the differences")
+        f"{name}: the anatomy changed since the fixture was recorded: re-record it with the VTK reference "
+        "(python benchmarks/record_check_reference.py --engine vtk) and review the differences")
     zones = SafetyZones(vertebra.mesh, landmarks)
     checks = level["checks"]
     paths = [recorder.make_path(check["path"]) for check in checks]
@@ -68,3 +69,5 @@ def test_checker_reproduces_the_reference_fixture(name):
     for n, (check, result) in enumerate(zip(checks, check_paths(zones, paths, lesions))):
         _assert_same(zones, check["outcome"], recorder.outcome_of(result), f"{name} check {n} ({check['kind']})")
     assert {check["kind"] for check in checks} == {"planned", "perturbed", "failing", "erroring"}
+    with pytest.raises(InputError, match="one lesion per path"):
+        check_paths(zones, paths[:2], lesions[:1])
