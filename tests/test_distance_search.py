@@ -1,25 +1,38 @@
-"""The ball search behind the checker's pruned minima, and the checker's lesion samples."""
+"""The compiled tree behind the checker's exact distances and pruned minima, and the checker's lesion samples."""
 
 import numpy as np
 import trimesh
 
-from bvn_plan.geometry.distance import REFINE_ABOVE, SignedDistance, SurfaceDistance, SurfaceGroup, _BallSearch
+from bvn_plan.geometry.distance import SignedDistance, SurfaceDistance, SurfaceGroup, _Tree
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.planning import LESION_CHECK_SUBDIVISIONS, lesion_check_points
 
 
-def test_ball_search_is_the_exact_distance_inside_its_radius_and_inf_beyond(vhm_dir):
+def test_tree_distances_are_exact_and_signed_on_faces_edges_and_corners(vhm_dir):
     mesh = trimesh.load(vhm_dir / "L4_whole.stl")
     rng = np.random.default_rng(0)
-    points = mesh.bounds[0] - 20 + rng.random((300, 3)) * (mesh.extents + 40)
+    # random points about the bone, and points just off its corners and edge midpoints, where the
+    # nearest point is a vertex or an edge and the sign needs that feature's pseudo-normal
+    v = rng.integers(len(mesh.vertices), size=300)
+    e = mesh.edges_unique[rng.integers(len(mesh.edges_unique), size=300)]
+    middle = mesh.vertices[e].mean(axis=1)
+    normal = mesh.vertex_normals[e].sum(axis=1)
+    normal /= np.linalg.norm(normal, axis=1)[:, None]
+    step = rng.choice([-1.0, 1.0], size=(600, 1)) * rng.uniform(0.01, 0.3, (600, 1))
+    points = np.vstack([mesh.bounds[0] - 20 + rng.random((300, 3)) * (mesh.extents + 40),
+                        np.vstack([mesh.vertices[v] + mesh.vertex_normals[v] * step[:300],
+                                   middle + normal * step[300:]])])
     _, exact, _ = trimesh.proximity.closest_point(mesh, points)
-    search = _BallSearch(mesh)
-    radii = exact * rng.uniform(0.5, 1.5, len(points))
-    found = np.array([search(p.tolist(), r) for p, r in zip(points, radii)])
-    inside = exact <= radii
-    assert inside.any() and (~inside).any()
-    np.testing.assert_allclose(found[inside], exact[inside], atol=1e-6)
-    assert np.isinf(found[~inside]).all()
+    tree = _Tree(mesh)
+    found = tree.unsigned(points)
+    # trimesh's candidate faces can miss the nearest by under a micrometre; the tree is never farther
+    np.testing.assert_allclose(found, exact, atol=1e-6)
+    assert (found <= exact + 1e-12).all()
+    inside = mesh.contains(points)
+    clear = exact > 1e-6  # on the surface the sign is either
+    assert inside[clear].any() and (~inside[clear]).any()
+    np.testing.assert_array_equal(tree.signed(points)[clear] < 0, inside[clear])
+    assert tree.unsigned(np.zeros((0, 3))).shape == (0,) and tree.signed(np.zeros((0, 3))).shape == (0,)
 
 
 def test_pruned_minima_match_the_exact_minimum_over_every_point(vhm_dir):
@@ -81,39 +94,18 @@ def _lesions_inside(mesh, count, rng):
         yield EllipsoidLesion(centre, rng.normal(size=3), rng.uniform(8.0, 16.0), rng.uniform(6.0, 12.0))
 
 
-def test_patch_boxes_bound_a_surface_from_below_and_lesion_minima_stay_exact(vhm_dir):
+def test_lesion_minima_on_an_open_patch_are_exact(vhm_dir):
     mesh = trimesh.load(vhm_dir / "L2_whole.stl")
     upper = np.flatnonzero(mesh.triangles_center[:, 2] > np.median(mesh.triangles_center[:, 2]))
     patch = mesh.submesh([upper], append=True)  # open, like the checker's regions
     surface = SurfaceDistance(patch, covers=mesh.bounds)
     rng = np.random.default_rng(4)
-    refined = 0
     for lesion in _lesions_inside(patch, 12, rng):
         points = lesion_check_points(lesion)
         _, exact, _ = trimesh.proximity.closest_point(patch, points)
-        bound = surface._patches(points, np.inf)
-        assert (bound <= exact).all()
-        near = exact < 15.0
-        # tighter than the grid bound (its node rounding alone costs 0.87 mm): boxes along the patches' axes
-        assert np.median(exact[near] - bound[near]) < np.median(exact[near] - surface._bound(points)[near]) - 0.5
-        limit = float(np.quantile(exact, 0.2))
-        capped = surface._patches(points, limit)  # may read any value above the limit beyond it
-        assert (capped[exact <= limit] <= exact[exact <= limit]).all()
-        assert (capped[capped <= limit] <= exact[capped <= limit]).all()
+        assert (surface._bound(points) <= exact).all()  # the grid bound is a lower bound
         value, i = surface.minimum(points)
         assert abs(value - exact.min()) < 1e-9 and abs(exact[i] - value) < 1e-9
-        refined += int((surface._bound(points) <= value).sum() > REFINE_ABOVE)
-    assert refined >= 3  # the minima went through the patch bound
-
-
-def test_hull_bound_reads_only_the_planes_that_can_hold_the_largest_height(vhm_dir):
-    mesh = trimesh.load(vhm_dir / "L2_whole.stl")
-    canal = SignedDistance(mesh)
-    rng = np.random.default_rng(5)
-    for lesion in _lesions_inside(mesh, 10, rng):
-        points = lesion_check_points(lesion) + rng.normal(0.0, 20.0, 3)  # some inside the hull, some beyond
-        every = (points @ canal._hull_normals.T + canal._hull_offsets).max(axis=1)
-        np.testing.assert_array_equal(canal._hull_bound(points), every - 1e-9)
 
 
 def test_signed_grid_read_at_shared_places_matches_scipy_inside_and_beyond_the_grid(vhm_dir):

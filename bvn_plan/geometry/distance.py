@@ -1,26 +1,35 @@
 """Fast exact distances from points to vertebra surfaces (mm, model coordinates).
 
-A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers most
-queries; points near a surface, and the candidates for a minimum, are re-evaluated exactly with
-VTK (exact point-to-triangle distances). A minimum first evaluates the point with the lowest
-estimate exactly, then visits the others in the order of their lower bounds (from a grid of
-distances to densely sampled surface points, read with a curvature bound; for many candidates also
-the distance to oriented boxes holding the surface's faces in small patches, or outside a closed
-surface the height above its convex hull's planes) until a bound exceeds the best value so far;
-a visited point far from the surface costs one VTK cell-locator search of the ball in which it
-could still beat that value, which is quick because the ball is nearly always empty. This keeps
-one trajectory check in the millisecond range while the reported minimum is the exact mesh
-distance.
+A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) answers the
+planner's estimates; every exact value comes from a compiled AABB tree over the surface's triangles
+(libigl, float64), built once per surface at set-up, queried with one array of points per call. A
+signed value takes its sign from the angle-weighted pseudo-normal of the nearest face, edge or
+vertex. A minimum over points evaluates the point with the lowest estimate first, then the others
+whose lower bound does not exceed the best value, in the order of their bounds, in doubling
+batches, until a bound exceeds the best value so far.
+
+The engine was chosen on measured numbers (benchmarks/bench_distance_engines.py: VHM L4, 642 points
+within 3 mm of its surface, CPU time on the loaded 2-core machine): libigl's prebuilt ``igl.AABB``
+takes 3.3 ms for the batch (5 us a point), exact to 1e-14 mm; libigl's ``point_mesh_squared_distance``
+and point-cloud-utils' ``closest_points_on_mesh`` rebuild their tree on every call (13-14 ms); fcpw is
+faster (2.0 ms) but holds the geometry in float32, 7.7e-6 mm off, too coarse for clearances exact to
+1e-6 mm; VTK's implicit distance takes 8.5 ms, and its ball searches are one Python call a point;
+trimesh's proximity, the slow baseline, 23 ms. Checks themselves: benchmarks/bench_check.py.
+The lower bounds that still pay, because a grid read for a whole array costs less than the exact
+queries it saves: the signed grid with its band and the mesh's box, and each surface's unsigned grid
+read with its curvature bound (so lesion points far from a region are never queried). Dropped,
+because the tree made them pay no more (the same check's CPU time with them was equal or up to 12 %
+longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes that raised the bounds
+of many candidates, the ball searches and their seeding upper bound, and the surface samples that
+bounded a region's maximum (the tree gives every exact distance at once). The VTK engine with them
+stays in benchmarks/vtk_distance.py as the benchmarks' reference.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import trimesh
 from scipy import ndimage
-from scipy.spatial import ConvexHull, cKDTree
 
 from ..errors import InputError
 from .voxelize import grid_cover, voxelize
@@ -34,85 +43,80 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: Side (mm) of the cubes that group a surface's faces (by centroid) into patches, each held in a box
-#: along its principal axes: a patch's box is a thin slab, so a point's distance to the nearest box
-#: is within about a patch's thickness of its distance to the surface.
-PATCH_CUBE_MM = 5.0
-#: A minimum raises its far candidates' bounds by a costlier bound (patch boxes, hull planes) only when
-#: there are more than this many: a ball search costs a few microseconds, the costlier bound about a
-#: tenth of a millisecond however few the points.
-REFINE_ABOVE = 40
-#: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
-_TIE_MM = 1e-9
+#: The first batch of exact queries of a minimum's candidates (those with the lowest bounds): each
+#: further batch is twice as large, so that a good early value prunes the rest at a few calls' cost.
+FIRST_BATCH = 16
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
 _CELL_CORNERS = np.array([(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
-def _vtk_distance(mesh: trimesh.Trimesh):
-    import pyvista as pv
-    import vtk
-
-    implicit = vtk.vtkImplicitPolyDataDistance()
-    implicit.SetInput(pv.wrap(mesh))
-    return implicit
-
-
-class _BallSearch:
-    """Exact distance (mm) from a point to a surface, if the surface comes within a given radius of
-    it, by one search of a VTK cell locator over that ball (quick when the ball is empty)."""
+class _Tree:
+    """Exact distances (mm) from points to a mesh's triangles over a libigl AABB tree built once
+    (float64 throughout), with the sign of a closed mesh from angle-weighted pseudo-normals
+    (Baerentzen and Aanaes 2005): the normal of the nearest face, edge or vertex, whichever holds the
+    nearest point; their dot product with the offset from the nearest point is the sign."""
 
     def __init__(self, mesh: trimesh.Trimesh):
-        import pyvista as pv
-        import vtk
+        import igl  # a compiled extension that takes a third of a second to import: loaded when first needed
 
-        self._locator = vtk.vtkCellLocator()
-        self._locator.SetDataSet(pv.wrap(mesh))
-        self._locator.BuildLocator()
-        self._closest = [0.0, 0.0, 0.0]
-        self._cell = vtk.vtkGenericCell()
-        self._cell_id, self._sub_id, self._inside = vtk.reference(0), vtk.reference(0), vtk.reference(0)
-        self._squared = vtk.reference(0.0)
+        self._vertices = np.ascontiguousarray(mesh.vertices, dtype=float)
+        self._faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
+        self._tree = igl.AABB()
+        self._tree.init(self._vertices, self._faces)
+        self._mesh = mesh
+        self._normals = None  # the pseudo-normals, made on the first signed query
 
-    def __call__(self, point: list, radius: float) -> float:
-        """Distance (mm) from ``point`` (3 floats, model coordinates) to the surface, inf if beyond ``radius``."""
-        found = self._locator.FindClosestPointWithinRadius(point, radius, self._closest, self._cell, self._cell_id,
-                                                           self._sub_id, self._squared, self._inside)
-        return math.sqrt(self._squared.get()) if found else math.inf
+    def nearest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unsigned distance (mm), nearest face and nearest point (mm, model coordinates) of each point."""
+        points = np.ascontiguousarray(points, dtype=float).reshape(-1, 3)
+        if len(points) == 0:
+            return np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3))
+        squared, face, closest = self._tree.squared_distance(self._vertices, self._faces, points)
+        return np.sqrt(squared), face, closest
 
-    def least(self, points: list, offsets: list, lower: list, indices: list, best: float,
-              where: int) -> tuple[float, int]:
-        """The least of ``best`` (point ``where``'s value) and the values (distance - offset, mm) of
-        ``points`` (lists of 3 floats, by ascending lower bound ``lower`` of their values), with the
-        index (from ``indices``) of the point holding it: each point's ball reaches the best value so
-        far, and the search stops at a bound above it. The locator is called directly: this loop is the
-        checker's hot spot."""
-        find = self._locator.FindClosestPointWithinRadius
-        closest, cell, cell_id, sub_id, squared, inside = (self._closest, self._cell, self._cell_id, self._sub_id,
-                                                           self._squared, self._inside)
-        for i, bound, point, offset in zip(indices, lower, points, offsets):
-            if bound > best:
-                break
-            radius = best + offset
-            if radius >= 0 and find(point, radius + _TIE_MM, closest, cell, cell_id, sub_id, squared, inside):
-                value = math.sqrt(squared.get()) - offset
-                if value < best:
-                    best, where = value, i
-        return best, where
+    def unsigned(self, points: np.ndarray) -> np.ndarray:
+        """Exact unsigned distance (mm) of each point."""
+        return self.nearest(points)[0]
+
+    def signed(self, points: np.ndarray) -> np.ndarray:
+        """Exact signed distance (mm, negative inside) of each point to the closed mesh."""
+        distance, face, closest = self.nearest(points)
+        if len(distance) == 0:
+            return distance
+        if self._normals is None:
+            self._normals = _pseudo_normals(self._mesh)
+        corners = self._vertices[self._faces[face]]
+        weights = trimesh.triangles.points_to_barycentric(corners, closest)
+        # the nearest point on a corner (two weights ~0) or an edge (one ~0): that feature's normal
+        zero = weights < _FEATURE_TOL
+        count = zero.sum(axis=1)
+        feature = np.where(count >= 2, 3 + np.argmax(weights, axis=1),            # vertex k: column 3 + k
+                           np.where(count == 1, (np.argmax(zero, axis=1) + 1) % 3, 6))  # edge j from corner j; 6: face
+        normal = self._normals[face, feature]
+        side = np.einsum("ij,ij->i", np.asarray(points, float).reshape(-1, 3) - closest, normal)
+        return np.where(side < 0, -distance, distance)
 
 
-def _exact(implicit, points: np.ndarray) -> np.ndarray:
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-    import vtk
+#: Barycentric weight (of 1) below which a nearest point lies on a triangle's edge or corner.
+_FEATURE_TOL = 1e-9
 
-    points = np.ascontiguousarray(points, dtype=float)
-    if len(points) == 0:
-        return np.zeros(0)
-    out = vtk.vtkDoubleArray()
-    out.SetNumberOfTuples(len(points))
-    implicit.FunctionValue(numpy_to_vtk(points, deep=True), out)
-    return vtk_to_numpy(out).copy()
+
+def _pseudo_normals(mesh: trimesh.Trimesh) -> np.ndarray:
+    """For each face (rows), the pseudo-normals of its three edges (columns 0-2, edge j from corner j
+    to corner j+1: the sum of its two faces' normals), its three corners (columns 3-5: the sum of the
+    normals of the faces around the vertex weighted by their angles there) and itself (column 6)."""
+    normals = np.asarray(mesh.face_normals, float)
+    vertex = np.zeros((len(mesh.vertices), 3))
+    np.add.at(vertex, mesh.faces.ravel(), (mesh.face_angles[:, :, None] * normals[:, None, :]).reshape(-1, 3))
+    edge = np.zeros((len(mesh.edges_unique), 3))
+    np.add.at(edge, mesh.edges_unique_inverse, np.repeat(normals, 3, axis=0))  # mesh.edges: 3 per face, in order
+    table = np.empty((len(mesh.faces), 7, 3))
+    table[:, :3] = edge[np.asarray(mesh.edges_unique_inverse).reshape(-1, 3)]
+    table[:, 3:6] = vertex[mesh.faces]
+    table[:, 6] = normals
+    return table
 
 
 def _cover_samples(mesh: trimesh.Trimesh, cover: float) -> np.ndarray:
@@ -217,13 +221,6 @@ class _DistanceBound:
         places = places if self.fits(places) else self.places(points)
         return _read_bounds([self._grid.ravel()], [self._cell_least.ravel()], places, self._reach)[0]
 
-    def upper(self, places: _GridPlaces, i: int) -> float:
-        """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
-        this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
-        the rounding to that marked node of the surface sample that marked it."""
-        nearest = self._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
-        return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
-
 
 def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: float) -> np.ndarray:
     """The lower bounds of :meth:`_DistanceBound.__call__` (mm) from flat bound grids of one geometry
@@ -238,55 +235,11 @@ def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: floa
     return np.maximum(bound, smooth - curvature) - reach
 
 
-class _PatchBoxes:
-    """A lower bound (mm) on the distance from points to a surface (model coordinates): the least
-    distance to boxes that hold its faces in patches (faces grouped by the cube of side
-    PATCH_CUBE_MM holding their centroid), each box along its patch's principal axes."""
-
-    def __init__(self, mesh: trimesh.Trimesh):
-        cube = np.floor(mesh.triangles_center / PATCH_CUBE_MM).astype(int)
-        patch = np.unique(cube, axis=0, return_inverse=True)[1].ravel()
-        count = patch.max() + 1
-        corners = np.asarray(mesh.triangles, float).reshape(-1, 3)
-        owner = np.repeat(patch, 3)
-        weight = np.bincount(owner, minlength=count)[:, None]
-        mean = np.stack([np.bincount(owner, corners[:, d], count) for d in range(3)], axis=1) / weight
-        spread = corners - mean[owner]
-        moments = np.stack([np.bincount(owner, spread[:, a] * spread[:, b], count)
-                            for a in range(3) for b in range(3)], axis=1).reshape(-1, 3, 3)
-        self._axes = np.linalg.eigh(moments)[1].transpose(0, 2, 1)  # rows: each patch's principal axes
-        # the boxes' extents along their axes: a box holds its patch's corners, hence its triangles
-        along = np.einsum("nij,nj->ni", self._axes[owner], corners)
-        self._low = np.full((count, 3), np.inf)
-        self._high = np.full((count, 3), -np.inf)
-        np.minimum.at(self._low, owner, along)
-        np.maximum.at(self._high, owner, along)
-
-    @staticmethod
-    def _to_boxes(points: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-        """Squared distances (mm^2) from points (rows) to boxes (columns)."""
-        along = (points @ axes.reshape(-1, 3).T).reshape(len(points), *low.shape)
-        gap = np.maximum(low - along, along - high)
-        np.maximum(gap, 0.0, out=gap)
-        np.square(gap, out=gap)
-        return (gap.reshape(-1, 3) @ np.ones(3)).reshape(len(points), -1)  # a matrix product sums fastest
-
-    def __call__(self, points: np.ndarray, limit: float) -> np.ndarray:
-        """Lower bound (mm) on each point's distance to the surface where that distance is at most
-        ``limit`` (mm), less a rounding allowance; elsewhere possibly any value above ``limit``. Only the
-        boxes within ``limit`` of the ball about the points' mean that holds them are read."""
-        centre = points.mean(axis=0)
-        reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
-        to_centre = np.sqrt(self._to_boxes(centre[None], self._axes, self._low, self._high)[0])
-        near = to_centre <= limit + reach + _TIE_MM
-        if not near.any():
-            return np.full(len(points), np.inf)
-        squared = self._to_boxes(points, self._axes[near], self._low[near], self._high[near])
-        return np.sqrt(squared.min(axis=1)) - _TIE_MM
-
-
 class SignedDistance:
     """Signed distance (mm) to a closed surface: negative inside, positive outside."""
+
+    #: the exact distances' engine, built once per surface
+    _engine = _Tree
 
     def __init__(self, mesh: trimesh.Trimesh, pitch: float = GRID_PITCH_MM, name: str = "surface",
                  covers: np.ndarray | None = None):
@@ -297,14 +250,9 @@ class SignedDistance:
         self.mesh = mesh
         self.name = name
         self.pitch = float(pitch)
-        self._implicit = _vtk_distance(mesh)
-        self._ball = _BallSearch(mesh)
+        self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
         self._box = np.array(mesh.bounds)  # a plain copy: trimesh's cached bounds check the mesh on each read
-        # the convex hull's facet planes (outward unit normals n, offsets c: n.x + c <= 0 inside): a
-        # point's largest height above them bounds its distance to the hull, which holds the surface
-        planes = ConvexHull(mesh.vertices).equations
-        self._hull_normals, self._hull_offsets = planes[:, :3], planes[:, 3]
         extent = mesh.vertices if covers is None else np.vstack([mesh.vertices, covers])
         grid = voxelize(extent, mesh.faces, self.pitch, margin=4 * self.pitch)
         self.origin, inside = grid.origin, grid.solid
@@ -346,8 +294,8 @@ class SignedDistance:
         return values + overshoot
 
     def exact(self, points: np.ndarray) -> np.ndarray:
-        """Exact signed distance to the triangles (sign from VTK's pseudo-normals)."""
-        return _exact(self._implicit, points)
+        """Exact signed distance (mm) to the triangles (sign from their pseudo-normals)."""
+        return self._triangles.signed(points)
 
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Signed distance: exact within ``band`` of the surface, the grid value elsewhere
@@ -388,49 +336,32 @@ class SignedDistance:
                 lower, unsigned = np.maximum(lower, self._bound(points, places)), None
             else:
                 lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
-        lower = lower - offset
-        refine = (lambda i, limit: self._hull_bound(points[i], limit + offset[i]) - offset[i]) if sign > 0 else None
-        return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
-                               _BoundedValue(self._ball, points, offset), unsigned,
-                               lambda i: self._bound.upper(places, i) - offset[i], refine)
+        return self._search(points, offset, sign, approx, lower - offset, unsigned, places)
 
-    def _hull_bound(self, points: np.ndarray, limit: np.ndarray | float = np.inf) -> np.ndarray:
-        """Lower bound (mm) on the points' unsigned distance to the surface: their largest height
-        above the convex hull's facet planes (the hull holds the surface), less a rounding allowance.
-        Tight where the nearest part of the surface is convex, as the canal's wall facing the body.
-        A point within r of the points' mean has each height within r of the mean's, so only the
-        planes within 2 r of the mean's largest height can hold a point's largest: the others are
-        skipped. Where the height above the mean's highest plane alone exceeds ``limit`` (mm, per point
-        or one for all), that height is the bound: then the largest exceeds the limit too."""
-        centre = points.mean(axis=0)
-        heights = self._hull_normals @ centre + self._hull_offsets
-        top = int(np.argmax(heights))
-        bound = points @ self._hull_normals[top] + (self._hull_offsets[top] - _TIE_MM)
-        rest = np.flatnonzero(bound <= limit)
-        if len(rest):
-            reach = np.sqrt(np.square(points - centre).sum(axis=1).max())
-            planes = heights >= heights[top] - 2 * reach - _TIE_MM
-            highest = (points[rest] @ self._hull_normals[planes].T + self._hull_offsets[planes]).max(axis=1)
-            bound[rest] = highest - _TIE_MM
-        return bound
+    def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
+        """The minimum's exact search, from its estimates ``approx`` and lower bounds ``lower`` (mm)
+        and the points ``unsigned`` surely on the measured side (None: all); ``places`` as found."""
+        def value(i):  # exact values of points i; their sign is known where they are surely on the measured side
+            if unsigned is None or unsigned[i].all():
+                return self._triangles.unsigned(points[i]) - offset[i]
+            return sign * self._triangles.signed(points[i]) - offset[i]
+
+        return _pruned_minimum(approx, lower, value)
+
 
 
 class SurfaceDistance:
     """Unsigned distance (mm) to a surface patch (e.g. an endplate's faces), which may be open."""
 
-    def __init__(self, mesh: trimesh.Trimesh, spacing: float = 1.0, covers: np.ndarray | None = None):
-        """``spacing``: surface sample spacing (mm). ``covers``: an optional box (2 x 3 corners, mm,
-        model coordinates) the coarse grid must span besides the patch, e.g. the vertebra's bounds."""
+    #: the exact distances' engine, built once per surface
+    _engine = _Tree
+
+    def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
+        """``covers``: an optional box (2 x 3 corners, mm, model coordinates) the coarse grid must
+        span besides the patch, e.g. the vertebra's bounds."""
         self.mesh = mesh
-        samples, _ = trimesh.sample.sample_surface_even(mesh, max(200, int(mesh.area / spacing**2)), seed=0)
-        samples = np.vstack([samples, mesh.vertices])
-        self._tree = cKDTree(samples)
-        # every surface point lies within this distance of a sample
-        self.slack = float(max(spacing, mesh.edges_unique_length.max() / 2 if len(mesh.edges_unique) else spacing))
-        self._implicit = _vtk_distance(mesh)
-        self._ball = _BallSearch(mesh)
+        self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
-        self._patches = _PatchBoxes(mesh)
         self._alone = SurfaceGroup([self])
 
     def places(self, points: np.ndarray) -> _GridPlaces:
@@ -445,16 +376,18 @@ class SurfaceDistance:
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
-        points = np.asarray(points, float)
-        approx, _ = self._tree.query(points)
-        candidates = np.flatnonzero(approx >= approx.max() - self.slack)
-        exact = np.abs(_exact(self._implicit, points[candidates]))
+        exact = self.distances(points)
         best = int(np.argmax(exact))
-        return float(exact[best]), int(candidates[best])
+        return float(exact[best]), best
 
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
-        return np.abs(_exact(self._implicit, np.asarray(points, float)))
+        return self._triangles.unsigned(points)
+
+    def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places: _GridPlaces) -> tuple[float, int]:
+        """The exact minimum of (distance - offset) over ``points`` and its index, from lower bounds
+        ``lower`` of those values (mm; ``places``: the points' places, for engines that read grids)."""
+        return _pruned_minimum(lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i])
 
 
 class SurfaceGroup:
@@ -505,63 +438,31 @@ class _StackedBounds:
 
     def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
         """Each surface's exact minimum of (distance - offset) over ``points`` and its index, by
-        ``_pruned_minimum`` for unsigned values, refined by the surface's patch boxes."""
+        ``_pruned_minimum`` for unsigned values."""
         lower = self._lower(places) - offset
-        return [_pruned_minimum(lower[n], lower[n], None, _BoundedValue(surface._ball, points, offset), None,
-                                lambda i, s=surface: s._bound.upper(places, i) - offset[i],
-                                lambda i, limit, s=surface: s._patches(points[i], limit + offset[i].max()) - offset[i])
-                for n, surface in enumerate(self.surfaces)]
+        return [surface._search(points, offset, lower[n], places) for n, surface in enumerate(self.surfaces)]
 
 
-class _BoundedValue:
-    """(distance - offset) of points by ball searches: exact where it does not exceed a limit."""
-
-    def __init__(self, ball: _BallSearch, points: np.ndarray, offset: np.ndarray):
-        self._ball, self._points, self._offset = ball, points, offset
-
-    def __call__(self, i: int, limit: float) -> float:
-        """Point i's value if it does not exceed ``limit`` (inf otherwise)."""
-        radius = limit + self._offset[i]
-        if radius < 0:
-            return np.inf
-        return self._ball(self._points[i].tolist(), radius + _TIE_MM) - self._offset[i]
-
-    def least(self, order: np.ndarray, lower: np.ndarray, best: float, where: int) -> tuple[float, int]:
-        """The least of ``best`` (point ``where``'s value) and the values of the points ``order``
-        (indices by ascending lower bound ``lower``) and its index, searching until a bound exceeds
-        the best value so far. Points that cannot beat the first best value are not converted."""
-        count = int(np.searchsorted(lower, best, side="right"))
-        order = order[:count]
-        return self._ball.least(self._points[order].tolist(), self._offset[order].tolist(), lower[:count].tolist(),
-                                order.tolist(), best, where)
-
-
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _BoundedValue,
-                    unsigned: np.ndarray | None, upper, refine=None) -> tuple[float, int]:
+def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, value) -> tuple[float, int]:
     """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value, ``exact(indices)`` (exact values; unused if ``unsigned`` is None) and ``bounded``
-    (ball searches, valid where ``unsigned``, everywhere if None) and ``upper(index)`` (an upper bound of an
-    unsigned point's value). The point with the lowest estimate is evaluated first (by a ball search
-    of radius ``upper``); then those near the surface whose bound does not exceed the best value, in
-    one exact call; then the others in the order of their lower bounds, by ball searches, until a
-    bound exceeds the best value so far. The bounds of those others are first raised by
-    ``refine(indices, limit)`` (costlier bounds, valid where a value does not exceed ``limit``), if
-    given and there are more than REFINE_ABOVE."""
+    bound ``lower`` of each value and ``value(indices)`` (their exact values, one batch of tree
+    queries). The point with the lowest estimate is evaluated first; then the others whose bound does
+    not exceed the best value, in the order of their bounds, in batches of FIRST_BATCH points doubling
+    in size, until a bound exceeds the best value so far. Ties go to the first point so visited."""
     where = int(np.argmin(approx))
-    if unsigned is None or unsigned[where]:
-        best = bounded(where, upper(where))
-    else:
-        best = float(exact(np.array([where]))[0])
+    best = float(value(np.array([where]))[0])
     candidates = lower <= best
     candidates[where] = False
-    if unsigned is not None:
-        near = np.flatnonzero(candidates & ~unsigned)
-        if len(near):
-            values = exact(near)
-            if values.min() < best:
-                best, where = float(values.min()), int(near[np.argmin(values)])
-        candidates &= unsigned
     far = np.flatnonzero(candidates)
-    bounds = lower[far] if refine is None or len(far) <= REFINE_ABOVE else np.maximum(lower[far], refine(far, best))
-    order = np.argsort(bounds, kind="stable")
-    return bounded.least(far[order], bounds[order], best, where)
+    order = np.argsort(lower[far], kind="stable")
+    far = far[order]
+    bounds = lower[far]
+    start, size = 0, FIRST_BATCH
+    while start < len(far) and bounds[start] <= best:
+        stop = min(start + size, int(np.searchsorted(bounds, best, side="right")))
+        values = value(far[start:stop])
+        k = int(np.argmin(values))
+        if values[k] < best:
+            best, where = float(values[k]), int(far[start + k])
+        start, size = stop, 2 * size
+    return best, where

@@ -14,7 +14,7 @@ from .planner import (APPROACHES, MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDEN
                       LevelPlan, PathPlan, plan_level)
 from .safety import (DEFAULT_RULES, FAIL, LESION_CHECK_SUBDIVISIONS, PASS, SEGMENTAL_ARTERY_PREVALENCE, WARN,
                      CheckResult, ExitingRootCorridor, Rule, RuleResult, RuleSet, SafetyZones, ZoneClearance,
-                     check_path, gertzbein_robbins_grade, lesion_check_points)
+                     check_path, check_paths, gertzbein_robbins_grade, lesion_check_points)
 from .settings import PlannerSettings
 from .zones import NO_GO_ORGANS, OrganZones
 
@@ -24,7 +24,7 @@ __all__ = [
     "FORMAT_VERSION", "PASS", "WARN",
     "InteractivePlanner", "LESION_CHECK_SUBDIVISIONS", "LevelPlan", "LoadedPlan", "MIRROR_CENTRING_TOLERANCE_MM",
     "PEDICLE_CONFIDENCE_MIN", "PathPlan", "PlanOption", "PlannerSettings", "PlannerUpdate", "Rule", "RuleResult",
-    "RuleSet", "SEGMENTAL_ARTERY_PREVALENCE", "SIDES", "SafetyZones", "ZoneClearance", "check_path", "describe",
-    "gertzbein_robbins_grade", "lesion_check_points", "path_numbers", "plan_document", "plan_level", "read_plan",
+    "RuleSet", "SEGMENTAL_ARTERY_PREVALENCE", "SIDES", "SafetyZones", "ZoneClearance", "check_path", "check_paths",
+    "describe", "gertzbein_robbins_grade", "lesion_check_points", "path_numbers", "plan_document", "plan_level", "read_plan",
     "summary_text", "write_plan",
 ]

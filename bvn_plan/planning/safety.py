@@ -384,6 +384,24 @@ def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: Rul
                        [zones.soft_tissue], course.entry_judgement.to_dict())
 
 
+def check_paths(zones: SafetyZones, paths: list[InstrumentPath], lesions: list | None = None,
+                rules: RuleSet = RuleSet()) -> list[CheckResult | InputError]:
+    """:func:`check_path` of many paths on one vertebra's zones (a robustness run), each with its
+    lesion (``lesions``: one per path, or None), all geometry in mm, model coordinates. A path the
+    checker refuses gives its :class:`InputError` in its place, so that one bad sample does not stop
+    the run."""
+    lesions = [None] * len(paths) if lesions is None else list(lesions)
+    if len(lesions) != len(paths):
+        raise InputError(f"check_paths got {len(paths)} paths but {len(lesions)} lesions: give one lesion per path")
+    results = []
+    for path, lesion in zip(paths, lesions):
+        try:
+            results.append(check_path(zones, path, lesion, rules))
+        except InputError as exc:
+            results.append(exc)
+    return results
+
+
 def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
     """Record the instrument's clearance from every zone (``record(zone, "instrument", value, point,
     depth)``) and set the course's medial breach and grade; ``places``: the samples' grid places."""
