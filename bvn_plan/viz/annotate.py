@@ -114,8 +114,9 @@ def _text_size(draw, text: str, font) -> tuple[int, int]:
 
 def _draw_marker(draw, axes: dict, corner: tuple[int, int]) -> tuple[int, int, int, int]:
     """The orientation marker below and left of ``corner`` (top-right point): each patient axis a
-    line in its colour with its two letters at its ends; an axis along the line of sight is a
-    ring with the letter of the end facing the viewer. Returns its box."""
+    line in its colour, foreshortened as the view shows it, with its two letters at its ends; an
+    axis within 17 degrees of the line of sight is a ring with the letter of the end facing the
+    viewer. ``axes`` hold unit vectors (row, column, toward the viewer). Returns its box."""
     font = _font(LABEL_FONT_PX)
     reach = MARKER_ARM_PX + 14
     centre = np.array([corner[0] + reach, corner[1] - reach], float)
@@ -131,11 +132,11 @@ def _draw_marker(draw, axes: dict, corner: tuple[int, int]) -> tuple[int, int, i
             draw.ellipse([centre[1] - r, centre[0] - r, centre[1] + r, centre[0] + r], outline=colour, width=2)
             draw.text((centre[1] + r + 2, centre[0] + r - 2), letter, fill=colour, font=font, anchor="lt")
             continue
-        tip = centre + MARKER_ARM_PX * flat / length
-        tail = centre - MARKER_ARM_PX * flat / length
+        tip = centre + MARKER_ARM_PX * flat  # foreshortened as the view shows it
+        tail = centre - MARKER_ARM_PX * flat
         draw.line([tail[1], tail[0], tip[1], tip[0]], fill=colour, width=3)
         for end, letter in ((tip, positive), (tail, AXIS_LETTERS[positive])):
-            at = end + 9 * (end - centre) / MARKER_ARM_PX
+            at = end + 9 * (end - centre) / np.linalg.norm(end - centre)
             draw.text((at[1], at[0]), letter, fill=colour, font=font, anchor="mm")
     return box
 
@@ -160,41 +161,56 @@ def _draw_scale_bar(draw, mm_per_px: float, width_px: int, corner: tuple[int, in
 
 
 def _draw_labels(draw, image: np.ndarray, labels: Sequence[PointLabel], keep_out: list) -> None:
-    """Place (see the module docstring) and draw the labels, their leader lines and dots."""
+    """Place (see the module docstring) and draw the labels: leader lines first, then the boxes,
+    then the dots on the points."""
     if not labels:
         return
     font = _font()
     drawn = np.any(np.asarray(image[:, :, :3]) < 245, axis=2)
     covered = np.pad(drawn.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
     anchors = np.array([label.pixel for label in labels], float)
-    placed, missing = [], []
-    for i, label in enumerate(labels):
-        size = _text_size(draw, label.text, font)
-        others = np.delete(anchors, i, axis=0)
-        box = _place(size, anchors[i], placed + list(keep_out), others, covered)
-        if box is None:
-            missing.append(label.text)
-            continue
-        placed.append(box)
-        _draw_label(draw, label, box, font)
+    sizes = [_text_size(draw, label.text, font) for label in labels]
+    placed, leaders, missing = _layout(anchors, sizes, keep_out, covered)
+    if missing:  # room for the line that names them, then again
+        height, width = image.shape[:2]
+        line = (height - CORNER_MARGIN_PX - LABEL_FONT_PX - 4, 0, height, width)
+        placed, leaders, missing = _layout(anchors, sizes, keep_out + [line], covered)
+    missing = [labels[i].text for i in missing]
+    shown = [label for label in labels if label.text not in missing]
+    for (start, end) in leaders:
+        draw.line([start[1], start[0], end[1], end[0]], fill=LEADER_COLOUR, width=2)
+    for label, box in zip(shown, placed):
+        draw.rectangle([box[1], box[0], box[3], box[2]], fill=LABEL_FILL, outline=LABEL_BORDER, width=1)
+        draw.multiline_text((box[1] + LABEL_PAD_PX, box[0] + LABEL_PAD_PX), label.text, fill=(0, 0, 0), font=font)
+    r = DOT_RADIUS_PX
+    for label in shown:
+        row, col = label.pixel
+        draw.ellipse([col - r, row - r, col + r, row + r], fill=label.colour, outline=(0, 0, 0), width=1)
     if missing:
         draw.text((CORNER_MARGIN_PX, image.shape[0] - CORNER_MARGIN_PX), "not labelled (no room): " +
                   "; ".join(missing), fill=(120, 0, 0), font=font, anchor="ld")
 
 
-def _draw_label(draw, label: PointLabel, box, font) -> None:
-    row, col = label.pixel
-    near = (np.clip(row, box[0], box[2]), np.clip(col, box[1], box[3]))
-    draw.line([col, row, near[1], near[0]], fill=LEADER_COLOUR, width=2)
-    draw.rectangle([box[1], box[0], box[3], box[2]], fill=LABEL_FILL, outline=LABEL_BORDER, width=1)
-    draw.multiline_text((box[1] + LABEL_PAD_PX, box[0] + LABEL_PAD_PX), label.text, fill=(0, 0, 0), font=font)
-    r = DOT_RADIUS_PX
-    draw.ellipse([col - r, row - r, col + r, row + r], fill=label.colour, outline=(0, 0, 0), width=1)
+def _layout(anchors: np.ndarray, sizes: list, keep_out: list, covered: np.ndarray):
+    """Boxes and leader lines of the labels placed in order, and the indices of those left out."""
+    placed, leaders, missing = [], [], []
+    for i, size in enumerate(sizes):
+        box = _place(size, anchors[i], (placed + list(keep_out), leaders), np.delete(anchors, i, axis=0), covered)
+        if box is None:
+            missing.append(i)
+            continue
+        placed.append(box)
+        leaders.append((anchors[i], _nearest_on_box(anchors[i], box)))
+    return placed, leaders, missing
 
 
-def _place(size, anchor: np.ndarray, boxes: list, others: np.ndarray, covered: np.ndarray):
+def _nearest_on_box(point: np.ndarray, box) -> np.ndarray:
+    return np.array([np.clip(point[0], box[0], box[2]), np.clip(point[1], box[1], box[3])])
+
+
+def _place(size, anchor: np.ndarray, taken: tuple[list, list], others: np.ndarray, covered: np.ndarray):
     """The best free box (row0, col0, row1, col1) of ``size`` (rows, columns) for a label at
-    ``anchor``, or None."""
+    ``anchor``, clear of the ``taken`` boxes and leader lines, or None."""
     rows, cols = size
     height, width = covered.shape[0] - 1, covered.shape[1] - 1
     angles = 2 * np.pi * np.arange(LABEL_DIRECTIONS) / LABEL_DIRECTIONS
@@ -212,26 +228,41 @@ def _place(size, anchor: np.ndarray, boxes: list, others: np.ndarray, covered: n
     best, best_cost = None, np.inf
     for distance, r0, c0 in candidates:
         box = (r0, c0, r0 + rows, c0 + cols)
-        if distance >= best_cost or not _free(box, boxes, others, anchor, (height, width)):
+        if distance >= best_cost or not _free(box, taken, others, anchor, (height, width)):
             continue
-        area = rows * cols
         drawn = covered[box[2], box[3]] - covered[r0, box[3]] - covered[box[2], c0] + covered[r0, c0]
-        cost = distance + LABEL_COVER_COST_PX * drawn / area
+        cost = distance + LABEL_COVER_COST_PX * drawn / (rows * cols)
         if cost < best_cost:
             best, best_cost = box, cost
     return best
 
 
-def _free(box, boxes: list, others: np.ndarray, anchor: np.ndarray, shape) -> bool:
-    """Whether a box lies in the picture, LABEL_GAP_PX clear of every box and labelled point."""
+def _free(box, taken: tuple[list, list], others: np.ndarray, anchor: np.ndarray, shape) -> bool:
+    """Whether a box lies in the picture, LABEL_GAP_PX clear of every taken box and labelled point,
+    crossed by no taken leader line, and its own leader crosses no taken box."""
     r0, c0, r1, c1 = box
     if r0 < 2 or c0 < 2 or r1 > shape[0] - 3 or c1 > shape[1] - 3:
         return False
     g = LABEL_GAP_PX
-    for b in boxes:
-        if r0 < b[2] + g and b[0] < r1 + g and c0 < b[3] + g and b[1] < c1 + g:
-            return False
+    boxes, leaders = taken
+    if any(r0 < b[2] + g and b[0] < r1 + g and c0 < b[3] + g and b[1] < c1 + g for b in boxes):
+        return False
     points = np.vstack([others, anchor[None]]) if len(others) else anchor[None]
-    inside = ((points[:, 0] > r0 - g - DOT_RADIUS_PX) & (points[:, 0] < r1 + g + DOT_RADIUS_PX) &
-              (points[:, 1] > c0 - g - DOT_RADIUS_PX) & (points[:, 1] < c1 + g + DOT_RADIUS_PX))
-    return not inside.any()
+    if _in_box(points, box, g + DOT_RADIUS_PX).any():
+        return False
+    if any(_in_box(_segment(start, end), box, 2).any() for start, end in leaders):
+        return False
+    own = _segment(anchor, _nearest_on_box(anchor, box))
+    return not any(_in_box(own, b, 2).any() for b in boxes)
+
+
+def _segment(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Points every 2 pixels along a segment (row, col)."""
+    steps = max(2, int(np.linalg.norm(end - start) / 2))
+    return start + np.linspace(0.0, 1.0, steps)[:, None] * (end - start)
+
+
+def _in_box(points: np.ndarray, box, pad: float) -> np.ndarray:
+    r0, c0, r1, c1 = box
+    return ((points[:, 0] > r0 - pad) & (points[:, 0] < r1 + pad) & (points[:, 1] > c0 - pad) &
+            (points[:, 1] < c1 + pad))

@@ -245,10 +245,10 @@ def _keep_out(plotter: pv.Plotter) -> list[tuple[int, int, int, int]]:
 
     height = plotter.window_size[1]
     boxes = []
-    actors = plotter.renderer.GetActors2D()
-    actors.InitTraversal()
-    for _ in range(actors.GetNumberOfItems()):
-        actor = actors.GetNextActor2D()
+    props = plotter.renderer.GetViewProps()
+    props.InitTraversal()
+    for _ in range(props.GetNumberOfItems()):
+        actor = props.GetNextProp()
         if isinstance(actor, vtkTextActor) and actor.GetVisibility():
             bounds = [0.0] * 4
             actor.GetBoundingBox(plotter.renderer, bounds)
