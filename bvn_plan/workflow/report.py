@@ -1,10 +1,11 @@
 """A self-contained HTML report of planned levels (one file: styles inline, pictures embedded as
-base64 PNG).
+base64 PNG, the 3D views' meshes and viewer script inline: it works offline).
 
 It shows the research-and-teaching-aid statement, the eligibility verdict with its reasons and
 sources (when the case has clinical data), the clinician's data, a summary table per level and
 side, per level the chosen plan's reasons, clinician's numbers (points in the input's frame and
-units, lengths mm, angles degrees), CT numbers (HU) and pictures (the 3D scene,
+units, lengths mm, angles degrees), CT numbers (HU) and pictures (a 3D view to rotate and zoom,
+:mod:`bvn_plan.viz.web`; the 3D scene,
 :func:`bvn_plan.viz.scene.render_scene_png`, and the simulated AP, lateral and en-face fluoroscopy,
 :func:`bvn_plan.viz.fluoro.simulate_fluoro_views`), and every assumption with its source: the device
 profile (:data:`bvn_plan.device.SOURCES`), the safety rules, the planner settings, the BVN
@@ -104,6 +105,10 @@ def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = Repor
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in context.notes) + "</ul>")
     levels = [o.level_plan.level for o in planned] + [lm.level for lm in anatomy_only]
     parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus))
+    if context.images and planned:
+        from ..viz.web import VIEWER_SCRIPT  # pyvista (through the viz face)
+
+        parts.append(VIEWER_SCRIPT)
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
 
@@ -213,8 +218,12 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
                 for name, parts in hu.items() for part, v in parts.items()]
         out.append("<h3>CT numbers (HU)</h3>" + _table(["path", "where", "median", "p10", "p90", "samples"], rows))
     if context.images:
+        from ..viz import ScenePlan
+        from ..viz.web import viewer_block  # pyvista (through the viz face)
+
+        shown = ScenePlan([plan.path], [plan.lesion]) if plan is not None else ScenePlan()
         pictures = render_level_images(vertebra, outcome.landmarks, plan, context.ct)
-        out.append("<div>" + "".join(
+        out.append("<div>" + viewer_block(vertebra, outcome.landmarks, shown, level) + "".join(
             f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption><small>{_e(level)}: {_e(caption)}</small></figcaption></figure>"
             for caption, png in pictures.items()) + "</div>")
