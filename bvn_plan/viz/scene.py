@@ -156,7 +156,7 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
     model coordinates); ``landmarks``: its findings or ground truth.
     """
     mesh = _checked_anatomy(vertebra, landmarks)
-    paths, lesions, clearances = plan.paths, plan.lesions, plan.clearances
+    paths, lesions = plan.paths, plan.lesions
     plotter = pv.Plotter(off_screen=view.off_screen, window_size=list(view.window_size))
     plotter.set_background("white")
     transparent = view.transparent
