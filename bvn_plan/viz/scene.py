@@ -162,16 +162,10 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
     transparent = view.transparent
     opacity = 0.3 if transparent else 1.0
 
-    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
-    in_zone = np.zeros(len(mesh.faces), bool)
-    for faces in zone_faces.values():
-        in_zone[faces] = True
-    plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
-                     opacity=opacity, smooth_shading=True, name="vertebra")
-    for name, faces in zone_faces.items():
-        if len(faces):
-            zone = pv.wrap(mesh.submesh([faces], append=True))
-            _add_zone(plotter, zone, name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
+    bone, zones = bone_and_zones(mesh, landmarks)
+    plotter.add_mesh(pv.wrap(bone), color=BONE_COLOUR, opacity=opacity, smooth_shading=True, name="vertebra")
+    for name, zone in zones.items():
+        _add_zone(plotter, pv.wrap(zone), name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
     if landmarks.canal_mesh is not None:
         _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", (CANAL_COLOUR, 0.35), plan)
 
@@ -336,16 +330,31 @@ def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], pl
                      opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=SCALAR_BAR)
 
 
+def bone_and_zones(mesh: trimesh.Trimesh, landmarks: Landmarks) -> tuple[trimesh.Trimesh, dict[str, trimesh.Trimesh]]:
+    """The vertebra surface split into the bone outside the safety zones and each zone of
+    ZONE_REGIONS that has faces (mm, model coordinates)."""
+    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
+    in_zone = np.zeros(len(mesh.faces), bool)
+    for faces in zone_faces.values():
+        in_zone[faces] = True
+    zones = {name: mesh.submesh([faces], append=True) for name, faces in zone_faces.items() if len(faces)}
+    return mesh.submesh([np.flatnonzero(~in_zone)], append=True), zones
+
+
+def instrument_parts(path: InstrumentPath) -> list[tuple[str, np.ndarray, str]]:
+    """The instrument's parts (name, centreline points mm, colour): the straight introducer and, on
+    a curved path, the cannula."""
+    if path.arc is not None and len(path.vertices) > 2:
+        return [("introducer", path.vertices[:2], INTRODUCER_COLOUR), ("cannula", path.vertices[1:], CANNULA_COLOUR)]
+    return [("instrument", path.vertices, INTRODUCER_COLOUR)]
+
+
 def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:
     """The instrument as tubes of its true radius (mm, model coordinates): (part name, tube,
-    colour) for the straight introducer and, on a curved path, the cannula."""
+    colour) of each of :func:`instrument_parts`."""
     radius = max(path.radius_mm, 0.2)  # a zero-radius guide wire still shows
-    if path.arc is not None and len(path.vertices) > 2:
-        parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
-    else:
-        parts = [(path.vertices, INTRODUCER_COLOUR, "instrument")]
     return [(name, pv.lines_from_points(points).tube(radius=radius, n_sides=24, capping=True), colour)
-            for points, colour, name in parts]
+            for name, points, colour in instrument_parts(path)]
 
 
 def _add_instrument(plotter, path: InstrumentPath, index: int) -> None:

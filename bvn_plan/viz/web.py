@@ -24,8 +24,8 @@ import numpy as np
 import trimesh
 
 from ..landmarks import Landmarks
-from .scene import (BONE_COLOUR, CANAL_COLOUR, CANNULA_COLOUR, INTRODUCER_COLOUR, LESION_COLOUR, ZONE_COLOURS,
-                    ZONE_REGIONS, ScenePlan, _checked_anatomy)
+from .scene import (BONE_COLOUR, CANAL_COLOUR, LESION_COLOUR, ZONE_COLOURS, ScenePlan, _checked_anatomy, bone_and_zones,
+                    instrument_parts)
 
 #: Canvas size (CSS pixels) of one view.
 VIEW_SIZE_PX = (520, 400)
@@ -48,23 +48,15 @@ def view_parts(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan()) ->
 
     mesh = _checked_anatomy(vertebra, landmarks)
     see_through = bool(plan.paths or plan.lesions)
-    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
-    in_zone = np.zeros(len(mesh.faces), bool)
-    for faces in zone_faces.values():
-        in_zone[faces] = True
-    parts = [("vertebra", mesh.submesh([np.flatnonzero(~in_zone)], append=True), BONE_COLOUR,
-              BONE_OPACITY if see_through else 1.0)]
-    parts += [(name, mesh.submesh([faces], append=True), ZONE_COLOURS[name], ZONE_OPACITY if see_through else 1.0)
-              for name, faces in zone_faces.items() if len(faces)]
+    bone, zones = bone_and_zones(mesh, landmarks)
+    parts = [("vertebra", bone, BONE_COLOUR, BONE_OPACITY if see_through else 1.0)]
+    parts += [(name, zone, ZONE_COLOURS[name], ZONE_OPACITY if see_through else 1.0) for name, zone in zones.items()]
     if landmarks.canal_mesh is not None:
         parts.append(("canal", landmarks.canal_mesh, CANAL_COLOUR, CANAL_OPACITY))
     for i, path in enumerate(plan.paths):
-        radius = max(path.radius_mm, 0.2)
-        if path.arc is not None and len(path.vertices) > 2:
-            parts.append((f"introducer {i}", path_tube(path.vertices[:2], radius, TUBE_SECTIONS), INTRODUCER_COLOUR, 1.0))
-            parts.append((f"cannula {i}", path_tube(path.vertices[1:], radius, TUBE_SECTIONS), CANNULA_COLOUR, 1.0))
-        else:
-            parts.append((f"instrument {i}", path_tube(path.vertices, radius, TUBE_SECTIONS), INTRODUCER_COLOUR, 1.0))
+        radius = max(path.radius_mm, 0.2)  # a zero-radius guide wire still shows
+        parts += [(f"{name} {i}", path_tube(points, radius, TUBE_SECTIONS), colour, 1.0)
+                  for name, points, colour in instrument_parts(path)]
     for i, lesion in enumerate(plan.lesions):
         parts.append((f"lesion {i}", lesion.surface_mesh(), LESION_COLOUR, LESION_OPACITY))
     frame = landmarks.frame

@@ -95,13 +95,9 @@ def level_meshes(level_plan: LevelPlan, vertebra, recommended: PathPlan | None =
     surface, bvn_plan.viz.scene.ZONE_REGIONS), the canal volume found by the anatomy, and for the recommended plan its lesion
     and instrument tube."""
     recommended = recommended or level_plan.recommendation
-    from ..viz.scene import ZONE_REGIONS  # the zones the pictures draw (pyvista)
+    from ..viz.scene import bone_and_zones  # the zones as the pictures draw them (pyvista)
 
-    meshes = {"vertebra": vertebra.mesh}
-    for zone in ZONE_REGIONS:  # the safety zones: faces of the vertebra surface
-        faces = np.asarray(level_plan.landmarks.face_regions.get(zone, []), int)
-        if len(faces):
-            meshes[zone] = vertebra.mesh.submesh([faces], append=True)
+    meshes = {"vertebra": vertebra.mesh, **bone_and_zones(vertebra.mesh, level_plan.landmarks)[1]}
     if level_plan.landmarks.canal_mesh is not None:
         meshes["canal"] = level_plan.landmarks.canal_mesh
     if recommended is not None:
