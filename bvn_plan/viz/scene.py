@@ -283,7 +283,7 @@ def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, pl
 
 
 def add_caption(plotter: pv.Plotter, title: str, lines: Sequence[str] = (), colour: str = "black",
-                font_size: int = 12) -> None:
+                font_size: int = 10) -> None:
     """Write a title and caption lines (each wrapped at CAPTION_WIDTH characters) in the
     top-left corner of the scene; a second call replaces the first."""
     wrapped = [part for line in (title, *lines) for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
