@@ -366,45 +366,52 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
 
 
 @main.command()
-@vertebra_arguments
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--level", help="Vertebral level of a mesh (L1-L5, S1; L6 if transitional); of a plan file: the level "
+                              "to draw (default the first planned).")
+@click.option("--units", type=UNITS, help="Units of a mesh's coordinates (detected from size if omitted).")
+@click.option("--frame", type=FRAMES, help="Patient frame of a mesh's coordinates (RAS or LPS), if known.")
 @click.option("--start", nargs=3, type=float, help="Instrument start X Y Z (the mesh's frame and units); with --tip.")
 @click.option("--tip", nargs=3, type=float, help="Instrument tip X Y Z (the mesh's frame and units).")
 @click.option("--radius", type=float, default=1.7, show_default=True, help="Instrument radius (mm).")
 @click.option("--ct", type=click.Path(exists=True, dir_okay=False),
               help="CT (NIfTI, HU) in the mesh's RAS mm: fluoroscopy from its attenuation.")
 @click.option("--pedicle", type=click.Choice(["right", "left"]), default="right", show_default=True,
-              help="Pedicle of the en-face (down-the-pedicle) view.")
+              help="Pedicle of the en-face (down-the-pedicle) view (a plan file's: its side).")
 @click.option("--pixel-mm", type=float, default=0.5, show_default=True, help="Fluoroscopy pixel size (mm).")
 @click.option("--camera", type=click.Choice(["oblique", "ap", "lateral", "axial"]), multiple=True,
-              default=("oblique",), show_default=True, help="3D scene camera(s); repeat for several.")
-@click.option("--transparent", is_flag=True, help="Draw the vertebra semi-transparent.")
+              default=("oblique", "axial"), show_default=True, help="3D scene camera(s); repeat for several.")
+@click.option("--transparent/--opaque", default=None,
+              help="Bone translucent or opaque (default: translucent whenever an instrument is drawn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
 @friendly_errors
-def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
-    """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG)."""
+def render(source, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
+    """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG) of
+    SOURCE: a plan.json (its recommended path, lesion and check) or a vertebra mesh (with --level;
+    an instrument from --start/--tip)."""
     from .errors import InputError
     from .paths import InstrumentPath
-    from .viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views
+    from .viz import FluoroSettings, ScenePlan, plan_file_pictures, write_pictures
 
-    if bool(start) != bool(tip):
-        raise InputError("give both --start and --tip for an instrument, or neither")
-    v = _load(mesh, level, units, frame)
-    if tip:
-        _require_in_bone(v, np.asarray(tip) * v.scale_to_mm, "instrument tip")
-    landmarks = _find_anatomy(v)
-    paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm, radius)]
-             if start else [])
-    os.makedirs(out_dir, exist_ok=True)
-    written = []
-    for cam in camera:
-        name = os.path.join(out_dir, f"scene_{cam}.png")
-        render_scene_png(v, landmarks, name, ScenePlan(paths), SceneView(cam, transparent))
-        written.append(name)
-    for view, image in simulate_fluoro_views(v, landmarks, paths, FluoroSettings(pedicle, pixel_mm, ct=ct)).items():
-        name = os.path.join(out_dir, f"fluoro_{view}.png")
-        image.save_png(name)
-        written.append(name)
-    click.echo(json.dumps({"written": written}, indent=2))
+    if source.lower().endswith(".json"):
+        if start or tip or ct or units or frame:
+            raise InputError("a plan file carries its own path, frame and units: --start, --tip, --ct, --units and "
+                             "--frame are for meshes")
+        written = plan_file_pictures(source, out_dir, level, camera, pixel_mm, transparent)
+    else:
+        if not level:
+            raise InputError("rendering a mesh needs its --level (e.g. --level L4)")
+        if bool(start) != bool(tip):
+            raise InputError("give both --start and --tip for an instrument, or neither")
+        v = _load(source, level, units, frame)
+        if tip:
+            _require_in_bone(v, np.asarray(tip) * v.scale_to_mm, "instrument tip")
+        paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm,
+                                          radius)] if start else [])
+        written = write_pictures(v, _find_anatomy(v), ScenePlan(paths), out_dir, camera,
+                                 FluoroSettings(pedicle, pixel_mm, ct=ct), transparent)
+    for file in written.values():
+        click.echo(f"wrote {file}")
 
 
 @main.command()
@@ -480,10 +487,13 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
               help="Approach(es) to plan (repeatable; default: all three).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for plan.json and summary.txt (created if missing).")
+@click.option("--images", is_flag=True,
+              help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
 @friendly_errors
-def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir):
+def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir, images):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
-    checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt.
+    checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
+    (with --images, OUT/pictures/ too).
 
     Exit code 0 with a passing recommendation, 6 when only plans with warnings remain (the first line
     says so), 4 when no approach gives a safe plan (the files say why)."""
@@ -507,6 +517,13 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     for reason in level_plan.recommendation_reasons:
         click.echo(f"  - {reason}")
     click.echo(f"wrote {written['plan']} and {written['summary']}")
+    if images:
+        from .viz import FluoroSettings, ScenePlan, write_pictures
+
+        shown = ScenePlan([rec.path], [rec.lesion], rec.check) if rec else ScenePlan()
+        pictures = write_pictures(vertebra, landmarks, shown, os.path.join(out_dir, "pictures"),
+                                  settings=FluoroSettings(pedicle=rec.side if rec else "right"))
+        click.echo(f"wrote {len(pictures)} pictures in {os.path.join(out_dir, 'pictures')}")
     if rec is None:
         sys.exit(NoSafePlanError.exit_code)
     if rec.verdict != "pass":

@@ -2,17 +2,21 @@
 
 Every mesh leaves this module in **millimetres**, in the file's own coordinates scaled to mm
 ("model coordinates"), as one watertight-if-possible triangle surface with outward normals.
+A file that names its patient frame (3D Slicer >= 4.11 writes ``SPACE=LPS`` or ``SPACE=RAS`` in a
+binary STL's 80-byte header or in a comment at the top of an OBJ, PLY or ASCII STL; bvn-plan's own
+STL exports do the same) is read in that frame: :func:`file_patient_frame`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
 
-from .coordinates import UNITS_TO_MM
+from .coordinates import UNITS_TO_MM, normalise_patient_frame
 from .errors import InputError, note
 from .geometry.meshing import polydata_to_trimesh
 from .geometry.self_intersection import self_intersections
@@ -33,6 +37,11 @@ DENSE_MESH_FACES = 500_000
 TRIMESH_FORMATS = (".stl", ".obj", ".ply", ".off", ".glb", ".gltf")
 PYVISTA_FORMATS = (".vtk", ".vtp", ".vtu")
 MESH_FORMATS = TRIMESH_FORMATS + PYVISTA_FORMATS
+
+
+#: Bytes read from the top of a file for a ``SPACE=`` frame tag (an STL's header is 80 bytes).
+FRAME_TAG_BYTES = 4096
+_FRAME_TAG = re.compile(rb"SPACE\s*=\s*(RAS|LPS)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -70,6 +79,21 @@ def read_mesh_file(path: str | os.PathLike) -> trimesh.Trimesh:
     if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
         raise InputError(f"{path} holds no triangles: it is not a surface mesh")
     return loaded
+
+
+def file_patient_frame(path: str | os.PathLike) -> str | None:
+    """The patient frame ("RAS" or "LPS") a mesh file names in a ``SPACE=`` tag at its top (a binary
+    STL's header, a comment of an OBJ, PLY or ASCII STL), or None when it names none."""
+    with open(path, "rb") as file:
+        top = file.read(FRAME_TAG_BYTES)
+    if os.fspath(path).lower().endswith(".stl") and not top.lstrip().lower().startswith(b"solid"):
+        top = top[:80]  # binary STL: only the header is text
+    elif os.fspath(path).lower().endswith(".ply"):
+        top = top.split(b"end_header", 1)[0]
+    elif not os.fspath(path).lower().endswith((".obj", ".stl")):
+        return None
+    found = _FRAME_TAG.search(top)
+    return normalise_patient_frame(found.group(1).decode()) if found else None
 
 
 def _read_with_pyvista(path: str) -> trimesh.Trimesh:

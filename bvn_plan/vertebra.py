@@ -11,7 +11,7 @@ import trimesh
 from .errors import InputError
 from .coordinates import UNITS_TO_MM, normalise_patient_frame
 from .levels import normalise_level
-from .mesh_io import clean_mesh, read_mesh_file
+from .mesh_io import clean_mesh, file_patient_frame, read_mesh_file
 
 
 class Vertebra:
@@ -43,13 +43,20 @@ class Vertebra:
         """Read a vertebra surface file (STL, OBJ, PLY, OFF, GLB, VTK, VTP).
 
         ``units``: unit of the file's coordinates (mm, cm, m, in), detected from size when
-        ``None``. ``frame``: patient frame of the file's coordinates (RAS or LPS), if known.
+        ``None``. ``frame``: patient frame of the file's coordinates (RAS or LPS), if known; by
+        default the frame the file's ``SPACE=`` tag names (:func:`bvn_plan.mesh_io.file_patient_frame`).
         """
         level = normalise_level(level) if level is not None else None
         frame = normalise_patient_frame(frame)
         raw = read_mesh_file(path)
         mesh, report = clean_mesh(raw, units, source=os.path.basename(os.fspath(path)))
-        return cls(mesh, level, frame, report.units, os.fspath(path), report.notes)
+        tagged = file_patient_frame(path)
+        if tagged and frame and tagged != frame:
+            raise InputError(f"{path} says its coordinates are SPACE={tagged} but the frame given is {frame}: "
+                             f"leave the frame out (or give {tagged}) unless the file's header is wrong")
+        if tagged and not frame:
+            report.notes.append(f"patient frame {tagged} from the file's SPACE={tagged} header")
+        return cls(mesh, level, frame or tagged, report.units, os.fspath(path), report.notes)
 
     @classmethod
     def from_mesh(cls, mesh: trimesh.Trimesh, level: str | None = None, units: str | None = "mm",

@@ -18,7 +18,7 @@ import numpy as np
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.levels import TREATABLE_LEVELS
 from bvn_plan.planning import PASS, SEGMENTAL_ARTERY_PREVALENCE
-from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene, write_png
+from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene, scene_markers, scene_picture, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 APPROACHES = ("transpedicular", "extrapedicular")
@@ -80,7 +80,8 @@ def main(argv=None) -> None:
             if args.out is None:
                 plotter.show()
             else:
-                panels.append(np.asarray(plotter.screenshot(return_img=True))[:, :, :3])
+                panels.append(scene_picture(plotter, level_plan.landmarks,
+                                            scene_markers(vertebra, level_plan.landmarks, shown)))
                 plotter.close()
             table.append(f"{level:6}{approach:16}" + (
                 f"{plan.side:7}{plan.verdict:9}{plan.min_slack_mm:9.1f}{plan.tip_to_terminus_mm:8.1f}"

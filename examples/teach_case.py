@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.landmarks import TerminusParameters
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.planning import SafetyZones
-from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
+from bvn_plan.viz import (MARKER_COLOUR_NAMES, ScenePlan, SceneView, add_caption, build_scene, scene_markers,
+                          scene_picture, write_png)
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)
@@ -49,11 +49,12 @@ def steps(level: str):
         f"spinal canal (purple). Body depth {m.get('body_depth_mm', np.nan):.1f} mm, width "
         f"{m.get('body_width_mm', np.nan):.1f} mm; pedicle isthmus right {lm.pedicles['right'].isthmus_width_mm:.1f} mm, "
         f"left {lm.pedicles['left'].isthmus_width_mm:.1f} mm wide.",
-        "The basivertebral nerve enters through the basivertebral foramen (purple dot) in the middle of the "
-        "posterior wall."], scene())
+        (f"The basivertebral nerve enters through the basivertebral foramen ({MARKER_COLOUR_NAMES['foramen']} dot) "
+         "in the middle of the posterior wall." if level != "S1" else
+         "S1 has no basivertebral foramen: its nerves enter the body laterally.")], scene())
 
     yield ("target", "Step 2 - the target is a zone, not a point", [
-        f"The BVN terminus (yellow) is placed on the mid-sagittal plane, {100 * TERMINUS.depth_fraction:.0f}% of the "
+        f"The BVN terminus ({MARKER_COLOUR_NAMES['terminus']} dot) is placed on the mid-sagittal plane, {100 * TERMINUS.depth_fraction:.0f}% of the "
         f"body depth in front of the posterior wall, {100 * TERMINUS.height_fraction:.0f}% of the way up between the "
         "endplates [assumption, docs/sources.md].",
         f"It lies {terminus_to_canal:.1f} mm from the canal. The lesion must cover it AND keep {canal_margin:.0f} mm "
@@ -109,7 +110,7 @@ def main(argv=None) -> None:
             plotter.show()
             continue
         name = f"step{number}_{stem}.png"
-        plotter.screenshot(os.fspath(args.out / name))
+        write_png(scene_picture(plotter, landmarks, scene_markers(vertebra, landmarks, plan)), args.out / name)
         plotter.close()
         written.append((name, title, lines))
         print(f"{name}: {title}")

@@ -18,14 +18,13 @@ bvn_plan.planning.adjust.InteractivePlanner, the same code as the interactive wi
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from bvn_plan import Vertebra, find_anatomy, plan_level
 from bvn_plan.planning import InteractivePlanner
-from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene
+from bvn_plan.viz import ScenePlan, SceneView, add_caption, build_scene, scene_markers, scene_picture, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = (1600, 960)
@@ -92,14 +91,15 @@ def main(argv=None) -> None:
     for number, (stem, done, update) in enumerate(found, start=1):
         title = f"{number}. {level} {update.side} {update.approach}, {done}: verdict {update.verdict.upper()}"
         colour = {"pass": "darkgreen", "warn": "darkorange"}.get(update.verdict, "darkred")
-        plotter = build_scene(vertebra, landmarks, ScenePlan([update.path], [update.lesion], update.check),
-                              SceneView("axial", transparent=True, off_screen=args.out is not None, window_size=WINDOW))
+        shown = ScenePlan([update.path], [update.lesion], update.check)
+        plotter = build_scene(vertebra, landmarks, shown, SceneView("axial", transparent=True, off_screen=args.out is not None, window_size=WINDOW))
         add_caption(plotter, title, update.caption(), colour=colour)
         verdicts.append("\n".join([title, *update.caption()]))
         if args.out is None:
             plotter.show()
             continue
-        plotter.screenshot(os.fspath(args.out / f"{number}_{stem}.png"))
+        picture = scene_picture(plotter, landmarks, scene_markers(vertebra, landmarks, shown))
+        write_png(picture, args.out / f"{number}_{stem}.png")
         plotter.close()
         print(verdicts[-1], end="\n\n")
     if args.out:

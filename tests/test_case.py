@@ -219,7 +219,7 @@ def test_report_embeds_the_pictures(planned, tmp_path):
         png = base64.b64decode(image)
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         width, height = struct.unpack(">II", png[16:24])
-        assert width > 100 and height > 100
+        assert max(width, height) >= 512  # the fluoroscopy too, which is enlarged to be legible
     assert "src='http" not in html and "<link" not in html  # self-contained
 
 

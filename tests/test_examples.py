@@ -109,3 +109,42 @@ def test_compare_approaches_shows_both_approaches_per_level(outputs):
             assert row[3] in ("pass", "warn")  # a plan is never a failing path
             # every shown lesion keeps the canal margin (the table rounds to 0.1 mm)
             assert float(row[6]) >= RuleSet()["canal_lesion"].margin_mm - 0.05
+
+
+def test_teach_case_names_the_colours_the_pictures_draw(outputs):
+    """The caption's colour words are the ones the markers are drawn in, untinted: the terminus dot
+    in step 2 is seen through translucent bone and endplate but drawn on top in its own colour."""
+    from matplotlib.colors import to_rgb
+
+    from bvn_plan.viz import MARKER_COLOUR_NAMES, MARKER_COLOURS
+
+    palette = ("red", "green", "yellow", "purple", "white", "blue", "orange", "black")
+    for kind, hex_colour in MARKER_COLOURS.items():
+        nearest = min(palette, key=lambda name: np.linalg.norm(np.subtract(to_rgb(name), to_rgb(hex_colour))))
+        assert nearest == MARKER_COLOUR_NAMES[kind], f"{kind} is drawn {hex_colour}, nearest {nearest}"
+    page = (outputs["teach"] / "index.html").read_text()
+    assert f"The BVN terminus ({MARKER_COLOUR_NAMES['terminus']} dot)" in page
+    image = picture(outputs["teach"] / "step2_target.png")
+    terminus = np.rint(np.multiply(to_rgb(MARKER_COLOURS["terminus"]), 255)).astype(int)
+    assert np.count_nonzero(np.all(image == terminus, axis=2)) >= 30
+
+
+def test_readme_plan_pictures_are_not_stale():
+    """examples/L4_plan_pictures.json, written with the README's plan pictures, still says what a
+    fresh plan of the bundled L4 shows (the plan and every label's text, numbers included)."""
+    import json
+    import warnings
+
+    from bvn_plan import Vertebra, plan_level
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from render_plan import MESHES, shown_in_pictures
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    vertebra = Vertebra.load(MESHES / "L4.ply", level="L4", frame="RAS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh = shown_in_pictures(vertebra, plan_level(vertebra))
+    drawn = json.loads((EXAMPLES / "L4_plan_pictures.json").read_text())
+    assert drawn == fresh, "the README's plan pictures are stale: run python examples/render_plan.py"

@@ -7,8 +7,9 @@ import pytest
 import trimesh
 
 from bvn_plan.errors import AnatomyError, InputError
-from bvn_plan.viz import (FluoroSettings, STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM, TIP_RING_WIDTH_MM,
-                          hu_to_mu, simulate_fluoro, simulate_fluoro_views, write_png)
+from bvn_plan.viz import (MIN_LONG_SIDE_PX, FluoroSettings, STEEL_MU_PER_MM, TIP_RING_COLOUR, TIP_RING_GAP_MM,
+                          TIP_RING_WIDTH_MM, hu_to_mu, scale_bar_mm, simulate_fluoro, simulate_fluoro_views, write_png)
+from picture_pixels import axis_pixels, scale_bar_length_px
 from bvn_plan.coordinates import AnatomicalFrame
 from bvn_plan.landmarks import Landmarks, Pedicle, Plane
 from bvn_plan.paths import InstrumentPath
@@ -187,9 +188,10 @@ def test_png_round_trip(tmp_path, views):
     path = tmp_path / "ap.png"
     image.save_png(path)
     read = pv.read(path)
-    assert tuple(read.dimensions[:2]) == (image.rgb.shape[1], image.rgb.shape[0])
-    pixels = np.asarray(read.point_data.active_scalars)[:, :3].reshape(image.rgb.shape)[::-1]
-    assert np.array_equal(pixels, image.rgb)
+    picture = image.picture()
+    assert tuple(read.dimensions[:2]) == (picture.shape[1], picture.shape[0])
+    pixels = np.asarray(read.point_data.active_scalars)[:, :3].reshape(picture.shape)[::-1]
+    assert np.array_equal(pixels, picture)
 
 
 def test_bad_input_is_refused(vhm_l4, curved_path):
@@ -212,3 +214,25 @@ def test_bad_input_is_refused(vhm_l4, curved_path):
         simulate_fluoro(vertebra.mesh, landmarks, "ap", settings=FluoroSettings(bone_mu_per_mm=-1))
     with pytest.raises(InputError, match="uint8"):
         write_png(np.zeros((4, 4)), "unused.png")
+
+
+@pytest.mark.parametrize("view", ["ap", "lateral", "en_face"])
+def test_pictures_are_large_with_a_true_scale_bar_and_orientation(views, curved_path, view):
+    image = views[view]
+    picture = image.picture()
+    assert max(picture.shape[:2]) >= MIN_LONG_SIDE_PX
+    mm_per_px = image.projection.pixel_mm / image.zoom
+    length_mm = scale_bar_mm(mm_per_px, picture.shape[1])
+    assert scale_bar_length_px(picture) * mm_per_px == pytest.approx(length_mm, abs=mm_per_px)
+    # the beam's own axis is a ring; AP: right/left across and superior/inferior up and down
+    along = {"ap": "A", "lateral": "R"}.get(view)
+    for letter in "RAS" if along else "RS":  # en face: anterior foreshortened, neither arm nor ring
+        spread = np.ptp(axis_pixels(picture, letter), axis=0).max()
+        assert (spread < 30) if letter == along else (spread > 40), f"{view}: axis {letter} spans {spread} px"
+    # the enlarged picture is the image: the tip ring sits where the projection puts the tip
+    centre = (np.asarray(image.projection.to_pixel(curved_path.tip)) + 0.5) * image.zoom - 0.5
+    reach = int(4 * (TIP_RING_GAP_MM + curved_path.radius_mm) / mm_per_px)
+    r0, c0 = np.maximum(np.rint(centre).astype(int) - reach, 0)
+    window = picture[r0:r0 + 2 * reach, c0:c0 + 2 * reach].astype(int)
+    ring = np.argwhere(np.abs(window - TIP_RING_COLOUR).max(axis=2) < 40) + (r0, c0)
+    assert len(ring) > 20 and np.hypot(*(ring.mean(axis=0) - centre)) < image.zoom

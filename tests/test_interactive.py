@@ -263,6 +263,6 @@ def test_window_controls_drive_the_planner(planned, planner):
         assert planner.current.side == other
         np.testing.assert_allclose(entry_widget.GetCenter(), planner.entry, atol=1e-6)
         np.testing.assert_allclose(target_widget.GetCenter(), planner.target, atol=1e-6)
-        assert plotter.actors["caption"].GetText(2).startswith(f"{other} {first.approach}: verdict")
+        assert plotter.actors["caption"].GetInput().startswith(f"{other} {first.approach}: verdict")
     finally:
         plotter.close()

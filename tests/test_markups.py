@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 import pytest
+import trimesh
+from scipy.spatial import cKDTree
 
 from bvn_plan.errors import InputError
 from bvn_plan.workflow import Markup, SCHEMA_URL, read_markups, validate_markups, write_markups
@@ -147,3 +149,53 @@ def test_bad_files_and_markups_raise_input_errors(tmp_path):
         write_markups(tmp_path / "plan.txt", _plan("RAS"))
     with pytest.raises(InputError, match="does not exist"):
         write_markups(tmp_path / "no_folder" / "plan.mrk.json", _plan("RAS"))
+
+
+def test_slicer_scene_opens_every_part_in_its_colour_in_lps(tmp_path):
+    """scene/<level>.mrml names every model and markups node with a file that exists, in LPS, in the
+    colours the pictures use; the models are the STLs written beside it, the markups the same
+    nodes as <level>.mrk.json."""
+    import warnings
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from bvn_plan import Vertebra, plan_level
+    from bvn_plan.mesh_io import file_patient_frame
+    from bvn_plan.viz import scene
+    from bvn_plan.workflow import write_level
+
+    vertebra = Vertebra.load(Path(__file__).resolve().parents[1] / "meshes" / "L4.ply", level="L4", frame="RAS")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level_plan = plan_level(vertebra, approaches=("transpedicular",))
+    written = write_level(level_plan, vertebra, tmp_path)
+    root = ET.parse(written["scene"]).getroot()
+    ids = {node.get("id"): node for node in root}
+    models = {}
+    for model in root.iter("Model"):
+        refs = dict(r.split(":") for r in model.get("references").strip(";").split(";"))
+        storage, display = ids[refs["storage"]], ids[refs["display"]]
+        file = (written["scene"].parent / storage.get("fileName")).resolve()
+        assert file.exists() and storage.get("coordinateSystem") == "LPS" and file_patient_frame(file) == "LPS"
+        models[model.get("name")] = (file, [float(c) for c in display.get("color").split()])
+    expected = {"vertebra": scene.BONE_COLOUR, "canal": scene.CANAL_COLOUR, "lesion": scene.LESION_COLOUR,
+                "path": scene.CANNULA_COLOUR, **scene.ZONE_COLOURS}
+    assert set(models) == {f"L4_{part}" for part in expected}
+    for part, hex_colour in expected.items():
+        file, colour = models[f"L4_{part}"]
+        assert file == written[part].resolve()
+        np.testing.assert_allclose(colour, [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)], atol=2e-3)
+    # the zones are faces of the vertebra: every zone vertex is a vertebra vertex (LPS mm)
+    bone = trimesh.load(written["vertebra"])
+    for zone in scene.ZONE_REGIONS:
+        distance, _ = cKDTree(bone.vertices).query(trimesh.load(written[zone]).vertices)
+        assert distance.max() < 1e-3
+    combined = {m.name: m for m in read_markups(written["markups"])}
+    nodes = [node for node in root if node.tag.startswith("Markups") and node.tag not in
+             ("MarkupsDisplay", "MarkupsJsonStorage")]
+    assert {n.get("name") for n in nodes} == set(combined)
+    for node in nodes:
+        refs = dict(r.split(":") for r in node.get("references").strip(";").split(";"))
+        (alone,) = read_markups(written["scene"].parent / ids[refs["storage"]].get("fileName"))
+        assert node.tag == "Markups" + alone.type and alone.name == node.get("name")
+        np.testing.assert_allclose(alone.points, combined[alone.name].points)

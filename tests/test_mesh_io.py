@@ -179,3 +179,44 @@ def test_cli_info_reports_units_and_errors_cleanly(vhm_dir, tmp_path):
     assert "not found" in missing.stderr and "Traceback" not in missing.stderr
     bad_level = _cli("info", str(vhm_dir / "L4_whole.stl"), "--level", "X7")
     assert bad_level.returncode == 2 and "unknown vertebral level" in bad_level.stderr
+
+
+def test_the_space_tag_of_an_exported_stl_is_read_back_by_every_command(vhm_dir, tmp_path):
+    """bvn-plan's Slicer STL (LPS, header SPACE=LPS) reloads as LPS: the same bone in the same place."""
+    from click.testing import CliRunner
+
+    from bvn_plan.cli import main
+    from bvn_plan.coordinates import convert_points
+    from bvn_plan.mesh_io import file_patient_frame
+    from bvn_plan.workflow.slicer_export import write_stl_lps
+
+    ras = Vertebra.load(vhm_dir / "L4_whole.stl", level="L4", frame="RAS")
+    exported = write_stl_lps(tmp_path / "L4_vertebra.stl", ras.mesh, "RAS")
+    assert file_patient_frame(exported) == "LPS" and file_patient_frame(vhm_dir / "L4_whole.stl") is None
+    again = Vertebra.load(exported, level="L4")
+    assert again.patient_frame == "LPS"
+    np.testing.assert_allclose(again.mesh.bounds, np.sort(convert_points(ras.mesh.bounds, "RAS", "LPS"), axis=0),
+                               atol=1e-3)
+    run = CliRunner().invoke(main, ["info", str(exported), "--level", "L4"])
+    assert run.exit_code == 0 and '"patient_frame": "LPS"' in run.output
+    with pytest.raises(InputError, match="SPACE=LPS but the frame given is RAS"):
+        Vertebra.load(exported, level="L4", frame="RAS")
+    run = CliRunner().invoke(main, ["info", str(exported), "--level", "L4", "--frame", "RAS"])
+    assert run.exit_code == InputError.exit_code and "SPACE=LPS" in run.output
+
+
+def test_space_tags_in_text_headers_and_nowhere_else(vhm_dir, tmp_path):
+    from bvn_plan.mesh_io import file_patient_frame
+
+    mesh = trimesh.load(vhm_dir / "L4_whole.stl")
+    ascii_stl = tmp_path / "a.stl"
+    ascii_stl.write_text(trimesh.exchange.stl.export_stl_ascii(mesh).replace("solid", "solid SPACE=RAS", 1))
+    obj = tmp_path / "a.obj"
+    obj.write_text("# SPACE=RAS\n" + trimesh.exchange.obj.export_obj(mesh))
+    assert file_patient_frame(ascii_stl) == "RAS" and file_patient_frame(obj) == "RAS"
+    # a binary STL whose triangle data happens to hold the bytes is not tagged: only its header counts
+    data = bytearray(trimesh.exchange.stl.export_stl(mesh))
+    data[200:209] = b"SPACE=RAS"
+    binary = tmp_path / "b.stl"
+    binary.write_bytes(bytes(data))
+    assert file_patient_frame(binary) is None

@@ -1,6 +1,7 @@
 """The 3D scene of a plan on the real VHM L4: it renders off-screen, the instrument appears where the
 plan puts it, and the zones carry the clearances the safety checker measures."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -13,7 +14,9 @@ from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.planning import SafetyZones, check_path
-from bvn_plan.viz import CAMERAS, ScenePlan, SceneView, build_scene, plan_clearance, render_scene_png, world_to_pixel
+from bvn_plan.viz import (CAMERAS, ScenePlan, SceneView, build_scene, plan_clearance, render_scene_png, scale_bar_mm,
+                          scene_markers, scene_picture, world_to_pixel)
+from picture_pixels import axis_pixels, boxes_intersect, label_boxes, scale_bar_length_px
 from bvn_plan.vertebra import Vertebra
 
 pv.OFF_SCREEN = True
@@ -123,3 +126,48 @@ def test_bad_input_is_refused(plan, tmp_path):
         build_scene(vertebra, None)
     with pytest.raises(InputError, match="CheckResult"):
         build_scene(vertebra, landmarks, ScenePlan([path], clearances=[1.0, 2.0]))
+
+
+def _picture(plan, camera, level=None):
+    """The annotated picture of the plan from ``camera`` (landmarks relabelled ``level``) and the
+    scene's pixels per mm measured with world_to_pixel across the view."""
+    vertebra, landmarks, path, lesion, check = plan
+    if level:
+        landmarks = dataclasses.replace(landmarks, level=level)
+    shown = ScenePlan([path], [lesion], check)
+    plotter = build_scene(vertebra, landmarks, shown, SceneView(camera, transparent=True))
+    try:
+        picture = scene_picture(plotter, landmarks, scene_markers(vertebra, landmarks, shown))
+        focal = np.asarray(plotter.camera.focal_point)
+        sight = focal - np.asarray(plotter.camera.position)
+        up = np.cross(np.cross(sight, plotter.camera.up), sight)  # the view-up across the line of sight
+        up /= np.linalg.norm(up)
+        px_per_mm = np.linalg.norm(np.diff(world_to_pixel(plotter, [focal, focal + 10.0 * up]), axis=0)) / 10.0
+    finally:
+        plotter.close()
+    return picture, px_per_mm, len(scene_markers(vertebra, landmarks, shown))
+
+
+@pytest.mark.parametrize("camera", CAMERAS)
+def test_picture_labels_never_overlap_and_orient(plan, camera):
+    picture, px_per_mm, n_markers = _picture(plan, camera)
+    boxes = label_boxes(picture)
+    assert len(boxes) == n_markers  # every named point has its own box ...
+    assert not any(boxes_intersect(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])  # ... apart
+    # the scale bar is as long as its round number of mm measured across the rendered view
+    length_mm = scale_bar_mm(1.0 / px_per_mm, picture.shape[1])
+    assert scale_bar_length_px(picture) == pytest.approx(length_mm * px_per_mm, abs=1.5)
+    # the orientation marker: the axes across the view are long arms, the one along it a ring
+    along = {"ap": "A", "lateral": "R", "axial": "S"}.get(camera)
+    for letter in "RAS":
+        spread = np.ptp(axis_pixels(picture, letter), axis=0).max()
+        assert (spread < 30) if letter == along else (spread > 40), f"{camera}: axis {letter} spans {spread} px"
+    if camera == "ap":  # seen from in front: right/left across, superior/inferior up and down
+        thin = lambda values: np.subtract(*np.percentile(values, [90, 10])) <= 3  # noqa: E731 (the letters aside)
+        assert thin(axis_pixels(picture, "R")[:, 0]) and thin(axis_pixels(picture, "S")[:, 1])
+
+
+def test_s1_pictures_name_no_basivertebral_foramen(plan):
+    picture, _, n_markers = _picture(plan, "axial", level="S1")
+    _, _, n_at_l4 = _picture(plan, "axial")
+    assert n_markers == n_at_l4 - 1 and len(label_boxes(picture)) == n_at_l4 - 1

@@ -24,10 +24,15 @@ with its true projected width and is radiopaque where it runs along the beam.
 Display: detected intensity ``exp(-line integral)`` with automatic contrast (``DISPLAY_RANGE``),
 the least dense pixel white: **dense is dark on a light background**, as on a C-arm monitor; metal is nearly black. The tip is
 marked by a ring (``TIP_RING_COLOUR``) around it, leaving the tip pixel itself unchanged.
+
+Pictures (:meth:`FluoroImage.picture`, :meth:`FluoroImage.save_png`): the displayed image enlarged
+by a whole factor to at least ``MIN_LONG_SIDE_PX`` on its long side (bicubic), with the orientation
+marker (R/L, A/P, S/I) and a scale bar (:mod:`bvn_plan.viz.annotate`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +47,7 @@ from ..errors import AnatomyError, InputError
 from ..imaging import read_nifti, sample_ct
 from ..landmarks import Landmarks
 from ..paths import InstrumentPath
+from .annotate import Overlay, annotate
 
 VIEWS = ("ap", "lateral", "en_face")
 
@@ -67,6 +73,8 @@ TIP_RING_COLOUR = (230, 40, 40)
 GRID_JITTER = 0.0137
 #: Largest grid (voxels) one view may use; beyond it, ask for coarser pixels.
 MAX_VOXELS = 60_000_000
+#: Pictures are enlarged (a whole factor) to at least this many pixels on their long side.
+MIN_LONG_SIDE_PX = 512
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,8 @@ class FluoroImage:
 
     ``line_integral``: attenuation line integral per pixel (dimensionless, bone or CT plus the
     instrument); ``bone_path_mm``: chord length through the vertebra mesh (mm); ``instrument_path_mm``:
-    chord length through the instruments (mm); ``rgb``: the displayed image (uint8, H x W x 3).
+    chord length through the instruments (mm); ``rgb``: the displayed image (uint8, H x W x 3);
+    ``frame_axes``: the patient's right, anterior and superior unit vectors (rows, model coordinates).
     """
 
     projection: Projection
@@ -132,10 +141,30 @@ class FluoroImage:
     bone_path_mm: np.ndarray
     instrument_path_mm: np.ndarray
     rgb: np.ndarray
+    frame_axes: np.ndarray = dataclasses.field(default_factory=lambda: np.eye(3))
+
+    @property
+    def zoom(self) -> int:
+        """The whole factor :meth:`picture` enlarges ``rgb`` by (MIN_LONG_SIDE_PX)."""
+        return max(1, int(np.ceil(MIN_LONG_SIDE_PX / max(self.rgb.shape[:2]))))
+
+    def picture(self) -> np.ndarray:
+        """The displayed image enlarged by :attr:`zoom` (bicubic) with the orientation marker and the
+        scale bar (H x W x 3 uint8; pixel (row, col) of ``rgb`` is centred at
+        ((row + 0.5) * zoom - 0.5, (col + 0.5) * zoom - 0.5))."""
+        from PIL import Image  # Pillow: only when a picture is drawn
+
+        height, width = self.rgb.shape[:2]
+        big = np.asarray(Image.fromarray(self.rgb).resize((width * self.zoom, height * self.zoom), Image.BICUBIC))
+        p = self.projection
+        axes = {}
+        for letter, vector in (("R", self.frame_axes[0]), ("A", self.frame_axes[1]), ("S", self.frame_axes[2])):
+            axes[letter] = (-(vector @ p.up), vector @ p.right, -(vector @ p.beam))
+        return annotate(big, Overlay(axes=axes, mm_per_px=p.pixel_mm / self.zoom))
 
     def save_png(self, path: str | os.PathLike) -> None:
-        """Write the displayed image as PNG."""
-        write_png(self.rgb, path)
+        """Write :meth:`picture` as PNG."""
+        write_png(self.picture(), path)
 
 
 def hu_to_mu(hu: np.ndarray, water_mu_per_mm: float = WATER_MU_PER_MM) -> np.ndarray:
@@ -218,7 +247,9 @@ def simulate_fluoro(vertebra, landmarks: Landmarks, view: str, paths: Sequence[I
     rgb = _display(line_integral, metal)
     for path in paths:
         _mark_tip(rgb, projection, path)
-    return FluoroImage(projection, line_integral, bone_path, metal, rgb)
+    frame = landmarks.frame
+    frame_axes = np.array([np.asarray(a, float) / np.linalg.norm(a) for a in (frame.right, frame.anterior, frame.superior)])
+    return FluoroImage(projection, line_integral, bone_path, metal, rgb, frame_axes)
 
 
 def simulate_fluoro_views(vertebra, landmarks: Landmarks, paths: Sequence[InstrumentPath] = (),

@@ -13,8 +13,12 @@ What is drawn (all geometry in mm, model coordinates):
 * each instrument as a tube of its true radius: the straight introducer in steel grey, the
   curved cannula in blue; each lesion's surface in translucent orange;
 * markers with labels: the bone entry and the target (tip) of every instrument, the BVN terminus
-  and the basivertebral foramen; with ``clearances`` (a safety ``CheckResult`` or its
-  ``clearances`` dict) the points of the smallest clearances with their values.
+  and the basivertebral foramen (not at S1, which has none); with ``clearances`` (a safety
+  ``CheckResult`` or its ``clearances`` dict) the points of the smallest clearances with their
+  values. In a picture (:func:`scene_picture`) the labels are boxes placed in screen space with
+  leader lines, never overlapping, with an orientation marker and a scale bar
+  (:mod:`bvn_plan.viz.annotate`); the camera is a parallel projection, so the scale bar holds
+  across the picture.
 
 Cameras are named in the vertebra frame and match the fluoroscopic views of
 :mod:`bvn_plan.viz.fluoro`: ``"ap"`` seen from in front (patient's right on the image left),
@@ -48,6 +52,8 @@ from ..landmarks import Landmarks
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath
 from ..planning.approach import ApproachGeometry
+from .annotate import Overlay, PointLabel, annotate
+from .fluoro import write_png
 
 CAMERAS = ("oblique", "ap", "lateral", "axial")
 #: Camera direction (from the focal point, in vertebra-frame components right, anterior,
@@ -60,8 +66,9 @@ _CAMERA_SETUP = {
 }
 #: Zoom after fitting everything into the view (the fit leaves a wide border).
 CAMERA_ZOOM = 1.25
-#: Labels anchored closer than this on screen (rows, columns in pixels) share one box.
-LABEL_MERGE_PX = (30, 160)
+#: Levels without a basivertebral foramen: S1 has no posterior nutrient foramen, its nerves enter
+#: laterally [V, PMC4681698; docs/sources.md].
+NO_FORAMEN_LEVELS = ("S1",)
 #: Safety-zone surface regions drawn from ``landmarks.face_regions``.
 ZONE_REGIONS = ("superior_endplate", "inferior_endplate", "posterior_wall")
 #: Clearance colour range (mm): 0 mm (red) to this value (green); breaches below 0 are dark red.
@@ -83,6 +90,9 @@ CANNULA_COLOUR = "#1f6fe0"
 LESION_COLOUR = "#ff8c1a"
 MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
                   "clearance": "#ffffff", "window": WINDOW_COLOUR}
+#: The words captions use for the marker colours (one home, so text and picture agree).
+MARKER_COLOUR_NAMES = {"entry": "green", "target": "red", "terminus": "yellow", "foramen": "purple",
+                       "clearance": "white", "window": "cyan"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,8 @@ class ScenePlan:
 class SceneView:
     """How a scene is shown: the named ``camera`` (CAMERAS), the vertebra ``transparent`` or not,
     the markers' text ``labels`` on or off, rendered ``off_screen`` or in a window of
-    ``window_size`` (pixels)."""
+    ``window_size`` (pixels). Labels are drawn in pictures only (:func:`render_scene_png`,
+    :func:`scene_picture`), not in a window."""
 
     camera: str = "oblique"
     transparent: bool = False
@@ -148,25 +159,17 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
     model coordinates); ``landmarks``: its findings or ground truth.
     """
     mesh = _checked_anatomy(vertebra, landmarks)
-    paths, lesions, clearances = plan.paths, plan.lesions, plan.clearances
+    paths, lesions = plan.paths, plan.lesions
     plotter = pv.Plotter(off_screen=view.off_screen, window_size=list(view.window_size))
     plotter.set_background("white")
     transparent = view.transparent
     opacity = 0.3 if transparent else 1.0
 
-    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
     windows = _window_faces(mesh, landmarks)
-    in_zone = np.zeros(len(mesh.faces), bool)
-    for faces in windows.values():
-        in_zone[faces] = True
-    for faces in zone_faces.values():
-        in_zone[faces] = True
-    plotter.add_mesh(pv.wrap(mesh.submesh([np.flatnonzero(~in_zone)], append=True)), color=BONE_COLOUR,
-                     opacity=opacity, smooth_shading=True, name="vertebra")
-    for name, faces in zone_faces.items():
-        if len(faces):
-            zone = pv.wrap(mesh.submesh([faces], append=True))
-            _add_zone(plotter, zone, name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
+    bone, zones = bone_and_zones(mesh, landmarks, carve=list(windows.values()))
+    plotter.add_mesh(pv.wrap(bone), color=BONE_COLOUR, opacity=opacity, smooth_shading=True, name="vertebra")
+    for name, zone in zones.items():
+        _add_zone(plotter, pv.wrap(zone), name, (ZONE_COLOURS[name], 0.55 if transparent else 1.0), plan)
     for side, faces in windows.items():
         if len(faces):
             plotter.add_mesh(pv.wrap(mesh.submesh([faces], append=True)), color=WINDOW_COLOUR, opacity=opacity,
@@ -180,31 +183,88 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
         plotter.add_mesh(pv.wrap(lesion.surface_mesh()), color=LESION_COLOUR, opacity=0.45, smooth_shading=True,
                          name=f"lesion {i}")
 
-    markers = {"BVN terminus": (landmarks.bvn_terminus, "terminus"),
-               "basivertebral foramen": (landmarks.basivertebral_foramen, "foramen")}
-    entries = _bone_entries(mesh, paths, clearances)
-    for i, path in enumerate(paths):
-        suffix = f" {i + 1}" if len(paths) > 1 else ""
-        markers[f"target{suffix}"] = (path.tip, "target")
-        if entries[i] is not None:
-            markers[f"entry{suffix}"] = (entries[i], "entry")
-    for side, faces in windows.items():
-        if len(faces):
-            markers[f"extrapedicular window ({side})"] = (mesh.triangles_center[faces].mean(axis=0), "window")
-    for label, value in _smallest_clearances(clearances):
-        markers[label] = (value, "clearance")
+    markers = scene_markers(mesh, landmarks, plan)
     for label, (point, kind) in markers.items():
         plotter.add_mesh(pv.Sphere(radius=1.0, center=np.asarray(point, float)), color=MARKER_COLOURS[kind],
                          name=f"marker {label}")
     set_camera(plotter, landmarks, view.camera)
-    if not view.labels:
-        return plotter
-    points = np.array([np.asarray(point, float) for point, _ in markers.values()])
-    for point, text in _label_groups(points, list(markers), world_to_pixel(plotter, points)):
-        # one call per group: labels in one call hide each other where they overlap
-        plotter.add_point_labels(point[None], [text], font_size=14, shape_opacity=0.6, always_visible=True,
-                                 show_points=False, name=f"label {text}")
     return plotter
+
+
+def scene_markers(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan()) -> dict[str, tuple[np.ndarray, str]]:
+    """The named points of a scene, most important first: label -> (point, kind of MARKER_COLOURS)
+    (mm, model coordinates): each instrument's target and bone entry, the BVN terminus, the
+    basivertebral foramen (not at NO_FORAMEN_LEVELS), the extrapedicular entry windows and the
+    smallest clearances of the check."""
+    mesh = _checked_anatomy(vertebra, landmarks)
+    paths, clearances = plan.paths, plan.clearances
+    markers = {}
+    entries = _bone_entries(mesh, paths, clearances)
+    for i, path in enumerate(paths):
+        suffix = f" {i + 1}" if len(paths) > 1 else ""
+        markers[f"target{suffix}"] = (np.asarray(path.tip, float), "target")
+        if entries[i] is not None:
+            markers[f"bone entry{suffix}"] = (np.asarray(entries[i], float), "entry")
+    markers["BVN terminus"] = (np.asarray(landmarks.bvn_terminus, float), "terminus")
+    if landmarks.level not in NO_FORAMEN_LEVELS:
+        markers["basivertebral foramen"] = (np.asarray(landmarks.basivertebral_foramen, float), "foramen")
+    for side, faces in _window_faces(mesh, landmarks).items():
+        if len(faces):
+            markers[f"extrapedicular window ({side})"] = (mesh.triangles_center[faces].mean(axis=0), "window")
+    for label, value in _smallest_clearances(clearances):
+        markers[label] = (value, "clearance")
+    return markers
+
+
+def scene_picture(plotter: pv.Plotter, landmarks: Landmarks, markers: dict | None = None) -> np.ndarray:
+    """The rendered scene (H x W x 3 uint8, row 0 at the top) with its overlay: the ``markers``
+    (:func:`scene_markers`; None for no labels) labelled in screen space, the orientation marker
+    and the scale bar (:mod:`bvn_plan.viz.annotate`)."""
+    image = np.asarray(plotter.screenshot(return_img=True))[:, :, :3]
+    labels = []
+    if markers:
+        pixels = world_to_pixel(plotter, np.array([point for point, _ in markers.values()]))
+        labels = [PointLabel(text, tuple(pixel), MARKER_COLOURS[kind])
+                  for (text, (_, kind)), pixel in zip(markers.items(), pixels)]
+    focal = np.asarray(plotter.camera.focal_point, float)
+    centre = world_to_pixel(plotter, focal[None])[0]
+    toward = np.asarray(plotter.camera.position, float) - focal
+    toward /= np.linalg.norm(toward)
+    axes = {}
+    for letter, vector in (("R", landmarks.frame.right), ("A", landmarks.frame.anterior), ("S", landmarks.frame.superior)):
+        vector = np.asarray(vector, float) / np.linalg.norm(vector)
+        row, col = (world_to_pixel(plotter, (focal + vector)[None])[0] - centre)
+        shown = np.array([row, col]) / max(_px_per_mm(plotter), 1e-9)
+        axes[letter] = (shown[0], shown[1], float(vector @ toward))
+    return annotate(image, Overlay(labels, axes, 1.0 / _px_per_mm(plotter), _keep_out(plotter)))
+
+
+def _px_per_mm(plotter: pv.Plotter) -> float:
+    """Pixels per mm of the parallel camera (its parallel scale is half the view's height)."""
+    return plotter.window_size[1] / (2.0 * plotter.camera.parallel_scale)
+
+
+def _keep_out(plotter: pv.Plotter) -> list[tuple[int, int, int, int]]:
+    """Boxes (row0, col0, row1, col1) of the scene's 2D text and colour bar, which labels avoid."""
+    from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
+    from vtkmodules.vtkRenderingCore import vtkTextActor
+
+    height = plotter.window_size[1]
+    boxes = []
+    props = plotter.renderer.GetViewProps()
+    props.InitTraversal()
+    for _ in range(props.GetNumberOfItems()):
+        actor = props.GetNextProp()
+        if isinstance(actor, vtkTextActor) and actor.GetVisibility():
+            bounds = [0.0] * 4
+            actor.GetBoundingBox(plotter.renderer, bounds)
+            boxes.append((int(height - bounds[3]) - 4, int(bounds[0]) - 4, int(height - bounds[2]) + 4,
+                          int(bounds[1]) + 4))
+        elif isinstance(actor, vtkScalarBarActor) and actor.GetVisibility():
+            x0, y0 = actor.GetPositionCoordinate().GetComputedDisplayValue(plotter.renderer)
+            x1, y1 = actor.GetPosition2Coordinate().GetComputedDisplayValue(plotter.renderer)
+            boxes.append((int(height - y1) - 30, int(x0) - 30, int(height - y0) + 4, int(x1) + 30))
+    return boxes
 
 
 def set_camera(plotter: pv.Plotter, landmarks: Landmarks, camera: str) -> None:
@@ -215,28 +275,34 @@ def set_camera(plotter: pv.Plotter, landmarks: Landmarks, camera: str) -> None:
     direction, up = (landmarks.frame.direction_to_model(np.array(v)) for v in _CAMERA_SETUP[camera])
     focal = np.asarray(landmarks.frame.origin, float)
     plotter.camera_position = [tuple(focal + 200.0 * direction / np.linalg.norm(direction)), tuple(focal), tuple(up)]
+    plotter.enable_parallel_projection()  # true mm everywhere in the picture: the scale bar holds
     plotter.reset_camera()
     plotter.camera.zoom(CAMERA_ZOOM)
 
 
 def render_scene_png(vertebra, landmarks: Landmarks, path: str | os.PathLike, plan: ScenePlan = ScenePlan(),
                      view: SceneView = SceneView()) -> np.ndarray:
-    """Render :func:`build_scene` off-screen (whatever ``view.off_screen`` says) to a PNG file;
-    returns the image (H x W x 3 uint8, row 0 at the top)."""
+    """Render :func:`build_scene` off-screen (whatever ``view.off_screen`` says) with its overlay
+    (:func:`scene_picture`; labels when ``view.labels``) to a PNG file; returns the picture
+    (H x W x 3 uint8, row 0 at the top)."""
     plotter = build_scene(vertebra, landmarks, plan, dataclasses.replace(view, off_screen=True))
     try:
-        return np.asarray(plotter.screenshot(os.fspath(path), return_img=True))[:, :, :3]
+        picture = scene_picture(plotter, landmarks, scene_markers(vertebra, landmarks, plan) if view.labels else None)
     finally:
         plotter.close()
+    write_png(picture, path)
+    return picture
 
 
 def add_caption(plotter: pv.Plotter, title: str, lines: Sequence[str] = (), colour: str = "black",
-                font_size: int = 12) -> None:
+                font_size: int = 10) -> None:
     """Write a title and caption lines (each wrapped at CAPTION_WIDTH characters) in the
     top-left corner of the scene; a second call replaces the first."""
     wrapped = [part for line in (title, *lines) for part in textwrap.wrap(line, CAPTION_WIDTH, subsequent_indent="  ")]
-    plotter.add_text("\n".join(wrapped), position="upper_left", font_size=font_size, color=colour,
-                     name="caption")
+    actor = plotter.add_text("\n".join(wrapped), position=(0, 0), font_size=font_size, color=colour, name="caption")
+    actor.GetTextProperty().SetVerticalJustificationToTop()
+    actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()  # stays in the corner on resize
+    actor.GetPositionCoordinate().SetValue(0.01, 0.99)
 
 
 def world_to_pixel(plotter: pv.Plotter, points: np.ndarray) -> np.ndarray:
@@ -285,16 +351,33 @@ def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], pl
                      opacity=opacity, smooth_shading=True, name=name, scalar_bar_args=SCALAR_BAR)
 
 
+def bone_and_zones(mesh: trimesh.Trimesh, landmarks: Landmarks,
+                   carve: Sequence[np.ndarray] = ()) -> tuple[trimesh.Trimesh, dict[str, trimesh.Trimesh]]:
+    """The vertebra surface split into the bone outside the safety zones (and outside the face
+    sets ``carve``, drawn apart by the caller) and each zone of ZONE_REGIONS that has faces (mm,
+    model coordinates)."""
+    zone_faces = {name: np.asarray(landmarks.face_regions.get(name, []), int) for name in ZONE_REGIONS}
+    in_zone = np.zeros(len(mesh.faces), bool)
+    for faces in [*zone_faces.values(), *carve]:
+        in_zone[faces] = True
+    zones = {name: mesh.submesh([faces], append=True) for name, faces in zone_faces.items() if len(faces)}
+    return mesh.submesh([np.flatnonzero(~in_zone)], append=True), zones
+
+
+def instrument_parts(path: InstrumentPath) -> list[tuple[str, np.ndarray, str]]:
+    """The instrument's parts (name, centreline points mm, colour): the straight introducer and, on
+    a curved path, the cannula."""
+    if path.arc is not None and len(path.vertices) > 2:
+        return [("introducer", path.vertices[:2], INTRODUCER_COLOUR), ("cannula", path.vertices[1:], CANNULA_COLOUR)]
+    return [("instrument", path.vertices, INTRODUCER_COLOUR)]
+
+
 def instrument_tubes(path: InstrumentPath) -> list[tuple[str, pv.PolyData, str]]:
     """The instrument as tubes of its true radius (mm, model coordinates): (part name, tube,
-    colour) for the straight introducer and, on a curved path, the cannula."""
+    colour) of each of :func:`instrument_parts`."""
     radius = max(path.radius_mm, 0.2)  # a zero-radius guide wire still shows
-    if path.arc is not None and len(path.vertices) > 2:
-        parts = [(path.vertices[:2], INTRODUCER_COLOUR, "introducer"), (path.vertices[1:], CANNULA_COLOUR, "cannula")]
-    else:
-        parts = [(path.vertices, INTRODUCER_COLOUR, "instrument")]
     return [(name, pv.lines_from_points(points).tube(radius=radius, n_sides=24, capping=True), colour)
-            for points, colour, name in parts]
+            for name, points, colour in instrument_parts(path)]
 
 
 def _add_instrument(plotter, path: InstrumentPath, index: int) -> None:
@@ -314,19 +397,6 @@ def _bone_entries(mesh: trimesh.Trimesh, paths, clearances) -> list:
         inside = np.flatnonzero(mesh.contains(points))
         entries.append(points[inside[0]] if len(inside) else None)
     return entries
-
-
-def _label_groups(points: np.ndarray, labels: list[str], pixels: np.ndarray) -> list[tuple[np.ndarray, str]]:
-    """Labels that would overlap on screen (within LABEL_MERGE_PX rows and columns of an earlier
-    label's anchor) join its box, one per line; the first label's point anchors the box."""
-    groups: list[tuple[int, list[str]]] = []
-    for i, label in enumerate(labels):
-        near = [g for g in groups if np.all(np.abs(pixels[g[0]] - pixels[i]) < LABEL_MERGE_PX)]
-        if near:
-            near[0][1].append(label)
-        else:
-            groups.append((i, [label]))
-    return [(points[i], "\n".join(group)) for i, group in groups]
 
 
 def _smallest_clearances(clearances) -> list[tuple[str, np.ndarray]]:

@@ -21,8 +21,9 @@ from ..errors import InputError
 from ..planning.adjust import InteractivePlanner, PlannerUpdate
 from ..planning.plan_file import read_plan
 from ..planning.safety import LESION_CHECK_SUBDIVISIONS
+from .fluoro import write_png
 from .scene import (LESION_COLOUR, MARKER_COLOURS, ScenePlan, SceneView, add_caption, build_scene, instrument_tubes,
-                    plan_clearance)
+                    plan_clearance, scene_markers, scene_picture)
 
 #: Radius (mm) of the entry and target sphere widgets in the window.
 WIDGET_RADIUS_MM = 2.0
@@ -48,9 +49,12 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
     if png is not None:
         plotter = scene_for_update(planner, update, off_screen=True, window_size=window_size, camera=camera)
         try:
-            return np.asarray(plotter.screenshot(os.fspath(png), return_img=True))[:, :, :3]
+            shown = ScenePlan([update.path], [update.lesion], update.check)
+            picture = scene_picture(plotter, planner.landmarks, scene_markers(planner.vertebra, planner.landmarks, shown))
         finally:
             plotter.close()
+        write_png(picture, png)
+        return picture
     plotter = scene_for_update(planner, update, off_screen=False, window_size=window_size, camera=camera,
                                labels=False)
     add_controls(plotter, planner, update)

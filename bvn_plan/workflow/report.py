@@ -1,10 +1,11 @@
 """A self-contained HTML report of planned levels (one file: styles inline, pictures embedded as
-base64 PNG).
+base64 PNG, the 3D views' meshes and viewer script inline: it works offline).
 
 It shows the research-and-teaching-aid statement, the eligibility verdict with its reasons and
 sources (when the case has clinical data), the clinician's data, a summary table per level and
 side, per level the chosen plan's reasons, clinician's numbers (points in the input's frame and
-units, lengths mm, angles degrees), CT numbers (HU) and pictures (the 3D scene,
+units, lengths mm, angles degrees), CT numbers (HU) and pictures (a 3D view to rotate and zoom,
+:mod:`bvn_plan.viz.web`; the 3D scene,
 :func:`bvn_plan.viz.scene.render_scene_png`, and the simulated AP, lateral and en-face fluoroscopy,
 :func:`bvn_plan.viz.fluoro.simulate_fluoro_views`), and every assumption with its source: the device
 profile (:data:`bvn_plan.device.SOURCES`), the safety rules, the planner settings, the BVN
@@ -38,8 +39,6 @@ from ..planning.plan_file import DISCLAIMER, frame_name
 if TYPE_CHECKING:  # case.py imports this module
     from .case import LevelOutcome
 
-#: Scene cameras rendered per level (see bvn_plan.viz.scene.CAMERAS).
-SCENE_CAMERAS = ("oblique", "axial")
 #: Pixel size (mm) of the simulated fluoroscopy in the report.
 FLUORO_PIXEL_MM = 0.5
 #: Source of the terminus parameters (TerminusParameters docstring).
@@ -56,7 +55,7 @@ text-align:left;vertical-align:top}th{background:#f0f0f0}.chosen{background:#e6f
 .verdict{display:inline-block;padding:.2em .7em;border-radius:.3em;color:#fff;font-weight:700}
 .indicated,.pass{background:#2e7d32}.not-indicated,.fail{background:#c62828}.needs-review,.warn{background:#ef8f00}
 .not-assessed{background:#777}figure{display:inline-block;margin:.3em;text-align:center}
-figure img{width:340px;border:1px solid #ccc}small{color:#555}
+figure img{width:520px;max-width:100%;border:1px solid #ccc}small{color:#555}
 """
 
 
@@ -106,34 +105,29 @@ def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = Repor
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in context.notes) + "</ul>")
     levels = [o.level_plan.level for o in planned] + [lm.level for lm in anatomy_only]
     parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus))
+    if context.images and planned:
+        from ..viz.web import VIEWER_SCRIPT  # pyvista (through the viz face)
+
+        parts.append(VIEWER_SCRIPT)
     parts.append(f"<p class='disclaimer'>{_e(DISCLAIMER)}</p></body></html>")
     return "\n".join(parts)
 
 
 def render_level_images(vertebra, landmarks: Landmarks, plan: PathPlan | None, ct=None) -> dict[str, bytes]:
-    """PNG bytes by caption: the 3D scene from :data:`SCENE_CAMERAS` (bone semi-transparent, so the
-    instrument and lesion inside show) and the simulated AP, lateral and en-face fluoroscopy (down
-    the plan's pedicle) of ``plan`` (or of the bare anatomy) on ``vertebra`` and its ``landmarks``."""
-    from ..viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views  # pyvista
+    """PNG bytes by caption: the pictures of :func:`bvn_plan.viz.pictures.write_pictures` (3D scenes,
+    bone translucent around the instrument and lesion; AP, lateral and en-face fluoroscopy down the
+    plan's pedicle) of ``plan`` (or of the bare anatomy) on ``vertebra`` and its ``landmarks``."""
+    from ..viz import FluoroSettings, ScenePlan, write_pictures  # pyvista
 
     shown = ScenePlan([plan.path], [plan.lesion], plan.check) if plan is not None else ScenePlan()
     model_to_ct = None
     if ct is not None and vertebra.patient_frame == LPS:
         model_to_ct = np.diag([-1.0, -1.0, 1.0, 1.0])
-    pictures = {}
+    settings = FluoroSettings(pedicle=plan.side if plan else "right", pixel_mm=FLUORO_PIXEL_MM,
+                              ct=ct if vertebra.patient_frame else None, model_to_ct=model_to_ct)
     with tempfile.TemporaryDirectory() as folder:
-        for camera in SCENE_CAMERAS:
-            file = Path(folder) / f"scene_{camera}.png"
-            render_scene_png(vertebra, landmarks, file, shown, SceneView(camera, transparent=True))
-            pictures[f"3D scene, {camera} view"] = file.read_bytes()
-        settings = FluoroSettings(pedicle=plan.side if plan else "right", pixel_mm=FLUORO_PIXEL_MM,
-                                  ct=ct if vertebra.patient_frame else None, model_to_ct=model_to_ct)
-        views = simulate_fluoro_views(vertebra, landmarks, shown.paths, settings)
-        for view, image in views.items():
-            file = Path(folder) / f"fluoro_{view}.png"
-            image.save_png(file)
-            pictures[f"simulated fluoroscopy, {view.replace('_', '-')} view"] = file.read_bytes()
-    return pictures
+        written = write_pictures(vertebra, landmarks, shown, folder, settings=settings, transparent=True)
+        return {caption: file.read_bytes() for caption, file in written.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,8 +218,12 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
                 for name, parts in hu.items() for part, v in parts.items()]
         out.append("<h3>CT numbers (HU)</h3>" + _table(["path", "where", "median", "p10", "p90", "samples"], rows))
     if context.images:
+        from ..viz import ScenePlan
+        from ..viz.web import viewer_block  # pyvista (through the viz face)
+
+        shown = ScenePlan([plan.path], [plan.lesion]) if plan is not None else ScenePlan()
         pictures = render_level_images(vertebra, outcome.landmarks, plan, context.ct)
-        out.append("<div>" + "".join(
+        out.append("<div>" + viewer_block(vertebra, outcome.landmarks, shown, level) + "".join(
             f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
             f"<figcaption><small>{_e(level)}: {_e(caption)}</small></figcaption></figure>"
             for caption, png in pictures.items()) + "</div>")

@@ -12,6 +12,14 @@ Frames (all millimetres):
   the models land in the right place either way.
 
 Inputs in other units than mm are written in mm (Slicer's unit); the plan.json keeps the input's.
+
+**Scene.** ``scene/<level>.mrml`` opens everything at once in Slicer (File > Load Scene, or drag the
+``.mrml`` onto Slicer): the vertebra (translucent), its safety zones (endplates, posterior wall),
+the canal, the lesion and the instrument tube in the colours of the pictures
+(:mod:`bvn_plan.viz.scene`), read as LPS (``coordinateSystem="LPS"``), and each markups node from
+its own file beside the scene (a Slicer scene stores one node per markups file). Without the scene,
+drag the ``slicer/`` folder's ``.stl`` files and ``<level>.mrk.json`` onto Slicer: the same
+geometry in Slicer's default colours.
 Nodes: one Curve (curved cannula) or Line (straight) per planned trajectory, the recommended one
 first (so ``bvn-plan check --markups`` without ``--name`` judges it), named ``L4_R_transpedicular``;
 one Fiducial list ``L4_points`` with ``L4_R_entry`` (bone entry), ``L4_R_skin_side`` (path start),
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
 import trimesh
@@ -41,6 +50,8 @@ SIDE_LETTER = {"right": "R", "left": "L"}
 #: Control-point spacing (mm) of an exported curved path along its straight part and its arc.
 CURVE_STRAIGHT_STEP_MM = 10.0
 CURVE_ARC_STEP_MM = 2.0
+#: MRML element of each markups type.
+MRML_MARKUP_TAGS = {"Fiducial": "MarkupsFiducial", "Line": "MarkupsLine", "Curve": "MarkupsCurve"}
 
 
 def slicer_frame(vertebra) -> str:
@@ -80,10 +91,13 @@ def level_markups(level_plan: LevelPlan, vertebra, recommended: PathPlan | None 
 
 
 def level_meshes(level_plan: LevelPlan, vertebra, recommended: PathPlan | None = None) -> dict[str, trimesh.Trimesh]:
-    """Surfaces of one level in model coordinates (mm): the vertebra, the canal volume found by the
-    anatomy, and for the recommended plan its lesion and instrument tube."""
+    """Surfaces of one level in model coordinates (mm): the vertebra, its safety zones (faces of its
+    surface, bvn_plan.viz.scene.ZONE_REGIONS), the canal volume found by the anatomy, and for the recommended plan its lesion
+    and instrument tube."""
     recommended = recommended or level_plan.recommendation
-    meshes = {"vertebra": vertebra.mesh}
+    from ..viz.scene import bone_and_zones  # the zones as the pictures draw them (pyvista)
+
+    meshes = {"vertebra": vertebra.mesh, **bone_and_zones(vertebra.mesh, level_plan.landmarks)[1]}
     if level_plan.landmarks.canal_mesh is not None:
         meshes["canal"] = level_plan.landmarks.canal_mesh
     if recommended is not None:
@@ -94,15 +108,61 @@ def level_meshes(level_plan: LevelPlan, vertebra, recommended: PathPlan | None =
 
 def write_level(level_plan: LevelPlan, vertebra, folder: str | os.PathLike,
                 recommended: PathPlan | None = None) -> dict[str, Path]:
-    """Write ``<level>.mrk.json`` and ``<level>_<part>.stl`` (LPS, ``SPACE=LPS``) into ``folder``
-    (which must exist); every file atomically. Returns the written paths by name."""
+    """Write ``<level>.mrk.json``, ``<level>_<part>.stl`` (LPS, ``SPACE=LPS``) and the scene
+    ``scene/<level>.mrml`` with its markups files into ``folder`` (which must exist); every file
+    atomically. Returns the written paths by name."""
     folder = Path(folder)
     level = level_plan.level
-    written = {"markups": write_markups(folder / f"{level}.mrk.json",
-                                        level_markups(level_plan, vertebra, recommended))}
+    markups = level_markups(level_plan, vertebra, recommended)
+    written = {"markups": write_markups(folder / f"{level}.mrk.json", markups)}
     for part, mesh in level_meshes(level_plan, vertebra, recommended).items():
         written[part] = write_stl_lps(folder / f"{level}_{part}.stl", mesh, slicer_frame(vertebra))
+    written["scene"] = write_scene(folder / "scene", level, {k: v for k, v in written.items() if k != "markups"},
+                                   markups)
     return written
+
+
+def write_scene(folder: Path, level: str, models: dict[str, Path], markups: list[Markup]) -> Path:
+    """Write ``folder/<level>.mrml`` (see the module docstring) showing the ``models`` (part name ->
+    LPS STL) in their colours and the ``markups``, each node into ``folder/<node>.mrk.json``."""
+    folder.mkdir(exist_ok=True)
+    nodes = []
+    for i, (part, path) in enumerate(models.items(), start=1):
+        colour, opacity = _part_look(part)
+        nodes += [f' <ModelDisplay id="vtkMRMLModelDisplayNode{i}" name="{level}_{part} display" '
+                  f'color="{_rgb(colour)}" opacity="{opacity:g}" visibility="true" '
+                  'sliceIntersectionVisibility="true" scalarVisibility="false" />',
+                  f' <ModelStorage id="vtkMRMLModelStorageNode{i}" name="{level}_{part} storage" '
+                  f'fileName="{escape(os.path.relpath(path, folder))}" coordinateSystem="LPS" />',
+                  f' <Model id="vtkMRMLModelNode{i}" name="{level}_{part}" '
+                  f'references="display:vtkMRMLModelDisplayNode{i};storage:vtkMRMLModelStorageNode{i};" />']
+    for i, markup in enumerate(markups, start=1):
+        write_markups(folder / f"{markup.name}.mrk.json", [markup])
+        colour = " ".join(f"{c:g}" for c in markup.color)
+        nodes += [f' <MarkupsDisplay id="vtkMRMLMarkupsDisplayNode{i}" name="{markup.name} display" '
+                  f'color="{colour}" selectedColor="{colour}" visibility="true" />',
+                  f' <MarkupsJsonStorage id="vtkMRMLMarkupsJsonStorageNode{i}" name="{markup.name} storage" '
+                  f'fileName="{escape(markup.name)}.mrk.json" />',
+                  f' <{MRML_MARKUP_TAGS[markup.type]} id="vtkMRML{MRML_MARKUP_TAGS[markup.type]}Node{i}" '
+                  f'name="{escape(markup.name)}" references="display:vtkMRMLMarkupsDisplayNode{i};'
+                  f'storage:vtkMRMLMarkupsJsonStorageNode{i};" />']
+    text = '<?xml version="1.0" encoding="UTF-8"?>\n<MRML version="Slicer4.11.0" userTags="">\n' + \
+        "\n".join(nodes) + "\n</MRML>\n"
+    return write_bytes_atomic(folder / f"{level}.mrml", text.encode("utf-8"))
+
+
+def _part_look(part: str) -> tuple[str, float]:
+    """Colour (hex) and opacity of a scene part, as the pictures draw it (bvn_plan.viz.scene)."""
+    from ..viz.scene import BONE_COLOUR, CANAL_COLOUR, CANNULA_COLOUR, LESION_COLOUR, ZONE_COLOURS  # pyvista
+
+    looks = {"vertebra": (BONE_COLOUR, 0.3), "canal": (CANAL_COLOUR, 0.35), "lesion": (LESION_COLOUR, 0.45),
+             "path": (CANNULA_COLOUR, 1.0)}
+    looks.update({zone: (colour, 0.55) for zone, colour in ZONE_COLOURS.items()})
+    return looks[part]
+
+
+def _rgb(hex_colour: str) -> str:
+    return " ".join(f"{int(hex_colour[i:i + 2], 16) / 255:.3f}" for i in (1, 3, 5))
 
 
 def write_stl_lps(path: str | os.PathLike, mesh: trimesh.Trimesh, frame: str) -> Path:
