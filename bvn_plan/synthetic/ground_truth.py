@@ -10,7 +10,9 @@
   wall): ray casts on the final body mesh; terminus per :class:`TerminusParameters`;
 * canal: ``canal_centroid`` is the volume centroid of the canal mesh;
 * morphometry: the LevelMorphometry names measured this way (canal width along the transverse
-  line through the isthmus centres, canal depth on the midline through the canal centroid);
+  line through the isthmus centres, canal depth on the midline through the canal centroid;
+  anterior, middle and posterior body heights: chords of the body mesh along z at the anatomy's
+  ``HEIGHT_POSITIONS`` of the mid-sagittal depth, as :func:`bvn_plan.anatomy.morphometry.body_heights`);
 * face labels: per face, the part (:data:`PART_NAMES`) whose primitive is nearest.
 
 All in the vertebra frame (mm).
@@ -23,6 +25,7 @@ import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..anatomy.morphometry import HEIGHT_POSITIONS
 from ..coordinates import AnatomicalFrame
 from ..errors import InputError
 from ..geometry.vectors import cross3, perpendicular_part
@@ -145,13 +148,15 @@ def ground_truth(p: SyntheticParameters, lay: Layout, mesh: trimesh.Trimesh, bod
         _ray_hits(mesh, [0.0, ped_c[1], ped_c[2]], [-1.0, 0.0, 0.0])[0]
     c0 = [0.0, canal_centroid[1], canal_centroid[2]]
     ap = _ray_hits(mesh, c0, [0.0, 1.0, 0.0])[0] + _ray_hits(mesh, c0, [0.0, -1.0, 0.0])[0]
-    ant_bottom, ant_top = lay.rim_z(y_ant)
-    post_bottom, post_top = lay.rim_z(y_post)
+    body_heights = {}
+    for where, share in HEIGHT_POSITIONS.items():   # the anatomy's body-height chords, along z
+        at = [0.0, y_post + share * (y_ant - y_post), 0.0]
+        body_heights[f"body_height_{where}_mm"] = float(_ray_hits(body_mesh, at, [0.0, 0.0, 1.0])[0]
+                                                   + _ray_hits(body_mesh, at, [0.0, 0.0, -1.0])[0])
     measured = {
         "body_width_mm": float(np.ptp(body_mesh.vertices[:, 0])),
         "body_depth_mm": float(y_ant - y_post),
-        "body_height_anterior_mm": float(ant_top - ant_bottom),
-        "body_height_posterior_mm": float(post_top - post_bottom),
+        **body_heights,
         "pedicle_width_mm": float(np.mean(widths)),
         "pedicle_height_mm": float(np.mean(heights)),
         "pedicle_transverse_angle_deg": m.pedicle_transverse_angle_deg,
