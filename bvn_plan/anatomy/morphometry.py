@@ -12,6 +12,7 @@ import numpy as np
 
 from ..geometry.crossings import gap_around, interval_around
 from ..landmarks import Landmarks
+from ..levels import LUMBAR_LEVELS, TRANSITIONAL
 from ..levels import morphometry as level_prior
 from .body import Body
 from .canal import Lumen
@@ -22,9 +23,10 @@ from .terminus import TerminusFinding
 #: The canal-depth chord is distrusted when it ends this far (mm) behind the lumen's back edge: it
 #: has passed between the laminae [A].
 CANAL_CHORD_LEAK_MM = 5.0
-#: Depth (mm) under the superior endplate surface (on the body's vertical midline chord) at which
-#: the body width is measured [A].
-BODY_WIDTH_DEPTH_MM = 2.0
+#: Depths (mm) under the superior endplate surface (on the body's vertical midline chord) between
+#: which the body width is measured, as the widest transverse chord: the endplate with its rim
+#: (ring apophysis), which flares out a few mm under a concave endplate's centre [A].
+BODY_WIDTH_DEPTH_MM = (2.0, 4.0)
 #: Where the body heights are measured: shares of the mid-sagittal body depth from the posterior
 #: wall. The chords stay off the rounded rims and marginal osteophytes of the walls; the same
 #: positions as TotalSegmentator's spine report (15 / 50 / 85 %) [V, wasserth/TotalSegmentator
@@ -58,8 +60,8 @@ def measure_morphometry(vertebra: LocalVertebra, lumen: Lumen, body: Body, found
     Body heights: :func:`body_heights`; canal depth is the empty chord along the mid-sagittal AP line through the
     ``canal_centroid``; canal width (interpedicular distance) the transverse extent of the lumen,
     which the pedicles bound; body width (endplate width) the transverse chord through the body
-    centre BODY_WIDTH_DEPTH_MM under the superior endplate surface (lower down a sacrum's alae would
-    join in)."""
+    centre, widest BODY_WIDTH_DEPTH_MM under the superior endplate surface (lower down a sacrum's
+    alae would join in)."""
     endplate_z = body.endplates.z_at
     canal_centre = canal_centroid * [0, 1, 1]
     depth_gap = gap_around(vertebra.crossings(canal_centre, np.array([0, 1.0, 0])), 0.0)
@@ -70,11 +72,11 @@ def measure_morphometry(vertebra: LocalVertebra, lumen: Lumen, body: Body, found
     centre = np.array([0.0, body.centre[1], body.centre[2]])
     vertical = interval_around(vertebra.crossings(centre, np.array([0.0, 0.0, 1.0])), 0.0)
     z_top = centre[2] + vertical[1] if vertical else endplate_z(body.centre[1])[1]
-    z_under = z_top - BODY_WIDTH_DEPTH_MM
-    width_span = interval_around(vertebra.crossings(np.array([0.0, body.centre[1], z_under]),
-                                                    np.array([1.0, 0, 0])), 0.0)
+    widths = [np.diff(span)[0] for depth in np.arange(BODY_WIDTH_DEPTH_MM[0], BODY_WIDTH_DEPTH_MM[1] + 0.25, 0.5)
+              if (span := interval_around(vertebra.crossings(np.array([0.0, body.centre[1], z_top - depth]),
+                                                             np.array([1.0, 0, 0])), 0.0))]
     return dict(
-        body_width_mm=float(width_span[1] - width_span[0]) if width_span else float("nan"),
+        body_width_mm=float(max(widths)) if widths else float("nan"),
         body_depth_mm=found.body_depth_mm,
         canal_width_mm=float(lumen.x_range[1] - lumen.x_range[0]),
         canal_depth_mm=(float(depth_gap[1] - depth_gap[0]) if depth_gap
@@ -85,9 +87,10 @@ def measure_morphometry(vertebra: LocalVertebra, lumen: Lumen, body: Body, found
 def body_heights(vertebra: LocalVertebra, body_centre: np.ndarray, window: int = 0) -> dict[str, float]:
     """Anterior, middle and posterior body heights (mm): the bone chords along the vertebra's
     cranio-caudal axis (the canal axis of the provisional frame, which a wedged body does not tilt)
-    at HEIGHT_POSITIONS of the mid-sagittal AP chord through the ``body_centre`` (y, z used). The chords run from
-    endplate surface to endplate surface (concavities included, as in a sagittal CT image). NaN for
-    the S1 segment of a whole sacrum (``window``): it is fused below, there is no inferior endplate."""
+    at HEIGHT_POSITIONS of the mid-sagittal AP chord through the ``body_centre`` (y, z used). The
+    chords run from endplate surface to endplate surface (concavities included, as on a sagittal CT
+    image). NaN for the S1 segment of a whole sacrum (``window``): it is fused below, there is no
+    inferior endplate."""
     names = [f"body_height_{where}_mm" for where in HEIGHT_POSITIONS]
     centre = np.array([0.0, body_centre[1], body_centre[2]])
     depth = interval_around(vertebra.crossings(centre, np.array([0.0, 1.0, 0.0])), 0.0)
@@ -137,6 +140,9 @@ def grade_body(found: Landmarks, level: str) -> list[str]:
     (``body_genant_grade``) to ``found.morphometry``; return a note when the body reads compressed
     (grade 1 or more) with the heights, the loss and the fracture-risk fact, else no note."""
     m = found.morphometry
+    if level not in LUMBAR_LEVELS + tuple(TRANSITIONAL):  # the grade is defined for vertebrae, not the sacrum
+        m["body_height_loss_percent"] = m["body_genant_grade"] = float("nan")
+        return []
     loss, where = height_loss({w: m.get(f"body_height_{w}_mm", np.nan) for w in HEIGHT_POSITIONS}, level)
     m["body_height_loss_percent"] = 100 * loss
     m["body_genant_grade"] = float(genant_grade(loss)) if np.isfinite(loss) else float("nan")

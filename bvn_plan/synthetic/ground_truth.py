@@ -28,6 +28,7 @@ from scipy.sparse.csgraph import connected_components
 from ..anatomy.morphometry import HEIGHT_POSITIONS
 from ..coordinates import AnatomicalFrame
 from ..errors import InputError
+from ..geometry.crossings import line_crossings
 from ..geometry.vectors import cross3, perpendicular_part
 from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
 from .parameters import SyntheticParameters
@@ -148,11 +149,13 @@ def ground_truth(p: SyntheticParameters, lay: Layout, mesh: trimesh.Trimesh, bod
         _ray_hits(mesh, [0.0, ped_c[1], ped_c[2]], [-1.0, 0.0, 0.0])[0]
     c0 = [0.0, canal_centroid[1], canal_centroid[2]]
     ap = _ray_hits(mesh, c0, [0.0, 1.0, 0.0])[0] + _ray_hits(mesh, c0, [0.0, -1.0, 0.0])[0]
-    body_heights = {}
-    for where, share in HEIGHT_POSITIONS.items():   # the anatomy's body-height chords, along z
-        at = [0.0, y_post + share * (y_ant - y_post), 0.0]
-        body_heights[f"body_height_{where}_mm"] = float(_ray_hits(body_mesh, at, [0.0, 0.0, 1.0])[0]
-                                                   + _ray_hits(body_mesh, at, [0.0, 0.0, -1.0])[0])
+    body_heights = {}   # as the anatomy: chords along z on the AP chord through the body's centroid
+    centre = np.array([0.0, 0.0, body_mesh.center_mass[2]])
+    depth = line_crossings(body_mesh.vertices, body_mesh.faces, centre, np.array([0.0, 1.0, 0.0]))
+    for where, share in HEIGHT_POSITIONS.items():
+        at = centre + [0.0, depth.min() + share * np.ptp(depth), 0.0]
+        crossings = line_crossings(body_mesh.vertices, body_mesh.faces, at, np.array([0.0, 0.0, 1.0]))
+        body_heights[f"body_height_{where}_mm"] = float(np.ptp(crossings))   # a body is convex along z
     measured = {
         "body_width_mm": float(np.ptp(body_mesh.vertices[:, 0])),
         "body_depth_mm": float(y_ant - y_post),
