@@ -182,7 +182,7 @@ def body_summary_line(landmarks: Landmarks) -> str:
     body = body_record(landmarks)
     heights = ", ".join(f"{where} {h:.1f}" if h is not None else f"{where} -" for where, h in body["heights_mm"].items())
     if body["genant_grade"] is None:
-        return f"BODY: heights {heights} mm; no Genant grade (not a lumbar vertebra)"
+        return f"BODY: heights {heights} mm; no Genant grade (a sacrum, or not measured)"
     verdict = "COMPRESSED, fracture risk: see the notes" if body["compressed"] else "not compressed"
     return (f"BODY: heights {heights} mm; height loss {body['height_loss_percent']:.0f} % against the level's "
             f"normal shape; Genant grade {body['genant_grade']} ({verdict})")
