@@ -89,12 +89,14 @@ def body_heights(vertebra: LocalVertebra, body_centre: np.ndarray, window: int =
     cranio-caudal axis (the canal axis of the provisional frame, which a wedged body does not tilt)
     at HEIGHT_POSITIONS of the mid-sagittal AP chord through the ``body_centre`` (y, z used). The
     chords run from endplate surface to endplate surface (concavities included, as on a sagittal CT
-    image). NaN for the S1 segment of a whole sacrum (``window``): it is fused below, there is no
-    inferior endplate."""
+    image). None for the S1 segment of a whole sacrum (``window``): it is fused below, there is no
+    inferior endplate (NaN where a chord is missing)."""
     names = [f"body_height_{where}_mm" for where in HEIGHT_POSITIONS]
     centre = np.array([0.0, body_centre[1], body_centre[2]])
     depth = interval_around(vertebra.crossings(centre, np.array([0.0, 1.0, 0.0])), 0.0)
-    if window or depth is None:
+    if window:
+        return {}
+    if depth is None:
         return dict.fromkeys(names, float("nan"))
     out = {}
     for name, share in zip(names, HEIGHT_POSITIONS.values()):
@@ -137,16 +139,17 @@ def genant_grade(loss: float) -> int:
 
 def grade_body(found: Landmarks, level: str) -> list[str]:
     """Add the body's height loss (``body_height_loss_percent``) and Genant grade
-    (``body_genant_grade``) to ``found.morphometry``; return a note when the body reads compressed
+    (``body_genant_grade``) to ``found.morphometry`` (lumbar levels with three heights only); return a note when the body reads compressed
     (grade 1 or more) with the heights, the loss and the fracture-risk fact, else no note."""
     m = found.morphometry
     if level not in LUMBAR_LEVELS + tuple(TRANSITIONAL):  # the grade is defined for vertebrae, not the sacrum
-        m["body_height_loss_percent"] = m["body_genant_grade"] = float("nan")
         return []
     loss, where = height_loss({w: m.get(f"body_height_{w}_mm", np.nan) for w in HEIGHT_POSITIONS}, level)
+    if not np.isfinite(loss):
+        return []
     m["body_height_loss_percent"] = 100 * loss
-    m["body_genant_grade"] = float(genant_grade(loss)) if np.isfinite(loss) else float("nan")
-    if not m["body_genant_grade"] >= 1:
+    m["body_genant_grade"] = float(genant_grade(loss))
+    if m["body_genant_grade"] < 1:
         return []
     heights = ", ".join(f"{w} {m[f'body_height_{w}_mm']:.1f}" for w in HEIGHT_POSITIONS)
     return [f"the {level} body reads compressed: Genant grade {m['body_genant_grade']:.0f}, {100 * loss:.0f} % "
