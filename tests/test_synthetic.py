@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from bvn_plan.anatomy import HEIGHT_POSITIONS
 from bvn_plan.errors import InputError
 from bvn_plan.levels import LEVELS, MORPHOMETRY
 from bvn_plan.synthetic import DISC_HEIGHT_MM, PART_NAMES, make_parameters, synthesize, write_ply, write_vertebrae
@@ -179,9 +180,15 @@ def test_pedicle_ground_truth_matches_slicing_the_mesh(defaults):
 def test_morphometry_measured_on_the_mesh_matches_the_request(defaults):
     for level, sv in defaults.items():
         measured, wanted = sv.landmarks.morphometry, sv.parameters.morph
-        for name in ("body_width_mm", "body_depth_mm", "body_height_anterior_mm", "body_height_posterior_mm",
-                     "pedicle_width_mm", "pedicle_height_mm"):
+        for name in ("body_width_mm", "body_depth_mm", "pedicle_width_mm", "pedicle_height_mm"):
             assert measured[name] == pytest.approx(getattr(wanted, name), abs=0.3), (level, name)
+        # The requested heights are the wall (rim) heights; the measured ones are chords at
+        # HEIGHT_POSITIONS, on the straight rims between them, the middle one under both concavities.
+        front, back = wanted.body_height_anterior_mm, wanted.body_height_posterior_mm
+        for where, share in HEIGHT_POSITIONS.items():
+            concavity = sv.parameters.endplate_concavity_superior_mm + sv.parameters.endplate_concavity_inferior_mm
+            expected = back + share * (front - back) - (concavity if where == "middle" else 0.0)
+            assert measured[f"body_height_{where}_mm"] == pytest.approx(expected, abs=0.3), (level, where)
         if level != "S1":    # at S1 the interpedicular distance follows from the pedicle entry
             assert measured["canal_width_mm"] == pytest.approx(wanted.canal_width_mm, abs=0.5)
             assert measured["canal_depth_mm"] == pytest.approx(wanted.canal_depth_mm, abs=1.0)

@@ -34,7 +34,7 @@ from .body import ENDPLATE_NORMAL_DEG, cut_body, find_body, posterior_wall_confi
 from .canal import END_WINDOW_MM, canal_volume, find_lumen
 from .confidence import REFUSE_BELOW
 from .frame import FrameFinding, LocalVertebra, check_single_piece, find_frame, s1_without_alae
-from .morphometry import measure_morphometry, morphometry_confidence
+from .morphometry import grade_body, measure_morphometry, morphometry_confidence
 from .pedicles import find_pedicles
 from .terminus import find_terminus
 
@@ -73,6 +73,7 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     found = _measure(mesh, oriented, level, terminus, notes, progress, without_alae)
     found.confidence.update(oriented.confidences)
     notes += morphometry_confidence(found, level, without_alae)
+    notes += grade_body(found, level)
     found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (
         "frame", "canal", "body", "superior_endplate", "inferior_endplate"))
     doubtful = {k: v for k, v in found.confidence.items() if v < REFUSE_BELOW and k in CRITICAL}
@@ -114,7 +115,7 @@ def _measure(mesh: trimesh.Trimesh, oriented: FrameFinding, level: str, terminus
     canal_z = body.endplates.z_at(lumen.wall_y)
     canal_local = canal_volume(lumen.mask, vertebra.grid, canal_z)
     canal_centroid = np.array([*lumen.centre_xy, (canal_z[0] + canal_z[1]) / 2])
-    morph = {**pedicles.morphometry, **measure_morphometry(vertebra, lumen, body, found, canal_centroid)}
+    morph = {**pedicles.morphometry, **measure_morphometry(vertebra, lumen, body, found, canal_centroid, window)}
     body_local = cut_body(vertebra, lumen.wall_y, window, prior)
     regions = _face_regions(vertebra, body, wall_faces, pedicles.faces, lumen.wall_y)
 

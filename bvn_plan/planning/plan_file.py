@@ -42,6 +42,7 @@ from ..device import SOURCES, DeviceProfile
 from ..errors import InputError
 from ..landmarks import Landmarks
 from ..vertebra import Vertebra
+from ..anatomy import HEIGHT_POSITIONS
 from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
@@ -135,6 +136,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
             "angles": "degrees, in the vertebra frame (x patient right, y anterior, z superior) unless named 'to_endplate'",
         },
         "landmarks": lm.to_dict(unit_mm),
+        "vertebral_body": body_record(lm),
         "anatomy_geometry": geometry_to_dict(lm, unit_mm),
         "device": level_plan.device.to_dict(),
         "device_sources": dict(SOURCES),
@@ -153,6 +155,39 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         } for r in level_plan.results],
         "notes": list(vertebra.notes) + list(level_plan.notes) + list(lm.notes),
     }
+
+
+def body_record(landmarks: Landmarks) -> dict:
+    """The body heights (mm, at the named shares of the mid-sagittal depth from the posterior
+    wall), the height loss against the level's normal shape and the Genant grade (None where not
+    measured: the sacrum), and whether the level reads compressed (grade 1 or more)."""
+    m = landmarks.morphometry
+
+    def value(name: str, digits: int = 1):
+        v = m.get(name, float("nan"))
+        return round(float(v), digits) if np.isfinite(v) else None
+
+    grade = value("body_genant_grade", 0)
+    return {
+        "heights_mm": {where: value(f"body_height_{where}_mm") for where in HEIGHT_POSITIONS},
+        "height_positions": dict(HEIGHT_POSITIONS),
+        "height_loss_percent": value("body_height_loss_percent"),
+        "genant_grade": None if grade is None else int(grade),
+        "compressed": bool(grade is not None and grade >= 1),
+        "sources": "grades: Genant et al. 1993 J Bone Miner Res 8:1137-48; normal shape: the level priors "
+                   "(bvn_plan.levels) and the endplate concavities of Wang 2012 Eur Spine J",
+    }
+
+
+def body_summary_line(landmarks: Landmarks) -> str:
+    """One line on the vertebral body: heights, height loss and Genant grade."""
+    body = body_record(landmarks)
+    heights = ", ".join(f"{where} {h:.1f}" if h is not None else f"{where} -" for where, h in body["heights_mm"].items())
+    if body["genant_grade"] is None:
+        return f"BODY: heights {heights} mm; no Genant grade (a sacrum, or not measured)"
+    verdict = "COMPRESSED, fracture risk: see the notes" if body["compressed"] else "not compressed"
+    return (f"BODY: heights {heights} mm; height loss {body['height_loss_percent']:.0f} % against the level's "
+            f"normal shape; Genant grade {body['genant_grade']} ({verdict})")
 
 
 def plan_document(levels: dict[str, dict], **case_fields) -> dict:
@@ -209,7 +244,7 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
                         f"{rec.side} {rec.approach} carries warnings (below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
-    lines.append("")
+    lines += [body_summary_line(level_plan.landmarks), ""]
 
     def fmt(point):
         return "(" + ", ".join(f"{x:.5g}" for x in vertebra.to_input_units(np.asarray(point, float))) + f") {units}"

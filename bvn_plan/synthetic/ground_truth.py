@@ -10,7 +10,9 @@
   wall): ray casts on the final body mesh; terminus per :class:`TerminusParameters`;
 * canal: ``canal_centroid`` is the volume centroid of the canal mesh;
 * morphometry: the LevelMorphometry names measured this way (canal width along the transverse
-  line through the isthmus centres, canal depth on the midline through the canal centroid);
+  line through the isthmus centres, canal depth on the midline through the canal centroid;
+  anterior, middle and posterior body heights: chords of the body mesh along z at the anatomy's
+  ``HEIGHT_POSITIONS`` of the mid-sagittal depth, as :func:`bvn_plan.anatomy.morphometry.body_heights`);
 * face labels: per face, the part (:data:`PART_NAMES`) whose primitive is nearest.
 
 All in the vertebra frame (mm).
@@ -23,8 +25,10 @@ import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..anatomy.morphometry import HEIGHT_POSITIONS
 from ..coordinates import AnatomicalFrame
 from ..errors import InputError
+from ..geometry.crossings import line_crossings
 from ..geometry.vectors import cross3, perpendicular_part
 from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
 from .parameters import SyntheticParameters
@@ -146,13 +150,17 @@ def ground_truth(p: SyntheticParameters, lay: Layout, mesh: trimesh.Trimesh, bod
         _ray_hits(mesh, [0.0, ped_c[1], ped_c[2]], [-1.0, 0.0, 0.0])[0]
     c0 = [0.0, canal_centroid[1], canal_centroid[2]]
     ap = _ray_hits(mesh, c0, [0.0, 1.0, 0.0])[0] + _ray_hits(mesh, c0, [0.0, -1.0, 0.0])[0]
-    ant_bottom, ant_top = lay.rim_z(y_ant)
-    post_bottom, post_top = lay.rim_z(y_post)
+    body_heights = {}   # as the anatomy: chords along z on the AP chord through the body's centroid
+    centre = np.array([0.0, 0.0, body_mesh.center_mass[2]])
+    depth = line_crossings(body_mesh.vertices, body_mesh.faces, centre, np.array([0.0, 1.0, 0.0]))
+    for where, share in HEIGHT_POSITIONS.items():
+        at = centre + [0.0, depth.min() + share * np.ptp(depth), 0.0]
+        crossings = line_crossings(body_mesh.vertices, body_mesh.faces, at, np.array([0.0, 0.0, 1.0]))
+        body_heights[f"body_height_{where}_mm"] = float(np.ptp(crossings))   # a body is convex along z
     measured = {
         "body_width_mm": float(np.ptp(body_mesh.vertices[:, 0])),
         "body_depth_mm": float(y_ant - y_post),
-        "body_height_anterior_mm": float(ant_top - ant_bottom),
-        "body_height_posterior_mm": float(post_top - post_bottom),
+        **body_heights,
         "pedicle_width_mm": float(np.mean(widths)),
         "pedicle_height_mm": float(np.mean(heights)),
         "pedicle_transverse_angle_deg": m.pedicle_transverse_angle_deg,

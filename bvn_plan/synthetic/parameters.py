@@ -56,6 +56,11 @@ class SyntheticParameters:
     ``tp_root_span_mm``: how far (mm, along the pedicle axis from the articular pillar) the transverse
     process's root lies against the pedicle's lateral wall, as tall as the pedicle (0 = no root: today's
     shapes); longer than the pillar-to-isthmus distance, the pedicle has no narrowing (L5 [A]).
+    ``wedge_compression`` (0..0.6): an osteoporotic wedge, the share of the anterior body height
+    lost (at the anterior height position of :data:`bvn_plan.anatomy.morphometry.HEIGHT_POSITIONS`),
+    the superior endplate hinged at the posterior height position; ``biconcave_compression``
+    (0..0.6): the share of the middle height lost, both endplates sunk in the concave zone.
+    0 (default) keeps the uncompressed body.
     """
 
     level: str
@@ -64,6 +69,8 @@ class SyntheticParameters:
     endplate_concavity_superior_mm: float = 1.5
     endplate_concavity_inferior_mm: float = 0.7
     endplate_concave_zone: float = 0.7
+    wedge_compression: float = 0.0
+    biconcave_compression: float = 0.0
     tp_length_mm: float = 20.0
     spinous_length_mm: float = 28.0
     spinous_height_mm: float = 22.0
@@ -161,6 +168,8 @@ def _validate(p: SyntheticParameters) -> None:
         (0 <= p.endplate_concavity_superior_mm <= 4 and 0 <= p.endplate_concavity_inferior_mm <= 4,
          "endplate concavities must be 0-4 mm"),
         (0.3 <= p.endplate_concave_zone <= 0.9, "endplate_concave_zone must be 0.3-0.9"),
+        (0 <= p.wedge_compression <= 0.6 and 0 <= p.biconcave_compression <= 0.6,
+         "wedge_compression and biconcave_compression must be 0-0.6 (a share of the height)"),
         (0.05 <= p.cortical_thickness_mm <= 3, "cortical_thickness_mm must be 0.05-3 mm"),
         (0.01 <= p.bone_volume_fraction <= 0.6, "bone_volume_fraction must be 0.01-0.6"),
         (0.3 <= p.voxel_mm <= 1.2, "voxel_mm must be 0.3-1.2 mm"),

@@ -1,7 +1,8 @@
 """The implicit shapes of a synthetic vertebra and their layout (vertebra frame, mm).
 
 Each primitive maps points (N, 3) in mm to a distance-like value (negative inside): a superelliptic
-vertebral body with wedge, endplate concavities and a kidney-shaped posterior wall (:class:`Body`);
+vertebral body with wedge, endplate concavities, a kidney-shaped posterior wall and an optional
+osteoporotic wedge or biconcave compression (:class:`Body`);
 elliptic pedicle tubes narrowest at the isthmus (:class:`PedicleTube`); rounded plates
 (:class:`Box`) for laminae, articular pillars, articular, transverse and spinous processes and the
 sacral ala at S1. :func:`layout` places them for one :class:`SyntheticParameters`;
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from ..anatomy.morphometry import HEIGHT_POSITIONS
 from ..coordinates import SIDE_SIGNS
 from ..errors import InputError
 from ..geometry.vectors import cross3, perpendicular_basis, perpendicular_part
@@ -99,6 +101,13 @@ class Body:
     concave_zone: float       # share of the plan radius that is concave
     exponent: float = 3.2
     rim_radius_mm: float = 1.2
+    #: Osteoporotic compression (mm): the superior endplate sinks by ``wedge_drop_mm`` at
+    #: ``wedge_front_y_mm``, hinged at ``wedge_hinge_y_mm`` (linear in y, none behind the hinge); both
+    #: endplates sink by ``biconcave_drop_mm`` at the centre of the concave zone.
+    wedge_drop_mm: float = 0.0
+    wedge_hinge_y_mm: float = 0.0
+    wedge_front_y_mm: float = 1.0
+    biconcave_drop_mm: float = 0.0
 
     def plan_radius(self, p):
         x, y = p[:, 0], p[:, 1]
@@ -119,6 +128,11 @@ class Body:
         zone = np.clip(1 - (r / self.concave_zone) ** 2, 0.0, None) ** 2
         top = self.mean_height_mm / 2 + self.wedge_slope * p[:, 1] - self.concave_superior_mm * zone
         bottom = -self.mean_height_mm / 2 - self.wedge_slope * p[:, 1] + self.concave_inferior_mm * zone
+        if self.wedge_drop_mm or self.biconcave_drop_mm:
+            hinge = np.clip((p[:, 1] - self.wedge_hinge_y_mm) / (self.wedge_front_y_mm - self.wedge_hinge_y_mm),
+                            0.0, None)
+            top = top - self.wedge_drop_mm * hinge - self.biconcave_drop_mm * zone
+            bottom = bottom + self.biconcave_drop_mm * zone
         f_z = np.maximum(p[:, 2] - top, bottom - p[:, 2])
         return _smooth_max(f_plan, f_z, self.rim_radius_mm)
 
@@ -237,8 +251,14 @@ def _body(p: SyntheticParameters) -> Body:
     half_depth = (depth + p.kidney_depth_mm) / 2
     mean_h = (m.body_height_anterior_mm + m.body_height_posterior_mm) / 2
     slope = (m.body_height_anterior_mm - m.body_height_posterior_mm) / (2 * depth)
+    # Compression measured where the anatomy measures heights: shares of the depth from the posterior wall.
+    y_at = {where: depth * (share - 0.5) for where, share in HEIGHT_POSITIONS.items()}
+    front_height = mean_h + 2 * slope * y_at["anterior"]
+    middle_height = mean_h - p.endplate_concavity_superior_mm - p.endplate_concavity_inferior_mm
     return Body(m.body_width_mm / 2, half_depth, -p.kidney_depth_mm / 2, p.kidney_depth_mm, mean_h, slope,
-                p.endplate_concavity_superior_mm, p.endplate_concavity_inferior_mm, p.endplate_concave_zone)
+                p.endplate_concavity_superior_mm, p.endplate_concavity_inferior_mm, p.endplate_concave_zone,
+                wedge_drop_mm=p.wedge_compression * front_height, wedge_hinge_y_mm=y_at["posterior"],
+                wedge_front_y_mm=y_at["anterior"], biconcave_drop_mm=p.biconcave_compression * middle_height / 2)
 
 
 def _design(p: SyntheticParameters, body: Body) -> _Design:

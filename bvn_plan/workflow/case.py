@@ -174,9 +174,11 @@ class Case:
     source: str = "case"
     raw: dict = field(default_factory=dict)
 
-    def eligibility(self) -> Eligibility | None:
-        """The checklist for this case, or None when the case carries no clinical data."""
-        return None if self.clinical is None else check_eligibility(self.clinical, self.levels)
+    def eligibility(self, body_grades: dict | None = None) -> Eligibility | None:
+        """The checklist for this case (``body_grades``: see check_eligibility), or None when the case
+        carries no clinical data."""
+        return None if self.clinical is None else check_eligibility(self.clinical, self.levels,
+                                                                    body_grades=body_grades)
 
 
 @dataclass
@@ -342,6 +344,16 @@ def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
             for level, m in case.meshes.items() if level in case.levels}, notes
 
 
+def _body_grades(outcomes: list[LevelOutcome]) -> dict[str, tuple[int, float]]:
+    """Per level with landmarks and a Genant grade: (grade, height loss %), for the eligibility checklist."""
+    out = {}
+    for o in outcomes:
+        m = o.landmarks.morphometry if o.landmarks is not None else {}
+        if np.isfinite(m.get("body_genant_grade", np.nan)):
+            out[o.level] = (int(m["body_genant_grade"]), float(m["body_height_loss_percent"]))
+    return out
+
+
 def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKERS) -> CaseResult:
     """Check eligibility, plan every level, and write the output folder ``out_dir`` whole (see
     the module docstring). A level whose anatomy is refused is reported, the others planned.
@@ -350,10 +362,10 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     bvn-plan case folder."""
     out = Path(out_dir)
     _check_replaceable(out)
-    eligibility = case.eligibility()
     vertebrae, notes = load_vertebrae(case)
     ct = _read_ct(case, vertebrae)
     outcomes = _plan_levels(case, vertebrae, ct, workers)
+    eligibility = case.eligibility(_body_grades(outcomes))
     rows = [_row(case, eligibility, o) for o in outcomes]
 
     def fill(folder: Path) -> None:

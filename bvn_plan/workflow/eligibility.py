@@ -26,6 +26,8 @@ MET, NOT_MET, REVIEW, RISK, INFO = "met", "not_met", "review", "risk", "info"
 
 #: Sources cited by the findings.
 SOURCES = {
+    "genant": "Genant HK et al. Vertebral fracture assessment using a semiquantitative technique. J Bone Miner "
+              "Res 1993;8(9):1137-48 (grade 1: 20-25%, 2: 25-40%, 3: over 40% height loss)",
     "label": "FDA 510(k) K153272 (2016) and K213836 (Intracept) indications: levels L3-S1, chronic axial "
              "low back pain >= 6 months, >= 6 months failed conservative care, Modic type 1 or 2 "
              "(docs/sources.md 'The procedure')",
@@ -199,14 +201,18 @@ def normalise_modic(value) -> str:
 
 
 def check_eligibility(clinical: ClinicalData, levels: list[str],
-                      criteria: EligibilityCriteria = EligibilityCriteria()) -> Eligibility:
-    """Run the checklist for treating the vertebral bodies ``levels`` (see the module docstring)."""
+                      criteria: EligibilityCriteria = EligibilityCriteria(),
+                      body_grades: dict[str, tuple[int, float]] | None = None) -> Eligibility:
+    """Run the checklist for treating the vertebral bodies ``levels`` (see the module docstring).
+    ``body_grades``: per level measured on the images, the body's Genant grade and height loss (%)
+    (:mod:`bvn_plan.anatomy.morphometry`); a compressed body is flagged beside the bone density."""
     levels = parse_levels(levels)
     findings = _level_findings(clinical, levels, criteria)
     findings += _history_findings(clinical, criteria)
     findings += _contraindication_findings(clinical)
     findings += _score_findings(clinical, levels, criteria)
     findings += _bone_density_findings(clinical, criteria)
+    findings += _existing_fracture_findings(body_grades or {})
     return _verdict(findings, levels)
 
 
@@ -334,6 +340,18 @@ def _bone_density_findings(c: ClinicalData, k: EligibilityCriteria) -> list[Find
                         "after BVNA (4.64% vs 0.37%)", SOURCES["fracture_risk"])]
     return [Finding("fracture_risk", MET, f"bone density {status}" + (f", T-score {c.t_score:g}" if c.t_score is not None
                     else ""), SOURCES["fracture_risk"])]
+
+
+def _existing_fracture_findings(body_grades: dict[str, tuple[int, float]]) -> list[Finding]:
+    out = []
+    for level, (grade, loss) in sorted(body_grades.items()):
+        if grade >= 1:
+            out.append(Finding("existing_fracture", RISK, f"{level}: the body reads compressed on the images (Genant "
+                               f"grade {grade}, {loss:.0f}% height loss against the level's normal shape): an existing "
+                               "vertebral fracture marks fragile bone; fractures after BVNA are more frequent with "
+                               "osteoporosis/osteopenia (4.64% vs 0.37%). Confirm on the images and check bone density",
+                               SOURCES["genant"] + "; " + SOURCES["fracture_risk"], (level,)))
+    return out
 
 
 def _verdict(findings: list[Finding], levels: list[str]) -> Eligibility:
