@@ -76,8 +76,8 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     found = _measure(mesh, oriented, level, terminus, notes, progress, without_alae)
     found.confidence.update(oriented.confidences)
     if vertebra.level is not None:  # the label's identity, judged before any doubt about the anatomy
-        notes += check_identity(score_identity(level, found.morphometry, bool(oriented.window)),
-                                vertebra.trust_level)
+        found.identity = score_identity(level, found.morphometry, bool(oriented.window))
+        notes += check_identity(found.identity, vertebra.trust_level)
     notes += morphometry_confidence(found, level, without_alae)
     found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (
         "frame", "canal", "body", "superior_endplate", "inferior_endplate"))
