@@ -109,9 +109,12 @@ def check_identity(identity: LevelIdentity, trust_level: bool = False) -> list[s
     notes to report (uncertain label, transitional vertebra, a trusted gross mismatch)."""
     if identity.verdict != "gross":
         return identity.notes
+    alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
     message = (f"this looks like {identity.best}, not {identity.label}"
                + (" (a whole sacrum)" if identity.whole_sacrum else
-                  f" ({identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better)"))
+                  f" ({identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
+                  + (f"; {', '.join(alike)} fit{'s' if len(alike) == 1 else ''} nearly as well (within {UNCERTAIN_LIKELIHOOD_RATIO:g} times)" if alike else "")
+                  + ")"))
     if trust_level:
         return [f"{message}; planned as labelled ({identity.label}) because the level is trusted; "
                 + identity.summary()] + identity.notes
