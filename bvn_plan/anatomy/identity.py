@@ -6,7 +6,7 @@ every level's prior (:data:`bvn_plan.levels.MORPHOMETRY`): per measure a z-score
 prior's population SD widened by the measure's own reading error on real surfaces
 (:data:`READING_SD`), capped at :data:`Z_CAP` so that one broken measure cannot decide, summed
 into a squared distance per level; the levels' relative likelihoods are ``exp(-distance / 2)``.
-Size-free ratios (body and canal shape, the anterior/posterior wedge) carry most of the weight:
+Size-free ratios (body and canal shape, the anterior/posterior wedge) stand beside the widths:
 people differ in size more than neighbouring levels do. A whole sacrum (found by the frame, whatever
 the label) is S1.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import LevelMismatchError
 from ..levels import LEVELS, TRANSITIONAL, morphometry as level_prior
 
 #: Reading error (SD, in the measure's unit) that measuring on a real surface (3 mm CT staircases,
@@ -47,10 +47,6 @@ UNCERTAIN_LIKELIHOOD_RATIO = 5.0
 #: When L5 and S1 fit within this likelihood ratio of each other and one of them is best, the
 #: vertebra may be a lumbosacral transitional one (sacralised L5, lumbarised S1) [A].
 TRANSITIONAL_LIKELIHOOD_RATIO = 3.0
-
-
-class LevelMismatchError(InputError):
-    """The vertebra does not look like the level it is labelled (exit 2, like other bad input)."""
 
 
 @dataclass
@@ -109,17 +105,22 @@ def check_identity(identity: LevelIdentity, trust_level: bool = False) -> list[s
     notes to report (uncertain label, transitional vertebra, a trusted gross mismatch)."""
     if identity.verdict != "gross":
         return identity.notes
-    alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
-    message = (f"this looks like {identity.best}, not {identity.label}"
-               + (" (a whole sacrum)" if identity.whole_sacrum else
-                  f" ({identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
-                  + (f"; {', '.join(alike)} fit{'s' if len(alike) == 1 else ''} nearly as well (within {UNCERTAIN_LIKELIHOOD_RATIO:g} times)" if alike else "")
-                  + ")"))
+    message = f"this looks like {identity.best}, not {identity.label} ({_why(identity)})"
     if trust_level:
         return [f"{message}; planned as labelled ({identity.label}) because the level is trusted; "
                 + identity.summary()] + identity.notes
     raise LevelMismatchError(f"{message}: pass --level {identity.best}, or --trust-level to plan it as "
                              f"labelled. {identity.summary()}")
+
+
+def _why(identity: LevelIdentity) -> str:
+    """Why the best level was named: a whole sacrum, or how much better it fits and which other
+    levels fit within UNCERTAIN_LIKELIHOOD_RATIO of it."""
+    if identity.whole_sacrum:
+        return "a whole sacrum"
+    alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
+    return (f"{identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
+            + (f"; {', '.join(alike)} fit nearly as well, within {UNCERTAIN_LIKELIHOOD_RATIO:g} times" if alike else ""))
 
 
 def _notes(identity: LevelIdentity) -> list[str]:
