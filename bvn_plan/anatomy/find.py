@@ -76,7 +76,8 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     found = _measure(mesh, oriented, level, terminus, notes, progress, without_alae)
     found.confidence.update(oriented.confidences)
     if vertebra.level is not None:  # the label's identity, judged before any doubt about the anatomy
-        found.identity = score_identity(level, found.morphometry, bool(oriented.window))
+        found.identity = score_identity(level, found.morphometry, bool(oriented.window),
+                                        s1_without_alae(mesh, oriented.frame, "S1"))
         notes += check_identity(found.identity, vertebra.trust_level)
     notes += morphometry_confidence(found, level, without_alae)
     found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (

@@ -52,13 +52,14 @@ TRANSITIONAL_LIKELIHOOD_RATIO = 3.0
 @dataclass
 class LevelIdentity:
     """Fit of one vertebra to each level: ``distance`` (squared, capped z-sum per level),
-    ``likelihood`` (relative to the best level, 0-1), the measures used (value per feature) and
-    the ``label`` it was given."""
+    ``likelihood`` (relative to the best level, 0-1), the measures used (value per feature), the
+    ``label`` it was given and the two shape facts it was scored with (see :func:`score_identity`)."""
 
     label: str
     distance: dict[str, float]
     measures: dict[str, float]
     whole_sacrum: bool = False
+    without_alae: bool = False
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -83,9 +84,12 @@ class LevelIdentity:
         return f"level fit (likelihood relative to the best): {fits}; measures used: {used}"
 
 
-def score_identity(label: str, morphometry: dict[str, float], whole_sacrum: bool = False) -> LevelIdentity:
+def score_identity(label: str, morphometry: dict[str, float], whole_sacrum: bool = False,
+                   without_alae: bool = False) -> LevelIdentity:
     """Score measured ``morphometry`` (mm, degrees; sided pedicle measures) against every level;
-    ``whole_sacrum``: the frame found a whole sacrum, which is S1 whatever it measures."""
+    ``whole_sacrum``: the frame found a whole sacrum, which is S1 whatever it measures;
+    ``without_alae``: the surface is no wider than an S1 segment without its alae
+    (:func:`.frame.s1_without_alae`), so against S1 its pedicle width is only a lower bound."""
     measures = _measures(morphometry)
     distance = {}
     for level in LEVELS:
@@ -93,9 +97,11 @@ def score_identity(label: str, morphometry: dict[str, float], whole_sacrum: bool
             distance[level] = 0.0 if level == "S1" else math.inf
             continue
         prior = _prior_measures(level)
-        distance[level] = float(sum(min(((value - prior[name][0]) / prior[name][1]) ** 2, Z_CAP ** 2)
-                                    for name, value in measures.items()))
-    identity = LevelIdentity(label, distance, measures, whole_sacrum)
+        z = {name: (value - prior[name][0]) / prior[name][1] for name, value in measures.items()}
+        if without_alae and level == "S1" and "pedicle_width_mm" in z:
+            z["pedicle_width_mm"] = max(z["pedicle_width_mm"], 0.0)
+        distance[level] = float(sum(min(v ** 2, Z_CAP ** 2) for v in z.values()))
+    identity = LevelIdentity(label, distance, measures, whole_sacrum, without_alae)
     identity.notes = _notes(identity)
     return identity
 
@@ -119,8 +125,9 @@ def _why(identity: LevelIdentity) -> str:
     if identity.whole_sacrum:
         return "a whole sacrum"
     alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
-    return (f"{identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
-            + (f"; {', '.join(alike)} fit nearly as well, within {UNCERTAIN_LIKELIHOOD_RATIO:g} times" if alike else ""))
+    why = f"{identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
+    return why + (f"; {', '.join(alike)} fit nearly as well, within {UNCERTAIN_LIKELIHOOD_RATIO:g} times"
+                  if alike else "")
 
 
 def _notes(identity: LevelIdentity) -> list[str]:
