@@ -31,8 +31,9 @@ FRAMES = click.Choice(PATIENT_FRAMES, case_sensitive=False)
 
 
 def vertebra_arguments(command):
-    """The MESH argument with --level (required), --units and --frame: one vertebra file, its
-    coordinates' units and patient frame (other coordinates on the command line use the same)."""
+    """The MESH argument with --level (required), --trust-level, --units and --frame: one vertebra
+    file, its coordinates' units and patient frame (other coordinates on the command line use the same)."""
+    command = trust_level_option(command)
     command = click.option("--frame", type=FRAMES,
                            help="Patient frame of the file's coordinates (RAS or LPS), if known.")(command)
     command = click.option("--units", type=UNITS,
@@ -40,6 +41,13 @@ def vertebra_arguments(command):
     command = click.option("--level", required=True,
                            help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")(command)
     return click.argument("mesh", type=click.Path(dir_okay=False))(command)
+
+
+def trust_level_option(command):
+    """The --trust-level flag: plan as labelled even when the shape fits another level grossly better."""
+    return click.option("--trust-level", is_flag=True,
+                        help="Plan the vertebra as the level given even when its shape fits another level "
+                             "grossly better (default: refuse, exit 2).")(command)
 
 
 def terminus_options(command):
@@ -251,12 +259,14 @@ def demo(out_dir, levels, images):
 LARGE_FILE_BYTES = 25_000_000
 
 
-def _load(mesh, level, units, frame):
+def _load(mesh, level, units, frame, trust_level=False):
     from .vertebra import Vertebra
 
     if os.path.isfile(mesh) and os.path.getsize(mesh) > LARGE_FILE_BYTES:
         click.echo(f"reading {mesh} ({os.path.getsize(mesh) / 1e6:.0f} MB) ...", err=True)
-    return Vertebra.load(mesh, level=level, units=units, frame=frame)
+    vertebra = Vertebra.load(mesh, level=level, units=units, frame=frame)
+    vertebra.trust_level = trust_level
+    return vertebra
 
 
 def _require_in_bone(vertebra, point_mm, what: str) -> None:
@@ -294,7 +304,7 @@ def _find_anatomy(vertebra, terminus=None):
 @click.option("--export", "export_dir", type=click.Path(file_okay=False),
               help="Also write the canal volume, body and posterior wall meshes (input frame and units) here.")
 @friendly_errors
-def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out, export_dir):
+def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, json_out, export_dir):
     """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
     pedicles, basivertebral foramen, BVN terminus and morphometry."""
     from .anatomy.find import anatomy_report, export_landmark_meshes
@@ -302,7 +312,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
     from .landmarks import TerminusParameters
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
-    vertebra = _load(mesh, level, units, frame)
+    vertebra = _load(mesh, level, units, frame, trust_level)
     landmarks = _find_anatomy(vertebra, terminus)
     report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
@@ -326,7 +336,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
               help="Also check the device's ellipsoid lesion placed at the tip.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full result here (JSON).")
 @friendly_errors
-def check(mesh, level, units, frame, points, markups, name, radius, lesion, json_out):
+def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out):
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
@@ -341,7 +351,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
         raise InputError("no trajectory given: use --point X Y Z (repeated, start first) or --markups FILE")
     if points and markups:
         raise InputError("give the trajectory as --point or as --markups, not both")
-    vertebra = _load(mesh, level, units, frame)
+    vertebra = _load(mesh, level, units, frame, trust_level)
     coords = np.asarray(points, float) if points else _markups_path(markups, name, vertebra)
     device = DeviceProfile()
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
@@ -385,7 +395,7 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
               help="Bone translucent or opaque (default: translucent whenever an instrument is drawn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
 @friendly_errors
-def render(source, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
+def render(source, level, units, frame, trust_level, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
     """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG) of
     SOURCE: a plan.json (its recommended path, lesion and check) or a vertebra mesh (with --level;
     an instrument from --start/--tip)."""
@@ -403,7 +413,7 @@ def render(source, level, units, frame, start, tip, radius, ct, pedicle, pixel_m
             raise InputError("rendering a mesh needs its --level (e.g. --level L4)")
         if bool(start) != bool(tip):
             raise InputError("give both --start and --tip for an instrument, or neither")
-        v = _load(source, level, units, frame)
+        v = _load(source, level, units, frame, trust_level)
         if tip:
             _require_in_bone(v, np.asarray(tip) * v.scale_to_mm, "instrument tip")
         paths = ([InstrumentPath.straight(np.asarray(start) * v.scale_to_mm, np.asarray(tip) * v.scale_to_mm,
@@ -490,7 +500,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
 @click.option("--images", is_flag=True,
               help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
 @friendly_errors
-def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir, images):
+def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -502,7 +512,7 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     from .planning.planner import APPROACHES, plan_level
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
-    vertebra = _load(mesh, level, units, frame)
+    vertebra = _load(mesh, level, units, frame, trust_level)
     landmarks = _find_anatomy(vertebra, terminus)
     level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
@@ -559,8 +569,9 @@ def show(plan_file, png, approach, side, camera, level):
               help="Render the report's pictures (default: the case file's plan.images, else yes).")
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Worker processes planning the levels side by side [default: bvn_plan.workflow.case.CASE_WORKERS].")
+@trust_level_option
 @friendly_errors
-def case_command(case_file, out_dir, images, workers):
+def case_command(case_file, out_dir, images, workers, trust_level):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
     checklist, plans, HTML report and 3D Slicer files.
 
@@ -571,6 +582,7 @@ def case_command(case_file, out_dir, images, workers):
     case = load_case(case_file)
     if images is not None:
         case.images = images
+    case.trust_level = case.trust_level or trust_level
     result = plan_case(case, out_dir, **({} if workers is None else {"workers": workers}))
     click.echo(json.dumps({
         "out": str(result.out_dir),
@@ -601,17 +613,19 @@ def case_command(case_file, out_dir, images, workers):
 @click.option("--images/--no-images", default=False, show_default=True,
               help="For mesh inputs: render the report pictures (case files follow their own plan.images).")
 @click.option("--redo", is_flag=True, help="Plan finished cases again (default: resume, skipping them).")
+@trust_level_option
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Dask's progress bar and the dashboard address on stderr.")
 @friendly_errors
-def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, progress):
+def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, trust_level, progress):
     """Plan many case files and/or meshes (or folders of them) into OUT in parallel on Dask;
     resumable (finished cases are skipped), with OUT/summary.csv (one row per case and level),
     OUT/cohort_report.html and OUT/attempts/. An input that cannot be planned (e.g. a mesh whose
     name does not tell its level) fails alone. Exit code 5 when some cases failed (their rows say why)."""
     from .workflow.batch import batch_cases, run_batch
 
-    inputs = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
+    inputs = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images,
+                         trust_level=trust_level)
     result = run_batch(inputs, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
     click.echo(json.dumps({
         "out": out_dir, "summary": f"{out_dir}/summary.csv", "report": f"{out_dir}/cohort_report.html",

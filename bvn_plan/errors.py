@@ -16,6 +16,10 @@ class InputError(BvnPlanError):
     exit_code = 2
 
 
+class LevelMismatchError(InputError):
+    """The vertebra's shape fits another level grossly better than its label (bad input: exit 2)."""
+
+
 class AnatomyError(BvnPlanError):
     """The anatomy could not be understood well enough to plan on; planning must refuse."""
 

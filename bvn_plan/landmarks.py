@@ -135,6 +135,9 @@ class Landmarks:
     notes: list[str] = field(default_factory=list)
     #: How the BVN terminus was placed (depth and height fractions).
     terminus: TerminusParameters = field(default_factory=TerminusParameters)
+    #: How well the shape fits each level (anatomy.identity.LevelIdentity; None when no level was given
+    #: or for ground truth); not written by :meth:`to_dict`.
+    identity: object | None = None
 
     def to_dict(self, unit_mm: float = 1.0) -> dict:
         return {

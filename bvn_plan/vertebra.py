@@ -19,13 +19,16 @@ class Vertebra:
 
     ``mesh`` is a trimesh surface in **millimetres** in model coordinates: the input's own
     coordinates multiplied by ``scale_to_mm``. ``patient_frame`` names the frame of those
-    coordinates (``"RAS"``, ``"LPS"`` or ``None`` when unknown).
+    coordinates (``"RAS"``, ``"LPS"`` or ``None`` when unknown). ``trust_level``: plan it as
+    ``level`` even when its shape fits another level grossly better (:mod:`bvn_plan.anatomy.identity`).
     """
 
     def __init__(self, mesh: trimesh.Trimesh, level: str | None = None, patient_frame: str | None = None,
-                 input_units: str = "mm", source: str | None = None, notes: list[str] | None = None):
+                 input_units: str = "mm", source: str | None = None, notes: list[str] | None = None,
+                 trust_level: bool = False):
         self.mesh = mesh
         self.level = normalise_level(level) if level is not None else None
+        self.trust_level = trust_level
         self.patient_frame = normalise_patient_frame(patient_frame)
         if input_units not in UNITS_TO_MM:
             raise InputError(f"unknown units {input_units!r}: use one of {', '.join(UNITS_TO_MM)}")

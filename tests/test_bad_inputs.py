@@ -62,7 +62,7 @@ from bvn_plan import mesh_io
 from bvn_plan.anatomy import find_anatomy
 from bvn_plan.atomic import write_files_atomic
 from bvn_plan.cli import main
-from bvn_plan.errors import InputError
+from bvn_plan.errors import InputError, LevelMismatchError
 from bvn_plan.workflow import load_labelmap
 from bvn_plan.errors import BvnPlanWarning
 from bvn_plan.vertebra import Vertebra
@@ -162,9 +162,15 @@ def test_a_dense_mesh_is_noted(l4, monkeypatch):
         Vertebra.from_mesh(l4, level="L4")
 
 
-def test_a_wrong_level_label_is_flagged(vhm_dir):
-    as_l1 = _anatomy(Vertebra.load(vhm_dir / "L5_whole.stl", level="L1"))
+def test_a_wrong_level_label_is_refused_and_flagged_when_trusted(vhm_dir):
+    """The VHM L5 called L1 is refused with the level message (exit 2); trusted, it is planned as L1
+    with the mismatch and the implausible sizes in its notes and lowered confidences."""
+    with pytest.raises(LevelMismatchError, match="not L1.*pass --level L[45], or --trust-level") as refused:
+        _anatomy(Vertebra.load(vhm_dir / "L5_whole.stl", level="L1"))
+    assert refused.value.exit_code == 2
+    as_l1 = _anatomy(Vertebra(Vertebra.load(vhm_dir / "L5_whole.stl").mesh, level="L1", trust_level=True))
     as_l5 = _anatomy(Vertebra.load(vhm_dir / "L5_whole.stl", level="L5"))
+    assert any("planned as labelled (L1)" in n for n in as_l1.notes)
     assert any(n.startswith("body_") and "L1 prior" in n for n in as_l1.notes)
     assert not any(n.startswith("body_") for n in as_l5.notes)
     assert as_l1.confidence["body"] < as_l5.confidence["body"]

@@ -306,3 +306,28 @@ def test_the_documented_example_loads(totalseg_dir):
     case = load_case(PROJECT / "examples" / "case_example.yaml")
     assert case.levels == LEVELS and case.labelmap == (totalseg_dir / "totalseg.nii.gz").resolve()
     assert case.eligibility().verdict == "indicated"
+
+
+def test_a_level_outside_the_treated_levels_is_named_without_clinical_data(tmp_path):
+    """A case of one real L1 (VerSe) with no clinical section: the plan file's notes say that L1 is
+    outside the treated levels L3-S1; the anatomy is still found."""
+    mesh = PROJECT.parent / "shared" / "data" / "verse_L1" / "L1_sub-verse016.stl"
+    document = {"case_id": "verse-L1", "levels": ["L1"], "plan": {"stage": "anatomy", "images": False},
+                "input": {"meshes": {"L1": {"path": str(mesh), "frame": "RAS"}}}}
+    result = plan_case(case_from_dict(document, PROJECT), tmp_path / "out")
+    notes = json.loads((tmp_path / "out" / "plan.json").read_text())["input_notes"]
+    assert any("L1 is outside the treated levels L3-S1" in n for n in notes), notes
+    assert result.levels[0].landmarks is not None
+
+
+def test_a_grossly_mislabelled_case_level_is_refused_unless_trusted(vhm_dir, tmp_path):
+    """The VHM L3 given as the case's L5 stops the case with the level message (exit 2, nothing
+    written); input.trust_level plans it as labelled and keeps the mismatch in the notes."""
+    document = {"case_id": "vhm-L3-as-L5", "levels": ["L5"], "plan": {"stage": "anatomy", "images": False},
+                "input": {"meshes": {"L5": {"path": str(vhm_dir / "L3_whole.stl")}}}}
+    with pytest.raises(InputError, match="this looks like L3, not L5") as refused:
+        plan_case(case_from_dict(document, PROJECT), tmp_path / "refused")
+    assert refused.value.exit_code == 2 and not (tmp_path / "refused").exists()
+    document["input"]["trust_level"] = True
+    result = plan_case(case_from_dict(document, PROJECT), tmp_path / "trusted")
+    assert any("planned as labelled (L5)" in n for n in result.levels[0].landmarks.notes)

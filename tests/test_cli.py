@@ -27,6 +27,14 @@ def test_help_lists_the_subcommands():
     assert _cli("check", "--help").returncode == 0
 
 
+@pytest.mark.parametrize("command", ["anatomy", "check", "render", "plan", "case", "batch"])
+def test_every_command_that_takes_a_level_can_trust_it(command):
+    """--trust-level plans as labelled when the shape fits another level grossly better (exit 2
+    otherwise: tests/test_identity.py runs it on real vertebrae)."""
+    out = _cli(command, "--help")
+    assert out.returncode == 0 and "--trust-level" in out.stdout
+
+
 @pytest.fixture(scope="module")
 def l4_path():
     """A straight path along the right pedicle axis of the bundled L4 (RAS mm) and its landmarks."""

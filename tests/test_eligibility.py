@@ -71,6 +71,11 @@ def test_label_thresholds_and_levels():
     result = check_eligibility(ClinicalData.from_dict(upper), "L2-L3")
     assert result.level_verdicts == {"L2": NOT_INDICATED, "L3": INDICATED}
     assert result.verdict == NOT_INDICATED
+    assert any(f.status == NOT_MET and f.levels == ("L2",) and "L2 is outside the treated levels L3-S1" in f.message
+               for f in result.findings)
+    l1 = check_eligibility(ClinicalData.from_dict(dict(TEXTBOOK, modic={"L1": 1}, symptomatic_levels="L1")), ["L1"])
+    assert l1.level_verdicts == {"L1": NOT_INDICATED}
+    assert "L1 is outside the treated levels L3-S1" in " ".join(f.message for f in l1.findings)
 
 
 def test_contraindications_and_review_items():

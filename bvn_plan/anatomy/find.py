@@ -34,6 +34,7 @@ from .body import ENDPLATE_NORMAL_DEG, cut_body, find_body, posterior_wall_confi
 from .canal import END_WINDOW_MM, canal_volume, find_lumen
 from .confidence import REFUSE_BELOW
 from .frame import FrameFinding, LocalVertebra, check_single_piece, find_frame, s1_without_alae
+from .identity import check_identity, score_identity
 from .morphometry import grade_body, measure_morphometry, morphometry_confidence
 from .pedicles import find_pedicles
 from .terminus import find_terminus
@@ -54,7 +55,9 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     ``terminus`` places the BVN terminus (depth and height fractions, S1 body centre);
     ``progress``, if given, is called with the name of each stage as it starts (dense meshes take
     about a minute per million faces). Raises :class:`AnatomyError` when the mesh is not a single
-    vertebra or when the frame, the canal, the body or the endplates are too doubtful to plan on.
+    vertebra or when the frame, the canal, the body or the endplates are too doubtful to plan on;
+    :class:`~bvn_plan.anatomy.identity.LevelMismatchError` when the shape fits another level grossly
+    better than its label (unless ``vertebra.trust_level``).
     """
     progress = progress or (lambda stage: None)
     progress("checking the surface is one piece")
@@ -72,6 +75,10 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
                      "sacrum; paths are checked against this surface, which lies inside the bone")
     found = _measure(mesh, oriented, level, terminus, notes, progress, without_alae)
     found.confidence.update(oriented.confidences)
+    if vertebra.level is not None:  # the label's identity, judged before any doubt about the anatomy
+        found.identity = score_identity(level, found.morphometry, bool(oriented.window),
+                                        s1_without_alae(mesh, oriented.frame, "S1"))
+        notes += check_identity(found.identity, vertebra.trust_level)
     notes += morphometry_confidence(found, level, without_alae)
     notes += grade_body(found, level)
     found.confidence["bvn_terminus"] = min(found.confidence[k] for k in (

@@ -42,7 +42,7 @@ from ..anatomy import anatomy_report, find_anatomy
 from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
 from ..device import DeviceProfile
-from ..errors import AnatomyError, InputError
+from ..errors import AnatomyError, InputError, note
 from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
 from ..levels import LEVELS, TRANSITIONAL
@@ -51,7 +51,7 @@ from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
 from ..planning.safety import PASS
 from ..planning.settings import PlannerSettings
 from ..vertebra import Vertebra
-from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels
+from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels, untreated_levels_message
 from .labelmap import load_labelmap
 from .report import ReportContext, write_report
 from .slicer_export import slicer_frame, write_level
@@ -137,6 +137,8 @@ CASE_SCHEMA = {
                 "units": {"enum": sorted(UNITS_TO_MM)},
                 "frame": {"enum": [*PATIENT_FRAMES, None]},
                 "ct": {"type": "string"},
+                "trust_level": {"type": "boolean", "description": "plan every level as labelled even when its "
+                                "shape fits another level grossly better (default false)"},
             },
             "oneOf": [{"required": ["labelmap"]}, {"required": ["meshes"]}],
         },
@@ -171,6 +173,7 @@ class Case:
     scheme: str = "auto"
     meshes: dict[str, MeshInput] = field(default_factory=dict)
     ct: Path | None = None
+    trust_level: bool = False
     source: str = "case"
     raw: dict = field(default_factory=dict)
 
@@ -265,7 +268,7 @@ def case_from_dict(data, base_dir: str | os.PathLike, source: str = "case") -> C
         labelmap=_existing(base, inp["labelmap"], f"{source}: input.labelmap") if "labelmap" in inp else None,
         scheme=inp.get("scheme", "auto"), meshes=meshes,
         ct=_existing(base, inp["ct"], f"{source}: input.ct") if "ct" in inp else None,
-        source=source, raw=data)
+        trust_level=inp.get("trust_level", False), source=source, raw=data)
 
 
 def check_case_document(data, source: str = "case") -> None:
@@ -333,15 +336,20 @@ def _schema_message(error) -> str:
 
 
 def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
-    """The case's vertebrae by level (mm, the input's frame) and notes about the input."""
+    """The case's vertebrae by level (mm, the input's frame, their labels trusted as the case says)
+    and notes about the input."""
     notes: list[str] = []
     if case.labelmap is not None:
         labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
         findings = labelmap.plausibility(case.levels)
         notes += [f"labelling: {f.message}" for f in findings]
-        return {level: labelmap.vertebra(level) for level in case.levels}, notes
-    return {level: Vertebra.load(m.path, level=level, units=m.units, frame=m.frame)
-            for level, m in case.meshes.items() if level in case.levels}, notes
+        vertebrae = {level: labelmap.vertebra(level) for level in case.levels}
+    else:
+        vertebrae = {level: Vertebra.load(m.path, level=level, units=m.units, frame=m.frame)
+                     for level, m in case.meshes.items() if level in case.levels}
+    for vertebra in vertebrae.values():
+        vertebra.trust_level = case.trust_level
+    return vertebrae, notes
 
 
 def _body_grades(outcomes: list[LevelOutcome]) -> dict[str, tuple[int, float]]:
@@ -363,6 +371,9 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     out = Path(out_dir)
     _check_replaceable(out)
     vertebrae, notes = load_vertebrae(case)
+    untreated = untreated_levels_message(case.levels)
+    if case.clinical is None and untreated:  # with clinical data the checklist says it
+        note(notes, untreated)
     ct = _read_ct(case, vertebrae)
     outcomes = _plan_levels(case, vertebrae, ct, workers)
     eligibility = case.eligibility(_body_grades(outcomes))

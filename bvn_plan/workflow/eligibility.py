@@ -216,16 +216,25 @@ def check_eligibility(clinical: ClinicalData, levels: list[str],
     return _verdict(findings, levels)
 
 
+def untreated_levels_message(levels: list[str], treatable: tuple[str, ...] = TREATABLE_LEVELS) -> str | None:
+    """A sentence naming the ``levels`` outside the ``treatable`` ones (the device label), or None."""
+    outside = [lv for lv in levels if lv not in treatable]
+    if not outside:
+        return None
+    return (f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} outside the treated levels "
+            f"{_range_text(list(treatable))} (device label): planning is shown for teaching, not indicated")
+
+
 def _level_findings(c: ClinicalData, levels: list[str], k: EligibilityCriteria) -> list[Finding]:
     out = []
     outside = [lv for lv in levels if lv not in k.treatable_levels]
     if outside:
-        out.append(Finding("treatable_level", NOT_MET, f"{', '.join(outside)} outside the labelled levels "
-                           f"{k.treatable_levels[0]}-{k.treatable_levels[-1]}", SOURCES["label"], tuple(outside)))
+        out.append(Finding("treatable_level", NOT_MET, untreated_levels_message(levels, k.treatable_levels),
+                           SOURCES["label"], tuple(outside)))
     inside = [lv for lv in levels if lv in k.treatable_levels]
     if inside:
-        out.append(Finding("treatable_level", MET, f"{', '.join(inside)} within the labelled levels", SOURCES["label"],
-                           tuple(inside)))
+        out.append(Finding("treatable_level", MET, f"{', '.join(inside)} within the treated levels "
+                           f"{_range_text(list(k.treatable_levels))} (device label)", SOURCES["label"], tuple(inside)))
     for level in levels:
         modic = c.modic.get(level)
         if modic is None:

@@ -1,0 +1,198 @@
+"""The level's identity: how well a found vertebra fits each level L1-S1, and the refusal of a gross
+mislabel.
+
+:func:`score_identity` compares the measured morphometry (mm, degrees; :mod:`.morphometry`) with
+every level's prior (:data:`bvn_plan.levels.MORPHOMETRY`): per measure a z-score against the
+prior's population SD widened by the measure's own reading error on real surfaces
+(:data:`READING_SD`), capped at :data:`Z_CAP` so that one broken measure cannot decide, summed
+into a squared distance per level; the levels' relative likelihoods are ``exp(-distance / 2)``.
+Size-free ratios (body and canal shape, the anterior/posterior wedge) stand beside the widths:
+people differ in size more than neighbouring levels do. A whole sacrum (found by the frame, whatever
+the label) is S1.
+
+:func:`check_identity` refuses (:class:`LevelMismatchError`, exit 2) a label two or more levels from
+the clearly better-fitting level, or across the lumbar/sacral line, unless the user trusts the label.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import LevelMismatchError
+from ..levels import LEVELS, TRANSITIONAL, morphometry as level_prior
+
+#: Reading error (SD, in the measure's unit) that measuring on a real surface (3 mm CT staircases,
+#: smoothed or shrink-wrapped meshes, a body width cut near a notch) adds to the prior's population
+#: SD [A: about the spread seen between independent meshes of the same level].
+READING_SD = {
+    "body_height_ratio": 0.08,          # anterior / posterior body height
+    "body_aspect": 0.08,                # body width / body depth
+    "canal_aspect": 0.15,               # canal width / canal depth
+    "body_width_mm": 3.0,
+    "canal_width_mm": 2.0,
+    "pedicle_width_mm": 2.5,            # mean of both sides
+    "pedicle_transverse_angle_deg": 6.0,  # mean of both sides
+}
+#: A measure's z-score counts at most this much: a broken reading (a body width cut short by a
+#: notch) then weighs the same against every level instead of choosing one [A].
+Z_CAP = 3.0
+#: A label is grossly wrong when a level two or more away (or across the lumbar/sacral line) fits at
+#: least this many times better (likelihood ratio) [A].
+MISMATCH_LIKELIHOOD_RATIO = 20.0
+#: An adjacent level that fits at least this many times better makes the label "uncertain" [A].
+UNCERTAIN_LIKELIHOOD_RATIO = 5.0
+#: When L5 and S1 fit within this likelihood ratio of each other and one of them is best, the
+#: vertebra may be a lumbosacral transitional one (sacralised L5, lumbarised S1) [A].
+TRANSITIONAL_LIKELIHOOD_RATIO = 3.0
+
+
+@dataclass
+class LevelIdentity:
+    """Fit of one vertebra to each level: ``distance`` (squared, capped z-sum per level),
+    ``likelihood`` (relative to the best level, 0-1), the measures used (value per feature), the
+    ``label`` it was given and the two shape facts it was scored with (see :func:`score_identity`)."""
+
+    label: str
+    distance: dict[str, float]
+    measures: dict[str, float]
+    whole_sacrum: bool = False
+    without_alae: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> str:
+        return min(self.distance, key=self.distance.get)
+
+    def likelihood(self, level: str) -> float:
+        """Likelihood of ``level`` relative to the best-fitting level (1 for the best)."""
+        return math.exp(-(self.distance[_prior_name(level)] - self.distance[self.best]) / 2)
+
+    @property
+    def verdict(self) -> str:
+        """``"gross"`` (refuse), ``"uncertain"`` (an adjacent level fits better) or ``"consistent"``."""
+        ratio = 1.0 / max(self.likelihood(self.label), 1e-300)
+        if _apart(self.best, self.label) and ratio >= MISMATCH_LIKELIHOOD_RATIO:
+            return "gross"
+        return "uncertain" if ratio >= UNCERTAIN_LIKELIHOOD_RATIO else "consistent"
+
+    def summary(self) -> str:
+        fits = ", ".join(f"{level} {self.likelihood(level):.2g}" for level in LEVELS)
+        used = ", ".join(f"{name} {value:.2f}" for name, value in self.measures.items())
+        return f"level fit (likelihood relative to the best): {fits}; measures used: {used}"
+
+
+def score_identity(label: str, morphometry: dict[str, float], whole_sacrum: bool = False,
+                   without_alae: bool = False) -> LevelIdentity:
+    """Score measured ``morphometry`` (mm, degrees; sided pedicle measures) against every level;
+    ``whole_sacrum``: the frame found a whole sacrum, which is S1 whatever it measures;
+    ``without_alae``: the surface is no wider than an S1 segment without its alae
+    (:func:`.frame.s1_without_alae`), so against S1 its pedicle width is only a lower bound."""
+    measures = _measures(morphometry)
+    distance = {}
+    for level in LEVELS:
+        if whole_sacrum:
+            distance[level] = 0.0 if level == "S1" else math.inf
+            continue
+        prior = _prior_measures(level)
+        z = {name: (value - prior[name][0]) / prior[name][1] for name, value in measures.items()}
+        if without_alae and level == "S1" and "pedicle_width_mm" in z:
+            z["pedicle_width_mm"] = max(z["pedicle_width_mm"], 0.0)
+        distance[level] = float(sum(min(v ** 2, Z_CAP ** 2) for v in z.values()))
+    identity = LevelIdentity(label, distance, measures, whole_sacrum, without_alae)
+    identity.notes = _notes(identity)
+    return identity
+
+
+def check_identity(identity: LevelIdentity, trust_level: bool = False) -> list[str]:
+    """Raise :class:`LevelMismatchError` on a gross mislabel (unless ``trust_level``); return the
+    notes to report (uncertain label, transitional vertebra, a trusted gross mismatch)."""
+    if identity.verdict != "gross":
+        return identity.notes
+    message = f"this looks like {identity.best}, not {identity.label} ({_why(identity)})"
+    if trust_level:
+        return [f"{message}; planned as labelled ({identity.label}) because the level is trusted; "
+                + identity.summary()] + identity.notes
+    raise LevelMismatchError(f"{message}: pass --level {identity.best}, or --trust-level to plan it as "
+                             f"labelled. {identity.summary()}")
+
+
+def _why(identity: LevelIdentity) -> str:
+    """Why the best level was named: a whole sacrum, or how much better it fits and which other
+    levels fit within UNCERTAIN_LIKELIHOOD_RATIO of it."""
+    if identity.whole_sacrum:
+        return "a whole sacrum"
+    alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
+    why = f"{identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
+    return why + (f"; {', '.join(alike)} fit nearly as well, within {UNCERTAIN_LIKELIHOOD_RATIO:g} times"
+                  if alike else "")
+
+
+def _notes(identity: LevelIdentity) -> list[str]:
+    notes = []
+    label, best = identity.label, identity.best
+    if identity.verdict == "uncertain":
+        notes.append(f"level uncertain: {best} fits {1 / identity.likelihood(label):.3g} times better than "
+                     f"the label {label} (neighbouring levels differ little in shape; check the count "
+                     "on an image of the whole lumbar spine)")
+    if label in TRANSITIONAL:
+        notes.append(f"{label}: a transitional (sixth lumbar) vertebra, judged with "
+                     f"{TRANSITIONAL[label]}'s priors; count the levels from the sacrum and from the "
+                     "last rib-bearing vertebra")
+    elif best in ("L5", "S1") and not identity.whole_sacrum and math.exp(
+            abs(identity.distance["L5"] - identity.distance["S1"]) / 2) < TRANSITIONAL_LIKELIHOOD_RATIO:
+        notes.append("L5 and S1 fit about equally: possibly a lumbosacral transitional vertebra "
+                     "(sacralised L5 or lumbarised S1); count the levels on an image of the whole spine")
+    return notes
+
+
+def _measures(morphometry: dict[str, float]) -> dict[str, float]:
+    """The identity's measures (READING_SD names) from a found vertebra's morphometry; a measure
+    whose inputs were not read is left out."""
+    m = morphometry
+
+    def mean_of_sides(name: str) -> float:
+        return float(np.mean([m.get(f"pedicle_{name}_{side}_{unit}", np.nan) for side in ("left", "right")
+                              for unit in (("deg",) if "angle" in name else ("mm",))]))
+
+    values = {
+        "body_height_ratio": m.get("body_height_anterior_mm", np.nan) / m.get("body_height_posterior_mm", np.nan),
+        "body_aspect": m.get("body_width_mm", np.nan) / m.get("body_depth_mm", np.nan),
+        "canal_aspect": m.get("canal_width_mm", np.nan) / m.get("canal_depth_mm", np.nan),
+        "body_width_mm": m.get("body_width_mm", np.nan),
+        "canal_width_mm": m.get("canal_width_mm", np.nan),
+        "pedicle_width_mm": mean_of_sides("width"),
+        "pedicle_transverse_angle_deg": mean_of_sides("transverse_angle"),
+    }
+    return {name: float(v) for name, v in values.items() if name in READING_SD and np.isfinite(v)}
+
+
+def _prior_measures(level: str) -> dict[str, tuple[float, float]]:
+    """(mean, SD) of each identity measure at ``level``: the prior's (a ratio's SD from its two
+    relative SDs) widened by READING_SD."""
+    prior = level_prior(level)
+
+    def ratio(top: str, bottom: str) -> tuple[float, float]:
+        (a, sa), (b, sb) = prior.reference(top), prior.reference(bottom)
+        return a / b, a / b * math.hypot(sa / a, sb / b)
+
+    population = {
+        "body_height_ratio": ratio("body_height_anterior_mm", "body_height_posterior_mm"),
+        "body_aspect": ratio("body_width_mm", "body_depth_mm"),
+        "canal_aspect": ratio("canal_width_mm", "canal_depth_mm"),
+        **{name: prior.reference(name) for name in READING_SD if hasattr(prior, name)},
+    }
+    return {name: (mean, math.hypot(sd, READING_SD[name])) for name, (mean, sd) in population.items()
+            if name in READING_SD}
+
+
+def _prior_name(level: str) -> str:
+    return TRANSITIONAL.get(level, level)
+
+
+def _apart(best: str, label: str) -> bool:
+    """Two or more levels apart, or one lumbar and the other sacral."""
+    a, b = LEVELS.index(_prior_name(best)), LEVELS.index(_prior_name(label))
+    return abs(a - b) >= 2 or (best == "S1") != (_prior_name(label) == "S1")
