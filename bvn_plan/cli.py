@@ -286,6 +286,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
     from .anatomy.find import anatomy_report, export_landmark_meshes
     from .atomic import write_json_atomic
     from .landmarks import TerminusParameters
+    from .planning.plan_schema import ANATOMY_RECORD, check_written
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame)
@@ -293,6 +294,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
     report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
         report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir, landmarks=landmarks)]
+    check_written(report, ANATOMY_RECORD)
     if json_out:
         write_json_atomic(json_out, report)
         click.echo(f"wrote {json_out}")

@@ -1,13 +1,14 @@
 """Planning: the safety zones and the checker (:mod:`.safety`), candidate trajectories and their
 screening (:mod:`.search`, :mod:`.candidates`, :mod:`.preselect`, :mod:`.screening`), ranking
 (:mod:`.ranking`), the level plan (:mod:`.planner`, settings in :mod:`.settings`), the clinician's
-numbers (:mod:`.path_numbers`), the one plan file (:mod:`.plan_file`: write and read) and the model
+numbers (:mod:`.path_numbers`), the one plan file (:mod:`.plan_file`: write and read; its schema :mod:`.plan_schema`) and the model
 of the interactive window (:mod:`.adjust`; the window itself is :mod:`bvn_plan.viz.window`).
 Points in mm, model coordinates."""
 
 from .adjust import InteractivePlanner, PlannerUpdate, PlanOption
 from .path_numbers import describe, path_numbers
 from .plan_file import FORMAT, FORMAT_VERSION, LoadedPlan, plan_document, read_plan, summary_text, write_plan
+from .plan_schema import ANATOMY_RECORD, check_written, plan_schema, schema_problems
 from .planner import (APPROACHES, MIRROR_CENTRING_TOLERANCE_MM, PEDICLE_CONFIDENCE_MIN, SIDES, ApproachResult,
                       LevelPlan, PathPlan, plan_level)
 from .safety import (DEFAULT_RULES, FAIL, LESION_CHECK_SUBDIVISIONS, PASS, SEGMENTAL_ARTERY_PREVALENCE, WARN,
@@ -16,11 +17,12 @@ from .safety import (DEFAULT_RULES, FAIL, LESION_CHECK_SUBDIVISIONS, PASS, SEGME
 from .settings import PlannerSettings
 
 __all__ = [
-    "APPROACHES", "ApproachResult", "CheckResult", "DEFAULT_RULES", "ExitingRootCorridor", "FAIL", "FORMAT",
+    "ANATOMY_RECORD", "APPROACHES", "ApproachResult", "CheckResult", "DEFAULT_RULES", "ExitingRootCorridor", "FAIL", "FORMAT",
     "FORMAT_VERSION", "PASS", "WARN",
     "InteractivePlanner", "LESION_CHECK_SUBDIVISIONS", "LevelPlan", "LoadedPlan", "MIRROR_CENTRING_TOLERANCE_MM",
     "PEDICLE_CONFIDENCE_MIN", "PathPlan", "PlanOption", "PlannerSettings", "PlannerUpdate", "Rule", "RuleResult",
-    "RuleSet", "SEGMENTAL_ARTERY_PREVALENCE", "SIDES", "SafetyZones", "ZoneClearance", "check_path", "describe",
-    "gertzbein_robbins_grade", "lesion_check_points", "path_numbers", "plan_document", "plan_level", "read_plan",
+    "RuleSet", "SEGMENTAL_ARTERY_PREVALENCE", "SIDES", "SafetyZones", "ZoneClearance", "check_path", "check_written", "describe",
+    "gertzbein_robbins_grade", "lesion_check_points", "path_numbers", "plan_document", "plan_level", "plan_schema", "read_plan",
+    "schema_problems",
     "summary_text", "write_plan",
 ]

@@ -1,7 +1,8 @@
 """The plan file: ``plan.json`` (machine-readable, one or more levels) and ``summary.txt`` (for people).
 
 One format, written by ``bvn-plan plan`` (:func:`write_plan`, one level) and ``bvn-plan case``
-(:func:`plan_document` with the case's fields), read by :func:`read_plan` (``bvn-plan show``).
+(:func:`plan_document` with the case's fields), read by :func:`read_plan` (``bvn-plan show``), both checked against the plan schema
+(:mod:`.plan_schema`, field reference docs/plan_json.md).
 Its top level holds ``format`` and ``format_version`` (:data:`FORMAT_VERSION`), ``tool``,
 ``disclaimer`` and ``levels``: per level name one :func:`level_to_dict` record with
 
@@ -45,6 +46,7 @@ from ..vertebra import Vertebra
 from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
+from .plan_schema import check_written, schema_problems
 from .planner import LevelPlan, PathPlan
 from .safety import Rule, RuleSet
 
@@ -155,9 +157,10 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
 
 def plan_document(levels: dict[str, dict], **case_fields) -> dict:
     """The whole plan file: :func:`level_to_dict` records (or a case's records of unplanned
-    levels) by level name, with the case-level fields a case adds."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "tool": f"bvn-plan {__version__}",
-            "disclaimer": DISCLAIMER, **case_fields, "levels": levels}
+    levels) by level name, with the case-level fields a case adds; checked against the plan
+    schema (:mod:`.plan_schema`: a field it does not describe is a bug, RuntimeError)."""
+    return check_written({"format": FORMAT, "format_version": FORMAT_VERSION, "tool": f"bvn-plan {__version__}",
+                          "disclaimer": DISCLAIMER, **case_fields, "levels": levels})
 
 
 def geometry_to_dict(landmarks: Landmarks, unit_mm: float) -> dict:
@@ -308,6 +311,10 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
         version = doc.get("format_version") if isinstance(doc, dict) else None
         raise InputError(f"{plan_file} is not a bvn-plan plan.json of format_version {FORMAT_VERSION} (it has "
                          f"{version}): write it again with 'bvn-plan plan' or 'bvn-plan case'")
+    problems = schema_problems(doc)
+    if problems:
+        raise InputError(f"{plan_file} does not follow the plan schema (docs/plan_json.md): " + "; ".join(problems) +
+                         ". Write it again with 'bvn-plan plan' or 'bvn-plan case', or fix those fields")
     name, entry = _choose_level(doc["levels"], level, plan_file)
     try:
         vertebra = _load_vertebra(entry, plan_file.parent)
