@@ -49,6 +49,12 @@ def terminus_options(command):
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
 
 
+def json_option(command):
+    """The --json FILE option: the command's result for machines (the console shows the summary)."""
+    return click.option("--json", "json_out", type=click.Path(dir_okay=False),
+                        help="Also write the result here (JSON, written whole or not at all).")(command)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, BvnPlanWarning):
         click.secho(f"warning: {message}", fg="yellow", err=True)
@@ -96,14 +102,17 @@ def main(debug):
 @click.option("--level", help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@json_option
 @friendly_errors
-def info(mesh, level, units, frame):
+def info(mesh, level, units, frame, json_out):
     """Load a vertebra mesh, check it and print what was read (size, units, repairs)."""
     from .vertebra import Vertebra
 
+    from .console import emit
+
     v = Vertebra.load(mesh, level=level, units=units, frame=frame)
     m = v.mesh
-    click.echo(json.dumps({
+    emit("info", {
         "source": v.source,
         "level": v.level,
         "patient_frame": v.patient_frame,
@@ -115,7 +124,7 @@ def info(mesh, level, units, frame):
         "extents_mm": [round(float(x), 2) for x in m.extents],
         "volume_mm3": round(float(m.volume), 1) if m.is_watertight else None,
         "notes": v.notes,
-    }, indent=2))
+    }, json_out)
 
 
 @main.command("labelmap")
@@ -125,14 +134,16 @@ def info(mesh, level, units, frame):
               help="Label numbering when the file carries no label names.")
 @click.option("--smoothing", type=click.IntRange(0), default=20, show_default=True,
               help="Windowed-sinc smoothing iterations (0 = raw marching-cubes staircase).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write <level>.stl (RAS mm) here.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write <level>.ply (RAS mm) here.")
+@json_option
 @friendly_errors
-def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
+def labelmap_command(labelmap, levels, scheme, smoothing, out_dir, json_out):
     """Mesh vertebra levels of a NIfTI labelmap (TotalSegmentator, VerSe, or a folder of masks)
     in RAS mm, check the level labelling and print a summary."""
     import os
 
     from .atomic import write_bytes_atomic
+    from .console import emit
     from .workflow.labelmap import load_labelmap
 
     lm = load_labelmap(labelmap, scheme=scheme)
@@ -153,7 +164,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
             entry["file"] = os.path.join(out_dir, f"{v.level}.ply")
             write_bytes_atomic(entry["file"], v.mesh.export(file_type="ply"))
         summary["levels"][v.level] = entry
-    click.echo(json.dumps(summary, indent=2))
+    emit("labelmap", summary, json_out)
 
 
 @main.command()
@@ -284,7 +295,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
     """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
     pedicles, basivertebral foramen, BVN terminus and morphometry."""
     from .anatomy.find import anatomy_report, export_landmark_meshes
-    from .atomic import write_json_atomic
+    from .console import emit
     from .landmarks import TerminusParameters
     from .planning.plan_schema import ANATOMY_RECORD, check_written
 
@@ -294,12 +305,7 @@ def anatomy(mesh, level, units, frame, depth_fraction, height_fraction, json_out
     report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
         report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir, landmarks=landmarks)]
-    check_written(report, ANATOMY_RECORD)
-    if json_out:
-        write_json_atomic(json_out, report)
-        click.echo(f"wrote {json_out}")
-    else:
-        click.echo(json.dumps(report, indent=2))
+    emit("anatomy", check_written(report, ANATOMY_RECORD), json_out)
 
 
 @main.command()
@@ -367,9 +373,11 @@ def check(mesh, level, units, frame, points, markups, name, radius, lesion, json
               default=("oblique",), show_default=True, help="3D scene camera(s); repeat for several.")
 @click.option("--transparent", is_flag=True, help="Draw the vertebra semi-transparent.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
+@json_option
 @friendly_errors
-def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
+def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir, json_out):
     """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG)."""
+    from .console import emit
     from .errors import InputError
     from .paths import InstrumentPath
     from .viz import FluoroSettings, ScenePlan, SceneView, render_scene_png, simulate_fluoro_views
@@ -390,7 +398,7 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
         name = os.path.join(out_dir, f"fluoro_{view}.png")
         image.save_png(name)
         written.append(name)
-    click.echo(json.dumps({"written": written}, indent=2))
+    emit("render", {"written": written}, json_out)
 
 
 @main.command()
@@ -412,10 +420,12 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
               help="Write the lesion surface (.stl/.ply/.obj) in the mesh's frame and units.")
 @click.option("--field", type=click.Path(dir_okay=False),
               help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
+@json_option
 @friendly_errors
-def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field):
+def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field, json_out):
     """Predict the ablation zone of one probe and print its size."""
     from .atomic import write_bytes_atomic
+    from .console import emit
     from .device import DeviceProfile
     from .errors import InputError
     from .lesion import EllipsoidLesion
@@ -440,21 +450,25 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         raise InputError(f"--out {out}: write the lesion as .stl, .ply or .obj")
     if field and os.path.splitext(field)[1].lower() != ".vti":
         raise InputError(f"--field {field}: the temperature field is written as .vti")
+    if field and result is None:
+        raise InputError("--field needs a thermal model (--model axisymmetric or voxel): the ellipsoid has no field")
+    written = []
     if out:
         surface = zone.surface_mesh().copy()
         surface.apply_scale(1.0 / v.scale_to_mm)
-        write_bytes_atomic(out, surface.export(file_type=ext[1:]))
-    if field and result is not None:
+        written.append(str(write_bytes_atomic(out, surface.export(file_type=ext[1:]))))
+    if field:
         partial = Path(field).with_name(f".{Path(field).name}.tmp.vti")
         result.to_pyvista().save(partial)
         os.replace(partial, field)  # whole or not at all
-    click.echo(json.dumps({
+        written.append(field)
+    emit("lesion", {
         "model": model, "tissue": tissue_set, "damage": damage,
         "heating": heating,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
-        "device": device.to_dict(),
-    }, indent=2))
+        "device": device.to_dict(), "written": written,
+    }, json_out)
 
 
 @main.command()
@@ -507,8 +521,12 @@ def show(plan_file, png, approach, side, camera, level):
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
     's' switches the side."""
+    from .errors import InputError
     from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
 
+    if not png and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("no display to open the window on (DISPLAY is not set): render off-screen with --png FILE, "
+                         "or run show where a display is available (e.g. ssh -X)")
     show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     if png:
         click.echo(f"wrote {png}")
@@ -521,26 +539,30 @@ def show(plan_file, png, approach, side, camera, level):
 @click.option("--images/--no-images", default=None,
               help="Render the report's pictures (default: the case file's plan.images, else yes).")
 @click.option("--workers", type=click.IntRange(1), default=None,
-              help="Worker processes planning the levels side by side [default: bvn_plan.workflow.case.CASE_WORKERS].")
+              help="Worker processes planning the levels side by side, at most one per level and core "
+                   "[default: 2].")  # workflow.case.CASE_WORKERS, checked by tests/test_cli.py
+@json_option
 @friendly_errors
-def case_command(case_file, out_dir, images, workers):
+def case_command(case_file, out_dir, images, workers, json_out):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
     checklist, plans, HTML report and 3D Slicer files.
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
+    from .console import emit, progress
     from .workflow.case import load_case, plan_case
 
     case = load_case(case_file)
     if images is not None:
         case.images = images
-    result = plan_case(case, out_dir, **({} if workers is None else {"workers": workers}))
-    click.echo(json.dumps({
+    with progress(len(case.levels) + 1, f"case {case.case_id}") as advance:
+        result = plan_case(case, out_dir, progress=advance, **({} if workers is None else {"workers": workers}))
+    emit("case", {
         "out": str(result.out_dir),
         "eligibility": None if result.eligibility is None else {"verdict": result.eligibility.verdict,
                                                                 "reasons": result.eligibility.reasons},
         "levels": result.rows,
-    }, indent=2))
+    }, json_out)
     statuses = {row["status"] for row in result.rows}
     if "refused" in statuses:
         sys.exit(AnatomyError.exit_code)
@@ -566,22 +588,24 @@ def case_command(case_file, out_dir, images, workers):
 @click.option("--redo", is_flag=True, help="Plan finished cases again (default: resume, skipping them).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Dask's progress bar and the dashboard address on stderr.")
+@json_option
 @friendly_errors
-def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, progress):
+def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, progress, json_out):
     """Plan many case files and/or meshes into OUT in parallel on Dask; resumable (finished cases
     are skipped), with OUT/summary.csv (one row per case and level), OUT/cohort_report.html and
     OUT/attempts/. Exit code 5 when some cases failed (their rows say why)."""
+    from .console import emit
     from .workflow.batch import batch_cases, run_batch
 
     cases = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images)
     result = run_batch(cases, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
-    click.echo(json.dumps({
+    emit("batch", {
         "out": out_dir, "summary": f"{out_dir}/summary.csv", "report": f"{out_dir}/cohort_report.html",
         "planned": len(result.planned),
         "skipped_as_done": len(result.skipped), "failed": result.failed,
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
         "dask_dashboard": result.dashboard,
-    }, indent=2))
+    }, json_out)
     if result.failed:
         sys.exit(BATCH_FAILURES_EXIT_CODE)
 

@@ -7,12 +7,10 @@ its frame."""
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 from PIL import Image
 
@@ -23,7 +21,6 @@ from bvn_plan.planning import ANATOMY_RECORD, plan_document, plan_schema, read_p
 from bvn_plan.planning.plan_schema import GENERATED_MARK, SCHEMA_FILE, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-MESHES = ROOT / "meshes"
 REFERENCE = ROOT / "docs" / "plan_json.md"
 
 
@@ -33,46 +30,22 @@ def _run(args):
     return run
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory, vhm_dir):
-    """A plan.json from each writer: plan (real VHM L4), case (real VHM L3 as a mesh case), batch
-    (a synthetic L5 mesh named patient7_L5) and demo (synthetic S1, which has no foramen)."""
-    root = tmp_path_factory.mktemp("writers")
-    files = {}
-    assert _run(["plan", vhm_dir / "L4_whole.stl", "--level", "L4", "--approach", "transpedicular",
-                 "--out", root / "plan"]).exit_code in (0, 4)
-    files["plan"] = root / "plan" / "plan.json"
-    case = {"case_id": "schema-case", "levels": "L3", "plan": {"images": False, "approaches": ["transpedicular"]},
-            "input": {"meshes": {"L3": {"path": str(vhm_dir / "L3_whole.stl"), "units": "mm"}}}}
-    (root / "case.yaml").write_text(yaml.safe_dump(case))
-    assert _run(["case", root / "case.yaml", "--out", root / "case", "--workers", "1"]).exit_code in (0, 4)
-    files["case"] = root / "case" / "plan.json"
-    shutil.copy(MESHES / "L5.ply", root / "patient7_L5.ply")
-    assert _run(["batch", root / "patient7_L5.ply", "--out", root / "batch", "--workers", "1", "--frame", "RAS",
-                 "--no-progress"]).exit_code == 0
-    files["batch"] = root / "batch" / "patient7_L5" / "plan.json"
-    assert _run(["demo", "--out", root / "demo", "--level", "S1", "--no-images"]).exit_code == 0
-    files["demo"] = root / "demo" / "S1" / "plan.json"
-    return files
-
-
 @pytest.mark.parametrize("writer", ["plan", "case", "batch", "demo"])
 def test_every_written_plan_follows_the_schema_and_opens_with_show(written, writer, tmp_path):
-    document = json.loads(written[writer].read_text())
+    assert written["runs"][writer].exit_code in (0, 4), written["runs"][writer].output
+    document = json.loads(written["files"][writer].read_text())
     assert schema_problems(document) == []
     level = next(name for name, entry in document["levels"].items() if entry.get("approaches"))
     png = tmp_path / "show.png"
-    run = _run(["show", written[writer], "--level", level, "--png", png])
+    run = _run(["show", written["files"][writer], "--level", level, "--png", png])
     assert run.exit_code == 0, run.output
     pixels = np.asarray(Image.open(png).convert("RGB"), float)
     assert pixels.reshape(-1, 3).std(axis=0).max() > 20  # a drawn scene, not a blank canvas
 
 
-def test_the_anatomy_json_follows_its_record(tmp_path):
-    out = tmp_path / "anatomy.json"
-    run = _run(["anatomy", MESHES / "L4.ply", "--level", "L4", "--frame", "RAS", "--json", out])
-    assert run.exit_code == 0, run.output
-    assert schema_problems(json.loads(out.read_text()), ANATOMY_RECORD) == []
+def test_the_anatomy_json_follows_its_record(written):
+    assert written["runs"]["anatomy"].exit_code == 0
+    assert schema_problems(json.loads(written["files"]["anatomy"].read_text()), ANATOMY_RECORD) == []
 
 
 def test_the_schema_is_shipped_in_the_package():
@@ -82,16 +55,17 @@ def test_the_schema_is_shipped_in_the_package():
 
 
 def test_a_document_with_an_undescribed_field_is_never_written(written):
-    level = json.loads(written["demo"].read_text())["levels"]["S1"]
+    level = json.loads(written["files"]["demo"].read_text())["levels"]["S1"]
     level["approaches"][0]["plan"]["lucky_number_mm"] = 7.0
     with pytest.raises(RuntimeError, match="lucky_number_mm"):
         plan_document({"S1": level})
 
 
 def test_a_plan_file_breaking_the_schema_is_refused_with_the_field(written, tmp_path):
-    document = json.loads(written["demo"].read_text())
+    demo = written["files"]["demo"]
+    document = json.loads(demo.read_text())
     document["levels"]["S1"]["approaches"][0]["plan"]["verdict"] = "probably fine"
-    document["levels"]["S1"]["mesh"]["path"] = str(written["demo"].parent / document["levels"]["S1"]["mesh"]["path"])
+    document["levels"]["S1"]["mesh"]["path"] = str(demo.parent / document["levels"]["S1"]["mesh"]["path"])
     broken = tmp_path / "plan.json"
     broken.write_text(json.dumps(document))
     with pytest.raises(InputError, match=r"levels\.S1\.approaches\.0\.plan\.verdict"):

@@ -37,6 +37,7 @@ import numpy as np
 import trimesh
 
 from .._version import __version__
+from .. import text
 from ..atomic import write_files_atomic
 from ..coordinates import convert_points
 from ..device import SOURCES, DeviceProfile
@@ -200,18 +201,15 @@ def _array_from_dict(data: dict) -> np.ndarray:
 
 
 def summary_text(level_plan: LevelPlan, vertebra) -> str:
-    """A readable summary: recommendation, then every approach and side with its verdict and numbers."""
-    units = vertebra.input_units
+    """A readable summary: recommendation, then every approach and side with its verdict and
+    numbers (points in mm on the input's axes; :mod:`bvn_plan.text` rounding, no "-0")."""
     lines = [f"bvn-plan {__version__}: {level_plan.level} from {vertebra.source}", DISCLAIMER,
-             f"Points in {frame_name(vertebra)}, {units}; lengths mm; angles degrees.", ""]
+             f"Points in mm, axes of {frame_name(vertebra)} (plan.json holds them in {vertebra.input_units}); "
+             "lengths mm; angles degrees (medial + toward the midline, cranio-caudal + cranial).", ""]
     rec = level_plan.recommendation
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
     lines.append("")
-
-    def fmt(point):
-        return "(" + ", ".join(f"{x:.5g}" for x in vertebra.to_input_units(np.asarray(point, float))) + f") {units}"
-
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"
         if r.plan is None:
@@ -219,35 +217,42 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
             lines += [f"    blocked: {b}" for b in r.blocked]
             lines.append("")
             continue
-        p, n = r.plan, r.plan.numbers
-        lines.append(f"{head}: verdict {p.verdict.upper()}")
-        lines.append(f"    entry {fmt(n['entry_point'])}; bone entry {fmt(n['bone_entry_point'])}; tip {fmt(n['tip'])}")
-        lines.append(f"    tip {p.tip_to_terminus_mm:.1f} mm from the terminus; terminus {p.coverage_mm:.1f} mm inside the "
-                     f"lesion; lesion {p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm from the canal; "
-                     f"smallest clearance beyond its margin {p.min_slack_mm:.1f} mm")
-        depths = (f"    depths: skin side to bone {n['depth_skin_side_to_bone_entry_mm']:.1f} mm, introducer in bone "
-                  f"{n['depth_introducer_in_bone_mm']:.1f} mm")
-        if "arc_angle_deg" in n:
-            depths += f", cannula arc {n['depth_arc_mm']:.1f} mm (R {n['arc_radius_mm']:.0f} mm, {n['arc_angle_deg']:.0f} deg)"
-        lines.append(depths)
-        lines.append(f"    angles: medial {n['introducer_medial_angle_deg']:.1f}, cranio-caudal "
-                     f"{n['introducer_craniocaudal_angle_deg']:.1f} (to the superior endplate: "
-                     f"{n['introducer_medial_angle_to_endplate_deg']:.1f}, {n['introducer_craniocaudal_angle_to_endplate_deg']:.1f})")
-        lines.append(f"    fluoroscopy: {describe(n)}")
-        lines.append(f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
-                     f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip")
-        lines += [f"    - {reason}" for reason in p.check.reasons]
-        for a in r.alternatives:
-            lines.append(f"    runner-up: verdict {a.verdict}, tip {a.tip_to_terminus_mm:.1f} mm from the terminus, "
-                         f"smallest clearance beyond its margin {a.min_slack_mm:.1f} mm, medial "
-                         f"{a.numbers['introducer_medial_angle_deg']:.1f} deg, cranio-caudal "
-                         f"{a.numbers['introducer_craniocaudal_angle_deg']:.1f} deg")
-        lines.append("")
+        lines += _plan_lines(head, r.plan) + [_runner_up(a) for a in r.alternatives] + [""]
     notes = list(vertebra.notes) + list(level_plan.notes) + list(level_plan.landmarks.notes)
     if notes:
         lines.append("NOTES")
         lines += [f"  - {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _plan_lines(head: str, p: PathPlan) -> list[str]:
+    n, num = p.numbers, text.number
+    canal = p.check.clearances["spinal_canal:lesion"].clearance_mm
+    depths = (f"    depths: skin side to bone {num(n['depth_skin_side_to_bone_entry_mm'])} mm, introducer in bone "
+              f"{num(n['depth_introducer_in_bone_mm'])} mm")
+    if "arc_angle_deg" in n:
+        depths += (f", cannula arc {num(n['depth_arc_mm'])} mm (R {num(n['arc_radius_mm'], 0)} mm, "
+                   f"{num(n['arc_angle_deg'], 0)} deg)")
+    return [
+        f"{head}: verdict {p.verdict.upper()}",
+        f"    entry {text.point(n['entry_point'])}; bone entry {text.point(n['bone_entry_point'])}; tip {text.point(n['tip'])}",
+        f"    tip {num(p.tip_to_terminus_mm)} mm from the terminus; terminus {num(p.coverage_mm)} mm inside the lesion; "
+        f"lesion {num(canal)} mm from the canal; smallest clearance beyond its margin {num(p.min_slack_mm)} mm",
+        depths,
+        f"    angles: medial {num(n['introducer_medial_angle_deg'])}, cranio-caudal "
+        f"{num(n['introducer_craniocaudal_angle_deg'])} (to the superior endplate: "
+        f"{num(n['introducer_medial_angle_to_endplate_deg'])}, {num(n['introducer_craniocaudal_angle_to_endplate_deg'])})",
+        f"    fluoroscopy: {describe(n)}",
+        f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
+        f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip",
+        *[f"    - {reason}" for reason in p.check.reasons]]
+
+
+def _runner_up(a: PathPlan) -> str:
+    num = text.number
+    return (f"    runner-up: verdict {a.verdict}, tip {num(a.tip_to_terminus_mm)} mm from the terminus, smallest "
+            f"clearance beyond its margin {num(a.min_slack_mm)} mm, medial {num(a.numbers['introducer_medial_angle_deg'])} "
+            f"deg, cranio-caudal {num(a.numbers['introducer_craniocaudal_angle_deg'])} deg")
 
 
 def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -50,14 +50,15 @@ def schema_problems(document, record: str | None = None, limit: int = 5) -> list
 
 def _leaves(error) -> list:
     """The most specific errors under ``error``: of an anyOf (a level record, a nullable field),
-    those of the branch that got furthest into the document."""
+    those of the branch that got furthest into the document, or that failed on more than its type."""
     branches: dict = {}
     for sub in error.context or ():
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
     if not branches:
         return [error]
-    best = max(branches.values(), key=lambda group: max(len(e.absolute_path) for e in group))
-    if max(len(e.absolute_path) for e in best) <= len(error.absolute_path):
+    best = max(branches.values(), key=lambda group: (max(len(e.absolute_path) for e in group),
+                                                     any(e.validator != "type" for e in group)))
+    if max(len(e.absolute_path) for e in best) <= len(error.absolute_path) and all(e.validator == "type" for e in best):
         return [error]
     return [leaf for e in best for leaf in _leaves(e)]
 
