@@ -174,12 +174,14 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir, json_out):
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed used with --vary.")
 @click.option("--osteoporotic", is_flag=True, help="Osteoporotic bone metadata (thinner cortex, lower BV/TV).")
 @click.option("--vary", is_flag=True, help="Random anatomy within published SDs (clipped to 2 SD).")
+@json_option
 @friendly_errors
-def synth(out_dir, levels, seed, osteoporotic, vary):
+def synth(out_dir, levels, seed, osteoporotic, vary, json_out):
     """Generate synthetic vertebrae with ground-truth landmarks (mm, each level in its own vertebra
     frame: +x right, +y anterior, +z superior, origin at the body centre).
 
     With no options this regenerates the bundled meshes/ byte-for-byte."""
+    from .atomic import write_json_atomic
     from .levels import LEVELS
     from .synthetic import write_spine
 
@@ -187,6 +189,9 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
     for level, entry in manifest["levels"].items():
         click.echo(f"{level}: {entry['faces']} faces -> {out_dir}/{entry['files']['mesh']}")
     click.echo(f"manifest: {out_dir}/manifest.json")
+    if json_out:
+        write_json_atomic(json_out, manifest)
+        click.echo(f"wrote {json_out}")
 
 
 def _bundled_meshes() -> Path | None:
@@ -203,14 +208,16 @@ def _bundled_meshes() -> Path | None:
 @click.option("--level", "levels", multiple=True, help="Level(s) to plan (repeatable); default L3-S1.")
 @click.option("--images/--no-images", default=True, show_default=True,
               help="Put the 3D scenes and the AP, lateral and en-face fluoroscopy of each plan in the report.")
+@json_option
 @friendly_errors
-def demo(out_dir, levels, images):
+def demo(out_dir, levels, images, json_out):
     """The main job on the toolkit's own synthetic spine: for each level L3-S1, find the anatomy
     (and compare it with the generator's ground truth), plan every approach and side, check them,
     and write plan.json and summary.txt per level and one HTML report with pictures."""
     import time
 
     from .anatomy.find import find_anatomy
+    from .atomic import write_json_atomic
     from .landmarks import Landmarks
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
@@ -241,7 +248,10 @@ def demo(out_dir, levels, images):
         written = write_plan(level_plan, vertebra, out / level)
         planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
-        rows.append((level, time.perf_counter() - started))
+        rows.append({"level": level, "seconds": round(time.perf_counter() - started, 1),
+                     "terminus_error_mm": round(terminus_error, 3), "plan": str(written["plan"]),
+                     "recommendation": None if best is None else {"approach": best.approach, "side": best.side,
+                                                                  "verdict": best.verdict}})
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
@@ -253,7 +263,10 @@ def demo(out_dir, levels, images):
             click.echo(f"    {name}: {path}")
     report = write_report(out / "report.html", planned, ReportContext("bvn-plan demo: synthetic spine", images=images))
     click.echo(f"\nreport (open in a browser): {report}")
-    click.echo(f"planned {len(rows)} level(s) in {sum(r[1] for r in rows):.1f} s; outputs in {out.resolve()}")
+    click.echo(f"planned {len(rows)} level(s) in {sum(r['seconds'] for r in rows):.1f} s; outputs in {out.resolve()}")
+    if json_out:
+        write_json_atomic(json_out, {"levels": rows, "report": str(report)})
+        click.echo(f"wrote {json_out}")
 
 
 #: Files larger than this (bytes; ~500k faces as binary STL) are announced before they are read.
@@ -425,7 +438,7 @@ def render(mesh, level, units, frame, start, tip, radius, ct, pedicle, pixel_mm,
 def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field, json_out):
     """Predict the ablation zone of one probe and print its size."""
     from .atomic import write_bytes_atomic
-    from .console import emit
+    from .console import emit, steps_bar
     from .device import DeviceProfile
     from .errors import InputError
     from .lesion import EllipsoidLesion
@@ -442,8 +455,11 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         zone = EllipsoidLesion.from_probe(tip_mm, direction, device)
     else:
         settings = ThermalSettings(tissue_set, damage, heating)
-        result = (simulate_axisymmetric(tip_mm, direction, device, settings) if model == "axisymmetric"
-                  else simulate_voxel(v.mesh, [(tip_mm, direction)], device, settings))
+        if model == "axisymmetric":
+            result = simulate_axisymmetric(tip_mm, direction, device, settings)
+        else:
+            with steps_bar("voxel bioheat") as step:  # a minute or more
+                result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, settings, progress=step)
         zone = result.lesion
     ext = os.path.splitext(out)[1].lower() if out else None
     if out and ext not in (".stl", ".ply", ".obj"):
@@ -479,12 +495,14 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
               help="Approach(es) to plan (repeatable; default: all three).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for plan.json and summary.txt (created if missing).")
+@json_option
 @friendly_errors
-def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir):
+def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches, out_dir, json_out):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt.
 
     Exit code 0 with a recommendation, 4 when no approach gives a safe plan (the files say why)."""
+    from .atomic import write_json_atomic
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
@@ -503,6 +521,11 @@ def plan(mesh, level, units, frame, depth_fraction, height_fraction, approaches,
     for reason in level_plan.recommendation_reasons:
         click.echo(f"  - {reason}")
     click.echo(f"wrote {written['plan']} and {written['summary']}")
+    if json_out:
+        write_json_atomic(json_out, {"level": level_plan.level, "recommendation": None if rec is None else {
+            "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
+            "reasons": list(level_plan.recommendation_reasons), **{k: str(v) for k, v in written.items()}})
+        click.echo(f"wrote {json_out}")
     if rec is None:
         sys.exit(NoSafePlanError.exit_code)
 
@@ -549,7 +572,7 @@ def case_command(case_file, out_dir, images, workers, json_out):
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
-    from .console import emit, progress
+    from .console import emit, progress, typed_row
     from .workflow.case import load_case, plan_case
 
     case = load_case(case_file)
@@ -561,7 +584,7 @@ def case_command(case_file, out_dir, images, workers, json_out):
         "out": str(result.out_dir),
         "eligibility": None if result.eligibility is None else {"verdict": result.eligibility.verdict,
                                                                 "reasons": result.eligibility.reasons},
-        "levels": result.rows,
+        "levels": [typed_row(row) for row in result.rows],
     }, json_out)
     statuses = {row["status"] for row in result.rows}
     if "refused" in statuses:

@@ -41,10 +41,21 @@ def progress(total: int, description: str):
         yield lambda done: bar.update(task, advance=1, done=f"done: {done}")
 
 
+@contextlib.contextmanager
+def steps_bar(description: str):
+    """A progress bar on stderr for a computation that reports (steps done, steps in all)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _table(title: str | None, header: tuple[str, ...], rows: list[tuple]):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    table = Table(title=title, title_justify="left", show_edge=False, header_style="bold", show_header=any(header))
     for i, name in enumerate(header):
         table.add_column(name, justify="right" if i and name.endswith(")") else "left")
     for row in rows:
@@ -103,16 +114,22 @@ def _render(r: dict) -> list:
     return [f"wrote {f}" for f in r["written"]]
 
 
-def _cell(item: str, digits: int = 1) -> str:
-    """A summary.csv cell (text, 2 decimals) as the console rounds it; empty stays empty."""
+def typed_row(row: dict) -> dict:
+    """A summary.csv row for JSON: numbers as numbers (columns ending _mm, _deg, _hu), empty cells null."""
+    return {k: (None if v in ("", None) else float(v) if k.endswith(("_mm", "_deg", "_hu")) else v)
+            for k, v in row.items()}
+
+
+def _cell(item, digits: int = 1) -> str:
+    """A summary cell as the console rounds it; empty (None) stays empty."""
     return text.number(float(item), digits) if item not in ("", None) else ""
 
 
 def _case(r: dict) -> list:
-    rows = [(row["level"], row["status"], row["eligibility"], f"{row['side']} {row['approach']}".strip(),
-             row["checker_verdict"], _cell(row["tip_to_terminus_mm"]), _cell(row["min_clearance_beyond_margin_mm"]),
+    rows = [(row["level"], row["status"], row["eligibility"], f"{row['side'] or ''} {row['approach'] or ''}".strip(),
+             row["checker_verdict"] or "", _cell(row["tip_to_terminus_mm"]), _cell(row["min_clearance_beyond_margin_mm"]),
              f"{_cell(row['introducer_medial_deg'], 0)} / {_cell(row['introducer_craniocaudal_deg'], 0)}".strip(" /"),
-             row["message"]) for row in r["levels"]]
+             row["message"] or "") for row in r["levels"]]
     parts = []
     if r["eligibility"] is not None:
         parts.append(f"eligibility: {r['eligibility']['verdict']}")

@@ -55,7 +55,8 @@ def label(key: str) -> str:
     a dotted name ('bone_density.t_score') reads part by part ('Bone density: T-score')."""
     if "." in key:
         first, *rest = key.split(".")
-        rest = [LABELS.get(part) or label(part)[:1].lower() + label(part)[1:] for part in rest]
+        rest = [LABELS.get(part) or (label(part) if part[:1].isupper() else label(part)[:1].lower() + label(part)[1:])
+                for part in rest]
         return ": ".join([label(first), *rest])
     if key in LABELS:
         return LABELS[key]

@@ -81,6 +81,8 @@ def test_case_prints_a_summary_and_writes_its_record_with_json(written):
     assert "{" not in run.stdout and "L3" in run.stdout and "eligibility" in run.stdout
     record = json.loads(written["files"]["case_result"].read_text())
     assert [row["level"] for row in record["levels"]] == ["L3"]
+    numbers = [v for row in record["levels"] for k, v in row.items() if k.endswith(("_mm", "_deg"))]
+    assert numbers and all(v is None or isinstance(v, float) for v in numbers)  # numbers, not strings
 
 
 def test_the_report_speaks_plain_words_and_cites_each_source_once(written):
@@ -137,3 +139,16 @@ def test_render_spine_takes_a_folder_as_the_other_examples(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert (out / "spine_L1_S1.png").stat().st_size > 10_000 and f"wrote {out / 'spine_L1_S1.png'}" in run.stdout
+
+
+def test_voxel_bioheat_reports_every_time_step_for_its_progress_bar(vhm_dir):
+    from bvn_plan import Vertebra
+    from bvn_plan.thermal import VoxelGrid, simulate_voxel
+
+    calls = []
+    bone = Vertebra.load(vhm_dir / "L4_whole.stl").mesh
+    simulate_voxel(bone, [([16.0, 0.0, 64.0], [0.0, 1.0, 0.0])], grid=VoxelGrid(spacing_mm=0.5, half_width_mm=8.0,
+                                                                              time_step_s=60.0),
+                   progress=lambda done, total: calls.append((done, total)))
+    total = calls[-1][1]
+    assert calls == [(i, total) for i in range(1, total + 1)] and total >= 15  # 900 s in 60 s steps and a start
