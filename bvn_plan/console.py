@@ -94,7 +94,7 @@ def _anatomy(r: dict) -> list:
     points = [(text.label(k), text.point(v)) for k, v in r["landmarks_mm"].items()]
     morphometry = [(text.label(k), text.number(v)) for k, v in r["morphometry"].items()]
     weakest = min(r["confidence"].items(), key=lambda kv: kv[1]) if r["confidence"] else None
-    parts = [f"{r['level']} from {r['source']}; points in mm, axes of the {r['frame']}",
+    parts = [f"{r['level']} from {r['source']}; points in mm, frame: {r['frame']}",
              _table("landmarks", ("landmark", "point (mm)"), points),
              _table("morphometry", ("measure", "value"), morphometry)]
     if weakest:

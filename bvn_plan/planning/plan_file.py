@@ -204,7 +204,7 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
     """A readable summary: recommendation, then every approach and side with its verdict and
     numbers (points in mm on the input's axes; :mod:`bvn_plan.text` rounding, no "-0")."""
     lines = [f"bvn-plan {__version__}: {level_plan.level} from {vertebra.source}", DISCLAIMER,
-             f"Points in mm, axes of {frame_name(vertebra)} (plan.json holds them in {vertebra.input_units}); "
+             f"Points in mm, frame: {frame_name(vertebra)} (plan.json holds them in {vertebra.input_units}); "
              "lengths mm; angles degrees (medial + toward the midline, cranio-caudal + cranial).", ""]
     rec = level_plan.recommendation
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))

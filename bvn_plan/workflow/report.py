@@ -240,7 +240,7 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
     vertebra, level_plan, plan, hu = outcome.vertebra, outcome.level_plan, outcome.chosen, outcome.ct_hu
     reasons = outcome.chosen_reasons or level_plan.recommendation_reasons
     level = level_plan.level
-    out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in mm, axes of "
+    out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in mm, frame: "
            f"{_e(frame_name(vertebra))}; lengths mm; angles degrees (medial + toward the midline, cranio-caudal + "
            "cranial); field reference: docs/plan_json.md</small></p>"]
     if plan is None:
