@@ -316,11 +316,12 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
         version = doc.get("format_version") if isinstance(doc, dict) else None
         raise InputError(f"{plan_file} is not a bvn-plan plan.json of format_version {FORMAT_VERSION} (it has "
                          f"{version}): write it again with 'bvn-plan plan' or 'bvn-plan case'")
-    problems = schema_problems(doc)
+    levels = doc.get("levels")
+    name, entry = _choose_level(levels if isinstance(levels, dict) else {}, level, plan_file)
+    problems = schema_problems({**doc, "levels": {name: entry}})  # the level read (a second per level)
     if problems:
         raise InputError(f"{plan_file} does not follow the plan schema (docs/plan_json.md): " + "; ".join(problems) +
                          ". Write it again with 'bvn-plan plan' or 'bvn-plan case', or fix those fields")
-    name, entry = _choose_level(doc["levels"], level, plan_file)
     try:
         vertebra = _load_vertebra(entry, plan_file.parent)
         unit_mm = vertebra.scale_to_mm
@@ -338,7 +339,8 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
 def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str, dict]:
     """The requested level's record, or the first one with a planned path."""
     if level is None:
-        planned = [n for n, e in levels.items() if any(a.get("plan") for a in e.get("approaches", []))]
+        planned = [n for n, e in levels.items() if isinstance(e, dict) and isinstance(e.get("approaches"), list)
+                   and any(isinstance(a, dict) and a.get("plan") for a in e["approaches"])]
         level = (planned or list(levels) or [None])[0]
         if level is None:
             raise InputError(f"{plan_file} holds no level")
@@ -346,6 +348,8 @@ def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str
     if level not in levels:
         raise InputError(f"{plan_file} holds no level {level}; it holds {', '.join(levels)}")
     entry = levels[level]
+    if not isinstance(entry, dict):
+        raise InputError(f"{plan_file}: level {level} is not a level record (docs/plan_json.md)")
     if "approaches" not in entry:
         why = entry.get("error") or entry.get("status") or "not planned"
         raise InputError(f"{plan_file}: level {level} has no plan ({why})")
