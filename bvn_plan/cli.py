@@ -59,6 +59,12 @@ def terminus_options(command):
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
 
 
+def json_option(command):
+    """The --json FILE option: the command's result for machines (the console shows the summary)."""
+    return click.option("--json", "json_out", type=click.Path(dir_okay=False),
+                        help="Also write the result here (JSON, written whole or not at all).")(command)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, BvnPlanWarning):
         click.secho(f"warning: {message}", fg="yellow", err=True)
@@ -106,14 +112,17 @@ def main(debug):
 @click.option("--level", help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
+@json_option
 @friendly_errors
-def info(mesh, level, units, frame):
+def info(mesh, level, units, frame, json_out):
     """Load a vertebra mesh, check it and print what was read (size, units, repairs)."""
     from .vertebra import Vertebra
 
+    from .console import emit
+
     v = Vertebra.load(mesh, level=level, units=units, frame=frame)
     m = v.mesh
-    click.echo(json.dumps({
+    emit("info", {
         "source": v.source,
         "level": v.level,
         "patient_frame": v.patient_frame,
@@ -125,7 +134,7 @@ def info(mesh, level, units, frame):
         "extents_mm": [round(float(x), 2) for x in m.extents],
         "volume_mm3": round(float(m.volume), 1) if m.is_watertight else None,
         "notes": v.notes,
-    }, indent=2))
+    }, json_out)
 
 
 @main.command("labelmap")
@@ -135,14 +144,16 @@ def info(mesh, level, units, frame):
               help="Label numbering when the file carries no label names.")
 @click.option("--smoothing", type=click.IntRange(0), default=20, show_default=True,
               help="Windowed-sinc smoothing iterations (0 = raw marching-cubes staircase).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write <level>.stl (RAS mm) here.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write <level>.ply (RAS mm) here.")
+@json_option
 @friendly_errors
-def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
+def labelmap_command(labelmap, levels, scheme, smoothing, out_dir, json_out):
     """Mesh vertebra levels of a NIfTI labelmap (TotalSegmentator, VerSe, or a folder of masks)
     in RAS mm, check the level labelling and print a summary."""
     import os
 
     from .atomic import write_bytes_atomic
+    from .console import emit
     from .workflow.labelmap import load_labelmap
 
     lm = load_labelmap(labelmap, scheme=scheme)
@@ -163,7 +174,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
             entry["file"] = os.path.join(out_dir, f"{v.level}.ply")
             write_bytes_atomic(entry["file"], v.mesh.export(file_type="ply"))
         summary["levels"][v.level] = entry
-    click.echo(json.dumps(summary, indent=2))
+    emit("labelmap", summary, json_out)
 
 
 @main.command()
@@ -173,12 +184,14 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir):
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed used with --vary.")
 @click.option("--osteoporotic", is_flag=True, help="Osteoporotic bone metadata (thinner cortex, lower BV/TV).")
 @click.option("--vary", is_flag=True, help="Random anatomy within published SDs (clipped to 2 SD).")
+@json_option
 @friendly_errors
-def synth(out_dir, levels, seed, osteoporotic, vary):
+def synth(out_dir, levels, seed, osteoporotic, vary, json_out):
     """Generate synthetic vertebrae with ground-truth landmarks (mm, each level in its own vertebra
     frame: +x right, +y anterior, +z superior, origin at the body centre).
 
     With no options this regenerates the bundled meshes/ byte-for-byte."""
+    from .atomic import write_json_atomic
     from .levels import LEVELS
     from .synthetic import write_spine
 
@@ -186,6 +199,9 @@ def synth(out_dir, levels, seed, osteoporotic, vary):
     for level, entry in manifest["levels"].items():
         click.echo(f"{level}: {entry['faces']} faces -> {out_dir}/{entry['files']['mesh']}")
     click.echo(f"manifest: {out_dir}/manifest.json")
+    if json_out:
+        write_json_atomic(json_out, manifest)
+        click.echo(f"wrote {json_out}")
 
 
 def _bundled_meshes() -> Path | None:
@@ -202,14 +218,16 @@ def _bundled_meshes() -> Path | None:
 @click.option("--level", "levels", multiple=True, help="Level(s) to plan (repeatable); default L3-S1.")
 @click.option("--images/--no-images", default=True, show_default=True,
               help="Put the 3D scenes and the AP, lateral and en-face fluoroscopy of each plan in the report.")
+@json_option
 @friendly_errors
-def demo(out_dir, levels, images):
+def demo(out_dir, levels, images, json_out):
     """The main job on the toolkit's own synthetic spine: for each level L3-S1, find the anatomy
     (and compare it with the generator's ground truth), plan every approach and side, check them,
     and write plan.json and summary.txt per level and one HTML report with pictures."""
     import time
 
     from .anatomy.find import find_anatomy
+    from .atomic import write_json_atomic
     from .landmarks import Landmarks
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
@@ -240,7 +258,10 @@ def demo(out_dir, levels, images):
         written = write_plan(level_plan, vertebra, out / level)
         planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
-        rows.append((level, time.perf_counter() - started))
+        rows.append({"level": level, "seconds": round(time.perf_counter() - started, 1),
+                     "terminus_error_mm": round(terminus_error, 3), "plan": str(written["plan"]),
+                     "recommendation": None if best is None else {"approach": best.approach, "side": best.side,
+                                                                  "verdict": best.verdict}})
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
@@ -252,7 +273,10 @@ def demo(out_dir, levels, images):
             click.echo(f"    {name}: {path}")
     report = write_report(out / "report.html", planned, ReportContext("bvn-plan demo: synthetic spine", images=images))
     click.echo(f"\nreport (open in a browser): {report}")
-    click.echo(f"planned {len(rows)} level(s) in {sum(r[1] for r in rows):.1f} s; outputs in {out.resolve()}")
+    click.echo(f"planned {len(rows)} level(s) in {sum(r['seconds'] for r in rows):.1f} s; outputs in {out.resolve()}")
+    if json_out:
+        write_json_atomic(json_out, {"levels": rows, "report": str(report)})
+        click.echo(f"wrote {json_out}")
 
 
 #: Files larger than this (bytes; ~500k faces as binary STL) are announced before they are read.
@@ -308,8 +332,9 @@ def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fract
     """Find the anatomy of one vertebra: frame, symmetry plane, endplates, posterior wall, canal,
     pedicles, basivertebral foramen, BVN terminus and morphometry."""
     from .anatomy.find import anatomy_report, export_landmark_meshes
-    from .atomic import write_json_atomic
+    from .console import emit
     from .landmarks import TerminusParameters
+    from .planning.plan_schema import ANATOMY_RECORD, check_written
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
@@ -317,11 +342,7 @@ def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fract
     report = anatomy_report(vertebra, terminus, landmarks)
     if export_dir:
         report["exported_meshes"] = [str(p) for p in export_landmark_meshes(vertebra, export_dir, landmarks=landmarks)]
-    if json_out:
-        write_json_atomic(json_out, report)
-        click.echo(f"wrote {json_out}")
-    else:
-        click.echo(json.dumps(report, indent=2))
+    emit("anatomy", check_written(report, ANATOMY_RECORD), json_out)
 
 
 @main.command()
@@ -394,11 +415,14 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
 @click.option("--transparent/--opaque", default=None,
               help="Bone translucent or opaque (default: translucent whenever an instrument is drawn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
+@json_option
 @friendly_errors
-def render(source, level, units, frame, trust_level, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir):
+def render(source, level, units, frame, trust_level, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir,
+           json_out):
     """Render the 3D scene (one PNG per camera) and the AP, lateral and en-face fluoroscopy (PNG) of
     SOURCE: a plan.json (its recommended path, lesion and check) or a vertebra mesh (with --level;
     an instrument from --start/--tip)."""
+    from .console import emit
     from .errors import InputError
     from .paths import InstrumentPath
     from .viz import FluoroSettings, ScenePlan, plan_file_pictures, write_pictures
@@ -420,8 +444,7 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
                                           radius)] if start else [])
         written = write_pictures(v, _find_anatomy(v), ScenePlan(paths), out_dir, camera,
                                  FluoroSettings(pedicle, pixel_mm, ct=ct), transparent)
-    for file in written.values():
-        click.echo(f"wrote {file}")
+    emit("render", {"written": [str(file) for file in written.values()]}, json_out)
 
 
 @main.command()
@@ -443,10 +466,12 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
               help="Write the lesion surface (.stl/.ply/.obj) in the mesh's frame and units.")
 @click.option("--field", type=click.Path(dir_okay=False),
               help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
+@json_option
 @friendly_errors
-def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field):
+def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field, json_out):
     """Predict the ablation zone of one probe and print its size."""
     from .atomic import write_bytes_atomic
+    from .console import emit, steps_bar
     from .device import DeviceProfile
     from .errors import InputError
     from .lesion import EllipsoidLesion
@@ -464,29 +489,36 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         zone = EllipsoidLesion.from_probe(tip_mm, direction, device)
     else:
         settings = ThermalSettings(tissue_set, damage, heating)
-        result = (simulate_axisymmetric(tip_mm, direction, device, settings) if model == "axisymmetric"
-                  else simulate_voxel(v.mesh, [(tip_mm, direction)], device, settings))
+        if model == "axisymmetric":
+            result = simulate_axisymmetric(tip_mm, direction, device, settings)
+        else:
+            with steps_bar("voxel bioheat") as step:  # a minute or more
+                result = simulate_voxel(v.mesh, [(tip_mm, direction)], device, settings, progress=step)
         zone = result.lesion
     ext = os.path.splitext(out)[1].lower() if out else None
     if out and ext not in (".stl", ".ply", ".obj"):
         raise InputError(f"--out {out}: write the lesion as .stl, .ply or .obj")
     if field and os.path.splitext(field)[1].lower() != ".vti":
         raise InputError(f"--field {field}: the temperature field is written as .vti")
+    if field and result is None:
+        raise InputError("--field needs a thermal model (--model axisymmetric or voxel): the ellipsoid has no field")
+    written = []
     if out:
         surface = zone.surface_mesh().copy()
         surface.apply_scale(1.0 / v.scale_to_mm)
-        write_bytes_atomic(out, surface.export(file_type=ext[1:]))
-    if field and result is not None:
+        written.append(str(write_bytes_atomic(out, surface.export(file_type=ext[1:]))))
+    if field:
         partial = Path(field).with_name(f".{Path(field).name}.tmp.vti")
         result.to_pyvista().save(partial)
         os.replace(partial, field)  # whole or not at all
-    click.echo(json.dumps({
+        written.append(field)
+    emit("lesion", {
         "model": model, "tissue": tissue_set, "damage": damage,
         "heating": heating,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
-        "device": device.to_dict(),
-    }, indent=2))
+        "device": device.to_dict(), "written": written,
+    }, json_out)
 
 
 @main.command()
@@ -499,14 +531,17 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
               help="Folder for plan.json and summary.txt (created if missing).")
 @click.option("--images", is_flag=True,
               help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
+@json_option
 @friendly_errors
-def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images):
+def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
+         json_out):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
 
     Exit code 0 with a passing recommendation, 6 when only plans with warnings remain (the first line
     says so), 4 when no approach gives a safe plan (the files say why)."""
+    from .atomic import write_json_atomic
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
@@ -534,6 +569,11 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
         pictures = write_pictures(vertebra, landmarks, shown, os.path.join(out_dir, "pictures"),
                                   settings=FluoroSettings(pedicle=rec.side if rec else "right"))
         click.echo(f"wrote {len(pictures)} pictures in {os.path.join(out_dir, 'pictures')}")
+    if json_out:
+        write_json_atomic(json_out, {"level": level_plan.level, "recommendation": None if rec is None else {
+            "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
+            "reasons": list(level_plan.recommendation_reasons), **{k: str(v) for k, v in written.items()}})
+        click.echo(f"wrote {json_out}")
     if rec is None:
         sys.exit(NoSafePlanError.exit_code)
     if rec.verdict != "pass":
@@ -554,8 +594,12 @@ def show(plan_file, png, approach, side, camera, level):
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
     's' switches the side."""
+    from .errors import InputError
     from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
 
+    if not png and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("no display to open the window on (DISPLAY is not set): render off-screen with --png FILE, "
+                         "or run show where a display is available (e.g. ssh -X)")
     show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     if png:
         click.echo(f"wrote {png}")
@@ -568,28 +612,32 @@ def show(plan_file, png, approach, side, camera, level):
 @click.option("--images/--no-images", default=None,
               help="Render the report's pictures (default: the case file's plan.images, else yes).")
 @click.option("--workers", type=click.IntRange(1), default=None,
-              help="Worker processes planning the levels side by side [default: bvn_plan.workflow.case.CASE_WORKERS].")
+              help="Worker processes planning the levels side by side, at most one per level and core "
+                   "[default: 2].")  # workflow.case.CASE_WORKERS, checked by tests/test_cli.py
 @trust_level_option
+@json_option
 @friendly_errors
-def case_command(case_file, out_dir, images, workers, trust_level):
+def case_command(case_file, out_dir, images, workers, trust_level, json_out):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
     checklist, plans, HTML report and 3D Slicer files.
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
+    from .console import emit, progress, typed_row
     from .workflow.case import load_case, plan_case
 
     case = load_case(case_file)
     if images is not None:
         case.images = images
     case.trust_level = case.trust_level or trust_level
-    result = plan_case(case, out_dir, **({} if workers is None else {"workers": workers}))
-    click.echo(json.dumps({
+    with progress(len(case.levels) + 1, f"case {case.case_id}") as advance:
+        result = plan_case(case, out_dir, progress=advance, **({} if workers is None else {"workers": workers}))
+    emit("case", {
         "out": str(result.out_dir),
         "eligibility": None if result.eligibility is None else {"verdict": result.eligibility.verdict,
                                                                 "reasons": result.eligibility.reasons},
-        "levels": result.rows,
-    }, indent=2))
+        "levels": [typed_row(row) for row in result.rows],
+    }, json_out)
     statuses = {row["status"] for row in result.rows}
     if "refused" in statuses:
         sys.exit(AnatomyError.exit_code)
@@ -616,24 +664,27 @@ def case_command(case_file, out_dir, images, workers, trust_level):
 @trust_level_option
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Dask's progress bar and the dashboard address on stderr.")
+@json_option
 @friendly_errors
-def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, trust_level, progress):
+def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, images, redo, trust_level, progress,
+          json_out):
     """Plan many case files and/or meshes (or folders of them) into OUT in parallel on Dask;
     resumable (finished cases are skipped), with OUT/summary.csv (one row per case and level),
     OUT/cohort_report.html and OUT/attempts/. An input that cannot be planned (e.g. a mesh whose
     name does not tell its level) fails alone. Exit code 5 when some cases failed (their rows say why)."""
+    from .console import emit
     from .workflow.batch import batch_cases, run_batch
 
     inputs = batch_cases(list(inputs), level=level, units=units, frame=frame, stage=stage, images=images,
                          trust_level=trust_level)
     result = run_batch(inputs, out_dir, workers=workers, scheduler=scheduler, progress=progress, redo=redo)
-    click.echo(json.dumps({
+    emit("batch", {
         "out": out_dir, "summary": f"{out_dir}/summary.csv", "report": f"{out_dir}/cohort_report.html",
         "planned": len(result.planned),
         "skipped_as_done": len(result.skipped), "failed": result.failed,
         "seconds": round(result.seconds, 1), "vertebrae_per_minute": round(result.vertebrae_per_minute, 1),
         "dask_dashboard": result.dashboard,
-    }, indent=2))
+    }, json_out)
     if result.failed:
         sys.exit(BATCH_FAILURES_EXIT_CODE)
 

@@ -57,7 +57,7 @@ def caption(level: str, approach: str, plan, blocked: list[str]) -> tuple[str, l
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", nargs="+", default=list(TREATABLE_LEVELS), help="levels to compare")
     parser.add_argument("--out", type=Path, help="write PNGs and summary.txt here instead of opening windows")
     args = parser.parse_args(argv)

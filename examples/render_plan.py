@@ -22,9 +22,9 @@ MESHES = Path(__file__).resolve().parents[1] / "meshes"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent), help="folder for the PNGs")
-    parser.add_argument("--level", default="L4")
+    parser.add_argument("--level", default="L4", help="level of the bundled spine (L1-S1)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     out = Path(args.out)

@@ -1,6 +1,6 @@
 """Render the bundled synthetic spine L1-S1 (meshes/) as assembled, into a PNG for the README.
 
-Usage: python examples/render_spine.py [--meshes meshes] [--out examples/spine_L1_S1.png]
+Usage: python examples/render_spine.py [--meshes meshes] [--out examples]   (writes OUT/spine_L1_S1.png)
 
 Reads each level's PLY (its own vertebra frame, mm) and its placement from meshes/manifest.json,
 and draws three off-screen views: left lateral, posterior oblique and anterior. Run
@@ -55,12 +55,15 @@ def render(meshes_dir: Path, out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--meshes", type=Path, default=ROOT / "meshes")
-    parser.add_argument("--out", type=Path, default=ROOT / "examples" / "spine_L1_S1.png")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--meshes", type=Path, default=ROOT / "meshes", help="folder of the synthetic spine")
+    parser.add_argument("--out", type=Path, default=ROOT / "examples",
+                        help="folder for spine_L1_S1.png (created if missing), as the other examples take")
     args = parser.parse_args()
-    render(args.meshes, args.out)
-    print(f"wrote {args.out}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    picture = args.out / "spine_L1_S1.png"
+    render(args.meshes, picture)
+    print(f"wrote {picture}")
 
 
 if __name__ == "__main__":

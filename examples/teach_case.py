@@ -95,7 +95,7 @@ def steps(level: str):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--level", default="L4", help="level of the bundled spine (L1-S1)")
     parser.add_argument("--out", type=Path, help="write PNGs and index.html here instead of opening windows")
     args = parser.parse_args(argv)

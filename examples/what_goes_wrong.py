@@ -78,7 +78,7 @@ def cases(level: str):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--level", default="L4", help="level of the bundled spine (L1-S1)")
     parser.add_argument("--out", type=Path, help="write PNGs and verdicts.txt here instead of opening windows")
     args = parser.parse_args(argv)

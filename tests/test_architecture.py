@@ -13,7 +13,7 @@ MAX_FUNCTION_LINES = 100
 MAX_CLASS_LINES = 300
 MAX_PARAMETERS = 8
 #: Modules whose import `import bvn_plan` must not trigger (rendering, NIfTI, command line).
-HEAVY_MODULES = ("pyvista", "vtkmodules.vtkRenderingCore", "nibabel", "click", "matplotlib", "dask")
+HEAVY_MODULES = ("pyvista", "vtkmodules.vtkRenderingCore", "nibabel", "click", "matplotlib", "dask", "rich")
 
 
 def _units():

@@ -145,7 +145,8 @@ def test_batch_on_a_dask_cluster_survives_a_killed_worker_and_resumes(cohort, re
         scheduler_file = _start_cluster(tmp_path, processes)
         workers = {p.pid for p in processes[1:]}
         command = [sys.executable, "-m", "bvn_plan.cli", "batch", *map(str, cohort), "--out", str(out), "--frame", "RAS",
-                   "--stage", "anatomy", "--scheduler", str(scheduler_file), "--no-progress"]
+                   "--stage", "anatomy", "--scheduler", str(scheduler_file), "--no-progress",
+                   "--json", str(tmp_path / "batch.json")]
         batch = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         processes.append(batch)
         # kill the worker of the first case that starts, while it plans that case
@@ -164,7 +165,7 @@ def test_batch_on_a_dask_cluster_survives_a_killed_worker_and_resumes(cohort, re
         assert victim is not None, "no case started"
         stdout, _ = batch.communicate(timeout=TIMEOUT_S)
         assert batch.returncode == 0, stdout
-        report = json.loads(stdout)
+        report = json.loads((tmp_path / "batch.json").read_text())
         assert report["planned"] == N_VERTEBRAE and report["failed"] == {}
         assert _summary(out) == reference
         _case_folders_whole(out)
@@ -178,7 +179,8 @@ def test_batch_on_a_dask_cluster_survives_a_killed_worker_and_resumes(cohort, re
 
         again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
         assert again.returncode == 0, again.stderr
-        assert json.loads(again.stdout)["skipped_as_done"] == N_VERTEBRAE and json.loads(again.stdout)["planned"] == 0
+        again_report = json.loads((tmp_path / "batch.json").read_text())
+        assert again_report["skipped_as_done"] == N_VERTEBRAE and again_report["planned"] == 0
         assert {f.stem: [a["event"] for a in read_attempts(out, f.stem)] for f in cohort} == events
         assert _summary(out) == reference
     finally:

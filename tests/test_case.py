@@ -103,7 +103,7 @@ def test_every_level_is_planned_or_refused_with_its_reason_and_summarised(planne
     html = (out / "report.html").read_text()
     assert "not a medical device" in html and "INDICATED" in html and "Interv Pain Med 2025;4(4):100654" in html
     assert all(f"<h2>{level}</h2>" in html for level in LEVELS)
-    assert "introducer_diameter_mm" in html and "canal_lesion" in html and "depth_fraction" in html
+    assert "Introducer diameter (mm)" in html and "canal_lesion" in html and "Depth fraction" in html  # plain labels
 
 
 def test_case_plan_file_reloads_every_level_from_its_slicer_mesh(planned, tmp_path):

@@ -1,5 +1,6 @@
 """Loading vertebra meshes: formats, units, repairs and the errors bad input gets."""
 
+import json
 import subprocess
 import sys
 
@@ -170,9 +171,12 @@ def _cli(*args):
 
 
 def test_cli_info_reports_units_and_errors_cleanly(vhm_dir, tmp_path):
-    ok = _cli("info", str(vhm_dir / "L4_whole_original_metres.obj"))
+    ok = _cli("info", str(vhm_dir / "L4_whole_original_metres.obj"), "--json", str(tmp_path / "info.json"))
     assert ok.returncode == 0, ok.stderr
-    assert '"input_units": "m"' in ok.stdout and '"genus": 1' in ok.stdout
+    record = json.loads((tmp_path / "info.json").read_text())
+    assert record["input_units"] == "m" and record["genus"] == 1
+    size = " x ".join(f"{x:.1f}" for x in record["extents_mm"])
+    assert "units of the file" in ok.stdout and size in ok.stdout and "e-0" not in ok.stdout  # the summary, in mm
     assert "METRES" in ok.stderr
     missing = _cli("info", str(tmp_path / "nope.stl"))
     assert missing.returncode == 2

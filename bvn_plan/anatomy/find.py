@@ -88,8 +88,8 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
         raise AnatomyError("anatomy too doubtful to plan on: " + ", ".join(
             f"{k} confidence {v:.2f}" for k, v in sorted(doubtful.items())) + ". " + "; ".join(notes))
     found.notes = notes
-    for message in notes:
-        warnings.warn(message, BvnPlanWarning, stacklevel=2)
+    for message in notes:  # the warning names its level (a case plans several at once); the note sits in it
+        warnings.warn(f"{level}: {message}", BvnPlanWarning, stacklevel=2)
     return found
 
 

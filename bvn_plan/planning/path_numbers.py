@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import text
 from ..landmarks import Landmarks
 from ..paths import InstrumentPath
 from .approach import SKIN_TO_BONE_MM, introducer_angles
@@ -137,15 +138,14 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, organs
 
 
 def describe(numbers: dict) -> str:
-    """The fluoroscopic positions in one sentence, e.g. for the summary."""
+    """The fluoroscopic positions in one sentence, e.g. for the summary (no "-0")."""
+    num = text.number
     ap = numbers["ap_tip_from_midline_mm"]
-    percent = numbers["ap_tip_from_midline_percent_half_width"]
-    percent = 0.0 if abs(percent) < 0.5 else percent  # no "-0%"
-    where = "at the midline" if abs(ap) < 2.0 else (f"{abs(ap):.1f} mm {'toward the entry side' if ap > 0 else 'past the midline'}")
-    text = (f"AP: tip {where} ({percent:.0f}% of the half width), "
-            f"{numbers['tip_height_percent']:.0f}% of the body height; lateral: tip at "
-            f"{numbers['lateral_tip_depth_percent']:.0f}% of the body depth from the posterior wall")
+    where = "at the midline" if abs(ap) < 2.0 else (f"{num(abs(ap))} mm {'toward the entry side' if ap > 0 else 'past the midline'}")
+    sentence = (f"AP: tip {where} ({num(numbers['ap_tip_from_midline_percent_half_width'], 0)}% of the half width), "
+                f"{num(numbers['tip_height_percent'], 0)}% of the body height; lateral: tip at "
+                f"{num(numbers['lateral_tip_depth_percent'], 0)}% of the body depth from the posterior wall")
     if "arc_start_past_posterior_wall_mm" in numbers:
-        text += (f", cannula starts bending {numbers['arc_start_past_posterior_wall_mm']:.1f} mm past the posterior wall "
-                 f"({numbers['lateral_arc_start_depth_percent']:.0f}% of the depth)")
-    return text
+        sentence += (f", cannula starts bending {num(numbers['arc_start_past_posterior_wall_mm'])} mm past the posterior "
+                     f"wall ({num(numbers['lateral_arc_start_depth_percent'], 0)}% of the depth)")
+    return sentence

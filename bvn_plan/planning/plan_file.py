@@ -1,7 +1,8 @@
 """The plan file: ``plan.json`` (machine-readable, one or more levels) and ``summary.txt`` (for people).
 
 One format, written by ``bvn-plan plan`` (:func:`write_plan`, one level) and ``bvn-plan case``
-(:func:`plan_document` with the case's fields), read by :func:`read_plan` (``bvn-plan show``).
+(:func:`plan_document` with the case's fields), read by :func:`read_plan` (``bvn-plan show``), both checked against the plan schema
+(:mod:`.plan_schema`, field reference docs/plan_json.md).
 Its top level holds ``format`` and ``format_version`` (:data:`FORMAT_VERSION`), ``tool``,
 ``disclaimer`` and ``levels``: per level name one :func:`level_to_dict` record with
 
@@ -36,6 +37,7 @@ import numpy as np
 import trimesh
 
 from .._version import __version__
+from .. import text
 from ..atomic import write_files_atomic
 from ..coordinates import convert_points
 from ..device import SOURCES, DeviceProfile
@@ -46,6 +48,7 @@ from ..anatomy import HEIGHT_POSITIONS
 from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
+from .plan_schema import check_written, schema_problems
 from .planner import LevelPlan, PathPlan
 from .safety import PASS, Rule, RuleSet
 
@@ -192,9 +195,10 @@ def body_summary_line(landmarks: Landmarks) -> str:
 
 def plan_document(levels: dict[str, dict], **case_fields) -> dict:
     """The whole plan file: :func:`level_to_dict` records (or a case's records of unplanned
-    levels) by level name, with the case-level fields a case adds."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "tool": f"bvn-plan {__version__}",
-            "disclaimer": DISCLAIMER, **case_fields, "levels": levels}
+    levels) by level name, with the case-level fields a case adds; checked against the plan
+    schema (:mod:`.plan_schema`: a field it does not describe is a bug, RuntimeError)."""
+    return check_written({"format": FORMAT, "format_version": FORMAT_VERSION, "tool": f"bvn-plan {__version__}",
+                          "disclaimer": DISCLAIMER, **case_fields, "levels": levels})
 
 
 def geometry_to_dict(landmarks: Landmarks, unit_mm: float) -> dict:
@@ -234,21 +238,18 @@ def _array_from_dict(data: dict) -> np.ndarray:
 
 
 def summary_text(level_plan: LevelPlan, vertebra) -> str:
-    """A readable summary: recommendation, then every approach and side with its verdict and numbers."""
-    units = vertebra.input_units
-    rec = level_plan.recommendation
+    """A readable summary: recommendation, then every approach and side with its verdict and
+    numbers (points in mm on the input's axes; :mod:`bvn_plan.text` rounding, no "-0")."""
     lines = [f"bvn-plan {__version__}: {level_plan.level} from {vertebra.source}", DISCLAIMER,
-             f"Points in {frame_name(vertebra)}, {units}; lengths mm; angles degrees.", ""]
+             f"Points in mm, frame: {frame_name(vertebra)} (plan.json holds them in {vertebra.input_units}); "
+             "lengths mm; angles degrees (medial + toward the midline, cranio-caudal + cranial).", ""]
+    rec = level_plan.recommendation
     if rec is not None and rec.verdict != PASS:
         lines.insert(0, f"ONLY PLANS WITH WARNINGS at {level_plan.level}: no plan passes every rule; the recommended "
                         f"{rec.side} {rec.approach} carries warnings (below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
     lines += [body_summary_line(level_plan.landmarks), ""]
-
-    def fmt(point):
-        return "(" + ", ".join(f"{x:.5g}" for x in vertebra.to_input_units(np.asarray(point, float))) + f") {units}"
-
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"
         if r.plan is None:
@@ -256,39 +257,47 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
             lines += [f"    blocked: {b}" for b in r.blocked]
             lines.append("")
             continue
-        p, n = r.plan, r.plan.numbers
-        lines.append(f"{head}: verdict {p.verdict.upper()}")
-        lines.append(f"    path start {fmt(n['entry_point'])} ({level_plan.settings.approach_mm:.0f} mm before the bone); bone entry {fmt(n['bone_entry_point'])}; tip {fmt(n['tip'])}")
-        lines.append(f"    tip {p.tip_to_terminus_mm:.1f} mm from the terminus; terminus {p.coverage_mm:.1f} mm inside the "
-                     f"lesion; lesion {p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm from the canal; "
-                     f"smallest clearance beyond its margin {p.min_slack_mm:.1f} mm")
-        depths = (f"    depths: skin side to bone {n['depth_skin_side_to_bone_entry_mm']:.1f} mm, introducer in bone "
-                  f"{n['depth_introducer_in_bone_mm']:.1f} mm")
-        if "arc_angle_deg" in n:
-            depths += f", cannula arc {n['depth_arc_mm']:.1f} mm (R {n['arc_radius_mm']:.0f} mm, {n['arc_angle_deg']:.0f} deg)"
-        lines.append(depths)
-        lines.append(f"    skin entry {fmt(n['skin_entry_point'])} ({n['skin_entry_source']}): "
-                     f"{n['skin_entry_from_midline_mm']:.0f} mm from the midline, "
-                     f"{n['skin_entry_craniocaudal_from_tip_mm']:+.0f} mm cranio-caudal from the tip; needle "
-                     f"length skin to tip {n['needle_length_skin_to_tip_mm']:.0f} mm")
-        lines.append(f"    angles: medial {n['introducer_medial_angle_deg']:.1f}, cranio-caudal "
-                     f"{n['introducer_craniocaudal_angle_deg']:.1f} (to the superior endplate: "
-                     f"{n['introducer_medial_angle_to_endplate_deg']:.1f}, {n['introducer_craniocaudal_angle_to_endplate_deg']:.1f})")
-        lines.append(f"    fluoroscopy: {describe(n)}")
-        lines.append(f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
-                     f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip")
-        lines += [f"    - {reason}" for reason in p.check.reasons]
-        for a in r.alternatives:
-            lines.append(f"    runner-up: verdict {a.verdict}, tip {a.tip_to_terminus_mm:.1f} mm from the terminus, "
-                         f"smallest clearance beyond its margin {a.min_slack_mm:.1f} mm, medial "
-                         f"{a.numbers['introducer_medial_angle_deg']:.1f} deg, cranio-caudal "
-                         f"{a.numbers['introducer_craniocaudal_angle_deg']:.1f} deg")
-        lines.append("")
+        lines += _plan_lines(head, r.plan, level_plan.settings.approach_mm) + [_runner_up(a) for a in r.alternatives] + [""]
     notes = list(vertebra.notes) + list(level_plan.notes) + list(level_plan.landmarks.notes)
     if notes:
         lines.append("NOTES")
         lines += [f"  - {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _plan_lines(head: str, p: PathPlan, approach_mm: float) -> list[str]:
+    n, num = p.numbers, text.number
+    canal = p.check.clearances["spinal_canal:lesion"].clearance_mm
+    depths = (f"    depths: skin side to bone {num(n['depth_skin_side_to_bone_entry_mm'])} mm, introducer in bone "
+              f"{num(n['depth_introducer_in_bone_mm'])} mm")
+    if "arc_angle_deg" in n:
+        depths += (f", cannula arc {num(n['depth_arc_mm'])} mm (R {num(n['arc_radius_mm'], 0)} mm, "
+                   f"{num(n['arc_angle_deg'], 0)} deg)")
+    return [
+        f"{head}: verdict {p.verdict.upper()}",
+        f"    path start {text.point(n['entry_point'])} ({num(approach_mm, 0)} mm before the bone); bone entry "
+        f"{text.point(n['bone_entry_point'])}; tip {text.point(n['tip'])}",
+        f"    tip {num(p.tip_to_terminus_mm)} mm from the terminus; terminus {num(p.coverage_mm)} mm inside the lesion; "
+        f"lesion {num(canal)} mm from the canal; smallest clearance beyond its margin {num(p.min_slack_mm)} mm",
+        depths,
+        f"    skin entry {text.point(n['skin_entry_point'])} ({n['skin_entry_source']}): "
+        f"{num(n['skin_entry_from_midline_mm'], 0)} mm from the midline, "
+        f"{text.signed(n['skin_entry_craniocaudal_from_tip_mm'], 0)} mm cranio-caudal from the tip; needle length skin "
+        f"to tip {num(n['needle_length_skin_to_tip_mm'], 0)} mm",
+        f"    angles: medial {num(n['introducer_medial_angle_deg'])}, cranio-caudal "
+        f"{num(n['introducer_craniocaudal_angle_deg'])} (to the superior endplate: "
+        f"{num(n['introducer_medial_angle_to_endplate_deg'])}, {num(n['introducer_craniocaudal_angle_to_endplate_deg'])})",
+        f"    fluoroscopy: {describe(n)}",
+        f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
+        f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip",
+        *[f"    - {reason}" for reason in p.check.reasons]]
+
+
+def _runner_up(a: PathPlan) -> str:
+    num = text.number
+    return (f"    runner-up: verdict {a.verdict}, tip {num(a.tip_to_terminus_mm)} mm from the terminus, smallest "
+            f"clearance beyond its margin {num(a.min_slack_mm)} mm, medial {num(a.numbers['introducer_medial_angle_deg'])} "
+            f"deg, cranio-caudal {num(a.numbers['introducer_craniocaudal_angle_deg'])} deg")
 
 
 def write_plan(level_plan: LevelPlan, vertebra, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -352,7 +361,12 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
         version = doc.get("format_version") if isinstance(doc, dict) else None
         raise InputError(f"{plan_file} is not a bvn-plan plan.json of format_version {FORMAT_VERSION} (it has "
                          f"{version}): write it again with 'bvn-plan plan' or 'bvn-plan case'")
-    name, entry = _choose_level(doc["levels"], level, plan_file)
+    levels = doc.get("levels")
+    name, entry = _choose_level(levels if isinstance(levels, dict) else {}, level, plan_file)
+    problems = schema_problems({**doc, "levels": {name: entry}})  # the level read (a second per level)
+    if problems:
+        raise InputError(f"{plan_file} does not follow the plan schema (docs/plan_json.md): " + "; ".join(problems) +
+                         ". Write it again with 'bvn-plan plan' or 'bvn-plan case', or fix those fields")
     try:
         vertebra = _load_vertebra(entry, plan_file.parent)
         unit_mm = vertebra.scale_to_mm
@@ -370,7 +384,8 @@ def read_plan(plan_file: str | os.PathLike, level: str | None = None) -> LoadedP
 def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str, dict]:
     """The requested level's record, or the first one with a planned path."""
     if level is None:
-        planned = [n for n, e in levels.items() if any(a.get("plan") for a in e.get("approaches", []))]
+        planned = [n for n, e in levels.items() if isinstance(e, dict) and isinstance(e.get("approaches"), list)
+                   and any(isinstance(a, dict) and a.get("plan") for a in e["approaches"])]
         level = (planned or list(levels) or [None])[0]
         if level is None:
             raise InputError(f"{plan_file} holds no level")
@@ -378,6 +393,8 @@ def _choose_level(levels: dict, level: str | None, plan_file: Path) -> tuple[str
     if level not in levels:
         raise InputError(f"{plan_file} holds no level {level}; it holds {', '.join(levels)}")
     entry = levels[level]
+    if not isinstance(entry, dict):
+        raise InputError(f"{plan_file}: level {level} is not a level record (docs/plan_json.md)")
     if "approaches" not in entry:
         why = entry.get("error") or entry.get("status") or "not planned"
         raise InputError(f"{plan_file}: level {level} has no plan ({why})")

@@ -45,6 +45,10 @@ PEDICLE_BODY_OVERLAP = 5.0
 S1_PEDICLE_EXTRA = 8.0
 #: Thickness (mm) of a lamina plate [A].
 LAMINA_THICKNESS_MM = 6.0
+#: The top of a sacral ala lies this far below the S1 superior endplate [A]: in a real sacrum the
+#: alae slope down from the body, so a chord just under the endplate spans the body alone (VHM S1:
+#: 57 mm); an ala flush with the endplate made the synthetic S1 read 96 mm wide.
+ALA_DROP_MM = 6.0
 
 _UP = np.array([0.0, 0.0, 1.0])
 #: Thickness (mm) of the transverse process's root where it lies against the pedicle (tp_root_span_mm) [A].
@@ -410,7 +414,7 @@ def _spinous_process(p: SyntheticParameters, g: _Design, y_lam_front: float) -> 
 
 def _ala(p: SyntheticParameters, g: _Design, s: float) -> tuple:
     """Sacral ala: a wing from the lateral body wall, in front of the pedicle, as a (Box, part) pair."""
-    ala_centre = np.array([s * (p.morph.body_width_mm / 2 + 9.0), 3.0, g.mean_h / 2 - 8.5])
+    ala_centre = np.array([s * (p.morph.body_width_mm / 2 + 9.0), 3.0, g.mean_h / 2 - ALA_DROP_MM - 8.5])
     ala_axes = _frame_from([s * math.cos(np.radians(10)), -math.sin(np.radians(10)), 0.0], [0, 0, 1.0])
     return (Box(ala_centre, ala_axes, np.array([15.0, 10.0, 8.5]), 5.0), "sacral_ala")
 

@@ -27,7 +27,9 @@ pointing from the shaft toward the tip.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -289,7 +291,7 @@ class VoxelResult(ThermalResult):
 
 def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DeviceProfile | None = None,
                    settings: ThermalSettings | None = None, grid: VoxelGrid | None = None,
-                   cortical_shell: bool = True) -> VoxelResult:
+                   cortical_shell: bool = True, progress: Callable[[int, int], None] | None = None) -> VoxelResult:
     """Heat one or more probes (list of ``(tip, direction)``, mm, model coordinates) inside the
     real vertebra ``bone`` (watertight surface, mm) on a 3D voxel grid.
 
@@ -298,6 +300,7 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
     shell with cancellous bone (for comparison). Two probes heat together (bi-pedicular), so their
     fields interact. ``settings`` as in :func:`simulate_axisymmetric` (with ``"rf"`` each probe's
     distal electrode is active, its proximal one the return; one controller for all probes).
+    ``progress`` (if given) is called with (time steps done, steps in all) as the heating is marched.
     """
     device = device or DeviceProfile()
     settings = settings or ThermalSettings()
@@ -305,7 +308,7 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
     grid = grid or VoxelGrid()
     cells = voxel_cells(bone, probes, device, props, grid.spacing_mm, grid.half_width_mm, cortical_shell)
     if settings.heating == "rf":
-        temperature, dose, power = simulate_rf(cells, settings.time_march(device, grid.time_step_s, "cg"),
+        temperature, dose, power = simulate_rf(cells, dataclasses.replace(settings.time_march(device, grid.time_step_s, "cg"), progress=progress),
                                                device.set_temperature_c, settings.rf)
         result = VoxelResult(cells.origin, grid.spacing_mm, temperature.reshape(cells.shape), dose.reshape(cells.shape),
                              cells.labels.reshape(cells.shape), cells.axis, damage, props)
@@ -315,7 +318,7 @@ def simulate_voxel(bone: trimesh.Trimesh, probes: list[tuple], device: DevicePro
     fixed = setup.fixed.ravel()
     temperature = np.full(fixed.size, device.set_temperature_c)
     dose = np.full(fixed.size, float(damage.rate(device.set_temperature_c) * device.duration_s))
-    temperature[~fixed], dose[~fixed] = march(setup.problem, settings.time_march(device, grid.time_step_s, "cg"))
+    temperature[~fixed], dose[~fixed] = march(setup.problem, dataclasses.replace(settings.time_march(device, grid.time_step_s, "cg"), progress=progress))
     return VoxelResult(setup.origin, grid.spacing_mm, temperature.reshape(setup.fixed.shape),
                        dose.reshape(setup.fixed.shape), setup.labels, setup.axis, damage, props)
 

@@ -15,7 +15,8 @@ mm, s, W, J; tissue properties arrive in SI and are converted with :data:`PER_M_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -116,13 +117,19 @@ class TimeMarch:
     """How a heat problem is integrated from θ = 0: for ``duration_s`` in steps of about
     ``time_step_s`` (s; see :func:`time_steps`), the ``damage`` dose accumulated on T = ``arterial_c``
     + θ (°C), each step solved by ``solver``: ``"lu"`` (factorise once) or ``"cg"``
-    (Jacobi-preconditioned conjugate gradients, warm-started)."""
+    (Jacobi-preconditioned conjugate gradients, warm-started). ``progress`` (if given) is called
+    with (steps done, steps in all) after each step."""
 
     duration_s: float
     time_step_s: float
     arterial_c: float
     damage: DamageModel
     solver: str
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+
+    def tell(self, done: int, steps: list) -> None:
+        if self.progress is not None:
+            self.progress(done, len(steps))
 
 
 def march(problem: LinearHeatProblem, schedule: TimeMarch) -> tuple[np.ndarray, np.ndarray]:
@@ -135,11 +142,12 @@ def march(problem: LinearHeatProblem, schedule: TimeMarch) -> tuple[np.ndarray, 
     theta = np.zeros_like(problem.capacity)
     dose = np.zeros_like(theta)
     rate = schedule.damage.rate(schedule.arterial_c + theta)
-    for key, h in steps:
+    for done, (key, h) in enumerate(steps, 1):
         theta = solve(key, explicit_part(problem, key, h, theta) + problem.forcing, theta)
         new_rate = schedule.damage.rate(schedule.arterial_c + theta)
         dose += 0.5 * (rate + new_rate) * h
         rate = new_rate
+        schedule.tell(done, steps)
     return schedule.arterial_c + theta, dose
 
 

@@ -119,7 +119,7 @@ def march_rf(problem: LinearHeatProblem, schedule: TimeMarch, heat_per_watt, sen
     theta, dose, powers = zero.copy(), zero.copy(), []
     rate = damage.rate(arterial_c + theta)
     q, unit = None, {}
-    for key, h in steps:
+    for done, (key, h) in enumerate(steps, 1):
         new_q = heat_per_watt(theta)
         if new_q is not q:
             q, unit = new_q, {}
@@ -133,6 +133,7 @@ def march_rf(problem: LinearHeatProblem, schedule: TimeMarch, heat_per_watt, sen
         dose += 0.5 * (rate + new_rate) * h
         rate = new_rate
         powers.append(power)
+        schedule.tell(done, steps)
     return arterial_c + theta, dose, np.array(powers)
 
 

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import csv
 import io
+import contextlib
 import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -362,11 +364,13 @@ def _body_grades(outcomes: list[LevelOutcome]) -> dict[str, tuple[int, float]]:
     return out
 
 
-def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKERS) -> CaseResult:
+def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKERS,
+              progress: Callable[[str], None] | None = None) -> CaseResult:
     """Check eligibility, plan every level, and write the output folder ``out_dir`` whole (see
     the module docstring). A level whose anatomy is refused is reported, the others planned.
     Levels are planned in up to ``workers`` processes (1: in this one); the results do not depend
-    on it. Raises :class:`InputError` for unusable inputs or an ``out_dir`` that is not a
+    on it. ``progress`` (if given) is called with what was just done: each level, then the
+    outputs. Raises :class:`InputError` for unusable inputs or an ``out_dir`` that is not a
     bvn-plan case folder."""
     out = Path(out_dir)
     _check_replaceable(out)
@@ -375,7 +379,8 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     if case.clinical is None and untreated:  # with clinical data the checklist says it
         note(notes, untreated)
     ct = _read_ct(case, vertebrae)
-    outcomes = _plan_levels(case, vertebrae, ct, workers)
+    tell = progress or (lambda done: None)
+    outcomes = _plan_levels(case, vertebrae, ct, workers, tell)
     eligibility = case.eligibility(_body_grades(outcomes))
     rows = [_row(case, eligibility, o) for o in outcomes]
 
@@ -393,19 +398,25 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
         write_json_atomic(folder / DONE_MARKER, {"case_id": case.case_id, "rows": rows})
 
     replace_directory(out, fill)
+    tell("plan.json, report and Slicer files")
     return CaseResult(case, eligibility, outcomes, out, rows)
 
 
-def _plan_levels(case: Case, vertebrae: dict, ct, workers: int) -> list[LevelOutcome]:
-    """Every level's outcome, in the case's level order, planned in up to ``workers`` processes."""
+def _plan_levels(case: Case, vertebrae: dict, ct, workers: int, tell: Callable[[str], None]) -> list[LevelOutcome]:
+    """Every level's outcome, in the case's level order, planned in up to ``workers`` processes
+    (``tell``: called with each level as its outcome is in)."""
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
     jobs = [(case, level, vertebrae[level], ct) for level in case.levels]
     workers = min(workers, len(jobs), os.cpu_count() or 1)
-    if workers == 1:
-        return [_plan_level(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as executor:
-        return list(executor.map(_plan_level, *zip(*jobs)))
+    outcomes = []
+    with contextlib.ExitStack() as stack:
+        results = (map(_plan_level, *zip(*jobs)) if workers == 1 else
+                   stack.enter_context(ProcessPoolExecutor(max_workers=workers)).map(_plan_level, *zip(*jobs)))
+        for outcome in results:
+            outcomes.append(outcome)
+            tell(outcome.level)
+    return outcomes
 
 
 def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:

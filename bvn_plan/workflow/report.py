@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .. import text
 from .._version import __version__
 from ..atomic import write_text_atomic
 from ..coordinates import LPS
@@ -86,13 +87,14 @@ def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = Repor
     """The report as one HTML string (arguments as :func:`write_report`)."""
     planned = [o for o in outcomes if o.level_plan is not None]
     anatomy_only = [o.landmarks for o in outcomes if o.level_plan is None and o.error is None]
+    sources = _Sources(ELIGIBILITY_SOURCES.values())
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(context.title)}</title>",
              f"<style>{_STYLE}</style></head><body>", f"<h1>{_e(context.title)}</h1>",
              f"<p><small>bvn-plan {__version__}</small></p>", f"<p class='disclaimer'><b>{_e(DISCLAIMER)}</b></p>"]
     if context.eligibility is not None:
-        parts.append(_eligibility_section(context.eligibility))
+        parts.append(_eligibility_section(context.eligibility, sources))
     if context.clinical:
-        parts.append("<h2>Clinician's data</h2>" + _table(["field", "value"], _flatten(context.clinical)))
+        parts.append("<h2>Clinician's data</h2>" + _table(["item", "value"], _flatten(context.clinical)))
     parts.append(_summary_section(planned))
     for o in outcomes:
         if o.error:
@@ -104,7 +106,8 @@ def report_html(outcomes: Sequence[LevelOutcome], context: ReportContext = Repor
     if context.notes:
         parts.append("<h2>Input notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in context.notes) + "</ul>")
     levels = [o.level_plan.level for o in planned] + [lm.level for lm in anatomy_only]
-    parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus))
+    parts.append(_assumptions_section([o.level_plan for o in planned], levels, context.terminus, sources))
+    parts.append(sources.section())
     if context.images and planned:
         from ..viz.web import VIEWER_SCRIPT  # pyvista (through the viz face)
 
@@ -150,20 +153,55 @@ def _badge(verdict: str) -> str:
     return f"<span class='verdict {verdict.replace(' ', '-')}'>{_e(verdict.upper())}</span>"
 
 
+class _Sources:
+    """Every source text of a report, listed once at its end and cited by number; a text that
+    joins known sources (e.g. two eligibility sources with '; ') cites each of them."""
+
+    def __init__(self, known=()):
+        self.texts: list[str] = list(dict.fromkeys(known))
+
+    def cite(self, source: str) -> str:
+        numbers = []
+        for known in sorted(self.texts, key=len, reverse=True):
+            if known != source and known in source:
+                source = source.replace(known, "")
+                numbers.append(self.texts.index(known) + 1)
+        source = source.strip(" ;,")
+        if source:
+            if source not in self.texts:
+                self.texts.append(source)
+            numbers.append(self.texts.index(source) + 1)
+        return "".join(f"[{n}]" for n in sorted(numbers))
+
+    def section(self) -> str:
+        items = "".join(f"<li value='{i}'>{_e(t)}</li>" for i, t in enumerate(self.texts, 1))
+        return ("<h2>Sources</h2><p><small>[V] read in the source, [V-secondary] read in a review quoting it, [A] an "
+                "assumption (a parameter you can change). Sections named docs/sources.md are in the file of that name "
+                "in the bvn-plan source repository, which gives each reference in full.</small></p>"
+                f"<ol>{items}</ol>")
+
+
+#: Plain words for the eligibility checklist's finding statuses (bvn_plan.workflow.eligibility).
+FINDING_STATUS = {"met": "criterion fulfilled", "not_met": "criterion not fulfilled", "review": "needs review",
+                  "risk": "risk to weigh", "info": "for information"}
+
+
 def _flatten(data: dict, prefix: str = "") -> list[list]:
+    """Rows (plain-word label, value) of a nested dict such as the case's clinical section."""
     rows = []
     for key, value in data.items():
         if isinstance(value, dict):
             rows += _flatten(value, f"{prefix}{key}.")
         else:
-            rows.append([f"{prefix}{key}", ", ".join(map(str, value)) if isinstance(value, list) else value])
+            rows.append([text.label(f"{prefix}{key}"), text.value(value)])
     return rows
 
 
-def _eligibility_section(eligibility) -> str:
+def _eligibility_section(eligibility, sources: _Sources) -> str:
     levels = ", ".join(f"{level}: {verdict}" for level, verdict in eligibility.level_verdicts.items())
     reasons = "".join(f"<li>{_e(r)}</li>" for r in eligibility.reasons)
-    rows = [[f.criterion, f.status, ", ".join(f.levels) or "case", f.message, f.source] for f in eligibility.findings]
+    rows = [[text.label(f.criterion), FINDING_STATUS.get(f.status, f.status), ", ".join(f.levels) or "whole case",
+             f.message, sources.cite(f.source)] for f in eligibility.findings]
     return (f"<h2>Eligibility {_badge(eligibility.verdict)}</h2><p>Per level: {_e(levels)}</p>"
             f"<ul>{reasons}</ul>" + _table(["criterion", "status", "levels", "finding", "source"], rows))
 
@@ -179,10 +217,11 @@ def _summary_section(planned: list[LevelOutcome]) -> str:
                 classes.append("")
                 continue
             n = p.numbers
-            rows.append([level_plan.level, r.side, r.approach, p.verdict, f"{p.tip_to_terminus_mm:.1f}",
-                         f"{p.coverage_mm:.1f}", f"{p.check.clearances['spinal_canal:lesion'].clearance_mm:.1f}",
-                         f"{p.min_slack_mm:.1f}", f"{n['introducer_medial_angle_deg']:.0f} / "
-                         f"{n['introducer_craniocaudal_angle_deg']:.0f}",
+            num = text.number
+            rows.append([level_plan.level, r.side, r.approach, p.verdict, num(p.tip_to_terminus_mm),
+                         num(p.coverage_mm), num(p.check.clearances['spinal_canal:lesion'].clearance_mm),
+                         num(p.min_slack_mm), f"{num(n['introducer_medial_angle_deg'], 0)} / "
+                         f"{num(n['introducer_craniocaudal_angle_deg'], 0)}",
                          "CHOSEN" if p is o.chosen else ""])
             classes.append("chosen" if p is o.chosen else "")
     header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)", "terminus depth in lesion (mm)",
@@ -195,8 +234,9 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
     vertebra, level_plan, plan, hu = outcome.vertebra, outcome.level_plan, outcome.chosen, outcome.ct_hu
     reasons = outcome.chosen_reasons or level_plan.recommendation_reasons
     level = level_plan.level
-    out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in {_e(frame_name(vertebra))}, "
-           f"{_e(vertebra.input_units)}; lengths mm; angles degrees</small></p>"]
+    out = [f"<h2>{_e(level)}</h2><p><small>source {_e(vertebra.source)}; points in mm, frame: "
+           f"{_e(frame_name(vertebra))}; lengths mm; angles degrees (medial + toward the midline, cranio-caudal + "
+           "cranial); field reference: docs/plan_json.md</small></p>"]
     if plan is None:
         out.append("<p><b>No safe plan.</b></p><ul>" +
                    "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>")
@@ -204,14 +244,9 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
         out.append(f"<p>Chosen: <b>{_e(plan.side)} {_e(plan.approach)}</b> {_badge(plan.verdict)}</p><ul>" +
                    "".join(f"<li>{_e(r)}</li>" for r in list(reasons) + plan.check.reasons) + "</ul>")
         out.append(f"<p>Fluoroscopy: {_e(describe(plan.numbers))}</p>")
-        rows = []
-        for key, value in plan.numbers.items():
-            if isinstance(value, list):
-                value = "(" + ", ".join(f"{x:.2f}" for x in vertebra.to_input_units(np.asarray(value, float))) + ")"
-            elif isinstance(value, float):
-                value = f"{value:.1f}"
-            rows.append([key, value])
-        rows.append(["gertzbein_robbins_grade", plan.check.gertzbein_robbins_grade])
+        rows = [[text.label(key), text.point(value) if isinstance(value, list) else text.value(value)]
+                for key, value in plan.numbers.items()]
+        rows.append([text.label("gertzbein_robbins_grade"), plan.check.gertzbein_robbins_grade])
         out.append("<h3>Clinician's numbers</h3>" + _table(["quantity", "value"], rows))
     if hu:
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
@@ -234,31 +269,34 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
 
 
 def _anatomy_section(lm: Landmarks) -> str:
-    rows = [[k, f"{v:.1f}"] for k, v in lm.morphometry.items()]
-    rows += [[f"confidence {k}", f"{v:.2f}"] for k, v in lm.confidence.items()]
-    return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity (mm, degrees)", "value"], rows)
+    rows = [[text.label(k), text.number(v)] for k, v in lm.morphometry.items()]
+    rows += [[f"Confidence: {text.label(k).lower()} (0-1)", text.number(v, 2)] for k, v in lm.confidence.items()]
+    return f"<h2>{_e(lm.level)} (anatomy only)</h2>" + _table(["quantity", "value"], rows)
 
 
-def _assumptions_section(plans: list[LevelPlan], levels: list[str], terminus: TerminusParameters) -> str:
-    out = ["<h2>Assumptions and their sources</h2><p>[V] read in a source, [A] assumed: every one is a parameter.</p>"]
+def _assumptions_section(plans: list[LevelPlan], levels: list[str], terminus: TerminusParameters,
+                         sources: _Sources) -> str:
+    out = ["<h2>Assumptions</h2><p>Every one is a parameter; its source is numbered in the Sources list.</p>"]
     if plans:
         first = plans[0]
         device = first.device.to_dict()
-        out.append("<h3>Device profile</h3>" + _table(["field", "value", "source"],
-                                                         [[k, v, DEVICE_SOURCES.get(k, "")] for k, v in device.items()]))
+        out.append("<h3>Device profile</h3>" + _table(["item", "value", "source"], [
+            [text.label(k), text.parameter(v), sources.cite(DEVICE_SOURCES.get(k, "").replace("label only", ""))]
+            for k, v in device.items()]))
         out.append("<h3>Safety rules</h3>" + _table(
-            ["rule", "zone", "applies to", "margin (mm)", "severity", "source"],
-            [[r.name, r.zone, r.applies_to, r.margin_mm, r.severity, r.source] for r in first.rules.rules]))
+            ["rule", "applies to", "zone", "margin (mm)", "if broken", "source"],
+            [[r.description, r.applies_to, text.label(r.zone).lower(), text.parameter(r.margin_mm), r.severity,
+              sources.cite(r.source)] for r in first.rules.rules]))
         settings = dataclasses.asdict(first.settings)
-        out.append("<h3>Planner settings</h3><p><small>bvn_plan.planning.planner.PlannerSettings: [A] unless stated in its "
-                   "docstring</small></p>" + _table(["setting", "value"], [[k, v] for k, v in settings.items()]))
+        out.append("<h3>Planner settings</h3><p><small>bvn_plan.planning.settings.PlannerSettings: [A] unless stated in "
+                   "its docstring</small></p>" + _table(["setting", "value"],
+                                                        [[text.label(k), text.parameter(v)] for k, v in settings.items()]))
+    cite = sources.cite(TERMINUS_SOURCE)
     out.append("<h3>BVN terminus</h3>" + _table(["parameter", "value", "source"],
-                                               [[f.name, getattr(terminus, f.name), TERMINUS_SOURCE]
+                                               [[text.label(f.name), text.parameter(getattr(terminus, f.name)), cite]
                                                 for f in dataclasses.fields(terminus)]))
     levels = sorted({TRANSITIONAL.get(level, level) for level in levels}, key=list(MORPHOMETRY).index)
-    rows = [[name] + [getattr(MORPHOMETRY[level], name) for level in levels]
+    rows = [[text.label(name)] + [text.parameter(getattr(MORPHOMETRY[level], name)) for level in levels]
             for name in (f.name for f in dataclasses.fields(MORPHOMETRY["L4"])) if name not in ("level", "relative_sd")]
-    out.append(f"<h3>Level morphometry priors (mm, degrees)</h3><p><small>{_e(PRIORS_SOURCE)}</small></p>" +
-               _table(["prior"] + levels, rows))
-    out.append("<h3>Eligibility sources</h3>" + _table(["key", "source"], [[k, v] for k, v in ELIGIBILITY_SOURCES.items()]))
+    out.append(f"<h3>Level morphometry priors {sources.cite(PRIORS_SOURCE)}</h3>" + _table(["prior"] + levels, rows))
     return "\n".join(out)
