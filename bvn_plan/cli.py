@@ -416,6 +416,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
               help="Bone translucent or opaque (default: translucent whenever an instrument is drawn).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True)
 @json_option
+@trust_level_option
 @friendly_errors
 def render(source, level, units, frame, trust_level, start, tip, radius, ct, pedicle, pixel_mm, camera, transparent, out_dir,
            json_out):

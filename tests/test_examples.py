@@ -118,7 +118,7 @@ def test_teach_case_names_the_colours_the_pictures_draw(outputs):
 
     from bvn_plan.viz import MARKER_COLOUR_NAMES, MARKER_COLOURS
 
-    palette = ("red", "green", "yellow", "purple", "white", "blue", "orange", "black")
+    palette = ("red", "green", "yellow", "purple", "white", "blue", "cyan", "orange", "black")
     for kind, hex_colour in MARKER_COLOURS.items():
         nearest = min(palette, key=lambda name: np.linalg.norm(np.subtract(to_rgb(name), to_rgb(hex_colour))))
         assert nearest == MARKER_COLOUR_NAMES[kind], f"{kind} is drawn {hex_colour}, nearest {nearest}"

@@ -201,8 +201,8 @@ def test_the_space_tag_of_an_exported_stl_is_read_back_by_every_command(vhm_dir,
     assert again.patient_frame == "LPS"
     np.testing.assert_allclose(again.mesh.bounds, np.sort(convert_points(ras.mesh.bounds, "RAS", "LPS"), axis=0),
                                atol=1e-3)
-    run = CliRunner().invoke(main, ["info", str(exported), "--level", "L4"])
-    assert run.exit_code == 0 and '"patient_frame": "LPS"' in run.output
+    run = CliRunner().invoke(main, ["info", str(exported), "--level", "L4", "--json", str(tmp_path / "info.json")])
+    assert run.exit_code == 0 and json.loads((tmp_path / "info.json").read_text())["patient_frame"] == "LPS"
     with pytest.raises(InputError, match="SPACE=LPS but the frame given is RAS"):
         Vertebra.load(exported, level="L4", frame="RAS")
     run = CliRunner().invoke(main, ["info", str(exported), "--level", "L4", "--frame", "RAS"])
