@@ -306,19 +306,25 @@ def _require_in_bone(vertebra, point_mm, what: str) -> None:
 
 
 def _find_anatomy(vertebra, terminus=None):
-    """find_anatomy, telling each stage and the time so far on stderr for a dense mesh (more than
+    """find_anatomy, with a progress bar of its stages on stderr for a dense mesh (more than
     mesh_io.DENSE_MESH_FACES faces, about a minute per million faces)."""
-    import time
-
-    from .anatomy.find import find_anatomy
+    from .anatomy.find import ANATOMY_STAGES, find_anatomy
+    from .console import progress
     from .mesh_io import DENSE_MESH_FACES
 
-    started = time.perf_counter()
+    terminus = terminus or TerminusParameters()
+    if len(vertebra.mesh.faces) <= DENSE_MESH_FACES:
+        return find_anatomy(vertebra, terminus)
+    with progress(ANATOMY_STAGES, f"anatomy of {Path(str(vertebra.source or 'the mesh')).name}") as advance:
+        started = []  # the stage running; it is done when the next one starts
 
-    def tell(stage):
-        click.echo(f"[{time.perf_counter() - started:5.1f} s] {stage} ...", err=True)
-    dense = len(vertebra.mesh.faces) > DENSE_MESH_FACES
-    return find_anatomy(vertebra, terminus or TerminusParameters(), tell if dense else None)
+        def tell(stage):
+            if started:
+                advance(started.pop())
+            started.append(stage)
+        found = find_anatomy(vertebra, terminus, tell)
+        advance(started.pop())
+    return found
 
 
 @main.command()
@@ -361,7 +367,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
-    from .atomic import write_json_atomic
+    from .console import emit
     from .device import DeviceProfile
     from .errors import InputError
     from .lesion import EllipsoidLesion
@@ -389,9 +395,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     click.secho(f"{level}: {result.verdict.upper()}", fg=colour, bold=True)
     for reason in result.reasons:
         click.echo(f"  - {reason}")
-    if json_out:
-        write_json_atomic(json_out, document)
-        click.echo(f"wrote {json_out}")
+    emit("check", document, json_out)
     if result.verdict == "fail":
         sys.exit(NoSafePlanError.exit_code)
 
@@ -542,7 +546,7 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
 
     Exit code 0 with a passing recommendation, 6 when only plans with warnings remain (the first line
     says so), 4 when no approach gives a safe plan (the files say why)."""
-    from .atomic import write_json_atomic
+    from .console import emit
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
@@ -562,6 +566,7 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
         click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict})", fg="green", bold=True)
     for reason in level_plan.recommendation_reasons:
         click.echo(f"  - {reason}")
+    emit("plan", _plan_record(level_plan, written), json_out)
     click.echo(f"wrote {written['plan']} and {written['summary']}")
     if images:
         from .viz import FluoroSettings, ScenePlan, write_pictures
@@ -570,11 +575,6 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
         pictures = write_pictures(vertebra, landmarks, shown, os.path.join(out_dir, "pictures"),
                                   settings=FluoroSettings(pedicle=rec.side if rec else "right"))
         click.echo(f"wrote {len(pictures)} pictures in {os.path.join(out_dir, 'pictures')}")
-    if json_out:
-        write_json_atomic(json_out, {"level": level_plan.level, "recommendation": None if rec is None else {
-            "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
-            "reasons": list(level_plan.recommendation_reasons), **{k: str(v) for k, v in written.items()}})
-        click.echo(f"wrote {json_out}")
     if rec is None:
         sys.exit(NoSafePlanError.exit_code)
     if rec.verdict != "pass":
@@ -589,21 +589,23 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
 @click.option("--side", type=click.Choice(["right", "left"]), help="Side to show first (default: the recommendation's).")
 @click.option("--camera", type=click.Choice(["oblique", "ap", "lateral", "axial"]), default="oblique", show_default=True)
 @click.option("--level", help="Level of a case's plan.json to show (default: the first planned level).")
+@json_option
 @friendly_errors
-def show(plan_file, png, approach, side, camera, level):
+def show(plan_file, png, approach, side, camera, level, json_out):
     """Show a plan.json of 'bvn-plan plan' or 'bvn-plan case': reload the level's mesh with its
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
     's' switches the side."""
+    from .console import emit
     from .errors import InputError
     from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
 
     if not png and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("no display to open the window on (DISPLAY is not set): render off-screen with --png FILE, "
                          "or run show where a display is available (e.g. ssh -X)")
-    show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
-    if png:
-        click.echo(f"wrote {png}")
+    shown = show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
+    emit("show", {"plan": str(plan_file), "level": shown.level, "approach": shown.approach, "side": shown.side,
+                  "verdict": shown.verdict, "png": None if png is None else str(png)}, json_out)
 
 
 @main.command("case")
@@ -688,6 +690,24 @@ def batch(inputs, out_dir, workers, scheduler, level, units, frame, stage, image
     }, json_out)
     if result.failed:
         sys.exit(BATCH_FAILURES_EXIT_CODE)
+
+
+def _plan_record(level_plan, written: dict) -> dict:
+    """What `plan` reports for machines (--json) and people: the recommendation with its reasons,
+    every approach and side (verdict, mm figures, what blocked it) and the files written."""
+    rec = level_plan.recommendation
+    options = []
+    for r in level_plan.results:
+        p = r.plan
+        options.append({"side": r.side, "approach": r.approach, "verdict": None if p is None else p.verdict,
+                        "min_clearance_beyond_margin_mm": None if p is None else p.min_slack_mm,
+                        "tip_to_terminus_mm": None if p is None else p.tip_to_terminus_mm,
+                        "needle_length_skin_to_tip_mm": None if p is None else p.numbers["needle_length_skin_to_tip_mm"],
+                        "why_not": "" if p is not None else "; ".join(r.blocked)})
+    return {"level": level_plan.level, "recommendation": None if rec is None else {
+        "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
+        "reasons": list(level_plan.recommendation_reasons), "options": options,
+        **{k: str(v) for k, v in written.items()}}
 
 
 def _markups_path(markups_file, name, vertebra):

@@ -57,7 +57,14 @@ def _table(title: str | None, header: tuple[str, ...], rows: list[tuple]):
 
     table = Table(title=title, title_justify="left", show_edge=False, header_style="bold", show_header=any(header))
     for i, name in enumerate(header):
-        table.add_column(name, justify="right" if i and name.endswith(")") else "left")
+        # a text column is never narrower than its longest word (up to 24 characters), so no word
+        # is cut; a number column is as narrow as its numbers and its header's longest word allow
+        cells = [str(row[i]) for row in rows]
+        if i and name.endswith(")"):
+            width = max([len(c) for c in cells] + [len(w) for w in name.split()]) + 1
+            table.add_column(name, justify="right", max_width=width)
+        else:
+            table.add_column(name, min_width=min(max([len(w) for c in cells for w in c.split()], default=0), 24))
     for row in rows:
         table.add_row(*(str(c) for c in row))
     return table
@@ -110,6 +117,34 @@ def _lesion(r: dict) -> list:
     return [_table("predicted lesion", ("", ""), rows)] + [f"wrote {f}" for f in r.get("written", [])]
 
 
+def _check(r: dict) -> list:
+    """The rules as a table, how the path reaches the bone and its breach grade (the verdict and its
+    reasons are printed before, by the command)."""
+    rows = [(rule["rule"], rule["status"], text.number(rule["clearance_mm"]), text.number(rule["margin_mm"]),
+             text.signed(rule["clearance_mm"] - rule["margin_mm"])) for rule in r["rules"]]
+    entry = r.get("entry") or {}
+    parts = [_table("rules", ("rule", "status", "clearance (mm)", "margin (mm)", "beyond margin (mm)"), rows)]
+    if entry:
+        parts.append(f"bone entry: {entry['window'] or 'outside the windows'} ({entry['structure'] or 'no structure at risk'})")
+    return parts + [f"Gertzbein-Robbins grade {r['gertzbein_robbins_grade']}; "
+                    f"{'intraosseous' if r['intraosseous'] else 'LEAVES THE BONE'} from bone entry to tip"]
+
+
+def _plan(r: dict) -> list:
+    """Every approach and side as a table, then what blocked those without a plan (the
+    recommendation and its reasons are printed before, by the command)."""
+    rows = [(o["side"], o["approach"], o["verdict"] or "no plan", _cell(o["min_clearance_beyond_margin_mm"]),
+             _cell(o["tip_to_terminus_mm"]), _cell(o["needle_length_skin_to_tip_mm"], 0)) for o in r["options"]]
+    blocked = [f"{o['side']} {o['approach']}: no plan: {o['why_not']}" for o in r["options"] if o["verdict"] is None]
+    return [_table("every approach and side", ("side", "approach", "verdict", "beyond margin (mm)",
+                                                "tip to terminus (mm)", "needle (mm)"), rows), *blocked]
+
+
+def _show(r: dict) -> list:
+    return [f"{r['level']}: the {r['side']} {r['approach']} path of {r['plan']}, checked again: {r['verdict']}"] + (
+        [f"wrote {r['png']}"] if r["png"] else [])
+
+
 def _render(r: dict) -> list:
     return [f"wrote {f}" for f in r["written"]]
 
@@ -152,4 +187,4 @@ def _batch(r: dict) -> list:
 
 
 SUMMARIES = {"info": _info, "labelmap": _labelmap, "anatomy": _anatomy, "lesion": _lesion, "render": _render,
-             "case": _case, "batch": _batch}
+             "case": _case, "batch": _batch, "check": _check, "plan": _plan, "show": _show}

@@ -107,22 +107,29 @@ def test_an_internal_error_is_one_line_with_exit_code_1(monkeypatch, vhm_dir):
     assert isinstance(CliRunner().invoke(main, ["--debug"] + args).exception, ZeroDivisionError)
 
 
-def test_a_dense_mesh_reports_the_anatomy_stages_as_it_goes(monkeypatch, vhm_dir, tmp_path):
-    """Above mesh_io.DENSE_MESH_FACES (lowered here to the VHM mesh's size) the anatomy tells each
-    stage and the time so far on stderr, in order, and still answers on stdout."""
+def test_a_dense_mesh_shows_a_progress_bar_of_the_anatomy_stages(monkeypatch, vhm_dir, tmp_path):
+    """Above mesh_io.DENSE_MESH_FACES (lowered here to the VHM mesh's size) the anatomy shows a
+    progress bar of its stages on stderr, which ends with all of them done (ANATOMY_STAGES, the
+    stages find_anatomy reports, in order), and still answers on stdout."""
     from click.testing import CliRunner
 
     import bvn_plan.mesh_io
+    from bvn_plan import Vertebra
+    from bvn_plan.anatomy import find_anatomy
+    from bvn_plan.anatomy.find import ANATOMY_STAGES
     from bvn_plan.cli import main
 
+    stages = []
+    find_anatomy(Vertebra.load(vhm_dir / "L4_whole.stl", level="L4"), progress=stages.append)
+    assert stages == ["checking the surface is one piece", "mid-sagittal plane and canal axis", "anatomical frame",
+                      "canal, body and endplates", "pedicles", "canal volume and morphometry"]
+    assert len(stages) == ANATOMY_STAGES
     monkeypatch.setattr(bvn_plan.mesh_io, "DENSE_MESH_FACES", 1000)
     r = CliRunner().invoke(main, ["anatomy", str(vhm_dir / "L4_whole.stl"), "--level", "L4",
                                   "--json", str(tmp_path / "anatomy.json")])
     assert r.exit_code == 0, r.output
-    stages = [line.split("] ", 1)[1] for line in r.stderr.splitlines() if line.startswith("[")]
-    assert stages == ["checking the surface is one piece ...", "mid-sagittal plane and canal axis ...",
-                      "anatomical frame ...", "canal, body and endplates ...", "pedicles ...",
-                      "canal volume and morphometry ..."]
+    assert "anatomy of L4_whole.stl" in r.stderr and f"{ANATOMY_STAGES}/{ANATOMY_STAGES}" in r.stderr
+    assert "done: canal volume and morphometry" in r.stderr
     assert json.loads((tmp_path / "anatomy.json").read_text())["input_units"] == "mm"
     assert "bvn_terminus" not in r.stdout and "BVN terminus" in r.stdout  # people read labels, not keys
 

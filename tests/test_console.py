@@ -20,6 +20,7 @@ from bvn_plan.device import SOURCES as DEVICE_SOURCES
 from bvn_plan.workflow.case import CASE_WORKERS
 from bvn_plan.workflow.eligibility import SOURCES as ELIGIBILITY_SOURCES
 
+PROJECT = Path(__file__).resolve().parents[1]
 NEGATIVE_ZERO = re.compile(r"(?<![\w.])-0(?:\.0+)?(?![\d.])")
 EXPONENT = re.compile(r"\d\.?\d*[eE][-+]?\d")
 
@@ -152,3 +153,25 @@ def test_voxel_bioheat_reports_every_time_step_for_its_progress_bar(vhm_dir):
                    progress=lambda done, total: calls.append((done, total)))
     total = calls[-1][1]
     assert calls == [(i, total) for i in range(1, total + 1)] and total >= 15  # 900 s in 60 s steps and a start
+
+
+def test_plan_and_check_print_their_tables_and_show_writes_json(written, vhm_dir, tmp_path):
+    """plan shows every approach and side in a table (the same options as its --json); check its
+    rules with clearance and margin; show says what it drew and writes the same as JSON."""
+    plan_run = written["runs"]["plan"]
+    assert "every approach and side" in plan_run.output
+    assert re.search(r"right\s+│\s+transpedicular\s", plan_run.output) and re.search(r"left\s+│\s+transpedicular\s", plan_run.output)
+    run = CliRunner().invoke(main, ["check", str(vhm_dir / "L4_whole.stl"), "--level", "L4", "--point", "60", "0", "66",
+                                    "--point", "12", "0", "66", "--json", str(tmp_path / "check.json")])
+    document = json.loads((tmp_path / "check.json").read_text())
+    assert run.exit_code == 4 and "L4: FAIL" in run.output
+    for rule in document["rules"]:
+        assert rule["rule"] in run.output
+    assert re.search(r"rules\s.*clearance.*margin", run.output, re.S)
+    assert "bone entry: outside the windows (great vessels)" in run.output
+    shown = CliRunner().invoke(main, ["show", str(written["files"]["plan"]), "--png", str(tmp_path / "show.png"),
+                                      "--json", str(tmp_path / "show.json")])
+    record = json.loads((tmp_path / "show.json").read_text())
+    assert shown.exit_code == 0 and record["level"] == "L4" and record["png"] == str(tmp_path / "show.png")
+    assert f"the {record['side']} {record['approach']} path" in shown.output and (tmp_path / "show.png").is_file()
+

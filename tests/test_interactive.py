@@ -196,8 +196,11 @@ def test_window_update_recolours_the_zones_with_the_new_clearance(planned, plann
 
 
 def test_show_renders_the_plan_with_its_verdict(planned, tmp_path):
-    _, plan_file, _ = planned
-    image = show_plan(plan_file, png=tmp_path / "show.png", window_size=(640, 480))
+    level_plan, plan_file, _ = planned
+    shown = show_plan(plan_file, png=tmp_path / "show.png", window_size=(640, 480))
+    rec = level_plan.recommendation  # shown by default, re-checked on the reloaded plan to the same verdict
+    assert (shown.level, shown.approach, shown.side, shown.verdict) == ("L4", rec.approach, rec.side, rec.verdict)
+    image = shown.picture
     assert (tmp_path / "show.png").stat().st_size > 10_000
     assert image.shape == (480, 640, 3) and image.std() > 20
     # the verdict text (dark green for pass) sits in the top-left corner

@@ -48,6 +48,10 @@ REGION_FACING_COS = 0.4
 CRITICAL = ("frame", "canal", "body", "superior_endplate", "inferior_endplate", "bvn_terminus")
 
 
+#: How many stages find_anatomy reports through ``progress`` (the steps of a progress bar).
+ANATOMY_STAGES = 6
+
+
 def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
                  progress: Callable[[str], None] | None = None) -> Landmarks:
     """Find the landmarks of ``vertebra`` (any pose, mm) and return them.

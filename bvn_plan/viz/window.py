@@ -13,6 +13,7 @@ one the checker sampled), markers, zone colours and the verdict's words (mm, mod
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pyvista as pv
@@ -29,13 +30,25 @@ from .scene import (LESION_COLOUR, MARKER_COLOURS, ScenePlan, SceneView, add_cap
 WIDGET_RADIUS_MM = 2.0
 
 
+@dataclass
+class Shown:
+    """What :func:`show_plan` showed: the level, the approach and side, the checker's verdict on
+    the path as drawn, and the picture (H x W x 3, with ``png``; None for a window)."""
+
+    level: str
+    approach: str
+    side: str
+    verdict: str
+    picture: np.ndarray | None = None
+
+
 def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None, approach: str | None = None,
               side: str | None = None, camera: str = "oblique", window_size: tuple[int, int] = (1600, 900),
-              level: str | None = None):
+              level: str | None = None) -> Shown:
     """Show a plan file's path (``level``: default the first planned; the recommendation unless
     ``approach``/``side`` say otherwise) with its lesion and clearances. With ``png`` the scene is
-    rendered off-screen to that file (returns the image, H x W x 3); without, an interactive window
-    opens (see the module docstring)."""
+    rendered off-screen to that file (the picture in the returned record); without, an
+    interactive window opens (see the module docstring)."""
     loaded = read_plan(plan_file, level)
     if not loaded.options:
         raise InputError(f"{plan_file} holds no planned path (every approach was blocked): nothing to show")
@@ -54,12 +67,12 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
         finally:
             plotter.close()
         write_png(picture, png)
-        return picture
+        return Shown(loaded.level, approach, side, update.verdict, picture)
     plotter = scene_for_update(planner, update, off_screen=False, window_size=window_size, camera=camera,
                                labels=False)
     add_controls(plotter, planner, update)
     plotter.show()
-    return None
+    return Shown(loaded.level, approach, side, update.verdict)
 
 
 def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,
