@@ -19,7 +19,9 @@ not one vertebra and for findings too doubtful to plan on. All coordinates are m
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -29,12 +31,12 @@ import trimesh
 from ..coordinates import AnatomicalFrame
 from ..errors import AnatomyError, BvnPlanWarning
 from ..landmarks import Landmarks, Pedicle, Plane, TerminusParameters
-from ..levels import morphometry as level_prior
+from ..levels import LEVELS, morphometry as level_prior
 from .body import ENDPLATE_NORMAL_DEG, cut_body, find_body, posterior_wall_confidence, posterior_wall_faces
 from .canal import END_WINDOW_MM, canal_volume, find_lumen
 from .confidence import REFUSE_BELOW
 from .frame import FrameFinding, LocalVertebra, check_single_piece, find_frame, s1_without_alae
-from .identity import check_identity, score_identity
+from .identity import NumberingIdentity, check_identity, score_identity, score_numbering
 from .morphometry import grade_body, measure_morphometry, morphometry_confidence
 from .pedicles import find_pedicles
 from .terminus import find_terminus
@@ -95,6 +97,26 @@ def find_anatomy(vertebra, terminus: TerminusParameters = TerminusParameters(),
     for message in notes:  # the warning names its level (a case plans several at once); the note sits in it
         warnings.warn(f"{level}: {message}", BvnPlanWarning, stacklevel=2)
     return found
+
+
+def find_numbering(vertebrae: dict, spine_levels: Sequence[str] = ()) -> NumberingIdentity:
+    """Measure every L1-S1 vertebra of a case (``vertebrae``: label -> :class:`~bvn_plan.vertebra.Vertebra`)
+    with its label trusted, and score their numbering together (:func:`~bvn_plan.anatomy.identity.
+    score_numbering`; ``spine_levels``: every vertebra the input labels, superior to inferior). Each
+    level's own notes come when it is planned; a level whose anatomy is refused weighs nothing."""
+    identities = {}
+    for label, vertebra in vertebrae.items():
+        if label not in LEVELS:
+            continue
+        trusted = copy.copy(vertebra)
+        trusted.trust_level = True
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BvnPlanWarning)
+                identities[label] = find_anatomy(trusted).identity
+        except AnatomyError:
+            continue
+    return score_numbering(identities, spine_levels)
 
 
 def _measure(mesh: trimesh.Trimesh, oriented: FrameFinding, level: str, terminus: TerminusParameters,

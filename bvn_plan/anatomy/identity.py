@@ -12,17 +12,24 @@ the label) is S1.
 
 :func:`check_identity` refuses (:class:`LevelMismatchError`, exit 2) a label two or more levels from
 the clearly better-fitting level, or across the lumbar/sacral line, unless the user trusts the label.
+
+A case with several labelled levels (a labelmap, or one mesh per level) is also judged as a whole:
+:func:`score_numbering` scores every labelled level together under each shift of the numbering
+(:data:`NUMBERING_SHIFTS`), with the neighbours' places as facts (a whole sacrum is S1, so nothing
+labelled above it can move past it; no vertebra lies below S1), and :func:`check_numbering` refuses
+a numbering that is off by two or more levels, or that moves a label across the lumbar/sacral line.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import LevelMismatchError
-from ..levels import LEVELS, TRANSITIONAL, morphometry as level_prior
+from ..levels import LEVELS, LUMBAR_LEVELS, TRANSITIONAL, morphometry as level_prior
 
 #: Reading error (SD, in the measure's unit) that measuring on a real surface (3 mm CT staircases,
 #: smoothed or shrink-wrapped meshes, a body width cut near a notch) adds to the prior's population
@@ -47,6 +54,13 @@ UNCERTAIN_LIKELIHOOD_RATIO = 5.0
 #: When L5 and S1 fit within this likelihood ratio of each other and one of them is best, the
 #: vertebra may be a lumbosacral transitional one (sacralised L5, lumbarised S1) [A].
 TRANSITIONAL_LIKELIHOOD_RATIO = 3.0
+#: Shifts of a case's whole numbering that :func:`score_numbering` weighs against the labels as given
+#: (levels; +1: every label names the level above its vertebra, the vertebrae are one level lower).
+#: Three covers a count started from the wrong end of a short lumbar field of view [A].
+NUMBERING_SHIFTS = (-3, -2, -1, 1, 2, 3)
+#: The lumbar levels between T12 and S1 of the commonest spine, with 24 presacral vertebrae (7
+#: cervical, 12 thoracic, 5 lumbar) [V, Yun et al. 2018 Korean J Radiol 19:1140].
+NORMAL_LUMBAR_COUNT = 5
 
 
 @dataclass
@@ -196,3 +210,119 @@ def _apart(best: str, label: str) -> bool:
     """Two or more levels apart, or one lumbar and the other sacral."""
     a, b = LEVELS.index(_prior_name(best)), LEVELS.index(_prior_name(label))
     return abs(a - b) >= 2 or (best == "S1") != (_prior_name(label) == "S1")
+
+
+@dataclass
+class NumberingIdentity:
+    """A case's labelled levels scored together: ``identities`` (label -> :class:`LevelIdentity`,
+    superior to inferior), ``log_ratio`` (shift -> natural log of how much better that numbering fits
+    than the labels as given; ``-inf``: impossible, ``inf``: the labels as given are impossible) and
+    ``notes`` (transitional or unusual counts)."""
+
+    identities: dict[str, LevelIdentity]
+    log_ratio: dict[int, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def best_shift(self) -> int:
+        """The shift that fits best (0, the labels as given, on a tie)."""
+        return max([0, *self.log_ratio], key=lambda s: (self.log_ratio.get(s, 0.0), s == 0))
+
+    @property
+    def ratio(self) -> float:
+        """How many times better the best numbering fits than the labels as given."""
+        log_ratio = self.log_ratio.get(self.best_shift, 0.0)
+        return math.inf if math.isinf(log_ratio) else math.exp(min(log_ratio, 700.0))
+
+    def relabelled(self, shift: int) -> dict[str, str]:
+        """Label -> the level it names under ``shift`` (labels moved past L1 are left out)."""
+        return {label: LEVELS[LEVELS.index(label) + shift] for label in self.identities
+                if 0 <= LEVELS.index(label) + shift < len(LEVELS)}
+
+    @property
+    def verdict(self) -> str:
+        """``"gross"`` (refuse: the best numbering is two or more levels off, or moves a label across the
+        lumbar/sacral line, and fits MISMATCH_LIKELIHOOD_RATIO times better), ``"uncertain"`` (another
+        numbering fits UNCERTAIN_LIKELIHOOD_RATIO times better) or ``"consistent"``."""
+        shift = self.best_shift
+        if shift == 0:
+            return "consistent"
+        crosses = any((label == "S1") != (level == "S1") for label, level in self.relabelled(shift).items())
+        if (abs(shift) >= 2 or crosses) and self.ratio >= MISMATCH_LIKELIHOOD_RATIO:
+            return "gross"
+        return "uncertain" if self.ratio >= UNCERTAIN_LIKELIHOOD_RATIO else "consistent"
+
+    def summary(self) -> str:
+        fits = ", ".join(f"{s:+d}: {_ratio_text(v)}" for s, v in sorted(self.log_ratio.items()))
+        return (f"numbering fit, each shift against the labels as given (times better): {fits}; levels scored: "
+                f"{', '.join(self.identities)}")
+
+
+def score_numbering(identities: dict[str, LevelIdentity], spine_levels: Sequence[str] = ()) -> NumberingIdentity:
+    """Score a case's labelled levels together (``identities``: label -> its :class:`LevelIdentity`,
+    L1-S1 labels) under each of NUMBERING_SHIFTS against the labels as given. Under a shift each level
+    is compared with the prior of the level it would be, and the likelihoods multiply; a level that a
+    shift moves above L1 (a thoracic level, no prior here) weighs nothing in that comparison; a shift
+    that moves a label past S1 (no vertebra lies below it), or a whole sacrum off S1, is impossible.
+    ``spine_levels``: every vertebra the input labels (thoracic ones included, superior to inferior),
+    for the notes on an unusual lumbar count."""
+    scored = {label: identities[label] for label in LEVELS if label in identities}
+    log_ratio = {}
+    for shift in NUMBERING_SHIFTS:
+        given = moved = 0.0
+        for label, identity in scored.items():
+            index = LEVELS.index(label) + shift
+            if index >= len(LEVELS):
+                given, moved = 0.0, math.inf
+                break
+            if index >= 0:
+                given += identity.distance[label]
+                moved += identity.distance[LEVELS[index]]
+        log_ratio[shift] = _log_ratio(given, moved)
+    return NumberingIdentity(scored, log_ratio, _count_notes(list(spine_levels) or list(scored)))
+
+
+def check_numbering(numbering: NumberingIdentity, trust_level: bool = False) -> list[str]:
+    """Raise :class:`LevelMismatchError` when the numbering is grossly off (unless ``trust_level``);
+    return the notes to report (an uncertain numbering, an unusual lumbar count, a trusted gross one)."""
+    verdict, shift = numbering.verdict, numbering.best_shift
+    if verdict == "consistent":
+        return numbering.notes
+    moved = ", ".join(f"{label} looks like {level}" for label, level in numbering.relabelled(shift).items())
+    way = f"{abs(shift)} level{'s' if abs(shift) > 1 else ''} {'down' if shift > 0 else 'up'}"
+    message = (f"the labelled levels fit the numbering moved {way} {_ratio_text(numbering.log_ratio[shift])} "
+               f"times better than as labelled ({moved})")
+    if verdict == "uncertain":
+        return [f"numbering uncertain: {message}; count the levels on an image of the whole spine"] + numbering.notes
+    if trust_level:
+        return [f"{message}; planned as labelled because the levels are trusted; {numbering.summary()}"] + numbering.notes
+    raise LevelMismatchError(f"{message}: relabel the levels, or pass --trust-level to plan them as labelled. "
+                             f"{numbering.summary()}")
+
+
+def _log_ratio(given: float, moved: float) -> float:
+    """log(likelihood of the moved numbering / of the labels as given) from their squared distances."""
+    if math.isinf(moved):
+        return -math.inf
+    if math.isinf(given):
+        return math.inf
+    return -(moved - given) / 2
+
+
+def _ratio_text(log_ratio: float) -> str:
+    if math.isinf(log_ratio):
+        return "infinitely" if log_ratio > 0 else "0 (impossible)"
+    return f"{math.exp(min(log_ratio, 700.0)):.3g}"
+
+
+def _count_notes(spine_levels: list[str]) -> list[str]:
+    """Notes on a transitional lumbar count: an L6, or fewer than NORMAL_LUMBAR_COUNT lumbar levels
+    between a labelled T12 and a labelled S1."""
+    lumbar = [level for level in spine_levels if level in LUMBAR_LEVELS or level in TRANSITIONAL]
+    if any(level in TRANSITIONAL for level in spine_levels):
+        return [f"{len(lumbar)} lumbar levels are labelled ({', '.join(lumbar)}): a transitional sixth lumbar "
+                "vertebra (lumbarised S1) or a miscount; count from the last rib-bearing vertebra"]
+    if "T12" in spine_levels and "S1" in spine_levels and len(lumbar) < NORMAL_LUMBAR_COUNT:
+        return [f"only {len(lumbar)} lumbar levels lie between T12 and S1 ({', '.join(lumbar)}): a sacralised L5, "
+                "a thoracolumbar variant or a missing label; count the levels on an image of the whole spine"]
+    return []

@@ -40,14 +40,14 @@ import jsonschema
 import numpy as np
 import yaml
 
-from ..anatomy import anatomy_report, find_anatomy
+from ..anatomy import anatomy_report, check_numbering, find_anatomy, find_numbering
 from ..atomic import replace_directory, write_json_atomic, write_text_atomic
 from ..coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM, convert_points
 from ..device import DeviceProfile
 from ..errors import AnatomyError, InputError, note
 from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
-from ..levels import LEVELS, TRANSITIONAL
+from ..levels import LEVELS, SPINE_ORDER, TRANSITIONAL
 from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
 from ..planning.safety import PASS
@@ -339,16 +339,28 @@ def _schema_message(error) -> str:
 
 def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
     """The case's vertebrae by level (mm, the input's frame, their labels trusted as the case says)
-    and notes about the input."""
+    and notes about the input. When the input holds several L1-S1 levels, their numbering is judged
+    as a whole first (:func:`~bvn_plan.anatomy.find_numbering`): a numbering off by two or more levels
+    raises :class:`~bvn_plan.errors.LevelMismatchError` unless the case trusts its levels."""
     notes: list[str] = []
     if case.labelmap is not None:
         labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
         findings = labelmap.plausibility(case.levels)
         notes += [f"labelling: {f.message}" for f in findings]
-        vertebrae = {level: labelmap.vertebra(level) for level in case.levels}
+        every = {level: labelmap.vertebra(level) for level in case.levels}
+        for level in labelmap.levels():
+            if level not in every:
+                with contextlib.suppress(InputError):  # a fragment cut by the field of view is not scored
+                    every[level] = labelmap.vertebra(level)
+        spine_levels = labelmap.spine_levels()
     else:
-        vertebrae = {level: Vertebra.load(m.path, level=level, units=m.units, frame=m.frame)
-                     for level, m in case.meshes.items() if level in case.levels}
+        every = {level: Vertebra.load(m.path, level=level, units=m.units, frame=m.frame)
+                 for level, m in case.meshes.items()}
+        spine_levels = [level for level in SPINE_ORDER if level in every]
+    if sum(level in LEVELS for level in every) >= 2:
+        for message in check_numbering(find_numbering(every, spine_levels), case.trust_level):
+            note(notes, f"numbering: {message}")
+    vertebrae = {level: every[level] for level in case.levels}
     for vertebra in vertebrae.values():
         vertebra.trust_level = case.trust_level
     return vertebrae, notes
