@@ -340,8 +340,9 @@ def _schema_message(error) -> str:
 def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
     """The case's vertebrae by level (mm, the input's frame, their labels trusted as the case says)
     and notes about the input. When the input holds several L1-S1 levels, their numbering is judged
-    as a whole first (:func:`~bvn_plan.anatomy.find_numbering`): a numbering off by two or more levels
-    raises :class:`~bvn_plan.errors.LevelMismatchError` unless the case trusts its levels."""
+    as a whole first (:func:`~bvn_plan.anatomy.find_numbering`): a numbering off by two or more levels,
+    or across the lumbar/sacral line, raises :class:`~bvn_plan.errors.LevelMismatchError` unless the
+    case trusts its levels."""
     notes: list[str] = []
     if case.labelmap is not None:
         labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
@@ -349,7 +350,7 @@ def load_vertebrae(case: Case) -> tuple[dict[str, object], list[str]]:
         notes += [f"labelling: {f.message}" for f in findings]
         every = {level: labelmap.vertebra(level) for level in case.levels}
         for level in labelmap.levels():
-            if level not in every:
+            if level in LEVELS and level not in every:
                 with contextlib.suppress(InputError):  # a fragment cut by the field of view is not scored
                     every[level] = labelmap.vertebra(level)
         spine_levels = labelmap.spine_levels()
