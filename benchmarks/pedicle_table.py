@@ -32,6 +32,8 @@ from bvn_plan.anatomy import find_anatomy, pedicles  # noqa: E402
 MISSED = {
     "labelmap_3mm_L4": ("L4", (), 3.0, 0.0),
     "tp_root_L5": ("L5", (("tp_root_span_mm", 18.0),), None, 0.0),
+    "wrapped_L4": ("L4", (), 1.0, 4.0),
+    "wrapped_L5": ("L5", (), 1.0, 4.0),
 }
 
 
