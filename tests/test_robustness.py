@@ -106,3 +106,38 @@ def test_wilson_interval_and_model_validation():
         PlacementErrorModel(entry_sd_mm=-1.0)
     with pytest.raises(InputError):
         RobustnessSettings(fragile_breach_probability=1.5)
+
+
+@pytest.fixture(scope="module")
+def synthetic_l4():
+    from pathlib import Path
+
+    from bvn_plan.anatomy.find import find_anatomy
+    from bvn_plan.planning.safety import SafetyZones
+    from bvn_plan.vertebra import Vertebra
+
+    vertebra = Vertebra.load(Path(__file__).resolve().parents[1] / "meshes" / "L4.ply", level="L4", frame="RAS")
+    landmarks = find_anatomy(vertebra)
+    return vertebra, landmarks, SafetyZones(vertebra.mesh, landmarks)
+
+
+def test_a_plan_at_its_canal_margin_is_more_fragile_than_a_central_one(synthetic_l4):
+    """On the synthetic L4 the transpedicular plan runs 0.0 mm beyond its 10 mm canal margin; the
+    plan made with an 11 mm margin keeps 1 mm more (12 mm: the terminus, 12.4 mm from the canal, could not be covered). Judged by the same default rules under the same
+    placement errors, the first breaks a failing rule more often (the intervals do not overlap)."""
+    from bvn_plan.planning.planner import plan_level
+    from bvn_plan.planning.robustness import assess_plan
+
+    vertebra, landmarks, zones = synthetic_l4
+    settings = RobustnessSettings()
+    at_margin = plan_level(vertebra, landmarks, zones=zones, approaches=("transpedicular",)).result(
+        "transpedicular", "right").plan
+    central = plan_level(vertebra, landmarks, zones=zones, approaches=("transpedicular",),
+                         rules=RuleSet().with_changes("canal_lesion", margin_mm=11.0)).result("transpedicular", "right").plan
+    canal = [p.check.clearances["spinal_canal:lesion"].clearance_mm for p in (at_margin, central)]
+    assert canal[0] < 10.1 and canal[1] >= 10.95, canal
+    edge, middle = (assess_plan(zones, p, settings, RuleSet(), landmarks.bvn_terminus) for p in (at_margin, central))
+    assert edge.failed.total == middle.failed.total == settings.model.samples >= 500
+    assert edge.failed.interval[0] > middle.failed.interval[1], (edge.failed.to_dict(), middle.failed.to_dict())
+    assert edge.rules["canal_lesion"].probability > middle.rules["canal_lesion"].probability
+    assert edge.tolerance_deg < middle.tolerance_deg

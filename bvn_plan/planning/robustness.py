@@ -260,7 +260,8 @@ class Robustness:
     def words(self) -> str:
         """One line for people."""
         lo, hi = self.failed.interval
-        worst = max(self.rules.items(), key=lambda kv: kv[1].count)
+        fails = {k: v for k, v in self.rules.items() if self.severities[k] == FAIL} or self.rules
+        worst = max(fails.items(), key=lambda kv: kv[1].count)
         tol = (f"{self.tolerance_deg:.1f} deg ({self.tolerance_direction})" if self.tolerance_bounded
                else f"more than {self.tolerance_deg:.0f} deg in every direction")
         line = (f"placement error ({self.model.name}: entry SD {self.model.entry_sd_mm:g} mm, tilt SD "
@@ -377,3 +378,22 @@ def assess_plan(zones: SafetyZones, plan, settings: RobustnessSettings = Robustn
     bone entry, medial toward the midline from its side, cranial toward the vertebra frame's superior."""
     axes = ErrorAxes.of_plan(plan.path, plan.check, zones.landmarks.frame, plan.side)
     return assess_path(zones_judge(zones, rules), plan.path, plan.lesion, axes, rules, settings, terminus)
+
+
+def robustness_reasons(best, plans: list) -> list[str]:
+    """The recommendation's reasons about robustness: the recommended plan's figures, and fragile
+    plans passed over or every plan fragile (``plans``: the approach and side plans weighed)."""
+    rob = best.robustness
+    if rob is None:
+        return []
+    reasons = [f"{best.side} {best.approach}: {rob.words()}"]
+    if rob.fragile:
+        reasons.append(f"every plan is fragile: the recommended one breaks a rule that fails the plan in "
+                       f"{100 * rob.breach_probability:.0f} % of sampled placements; place it under CT or "
+                       "re-plan knowingly")
+    passed_over = [] if rob.fragile else [p for p in plans if p is not best and p.robustness is not None
+                                          and p.robustness.fragile]
+    for p in passed_over:
+        reasons.append(f"fragile: {p.side} {p.approach} (breach probability {100 * p.robustness.breach_probability:.0f} %, "
+                       f"angle tolerance {p.robustness.tolerance_deg:.1f} deg)")
+    return reasons
