@@ -565,10 +565,13 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
 @click.option("--images", is_flag=True,
               help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
 @robustness_option
+@click.option("--label-sensitivity", is_flag=True,
+              help="Also plan as if the level label were one level off and say whether the recommendation changes "
+                   "(finds the anatomy twice more).")
 @json_option
 @friendly_errors
 def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
-         robustness_samples, json_out):
+         robustness_samples, label_sensitivity, json_out):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -585,6 +588,10 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     landmarks = _find_anatomy(vertebra, terminus)
     level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES,
                             robustness=_robustness(robustness_samples))
+    if label_sensitivity:
+        from .planning.label_sensitivity import label_sensitivity as one_level_off
+
+        level_plan.label_sensitivity = one_level_off(vertebra, level_plan)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation
     if rec is None:
@@ -736,10 +743,14 @@ def _plan_record(level_plan, written: dict) -> dict:
                         "min_clearance_beyond_margin_mm": None if p is None else p.min_slack_mm,
                         "tip_to_terminus_mm": None if p is None else p.tip_to_terminus_mm,
                         "needle_length_skin_to_tip_mm": None if p is None else p.numbers["needle_length_skin_to_tip_mm"],
+                        "breach_probability": None if p is None or p.robustness is None else p.robustness.breach_probability,
+                        "fragile": None if p is None or p.robustness is None else p.robustness.fragile,
                         "why_not": "" if p is not None else "; ".join(r.blocked)})
     return {"level": level_plan.level, "recommendation": None if rec is None else {
         "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
         "reasons": list(level_plan.recommendation_reasons), "options": options,
+        "label_sensitivity": (None if level_plan.label_sensitivity is None
+                              else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         **{k: str(v) for k, v in written.items()}}
 
 

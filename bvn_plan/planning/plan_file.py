@@ -147,6 +147,8 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         "rules": [dataclasses.asdict(r) for r in level_plan.rules.rules],
         "planner_settings": dataclasses.asdict(level_plan.settings),
         "robustness_settings": None if level_plan.robustness is None else dataclasses.asdict(level_plan.robustness),
+        "label_sensitivity": (None if level_plan.label_sensitivity is None
+                              else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},
         "recommendation_reasons": list(level_plan.recommendation_reasons),
         "approaches": [{
@@ -255,6 +257,10 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
                         f"(fragile above {100 * rec.robustness.fragile_breach_probability:.0f} %; below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
+    if level_plan.label_sensitivity is not None:
+        changed = any(alt.changed for alt in level_plan.label_sensitivity)
+        lines.append(f"LEVEL LABEL ONE OFF ({'the recommendation CHANGES' if changed else 'the same recommendation'}): "
+                     + ("; ".join(alt.words() for alt in level_plan.label_sensitivity) or "no neighbouring level"))
     lines += [body_summary_line(level_plan.landmarks), ""]
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"

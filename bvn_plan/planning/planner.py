@@ -122,6 +122,8 @@ class LevelPlan:
     notes: list[str] = field(default_factory=list)
     #: the placement-error assessment's settings (None: not assessed)
     robustness: RobustnessSettings | None = None
+    #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
+    label_sensitivity: list | None = None
 
     def result(self, approach: str, side: str) -> ApproachResult:
         for r in self.results:
