@@ -25,8 +25,9 @@ per-axis spread of fluoroscopy-guided pedicle access in mm and degrees, so the d
 assumptions [A] placed between what was found: a robot-guided system deviated 1.5 +- 0.8 mm from its
 plans while freehand fluoroscopy placed fewer screws fully inside the pedicle (86.1 % against
 95.3 % Gertzbein-Robbins grade A; Han X et al. 2019, J Neurosurg Spine 30:615) [V-secondary, abstract];
-a robot's screws deviated 2.1 mm at the tip, 3.2 mm at the tail and 2.4 deg in angle (Jiang B et al.
-2018, Chin Neurosurg J 4:23) [V, abstract]; freehand needles in a lumbar phantom deviated 12.0 +- 4.8
+a robot's screws deviated 2.1 mm at the tip, 3.2 mm at the tail and 2.4 deg in angle (Chin Neurosurg J
+2018;4:23) [V, abstract], 1.9 mm, 2.0 mm and 2.6 deg in 326 screws (Oper Neurosurg 2023;24:242)
+[V-secondary, abstract]; freehand needles in a lumbar phantom deviated 12.0 +- 4.8
 deg in angle against 5.6 +- 3.3 deg robot-placed (PMC10676186, phantom study) [V, abstract]; in a
 simulated freehand series half of the misplaced screws came from the entry point and half from the
 trajectory angle (Xu YF et al., one-time accuracy of simulated freehand and navigation pedicle screw
@@ -79,7 +80,7 @@ class PlacementErrorModel:
     samples: int = 500
     seed: int = 0
     source: str = ("[A] between robot-guided deviations of 1.5 mm and 2.4 deg (Han 2019 J Neurosurg Spine 30:615; "
-                   "Jiang 2018 Chin Neurosurg J 4:23) and freehand needle angle errors of 12 deg in a phantom "
+                   "Chin Neurosurg J 2018;4:23) and freehand needle angle errors of 12 deg in a phantom "
                    "(PMC10676186); docs/sources.md 'Placement error'")
 
     def __post_init__(self):
