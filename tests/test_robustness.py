@@ -141,3 +141,80 @@ def test_a_plan_at_its_canal_margin_is_more_fragile_than_a_central_one(synthetic
     assert edge.failed.interval[0] > middle.failed.interval[1], (edge.failed.to_dict(), middle.failed.to_dict())
     assert edge.rules["canal_lesion"].probability > middle.rules["canal_lesion"].probability
     assert edge.tolerance_deg < middle.tolerance_deg
+
+
+@pytest.fixture(scope="module")
+def assessed_l4(synthetic_l4):
+    """The synthetic L4's transpedicular plans (curved and straight), each assessed."""
+    from bvn_plan.planning.planner import plan_level
+
+    vertebra, landmarks, zones = synthetic_l4
+    return plan_level(vertebra, landmarks, zones=zones, approaches=("transpedicular", "transpedicular-straight"),
+                      robustness=RobustnessSettings())
+
+
+def test_plan_outputs_show_the_robustness_figures(synthetic_l4, assessed_l4, tmp_path):
+    """plan.json (schema-checked on writing) holds every plan's robustness record and the settings;
+    summary.txt gives the figures and opens with FRAGILE PLAN when the recommendation is fragile;
+    the HTML report has the per-rule table."""
+    import json
+
+    from bvn_plan.planning.plan_file import write_plan
+    from bvn_plan.workflow.case import LevelOutcome
+    from bvn_plan.workflow.report import ReportContext, report_html
+
+    vertebra = synthetic_l4[0]
+    written = write_plan(assessed_l4, vertebra, tmp_path)
+    level = json.loads(written["plan"].read_text())["levels"]["L4"]
+    assert level["robustness_settings"]["model"]["samples"] == 500
+    for item in level["approaches"]:
+        rob = item["plan"]["robustness"]
+        assert rob["breach"]["samples"] == 500
+        lo, hi = rob["breach"]["interval_95"]
+        assert lo <= rob["breach"]["probability"] <= hi
+        assert rob["fragile"] == (rob["breach"]["probability"] > rob["fragile_breach_probability"])
+        assert all(r["count"] <= 500 for r in rob["rules"].values())
+    summary = written["summary"].read_text()
+    rec = assessed_l4.recommendation
+    assert summary.startswith("FRAGILE PLAN") == rec.robustness.fragile
+    assert summary.count("    robustness: placement error") == len(level["approaches"])
+    html = report_html([LevelOutcome.planned(vertebra, assessed_l4)], ReportContext("test", images=False))
+    assert "Robustness to placement error" in html and "breach probability under placement error" in html
+
+
+def test_the_recommendation_puts_a_fragile_plan_after_one_that_is_not(assessed_l4):
+    """Of two passing plans the curved transpedicular one is preferred by technique; made fragile,
+    it yields to the straight one, and the reasons name it fragile."""
+    from dataclasses import replace
+
+    from bvn_plan.planning.planner import _recommend
+
+    settings = RobustnessSettings()
+    results = [r for r in assessed_l4.results if r.side == "right"]
+    curved, straight = (r.plan for r in results)
+    assert curved.approach == "transpedicular" and straight.approach == "transpedicular-straight"
+    for fragile_curved, winner in ((False, "transpedicular"), (True, "transpedicular-straight")):
+        curved.robustness = replace(curved.robustness, fragile=fragile_curved)
+        straight.robustness = replace(straight.robustness, fragile=False)
+        best, reasons = _recommend(results, "L4", assessed_l4.settings, settings)
+        assert best.approach == winner
+        assert any(r.startswith("fragile: right transpedicular (") for r in reasons) == fragile_curved
+
+
+def test_level_label_one_off(synthetic_l4, assessed_l4):
+    """The synthetic L4 planned as L3 and as L5: each alternative's 'changed' says whether its
+    recommendation (approach, side, verdict) differs, with the tip's shift."""
+    from bvn_plan.planning.label_sensitivity import label_sensitivity, neighbour_levels
+
+    assert neighbour_levels("L1") == ["L2"] and neighbour_levels("S1") == ["L5"]
+    assert neighbour_levels("L6") == ["L5", "S1"] and neighbour_levels("L4") == ["L3", "L5"]
+    base = assessed_l4.recommendation
+    alternatives = label_sensitivity(synthetic_l4[0], assessed_l4)
+    assert [a.level for a in alternatives] == ["L3", "L5"]
+    for alt in alternatives:
+        if alt.approach is None:
+            assert alt.changed and alt.tip_shift_mm is None and alt.reasons
+            continue
+        assert alt.changed == ((alt.approach, alt.side, alt.verdict) != (base.approach, base.side, base.verdict))
+        assert 0.0 <= alt.tip_shift_mm < 30.0
+        assert alt.level in alt.words()

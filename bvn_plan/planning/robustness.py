@@ -334,7 +334,7 @@ def assess_path(judge: Judge, path: InstrumentPath, lesion: EllipsoidLesion | No
     uncovered = None
     if terminus is not None and lesion is not None:
         t = np.asarray(terminus, float)[None]
-        uncovered = Proportion(int(sum(float(les.signed_distance(t)[0]) > 0 for les in lesions)), n)
+        uncovered = Proportion(int(sum(not les.contains(t)[0] for les in lesions)), n)
     tolerance, direction = _tolerance(judge, path, lesion, axes, settings)
     prob = Proportion(int(sum(failed)), n)
     return Robustness(model, prob, int(sum(isinstance(r, InputError) for r in results)),
