@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bvn_plan import Vertebra
 from bvn_plan.anatomy import find_anatomy
-from bvn_plan.planning import SafetyZones, plan_level
+from bvn_plan.planning import PlannerSettings, SafetyZones, plan_level
 from bvn_plan.planning.robustness import RobustnessSettings
 
 from timing import median_time  # benchmarks/timing.py (scripts run from this folder's path)
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
         return plan_level(vertebra, landmarks, zones=zones)
 
     def robust():
-        return plan_level(vertebra, landmarks, zones=zones, robustness=settings)
+        return plan_level(vertebra, landmarks, zones=zones, settings=PlannerSettings(robustness=settings))
 
     rows = {}
     for label, run in (("without robustness", plain), ("with robustness", robust)):

@@ -252,6 +252,7 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
     from .planning.planner import plan_level
+    from .planning.settings import PlannerSettings
     from .synthetic import write_default_spine
     from .workflow.case import LevelOutcome
     from .workflow.report import ReportContext, write_report
@@ -274,7 +275,7 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
         truth = Landmarks.from_dict(json.loads((meshes / f"{level}_landmarks.json").read_text()))
         found = find_anatomy(vertebra)
         terminus_error = float(np.linalg.norm(found.bvn_terminus - truth.bvn_terminus))
-        level_plan = plan_level(vertebra, found, robustness=_robustness(robustness_samples))
+        level_plan = plan_level(vertebra, found, settings=PlannerSettings(robustness=_robustness(robustness_samples)))
         written = write_plan(level_plan, vertebra, out / level)
         planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
@@ -582,12 +583,13 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
+    from .planning.settings import PlannerSettings
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
     landmarks = _find_anatomy(vertebra, terminus)
     level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES,
-                            robustness=_robustness(robustness_samples))
+                            settings=PlannerSettings(robustness=_robustness(robustness_samples)))
     if label_sensitivity:
         from .planning.label_sensitivity import label_sensitivity as one_level_off
 
@@ -665,6 +667,8 @@ def case_command(case_file, out_dir, images, workers, trust_level, robustness_sa
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
+    import dataclasses
+
     from .console import emit, progress, typed_row
     from .workflow.case import load_case, plan_case
 
@@ -672,7 +676,7 @@ def case_command(case_file, out_dir, images, workers, trust_level, robustness_sa
     if images is not None:
         case.images = images
     case.trust_level = case.trust_level or trust_level
-    case.robustness = _robustness(robustness_samples)
+    case.settings = dataclasses.replace(case.settings, robustness=_robustness(robustness_samples))
     with progress(len(case.levels) + 1, f"case {case.case_id}") as advance:
         result = plan_case(case, out_dir, progress=advance, **({} if workers is None else {"workers": workers}))
     emit("case", {

@@ -147,10 +147,11 @@ def test_a_plan_at_its_canal_margin_is_more_fragile_than_a_central_one(synthetic
 def assessed_l4(synthetic_l4):
     """The synthetic L4's transpedicular plans (curved and straight), each assessed."""
     from bvn_plan.planning.planner import plan_level
+    from bvn_plan.planning.settings import PlannerSettings
 
     vertebra, landmarks, zones = synthetic_l4
     return plan_level(vertebra, landmarks, zones=zones, approaches=("transpedicular", "transpedicular-straight"),
-                      robustness=RobustnessSettings())
+                      settings=PlannerSettings(robustness=RobustnessSettings()))
 
 
 def test_plan_outputs_show_the_robustness_figures(synthetic_l4, assessed_l4, tmp_path):
@@ -166,7 +167,7 @@ def test_plan_outputs_show_the_robustness_figures(synthetic_l4, assessed_l4, tmp
     vertebra = synthetic_l4[0]
     written = write_plan(assessed_l4, vertebra, tmp_path)
     level = json.loads(written["plan"].read_text())["levels"]["L4"]
-    assert level["robustness_settings"]["model"]["samples"] == 500
+    assert level["planner_settings"]["robustness"]["model"]["samples"] == 500
     for item in level["approaches"]:
         rob = item["plan"]["robustness"]
         assert rob["breach"]["samples"] == 500
@@ -189,14 +190,13 @@ def test_the_recommendation_puts_a_fragile_plan_after_one_that_is_not(assessed_l
 
     from bvn_plan.planning.planner import _recommend
 
-    settings = RobustnessSettings()
     results = [r for r in assessed_l4.results if r.side == "right"]
     curved, straight = (r.plan for r in results)
     assert curved.approach == "transpedicular" and straight.approach == "transpedicular-straight"
     for fragile_curved, winner in ((False, "transpedicular"), (True, "transpedicular-straight")):
         curved.robustness = replace(curved.robustness, fragile=fragile_curved)
         straight.robustness = replace(straight.robustness, fragile=False)
-        best, reasons = _recommend(results, "L4", assessed_l4.settings, settings)
+        best, reasons = _recommend(results, "L4", assessed_l4.settings)
         assert best.approach == winner
         assert any(r.startswith("fragile: right transpedicular (") for r in reasons) == fragile_curved
 

@@ -146,7 +146,6 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         "device_sources": dict(SOURCES),
         "rules": [dataclasses.asdict(r) for r in level_plan.rules.rules],
         "planner_settings": dataclasses.asdict(level_plan.settings),
-        "robustness_settings": None if level_plan.robustness is None else dataclasses.asdict(level_plan.robustness),
         "label_sensitivity": (None if level_plan.label_sensitivity is None
                               else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},

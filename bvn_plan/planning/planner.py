@@ -120,8 +120,6 @@ class LevelPlan:
     recommendation: PathPlan | None
     recommendation_reasons: list[str]
     notes: list[str] = field(default_factory=list)
-    #: the placement-error assessment's settings (None: not assessed)
-    robustness: RobustnessSettings | None = None
     #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
     label_sensitivity: list | None = None
 
@@ -139,14 +137,14 @@ class LevelPlan:
 def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfile = DeviceProfile(),
                rules: RuleSet = RuleSet(), terminus: TerminusParameters | None = None,
                settings: PlannerSettings = PlannerSettings(), zones: SafetyZones | None = None,
-               approaches: tuple[str, ...] = APPROACHES, robustness: RobustnessSettings | None = None) -> LevelPlan:
+               approaches: tuple[str, ...] = APPROACHES) -> LevelPlan:
     """Plan every approach on both sides of ``vertebra`` (mm) and recommend one.
 
     ``landmarks``: the vertebra's landmarks (found by :func:`bvn_plan.anatomy.find.find_anatomy`, or
     a synthetic vertebra's ground truth); when None they are found here, once, with ``terminus``
     (which may only be given then). ``zones`` may pass prebuilt safety zones of the same landmarks;
-    ``approaches`` limits the search to some of :data:`APPROACHES`; ``robustness``: assess every
-    plan under its placement-error model and rank by it too (None or 0 samples: not assessed). Raises
+    ``approaches`` limits the search to some of :data:`APPROACHES`; ``settings.robustness``: assess
+    every plan under its placement-error model and rank by it too (None or 0 samples: not assessed). Raises
     :class:`~bvn_plan.errors.AnatomyError` when the anatomy cannot be planned on; an approach with
     no safe path is returned with ``plan=None`` and its blocking reasons (never a failing path
     labelled as a plan).
@@ -179,13 +177,10 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
         if weighed.plan is left.plan:
             right = _weigh_mirror_image(ctx, right, left)
         results += [right, weighed]
-    if robustness is not None and robustness.model.samples > 0:
-        _assess_robustness(ctx, results, robustness)
-    else:
-        robustness = None
-    recommendation, reasons = _recommend(results, landmarks.level, settings, robustness)
-    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
-                     robustness)
+    if settings.robustness is not None and settings.robustness.model.samples > 0:
+        _assess_robustness(ctx, results, settings.robustness)
+    recommendation, reasons = _recommend(results, landmarks.level, settings)
+    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
 
 
 def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
@@ -196,8 +191,7 @@ def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robust
             r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
 
 
-def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings,
-               robustness: RobustnessSettings | None = None):
+def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):
     """Prefer a passing plan over a warning one, a plan that is not fragile over a fragile one
     (when robustness was assessed), the curved transpedicular route over the others (the standard
     technique), then the larger score (less the breach weight x breach probability,
@@ -208,7 +202,7 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
         reasons += [f"{r.side} {r.approach}: {'; '.join(r.blocked)}" for r in results]
         return None, reasons
     preference = {"transpedicular": 0, "transpedicular-straight": 1, "extrapedicular": 2}
-    best = max(plans, key=lambda p: (p.verdict == PASS, *robust_rank(p, robustness, -preference[p.approach]),
+    best = max(plans, key=lambda p: (p.verdict == PASS, *robust_rank(p, settings.robustness, -preference[p.approach]),
                                      p.side == "right"))
     reasons = [f"{best.side} {best.approach}: checker verdict {best.verdict}; smallest clearance beyond its margin "
                f"{best.min_slack_mm:.1f} mm; the lesion covers the terminus {best.coverage_mm:.1f} mm deep; "

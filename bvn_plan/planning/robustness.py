@@ -262,7 +262,7 @@ class Robustness:
         """One line for people."""
         lo, hi = self.failed.interval
         fails = {k: v for k, v in self.rules.items() if self.severities[k] == FAIL} or self.rules
-        worst = max(fails.items(), key=lambda kv: kv[1].count)
+        worst = max(fails.items(), key=lambda kv: kv[1].count) if fails else ("", Proportion(0, 1))
         tol = (f"{self.tolerance_deg:.1f} deg ({self.tolerance_direction})" if self.tolerance_bounded
                else f"more than {self.tolerance_deg:.0f} deg in every direction")
         line = (f"placement error ({self.model.name}: entry SD {self.model.entry_sd_mm:g} mm, tilt SD "
@@ -271,6 +271,8 @@ class Robustness:
                 f"(95 % CI {100 * lo:.1f}-{100 * hi:.1f} %)")
         if worst[1].count:
             line += f", most often {worst[0]} ({100 * worst[1].probability:.1f} %)"
+        if self.refused:
+            line += f", {self.refused} samples missed the bone"
         line += f"; angle tolerance {tol}"
         if self.fragile:
             line += f"; FRAGILE (above {100 * self.fragile_breach_probability:.0f} %)"

@@ -50,7 +50,6 @@ from ..landmarks import Landmarks, TerminusParameters
 from ..levels import LEVELS, TRANSITIONAL
 from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
-from ..planning.robustness import RobustnessSettings
 from ..planning.safety import PASS
 from ..planning.settings import PlannerSettings
 from ..vertebra import Vertebra
@@ -177,8 +176,6 @@ class Case:
     meshes: dict[str, MeshInput] = field(default_factory=dict)
     ct: Path | None = None
     trust_level: bool = False
-    #: the placement-error assessment of every plan (None: off; planning.robustness)
-    robustness: RobustnessSettings | None = field(default_factory=RobustnessSettings)
     source: str = "case"
     raw: dict = field(default_factory=dict)
 
@@ -429,7 +426,7 @@ def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
         if case.stage == "anatomy":
             return outcome
         level_plan = plan_level(vertebra, outcome.landmarks, case.device, settings=case.settings,
-                                approaches=case.approaches, robustness=case.robustness)
+                                approaches=case.approaches)
     except AnatomyError as exc:
         outcome.error = f"anatomy refused: {exc}"
         return outcome
