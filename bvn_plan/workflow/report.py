@@ -243,9 +243,10 @@ def _robustness_cells(p: PathPlan) -> list[str]:
     return [cell, f"{tol} ({rob.tolerance_direction})" if rob.tolerance_bounded else tol]
 
 
-def _robustness_table(rob) -> str:
-    """The chosen plan's breaches per rule under placement error."""
-    rows = [[name, rob.severities[name], f"{100 * prop.probability:.1f}",
+def _robustness_table(rob, rules) -> str:
+    """The chosen plan's breaches per rule (``rules``: the level's RuleSet, for their words) under
+    placement error."""
+    rows = [[rules[name].description, rob.severities[name], f"{100 * prop.probability:.1f}",
              f"{100 * prop.interval[0]:.1f}-{100 * prop.interval[1]:.1f}"]
             for name, prop in rob.rules.items() if prop.count]
     if rob.terminus_uncovered is not None:
@@ -278,7 +279,7 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
         rows.append([text.label("gertzbein_robbins_grade"), plan.check.gertzbein_robbins_grade])
         out.append("<h3>Clinician's numbers</h3>" + _table(["quantity", "value"], rows))
         if plan.robustness is not None:
-            out.append(_robustness_table(plan.robustness))
+            out.append(_robustness_table(plan.robustness, level_plan.rules))
     if hu:
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
                 for name, parts in hu.items() for part, v in parts.items()]
