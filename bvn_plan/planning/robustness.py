@@ -391,9 +391,10 @@ def robustness_reasons(best, plans: list) -> list[str]:
         return []
     reasons = [f"{best.side} {best.approach}: {rob.words()}"]
     if rob.fragile:
-        reasons.append(f"every plan is fragile: the recommended one breaks a rule that fails the plan in "
-                       f"{100 * rob.breach_probability:.0f} % of sampled placements; place it under CT or "
-                       "re-plan knowingly")
+        which = "passing plan" if best.verdict == PASS else "plan"
+        reasons.append(f"every {which} is fragile: the recommended one breaks a rule that fails the plan in "
+                       f"{100 * rob.breach_probability:.0f} % of sampled placements; keeping it needs a smaller "
+                       "placement error than the model's, or another plan")
     passed_over = [] if rob.fragile else [p for p in plans if p is not best and p.robustness is not None
                                           and p.robustness.fragile]
     for p in passed_over:
