@@ -65,6 +65,25 @@ def json_option(command):
                         help="Also write the result here (JSON, written whole or not at all).")(command)
 
 
+#: Placement-error samples per plan that plan, case and demo draw unless told otherwise
+#: (planning.robustness.PlacementErrorModel.samples).
+ROBUSTNESS_SAMPLES = 500
+
+
+def robustness_option(command):
+    """The --robustness-samples N option: placement-error samples per plan (0 turns robustness off)."""
+    return click.option("--robustness-samples", type=click.IntRange(0), default=ROBUSTNESS_SAMPLES, show_default=True,
+                        help="Placement-error samples per plan for its breach probability and angle tolerance "
+                             "(0: off, faster).")(command)
+
+
+def _robustness(samples: int):
+    """The robustness settings of ``samples`` placement-error samples per plan (None when 0)."""
+    from .planning.robustness import PlacementErrorModel, RobustnessSettings
+
+    return RobustnessSettings(PlacementErrorModel(samples=samples)) if samples else None
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, BvnPlanWarning):
         click.secho(f"warning: {message}", fg="yellow", err=True)
@@ -218,9 +237,10 @@ def _bundled_meshes() -> Path | None:
 @click.option("--level", "levels", multiple=True, help="Level(s) to plan (repeatable); default L3-S1.")
 @click.option("--images/--no-images", default=True, show_default=True,
               help="Put the 3D scenes and the AP, lateral and en-face fluoroscopy of each plan in the report.")
+@robustness_option
 @json_option
 @friendly_errors
-def demo(out_dir, levels, images, json_out):
+def demo(out_dir, levels, images, robustness_samples, json_out):
     """The main job on the toolkit's own synthetic spine: for each level L3-S1, find the anatomy
     (and compare it with the generator's ground truth), plan every approach and side, check them,
     and write plan.json and summary.txt per level and one HTML report with pictures."""
@@ -232,6 +252,7 @@ def demo(out_dir, levels, images, json_out):
     from .levels import TREATABLE_LEVELS, normalise_level
     from .planning.plan_file import write_plan
     from .planning.planner import plan_level
+    from .planning.settings import PlannerSettings
     from .synthetic import write_default_spine
     from .workflow.case import LevelOutcome
     from .workflow.report import ReportContext, write_report
@@ -254,7 +275,7 @@ def demo(out_dir, levels, images, json_out):
         truth = Landmarks.from_dict(json.loads((meshes / f"{level}_landmarks.json").read_text()))
         found = find_anatomy(vertebra)
         terminus_error = float(np.linalg.norm(found.bvn_terminus - truth.bvn_terminus))
-        level_plan = plan_level(vertebra, found)
+        level_plan = plan_level(vertebra, found, settings=PlannerSettings(robustness=_robustness(robustness_samples)))
         written = write_plan(level_plan, vertebra, out / level)
         planned.append(LevelOutcome.planned(vertebra, level_plan))
         best = level_plan.recommendation
@@ -265,7 +286,7 @@ def demo(out_dir, levels, images, json_out):
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
-                      f"{best.min_slack_mm:.1f} mm" if best else "NO SAFE PLAN"))
+                      f"{best.min_slack_mm:.1f} mm" + _fragility(best) if best else "NO SAFE PLAN"))
         if best is None:
             for reason in level_plan.recommendation_reasons:
                 click.echo(f"    {reason}")
@@ -277,6 +298,14 @@ def demo(out_dir, levels, images, json_out):
     if json_out:
         write_json_atomic(json_out, {"levels": rows, "report": str(report)})
         click.echo(f"wrote {json_out}")
+
+
+def _fragility(plan) -> str:
+    """', breach probability P % (FRAGILE)' of an assessed plan, '' when not assessed."""
+    rob = plan.robustness
+    if rob is None:
+        return ""
+    return f", breach probability {100 * rob.breach_probability:.0f} %" + (" (FRAGILE)" if rob.fragile else "")
 
 
 #: Files larger than this (bytes; ~500k faces as binary STL) are announced before they are read.
@@ -536,10 +565,14 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
               help="Folder for plan.json and summary.txt (created if missing).")
 @click.option("--images", is_flag=True,
               help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
+@robustness_option
+@click.option("--label-sensitivity", is_flag=True,
+              help="Also plan as if the level label were one level off and say whether the recommendation changes "
+                   "(finds the anatomy twice more).")
 @json_option
 @friendly_errors
 def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
-         json_out):
+         robustness_samples, label_sensitivity, json_out):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -550,11 +583,17 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
+    from .planning.settings import PlannerSettings
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
     landmarks = _find_anatomy(vertebra, terminus)
-    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES)
+    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES,
+                            settings=PlannerSettings(robustness=_robustness(robustness_samples)))
+    if label_sensitivity:
+        from .planning.label_sensitivity import label_sensitivity as one_level_off
+
+        level_plan.label_sensitivity = one_level_off(vertebra, level_plan)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation
     if rec is None:
@@ -563,7 +602,8 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
         click.secho(f"{level_plan.level}: ONLY PLANS WITH WARNINGS: {rec.side} {rec.approach} ({rec.verdict}); "
                     "no plan passes every rule", fg="yellow", bold=True)
     else:
-        click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict})", fg="green", bold=True)
+        click.secho(f"{level_plan.level}: {rec.side} {rec.approach} ({rec.verdict}{_fragility(rec)})",
+                    fg="yellow" if rec.robustness is not None and rec.robustness.fragile else "green", bold=True)
     for reason in level_plan.recommendation_reasons:
         click.echo(f"  - {reason}")
     emit("plan", _plan_record(level_plan, written), json_out)
@@ -618,14 +658,17 @@ def show(plan_file, png, approach, side, camera, level, json_out):
               help="Worker processes planning the levels side by side, at most one per level and core "
                    "[default: 2].")  # workflow.case.CASE_WORKERS, checked by tests/test_cli.py
 @trust_level_option
+@robustness_option
 @json_option
 @friendly_errors
-def case_command(case_file, out_dir, images, workers, trust_level, json_out):
+def case_command(case_file, out_dir, images, workers, trust_level, robustness_samples, json_out):
     """Plan every level of a case file (YAML/JSON, see examples/case_example.yaml): eligibility
     checklist, plans, HTML report and 3D Slicer files.
 
     Exit code 0 when every level has a plan, 3 when a level's anatomy was refused, 4 when a level
     has no safe plan."""
+    import dataclasses
+
     from .console import emit, progress, typed_row
     from .workflow.case import load_case, plan_case
 
@@ -633,6 +676,7 @@ def case_command(case_file, out_dir, images, workers, trust_level, json_out):
     if images is not None:
         case.images = images
     case.trust_level = case.trust_level or trust_level
+    case.settings = dataclasses.replace(case.settings, robustness=_robustness(robustness_samples))
     with progress(len(case.levels) + 1, f"case {case.case_id}") as advance:
         result = plan_case(case, out_dir, progress=advance, **({} if workers is None else {"workers": workers}))
     emit("case", {
@@ -703,10 +747,14 @@ def _plan_record(level_plan, written: dict) -> dict:
                         "min_clearance_beyond_margin_mm": None if p is None else p.min_slack_mm,
                         "tip_to_terminus_mm": None if p is None else p.tip_to_terminus_mm,
                         "needle_length_skin_to_tip_mm": None if p is None else p.numbers["needle_length_skin_to_tip_mm"],
+                        "breach_probability": None if p is None or p.robustness is None else p.robustness.breach_probability,
+                        "fragile": None if p is None or p.robustness is None else p.robustness.fragile,
                         "why_not": "" if p is not None else "; ".join(r.blocked)})
     return {"level": level_plan.level, "recommendation": None if rec is None else {
         "approach": rec.approach, "side": rec.side, "verdict": rec.verdict},
         "reasons": list(level_plan.recommendation_reasons), "options": options,
+        "label_sensitivity": (None if level_plan.label_sensitivity is None
+                              else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         **{k: str(v) for k, v in written.items()}}
 
 

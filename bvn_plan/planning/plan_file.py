@@ -110,6 +110,7 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
         "bone_entry": check.entry,
         "soft_tissue": list(check.notes),
         "numbers": numbers,
+        "robustness": None if plan.robustness is None else plan.robustness.to_dict(),
     }
     return out
 
@@ -145,6 +146,8 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         "device_sources": dict(SOURCES),
         "rules": [dataclasses.asdict(r) for r in level_plan.rules.rules],
         "planner_settings": dataclasses.asdict(level_plan.settings),
+        "label_sensitivity": (None if level_plan.label_sensitivity is None
+                              else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},
         "recommendation_reasons": list(level_plan.recommendation_reasons),
         "approaches": [{
@@ -247,8 +250,16 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
     if rec is not None and rec.verdict != PASS:
         lines.insert(0, f"ONLY PLANS WITH WARNINGS at {level_plan.level}: no plan passes every rule; the recommended "
                         f"{rec.side} {rec.approach} carries warnings (below)")
+    if rec is not None and rec.robustness is not None and rec.robustness.fragile:
+        lines.insert(0, f"FRAGILE PLAN at {level_plan.level}: the recommended {rec.side} {rec.approach} breaks a rule that "
+                        f"fails the plan in {100 * rec.robustness.breach_probability:.0f} % of sampled placements "
+                        f"(fragile above {100 * rec.robustness.fragile_breach_probability:.0f} %; below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
+    if level_plan.label_sensitivity is not None:
+        changed = any(alt.changed for alt in level_plan.label_sensitivity)
+        lines.append(f"LEVEL LABEL ONE OFF ({'the recommendation CHANGES' if changed else 'the same recommendation'}): "
+                     + ("; ".join(alt.words() for alt in level_plan.label_sensitivity) or "no neighbouring level"))
     lines += [body_summary_line(level_plan.landmarks), ""]
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"
@@ -290,6 +301,7 @@ def _plan_lines(head: str, p: PathPlan, approach_mm: float) -> list[str]:
         f"    fluoroscopy: {describe(n)}",
         f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
         f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip",
+        *([f"    robustness: {p.robustness.words()}"] if p.robustness is not None else []),
         *[f"    - {reason}" for reason in p.check.reasons]]
 
 

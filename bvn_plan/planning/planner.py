@@ -46,7 +46,8 @@ from ..lesion import EllipsoidLesion
 from ..paths import Arc, InstrumentPath
 from .candidates import curved_candidates, extrapedicular_candidates, straight_candidates
 from .path_numbers import path_numbers
-from .ranking import RANK_QUANTUM_MM, ScreenedCandidates, choose, refine_and_rank, score
+from .ranking import RANK_QUANTUM_MM, ScreenedCandidates, choose, refine_and_rank, robust_rank, score
+from .robustness import Robustness, RobustnessSettings, assess_plan, robustness_reasons
 from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSet, SafetyZones, check_path
 from .screening import blocking, slacks
 from .search import Candidates, SearchContext
@@ -86,6 +87,8 @@ class PathPlan:
     min_slack_mm: float         # smallest clearance beyond its margin over the failing rules
     score_mm: float
     centring_mm: float          # pedicle passage off centre: isthmus offset + lever x sine of axis angle
+    #: how forgiving the path is under placement error (:mod:`.robustness`), when assessed
+    robustness: Robustness | None = None
 
     @property
     def verdict(self) -> str:
@@ -117,6 +120,8 @@ class LevelPlan:
     recommendation: PathPlan | None
     recommendation_reasons: list[str]
     notes: list[str] = field(default_factory=list)
+    #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
+    label_sensitivity: list | None = None
 
     def result(self, approach: str, side: str) -> ApproachResult:
         for r in self.results:
@@ -138,7 +143,8 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
     ``landmarks``: the vertebra's landmarks (found by :func:`bvn_plan.anatomy.find.find_anatomy`, or
     a synthetic vertebra's ground truth); when None they are found here, once, with ``terminus``
     (which may only be given then). ``zones`` may pass prebuilt safety zones of the same landmarks;
-    ``approaches`` limits the search to some of :data:`APPROACHES`. Raises
+    ``approaches`` limits the search to some of :data:`APPROACHES`; ``settings.robustness``: assess
+    every plan under its placement-error model and rank by it too (None or 0 samples: not assessed). Raises
     :class:`~bvn_plan.errors.AnatomyError` when the anatomy cannot be planned on; an approach with
     no safe path is returned with ``plan=None`` and its blocking reasons (never a failing path
     labelled as a plan).
@@ -171,23 +177,37 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
         if weighed.plan is left.plan:
             right = _weigh_mirror_image(ctx, right, left)
         results += [right, weighed]
+    if settings.robustness is not None and settings.robustness.model.samples > 0:
+        _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
 
 
+def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
+    """Set the placement-error assessment (:func:`.robustness.assess_plan`) of every approach and
+    side's plan, the ones the recommendation weighs (their runner-ups are not assessed)."""
+    for r in results:
+        if r.plan is not None:
+            r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
+
+
 def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):
-    """Prefer a passing plan over a warning one, the curved transpedicular route over the others
-    (the standard technique), then the larger score."""
+    """Prefer a passing plan over a warning one, a plan that is not fragile over a fragile one
+    (when robustness was assessed), the curved transpedicular route over the others (the standard
+    technique), then the larger score (less the breach weight x breach probability,
+    :func:`.ranking.robust_rank`)."""
     plans = [r.plan for r in results if r.plan is not None]
     if not plans:
         reasons = ["no approach on either side gives a safe plan:"]
         reasons += [f"{r.side} {r.approach}: {'; '.join(r.blocked)}" for r in results]
         return None, reasons
     preference = {"transpedicular": 0, "transpedicular-straight": 1, "extrapedicular": 2}
-    best = max(plans, key=lambda p: (p.verdict == PASS, -preference[p.approach], round(p.score_mm, 1), p.side == "right"))
+    best = max(plans, key=lambda p: (p.verdict == PASS, *robust_rank(p, settings.robustness, -preference[p.approach]),
+                                     p.side == "right"))
     reasons = [f"{best.side} {best.approach}: checker verdict {best.verdict}; smallest clearance beyond its margin "
                f"{best.min_slack_mm:.1f} mm; the lesion covers the terminus {best.coverage_mm:.1f} mm deep; "
                f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus"]
+    reasons += robustness_reasons(best, plans)
     if best.tip_to_terminus_mm > settings.target_tolerance_mm + 0.05:
         reasons.append(f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus, beyond the "
                        f"{settings.target_tolerance_mm:.1f} mm target tolerance: the nearest tip the search found that "

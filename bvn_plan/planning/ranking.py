@@ -3,7 +3,8 @@
 Score of a candidate (mm, higher is better): its smallest clearance beyond the rule margins
 (capped at ``clearance_cap_mm``) minus ``tip_weight`` x the tip distance beyond
 ``target_tolerance_mm``. Near-equal scores (RANK_QUANTUM_MM) are decided by the nearer tip, then
-the more centred pedicle passage.
+the more centred pedicle passage. Where the plans' robustness to placement error was assessed,
+the recommendation ranks them by it as well (:func:`robust_rank`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ class ScreenedCandidates:
     def _update(self) -> None:
         self.min_slack = self.stack.min(axis=0)
         self.score = score(self.settings, self.min_slack, self.tip_distance)
+
+
+def robust_rank(plan, robustness, preference: int) -> tuple:
+    """The recommendation's ranking of a checked plan after its verdict: not fragile first, then the
+    route ``preference`` (higher first), then the score less ``breach_weight_mm`` x the breach
+    probability (mm, to 0.1 mm) of :class:`~bvn_plan.planning.robustness.RobustnessSettings`
+    ``robustness``. Without an assessment (``robustness`` None, or the plan not assessed) every plan
+    counts as not fragile and ranks by its plain score."""
+    rob = plan.robustness if robustness is not None else None
+    if rob is None:
+        return True, preference, round(plan.score_mm, 1)
+    return not rob.fragile, preference, round(plan.score_mm - robustness.breach_weight_mm * rob.breach_probability, 1)
 
 
 def rank(indices: np.ndarray, score: np.ndarray, tip_distance: np.ndarray, centring: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from .robustness import RobustnessSettings
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class PlannerSettings:
       tip distance beyond tolerance costs ``tip_weight`` mm of clearance per mm [A].
     * ``exact_checks``: this many distinct candidates, best screened first, judged exactly per
       approach and side; ``alternatives``: runner-ups reported beside the plan.
+    * ``robustness``: assess every approach and side's plan under a placement-error model and rank
+      by it too (:class:`bvn_plan.planning.robustness.RobustnessSettings`); None: not assessed (the
+      commands plan, case and demo turn it on, ``--robustness-samples``).
     """
 
     target_tolerance_mm: float = 2.0
@@ -64,6 +68,7 @@ class PlannerSettings:
     tip_weight: float = 1.0
     exact_checks: int = 3
     alternatives: int = 1
+    robustness: RobustnessSettings | None = None
 
     def __post_init__(self):
         for name in ("target_tolerance_mm", "coverage_margin_mm", "pedicle_margin_mm", "approach_mm",

@@ -213,7 +213,8 @@ def _summary_section(planned: list[LevelOutcome]) -> str:
         for r in level_plan.results:
             p = r.plan
             if p is None:
-                rows.append([level_plan.level, r.side, r.approach, "no safe plan", "", "", "", "", "", "; ".join(r.blocked)])
+                rows.append([level_plan.level, r.side, r.approach, "no safe plan", "", "", "", "", "", "", "",
+                             "; ".join(r.blocked)])
                 classes.append("")
                 continue
             n = p.numbers
@@ -221,13 +222,42 @@ def _summary_section(planned: list[LevelOutcome]) -> str:
             rows.append([level_plan.level, r.side, r.approach, p.verdict, num(p.tip_to_terminus_mm),
                          num(p.coverage_mm), num(p.check.clearances['spinal_canal:lesion'].clearance_mm),
                          num(p.min_slack_mm), f"{num(n['introducer_medial_angle_deg'], 0)} / "
-                         f"{num(n['introducer_craniocaudal_angle_deg'], 0)}",
+                         f"{num(n['introducer_craniocaudal_angle_deg'], 0)}", *_robustness_cells(p),
                          "CHOSEN" if p is o.chosen else ""])
             classes.append("chosen" if p is o.chosen else "")
     header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)", "terminus depth in lesion (mm)",
               "lesion to canal (mm)", "smallest clearance beyond margin (mm)", "introducer medial / cranio-caudal (deg)",
-              "note"]
+              "breach probability under placement error (95 % CI)", "angle tolerance (deg)", "note"]
     return "<h2>Summary per level and side</h2>" + (_table(header, rows, classes) if rows else "<p>No level planned.</p>")
+
+
+def _robustness_cells(p: PathPlan) -> list[str]:
+    """The summary's robustness cells of a plan: breach probability with its interval (FRAGILE when
+    so) and the angle tolerance; empty when not assessed."""
+    rob = p.robustness
+    if rob is None:
+        return ["not assessed", ""]
+    lo, hi = rob.failed.interval
+    cell = f"{100 * rob.breach_probability:.1f} % ({100 * lo:.1f}-{100 * hi:.1f} %)" + (" FRAGILE" if rob.fragile else "")
+    tol = text.number(rob.tolerance_deg) if rob.tolerance_bounded else f"> {text.number(rob.tolerance_deg, 0)}"
+    return [cell, f"{tol} ({rob.tolerance_direction})" if rob.tolerance_bounded else tol]
+
+
+def _robustness_table(rob, rules) -> str:
+    """The chosen plan's breaches per rule (``rules``: the level's RuleSet, for their words) under
+    placement error."""
+    rows = [[rules[name].description, rob.severities[name], f"{100 * prop.probability:.1f}",
+             f"{100 * prop.interval[0]:.1f}-{100 * prop.interval[1]:.1f}"]
+            for name, prop in rob.rules.items() if prop.count]
+    if rob.terminus_uncovered is not None:
+        t = rob.terminus_uncovered
+        rows.append(["terminus outside the moved lesion", "(target)", f"{100 * t.probability:.1f}",
+                     f"{100 * t.interval[0]:.1f}-{100 * t.interval[1]:.1f}"])
+    m = rob.model
+    return (f"<h3>Robustness to placement error</h3><p>{_e(rob.words())}. Model: {_e(m.name)}; {_e(m.source)}; "
+            f"seed {m.seed}. Angle tolerance: the smallest tilt that fails the check along the worst of 8 directions "
+            "about the introducer, no entry offset.</p>"
+            + _table(["rule", "severity", "breach probability (%)", "95 % CI (%)"], rows))
 
 
 def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
@@ -248,6 +278,8 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
                 for key, value in plan.numbers.items()]
         rows.append([text.label("gertzbein_robbins_grade"), plan.check.gertzbein_robbins_grade])
         out.append("<h3>Clinician's numbers</h3>" + _table(["quantity", "value"], rows))
+        if plan.robustness is not None:
+            out.append(_robustness_table(plan.robustness, level_plan.rules))
     if hu:
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
                 for name, parts in hu.items() for part, v in parts.items()]
