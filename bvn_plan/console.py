@@ -134,10 +134,12 @@ def _plan(r: dict) -> list:
     """Every approach and side as a table, then what blocked those without a plan (the
     recommendation and its reasons are printed before, by the command)."""
     rows = [(o["side"], o["approach"], o["verdict"] or "no plan", _cell(o["min_clearance_beyond_margin_mm"]),
-             _cell(o["tip_to_terminus_mm"]), _cell(o["needle_length_skin_to_tip_mm"], 0)) for o in r["options"]]
+             _cell(o["tip_to_terminus_mm"]), _cell(o["zone_coverage_percent"], 0),
+             _cell(o["needle_length_skin_to_tip_mm"], 0)) for o in r["options"]]
     blocked = [f"{o['side']} {o['approach']}: no plan: {o['why_not']}" for o in r["options"] if o["verdict"] is None]
     return [_table("every approach and side", ("side", "approach", "verdict", "beyond margin (mm)",
-                                                "tip to terminus (mm)", "needle (mm)"), rows), *blocked]
+                                                "tip to terminus (mm)", "zone covered (%)", "needle (mm)"), rows),
+            *blocked]
 
 
 def _show(r: dict) -> list:
