@@ -338,8 +338,7 @@ def _plan_side(ctx: SearchContext, approach: str, side: str) -> tuple[ApproachRe
         return ApproachResult(approach, side, None, blocked=refused, zone_refusal=zone_refusal(ctx)), ctx
     blocked_before: list[str] = []
     for aim in _aims(ctx):
-        cands, blocked = _CANDIDATES[approach](aim, side)
-        result = ApproachResult(approach, side, None, blocked=blocked) if cands is None else _judge(aim, approach, side, cands)
+        result = _search(aim, approach, side)
         where = "the nominal terminus" if aim.target_kind == "terminus" else (
             f"the zone point {aim.terminus_to_canal:.1f} mm from the canal")
         if result.plan is not None:
@@ -352,6 +351,21 @@ def _plan_side(ctx: SearchContext, approach: str, side: str) -> tuple[ApproachRe
             return result, aim
         blocked_before.append(f"aiming at {where}: " + "; ".join(result.blocked))
     return ApproachResult(approach, side, None, blocked=blocked_before, candidates=result.candidates), ctx
+
+
+def plan_side_at(ctx: SearchContext, approach: str, side: str, target: np.ndarray) -> ApproachResult:
+    """``approach`` on ``side`` with the lesion aimed at ``target`` (mm, model coordinates; e.g. one
+    probe of a pair), held by the coverage margin, after the refusals that come before any search."""
+    refused = _refusal(ctx, approach, side)
+    if refused:
+        return ApproachResult(approach, side, None, blocked=refused, zone_refusal=zone_refusal(ctx))
+    return _search(ctx.aimed(target), approach, side)
+
+
+def _search(ctx: SearchContext, approach: str, side: str) -> ApproachResult:
+    """The candidates of ``approach`` on ``side`` for the context's target, judged."""
+    cands, blocked = _CANDIDATES[approach](ctx, side)
+    return ApproachResult(approach, side, None, blocked=blocked) if cands is None else _judge(ctx, approach, side, cands)
 
 
 def _judge(ctx: SearchContext, approach: str, side: str, c: Candidates) -> ApproachResult:
