@@ -76,8 +76,9 @@ SIDES = ("right", "left")
 #: When the nominal terminus cannot be covered, the search aims at the zone point nearest the
 #: terminus that lies at least the canal margin plus the coverage margin plus this much (mm) from
 #: the canal, each in turn until one gives a plan: a lesion must reach past such a point, so a
-#: point just at the bound is rarely covered by the device's spheroid [A].
-ZONE_AIM_SLACKS_MM = (0.5, 1.5, 3.0)
+#: point just at the bound is rarely covered by the device's spheroid [A]; the last, 0, leaves no
+#: reachable zone without an aim.
+ZONE_AIM_SLACKS_MM = (0.5, 1.5, 3.0, 0.0)
 
 
 @dataclass
