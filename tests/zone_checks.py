@@ -89,10 +89,12 @@ class _Lattice:
         self.nodes = nodes
 
     def _node(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.clip(np.rint((points - self.lo) / LATTICE_MM).astype(int), 0, self.shape - 1)
-        flat = np.ravel_multi_index(idx.reshape(-1, 3).T, self.shape)
-        gap = np.linalg.norm(points.reshape(-1, 3) - self.nodes[flat], axis=1)
-        return flat.reshape(points.shape[:-1]), gap.reshape(points.shape[:-1])
+        """Each point's nearest lattice node (flat index; clipped to the lattice) and its distance (mm)."""
+        q = (points - self.lo) / LATTICE_MM
+        idx = np.clip(np.rint(q), 0, self.shape - 1)
+        gap = LATTICE_MM * np.sqrt(((q - idx) ** 2).sum(axis=-1))
+        idx = idx.astype(np.int64)
+        return (idx[..., 0] * self.shape[1] + idx[..., 1]) * self.shape[2] + idx[..., 2], gap
 
     def canal_upper(self, points: np.ndarray) -> np.ndarray:
         """An upper bound of each point's canal distance (mm)."""
@@ -158,9 +160,8 @@ def _spheroid_points(centres: np.ndarray, axes: np.ndarray, semi_axes: tuple[flo
     h, r = semi_axes
     e1 = np.cross(axes, np.where(np.abs(axes[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
     e1 /= np.linalg.norm(e1, axis=1)[:, None]
-    e2 = np.cross(axes, e1)
-    return (centres[:, None, :] + h * sphere[None, :, 2:3] * axes[:, None, :] + r * sphere[None, :, 0:1] * e1[:, None, :]
-            + r * sphere[None, :, 1:2] * e2[:, None, :])
+    basis = np.stack([r * e1, r * np.cross(axes, e1), h * axes], axis=1)     # (N, 3, 3): rows map x, y, z
+    return centres[:, None, :] + sphere[None] @ basis
 
 
 def _survivors(landmarks, zone_points, device, bounds, pairs, margins, ball) -> dict | None:
