@@ -285,8 +285,9 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
                                                                   "verdict": best.verdict}})
         click.echo(f"{level}: terminus found {terminus_error:.2f} mm from the ground truth; "
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
-                      f"{best.tip_to_terminus_mm:.1f} mm from the terminus, smallest clearance beyond its margin "
-                      f"{best.min_slack_mm:.1f} mm" + _fragility(best) if best else "NO SAFE PLAN"))
+                      f"{best.tip_to_terminus_mm:.1f} mm from the terminus, target zone {100 * best.zone_coverage:.0f} % "
+                      f"covered, smallest clearance beyond its margin {best.min_slack_mm:.1f} mm" + _fragility(best)
+                      if best else "NO SAFE PLAN"))
         if best is None:
             for reason in level_plan.recommendation_reasons:
                 click.echo(f"    {reason}")
@@ -746,6 +747,8 @@ def _plan_record(level_plan, written: dict) -> dict:
         options.append({"side": r.side, "approach": r.approach, "verdict": None if p is None else p.verdict,
                         "min_clearance_beyond_margin_mm": None if p is None else p.min_slack_mm,
                         "tip_to_terminus_mm": None if p is None else p.tip_to_terminus_mm,
+                        "zone_coverage_percent": None if p is None else 100 * p.zone_coverage,
+                        "terminus_outside_lesion_mm": None if p is None else p.terminus_outside_mm,
                         "needle_length_skin_to_tip_mm": None if p is None else p.numbers["needle_length_skin_to_tip_mm"],
                         "breach_probability": None if p is None or p.robustness is None else p.robustness.breach_probability,
                         "fragile": None if p is None or p.robustness is None else p.robustness.fragile,

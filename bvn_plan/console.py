@@ -134,7 +134,8 @@ def _plan(r: dict) -> list:
     """Every approach and side as a table, then what blocked those without a plan (the
     recommendation and its reasons are printed before, by the command)."""
     rows = [(o["side"], o["approach"], o["verdict"] or "no plan", _cell(o["min_clearance_beyond_margin_mm"]),
-             _cell(o["tip_to_terminus_mm"]), _cell(o["needle_length_skin_to_tip_mm"], 0)) for o in r["options"]]
+             _cell(o["tip_to_terminus_mm"]), _cell(o["zone_coverage_percent"], 0),
+             _cell(o["needle_length_skin_to_tip_mm"], 0)) for o in r["options"]]
     blocked = [f"{o['side']} {o['approach']}: no plan: {o['why_not']}" for o in r["options"] if o["verdict"] is None]
     label = [f"level label one off: as {a['level']}: "
              + (f"{a['side']} {a['approach']} ({a['verdict']})" if a["approach"] else "no plan")
@@ -142,8 +143,8 @@ def _plan(r: dict) -> list:
     breach = [f"{o['side']} {o['approach']} {_cell(100 * o['breach_probability'], 0)} %"
               + (" FRAGILE" if o["fragile"] else "") for o in r["options"] if o.get("breach_probability") is not None]
     return [_table("every approach and side", ("side", "approach", "verdict", "beyond margin (mm)",
-                                                "tip to terminus (mm)", "needle (mm)"), rows), *blocked,
-            *(["breach probability under placement error: " + "; ".join(breach)] if breach else []), *label]
+                                                "tip to terminus (mm)", "zone covered (%)", "needle (mm)"), rows),
+            *blocked, *(["breach probability under placement error: " + "; ".join(breach)] if breach else []), *label]
 
 
 def _show(r: dict) -> list:

@@ -78,8 +78,9 @@ def steps(level: str):
         f"The bipolar probe heats an ellipsoid about {2 * lesion.radius_mm:.0f} mm across and "
         f"{2 * lesion.half_length_mm:.0f} mm along the probe, centred {level_plan.device.lesion_offset_mm:.0f} mm behind "
         "the tip [assumption: device profile].",
-        f"Its tip is {plan.tip_to_terminus_mm:.1f} mm from the terminus, which lies {plan.coverage_mm:.1f} mm inside "
-        "the lesion. Seen from the patient's left (anterior on the left)."],
+        f"Its tip is {plan.tip_to_terminus_mm:.1f} mm from the terminus, which lies {plan.terminus_depth_mm:.1f} mm inside "
+        f"the lesion; the lesion covers {100 * plan.zone_coverage:.0f} % of the target zone (posterior third to half of "
+        "the body, midline, mid-height). Seen from the patient's left (anterior on the left)."],
         scene("lateral", transparent=True, paths=[plan.path], lesions=[lesion]))
 
     check = plan.check

@@ -272,7 +272,7 @@ def _summary_with_every_status(folder: Path, extra_column: str | None = None) ->
             if status == "planned":
                 row.update(approach="transpedicular", side="right", checker_verdict="pass",
                            min_clearance_beyond_margin_mm=f"{0.4 * i + len(level) * 0.1 - 0.3:.2f}",
-                           tip_to_terminus_mm=f"{1.5 + 0.2 * i:.2f}")
+                           tip_to_terminus_mm=f"{1.5 + 0.2 * i:.2f}", zone_coverage_percent=f"{40 + 4.5 * i:.2f}")
             else:
                 row["message"] = {"refused": f"anatomy refused: the canal is {i}.5 mm wide",
                                   "no safe plan": "no path keeps the endplate margin (best misses 0.2 mm)",
@@ -315,12 +315,12 @@ def test_cohort_report_shows_the_summarys_numbers(tmp_path):
                        "no path keeps the endplate margin (best misses # mm)": 1, "InputError: cannot read the mesh": 1}
 
     stats = {line[0]: line[1:] for line in page.tables["distributions"][1:]}
-    for column in ("min_clearance_beyond_margin_mm", "tip_to_terminus_mm"):
+    for column in ("min_clearance_beyond_margin_mm", "tip_to_terminus_mm", "zone_coverage_percent"):
         values = [float(r[column]) for r in rows if r[column]]
         assert stats[column] == [str(len(values)), f"{min(values):.2f}", f"{statistics.median(values):.2f}",
                                  f"{max(values):.2f}"]
     text = "".join(page.text)
-    assert "no zone_coverage_percent column" in text and "no breach_probability column" in text
+    assert "no breach_probability column" in text
 
     worst = page.tables["smallest-clearance"][1:]
     smallest = sorted(float(r["min_clearance_beyond_margin_mm"]) for r in rows if r["min_clearance_beyond_margin_mm"])
@@ -329,7 +329,7 @@ def test_cohort_report_shows_the_summarys_numbers(tmp_path):
     assert "href='case0/report.html'" in (tmp_path / REPORT_FILE).read_text()
 
     # the plots render: PNGs of the expected size with real content; the status bars in their colours
-    assert len(page.images) == 4  # statuses, reasons, two distributions
+    assert len(page.images) == 5  # statuses, reasons, three distributions
     for png in page.images:
         size, colours = _colours(png)
         assert size[0] >= 300 and size[1] >= 150 and len(colours) > 20
@@ -343,7 +343,7 @@ def test_cohort_report_plots_a_column_only_when_the_summary_has_it(tmp_path, ref
     _summary_with_every_status(tmp_path, extra_column="breach_probability")
     page = _Page()
     page.feed(write_cohort_report(tmp_path).read_text())
-    assert len(page.images) == 5 and "breach_probability" in {line[0] for line in page.tables["distributions"]}
+    assert len(page.images) == 6 and "breach_probability" in {line[0] for line in page.tables["distributions"]}
     assert "no breach_probability column" not in "".join(page.text)
     # an anatomy-only batch: statuses only, a sentence for each distribution
     anatomy = tmp_path / "anatomy"

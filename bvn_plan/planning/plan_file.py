@@ -11,6 +11,7 @@ Its top level holds ``format`` and ``format_version`` (:data:`FORMAT_VERSION`), 
 * ``coordinates``: the frame and units of every point of the level;
 * ``landmarks``: :meth:`bvn_plan.landmarks.Landmarks.to_dict`, and ``anatomy_geometry``, the
   canal and body meshes and the face regions the landmarks leave out (see :func:`geometry_to_dict`);
+* ``target_zone``: the BVN target zone (:func:`zone_record`);
 * the device, rules and planner settings, the recommendation and every approach x side plan.
 
 A case adds top-level fields (``case_id``, ``case``, ``eligibility``, ``summary``, ...) and per
@@ -45,6 +46,7 @@ from ..errors import InputError
 from ..landmarks import Landmarks
 from ..vertebra import Vertebra
 from ..anatomy import HEIGHT_POSITIONS
+from ..anatomy.target_zone import ZONE_SOURCES, TargetZone
 from ..levels import normalise_level
 from .adjust import InteractivePlanner, PlanOption
 from .path_numbers import describe
@@ -97,7 +99,17 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
             "diameter_mm": 2 * plan.lesion.radius_mm,
         },
         "tip_to_terminus_mm": plan.tip_to_terminus_mm,
-        "terminus_depth_in_lesion_mm": plan.coverage_mm,
+        "terminus_depth_in_lesion_mm": plan.terminus_depth_mm,
+        "target": {
+            "kind": plan.target_kind,
+            "point": _points(vertebra, plan.target_point),
+            "depth_in_lesion_mm": plan.coverage_mm,
+            "tip_to_target_mm": plan.tip_to_target_mm,
+            "zone_coverage": plan.zone_coverage,
+            "nerve_path_coverage": plan.nerve_path_coverage,
+            "terminus_outside_lesion_mm": plan.terminus_outside_mm,
+            "why_not_terminus": plan.why_not_terminus or None,
+        },
         "min_clearance_beyond_margin_mm": plan.min_slack_mm,
         "score_mm": plan.score_mm,
         "clearances_mm": {key: {"clearance_mm": c.clearance_mm, "where": _points(vertebra, c.point),
@@ -121,6 +133,16 @@ def mesh_reference(path: str, units: str, frame: str | None, faces: int) -> dict
     return {"path": None if path is None else str(path), "units": units, "frame": frame, "faces": int(faces)}
 
 
+def zone_record(zone: TargetZone, vertebra) -> dict:
+    """The ``target_zone`` record of a level: the depth fractions used, volume, sample count, the
+    samples' extent and the nerve path (points in the input's frame and units), the sources."""
+    points = np.asarray(vertebra.to_input_units(zone.points))
+    return {"depth_fractions": list(zone.depth_fractions), "volume_mm3": zone.volume_mm3, "samples": len(zone.points),
+            "bounds": {"min": np.round(points.min(axis=0), 6).tolist(), "max": np.round(points.max(axis=0), 6).tolist()},
+            "nerve_path": {"foramen": _points(vertebra, zone.foramen), "terminus": _points(vertebra, zone.terminus)},
+            "sources": dict(ZONE_SOURCES)}
+
+
 def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> dict:
     """One level of the plan file as a JSON-ready dict, points in the input's frame and units.
 
@@ -141,6 +163,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         },
         "landmarks": lm.to_dict(unit_mm),
         "vertebral_body": body_record(lm),
+        "target_zone": zone_record(level_plan.zone, vertebra),
         "anatomy_geometry": geometry_to_dict(lm, unit_mm),
         "device": level_plan.device.to_dict(),
         "device_sources": dict(SOURCES),
@@ -156,6 +179,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
             "status": "planned" if r.plan is not None else "no safe plan",
             "blocked_by": list(r.blocked),
             "candidates_screened": r.candidates,
+            "zone_refusal": r.zone_refusal,
             "plan": _plan_dict(r.plan, vertebra) if r.plan is not None else None,
             "alternatives": [_plan_dict(a, vertebra) for a in r.alternatives],
         } for r in level_plan.results],
@@ -288,8 +312,14 @@ def _plan_lines(head: str, p: PathPlan, approach_mm: float) -> list[str]:
         f"{head}: verdict {p.verdict.upper()}",
         f"    path start {text.point(n['entry_point'])} ({num(approach_mm, 0)} mm before the bone); bone entry "
         f"{text.point(n['bone_entry_point'])}; tip {text.point(n['tip'])}",
-        f"    tip {num(p.tip_to_terminus_mm)} mm from the terminus; terminus {num(p.coverage_mm)} mm inside the lesion; "
-        f"lesion {num(canal)} mm from the canal; smallest clearance beyond its margin {num(p.min_slack_mm)} mm",
+        f"    tip {num(p.tip_to_terminus_mm)} mm from the terminus; " + (
+            f"terminus {num(p.terminus_depth_mm)} mm inside the lesion" if p.terminus_depth_mm >= 0 else
+            f"TERMINUS {num(p.terminus_outside_mm)} mm OUTSIDE the lesion") +
+        f"; lesion {num(canal)} mm from the canal; smallest clearance beyond its margin {num(p.min_slack_mm)} mm",
+        f"    target zone {num(100 * p.zone_coverage, 0)} % covered, nerve path (foramen to terminus) "
+        f"{num(100 * p.nerve_path_coverage, 0)} %; aimed at the " + (
+            "nominal terminus" if p.target_kind == "terminus" else
+            f"zone point nearest the terminus the canal margin allows ({p.why_not_terminus})"),
         depths,
         f"    skin entry {text.point(n['skin_entry_point'])} ({n['skin_entry_source']}): "
         f"{num(n['skin_entry_from_midline_mm'], 0)} mm from the midline, "

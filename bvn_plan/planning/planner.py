@@ -1,21 +1,27 @@
 """Trajectory planning: transpedicular (straight introducer + curved cannula, or straight only) and
 extrapedicular paths to the BVN target zone, each judged by the safety checker.
 
-The target is a zone, not a point (docs/sources.md "Safety"): the
-terminus must lie inside the lesion at least ``coverage_margin_mm`` deep, the lesion must keep
-every safety margin, and the tip goes where both hold. The tip-to-terminus distance is
-minimised after safety and reported against ``target_tolerance_mm``; it never overrides a rule.
+The target is a zone, not a point (issue 18; :mod:`bvn_plan.anatomy.target_zone`): the nominal
+terminus must lie inside the lesion at least ``coverage_margin_mm`` deep when the rules allow it;
+where they do not (the canal margin, Huang 2022), the search aims at the zone point nearest the
+terminus that lies far enough from the canal (ZONE_AIM_SLACKS_MM) and covers that. Every plan
+reports the share of the zone and of the nerve path (foramen -> terminus) inside its lesion and how
+far the nominal terminus lies outside it. A side is refused for the target only when no lesion that
+keeps the canal margin can reach the zone (no zone point lies the canal margin plus the coverage
+margin from the canal), with those numbers. The tip-to-target distance is minimised after safety
+and reported against ``target_tolerance_mm``; it never overrides a rule.
 
 Search (deterministic, fixed grids, mm, model coordinates; grids laid out in the vertebra frame and
 mirrored between sides; the steps live in :mod:`.search`, :mod:`.candidates`, :mod:`.preselect`,
 :mod:`.screening` and :mod:`.ranking`, this module runs them and assembles the records):
 
-0. refusals with numbers before any search: a terminus nearer the canal than the canal margin plus
-   the coverage margin (no lesion can do both), a pedicle isthmus narrower than the introducer plus
-   two pedicle margins;
+0. refusals with numbers before any search: a target zone every point of which lies nearer the
+   canal than the canal margin plus the coverage margin (no lesion can do both), a pedicle isthmus
+   narrower than the introducer plus two pedicle margins;
 1. transpedicular lines: through the isthmus centre (and 4 offsets in its cross-section) at every
    (medial, cranio-caudal) angle of a grid, screened by depth in bone and canal clearance;
-2. tip candidates: a grid of points anterior to and around the terminus;
+2. tip candidates: a grid of points anterior to and around the point aimed at (the terminus, or
+   the zone point; each zone point of ZONE_AIM_SLACKS_MM in turn while no plan is found);
 3. for a line and a tip the tangent arc of the cannula radius is closed form
    (:class:`bvn_plan.paths.TangentArcs`); straight-only paths aim the line at the tip;
 4. extrapedicular: introducers entering the lateral body wall inside the bone-entry window of
@@ -38,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..anatomy.find import find_anatomy
+from ..anatomy.target_zone import TargetZone
 from ..anatomy.symmetry import reflect
 from ..device import DeviceProfile
 from ..errors import InputError
@@ -67,13 +74,26 @@ APPROACHES = ("transpedicular", "transpedicular-straight", "extrapedicular")
 PEDICLE_CONFIDENCE_MIN = 0.25
 SIDES = ("right", "left")
 
+#: When the nominal terminus cannot be covered, the search aims at the zone point nearest the
+#: terminus that lies at least the canal margin plus the coverage margin plus this much (mm) from
+#: the canal, each in turn until one gives a plan: a lesion must reach past such a point, so a
+#: point just at the bound is rarely covered by the device's spheroid [A]; the last, 0, leaves no
+#: reachable zone without an aim.
+ZONE_AIM_SLACKS_MM = (0.5, 1.5, 3.0, 0.0)
+
 
 @dataclass
 class PathPlan:
     """One checked trajectory (mm, model coordinates) with its lesion, verdict and clinician's numbers.
 
     ``score_mm``: the smallest exact clearance beyond its margin over every failing rule and the
-    terminus coverage (capped, minus the tip-distance penalty), higher is better.
+    target coverage (capped, minus the penalty of the tip's distance to the target), higher is better.
+
+    The target (``target_kind``): the nominal "terminus", or a "zone" point (``target_point``, mm,
+    model coordinates) where the rules forbid covering the terminus (``why_not_terminus`` says
+    why). ``zone_coverage`` and ``nerve_path_coverage``: shares (0-1) of the target zone's volume
+    and of the nerve path (foramen -> nominal terminus) inside the lesion; ``terminus_depth_mm``:
+    the nominal terminus's depth inside the lesion (negative outside).
     """
 
     approach: str
@@ -82,13 +102,25 @@ class PathPlan:
     lesion: EllipsoidLesion
     check: CheckResult
     numbers: dict
-    tip_to_terminus_mm: float
-    coverage_mm: float          # depth of the terminus inside the lesion
+    tip_to_terminus_mm: float   # to the nominal terminus
+    coverage_mm: float          # depth of the target point inside the lesion
     min_slack_mm: float         # smallest clearance beyond its margin over the failing rules
     score_mm: float
     centring_mm: float          # pedicle passage off centre: isthmus offset + lever x sine of axis angle
+    target_kind: str
+    target_point: np.ndarray
+    tip_to_target_mm: float
+    terminus_depth_mm: float
+    zone_coverage: float
+    nerve_path_coverage: float
+    why_not_terminus: str = ""
     #: how forgiving the path is under placement error (:mod:`.robustness`), when assessed
     robustness: Robustness | None = None
+
+    @property
+    def terminus_outside_mm(self) -> float:
+        """How far the nominal terminus lies outside the lesion (mm; 0 inside)."""
+        return max(0.0, -self.terminus_depth_mm)
 
     @property
     def verdict(self) -> str:
@@ -97,7 +129,11 @@ class PathPlan:
 
 @dataclass
 class ApproachResult:
-    """The outcome for one approach on one side: a plan (or None with the blocking reasons)."""
+    """The outcome for one approach on one side: a plan (or None with the blocking reasons).
+
+    ``zone_refusal``: when no lesion that keeps the canal margin can reach the target zone, the
+    numbers that show it (mm): the zone point farthest from the canal, the distance a lesion
+    covering a point by the coverage margin needs, the nominal terminus's canal distance."""
 
     approach: str
     side: str
@@ -105,6 +141,7 @@ class ApproachResult:
     alternatives: list[PathPlan] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     candidates: int = 0
+    zone_refusal: dict | None = None
 
 
 @dataclass
@@ -120,6 +157,7 @@ class LevelPlan:
     recommendation: PathPlan | None
     recommendation_reasons: list[str]
     notes: list[str] = field(default_factory=list)
+    zone: TargetZone | None = None
     #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
     label_sensitivity: list | None = None
 
@@ -165,22 +203,23 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
     if device.lesion_model != "ellipsoid":
         notes.append(f"the device profile names the {device.lesion_model!r} lesion model; paths were planned "
                      "and checked with its geometric ellipsoid (run the bioheat model to confirm the lesion)")
-    ctx = SearchContext(zones, device, rules, settings)
+    ctx = SearchContext(zones, device, rules, settings, TargetZone.of(landmarks, settings.target_zone))
     results = []
     for approach in approaches:
-        right, left = (_plan_side(ctx, approach, side) for side in SIDES)
+        (right, right_ctx), (left, left_ctx) = (_plan_side(ctx, approach, side) for side in SIDES)
         # Each side also weighs the mirror image of the other's plan, so that near-ties on a nearly
         # symmetric vertebra end in mirror-image plans rather than in either of two equal ones.
         # When the left side takes the right plan's mirror image, the mirror image of that is the right
         # plan itself: nothing to weigh.
-        weighed = _weigh_mirror_image(ctx, left, right)
+        weighed = _weigh_mirror_image(left_ctx, left, right)
         if weighed.plan is left.plan:
-            right = _weigh_mirror_image(ctx, right, left)
+            right = _weigh_mirror_image(right_ctx, right, left)
         results += [right, weighed]
     if settings.robustness is not None and settings.robustness.model.samples > 0:
         _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
-    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
+    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
+                     zone=ctx.zone)
 
 
 def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
@@ -202,17 +241,22 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
         reasons += [f"{r.side} {r.approach}: {'; '.join(r.blocked)}" for r in results]
         return None, reasons
     preference = {"transpedicular": 0, "transpedicular-straight": 1, "extrapedicular": 2}
-    best = max(plans, key=lambda p: (p.verdict == PASS, *robust_rank(p, settings.robustness, -preference[p.approach]),
-                                     p.side == "right"))
+    def rank_key(p):  # safe, then not fragile, then covering the nominal terminus, then route and score
+        not_fragile, *rest = robust_rank(p, settings.robustness, -preference[p.approach])
+        return p.verdict == PASS, not_fragile, p.target_kind == "terminus", *rest, p.side == "right"
+    best = max(plans, key=rank_key)
     reasons = [f"{best.side} {best.approach}: checker verdict {best.verdict}; smallest clearance beyond its margin "
-               f"{best.min_slack_mm:.1f} mm; the lesion covers the terminus {best.coverage_mm:.1f} mm deep; "
-               f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus"]
+               f"{best.min_slack_mm:.1f} mm; " + _target_words(best)]
     reasons += robustness_reasons(best, plans)
-    if best.tip_to_terminus_mm > settings.target_tolerance_mm + 0.05:
-        reasons.append(f"the tip is {best.tip_to_terminus_mm:.1f} mm from the terminus, beyond the "
-                       f"{settings.target_tolerance_mm:.1f} mm target tolerance: the nearest tip the search found that "
-                       f"keeps every margin (lesion to canal {best.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm, "
-                       f"terminus {best.coverage_mm:.1f} mm inside the lesion)")
+    if best.target_kind == "zone":
+        reasons.append(f"the nominal terminus is not covered: {best.why_not_terminus}; the lesion covers the target "
+                       "zone's point nearest it that the canal margin allows")
+    if best.tip_to_target_mm > settings.target_tolerance_mm + 0.05:
+        reasons.append(f"the tip is {best.tip_to_target_mm:.1f} mm from the {best.target_kind} point aimed at, beyond "
+                       f"the {settings.target_tolerance_mm:.1f} mm target tolerance: the nearest tip the search found "
+                       f"that keeps every margin (lesion to canal "
+                       f"{best.check.clearances['spinal_canal:lesion'].clearance_mm:.1f} mm, that point "
+                       f"{best.coverage_mm:.1f} mm inside the lesion)")
     others = sorted((p for p in plans if p is not best), key=lambda p: -p.score_mm)
     for p in others:
         reasons.append(f"also possible: {p.side} {p.approach} (verdict {p.verdict}, score {p.score_mm:.1f} mm)")
@@ -222,6 +266,15 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
     if best.verdict != PASS:
         reasons.append("the recommended plan carries warnings: " + "; ".join(best.check.reasons))
     return best, reasons
+
+
+def _target_words(p: PathPlan) -> str:
+    """What the lesion covers of the target, in words."""
+    terminus = (f"covers the terminus {p.terminus_depth_mm:.1f} mm deep" if p.terminus_depth_mm >= 0 else
+                f"misses the terminus by {p.terminus_outside_mm:.1f} mm")
+    return (f"the lesion {terminus}, {100 * p.zone_coverage:.0f} % of the target zone and "
+            f"{100 * p.nerve_path_coverage:.0f} % of the nerve path from the foramen; the tip is "
+            f"{p.tip_to_terminus_mm:.1f} mm from the terminus")
 
 
 def _mirror_path(path: InstrumentPath, plane) -> InstrumentPath:
@@ -250,12 +303,13 @@ def _refusal(ctx: SearchContext, approach: str, side: str) -> list[str]:
         return [f"the {side} pedicle was not recognised with confidence ({confidence:.2f} < "
                 f"{PEDICLE_CONFIDENCE_MIN:.2f}){': ' + '; '.join(why) if why else ''}; no route through or "
                 "beside it is planned on a pedicle the mesh does not show clearly"]
-    need = ctx.canal_lesion_margin_mm + s.coverage_margin_mm
-    if ctx.terminus_to_canal < need:
-        return [f"the terminus is {ctx.terminus_to_canal:.1f} mm from the spinal canal: no lesion can cover it "
-                f"{s.coverage_margin_mm:.1f} mm deep and keep its {ctx.canal_lesion_margin_mm:.1f} mm "
-                f"canal margin (that needs {need:.1f} mm); change the terminus depth, the coverage margin or the canal "
-                "rule knowingly"]
+    unreachable = zone_refusal(ctx)
+    if unreachable is not None:
+        return [f"no lesion that keeps its {ctx.canal_lesion_margin_mm:.1f} mm canal margin reaches the target zone: "
+                f"the zone's point farthest from the spinal canal is {unreachable['zone_farthest_from_canal_mm']:.1f} mm "
+                f"from it, and covering a point {s.coverage_margin_mm:.1f} mm deep needs {unreachable['needed_mm']:.1f} "
+                f"mm; the nominal terminus is {unreachable['terminus_to_canal_mm']:.1f} mm from the canal; zone coverage "
+                "0 %, nerve-path coverage 0 %; change the zone, the coverage margin or the canal rule knowingly"]
     pedicle = lm.pedicles[side]
     if approach.startswith("transpedicular"):
         need = ctx.device.introducer_diameter_mm + 2 * s.pedicle_margin_mm
@@ -268,18 +322,72 @@ def _refusal(ctx: SearchContext, approach: str, side: str) -> list[str]:
     return []
 
 
+def zone_refusal(ctx: SearchContext) -> dict | None:
+    """The numbers (mm) that show no lesion keeping the canal margin can reach the target zone, or
+    None when one may: a lesion covering a point by the coverage margin keeps a ball of that radius
+    about it, whose canal side must stay the canal margin from the canal."""
+    need = ctx.canal_lesion_margin_mm + ctx.settings.coverage_margin_mm
+    farthest = float(ctx.zone_to_canal_mm.max())
+    if farthest >= need:
+        return None
+    return {"zone_farthest_from_canal_mm": farthest, "needed_mm": need, "terminus_to_canal_mm": ctx.terminus_to_canal,
+            "zone_coverage": 0.0, "nerve_path_coverage": 0.0}
+
+
+def _aims(ctx: SearchContext) -> list[SearchContext]:
+    """The contexts to search in turn: the nominal terminus when a lesion can cover it and keep the
+    canal margin, then the zone points of ZONE_AIM_SLACKS_MM (distinct ones)."""
+    need = ctx.canal_lesion_margin_mm + ctx.settings.coverage_margin_mm
+    aims = [ctx] if ctx.terminus_to_canal >= need else []
+    chosen: list[int] = []
+    for slack in ZONE_AIM_SLACKS_MM:
+        order = ctx.zone.deepest_reachable(ctx.zone_to_canal_mm, need + slack)
+        if len(order) and int(order[0]) not in chosen:
+            chosen.append(int(order[0]))
+            aims.append(ctx.aimed(ctx.zone.points[order[0]]))
+    return aims
+
+
 _CANDIDATES = {"transpedicular": curved_candidates, "transpedicular-straight": straight_candidates,
                "extrapedicular": extrapedicular_candidates}
 
 
-def _plan_side(ctx: SearchContext, approach: str, side: str) -> ApproachResult:
+def _plan_side(ctx: SearchContext, approach: str, side: str) -> tuple[ApproachResult, SearchContext]:
+    """The side's result and the context (target) it was planned for: the nominal terminus first,
+    then the zone points of :func:`_aims` while nothing plans."""
     refused = _refusal(ctx, approach, side)
     if refused:
-        return ApproachResult(approach, side, None, blocked=refused)
+        return ApproachResult(approach, side, None, blocked=refused, zone_refusal=zone_refusal(ctx)), ctx
+    blocked_before: list[str] = []
+    for aim in _aims(ctx):
+        result = _search(aim, approach, side)
+        where = "the nominal terminus" if aim.target_kind == "terminus" else (
+            f"the zone point {aim.terminus_to_canal:.1f} mm from the canal")
+        if result.plan is not None:
+            why = "; ".join(blocked_before) if blocked_before else (
+                f"the terminus is {ctx.terminus_to_canal:.1f} mm from the spinal canal, nearer than the "
+                f"{ctx.canal_lesion_margin_mm:.1f} mm canal margin plus the {ctx.settings.coverage_margin_mm:.1f} mm "
+                "coverage margin")
+            for p in [result.plan, *result.alternatives]:
+                p.why_not_terminus = "" if aim.target_kind == "terminus" else why
+            return result, aim
+        blocked_before.append(f"aiming at {where}: " + "; ".join(result.blocked))
+    return ApproachResult(approach, side, None, blocked=blocked_before, candidates=result.candidates), ctx
+
+
+def plan_side_at(ctx: SearchContext, approach: str, side: str, target: np.ndarray) -> ApproachResult:
+    """``approach`` on ``side`` with the lesion aimed at ``target`` (mm, model coordinates; e.g. one
+    probe of a pair), held by the coverage margin, after the refusals that come before any search."""
+    refused = _refusal(ctx, approach, side)
+    if refused:
+        return ApproachResult(approach, side, None, blocked=refused, zone_refusal=zone_refusal(ctx))
+    return _search(ctx.aimed(target), approach, side)
+
+
+def _search(ctx: SearchContext, approach: str, side: str) -> ApproachResult:
+    """The candidates of ``approach`` on ``side`` for the context's target, judged."""
     cands, blocked = _CANDIDATES[approach](ctx, side)
-    if cands is None:
-        return ApproachResult(approach, side, None, blocked=blocked)
-    return _judge(ctx, approach, side, cands)
+    return ApproachResult(approach, side, None, blocked=blocked) if cands is None else _judge(ctx, approach, side, cands)
 
 
 def _judge(ctx: SearchContext, approach: str, side: str, c: Candidates) -> ApproachResult:
@@ -300,7 +408,8 @@ def _judge(ctx: SearchContext, approach: str, side: str, c: Candidates) -> Appro
     if not plans:
         worst = rejected[0]
         why = worst.check.reasons if worst.check.verdict == FAIL else [
-            f"the lesion covers the terminus only {worst.coverage_mm:.1f} mm deep (margin {s.coverage_margin_mm:.1f} mm)"]
+            f"the lesion covers the {worst.target_kind} point only {worst.coverage_mm:.1f} mm deep (margin "
+            f"{s.coverage_margin_mm:.1f} mm)"]
         return ApproachResult(approach, side, None, blocked=[
             f"the {len(chosen)} best screened candidates all fail the exact check; the best one: " + "; ".join(why)],
             candidates=n)
@@ -314,14 +423,17 @@ def _exact(ctx: SearchContext, approach: str, side: str, path: InstrumentPath, c
     check = check_path(ctx.zones, path, lesion, ctx.rules)
     coverage = -float(lesion.signed_distance(ctx.terminus)[0])
     tip_distance = float(np.linalg.norm(path.tip - ctx.terminus))
+    nominal = np.asarray(ctx.lm.bvn_terminus, float)
+    terminus_depth = coverage if ctx.target_kind == "terminus" else -float(lesion.signed_distance(nominal)[0])
     clearances = [r.clearance_mm - r.margin_mm for r in check.rules
                   if ctx.rules[r.rule].severity == FAIL and np.isfinite(r.clearance_mm)]
     clearances.append(coverage - ctx.settings.coverage_margin_mm)
     min_slack = float(min(clearances))
     path_score = float(score(ctx.settings, np.array([min_slack]), np.array([tip_distance]))[0])
     numbers = path_numbers(path, ctx.lm, check, ctx.zones.organs)
-    return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, path_score,
-                    centring)
+    return PathPlan(approach, side, path, lesion, check, numbers, float(np.linalg.norm(path.tip - nominal)), coverage,
+                    min_slack, path_score, centring, ctx.target_kind, ctx.terminus.copy(), tip_distance, terminus_depth,
+                    ctx.zone.coverage(lesion), ctx.zone.nerve_path_coverage(lesion))
 
 
 def _weigh_mirror_image(ctx: SearchContext, result: ApproachResult, other: ApproachResult) -> ApproachResult:
@@ -352,9 +464,10 @@ def _weigh_mirror_image(ctx: SearchContext, result: ApproachResult, other: Appro
     own = result.plan
     if plan.check.verdict == FAIL or plan.coverage_mm < s.coverage_margin_mm:
         return result
+    plan.why_not_terminus = own.why_not_terminus
     clearly_worse = ((plan.verdict != PASS and own.verdict == PASS)
                      or plan.score_mm < own.score_mm - RANK_QUANTUM_MM
-                     or round(plan.tip_to_terminus_mm, 1) > round(own.tip_to_terminus_mm, 1)
+                     or round(plan.tip_to_target_mm, 1) > round(own.tip_to_target_mm, 1)
                      or plan.centring_mm > own.centring_mm + MIRROR_CENTRING_TOLERANCE_MM)
     if clearly_worse and choose([own, plan])[0] is not plan:
         return result

@@ -93,7 +93,7 @@ def choose(plans: list) -> list:
     pool = [p for p in plans if p.verdict == PASS] or plans
     top = max(p.score_mm for p in pool)
     near = [p for p in pool if p.score_mm >= top - RANK_QUANTUM_MM]
-    best = min(near, key=lambda p: (round(p.tip_to_terminus_mm, 1), round(p.centring_mm, 2)))
+    best = min(near, key=lambda p: (round(p.tip_to_target_mm, 1), round(p.centring_mm, 2)))
     rest = sorted((p for p in plans if p is not best), key=lambda p: (p.verdict == PASS, p.score_mm), reverse=True)
     return [best] + rest
 

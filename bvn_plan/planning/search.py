@@ -4,11 +4,13 @@ vertebra frame and mirrored between sides)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from ..anatomy.target_zone import TargetZone
 from ..device import DeviceProfile
 from ..geometry.crossings import interval_around, line_crossings
 from ..lesion import spheroid_signed_distance, spheroid_surface_points
@@ -45,23 +47,40 @@ class Candidates:
 class SearchContext:
     """One vertebra's zones (built once), the device, rules and settings, and the shared geometry of
     the search: introducer directions, tip targets, isthmus points, skin starts, pedicle centring and
-    the candidate lesions (mm, model coordinates)."""
+    the candidate lesions (mm, model coordinates).
 
-    def __init__(self, zones: SafetyZones, device: DeviceProfile, rules: RuleSet, settings: PlannerSettings):
+    ``terminus`` is the point the search aims at: the nominal BVN terminus, or in a context made by
+    :meth:`aimed` a point of the target ``zone`` (``target_kind`` "terminus" or "zone");
+    ``zone_to_canal_mm``: the exact canal distance of each zone point (mm)."""
+
+    def __init__(self, zones: SafetyZones, device: DeviceProfile, rules: RuleSet, settings: PlannerSettings,
+                 zone: TargetZone | None = None):
         self.zones, self.device, self.rules, self.settings = zones, device, rules, settings
         self.lm = zones.landmarks
         self.frame = self.lm.frame
         self.radius_mm = device.introducer_radius_mm
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
+        self.target_kind = "terminus"
         self.margins = {r.name: r.margin_mm for r in rules.rules}
         #: the lesion's canal margin (mm): the rule's, or the default rule set's when the rules lack it
         self.canal_lesion_margin_mm = self.margin("canal_lesion", RuleSet()["canal_lesion"].margin_mm)
         self.terminus_to_canal = float(zones.canal.exact(self.terminus[None])[0])
+        self.zone = zone if zone is not None else TargetZone.of(self.lm)
+        self.zone_to_canal_mm = zones.canal.exact(self.zone.points)
         # each face's bounding sphere (centroid, farthest corner), so that a line's crossings are
         # sought only among the faces it can meet
         corners = zones.mesh.vertices[zones.mesh.faces]
         self._face_centres = corners.mean(axis=1)
         self._face_radii = np.linalg.norm(corners - self._face_centres[:, None], axis=2).max(axis=1)
+
+    def aimed(self, target: np.ndarray) -> "SearchContext":
+        """This context aiming at ``target`` (a zone point, mm, model coordinates) instead of the
+        nominal terminus; everything else shared."""
+        other = copy.copy(self)
+        other.terminus = np.asarray(target, float)
+        other.target_kind = "zone"
+        other.terminus_to_canal = float(self.zones.canal.exact(other.terminus[None])[0])
+        return other
 
     def margin(self, name: str, default: float = 0.0) -> float:
         """The margin (mm) of rule ``name``, ``default`` when the rules lack it."""

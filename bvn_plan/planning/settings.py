@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..anatomy.target_zone import TargetZoneParameters
 from ..errors import InputError
 from .robustness import RobustnessSettings
 
@@ -16,7 +17,11 @@ class PlannerSettings:
 
     * ``target_tolerance_mm``: wanted tip-to-terminus distance (issue 5 default 2 mm); a preference
       traded against clearance, reported per plan, never allowed to break a safety rule.
-    * ``coverage_margin_mm``: the terminus lies at least this deep inside the lesion [A, 1 mm].
+    * ``coverage_margin_mm``: the point aimed at (the terminus, or the zone point the canal margin
+      allows) lies at least this deep inside the lesion [A, 1 mm].
+    * ``target_zone``: the bounds of the BVN target zone
+      (:class:`bvn_plan.anatomy.target_zone.TargetZoneParameters`, each with its source); a case
+      file may give them as a mapping.
     * ``pedicle_margin_mm``: bone wanted on each side of the introducer in the isthmus; an isthmus
       narrower than introducer + 2 x margin blocks the transpedicular route [A, 1 mm].
     * ``approach_mm``: soft-tissue length drawn before the bone entry (the path's skin-side start).
@@ -68,9 +73,18 @@ class PlannerSettings:
     tip_weight: float = 1.0
     exact_checks: int = 3
     alternatives: int = 1
+    target_zone: TargetZoneParameters = TargetZoneParameters()
     robustness: RobustnessSettings | None = None
 
     def __post_init__(self):
+        if isinstance(self.target_zone, dict):
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in self.target_zone.items()}
+            try:
+                object.__setattr__(self, "target_zone", TargetZoneParameters(**values))
+            except TypeError as e:
+                raise InputError(f"planner setting target_zone: {e}") from None
+        if not isinstance(self.target_zone, TargetZoneParameters):
+            raise InputError(f"planner setting target_zone must be TargetZoneParameters, got {self.target_zone!r}")
         for name in ("target_tolerance_mm", "coverage_margin_mm", "pedicle_margin_mm", "approach_mm",
                      "isthmus_offset_mm", "clear_behind_entry_mm", "clearance_cap_mm", "tip_weight"):
             value = getattr(self, name)

@@ -62,7 +62,7 @@ from .slicer_export import slicer_frame, write_level
 DONE_MARKER = "case.done"
 #: Columns of ``summary.csv`` (one row per level).
 SUMMARY_COLUMNS = ("case_id", "level", "eligibility", "status", "approach", "side", "checker_verdict",
-                   "tip_to_terminus_mm", "terminus_depth_in_lesion_mm", "lesion_to_canal_mm",
+                   "tip_to_terminus_mm", "terminus_depth_in_lesion_mm", "zone_coverage_percent", "lesion_to_canal_mm",
                    "min_clearance_beyond_margin_mm", "introducer_medial_deg", "introducer_craniocaudal_deg",
                    "path_median_hu", "lesion_median_hu", "body_depth_mm", "body_width_mm", "canal_width_mm",
                    "pedicle_width_right_mm", "pedicle_width_left_mm", "message")
@@ -561,7 +561,8 @@ def _row(case: Case, eligibility, o: LevelOutcome) -> dict:
     if o.chosen is not None:
         p = o.chosen
         row.update(approach=p.approach, side=p.side, checker_verdict=p.verdict,
-                   tip_to_terminus_mm=_fmt(p.tip_to_terminus_mm), terminus_depth_in_lesion_mm=_fmt(p.coverage_mm),
+                   tip_to_terminus_mm=_fmt(p.tip_to_terminus_mm), terminus_depth_in_lesion_mm=_fmt(p.terminus_depth_mm),
+                   zone_coverage_percent=_fmt(100 * p.zone_coverage),
                    lesion_to_canal_mm=_fmt(p.check.clearances["spinal_canal:lesion"].clearance_mm),
                    min_clearance_beyond_margin_mm=_fmt(p.min_slack_mm),
                    introducer_medial_deg=_fmt(p.numbers["introducer_medial_angle_deg"]),

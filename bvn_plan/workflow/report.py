@@ -213,21 +213,24 @@ def _summary_section(planned: list[LevelOutcome]) -> str:
         for r in level_plan.results:
             p = r.plan
             if p is None:
-                rows.append([level_plan.level, r.side, r.approach, "no safe plan", "", "", "", "", "", "", "",
+                rows.append([level_plan.level, r.side, r.approach, "no safe plan", "", "", "", "", "", "", "", "", "", "",
                              "; ".join(r.blocked)])
                 classes.append("")
                 continue
             n = p.numbers
             num = text.number
             rows.append([level_plan.level, r.side, r.approach, p.verdict, num(p.tip_to_terminus_mm),
-                         num(p.coverage_mm), num(p.check.clearances['spinal_canal:lesion'].clearance_mm),
+                         num(p.terminus_depth_mm), num(100 * p.zone_coverage, 0), num(100 * p.nerve_path_coverage, 0),
+                         p.target_kind, num(p.check.clearances['spinal_canal:lesion'].clearance_mm),
                          num(p.min_slack_mm), f"{num(n['introducer_medial_angle_deg'], 0)} / "
                          f"{num(n['introducer_craniocaudal_angle_deg'], 0)}", *_robustness_cells(p),
                          "CHOSEN" if p is o.chosen else ""])
             classes.append("chosen" if p is o.chosen else "")
-    header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)", "terminus depth in lesion (mm)",
-              "lesion to canal (mm)", "smallest clearance beyond margin (mm)", "introducer medial / cranio-caudal (deg)",
-              "breach probability under placement error (95 % CI)", "angle tolerance (deg)", "note"]
+    header = ["level", "side", "approach", "checker verdict", "tip to terminus (mm)",
+              "terminus depth in lesion (mm, negative outside)", "target zone covered (%)",
+              "nerve path covered (%)", "aimed at", "lesion to canal (mm)", "smallest clearance beyond margin (mm)",
+              "introducer medial / cranio-caudal (deg)", "breach probability under placement error (95 % CI)",
+              "angle tolerance (deg)", "note"]
     return "<h2>Summary per level and side</h2>" + (_table(header, rows, classes) if rows else "<p>No level planned.</p>")
 
 
