@@ -174,7 +174,7 @@ def _upper(bound: distance._DistanceBound, places: _GridPlaces, i: int) -> float
     """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
     this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
     the rounding to that marked node of the surface sample that marked it."""
-    nearest = bound._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
+    nearest = bound.nodes[places.nearest[i], 0] + places.to_nearest[i]
     return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
 
 

@@ -43,9 +43,9 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: The first batch of exact queries of a minimum's candidates (those with the lowest bounds): each
-#: further batch is twice as large, so that a good early value prunes the rest at a few calls' cost.
-FIRST_BATCH = 16
+#: The points of each minimum evaluated first, those of lowest estimate (one batch for all minima):
+#: their best value prunes the others, evaluated in a second batch, at the cost of two tree calls.
+FIRST_BATCH = 8
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -82,11 +82,19 @@ class _Tree:
 
     def signed(self, points: np.ndarray) -> np.ndarray:
         """Exact signed distance (mm, negative inside) of each point to the closed mesh."""
+        return self.values(points)
+
+    def values(self, points: np.ndarray, signed: np.ndarray | None = None) -> np.ndarray:
+        """Exact distance (mm) of each point from one tree query: signed (negative inside the closed
+        mesh) where ``signed`` is true (everywhere if None), unsigned elsewhere."""
+        points = np.ascontiguousarray(points, dtype=float).reshape(-1, 3)
         distance, face, closest = self.nearest(points)
-        if len(distance) == 0:
+        rows = slice(None) if signed is None else np.flatnonzero(signed)
+        if len(distance) == 0 or (signed is not None and len(rows) == 0):
             return distance
         if self._normals is None:
             self._normals = _pseudo_normals(self._mesh)
+        face, closest = face[rows], closest[rows]
         corners = self._vertices[self._faces[face]]
         weights = trimesh.triangles.points_to_barycentric(corners, closest)
         # the nearest point on a corner (two weights ~0) or an edge (one ~0): that feature's normal
@@ -95,8 +103,9 @@ class _Tree:
         feature = np.where(count >= 2, 3 + np.argmax(weights, axis=1),            # vertex k: column 3 + k
                            np.where(count == 1, (np.argmax(zero, axis=1) + 1) % 3, 6))  # edge j from corner j; 6: face
         normal = self._normals[face, feature]
-        side = np.einsum("ij,ij->i", np.asarray(points, float).reshape(-1, 3) - closest, normal)
-        return np.where(side < 0, -distance, distance)
+        side = np.einsum("ij,ij->i", points[rows] - closest, normal)
+        distance[rows] = np.where(side < 0, -distance[rows], distance[rows])
+        return distance
 
 
 #: Barycentric weight (of 1) below which a nearest point lies on a triangle's edge or corner.
@@ -192,17 +201,19 @@ class _DistanceBound:
         self.origin, shape = grid_cover(extent, pitch, PATCH_GRID_MARGIN_MM)
         empty = np.ones(shape, bool)
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
-        self._grid = ndimage.distance_transform_edt(empty) * pitch
-        self.shape = self._grid.shape
+        grid = ndimage.distance_transform_edt(empty) * pitch
+        self.shape = grid.shape
         #: the grid's geometry, as the key of places found in it
         self.key = _grid_key(self.origin, self.shape)
         # the least value over each cell's eight corners, stored at its lowest corner
-        least = self._grid[:-1, :-1, :-1].copy()
+        least = grid[:-1, :-1, :-1].copy()
         for i, j, k in _CELL_CORNERS[1:]:
-            np.minimum(least, self._grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
-        self._cell_least = least
+            np.minimum(least, grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
+        #: node values and cell minima as columns (flat index by row): one column here, or a column
+        #: of a :class:`GridStack` that holds the grids of several surfaces node by node
+        self.nodes, self.cells = grid.reshape(-1, 1), least.reshape(-1, 1)
         #: every surface point lies within this distance of a marked node
-        self._reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
+        self.reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
@@ -219,20 +230,86 @@ class _DistanceBound:
         as the least of convex functions whose curvature is at most 1 / distance, it is also at least
         its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
         places = places if self.fits(places) else self.places(points)
-        return _read_bounds([self._grid.ravel()], [self._cell_least.ravel()], places, self._reach)[0]
+        return _read_bounds(self.nodes, self.cells, places, self.reach)[:, 0]
 
 
-def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: float) -> np.ndarray:
-    """The lower bounds of :meth:`_DistanceBound.__call__` (mm) from flat bound grids of one geometry
-    and their flat cell minima, one row per grid, at the points ``places``."""
+def _read_bounds(nodes: np.ndarray, cells: np.ndarray, places: _GridPlaces, reach: float,
+                 smooth: np.ndarray | None = None) -> np.ndarray:
+    """The lower bounds of :meth:`_DistanceBound.__call__` (mm; one row per point, one column per
+    grid) from bound grids of one geometry, their node values ``nodes`` and cell minima ``cells``
+    as columns, at the points ``places``; ``smooth``: the trilinear reads of the grids, if made."""
     pitch = PATCH_GRID_PITCH_MM
-    bound = np.stack([grid[places.nearest] for grid in grids]) - places.to_nearest
-    least = np.stack([grid[places.cell] for grid in cell_least]) - _HALF_DIAGONAL * pitch
-    corners = np.stack([grid[places.corners] for grid in grids]) * places.weights
-    smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
+    bound = nodes[places.nearest] - places.to_nearest[:, None]
+    least = cells[places.cell] - _HALF_DIAGONAL * pitch
+    if smooth is None:
+        smooth = np.einsum("nk,nkc->nc", places.weights, nodes[places.corners])
     curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
-                          where=places.inside & (least > 0))  # no bound from it elsewhere
+                          where=places.inside[:, None] & (least > 0))  # no bound from it elsewhere
     return np.maximum(bound, smooth - curvature) - reach
+
+
+class GridStack:
+    """The bound grids of several surfaces and the signed grids of closed ones, all of one
+    geometry (a vertebra's zones, whose grids cover its box), held node by node: one gather reads
+    every grid at a set of points (mm, model coordinates), one stacked lookup gives every surface's
+    lower bounds. The surfaces' own bounds read their columns of the stack from then on."""
+
+    def __init__(self, bounded: dict, signed: dict | None = None):
+        """``bounded``: surfaces (:class:`SignedDistance` or :class:`SurfaceDistance`) by name, whose
+        bound grids are stacked where they share the first one's geometry (the others are read on
+        their own); ``signed``: :class:`SignedDistance` by name whose signed grids are read too
+        (stacked where they share that geometry, by scipy elsewhere)."""
+        first = next(iter(bounded.values()))._bound
+        self.key, self.reach, self._first = first.key, first.reach, first
+        bounds = {name: s._bound for name, s in bounded.items() if s._bound.key == self.key}
+        self._own = {name: s._bound for name, s in bounded.items() if s._bound.key != self.key}
+        self.bounded = list(bounds)
+        self.signed = {name: s for name, s in (signed or {}).items() if s._key == self.key}
+        self._beyond = {name: s for name, s in (signed or {}).items() if s._key != self.key}
+        columns = [b.nodes[:, 0] for b in bounds.values()] + [s.grid.ravel() for s in self.signed.values()]
+        self.nodes = np.stack(columns, axis=1)
+        self.cells = np.stack([b.cells[:, 0] for b in bounds.values()], axis=1)
+        for k, b in enumerate(bounds.values()):  # the surfaces' bounds read the stack: one copy of each grid
+            b.nodes, b.cells = self.nodes[:, k:k + 1], self.cells[:, k:k + 1]
+
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the stack's grids."""
+        return self._first.places(points)
+
+    def read(self, points: np.ndarray, places: _GridPlaces | None = None) -> "GridRead":
+        """Every grid read at ``points`` (``places``: their places, if found)."""
+        points = np.asarray(points, float)
+        places = places if places is not None and places.key == self.key else self.places(points)
+        smooth = np.einsum("nk,nkc->nc", places.weights, self.nodes[places.corners])
+        nb = len(self.bounded)
+        lower = _read_bounds(self.nodes[:, :nb], self.cells, places, self.reach, smooth[:, :nb])
+        signed = {}
+        beyond = np.flatnonzero(~places.inside)
+        for k, (name, surface) in enumerate(self.signed.items()):
+            values, overshoot = smooth[:, nb + k], np.zeros(len(points))
+            if len(beyond):
+                values[beyond], overshoot[beyond] = surface._read(points[beyond])
+            signed[name] = (values, overshoot)
+        for name, surface in self._beyond.items():
+            signed[name] = surface._read(points)
+        lower = dict(zip(self.bounded, lower.T))
+        for name, bound in self._own.items():
+            lower[name] = bound(points)
+        return GridRead(points, places, lower, signed)
+
+
+class GridRead:
+    """A :class:`GridStack` read at points (mm, model coordinates): ``lower[name]``, each surface's
+    lower bounds of the points' distances (mm); ``signed[name]``, each signed grid's value and the
+    points' distances beyond the grid (mm), as :meth:`SignedDistance._interpolate` gives them."""
+
+    def __init__(self, points: np.ndarray, places: _GridPlaces, lower: dict, signed: dict):
+        self.points, self.places, self.lower, self.signed = points, places, lower, signed
+
+    def take(self, rows: np.ndarray) -> "GridRead":
+        """The read at the points ``rows`` (indices)."""
+        return GridRead(self.points[rows], None, {n: v[rows] for n, v in self.lower.items()},
+                        {n: (v[rows], o[rows]) for n, (v, o) in self.signed.items()})
 
 
 class SignedDistance:
@@ -300,7 +377,11 @@ class SignedDistance:
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Signed distance: exact within ``band`` of the surface, the grid value elsewhere
         (``places``: the points' places from :meth:`places`, if known)."""
-        values = self.approximate(points, places)
+        return self.refine(points, self.approximate(points, places))
+
+    def refine(self, points: np.ndarray, approx: np.ndarray) -> np.ndarray:
+        """``__call__`` from the grid estimates ``approx`` (mm) of the points: exact within ``band``."""
+        values = np.array(approx, float)
         near = np.abs(values) < self.band
         if near.any():
             values[near] = self.exact(np.asarray(points, float)[near])
@@ -316,9 +397,22 @@ class SignedDistance:
 
         ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays).
         ``places``: the points' places from :meth:`places` of this or another surface, if known."""
+        best, where = self.minima(points, offset, np.zeros(1, int), sign, places)
+        return float(best[0]), int(where[0])
+
+    def minima(self, points: np.ndarray, offset: np.ndarray | float, starts: np.ndarray, sign: float = 1.0,
+               places: _GridPlaces | None = None, read: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`minimum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty), all groups' exact queries together: the least values (mm) and their rows.
+        ``read``: the grid's (values, overshoot) and the bound's lower bounds at the points, as a
+        :class:`GridRead` gives them, if read; else ``places``, the points' places, if known."""
         points = np.asarray(points, float)
         offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        values, overshoot = self._interpolate(points, places)
+        if read is None:
+            values, overshoot = self._interpolate(points, places)
+            bound = None
+        else:
+            (values, overshoot), bound = read
         approx = sign * (values + overshoot) - offset
         # the grid is within band of the distance; beyond the grid a point is at most its
         # overshoot closer than the grid point it was read at; a point outside the mesh's box is
@@ -331,23 +425,20 @@ class SignedDistance:
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
-            places = places if self._bound.fits(places) else self.places(points)
-            if unsigned.all():
-                lower, unsigned = np.maximum(lower, self._bound(points, places)), None
-            else:
-                lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
-        return self._search(points, offset, sign, approx, lower - offset, unsigned, places)
+            if bound is None:
+                places = places if self._bound.fits(places) else self.places(points)
+                bound = self._bound(points, places)
+            lower = np.where(unsigned, np.maximum(lower, bound), lower)
+        return self._search(points, offset, sign, approx, lower - offset, unsigned, places, np.asarray(starts, int))
 
-    def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
-        """The minimum's exact search, from its estimates ``approx`` and lower bounds ``lower`` (mm)
-        and the points ``unsigned`` surely on the measured side (None: all); ``places`` as found."""
+    def _search(self, points, offset, sign, approx, lower, unsigned, places, starts) -> tuple[np.ndarray, np.ndarray]:
+        """The minima's exact search, from their estimates ``approx`` and lower bounds ``lower`` (mm)
+        and the points ``unsigned`` surely on the measured side; ``places`` as found (or None);
+        groups from ``starts``."""
         def value(i):  # exact values of points i; their sign is known where they are surely on the measured side
-            if unsigned is None or unsigned[i].all():
-                return self._triangles.unsigned(points[i]) - offset[i]
-            return sign * self._triangles.signed(points[i]) - offset[i]
+            return np.where(unsigned[i], 1.0, sign) * self._triangles.values(points[i], ~unsigned[i]) - offset[i]
 
-        return _pruned_minimum(approx, lower, value)
-
+        return _pruned_minima(approx, lower, starts, value)
 
 
 class SurfaceDistance:
@@ -362,7 +453,6 @@ class SurfaceDistance:
         self.mesh = mesh
         self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
-        self._alone = SurfaceGroup([self])
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in the bound grid, to share among surfaces whose grids coincide."""
@@ -372,97 +462,108 @@ class SurfaceDistance:
                 places: _GridPlaces | None = None) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index (``places``: the points'
         places from :meth:`places` of this or another surface, if known)."""
-        return self._alone.minima(points, offset, places)[0]
+        best, where = self.minima(points, offset, np.zeros(1, int), places)
+        return float(best[0]), int(where[0])
+
+    def minima(self, points: np.ndarray, offset: np.ndarray | float, starts: np.ndarray,
+               places: _GridPlaces | None = None, lower: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`minimum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty), all groups' exact queries together: the least values (mm) and their rows.
+        ``lower``: the bound's lower bounds of the points' distances (mm), if read; else ``places``,
+        the points' places, if known."""
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        if lower is None:
+            places = places if self._bound.fits(places) else self.places(points)
+            lower = self._bound(points, places)
+        return self._search(points, offset, lower - offset, places, np.asarray(starts, int))
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
+        best, where = self.maxima(points, np.zeros(1, int))
+        return float(best[0]), int(where[0])
+
+    def maxima(self, points: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`maximum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty) from one exact query: the greatest distances (mm) and their rows."""
         exact = self.distances(points)
-        best = int(np.argmax(exact))
-        return float(exact[best]), best
+        where = _group_firsts(-exact, _groups(starts, len(exact)))
+        return exact[where], where
 
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return self._triangles.unsigned(points)
 
-    def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places: _GridPlaces) -> tuple[float, int]:
-        """The exact minimum of (distance - offset) over ``points`` and its index, from lower bounds
-        ``lower`` of those values (mm; ``places``: the points' places, for engines that read grids)."""
-        return _pruned_minimum(lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i])
+    def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places, starts) -> tuple[np.ndarray, np.ndarray]:
+        """The exact minima of (distance - offset) over the groups of ``points`` (from ``starts``)
+        and their rows, from lower bounds ``lower`` of those values (mm; ``places``: the points'
+        places, if found, for engines that read grids)."""
+        return _pruned_minima(lower, lower, starts, lambda i: self._triangles.unsigned(points[i]) - offset[i])
 
 
 class SurfaceGroup:
     """Unsigned distances (mm, model coordinates) to several surfaces, their minima over one set of
     points found together: surfaces whose bound grids coincide (regions of one vertebra covering its
-    box) compute all their bounds from one stack of grid reads and start their searches from one
-    argmin; the patch boxes and ball searches stay surface by surface. A surface's own
-    :meth:`SurfaceDistance.minimum` is a group of one."""
+    box) read all their bounds from one :class:`GridStack`."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
         self.surfaces = list(surfaces)
         keys = [surface._bound.key for surface in self.surfaces]
         #: the surfaces' positions in ``surfaces``, by the geometry of their bound grids
         self._by_key = {key: [n for n, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
-        self._stacks = {key: _StackedBounds([self.surfaces[n] for n in rows]) for key, rows in self._by_key.items()}
+        self._stacks = {key: GridStack({n: self.surfaces[n] for n in rows}) for key, rows in self._by_key.items()}
 
     def minima(self, points: np.ndarray, offset: np.ndarray | float = 0.0,
                places: _GridPlaces | None = None) -> list[tuple[float, int]]:
         """``[surface.minimum(points, offset) for surface in surfaces]`` (``places``: the points'
         places in one of the bound grids, if known)."""
         points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
         minima = [None] * len(self.surfaces)
-        for key, rows in self._by_key.items():
-            stack = self._stacks[key]
-            known = places if places is not None and places.key == key else stack.places(points)
-            for n, found in zip(rows, stack.minima(points, offset, known)):
-                minima[n] = found
+        for key, stack in self._stacks.items():
+            read = stack.read(points, places)
+            for n in self._by_key[key]:
+                best, where = self.surfaces[n].minima(points, offset, np.zeros(1, int), read.places, read.lower[n])
+                minima[n] = (float(best[0]), int(where[0]))
         return minima
 
 
-class _StackedBounds:
-    """The bound grids of surfaces whose bound grids coincide, read together (one row of values per
-    surface), and the surfaces' exact minima over points."""
-
-    def __init__(self, surfaces: list[SurfaceDistance]):
-        self.surfaces = surfaces
-        first = surfaces[0]._bound
-        self.places = first.places
-        # the grids flat (views, not copies: a vertebra's grids take megabytes each)
-        self._grids = [s._bound._grid.ravel() for s in surfaces]
-        self._cell_least = [s._bound._cell_least.ravel() for s in surfaces]
-        self._reach = first._reach
-
-    def _lower(self, places: _GridPlaces) -> np.ndarray:
-        """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm."""
-        return _read_bounds(self._grids, self._cell_least, places, self._reach)
-
-    def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
-        """Each surface's exact minimum of (distance - offset) over ``points`` and its index, by
-        ``_pruned_minimum`` for unsigned values."""
-        lower = self._lower(places) - offset
-        return [surface._search(points, offset, lower[n], places) for n, surface in enumerate(self.surfaces)]
+def _groups(starts: np.ndarray, count: int) -> np.ndarray:
+    """The group of each of ``count`` rows, groups starting at rows ``starts`` (ascending, first 0)."""
+    return np.repeat(np.arange(len(starts)), np.diff(np.append(starts, count)))
 
 
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, value) -> tuple[float, int]:
-    """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value and ``value(indices)`` (their exact values, one batch of tree
-    queries). The point with the lowest estimate is evaluated first; then the others whose bound does
-    not exceed the best value, in the order of their bounds, in batches of FIRST_BATCH points doubling
-    in size, until a bound exceeds the best value so far. Ties go to the first point so visited."""
-    where = int(np.argmin(approx))
-    best = float(value(np.array([where]))[0])
-    candidates = lower <= best
-    candidates[where] = False
-    far = np.flatnonzero(candidates)
-    order = np.argsort(lower[far], kind="stable")
-    far = far[order]
-    bounds = lower[far]
-    start, size = 0, FIRST_BATCH
-    while start < len(far) and bounds[start] <= best:
-        stop = min(start + size, int(np.searchsorted(bounds, best, side="right")))
-        values = value(far[start:stop])
-        k = int(np.argmin(values))
-        if values[k] < best:
-            best, where = float(values[k]), int(far[start + k])
-        start, size = stop, 2 * size
+def _group_firsts(values: np.ndarray, groups: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """For each group present, the row (of ``rows``, by default all rows in order) of its least
+    value, the first such row on ties, in the order of the groups."""
+    order = np.lexsort((values, groups))  # stable: equal values keep the rows' order
+    ordered = groups[order]
+    first = order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else order
+    return first if rows is None else rows[first]
+
+
+def _pruned_minima(approx: np.ndarray, lower: np.ndarray, starts: np.ndarray, value) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minimum of the points' values in each group (rows ``starts[g]`` to the next start, none
+    empty) and its row, given an estimate ``approx`` and a lower bound ``lower`` of each value and
+    ``value(rows)`` (their exact values, one batch of tree queries). Each group's FIRST_BATCH points
+    of lowest estimate are evaluated first, all groups in one batch; then, in a second batch, every
+    other point whose bound does not exceed its group's best value so far: a point left out has a
+    bound, so a value, above a value found. Ties go to the first row of the batch that found them."""
+    groups = _groups(starts, len(approx))
+    order = np.lexsort((approx, groups))
+    rank = np.arange(len(order)) - np.asarray(starts)[groups[order]]
+    first = np.sort(order[rank < FIRST_BATCH])
+    best = np.full(len(starts), np.inf)
+    where = np.zeros(len(starts), int)
+    for rows in (first, None):
+        if rows is None:  # the second batch: the points that could still beat their group's best
+            candidates = lower <= best[groups]
+            candidates[first] = False
+            rows = np.flatnonzero(candidates)
+            if len(rows) == 0:
+                break
+        values = value(rows)
+        k = _group_firsts(values, groups[rows])
+        g = groups[rows[k]]
+        better = values[k] < best[g]
+        best[g[better]], where[g[better]] = values[k][better], rows[k][better]
     return best, where
