@@ -43,9 +43,12 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: The points of each minimum evaluated first, those of lowest estimate (one batch for all minima):
-#: their best value prunes the others, evaluated in a second batch, at the cost of two tree calls.
-FIRST_BATCH = 8
+#: The lattice (in grid nodes) of the exact distances that tighten the bounds where points are
+#: checked: every second node in each axis, an eighth of the nodes, whose distances interpolated
+#: bound the others' to within 3 (2 pitch)^2 / (8 distance), 0.15 mm at 10 mm.
+EXACT_NODE_STEP = 2
+#: Subtracted (mm) from exact distances that bound others, against their rounding.
+_ROUNDING_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -160,23 +163,22 @@ class _GridPlaces:
         self.key = _grid_key(origin, shape)
         pitch = PATCH_GRID_PITCH_MM
         nodes = np.array(shape)
-        strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
-        index = (points - origin) / pitch
+        strides = np.array([nodes[1] * nodes[2], nodes[2], 1], float)  # flat indices in floats: exact below 2^53
+        index = (np.asarray(points, float) - origin) / pitch
         nearest = np.clip(np.rint(index), 0, nodes - 1)
-        self.nearest = nearest.astype(int) @ strides
-        self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
+        self.nearest = (nearest @ strides).astype(np.intp)
+        offset = index - nearest
+        self.to_nearest = np.sqrt(np.einsum("ij,ij->i", offset, offset)) * pitch
         floor = np.floor(index)
         cell = np.clip(floor, 0, nodes - 2)
         self.inside = (cell == floor).all(axis=1)
         t = index - cell
-        cell = cell.astype(int)
         #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
-        self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
-        self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
-        # trilinear weights of the corners in the order of _CELL_CORNERS: (x weight * y weight) * z weight
-        u = 1 - t
-        xy = np.stack([u[:, 0] * u[:, 1], u[:, 0] * t[:, 1], t[:, 0] * u[:, 1], t[:, 0] * t[:, 1]], axis=1)
-        self.weights = np.stack([xy * u[:, 2:], xy * t[:, 2:]], axis=2).reshape(-1, 8)
+        self.cell = (cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1], float)).astype(np.intp)
+        self.corners = (cell @ strides).astype(np.intp)[:, None] + _CELL_CORNERS @ strides.astype(np.intp)
+        # trilinear weights of the corners in the order of _CELL_CORNERS (x outermost, z innermost)
+        w = np.stack([1 - t, t], axis=2)  # point, axis, corner side
+        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
 
     def take(self, rows: np.ndarray) -> "_GridPlaces":
         """The places of the points ``rows`` (indices or a mask)."""
@@ -189,8 +191,10 @@ class _GridPlaces:
 
 class _DistanceBound:
     """A lower bound (mm) on the distance from points to a surface (open or closed, model
-    coordinates): a grid of distances from every node to the nearest node marked by a dense surface
-    sample, read with the best of two bounds per grid cell."""
+    coordinates): a grid of lower bounds of the nodes' distances, read with the best of two bounds
+    per grid cell. A node's bound is its distance to the nearest node marked by a dense surface
+    sample, less how far a surface point can lie from a marked node; :meth:`tighten` raises the
+    bounds of a region's nodes from exact distances."""
 
     def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
         """``covers``: an optional box (2 x 3 corners, mm) the grid must span besides the surface."""
@@ -201,19 +205,48 @@ class _DistanceBound:
         self.origin, shape = grid_cover(extent, pitch, PATCH_GRID_MARGIN_MM)
         empty = np.ones(shape, bool)
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
-        grid = ndimage.distance_transform_edt(empty) * pitch
+        # every surface point lies within MARK_COVER_MM of a sample, the sample within half a cell's
+        # diagonal of the node it marked
+        grid = ndimage.distance_transform_edt(empty) * pitch - (MARK_COVER_MM + _HALF_DIAGONAL * pitch)
         self.shape = grid.shape
         #: the grid's geometry, as the key of places found in it
         self.key = _grid_key(self.origin, self.shape)
-        # the least value over each cell's eight corners, stored at its lowest corner
-        least = grid[:-1, :-1, :-1].copy()
-        for i, j, k in _CELL_CORNERS[1:]:
-            np.minimum(least, grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
-        #: node values and cell minima as columns (flat index by row): one column here, or a column
-        #: of a :class:`GridStack` that holds the grids of several surfaces node by node
-        self.nodes, self.cells = grid.reshape(-1, 1), least.reshape(-1, 1)
-        #: every surface point lies within this distance of a marked node
-        self.reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
+        #: node bounds and cell minima (the least bound over each cell's eight corners, at its lowest
+        #: corner) as columns (flat index by row): one column here, or a column of a
+        #: :class:`GridStack` that holds the grids of several surfaces node by node
+        self.nodes, self.cells = grid.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
+
+    def tighten(self, exact, region: np.ndarray) -> None:
+        """Raise the bounds of the nodes in ``region`` (a boolean grid of this shape) from exact
+        distances (``exact(points)``, mm) at every EXACT_NODE_STEP-th node of the lattice around them:
+        at such a node the bound is its distance; between them the trilinear interpolation of the
+        distances less 3 s^2 / (8 m) (s the coarse cell's side, m a lower bound of the distance over
+        it), as in :meth:`__call__`. Far from the surface the bounds come within a few hundredths
+        of a millimetre of the distance, where the marked nodes' fall more than one."""
+        step, pitch = EXACT_NODE_STEP, PATCH_GRID_PITCH_MM
+        fine = np.argwhere(region)
+        if len(fine) == 0:
+            return
+        coarse_shape = -(-(np.array(self.shape) - 1) // step) + 1  # the coarse lattice spans every node
+        cell = np.minimum(fine // step, coarse_shape - 2)
+        need = np.zeros(coarse_shape, bool)
+        for corner in _CELL_CORNERS:
+            need[tuple((cell + corner).T)] = True
+        known = np.argwhere(need)
+        distance = np.zeros(coarse_shape)
+        distance[tuple(known.T)] = exact(self.origin + known * (step * pitch)) - _ROUNDING_MM
+        corners = np.stack([distance[tuple((cell + corner).T)] for corner in _CELL_CORNERS], axis=1)
+        t = fine / step - cell
+        weights = np.prod(np.where(_CELL_CORNERS[None], t[:, None, :], 1 - t[:, None, :]), axis=2)
+        least = corners.min(axis=1) - _HALF_DIAGONAL * step * pitch
+        curvature = np.divide(3 * (step * pitch) ** 2 / 8, least, out=np.full(len(least), np.inf), where=least > 0)
+        bound = np.einsum("nk,nk->n", weights, corners) - curvature
+        on = (fine % step == 0).all(axis=1)
+        bound[on] = distance[tuple((fine[on] // step).T)]
+        grid = self.nodes[:, 0].reshape(self.shape).copy()
+        rows = tuple(fine.T)
+        grid[rows] = np.maximum(grid[rows], bound)
+        self.nodes, self.cells = grid.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
@@ -225,27 +258,50 @@ class _DistanceBound:
 
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Lower bound (mm) on each point's distance to the surface (``places``: the points' places,
-        used if found in a grid of this geometry). The distance to the marked nodes is at least the
-        nearest node's value less the point's distance to it (triangle inequality); inside the grid,
-        as the least of convex functions whose curvature is at most 1 / distance, it is also at least
-        its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
+        used if found in a grid of this geometry). The distance is at least the nearest node's bound
+        less the point's distance to it (triangle inequality); inside the grid, as the least of
+        convex functions whose curvature is at most 1 / distance, it is also at least the trilinear
+        interpolation of the corners' bounds less 3 pitch^2 / (8 m), m being a lower bound of it
+        over the cell."""
         places = places if self.fits(places) else self.places(points)
-        return _read_bounds(self.nodes, self.cells, places, self.reach)[:, 0]
+        return _read_bounds(self.nodes, self.cells, places)[:, 0]
 
 
-def _read_bounds(nodes: np.ndarray, cells: np.ndarray, places: _GridPlaces, reach: float,
-                 smooth: np.ndarray | None = None) -> np.ndarray:
+def _cell_minima(grid: np.ndarray) -> np.ndarray:
+    """The least value over each cell's eight corners of a 3-D grid, at the cell's lowest corner."""
+    least = grid[:-1, :-1, :-1].copy()
+    for i, j, k in _CELL_CORNERS[1:]:
+        np.minimum(least, grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
+    return least
+
+
+def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``array[index]``: by ``np.take`` (several times quicker) where the array is contiguous, as a
+    stack is; by indexing where it is a view into one (np.take would copy the whole grid first)."""
+    return np.take(array, index, axis=0) if array.flags.c_contiguous else array[index]
+
+
+def _trilinear(nodes: np.ndarray, places: _GridPlaces) -> np.ndarray:
+    """Trilinear reads (one row per point, one column per grid) of grids held as columns of
+    ``nodes`` at the points ``places``."""
+    corners = _rows(nodes, places.corners.ravel()).reshape(len(places.corners), 8, nodes.shape[1])
+    return (places.weights[:, None, :] @ corners)[:, 0]
+
+
+def _read_bounds(nodes: np.ndarray, cells: np.ndarray, places: _GridPlaces, smooth: np.ndarray | None = None) -> np.ndarray:
     """The lower bounds of :meth:`_DistanceBound.__call__` (mm; one row per point, one column per
-    grid) from bound grids of one geometry, their node values ``nodes`` and cell minima ``cells``
-    as columns, at the points ``places``; ``smooth``: the trilinear reads of the grids, if made."""
+    grid) from bound grids of one geometry, their node bounds ``nodes`` and cell minima ``cells``
+    as columns (``nodes`` may hold further columns after them, which are not read), at the points
+    ``places``; ``smooth``: the trilinear reads of the grids, if made."""
     pitch = PATCH_GRID_PITCH_MM
-    bound = nodes[places.nearest] - places.to_nearest[:, None]
-    least = cells[places.cell] - _HALF_DIAGONAL * pitch
+    columns = cells.shape[1]
+    bound = _rows(nodes, places.nearest)[:, :columns] - places.to_nearest[:, None]
+    least = _rows(cells, places.cell) - _HALF_DIAGONAL * pitch
     if smooth is None:
-        smooth = np.einsum("nk,nkc->nc", places.weights, nodes[places.corners])
+        smooth = _trilinear(nodes, places)[:, :columns]
     curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
                           where=places.inside[:, None] & (least > 0))  # no bound from it elsewhere
-    return np.maximum(bound, smooth - curvature) - reach
+    return np.maximum(bound, smooth - curvature)
 
 
 class GridStack:
@@ -254,16 +310,21 @@ class GridStack:
     every grid at a set of points (mm, model coordinates), one stacked lookup gives every surface's
     lower bounds. The surfaces' own bounds read their columns of the stack from then on."""
 
-    def __init__(self, bounded: dict, signed: dict | None = None):
+    def __init__(self, bounded: dict, signed: dict | None = None, exact_within: np.ndarray | None = None):
         """``bounded``: surfaces (:class:`SignedDistance` or :class:`SurfaceDistance`) by name, whose
         bound grids are stacked where they share the first one's geometry (the others are read on
         their own); ``signed``: :class:`SignedDistance` by name whose signed grids are read too
-        (stacked where they share that geometry, by scipy elsewhere)."""
+        (stacked where they share that geometry, by scipy elsewhere); ``exact_within``: a boolean
+        grid of the stack's shape, where the stacked bounds are tightened by exact distances
+        (:meth:`_DistanceBound.tighten`), e.g. the nodes inside the vertebra, where lesions lie."""
         first = next(iter(bounded.values()))._bound
-        self.key, self.reach, self._first = first.key, first.reach, first
+        self.key, self._first = first.key, first
         bounds = {name: s._bound for name, s in bounded.items() if s._bound.key == self.key}
         self._own = {name: s._bound for name, s in bounded.items() if s._bound.key != self.key}
         self.bounded = list(bounds)
+        if exact_within is not None:
+            for name, bound in bounds.items():
+                bound.tighten(bounded[name]._triangles.unsigned, exact_within)
         self.signed = {name: s for name, s in (signed or {}).items() if s._key == self.key}
         self._beyond = {name: s for name, s in (signed or {}).items() if s._key != self.key}
         columns = [b.nodes[:, 0] for b in bounds.values()] + [s.grid.ravel() for s in self.signed.values()]
@@ -280,9 +341,9 @@ class GridStack:
         """Every grid read at ``points`` (``places``: their places, if found)."""
         points = np.asarray(points, float)
         places = places if places is not None and places.key == self.key else self.places(points)
-        smooth = np.einsum("nk,nkc->nc", places.weights, self.nodes[places.corners])
+        smooth = _trilinear(self.nodes, places)
         nb = len(self.bounded)
-        lower = _read_bounds(self.nodes[:, :nb], self.cells, places, self.reach, smooth[:, :nb])
+        lower = _read_bounds(self.nodes, self.cells, places, smooth[:, :nb])
         signed = {}
         beyond = np.flatnonzero(~places.inside)
         for k, (name, surface) in enumerate(self.signed.items()):
@@ -529,38 +590,38 @@ class SurfaceGroup:
 
 def _groups(starts: np.ndarray, count: int) -> np.ndarray:
     """The group of each of ``count`` rows, groups starting at rows ``starts`` (ascending, first 0)."""
+    if len(starts) == 1:
+        return np.zeros(count, int)
     return np.repeat(np.arange(len(starts)), np.diff(np.append(starts, count)))
 
 
-def _group_firsts(values: np.ndarray, groups: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """For each group present, the row (of ``rows``, by default all rows in order) of its least
-    value, the first such row on ties, in the order of the groups."""
-    order = np.lexsort((values, groups))  # stable: equal values keep the rows' order
-    ordered = groups[order]
-    first = order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else order
-    return first if rows is None else rows[first]
+def _group_firsts(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """For each group present in ``groups`` (ascending, one per value), the position of its least
+    value (the first on ties), in the order of the groups."""
+    if len(values) == 0:
+        return np.zeros(0, int)
+    if groups[0] == groups[-1]:
+        return np.array([np.argmin(values)])
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    least = np.minimum.reduceat(values, starts)
+    at = np.flatnonzero(values == np.repeat(least, np.diff(np.append(starts, len(values)))))
+    return at[np.r_[True, groups[at[1:]] != groups[at[:-1]]]]
 
 
 def _pruned_minima(approx: np.ndarray, lower: np.ndarray, starts: np.ndarray, value) -> tuple[np.ndarray, np.ndarray]:
     """Exact minimum of the points' values in each group (rows ``starts[g]`` to the next start, none
     empty) and its row, given an estimate ``approx`` and a lower bound ``lower`` of each value and
-    ``value(rows)`` (their exact values, one batch of tree queries). Each group's FIRST_BATCH points
-    of lowest estimate are evaluated first, all groups in one batch; then, in a second batch, every
-    other point whose bound does not exceed its group's best value so far: a point left out has a
-    bound, so a value, above a value found. Ties go to the first row of the batch that found them."""
+    ``value(rows)`` (their exact values, one batch of tree queries). Each group's point of lowest
+    estimate is evaluated first, all groups in one batch; then, in a second batch, every other point
+    whose bound does not exceed its group's first value: a point left out has a bound, so a value,
+    above a value found. Ties go to the first row of the batch that found them."""
     groups = _groups(starts, len(approx))
-    order = np.lexsort((approx, groups))
-    rank = np.arange(len(order)) - np.asarray(starts)[groups[order]]
-    first = np.sort(order[rank < FIRST_BATCH])
-    best = np.full(len(starts), np.inf)
-    where = np.zeros(len(starts), int)
-    for rows in (first, None):
-        if rows is None:  # the second batch: the points that could still beat their group's best
-            candidates = lower <= best[groups]
-            candidates[first] = False
-            rows = np.flatnonzero(candidates)
-            if len(rows) == 0:
-                break
+    first = _group_firsts(approx, groups)
+    best, where = value(first), first
+    candidates = lower <= best[groups]
+    candidates[first] = False
+    rows = np.flatnonzero(candidates)
+    if len(rows):
         values = value(rows)
         k = _group_firsts(values, groups[rows])
         g = groups[rows[k]]

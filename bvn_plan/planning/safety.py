@@ -249,7 +249,8 @@ class SafetyZones:
         #: every zone's grids node by node, read at a check's points at once
         self.grids = GridStack({"vertebra": self.bone, "spinal_canal": self.canal,
                                 **{name: s for name, s in self.surfaces.items() if s is not None}},
-                               {"vertebra": self.bone, "spinal_canal": self.canal})
+                               {"vertebra": self.bone, "spinal_canal": self.canal},
+                               exact_within=self.bone.grid < 0 if self.bone._key == self.bone._bound.key else None)
         self.root = root
         self.root_segments = self._root_segments()
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
