@@ -216,37 +216,24 @@ class _DistanceBound:
         #: :class:`GridStack` that holds the grids of several surfaces node by node
         self.nodes, self.cells = grid.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
 
-    def tighten(self, exact, region: np.ndarray) -> None:
-        """Raise the bounds of the nodes in ``region`` (a boolean grid of this shape) from exact
-        distances (``exact(points)``, mm) at every EXACT_NODE_STEP-th node of the lattice around them:
-        at such a node the bound is its distance; between them the trilinear interpolation of the
-        distances less 3 s^2 / (8 m) (s the coarse cell's side, m a lower bound of the distance over
-        it), as in :meth:`__call__`. Far from the surface the bounds come within a few hundredths
-        of a millimetre of the distance, where the marked nodes' fall more than one."""
+    def tighten(self, exact, lattice: "_ExactLattice") -> None:
+        """Raise the bounds of the nodes of ``lattice`` (a region of this grid) from exact distances
+        (``exact(points)``, mm) at the lattice's coarse nodes: at such a node the bound is its
+        distance; between them the trilinear interpolation of the distances less 3 s^2 / (8 m) (s
+        the coarse cell's side, m a lower bound of the distance over it), as in :meth:`__call__`.
+        Far from the surface the bounds come within a few hundredths of a millimetre of the
+        distance, where the marked nodes' fall more than one short."""
         step, pitch = EXACT_NODE_STEP, PATCH_GRID_PITCH_MM
-        fine = np.argwhere(region)
-        if len(fine) == 0:
-            return
-        coarse_shape = -(-(np.array(self.shape) - 1) // step) + 1  # the coarse lattice spans every node
-        cell = np.minimum(fine // step, coarse_shape - 2)
-        need = np.zeros(coarse_shape, bool)
-        for corner in _CELL_CORNERS:
-            need[tuple((cell + corner).T)] = True
-        known = np.argwhere(need)
-        distance = np.zeros(coarse_shape)
-        distance[tuple(known.T)] = exact(self.origin + known * (step * pitch)) - _ROUNDING_MM
-        corners = np.stack([distance[tuple((cell + corner).T)] for corner in _CELL_CORNERS], axis=1)
-        t = fine / step - cell
-        weights = np.prod(np.where(_CELL_CORNERS[None], t[:, None, :], 1 - t[:, None, :]), axis=2)
+        distance = exact(self.origin + lattice.coarse * (step * pitch)) - _ROUNDING_MM
+        corners = distance[lattice.corners]
         least = corners.min(axis=1) - _HALF_DIAGONAL * step * pitch
         curvature = np.divide(3 * (step * pitch) ** 2 / 8, least, out=np.full(len(least), np.inf), where=least > 0)
-        bound = np.einsum("nk,nk->n", weights, corners) - curvature
-        on = (fine % step == 0).all(axis=1)
-        bound[on] = distance[tuple((fine[on] // step).T)]
+        bound = np.einsum("nk,nk->n", lattice.weights, corners) - curvature
+        bound[lattice.on] = distance[lattice.at]
         grid = self.nodes[:, 0].reshape(self.shape).copy()
-        rows = tuple(fine.T)
-        grid[rows] = np.maximum(grid[rows], bound)
-        self.nodes, self.cells = grid.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
+        flat = grid.reshape(-1)
+        flat[lattice.fine] = np.maximum(flat[lattice.fine], bound)
+        self.nodes, self.cells = flat.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
@@ -265,6 +252,33 @@ class _DistanceBound:
         over the cell."""
         places = places if self.fits(places) else self.places(points)
         return _read_bounds(self.nodes, self.cells, places)[:, 0]
+
+
+class _ExactLattice:
+    """A region of a bound grid's nodes (a boolean grid) and the coarse lattice of every
+    EXACT_NODE_STEP-th node around it where :meth:`_DistanceBound.tighten` takes exact distances:
+    ``fine``, the region's flat node indices; ``coarse``, the coarse nodes needed (indices in
+    coarse steps, some possibly beyond the grid); ``corners`` (rows into ``coarse``) and
+    ``weights``, each region node's coarse cell corners and trilinear weights; ``on``, the region
+    nodes on the lattice, and ``at``, their rows into ``coarse``."""
+
+    def __init__(self, region: np.ndarray):
+        step = EXACT_NODE_STEP
+        fine = np.argwhere(region)
+        self.fine = np.ravel_multi_index(tuple(fine.T), region.shape)
+        shape = -(-(np.array(region.shape) - 1) // step) + 1  # the coarse lattice spans every node
+        cell = np.minimum(fine // step, shape - 2)
+        corners = np.stack([np.ravel_multi_index(tuple((cell + c).T), shape) for c in _CELL_CORNERS], axis=1)
+        needed = np.zeros(int(np.prod(shape)), bool)
+        needed[corners.ravel()] = True
+        row = np.cumsum(needed) - 1  # each needed coarse node's row in ``coarse``
+        self.coarse = np.array(np.unravel_index(np.flatnonzero(needed), shape)).T
+        self.corners = row[corners]
+        t = fine / step - cell
+        w = np.stack([1 - t, t], axis=2)  # node, axis, corner side
+        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+        self.on = (fine % step == 0).all(axis=1)
+        self.at = row[np.ravel_multi_index(tuple((fine[self.on] // step).T), shape)]
 
 
 def _cell_minima(grid: np.ndarray) -> np.ndarray:
@@ -322,9 +336,10 @@ class GridStack:
         bounds = {name: s._bound for name, s in bounded.items() if s._bound.key == self.key}
         self._own = {name: s._bound for name, s in bounded.items() if s._bound.key != self.key}
         self.bounded = list(bounds)
-        if exact_within is not None:
+        if exact_within is not None and exact_within.any():
+            lattice = _ExactLattice(exact_within)
             for name, bound in bounds.items():
-                bound.tighten(bounded[name]._triangles.unsigned, exact_within)
+                bound.tighten(bounded[name]._triangles.unsigned, lattice)
         self.signed = {name: s for name, s in (signed or {}).items() if s._key == self.key}
         self._beyond = {name: s for name, s in (signed or {}).items() if s._key != self.key}
         columns = [b.nodes[:, 0] for b in bounds.values()] + [s.grid.ravel() for s in self.signed.values()]
@@ -611,13 +626,17 @@ def _group_firsts(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def _pruned_minima(approx: np.ndarray, lower: np.ndarray, starts: np.ndarray, value) -> tuple[np.ndarray, np.ndarray]:
     """Exact minimum of the points' values in each group (rows ``starts[g]`` to the next start, none
     empty) and its row, given an estimate ``approx`` and a lower bound ``lower`` of each value and
-    ``value(rows)`` (their exact values, one batch of tree queries). Each group's point of lowest
-    estimate is evaluated first, all groups in one batch; then, in a second batch, every other point
-    whose bound does not exceed its group's first value: a point left out has a bound, so a value,
-    above a value found. Ties go to the first row of the batch that found them."""
+    ``value(rows)`` (their exact values, one batch of tree queries). Each group's points of lowest
+    estimate and of lowest bound are evaluated first, all groups in one batch (a grid's estimate can
+    be off by its band, where a tightened bound is within a tenth of a millimetre); then, in a second
+    batch, every other point whose bound does not exceed its group's best value so far: a point left
+    out has a bound, so a value, above a value found. Ties go to the first row of the batch that
+    found them."""
     groups = _groups(starts, len(approx))
-    first = _group_firsts(approx, groups)
-    best, where = value(first), first
+    first = np.unique(np.concatenate([_group_firsts(approx, groups), _group_firsts(lower, groups)]))
+    values = value(first)
+    k = _group_firsts(values, groups[first])
+    best, where = values[k], first[k]
     candidates = lower <= best[groups]
     candidates[first] = False
     rows = np.flatnonzero(candidates)

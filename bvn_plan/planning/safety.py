@@ -246,11 +246,13 @@ class SafetyZones:
         self.segmental_band_mm = segmental_band_mm
         band = self._segmental_faces()
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
-        #: every zone's grids node by node, read at a check's points at once
-        self.grids = GridStack({"vertebra": self.bone, "spinal_canal": self.canal,
-                                **{name: s for name, s in self.surfaces.items() if s is not None}},
-                               {"vertebra": self.bone, "spinal_canal": self.canal},
-                               exact_within=self.bone.grid < 0 if self.bone._key == self.bone._bound.key else None)
+        #: every zone's grids node by node, read at a check's points at once; inside the vertebra,
+        #: where lesions lie and instruments run, every bound is tightened by exact distances
+        bounded = {"vertebra": self.bone, "spinal_canal": self.canal,
+                   **{name: s for name, s in self.surfaces.items() if s is not None}}
+        shared = self.bone._key == self.bone._bound.key
+        self.grids = GridStack(bounded, {"vertebra": self.bone, "spinal_canal": self.canal},
+                               exact_within=self.bone.grid < 0 if shared else None)
         self.root = root
         self.root_segments = self._root_segments()
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
