@@ -393,6 +393,8 @@ class SignedDistance:
 
     #: the exact distances' engine, built once per surface
     _engine = _Tree
+    #: whose minima :func:`minima_together` searches with other surfaces'
+    _joint = True
 
     def __init__(self, mesh: trimesh.Trimesh, pitch: float = GRID_PITCH_MM, name: str = "surface",
                  covers: np.ndarray | None = None):
@@ -482,8 +484,11 @@ class SignedDistance:
         empty), all groups' exact queries together: the least values (mm) and their rows.
         ``read``: the grid's (values, overshoot) and the bound's lower bounds at the points, as a
         :class:`GridRead` gives them, if read; else ``places``, the points' places, if known."""
-        points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        return minima_together([(self, points, offset, starts, {"sign": sign, "places": places, "read": read})])[0]
+
+    def _estimates(self, points, offset, sign, places, read):
+        """The minima's estimates and lower bounds (mm) of (sign * signed distance - offset) and the
+        points surely on the measured side (``places``, ``read`` as :meth:`minima` takes them)."""
         if read is None:
             values, overshoot = self._interpolate(points, places)
             bound = None
@@ -505,16 +510,16 @@ class SignedDistance:
                 places = places if self._bound.fits(places) else self.places(points)
                 bound = self._bound(points, places)
             lower = np.where(unsigned, np.maximum(lower, bound), lower)
-        return self._search(points, offset, sign, approx, lower - offset, unsigned, places, np.asarray(starts, int))
+        return approx, lower - offset, unsigned
 
-    def _search(self, points, offset, sign, approx, lower, unsigned, places, starts) -> tuple[np.ndarray, np.ndarray]:
-        """The minima's exact search, from their estimates ``approx`` and lower bounds ``lower`` (mm)
-        and the points ``unsigned`` surely on the measured side; ``places`` as found (or None);
-        groups from ``starts``."""
+    def _prepared(self, points, offset, sign: float = 1.0, places=None, read=None):
+        """The estimates and lower bounds (mm) of :meth:`minima` and their exact values (``value(rows)``)."""
+        approx, lower, unsigned = self._estimates(points, offset, sign, places, read)
+
         def value(i):  # exact values of points i; their sign is known where they are surely on the measured side
             return np.where(unsigned[i], 1.0, sign) * self._triangles.values(points[i], ~unsigned[i]) - offset[i]
 
-        return _pruned_minima(approx, lower, starts, value)
+        return approx, lower, value
 
 
 class SurfaceDistance:
@@ -522,6 +527,8 @@ class SurfaceDistance:
 
     #: the exact distances' engine, built once per surface
     _engine = _Tree
+    #: whose minima :func:`minima_together` searches with other surfaces'
+    _joint = True
 
     def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
         """``covers``: an optional box (2 x 3 corners, mm, model coordinates) the coarse grid must
@@ -547,12 +554,15 @@ class SurfaceDistance:
         empty), all groups' exact queries together: the least values (mm) and their rows.
         ``lower``: the bound's lower bounds of the points' distances (mm), if read; else ``places``,
         the points' places, if known."""
-        points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        return minima_together([(self, points, offset, starts, {"places": places, "lower": lower})])[0]
+
+    def _prepared(self, points, offset, places=None, lower=None):
+        """The estimates and lower bounds (mm) of :meth:`minima` and their exact values (``value(rows)``)."""
         if lower is None:
             places = places if self._bound.fits(places) else self.places(points)
             lower = self._bound(points, places)
-        return self._search(points, offset, lower - offset, places, np.asarray(starts, int))
+        lower = lower - offset
+        return lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i]
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
@@ -569,12 +579,6 @@ class SurfaceDistance:
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return self._triangles.unsigned(points)
-
-    def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places, starts) -> tuple[np.ndarray, np.ndarray]:
-        """The exact minima of (distance - offset) over the groups of ``points`` (from ``starts``)
-        and their rows, from lower bounds ``lower`` of those values (mm; ``places``: the points'
-        places, if found, for engines that read grids)."""
-        return _pruned_minima(lower, lower, starts, lambda i: self._triangles.unsigned(points[i]) - offset[i])
 
 
 class SurfaceGroup:
@@ -603,6 +607,45 @@ class SurfaceGroup:
         return minima
 
 
+def minima_together(requests: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The minima of several surfaces, each over groups of points, in one search: each request is
+    (surface, points, offset, starts, options) as the surface's ``minima`` takes them (points mm,
+    model coordinates); its result (least values, mm, and their rows) in its place. Every group's
+    first candidates go to the trees in one batch and the remaining candidates in a second (one tree
+    call per surface and batch). A surface whose engine has a search of its own (``_joint`` false)
+    answers alone."""
+    results = [None] * len(requests)
+    approx, lower, values, starts, first_rows, joined = [], [], [], [], [0], []
+    for n, (surface, points, offset, group_starts, options) in enumerate(requests):
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        if not surface._joint:
+            results[n] = surface.minima(points, offset, group_starts, **options)
+            continue
+        a, b, value = surface._prepared(points, offset, **options)
+        approx.append(a)
+        lower.append(b)
+        values.append(value)
+        starts.append(np.asarray(group_starts, int) + first_rows[-1])
+        first_rows.append(first_rows[-1] + len(points))
+        joined.append(n)
+    if not joined:
+        return results
+    first_rows = np.array(first_rows)
+
+    def value(rows):  # rows ascending: each request's slice to its own tree
+        cut = np.searchsorted(rows, first_rows)
+        return np.concatenate([values[k](rows[cut[k]:cut[k + 1]] - first_rows[k]) if cut[k + 1] > cut[k] else np.zeros(0)
+                               for k in range(len(joined))])
+
+    group_counts = np.cumsum([0] + [len(g) for g in starts])
+    best, where = _pruned_minima(np.concatenate(approx), np.concatenate(lower), np.concatenate(starts), value)
+    for k, n in enumerate(joined):
+        g = slice(group_counts[k], group_counts[k + 1])
+        results[n] = (best[g], where[g] - first_rows[k])
+    return results
+
+
 def _groups(starts: np.ndarray, count: int) -> np.ndarray:
     """The group of each of ``count`` rows, groups starting at rows ``starts`` (ascending, first 0)."""
     if len(starts) == 1:
@@ -617,10 +660,18 @@ def _group_firsts(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
         return np.zeros(0, int)
     if groups[0] == groups[-1]:
         return np.array([np.argmin(values)])
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    least = np.minimum.reduceat(values, starts)
-    at = np.flatnonzero(values == np.repeat(least, np.diff(np.append(starts, len(values)))))
-    return at[np.r_[True, groups[at[1:]] != groups[at[:-1]]]]
+    new = _starts_of(groups)
+    least = np.minimum.reduceat(values, np.flatnonzero(new))
+    at = np.flatnonzero(values == least[np.cumsum(new) - 1])
+    return at[_starts_of(groups[at])]
+
+
+def _starts_of(groups: np.ndarray) -> np.ndarray:
+    """Whether each entry of ``groups`` (ascending) is its group's first."""
+    new = np.empty(len(groups), bool)
+    new[:1] = True
+    np.not_equal(groups[1:], groups[:-1], out=new[1:])
+    return new
 
 
 def _pruned_minima(approx: np.ndarray, lower: np.ndarray, starts: np.ndarray, value) -> tuple[np.ndarray, np.ndarray]:

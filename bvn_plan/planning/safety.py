@@ -17,7 +17,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from ..geometry.distance import GridStack, SignedDistance, SurfaceDistance
+from ..geometry.distance import GridStack, SignedDistance, SurfaceDistance, minima_together
 from ..errors import AnatomyError, InputError
 from ..landmarks import Landmarks
 from ..levels import morphometry
@@ -414,19 +414,21 @@ class _Groups:
     (mm) and its key, concatenated as the zone's ``minima`` take them."""
 
     def __init__(self):
-        self.keys, self._rows, self._offsets = [], [], []
+        self.keys, self._rows, self._offsets, self._arrays = [], [], [], None
 
     def add(self, key, rows: np.ndarray, offset: float) -> None:
         if len(rows):
             self.keys.append(key)
             self._rows.append(rows)
-            self._offsets.append(np.full(len(rows), offset))
+            self._offsets.append(offset)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows, their offsets (mm) and each group's first position."""
-        sizes = [len(r) for r in self._rows]
-        return (np.concatenate(self._rows), np.concatenate(self._offsets),
-                np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int))
+        if self._arrays is None:
+            sizes = np.array([len(r) for r in self._rows])
+            self._arrays = (np.concatenate(self._rows), np.repeat(self._offsets, sizes),
+                            np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int))
+        return self._arrays
 
     def found(self, best: np.ndarray, where: np.ndarray, rows: np.ndarray) -> dict:
         """Each group's (value, row) by key from a zone's minima or maxima over ``rows``."""
@@ -510,24 +512,26 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
         if zones.surfaces["segmental_artery"] is not None:
             segmental.add(n, samples[course.bone_sd >= -radius], radius)
 
-    def minima(surface, groups: _Groups, **kwargs) -> dict:
-        if not groups.keys:
-            return {}
-        rows, offset, starts = groups.arrays()
-        return groups.found(*surface.minima(points[rows], offset, starts, **kwargs), rows)
-
-    canal_min = minima(zones.canal, canal, sign=1.0, read=_taken(read, "spinal_canal", canal))
-    bone_min = minima(zones.bone, bone, sign=-1.0, read=_taken(read, "vertebra", bone))
+    # every zone's minima in one search: two batches of exact queries per zone for all the cases
+    searches = [(zones.canal, canal, {"sign": 1.0, "read": _taken(read, "spinal_canal", canal)}),
+                (zones.bone, bone, {"sign": -1.0, "read": _taken(read, "vertebra", bone)})]
+    searches += [(zones.surfaces[name], least, {"lower": _taken(read, name, least)}) for name, (least, _) in regions.items()]
+    if segmental.keys:
+        searches.append((zones.surfaces["segmental_artery"], segmental, {"lower": _taken(read, "segmental_artery", segmental)}))
+    searches = [(surface, groups, options) for surface, groups, options in searches if groups.keys]
+    found = minima_together([(surface, points[groups.arrays()[0]], groups.arrays()[1], groups.arrays()[2], options)
+                             for surface, groups, options in searches])
+    found = {id(groups): groups.found(*result, groups.arrays()[0]) for (_, groups, _), result in zip(searches, found)}
+    canal_min, bone_min = found.get(id(canal), {}), found.get(id(bone), {})
+    segmental_min = found.get(id(segmental), {})
     region_min, region_max = {}, {}
     for name, (least, deepest) in regions.items():
-        region_min[name] = minima(zones.surfaces[name], least, lower=_taken(read, name, least))
+        region_min[name] = found.get(id(least), {})
         if deepest.keys:
             rows, _, starts = deepest.arrays()
             region_max[name] = deepest.found(*zones.surfaces[name].maxima(points[rows], starts), rows)
         else:
             region_max[name] = {}
-    segmental_min = (minima(zones.surfaces["segmental_artery"], segmental,
-                            lower=_taken(read, "segmental_artery", segmental)) if segmental.keys else {})
     root = zones.root_distance(points[:instrument_rows])
 
     for case in checked:
