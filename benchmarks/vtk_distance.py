@@ -325,11 +325,12 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
     return bounded.least(far[order], bounds[order], best, where)
 
 
-def vtk_zones(mesh: trimesh.Trimesh, landmarks):
-    """SafetyZones of ``mesh`` (mm, model coordinates) built on this VTK engine instead of the package's."""
+def vtk_zones(mesh: trimesh.Trimesh, landmarks, **options):
+    """SafetyZones of ``mesh`` (mm, model coordinates) built on this VTK engine instead of the
+    package's (``options``: SafetyZones' own, e.g. ``organs``)."""
     from unittest import mock
 
     from bvn_plan.planning import safety
 
     with mock.patch.multiple(safety, SignedDistance=SignedDistance, SurfaceDistance=SurfaceDistance):
-        return safety.SafetyZones(mesh, landmarks)
+        return safety.SafetyZones(mesh, landmarks, **options)

@@ -4,9 +4,12 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 planner's estimates; every exact value comes from a compiled AABB tree over the surface's triangles
 (libigl, float64), built once per surface at set-up, queried with one array of points per call. A
 signed value takes its sign from the angle-weighted pseudo-normal of the nearest face, edge or
-vertex. A minimum over points evaluates the point with the lowest estimate first, then the others
-whose lower bound does not exceed the best value, in the order of their bounds, in doubling
-batches, until a bound exceeds the best value so far.
+vertex. A minimum over points evaluates exactly only the points whose lower bound can still beat
+the best value: first, for every group of points (one path's samples, one lesion), the point of
+lowest estimate and the point of lowest bound, all groups and all surfaces in one batch
+(:func:`minima_together`: one tree call per surface), then every point whose bound does not exceed
+its group's best value, in a second batch. A check, or a batch of paths (check_paths), so costs two
+tree calls per zone.
 
 The engine was chosen on measured numbers (benchmarks/bench_distance_engines.py: VHM L4, 642 points
 within 3 mm of its surface, CPU time on the loaded 2-core machine): libigl's prebuilt ``igl.AABB``
@@ -15,14 +18,27 @@ and point-cloud-utils' ``closest_points_on_mesh`` rebuild their tree on every ca
 faster (2.0 ms) but holds the geometry in float32, 7.7e-6 mm off, too coarse for clearances exact to
 1e-6 mm; VTK's implicit distance takes 8.5 ms, and its ball searches are one Python call a point;
 trimesh's proximity, the slow baseline, 23 ms. Checks themselves: benchmarks/bench_check.py.
-The lower bounds that still pay, because a grid read for a whole array costs less than the exact
-queries it saves: the signed grid with its band and the mesh's box, and each surface's unsigned grid
-read with its curvature bound (so lesion points far from a region are never queried). Dropped,
-because the tree made them pay no more (the same check's CPU time with them was equal or up to 12 %
-longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes that raised the bounds
-of many candidates, the ball searches and their seeding upper bound, and the surface samples that
-bounded a region's maximum (the tree gives every exact distance at once). The VTK engine with them
-stays in benchmarks/vtk_distance.py as the benchmarks' reference.
+
+The lower bounds that stay, because a grid read for a whole array costs less than the exact
+queries it saves (a tree query costs 1-20 us a point, the more the farther the point from the
+surface; a lesion's points lie 5-15 mm from every zone): the signed grid with its band and the
+mesh's box, which also tell the points surely on one side (their sign known, their value the
+unsigned distance), and each surface's unsigned bound grid read with its curvature bound. The bound
+grid's nodes hold lower bounds of their distances: a node's distance to the nearest node marked by
+a dense surface sample less how far a surface point can lie from a marked node (1.1 mm), except
+inside the vertebra, where lesions lie and instruments run: there exact distances at every second
+node, interpolated with the curvature bound, raise them to within a few hundredths of a millimetre
+of the distance far from the surface (EXACT_NODE_STEP). That costs about a quarter of the set-up
+(the exact distances of an eighth of the nodes inside the bone) and cut a check's exact queries
+from about 550 points to 140 (VHM L2 and L4, the synthetic L4). All the zones' grids of a vertebra
+are held node by node (:class:`GridStack`), so that one gather reads every grid at a check's
+points. Dropped, because the tree made them pay no more (the same check's CPU time with them was
+equal or up to 12 % longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes
+that raised the bounds of many candidates, the ball searches and their seeding upper bound, the
+surface samples that bounded a region's maximum (the tree gives every exact distance at once), and
+the doubling batches of candidates (with the tightened bounds a second batch holds few points).
+The VTK engine with its ball searches stays in benchmarks/vtk_distance.py as the benchmarks'
+reference.
 """
 
 from __future__ import annotations
@@ -47,6 +63,9 @@ MARK_COVER_MM = 0.25
 #: checked: every second node in each axis, an eighth of the nodes, whose distances interpolated
 #: bound the others' to within 3 (2 pitch)^2 / (8 distance), 0.15 mm at 10 mm.
 EXACT_NODE_STEP = 2
+#: Points a GridStack reads at once: a batch's gathers in chunks stay in the caches (500 paths'
+#: 400 000 points read at once took ten times longer a point than one check's).
+READ_CHUNK = 4096
 #: Subtracted (mm) from exact distances that bound others, against their rounding.
 _ROUNDING_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
@@ -355,12 +374,21 @@ class GridStack:
     def read(self, points: np.ndarray, places: _GridPlaces | None = None) -> "GridRead":
         """Every grid read at ``points`` (``places``: their places, if found)."""
         points = np.asarray(points, float)
-        places = places if places is not None and places.key == self.key else self.places(points)
-        smooth = _trilinear(self.nodes, places)
         nb = len(self.bounded)
-        lower = _read_bounds(self.nodes, self.cells, places, smooth[:, :nb])
+        if places is not None and places.key == self.key:
+            parts = [(slice(None), places)]
+        else:  # in chunks, whose gathers stay in the caches
+            parts = [(slice(a, a + READ_CHUNK), None) for a in range(0, max(len(points), 1), READ_CHUNK)]
+        smooth, lower, inside = [], [], []
+        for rows, known in parts:
+            places = known if known is not None else self.places(points[rows])
+            smooth.append(_trilinear(self.nodes, places))
+            lower.append(_read_bounds(self.nodes, self.cells, places, smooth[-1][:, :nb]))
+            inside.append(places.inside)
+        smooth, lower, inside = np.concatenate(smooth), np.concatenate(lower), np.concatenate(inside)
+        places = places if len(parts) == 1 else None
         signed = {}
-        beyond = np.flatnonzero(~places.inside)
+        beyond = np.flatnonzero(~inside)
         for k, (name, surface) in enumerate(self.signed.items()):
             values, overshoot = smooth[:, nb + k], np.zeros(len(points))
             if len(beyond):
@@ -375,9 +403,10 @@ class GridStack:
 
 
 class GridRead:
-    """A :class:`GridStack` read at points (mm, model coordinates): ``lower[name]``, each surface's
-    lower bounds of the points' distances (mm); ``signed[name]``, each signed grid's value and the
-    points' distances beyond the grid (mm), as :meth:`SignedDistance._interpolate` gives them."""
+    """A :class:`GridStack` read at points (mm, model coordinates), with their ``places`` if read in
+    one part (else None): ``lower[name]``, each surface's lower bounds of the points' distances
+    (mm); ``signed[name]``, each signed grid's value and the points' distances beyond the grid
+    (mm), as :meth:`SignedDistance._interpolate` gives them."""
 
     def __init__(self, points: np.ndarray, places: _GridPlaces, lower: dict, signed: dict):
         self.points, self.places, self.lower, self.signed = points, places, lower, signed

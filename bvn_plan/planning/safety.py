@@ -651,8 +651,8 @@ def _bone_rule(rule: Rule, c: ZoneClearance | None, zones: SafetyZones, course: 
     if ok:
         reason = f"{rule.description}: {value:.1f} mm of bone around the instrument at the least"
     elif not course.intraosseous:
-        worst = course.exits[np.argmax(zones.bone(points[course.exits]))]
-        value = -float(zones.bone(points[worst:worst + 1])[0]) - radius
+        worst = course.exits[np.argmax(course.bone_sd[course.exits])]
+        value = -float(course.bone_sd[worst]) - radius
         region = zones.nearest_region(points[worst:worst + 1])[0].replace("_", " ")
         reason = (f"the instrument leaves the bone through the {region}: its axis runs "
                   f"{-value - radius:.1f} mm beyond the surface at "
