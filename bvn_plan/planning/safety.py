@@ -518,10 +518,10 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
     searches += [(zones.surfaces[name], least, {"lower": _taken(read, name, least)}) for name, (least, _) in regions.items()]
     if segmental.keys:
         searches.append((zones.surfaces["segmental_artery"], segmental, {"lower": _taken(read, "segmental_artery", segmental)}))
-    searches = [(surface, groups, options) for surface, groups, options in searches if groups.keys]
-    found = minima_together([(surface, points[groups.arrays()[0]], groups.arrays()[1], groups.arrays()[2], options)
-                             for surface, groups, options in searches])
-    found = {id(groups): groups.found(*result, groups.arrays()[0]) for (_, groups, _), result in zip(searches, found)}
+    searches = [(surface, groups, groups.arrays(), options) for surface, groups, options in searches if groups.keys]
+    found = minima_together([(surface, points[rows], offset, starts, options)
+                             for surface, _, (rows, offset, starts), options in searches])
+    found = {id(groups): groups.found(*result, arrays[0]) for (_, groups, arrays, _), result in zip(searches, found)}
     canal_min, bone_min = found.get(id(canal), {}), found.get(id(bone), {})
     segmental_min = found.get(id(segmental), {})
     region_min, region_max = {}, {}
