@@ -199,14 +199,6 @@ class _GridPlaces:
         w = np.stack([1 - t, t], axis=2)  # point, axis, corner side
         self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
 
-    def take(self, rows: np.ndarray) -> "_GridPlaces":
-        """The places of the points ``rows`` (indices or a mask)."""
-        subset = _GridPlaces.__new__(_GridPlaces)
-        subset.key = self.key
-        for name in ("nearest", "to_nearest", "inside", "cell", "corners", "weights"):
-            setattr(subset, name, getattr(self, name)[rows])
-        return subset
-
 
 class _DistanceBound:
     """A lower bound (mm) on the distance from points to a surface (open or closed, model
@@ -399,7 +391,7 @@ class GridStack:
         lower = dict(zip(self.bounded, lower.T))
         for name, bound in self._own.items():
             lower[name] = bound(points)
-        return GridRead(points, places, lower, signed)
+        return GridRead(places, lower, signed)
 
 
 class GridRead:
@@ -408,13 +400,8 @@ class GridRead:
     (mm); ``signed[name]``, each signed grid's value and the points' distances beyond the grid
     (mm), as :meth:`SignedDistance._interpolate` gives them."""
 
-    def __init__(self, points: np.ndarray, places: _GridPlaces, lower: dict, signed: dict):
-        self.points, self.places, self.lower, self.signed = points, places, lower, signed
-
-    def take(self, rows: np.ndarray) -> "GridRead":
-        """The read at the points ``rows`` (indices)."""
-        return GridRead(self.points[rows], None, {n: v[rows] for n, v in self.lower.items()},
-                        {n: (v[rows], o[rows]) for n, (v, o) in self.signed.items()})
+    def __init__(self, places: _GridPlaces | None, lower: dict, signed: dict):
+        self.places, self.lower, self.signed = places, lower, signed
 
 
 class SignedDistance:
