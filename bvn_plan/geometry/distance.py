@@ -28,9 +28,10 @@ grid's nodes hold lower bounds of their distances: a node's distance to the near
 a dense surface sample less how far a surface point can lie from a marked node (1.1 mm), except
 inside the vertebra, where lesions lie and instruments run: there exact distances at every second
 node, interpolated with the curvature bound, raise them to within a few hundredths of a millimetre
-of the distance far from the surface (EXACT_NODE_STEP). That costs about a quarter of the set-up
-(the exact distances of an eighth of the nodes inside the bone) and cut a check's exact queries
-from about 550 points to 140 (VHM L2 and L4, the synthetic L4). All the zones' grids of a vertebra
+of the distance far from the surface (EXACT_NODE_STEP). That costs a quarter to a third of the
+set-up (the exact distances of an eighth of the nodes inside the bone, 0.2-0.3 s CPU on the loaded
+machine) and cut a check's exact queries from about 550 points to 140 (VHM L2 and L4, the synthetic
+L4). All the zones' grids of a vertebra
 are held node by node (:class:`GridStack`), so that one gather reads every grid at a check's
 points. Dropped, because the tree made them pay no more (the same check's CPU time with them was
 equal or up to 12 % longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes
