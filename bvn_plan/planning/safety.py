@@ -506,9 +506,11 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
             sets.append(("lesion", lesion, 0.0))
         for applies_to, rows, offset in sets:
             inside = bone_sd[rows] < 0
+            outside = rows[~inside]
+            names = region_of[outside]
             for name, (least, deepest) in regions.items():
                 least.add((n, applies_to), rows[inside], offset)
-                deepest.add((n, applies_to), rows[~inside & (region_of[rows] == name)], offset)
+                deepest.add((n, applies_to), outside[names == name] if len(outside) else outside, offset)
         if zones.surfaces["segmental_artery"] is not None:
             segmental.add(n, samples[course.bone_sd >= -radius], radius)
 
