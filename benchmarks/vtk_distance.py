@@ -30,7 +30,6 @@ import trimesh
 from scipy.spatial import ConvexHull, cKDTree
 
 from bvn_plan.geometry import distance
-from bvn_plan.geometry.distance import PATCH_GRID_PITCH_MM, _HALF_DIAGONAL, _GridPlaces
 
 #: Added (mm) to a ball search's radius so that rounding cannot lose a point exactly at the limit.
 _TIE_MM = 1e-9
@@ -170,18 +169,25 @@ class _VtkTriangles:
         return np.abs(_exact(self.implicit, points))
 
 
-def _upper(bound: distance._DistanceBound, places: _GridPlaces, i: int) -> float:
-    """Upper bound (mm) on point ``i``'s distance to the surface (``places``: the points' places in
-    this grid): its nearest node's distance to a marked node, plus its distance to that node, plus
-    the rounding to that marked node of the surface sample that marked it."""
-    nearest = bound._grid.ravel()[places.nearest[i]] + places.to_nearest[i]
-    return float(nearest) + _HALF_DIAGONAL * PATCH_GRID_PITCH_MM
+def _upper(triangles: _VtkTriangles, points: np.ndarray, i: int) -> float:
+    """Upper bound (mm) on point ``i``'s distance to the surface, the radius of its first ball search:
+    its exact distance (the package's node grids hold lower bounds only)."""
+    return float(triangles.unsigned(points[i:i + 1])[0]) + _TIE_MM
+
+
+def _each_group(starts: np.ndarray, count: int, search) -> tuple[np.ndarray, np.ndarray]:
+    """The package's grouped minima (or maxima) from ``search(rows)``, one group at a time: each
+    group's (value, index among its rows), as (values, rows)."""
+    bounds = np.append(np.asarray(starts, int), count)
+    found = [search(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return np.array([v for v, _ in found]), np.array([a + k for a, (_, k) in zip(bounds[:-1], found)], int)
 
 
 class SignedDistance(distance.SignedDistance):
     """The package's signed distance with the VTK engine and its sequential ball searches."""
 
     _engine = _VtkTriangles
+    _joint = False  # its own sequential ball searches
 
     def __init__(self, mesh: trimesh.Trimesh, *args, **kwargs):
         super().__init__(mesh, *args, **kwargs)
@@ -210,17 +216,26 @@ class SignedDistance(distance.SignedDistance):
             bound[rest] = highest - _TIE_MM
         return bound
 
-    def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
+    def minima(self, points, offset, starts, sign=1.0, places=None, read=None) -> tuple[np.ndarray, np.ndarray]:
+        """The package's grouped minima by this engine's search, group by group."""
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        approx, lower, unsigned = self._estimates(points, offset, sign, places, read)
+        return _each_group(starts, len(points), lambda rows: self._search(
+            points[rows], offset[rows], sign, approx[rows], lower[rows], unsigned[rows]))
+
+    def _search(self, points, offset, sign, approx, lower, unsigned) -> tuple[float, int]:
         refine = (lambda i, limit: self._hull_bound(points[i], limit + offset[i]) - offset[i]) if sign > 0 else None
         return _pruned_minimum(approx, lower, lambda i: sign * self.exact(points[i]) - offset[i],
                                _BoundedValue(self._triangles.ball, points, offset), unsigned,
-                               lambda i: _upper(self._bound, places, i) - offset[i], refine)
+                               lambda i: _upper(self._triangles, points, i) - offset[i], refine)
 
 
 class SurfaceDistance(distance.SurfaceDistance):
     """The package's surface distance with the VTK engine, its ball searches and its sampled maximum."""
 
     _engine = _VtkTriangles
+    _joint = False  # its own sequential ball searches
 
     def __init__(self, mesh: trimesh.Trimesh, spacing: float = 1.0, covers: np.ndarray | None = None):
         super().__init__(mesh, covers)
@@ -238,9 +253,21 @@ class SurfaceDistance(distance.SurfaceDistance):
         best = int(np.argmax(exact))
         return float(exact[best]), int(candidates[best])
 
-    def _search(self, points, offset, lower, places) -> tuple[float, int]:
+    def maxima(self, points, starts) -> tuple[np.ndarray, np.ndarray]:
+        """The package's grouped maxima by this engine's sampled maximum, group by group."""
+        points = np.asarray(points, float)
+        return _each_group(starts, len(points), lambda rows: self.maximum(points[rows]))
+
+    def minima(self, points, offset, starts, places=None, lower=None) -> tuple[np.ndarray, np.ndarray]:
+        """The package's grouped minima by this engine's search, group by group."""
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        lower = (self._bound(points, places) if lower is None else lower) - offset
+        return _each_group(starts, len(points), lambda rows: self._search(points[rows], offset[rows], lower[rows]))
+
+    def _search(self, points, offset, lower) -> tuple[float, int]:
         return _pruned_minimum(lower, lower, None, _BoundedValue(self._triangles.ball, points, offset), None,
-                               lambda i: _upper(self._bound, places, i) - offset[i],
+                               lambda i: _upper(self._triangles, points, i) - offset[i],
                                lambda i, limit: self._patches(points[i], limit + offset[i].max()) - offset[i])
 
 
@@ -298,11 +325,12 @@ def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, exact, bounded: _Boun
     return bounded.least(far[order], bounds[order], best, where)
 
 
-def vtk_zones(mesh: trimesh.Trimesh, landmarks):
-    """SafetyZones of ``mesh`` (mm, model coordinates) built on this VTK engine instead of the package's."""
+def vtk_zones(mesh: trimesh.Trimesh, landmarks, **options):
+    """SafetyZones of ``mesh`` (mm, model coordinates) built on this VTK engine instead of the
+    package's (``options``: SafetyZones' own, e.g. ``organs``)."""
     from unittest import mock
 
     from bvn_plan.planning import safety
 
     with mock.patch.multiple(safety, SignedDistance=SignedDistance, SurfaceDistance=SurfaceDistance):
-        return safety.SafetyZones(mesh, landmarks)
+        return safety.SafetyZones(mesh, landmarks, **options)

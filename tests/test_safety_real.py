@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from bvn_plan import InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy
+from bvn_plan import InputError, InstrumentPath, SafetyZones, Vertebra, check_path, find_anatomy
+from bvn_plan.lesion import EllipsoidLesion
+from bvn_plan.planning import CheckResult, check_paths
 
 R = 1.7  # 10 G introducer radius, mm
 
@@ -144,3 +146,32 @@ def test_clean_central_transpedicular_path_passes(real):
 
 def _unit(v):
     return v / np.linalg.norm(v)
+
+
+def test_a_batch_of_paths_gives_each_path_its_own_check(real):
+    """check_paths sends all the paths' samples and lesion points to each zone together (one grid
+    read, one pair of exact batches per zone): each path's result, or the error that refuses it,
+    is the one check_path gives it alone, though the batch's groups share every search."""
+    v, found, zones = real
+    rng = np.random.default_rng(17)
+    ped = found.pedicles["right"]
+    paths, lesions = [], []
+    for k in range(24):  # robustness-style samples about a transpedicular path, some without a lesion
+        start = ped.isthmus_centre - 30 * ped.axis_direction + rng.normal(0, 3.0, 3)
+        tip = found.bvn_terminus + rng.normal(0, 3.0, 3)
+        paths.append(InstrumentPath.straight(start, tip, R))
+        lesions.append(EllipsoidLesion.from_probe(tip, _unit(tip - start)) if k % 3 else None)
+    inside = found.canal_centroid + 15 * found.frame.anterior
+    paths += [InstrumentPath.straight(v.mesh.bounds[1] + 30, v.mesh.bounds[1] + 60, R),  # never enters the bone
+              InstrumentPath.straight(inside, inside + 60 * found.frame.anterior, R)]    # its tip far outside
+    lesions += [None, EllipsoidLesion.from_probe(inside, found.frame.anterior)]
+    batch = check_paths(zones, paths, lesions)
+    for n, (path, lesion, found_together) in enumerate(zip(paths, lesions, batch)):
+        try:
+            alone = check_path(zones, path, lesion)
+        except InputError as exc:
+            assert isinstance(found_together, InputError) and str(found_together) == str(exc), n
+            continue
+        assert isinstance(found_together, CheckResult), n
+        assert found_together.to_dict() == alone.to_dict(), n
+    assert [isinstance(r, InputError) for r in batch] == [False] * 24 + [True, True]

@@ -4,9 +4,12 @@ A coarse signed-distance grid (voxelised mesh + Euclidean distance transform) an
 planner's estimates; every exact value comes from a compiled AABB tree over the surface's triangles
 (libigl, float64), built once per surface at set-up, queried with one array of points per call. A
 signed value takes its sign from the angle-weighted pseudo-normal of the nearest face, edge or
-vertex. A minimum over points evaluates the point with the lowest estimate first, then the others
-whose lower bound does not exceed the best value, in the order of their bounds, in doubling
-batches, until a bound exceeds the best value so far.
+vertex. A minimum over points evaluates exactly only the points whose lower bound can still beat
+the best value: first, for every group of points (one path's samples, one lesion), the point of
+lowest estimate and the point of lowest bound, all groups and all surfaces in one batch
+(:func:`minima_together`: one tree call per surface), then every point whose bound does not exceed
+its group's best value, in a second batch. A check, or a batch of paths (check_paths), so costs two
+tree calls per zone.
 
 The engine was chosen on measured numbers (benchmarks/bench_distance_engines.py: VHM L4, 642 points
 within 3 mm of its surface, CPU time on the loaded 2-core machine): libigl's prebuilt ``igl.AABB``
@@ -15,14 +18,28 @@ and point-cloud-utils' ``closest_points_on_mesh`` rebuild their tree on every ca
 faster (2.0 ms) but holds the geometry in float32, 7.7e-6 mm off, too coarse for clearances exact to
 1e-6 mm; VTK's implicit distance takes 8.5 ms, and its ball searches are one Python call a point;
 trimesh's proximity, the slow baseline, 23 ms. Checks themselves: benchmarks/bench_check.py.
-The lower bounds that still pay, because a grid read for a whole array costs less than the exact
-queries it saves: the signed grid with its band and the mesh's box, and each surface's unsigned grid
-read with its curvature bound (so lesion points far from a region are never queried). Dropped,
-because the tree made them pay no more (the same check's CPU time with them was equal or up to 12 %
-longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes that raised the bounds
-of many candidates, the ball searches and their seeding upper bound, and the surface samples that
-bounded a region's maximum (the tree gives every exact distance at once). The VTK engine with them
-stays in benchmarks/vtk_distance.py as the benchmarks' reference.
+
+The lower bounds that stay, because a grid read for a whole array costs less than the exact
+queries it saves (a tree query costs 1-20 us a point, the more the farther the point from the
+surface; a lesion's points lie 5-15 mm from every zone): the signed grid with its band and the
+mesh's box, which also tell the points surely on one side (their sign known, their value the
+unsigned distance), and each surface's unsigned bound grid read with its curvature bound. The bound
+grid's nodes hold lower bounds of their distances: a node's distance to the nearest node marked by
+a dense surface sample less how far a surface point can lie from a marked node (1.1 mm), except
+inside the vertebra, where lesions lie and instruments run: there exact distances at every second
+node, interpolated with the curvature bound, raise them to within a few hundredths of a millimetre
+of the distance far from the surface (EXACT_NODE_STEP). That costs a quarter to a third of the
+set-up (the exact distances of an eighth of the nodes inside the bone, 0.2-0.3 s CPU on the loaded
+machine) and cut a check's exact queries from about 550 points to 140 (VHM L2 and L4, the synthetic
+L4). All the zones' grids of a vertebra
+are held node by node (:class:`GridStack`), so that one gather reads every grid at a check's
+points. Dropped, because the tree made them pay no more (the same check's CPU time with them was
+equal or up to 12 % longer on VHM L4 and the synthetic L4): the patch boxes and convex-hull planes
+that raised the bounds of many candidates, the ball searches and their seeding upper bound, the
+surface samples that bounded a region's maximum (the tree gives every exact distance at once), and
+the doubling batches of candidates (with the tightened bounds a second batch holds few points).
+The VTK engine with its ball searches stays in benchmarks/vtk_distance.py as the benchmarks'
+reference.
 """
 
 from __future__ import annotations
@@ -43,9 +60,15 @@ PATCH_GRID_MARGIN_MM = 4.0
 #: Samples marking a surface's grid nodes lie so densely that every point of the surface is within
 #: this distance (mm) of one.
 MARK_COVER_MM = 0.25
-#: The first batch of exact queries of a minimum's candidates (those with the lowest bounds): each
-#: further batch is twice as large, so that a good early value prunes the rest at a few calls' cost.
-FIRST_BATCH = 16
+#: The lattice (in grid nodes) of the exact distances that tighten the bounds where points are
+#: checked: every second node in each axis, an eighth of the nodes, whose distances interpolated
+#: bound the others' to within 3 (2 pitch)^2 / (8 distance), 0.15 mm at 10 mm.
+EXACT_NODE_STEP = 2
+#: Points a GridStack reads at once: a batch's gathers in chunks stay in the caches (500 paths'
+#: 400 000 points read at once took ten times longer a point than one check's).
+READ_CHUNK = 4096
+#: Subtracted (mm) from exact distances that bound others, against their rounding.
+_ROUNDING_MM = 1e-9
 #: Half the diagonal of a unit cube: the farthest a point lies from its nearest grid node, in pitches.
 _HALF_DIAGONAL = 0.5 * np.sqrt(3.0)
 #: Offsets of a grid cell's eight corners from its lowest one.
@@ -82,11 +105,19 @@ class _Tree:
 
     def signed(self, points: np.ndarray) -> np.ndarray:
         """Exact signed distance (mm, negative inside) of each point to the closed mesh."""
+        return self.values(points)
+
+    def values(self, points: np.ndarray, signed: np.ndarray | None = None) -> np.ndarray:
+        """Exact distance (mm) of each point from one tree query: signed (negative inside the closed
+        mesh) where ``signed`` is true (everywhere if None), unsigned elsewhere."""
+        points = np.ascontiguousarray(points, dtype=float).reshape(-1, 3)
         distance, face, closest = self.nearest(points)
-        if len(distance) == 0:
+        rows = slice(None) if signed is None else np.flatnonzero(signed)
+        if len(distance) == 0 or (signed is not None and len(rows) == 0):
             return distance
         if self._normals is None:
             self._normals = _pseudo_normals(self._mesh)
+        face, closest = face[rows], closest[rows]
         corners = self._vertices[self._faces[face]]
         weights = trimesh.triangles.points_to_barycentric(corners, closest)
         # the nearest point on a corner (two weights ~0) or an edge (one ~0): that feature's normal
@@ -95,8 +126,9 @@ class _Tree:
         feature = np.where(count >= 2, 3 + np.argmax(weights, axis=1),            # vertex k: column 3 + k
                            np.where(count == 1, (np.argmax(zero, axis=1) + 1) % 3, 6))  # edge j from corner j; 6: face
         normal = self._normals[face, feature]
-        side = np.einsum("ij,ij->i", np.asarray(points, float).reshape(-1, 3) - closest, normal)
-        return np.where(side < 0, -distance, distance)
+        side = np.einsum("ij,ij->i", points[rows] - closest, normal)
+        distance[rows] = np.where(side < 0, -distance[rows], distance[rows])
+        return distance
 
 
 #: Barycentric weight (of 1) below which a nearest point lies on a triangle's edge or corner.
@@ -151,37 +183,30 @@ class _GridPlaces:
         self.key = _grid_key(origin, shape)
         pitch = PATCH_GRID_PITCH_MM
         nodes = np.array(shape)
-        strides = np.array([nodes[1] * nodes[2], nodes[2], 1])
-        index = (points - origin) / pitch
+        strides = np.array([nodes[1] * nodes[2], nodes[2], 1], float)  # flat indices in floats: exact below 2^53
+        index = (np.asarray(points, float) - origin) / pitch
         nearest = np.clip(np.rint(index), 0, nodes - 1)
-        self.nearest = nearest.astype(int) @ strides
-        self.to_nearest = np.sqrt(np.square(index - nearest).sum(axis=1)) * pitch
+        self.nearest = (nearest @ strides).astype(np.intp)
+        offset = index - nearest
+        self.to_nearest = np.sqrt(np.einsum("ij,ij->i", offset, offset)) * pitch
         floor = np.floor(index)
         cell = np.clip(floor, 0, nodes - 2)
         self.inside = (cell == floor).all(axis=1)
         t = index - cell
-        cell = cell.astype(int)
         #: flat index of each point's cell in the grid of cell minima (one node fewer each way)
-        self.cell = cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1])
-        self.corners = (cell @ strides)[:, None] + _CELL_CORNERS @ strides
-        # trilinear weights of the corners in the order of _CELL_CORNERS: (x weight * y weight) * z weight
-        u = 1 - t
-        xy = np.stack([u[:, 0] * u[:, 1], u[:, 0] * t[:, 1], t[:, 0] * u[:, 1], t[:, 0] * t[:, 1]], axis=1)
-        self.weights = np.stack([xy * u[:, 2:], xy * t[:, 2:]], axis=2).reshape(-1, 8)
-
-    def take(self, rows: np.ndarray) -> "_GridPlaces":
-        """The places of the points ``rows`` (indices or a mask)."""
-        subset = _GridPlaces.__new__(_GridPlaces)
-        subset.key = self.key
-        for name in ("nearest", "to_nearest", "inside", "cell", "corners", "weights"):
-            setattr(subset, name, getattr(self, name)[rows])
-        return subset
+        self.cell = (cell @ np.array([(nodes[1] - 1) * (nodes[2] - 1), nodes[2] - 1, 1], float)).astype(np.intp)
+        self.corners = (cell @ strides).astype(np.intp)[:, None] + _CELL_CORNERS @ strides.astype(np.intp)
+        # trilinear weights of the corners in the order of _CELL_CORNERS (x outermost, z innermost)
+        w = np.stack([1 - t, t], axis=2)  # point, axis, corner side
+        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
 
 
 class _DistanceBound:
     """A lower bound (mm) on the distance from points to a surface (open or closed, model
-    coordinates): a grid of distances from every node to the nearest node marked by a dense surface
-    sample, read with the best of two bounds per grid cell."""
+    coordinates): a grid of lower bounds of the nodes' distances, read with the best of two bounds
+    per grid cell. A node's bound is its distance to the nearest node marked by a dense surface
+    sample, less how far a surface point can lie from a marked node; :meth:`tighten` raises the
+    bounds of a region's nodes from exact distances."""
 
     def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
         """``covers``: an optional box (2 x 3 corners, mm) the grid must span besides the surface."""
@@ -192,17 +217,35 @@ class _DistanceBound:
         self.origin, shape = grid_cover(extent, pitch, PATCH_GRID_MARGIN_MM)
         empty = np.ones(shape, bool)
         empty[tuple(np.round((samples - self.origin) / pitch).astype(int).T)] = False
-        self._grid = ndimage.distance_transform_edt(empty) * pitch
-        self.shape = self._grid.shape
+        # every surface point lies within MARK_COVER_MM of a sample, the sample within half a cell's
+        # diagonal of the node it marked
+        grid = ndimage.distance_transform_edt(empty) * pitch - (MARK_COVER_MM + _HALF_DIAGONAL * pitch)
+        self.shape = grid.shape
         #: the grid's geometry, as the key of places found in it
         self.key = _grid_key(self.origin, self.shape)
-        # the least value over each cell's eight corners, stored at its lowest corner
-        least = self._grid[:-1, :-1, :-1].copy()
-        for i, j, k in _CELL_CORNERS[1:]:
-            np.minimum(least, self._grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
-        self._cell_least = least
-        #: every surface point lies within this distance of a marked node
-        self._reach = MARK_COVER_MM + _HALF_DIAGONAL * pitch
+        #: node bounds and cell minima (the least bound over each cell's eight corners, at its lowest
+        #: corner) as columns (flat index by row): one column here, or a column of a
+        #: :class:`GridStack` that holds the grids of several surfaces node by node
+        self.nodes, self.cells = grid.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
+
+    def tighten(self, exact, lattice: "_ExactLattice") -> None:
+        """Raise the bounds of the nodes of ``lattice`` (a region of this grid) from exact distances
+        (``exact(points)``, mm) at the lattice's coarse nodes: at such a node the bound is its
+        distance; between them the trilinear interpolation of the distances less 3 s^2 / (8 m) (s
+        the coarse cell's side, m a lower bound of the distance over it), as in :meth:`__call__`.
+        Far from the surface the bounds come within a few hundredths of a millimetre of the
+        distance, where the marked nodes' fall more than one short."""
+        step, pitch = EXACT_NODE_STEP, PATCH_GRID_PITCH_MM
+        distance = exact(self.origin + lattice.coarse * (step * pitch)) - _ROUNDING_MM
+        corners = distance[lattice.corners]
+        least = corners.min(axis=1) - _HALF_DIAGONAL * step * pitch
+        curvature = np.divide(3 * (step * pitch) ** 2 / 8, least, out=np.full(len(least), np.inf), where=least > 0)
+        bound = np.einsum("nk,nk->n", lattice.weights, corners) - curvature
+        bound[lattice.on] = distance[lattice.at]
+        grid = self.nodes[:, 0].reshape(self.shape).copy()
+        flat = grid.reshape(-1)
+        flat[lattice.fine] = np.maximum(flat[lattice.fine], bound)
+        self.nodes, self.cells = flat.reshape(-1, 1), _cell_minima(grid).reshape(-1, 1)
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in this bound's grid (valid for every bound of the same ``origin`` and ``shape``)."""
@@ -214,25 +257,152 @@ class _DistanceBound:
 
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Lower bound (mm) on each point's distance to the surface (``places``: the points' places,
-        used if found in a grid of this geometry). The distance to the marked nodes is at least the
-        nearest node's value less the point's distance to it (triangle inequality); inside the grid,
-        as the least of convex functions whose curvature is at most 1 / distance, it is also at least
-        its trilinear interpolation less 3 pitch^2 / (8 m), m being a lower bound of it over the cell."""
+        used if found in a grid of this geometry). The distance is at least the nearest node's bound
+        less the point's distance to it (triangle inequality); inside the grid, as the least of
+        convex functions whose curvature is at most 1 / distance, it is also at least the trilinear
+        interpolation of the corners' bounds less 3 pitch^2 / (8 m), m being a lower bound of it
+        over the cell."""
         places = places if self.fits(places) else self.places(points)
-        return _read_bounds([self._grid.ravel()], [self._cell_least.ravel()], places, self._reach)[0]
+        return _read_bounds(self.nodes, self.cells, places)[:, 0]
 
 
-def _read_bounds(grids: list, cell_least: list, places: _GridPlaces, reach: float) -> np.ndarray:
-    """The lower bounds of :meth:`_DistanceBound.__call__` (mm) from flat bound grids of one geometry
-    and their flat cell minima, one row per grid, at the points ``places``."""
+class _ExactLattice:
+    """A region of a bound grid's nodes (a boolean grid) and the coarse lattice of every
+    EXACT_NODE_STEP-th node around it where :meth:`_DistanceBound.tighten` takes exact distances:
+    ``fine``, the region's flat node indices; ``coarse``, the coarse nodes needed (indices in
+    coarse steps, some possibly beyond the grid); ``corners`` (rows into ``coarse``) and
+    ``weights``, each region node's coarse cell corners and trilinear weights; ``on``, the region
+    nodes on the lattice, and ``at``, their rows into ``coarse``."""
+
+    def __init__(self, region: np.ndarray):
+        step = EXACT_NODE_STEP
+        fine = np.argwhere(region)
+        self.fine = np.ravel_multi_index(tuple(fine.T), region.shape)
+        shape = -(-(np.array(region.shape) - 1) // step) + 1  # the coarse lattice spans every node
+        cell = np.minimum(fine // step, shape - 2)
+        corners = np.stack([np.ravel_multi_index(tuple((cell + c).T), shape) for c in _CELL_CORNERS], axis=1)
+        needed = np.zeros(int(np.prod(shape)), bool)
+        needed[corners.ravel()] = True
+        row = np.cumsum(needed) - 1  # each needed coarse node's row in ``coarse``
+        self.coarse = np.array(np.unravel_index(np.flatnonzero(needed), shape)).T
+        self.corners = row[corners]
+        t = fine / step - cell
+        w = np.stack([1 - t, t], axis=2)  # node, axis, corner side
+        self.weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+        self.on = (fine % step == 0).all(axis=1)
+        self.at = row[np.ravel_multi_index(tuple((fine[self.on] // step).T), shape)]
+
+
+def _cell_minima(grid: np.ndarray) -> np.ndarray:
+    """The least value over each cell's eight corners of a 3-D grid, at the cell's lowest corner."""
+    least = grid[:-1, :-1, :-1].copy()
+    for i, j, k in _CELL_CORNERS[1:]:
+        np.minimum(least, grid[i:i + least.shape[0], j:j + least.shape[1], k:k + least.shape[2]], out=least)
+    return least
+
+
+def _rows(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``array[index]``: by ``np.take`` (several times quicker) where the array is contiguous, as a
+    stack is; by indexing where it is a view into one (np.take would copy the whole grid first)."""
+    return np.take(array, index, axis=0) if array.flags.c_contiguous else array[index]
+
+
+def _trilinear(nodes: np.ndarray, places: _GridPlaces) -> np.ndarray:
+    """Trilinear reads (one row per point, one column per grid) of grids held as columns of
+    ``nodes`` at the points ``places``."""
+    corners = _rows(nodes, places.corners.ravel()).reshape(len(places.corners), 8, nodes.shape[1])
+    return (places.weights[:, None, :] @ corners)[:, 0]
+
+
+def _read_bounds(nodes: np.ndarray, cells: np.ndarray, places: _GridPlaces, smooth: np.ndarray | None = None) -> np.ndarray:
+    """The lower bounds of :meth:`_DistanceBound.__call__` (mm; one row per point, one column per
+    grid) from bound grids of one geometry, their node bounds ``nodes`` and cell minima ``cells``
+    as columns (``nodes`` may hold further columns after them, which are not read), at the points
+    ``places``; ``smooth``: the trilinear reads of the grids, if made."""
     pitch = PATCH_GRID_PITCH_MM
-    bound = np.stack([grid[places.nearest] for grid in grids]) - places.to_nearest
-    least = np.stack([grid[places.cell] for grid in cell_least]) - _HALF_DIAGONAL * pitch
-    corners = np.stack([grid[places.corners] for grid in grids]) * places.weights
-    smooth = (corners.reshape(-1, 8) @ np.ones(8)).reshape(least.shape)
+    columns = cells.shape[1]
+    bound = _rows(nodes, places.nearest)[:, :columns] - places.to_nearest[:, None]
+    least = _rows(cells, places.cell) - _HALF_DIAGONAL * pitch
+    if smooth is None:
+        smooth = _trilinear(nodes, places)[:, :columns]
     curvature = np.divide(3 * pitch ** 2 / 8, least, out=np.full(least.shape, np.inf),
-                          where=places.inside & (least > 0))  # no bound from it elsewhere
-    return np.maximum(bound, smooth - curvature) - reach
+                          where=places.inside[:, None] & (least > 0))  # no bound from it elsewhere
+    return np.maximum(bound, smooth - curvature)
+
+
+class GridStack:
+    """The bound grids of several surfaces and the signed grids of closed ones, all of one
+    geometry (a vertebra's zones, whose grids cover its box), held node by node: one gather reads
+    every grid at a set of points (mm, model coordinates), one stacked lookup gives every surface's
+    lower bounds. The surfaces' own bounds read their columns of the stack from then on."""
+
+    def __init__(self, bounded: dict, signed: dict | None = None, exact_within: np.ndarray | None = None):
+        """``bounded``: surfaces (:class:`SignedDistance` or :class:`SurfaceDistance`) by name, whose
+        bound grids are stacked where they share the first one's geometry (the others are read on
+        their own); ``signed``: :class:`SignedDistance` by name whose signed grids are read too
+        (stacked where they share that geometry, by scipy elsewhere); ``exact_within``: a boolean
+        grid of the stack's shape, where the stacked bounds are tightened by exact distances
+        (:meth:`_DistanceBound.tighten`), e.g. the nodes inside the vertebra, where lesions lie."""
+        first = next(iter(bounded.values()))._bound
+        self.key, self._first = first.key, first
+        bounds = {name: s._bound for name, s in bounded.items() if s._bound.key == self.key}
+        self._own = {name: s._bound for name, s in bounded.items() if s._bound.key != self.key}
+        self.bounded = list(bounds)
+        if exact_within is not None and exact_within.any():
+            lattice = _ExactLattice(exact_within)
+            for name, bound in bounds.items():
+                bound.tighten(bounded[name]._triangles.unsigned, lattice)
+        self.signed = {name: s for name, s in (signed or {}).items() if s._key == self.key}
+        self._beyond = {name: s for name, s in (signed or {}).items() if s._key != self.key}
+        columns = [b.nodes[:, 0] for b in bounds.values()] + [s.grid.ravel() for s in self.signed.values()]
+        self.nodes = np.stack(columns, axis=1)
+        self.cells = np.stack([b.cells[:, 0] for b in bounds.values()], axis=1)
+        for k, b in enumerate(bounds.values()):  # the surfaces' bounds read the stack: one copy of each grid
+            b.nodes, b.cells = self.nodes[:, k:k + 1], self.cells[:, k:k + 1]
+
+    def places(self, points: np.ndarray) -> _GridPlaces:
+        """The points' places in the stack's grids."""
+        return self._first.places(points)
+
+    def read(self, points: np.ndarray, places: _GridPlaces | None = None) -> "GridRead":
+        """Every grid read at ``points`` (``places``: their places, if found)."""
+        points = np.asarray(points, float)
+        nb = len(self.bounded)
+        if places is not None and places.key == self.key:
+            parts = [(slice(None), places)]
+        else:  # in chunks, whose gathers stay in the caches
+            parts = [(slice(a, a + READ_CHUNK), None) for a in range(0, max(len(points), 1), READ_CHUNK)]
+        smooth, lower, inside = [], [], []
+        for rows, known in parts:
+            places = known if known is not None else self.places(points[rows])
+            smooth.append(_trilinear(self.nodes, places))
+            lower.append(_read_bounds(self.nodes, self.cells, places, smooth[-1][:, :nb]))
+            inside.append(places.inside)
+        smooth, lower, inside = np.concatenate(smooth), np.concatenate(lower), np.concatenate(inside)
+        places = places if len(parts) == 1 else None
+        signed = {}
+        beyond = np.flatnonzero(~inside)
+        for k, (name, surface) in enumerate(self.signed.items()):
+            values, overshoot = smooth[:, nb + k], np.zeros(len(points))
+            if len(beyond):
+                values[beyond], overshoot[beyond] = surface._read(points[beyond])
+            signed[name] = (values, overshoot)
+        for name, surface in self._beyond.items():
+            signed[name] = surface._read(points)
+        lower = dict(zip(self.bounded, lower.T))
+        for name, bound in self._own.items():
+            lower[name] = bound(points)
+        return GridRead(places, lower, signed)
+
+
+class GridRead:
+    """A :class:`GridStack` read at points (mm, model coordinates), with their ``places`` if read in
+    one part (else None): ``lower[name]``, each surface's lower bounds of the points' distances
+    (mm); ``signed[name]``, each signed grid's value and the points' distances beyond the grid
+    (mm), as :meth:`SignedDistance._interpolate` gives them."""
+
+    def __init__(self, places: _GridPlaces | None, lower: dict, signed: dict):
+        self.places, self.lower, self.signed = places, lower, signed
 
 
 class SignedDistance:
@@ -240,6 +410,8 @@ class SignedDistance:
 
     #: the exact distances' engine, built once per surface
     _engine = _Tree
+    #: whose minima :func:`minima_together` searches with other surfaces'
+    _joint = True
 
     def __init__(self, mesh: trimesh.Trimesh, pitch: float = GRID_PITCH_MM, name: str = "surface",
                  covers: np.ndarray | None = None):
@@ -300,7 +472,11 @@ class SignedDistance:
     def __call__(self, points: np.ndarray, places: _GridPlaces | None = None) -> np.ndarray:
         """Signed distance: exact within ``band`` of the surface, the grid value elsewhere
         (``places``: the points' places from :meth:`places`, if known)."""
-        values = self.approximate(points, places)
+        return self.refine(points, self.approximate(points, places))
+
+    def refine(self, points: np.ndarray, approx: np.ndarray) -> np.ndarray:
+        """``__call__`` from the grid estimates ``approx`` (mm) of the points: exact within ``band``."""
+        values = np.array(approx, float)
         near = np.abs(values) < self.band
         if near.any():
             values[near] = self.exact(np.asarray(points, float)[near])
@@ -316,9 +492,25 @@ class SignedDistance:
 
         ``sign=-1`` measures depth inside the surface (e.g. how deep in bone a path stays).
         ``places``: the points' places from :meth:`places` of this or another surface, if known."""
-        points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
-        values, overshoot = self._interpolate(points, places)
+        best, where = self.minima(points, offset, np.zeros(1, int), sign, places)
+        return float(best[0]), int(where[0])
+
+    def minima(self, points: np.ndarray, offset: np.ndarray | float, starts: np.ndarray, sign: float = 1.0,
+               places: _GridPlaces | None = None, read: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`minimum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty), all groups' exact queries together: the least values (mm) and their rows.
+        ``read``: the grid's (values, overshoot) and the bound's lower bounds at the points, as a
+        :class:`GridRead` gives them, if read; else ``places``, the points' places, if known."""
+        return minima_together([(self, points, offset, starts, {"sign": sign, "places": places, "read": read})])[0]
+
+    def _estimates(self, points, offset, sign, places, read):
+        """The minima's estimates and lower bounds (mm) of (sign * signed distance - offset) and the
+        points surely on the measured side (``places``, ``read`` as :meth:`minima` takes them)."""
+        if read is None:
+            values, overshoot = self._interpolate(points, places)
+            bound = None
+        else:
+            (values, overshoot), bound = read
         approx = sign * (values + overshoot) - offset
         # the grid is within band of the distance; beyond the grid a point is at most its
         # overshoot closer than the grid point it was read at; a point outside the mesh's box is
@@ -331,23 +523,20 @@ class SignedDistance:
         # surely on the measured side: there sign * signed distance is the unsigned distance
         unsigned = lower > 0
         if unsigned.any():
-            places = places if self._bound.fits(places) else self.places(points)
-            if unsigned.all():
-                lower, unsigned = np.maximum(lower, self._bound(points, places)), None
-            else:
-                lower[unsigned] = np.maximum(lower[unsigned], self._bound(points, places)[unsigned])
-        return self._search(points, offset, sign, approx, lower - offset, unsigned, places)
+            if bound is None:
+                places = places if self._bound.fits(places) else self.places(points)
+                bound = self._bound(points, places)
+            lower = np.where(unsigned, np.maximum(lower, bound), lower)
+        return approx, lower - offset, unsigned
 
-    def _search(self, points, offset, sign, approx, lower, unsigned, places) -> tuple[float, int]:
-        """The minimum's exact search, from its estimates ``approx`` and lower bounds ``lower`` (mm)
-        and the points ``unsigned`` surely on the measured side (None: all); ``places`` as found."""
+    def _prepared(self, points, offset, sign: float = 1.0, places=None, read=None):
+        """The estimates and lower bounds (mm) of :meth:`minima` and their exact values (``value(rows)``)."""
+        approx, lower, unsigned = self._estimates(points, offset, sign, places, read)
+
         def value(i):  # exact values of points i; their sign is known where they are surely on the measured side
-            if unsigned is None or unsigned[i].all():
-                return self._triangles.unsigned(points[i]) - offset[i]
-            return sign * self._triangles.signed(points[i]) - offset[i]
+            return np.where(unsigned[i], 1.0, sign) * self._triangles.values(points[i], ~unsigned[i]) - offset[i]
 
-        return _pruned_minimum(approx, lower, value)
-
+        return approx, lower, value
 
 
 class SurfaceDistance:
@@ -355,6 +544,8 @@ class SurfaceDistance:
 
     #: the exact distances' engine, built once per surface
     _engine = _Tree
+    #: whose minima :func:`minima_together` searches with other surfaces'
+    _joint = True
 
     def __init__(self, mesh: trimesh.Trimesh, covers: np.ndarray | None = None):
         """``covers``: an optional box (2 x 3 corners, mm, model coordinates) the coarse grid must
@@ -362,7 +553,6 @@ class SurfaceDistance:
         self.mesh = mesh
         self._triangles = self._engine(mesh)
         self._bound = _DistanceBound(mesh, covers)
-        self._alone = SurfaceGroup([self])
 
     def places(self, points: np.ndarray) -> _GridPlaces:
         """The points' places in the bound grid, to share among surfaces whose grids coincide."""
@@ -372,97 +562,156 @@ class SurfaceDistance:
                 places: _GridPlaces | None = None) -> tuple[float, int]:
         """Exact minimum over ``points`` of (distance - offset) and its index (``places``: the points'
         places from :meth:`places` of this or another surface, if known)."""
-        return self._alone.minima(points, offset, places)[0]
+        best, where = self.minima(points, offset, np.zeros(1, int), places)
+        return float(best[0]), int(where[0])
+
+    def minima(self, points: np.ndarray, offset: np.ndarray | float, starts: np.ndarray,
+               places: _GridPlaces | None = None, lower: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`minimum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty), all groups' exact queries together: the least values (mm) and their rows.
+        ``lower``: the bound's lower bounds of the points' distances (mm), if read; else ``places``,
+        the points' places, if known."""
+        return minima_together([(self, points, offset, starts, {"places": places, "lower": lower})])[0]
+
+    def _prepared(self, points, offset, places=None, lower=None):
+        """The estimates and lower bounds (mm) of :meth:`minima` and their exact values (``value(rows)``)."""
+        if lower is None:
+            places = places if self._bound.fits(places) else self.places(points)
+            lower = self._bound(points, places)
+        lower = lower - offset
+        return lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i]
 
     def maximum(self, points: np.ndarray) -> tuple[float, int]:
         """Exact maximum over ``points`` of the distance and its index."""
+        best, where = self.maxima(points, np.zeros(1, int))
+        return float(best[0]), int(where[0])
+
+    def maxima(self, points: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`maximum` of each group of ``points`` (rows ``starts[g]`` to the next start, none
+        empty) from one exact query: the greatest distances (mm) and their rows."""
         exact = self.distances(points)
-        best = int(np.argmax(exact))
-        return float(exact[best]), best
+        where = _group_firsts(-exact, _groups(starts, len(exact)))
+        return exact[where], where
 
     def distances(self, points: np.ndarray) -> np.ndarray:
         """Exact unsigned distance of every point (mm)."""
         return self._triangles.unsigned(points)
 
-    def _search(self, points: np.ndarray, offset: np.ndarray, lower: np.ndarray, places: _GridPlaces) -> tuple[float, int]:
-        """The exact minimum of (distance - offset) over ``points`` and its index, from lower bounds
-        ``lower`` of those values (mm; ``places``: the points' places, for engines that read grids)."""
-        return _pruned_minimum(lower, lower, lambda i: self._triangles.unsigned(points[i]) - offset[i])
-
 
 class SurfaceGroup:
     """Unsigned distances (mm, model coordinates) to several surfaces, their minima over one set of
     points found together: surfaces whose bound grids coincide (regions of one vertebra covering its
-    box) compute all their bounds from one stack of grid reads and start their searches from one
-    argmin; the patch boxes and ball searches stay surface by surface. A surface's own
-    :meth:`SurfaceDistance.minimum` is a group of one."""
+    box) read all their bounds from one :class:`GridStack`."""
 
     def __init__(self, surfaces: list[SurfaceDistance]):
         self.surfaces = list(surfaces)
         keys = [surface._bound.key for surface in self.surfaces]
         #: the surfaces' positions in ``surfaces``, by the geometry of their bound grids
         self._by_key = {key: [n for n, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)}
-        self._stacks = {key: _StackedBounds([self.surfaces[n] for n in rows]) for key, rows in self._by_key.items()}
+        self._stacks = {key: GridStack({n: self.surfaces[n] for n in rows}) for key, rows in self._by_key.items()}
 
     def minima(self, points: np.ndarray, offset: np.ndarray | float = 0.0,
                places: _GridPlaces | None = None) -> list[tuple[float, int]]:
         """``[surface.minimum(points, offset) for surface in surfaces]`` (``places``: the points'
         places in one of the bound grids, if known)."""
         points = np.asarray(points, float)
-        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
         minima = [None] * len(self.surfaces)
-        for key, rows in self._by_key.items():
-            stack = self._stacks[key]
-            known = places if places is not None and places.key == key else stack.places(points)
-            for n, found in zip(rows, stack.minima(points, offset, known)):
-                minima[n] = found
+        for key, stack in self._stacks.items():
+            read = stack.read(points, places)
+            for n in self._by_key[key]:
+                best, where = self.surfaces[n].minima(points, offset, np.zeros(1, int), read.places, read.lower[n])
+                minima[n] = (float(best[0]), int(where[0]))
         return minima
 
 
-class _StackedBounds:
-    """The bound grids of surfaces whose bound grids coincide, read together (one row of values per
-    surface), and the surfaces' exact minima over points."""
+def minima_together(requests: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The minima of several surfaces, each over groups of points, in one search: each request is
+    (surface, points, offset, starts, options) as the surface's ``minima`` takes them (points mm,
+    model coordinates); its result (least values, mm, and their rows) in its place. Every group's
+    first candidates go to the trees in one batch and the remaining candidates in a second (one tree
+    call per surface and batch). A surface whose engine has a search of its own (``_joint`` false)
+    answers alone."""
+    results = [None] * len(requests)
+    approx, lower, values, starts, first_rows, joined = [], [], [], [], [0], []
+    for n, (surface, points, offset, group_starts, options) in enumerate(requests):
+        points = np.asarray(points, float)
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
+        if not surface._joint:
+            results[n] = surface.minima(points, offset, group_starts, **options)
+            continue
+        a, b, value = surface._prepared(points, offset, **options)
+        approx.append(a)
+        lower.append(b)
+        values.append(value)
+        starts.append(np.asarray(group_starts, int) + first_rows[-1])
+        first_rows.append(first_rows[-1] + len(points))
+        joined.append(n)
+    if not joined:
+        return results
+    first_rows = np.array(first_rows)
 
-    def __init__(self, surfaces: list[SurfaceDistance]):
-        self.surfaces = surfaces
-        first = surfaces[0]._bound
-        self.places = first.places
-        # the grids flat (views, not copies: a vertebra's grids take megabytes each)
-        self._grids = [s._bound._grid.ravel() for s in surfaces]
-        self._cell_least = [s._bound._cell_least.ravel() for s in surfaces]
-        self._reach = first._reach
+    def value(rows):  # rows ascending: each request's slice to its own tree
+        cut = np.searchsorted(rows, first_rows)
+        return np.concatenate([values[k](rows[cut[k]:cut[k + 1]] - first_rows[k]) if cut[k + 1] > cut[k] else np.zeros(0)
+                               for k in range(len(joined))])
 
-    def _lower(self, places: _GridPlaces) -> np.ndarray:
-        """``_DistanceBound.__call__`` of every surface (rows) at every point (columns), in mm."""
-        return _read_bounds(self._grids, self._cell_least, places, self._reach)
-
-    def minima(self, points: np.ndarray, offset: np.ndarray, places: _GridPlaces) -> list[tuple[float, int]]:
-        """Each surface's exact minimum of (distance - offset) over ``points`` and its index, by
-        ``_pruned_minimum`` for unsigned values."""
-        lower = self._lower(places) - offset
-        return [surface._search(points, offset, lower[n], places) for n, surface in enumerate(self.surfaces)]
+    group_counts = np.cumsum([0] + [len(g) for g in starts])
+    best, where = _pruned_minima(np.concatenate(approx), np.concatenate(lower), np.concatenate(starts), value)
+    for k, n in enumerate(joined):
+        g = slice(group_counts[k], group_counts[k + 1])
+        results[n] = (best[g], where[g] - first_rows[k])
+    return results
 
 
-def _pruned_minimum(approx: np.ndarray, lower: np.ndarray, value) -> tuple[float, int]:
-    """Exact minimum of the points' values and its index, given an estimate ``approx`` and a lower
-    bound ``lower`` of each value and ``value(indices)`` (their exact values, one batch of tree
-    queries). The point with the lowest estimate is evaluated first; then the others whose bound does
-    not exceed the best value, in the order of their bounds, in batches of FIRST_BATCH points doubling
-    in size, until a bound exceeds the best value so far. Ties go to the first point so visited."""
-    where = int(np.argmin(approx))
-    best = float(value(np.array([where]))[0])
-    candidates = lower <= best
-    candidates[where] = False
-    far = np.flatnonzero(candidates)
-    order = np.argsort(lower[far], kind="stable")
-    far = far[order]
-    bounds = lower[far]
-    start, size = 0, FIRST_BATCH
-    while start < len(far) and bounds[start] <= best:
-        stop = min(start + size, int(np.searchsorted(bounds, best, side="right")))
-        values = value(far[start:stop])
-        k = int(np.argmin(values))
-        if values[k] < best:
-            best, where = float(values[k]), int(far[start + k])
-        start, size = stop, 2 * size
+def _groups(starts: np.ndarray, count: int) -> np.ndarray:
+    """The group of each of ``count`` rows, groups starting at rows ``starts`` (ascending, first 0)."""
+    if len(starts) == 1:
+        return np.zeros(count, int)
+    return np.repeat(np.arange(len(starts)), np.diff(np.append(starts, count)))
+
+
+def _group_firsts(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """For each group present in ``groups`` (ascending, one per value), the position of its least
+    value (the first on ties), in the order of the groups."""
+    if len(values) == 0:
+        return np.zeros(0, int)
+    if groups[0] == groups[-1]:
+        return np.array([np.argmin(values)])
+    new = _starts_of(groups)
+    least = np.minimum.reduceat(values, np.flatnonzero(new))
+    at = np.flatnonzero(values == least[np.cumsum(new) - 1])
+    return at[_starts_of(groups[at])]
+
+
+def _starts_of(groups: np.ndarray) -> np.ndarray:
+    """Whether each entry of ``groups`` (ascending) is its group's first."""
+    new = np.empty(len(groups), bool)
+    new[:1] = True
+    np.not_equal(groups[1:], groups[:-1], out=new[1:])
+    return new
+
+
+def _pruned_minima(approx: np.ndarray, lower: np.ndarray, starts: np.ndarray, value) -> tuple[np.ndarray, np.ndarray]:
+    """Exact minimum of the points' values in each group (rows ``starts[g]`` to the next start, none
+    empty) and its row, given an estimate ``approx`` and a lower bound ``lower`` of each value and
+    ``value(rows)`` (their exact values, one batch of tree queries). Each group's points of lowest
+    estimate and of lowest bound are evaluated first, all groups in one batch (a grid's estimate can
+    be off by its band, where a tightened bound is within a tenth of a millimetre); then, in a second
+    batch, every other point whose bound does not exceed its group's best value so far: a point left
+    out has a bound, so a value, above a value found. Ties go to the first row of the batch that
+    found them."""
+    groups = _groups(starts, len(approx))
+    first = np.unique(np.concatenate([_group_firsts(approx, groups), _group_firsts(lower, groups)]))
+    values = value(first)
+    k = _group_firsts(values, groups[first])
+    best, where = values[k], first[k]
+    candidates = lower <= best[groups]
+    candidates[first] = False
+    rows = np.flatnonzero(candidates)
+    if len(rows):
+        values = value(rows)
+        k = _group_firsts(values, groups[rows])
+        g = groups[rows[k]]
+        better = values[k] < best[g]
+        best[g[better]], where[g[better]] = values[k][better], rows[k][better]
     return best, where

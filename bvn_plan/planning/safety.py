@@ -17,7 +17,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from ..geometry.distance import SignedDistance, SurfaceDistance, SurfaceGroup
+from ..geometry.distance import GridStack, SignedDistance, SurfaceDistance, minima_together
 from ..errors import AnatomyError, InputError
 from ..landmarks import Landmarks
 from ..levels import morphometry
@@ -243,11 +243,16 @@ class SafetyZones:
             if len(faces) == 0:
                 raise AnatomyError(f"the anatomy found no {name.replace('_', ' ')}: cannot check against it")
             self.surfaces[name] = SurfaceDistance(mesh.submesh([faces], append=True), covers=mesh.bounds)
-        #: the regions' distances, their minima found together
-        self.regions = SurfaceGroup([self.surfaces[name] for name in REGIONS])
         self.segmental_band_mm = segmental_band_mm
         band = self._segmental_faces()
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
+        #: every zone's grids node by node, read at a check's points at once; inside the vertebra,
+        #: where lesions lie and instruments run, every bound is tightened by exact distances
+        bounded = {"vertebra": self.bone, "spinal_canal": self.canal,
+                   **{name: s for name, s in self.surfaces.items() if s is not None}}
+        shared = self.bone._key == self.bone._bound.key
+        self.grids = GridStack(bounded, {"vertebra": self.bone, "spinal_canal": self.canal},
+                               exact_within=self.bone.grid < 0 if shared else None)
         self.root = root
         self.root_segments = self._root_segments()
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
@@ -348,40 +353,12 @@ class _Course:
 
 def check_path(zones: SafetyZones, path: InstrumentPath, lesion=None, rules: RuleSet = RuleSet()) -> CheckResult:
     """Judge an instrument path (and optionally its lesion: a trimesh surface or an object with
-    ``surface_mesh()``) against every zone. All geometry in mm, model coordinates."""
-    samples = path.sample()
-    points, depth = samples.points, samples.depth_mm
-    # the samples' places in the grids, which coincide for the bone, the canal and the regions
-    places = zones.canal.places(points)
-    bone_sd = zones.bone(points, places)
-    inside = np.flatnonzero(bone_sd < 0)
-    if len(inside) == 0:
-        raise InputError("the path never enters the vertebra: check its points and their frame/units")
-    if bone_sd[-1] > SafetyZones.TIP_OUTSIDE_LIMIT_MM:
-        raise InputError(f"the tip lies {bone_sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
-    entry = int(inside[0])
-    after = np.arange(entry, len(points))
-    course = _Course(samples, bone_sd, entry, after[bone_sd[after] > 0])
-    crosses_canal = bool((zones.canal(points, places) < 0).any())
-    course.entry_judgement = zones.approach.judge(points, entry, crosses_canal,
-                                                  zones.nearest_region(points[entry:entry + 1])[0])
-    clearances: dict[str, ZoneClearance] = {}
-
-    def record(zone, applies_to, value, where, d):
-        clearances[f"{zone}:{applies_to}"] = ZoneClearance(zone, applies_to, float(value),
-                                                           np.asarray(where, float).tolist(), d)
-
-    _instrument_clearances(zones, course, places, record)
-    if lesion is not None:
-        _lesion_clearances(zones, lesion_check_points(lesion), record)
-    results = _apply_rules(rules, clearances, zones, course)
-    verdict = FAIL if any(r.status == FAIL for r in results) else WARN if any(r.status == WARN for r in results) else PASS
-    reasons = [r.reason for r in results if r.status != PASS]
-    if verdict == PASS:
-        reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
-    return CheckResult(verdict, reasons, clearances, results, points[entry].tolist(), float(depth[entry]),
-                       course.intraosseous, float(course.medial_breach_mm), course.grade, path.tip.tolist(),
-                       [zones.soft_tissue], course.entry_judgement.to_dict())
+    ``surface_mesh()``) against every zone. All geometry in mm, model coordinates. Raises the
+    :class:`InputError` that refuses the path."""
+    result = check_paths(zones, [path], [lesion], rules)[0]
+    if isinstance(result, InputError):
+        raise result
+    return result
 
 
 def check_paths(zones: SafetyZones, paths: list[InstrumentPath], lesions: list | None = None,
@@ -389,58 +366,246 @@ def check_paths(zones: SafetyZones, paths: list[InstrumentPath], lesions: list |
     """:func:`check_path` of many paths on one vertebra's zones (a robustness run), each with its
     lesion (``lesions``: one per path, or None), all geometry in mm, model coordinates. A path the
     checker refuses gives its :class:`InputError` in its place, so that one bad sample does not stop
-    the run."""
+    the run. The paths are checked together: every path's samples and lesion points are read in the
+    zones' grids at once, and each zone answers all the paths' minima with two batches of exact
+    queries (:meth:`bvn_plan.geometry.distance.SignedDistance.minima`)."""
     lesions = [None] * len(paths) if lesions is None else list(lesions)
     if len(lesions) != len(paths):
         raise InputError(f"check_paths got {len(paths)} paths but {len(lesions)} lesions: give one lesion per path")
-    results = []
+    cases = []
     for path, lesion in zip(paths, lesions):
+        case = _Case(path)
         try:
-            results.append(check_path(zones, path, lesion, rules))
+            case.samples = path.sample()
+            try:
+                case.lesion_points = None if lesion is None else lesion_check_points(lesion)
+            except InputError as exc:  # reported after the path's own errors, as the check reaches the lesion
+                case.lesion_error = exc
         except InputError as exc:
-            results.append(exc)
-    return results
+            case.outcome = exc
+        cases.append(case)
+    _check_together(zones, [case for case in cases if case.outcome is None], rules)
+    return [case.outcome for case in cases]
 
 
-def _instrument_clearances(zones: SafetyZones, course: _Course, places, record) -> None:
-    """Record the instrument's clearance from every zone (``record(zone, "instrument", value, point,
-    depth)``) and set the course's medial breach and grade; ``places``: the samples' grid places."""
-    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
-    # spinal canal (the whole instrument, skin to tip)
-    canal_clear, i = zones.canal.minimum(points, offset=radius, places=places)
-    record("spinal_canal", "instrument", canal_clear, points[i], float(depth[i]))
-    course.medial_breach_mm = max(0.0, -canal_clear)
-    course.grade = gertzbein_robbins_grade(course.medial_breach_mm)
+@dataclass
+class _Case:
+    """One path of :func:`check_paths` on its way: its samples, its lesion's points (mm, model
+    coordinates), their first rows among all the cases' points, its course and its outcome."""
 
-    # bone containment after the entry: the centreline must stay inside (instrument radius aside)
-    after = np.arange(course.entry, len(points))
-    post = after[depth[after] - depth[course.entry] >= SafetyZones.ENTRY_ZONE_MM]
-    # the cortex and endplate regions below are checked at the same rows (the tip alone if none)
-    region_rows = post if len(post) else np.array([len(points) - 1])
-    region_places = places.take(region_rows)
-    if len(post):
-        bone_clear, j = zones.bone.minimum(points[post], offset=radius, sign=-1.0, places=region_places)
-        j = post[j]
-        record("bone", "instrument", bone_clear, points[j], float(depth[j]))
+    path: InstrumentPath
+    samples: PathSamples | None = None
+    lesion_points: np.ndarray | None = None
+    lesion_error: InputError | None = None
+    start: int = 0            # the row of its first sample
+    lesion_start: int = 0     # the row of its first lesion point
+    course: _Course | None = None
+    post: np.ndarray | None = None  # the samples past the bone entry zone
+    outcome: CheckResult | InputError | None = None
+    clearances: dict = field(default_factory=dict)
 
-    # cortex and endplate regions: clearance of the instrument surface, negative when outside bone
-    region_points, region_depth = points[region_rows], depth[region_rows]
-    region_inside = course.bone_sd[region_rows] < 0
-    nearest = zones.nearest_region(region_points, ~region_inside)
-    for name, (value, k) in _region_clearances(zones, region_points, region_inside, nearest, radius,
-                                               region_places).items():
-        record(name, "instrument", value, region_points[k], float(region_depth[k]))
+    def record(self, zone, applies_to, value, where, depth_mm) -> None:
+        self.clearances[f"{zone}:{applies_to}"] = ZoneClearance(zone, applies_to, float(value),
+                                                                np.asarray(where, float).tolist(), depth_mm)
 
-    if zones.organs is not None:
-        _organ_clearance(zones.organs, course, record)
-    root = zones.root_distance(points) - radius
-    k = int(np.argmin(root))
-    record("exiting_root", "instrument", root[k], points[k], float(depth[k]))
-    if zones.surfaces["segmental_artery"] is not None:
-        outside = np.flatnonzero(course.bone_sd >= -radius)
-        if len(outside):
-            value, k = zones.surfaces["segmental_artery"].minimum(points[outside], radius, places.take(outside))
-            record("segmental_artery", "instrument", value, points[outside[k]], float(depth[outside[k]]))
+
+class _Groups:
+    """Groups of rows (of all the cases' points) for one zone's minima: each group's rows, its offset
+    (mm) and its key, concatenated as the zone's ``minima`` take them."""
+
+    def __init__(self):
+        self.keys, self._rows, self._offsets, self._arrays = [], [], [], None
+
+    def add(self, key, rows: np.ndarray, offset: float) -> None:
+        if len(rows):
+            self.keys.append(key)
+            self._rows.append(rows)
+            self._offsets.append(offset)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows, their offsets (mm) and each group's first position."""
+        if self._arrays is None:
+            sizes = np.array([len(r) for r in self._rows])
+            self._arrays = (np.concatenate(self._rows), np.repeat(self._offsets, sizes),
+                            np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int))
+        return self._arrays
+
+    def found(self, best: np.ndarray, where: np.ndarray, rows: np.ndarray) -> dict:
+        """Each group's (value, row) by key from a zone's minima or maxima over ``rows``."""
+        return {key: (float(b), int(rows[w])) for key, b, w in zip(self.keys, best, where)}
+
+
+def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> None:
+    """Set each case's outcome: its CheckResult or the InputError that refuses it."""
+    if not cases:
+        return
+    count = 0
+    for case in cases:
+        case.start, count = count, count + len(case.samples.points)
+    instrument_rows = count
+    for case in cases:
+        if case.lesion_points is not None:
+            case.lesion_start, count = count, count + len(case.lesion_points)
+    points = np.vstack([c.samples.points for c in cases] + [c.lesion_points for c in cases if c.lesion_points is not None])
+    read = zones.grids.read(points)  # every zone's grid at every point, one gather
+    bone_sd = zones.bone.refine(points, np.add(*read.signed["vertebra"]))
+    canal_values, canal_overshoot = read.signed["spinal_canal"]
+    canal_sd = zones.canal.refine(points[:instrument_rows], canal_values[:instrument_rows] + canal_overshoot[:instrument_rows])
+
+    checked = []
+    for case in cases:
+        rows = slice(case.start, case.start + len(case.samples.points))
+        sd = bone_sd[rows]
+        inside = np.flatnonzero(sd < 0)
+        if len(inside) == 0:
+            case.outcome = InputError("the path never enters the vertebra: check its points and their frame/units")
+        elif sd[-1] > SafetyZones.TIP_OUTSIDE_LIMIT_MM:
+            case.outcome = InputError(f"the tip lies {sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
+        elif case.lesion_error is not None:
+            case.outcome = case.lesion_error
+        else:
+            entry = int(inside[0])
+            after = np.arange(entry, len(sd))
+            case.course = _Course(case.samples, sd, entry, after[sd[after] > 0])
+            checked.append(case)
+    if not checked:
+        return
+
+    # the rows the checker names a region for: each bone entry, and the instrument's and the lesions'
+    # points outside the bone among those checked against the regions
+    region_rows = {}   # per case: the instrument rows checked against the regions (post-entry, or the tip)
+    named = [np.array([c.start + c.course.entry for c in checked])]
+    for case in checked:
+        course = case.course
+        depth = case.samples.depth_mm
+        after = np.arange(course.entry, len(depth))
+        post = after[depth[after] - depth[course.entry] >= SafetyZones.ENTRY_ZONE_MM]
+        case.post = post
+        region_rows[id(case)] = case.start + (post if len(post) else np.array([len(depth) - 1]))
+        named.append(region_rows[id(case)][bone_sd[region_rows[id(case)]] >= 0])
+        if case.lesion_points is not None:
+            lesion = np.arange(case.lesion_start, case.lesion_start + len(case.lesion_points))
+            named.append(lesion[bone_sd[lesion] >= 0])
+    named = np.concatenate(named)
+    region_of = np.full(len(points), "", dtype=object)
+    region_of[named] = zones.nearest_region(points[named])
+
+    canal, bone = _Groups(), _Groups()
+    regions = {name: (_Groups(), _Groups()) for name in REGIONS}  # minima inside the bone, maxima outside
+    segmental = _Groups()
+    for case in checked:
+        radius, course, n = case.samples.radius_mm, case.course, id(case)
+        samples = np.arange(case.start, case.start + len(case.samples.points))
+        canal.add((n, "instrument"), samples, radius)
+        bone.add(n, case.start + case.post, radius)
+        rows = region_rows[n]
+        sets = [("instrument", rows, radius)]
+        if case.lesion_points is not None:
+            lesion = np.arange(case.lesion_start, case.lesion_start + len(case.lesion_points))
+            canal.add((n, "lesion"), lesion, 0.0)
+            sets.append(("lesion", lesion, 0.0))
+        for applies_to, rows, offset in sets:
+            inside = bone_sd[rows] < 0
+            outside = rows[~inside]
+            names = region_of[outside]
+            for name, (least, deepest) in regions.items():
+                least.add((n, applies_to), rows[inside], offset)
+                deepest.add((n, applies_to), outside[names == name] if len(outside) else outside, offset)
+        if zones.surfaces["segmental_artery"] is not None:
+            segmental.add(n, samples[course.bone_sd >= -radius], radius)
+
+    # every zone's minima in one search: two batches of exact queries per zone for all the cases
+    searches = [(zones.canal, canal, {"sign": 1.0, "read": _taken(read, "spinal_canal", canal)}),
+                (zones.bone, bone, {"sign": -1.0, "read": _taken(read, "vertebra", bone)})]
+    searches += [(zones.surfaces[name], least, {"lower": _taken(read, name, least)}) for name, (least, _) in regions.items()]
+    if segmental.keys:
+        searches.append((zones.surfaces["segmental_artery"], segmental, {"lower": _taken(read, "segmental_artery", segmental)}))
+    searches = [(surface, groups, groups.arrays(), options) for surface, groups, options in searches if groups.keys]
+    found = minima_together([(surface, points[rows], offset, starts, options)
+                             for surface, _, (rows, offset, starts), options in searches])
+    found = {id(groups): groups.found(*result, arrays[0]) for (_, groups, arrays, _), result in zip(searches, found)}
+    canal_min, bone_min = found.get(id(canal), {}), found.get(id(bone), {})
+    segmental_min = found.get(id(segmental), {})
+    region_min, region_max = {}, {}
+    for name, (least, deepest) in regions.items():
+        region_min[name] = found.get(id(least), {})
+        if deepest.keys:
+            rows, _, starts = deepest.arrays()
+            region_max[name] = deepest.found(*zones.surfaces[name].maxima(points[rows], starts), rows)
+        else:
+            region_max[name] = {}
+    root = zones.root_distance(points[:instrument_rows])
+
+    for case in checked:
+        n, course, radius = id(case), case.course, case.samples.radius_mm
+        depth, local = case.samples.depth_mm, (lambda row: row - case.start)
+        crosses = bool((canal_sd[case.start:case.start + len(depth)] < 0).any())
+        course.entry_judgement = zones.approach.judge(case.samples.points, course.entry, crosses,
+                                                      region_of[case.start + course.entry])
+        value, row = canal_min[(n, "instrument")]
+        case.record("spinal_canal", "instrument", value, points[row], float(depth[local(row)]))
+        course.medial_breach_mm = max(0.0, -value)
+        course.grade = gertzbein_robbins_grade(course.medial_breach_mm)
+        if n in bone_min:
+            value, row = bone_min[n]
+            case.record("bone", "instrument", value, points[row], float(depth[local(row)]))
+        for name in REGIONS:
+            value, row = _region_clearance(region_min[name], region_max[name], (n, "instrument"), radius,
+                                           region_rows[n][0])
+            case.record(name, "instrument", value, points[row], float(depth[local(row)]))
+        if zones.organs is not None:
+            _organ_clearance(zones.organs, course, case.record)
+        k = int(np.argmin(root[case.start:case.start + len(depth)] - radius))
+        case.record("exiting_root", "instrument", root[case.start + k] - radius, points[case.start + k], float(depth[k]))
+        if n in segmental_min:
+            value, row = segmental_min[n]
+            case.record("segmental_artery", "instrument", value, points[row], float(depth[local(row)]))
+        if case.lesion_points is not None:
+            value, row = canal_min[(n, "lesion")]
+            case.record("spinal_canal", "lesion", value, points[row], None)
+            for name in REGIONS:
+                value, row = _region_clearance(region_min[name], region_max[name], (n, "lesion"), 0.0, case.lesion_start)
+                case.record(name, "lesion", value, points[row], None)
+        case.outcome = _verdict(zones, case, rules)
+
+
+def _taken(read, name: str, groups: _Groups):
+    """The grid read of zone ``name`` at the rows of ``groups``: (signed grid values, overshoot) and
+    lower bounds for a signed zone, lower bounds alone for an unsigned one."""
+    if not groups.keys:
+        return None
+    rows = groups.arrays()[0]
+    if name in read.signed:
+        values, overshoot = read.signed[name]
+        return (values[rows], overshoot[rows]), read.lower[name][rows]
+    return read.lower[name][rows]
+
+
+def _region_clearance(least: dict, deepest: dict, key, offset: float, first_row: int) -> tuple[float, int]:
+    """A region's signed clearance (mm) and its row for one case's instrument or lesion (``key``):
+    the least distance of its points inside the bone (``least``), or minus the greatest distance of
+    those outside that left through the region (``deepest``), less ``offset``, whichever is lower;
+    (inf, ``first_row``) if it has neither."""
+    found = []
+    if key in least:
+        found.append(least[key])
+    if key in deepest:
+        value, row = deepest[key]
+        found.append((-value - offset, row))
+    return min(found) if found else (float("inf"), first_row)
+
+
+def _verdict(zones: SafetyZones, case: _Case, rules: RuleSet) -> CheckResult:
+    """The CheckResult of a case whose clearances are recorded."""
+    course, points, depth = case.course, case.samples.points, case.samples.depth_mm
+    results = _apply_rules(rules, case.clearances, zones, course)
+    verdict = FAIL if any(r.status == FAIL for r in results) else WARN if any(r.status == WARN for r in results) else PASS
+    reasons = [r.reason for r in results if r.status != PASS]
+    if verdict == PASS:
+        reasons = ["every rule holds: " + ", ".join(f"{r.rule} {r.clearance_mm:+.1f} mm" for r in results)]
+    return CheckResult(verdict, reasons, case.clearances, results, points[course.entry].tolist(),
+                       float(depth[course.entry]), course.intraosseous, float(course.medial_breach_mm), course.grade,
+                       case.path.tip.tolist(), [zones.soft_tissue], course.entry_judgement.to_dict())
 
 
 def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
@@ -460,40 +625,6 @@ def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
     distance = organs.distance(points) - radius
     k = int(np.argmin(distance))
     record("organs", "instrument", distance[k], points[k], float(depth[k]))
-
-
-def _lesion_clearances(zones: SafetyZones, lp: np.ndarray, record) -> None:
-    """Record the clearance of the lesion surface samples ``lp`` (mm) from the canal and every region."""
-    l_places = zones.canal.places(lp)
-    value, k = zones.canal.minimum(lp, places=l_places)
-    record("spinal_canal", "lesion", value, lp[k], None)
-    l_inside = zones.bone(lp, l_places) < 0
-    l_nearest = zones.nearest_region(lp, ~l_inside)
-    for name, (value, k) in _region_clearances(zones, lp, l_inside, l_nearest, 0.0, l_places).items():
-        record(name, "lesion", value, lp[k], None)
-
-
-def _region_clearances(zones: SafetyZones, points, inside, nearest, offset, places) -> dict[str, tuple[float, int]]:
-    """Minimum signed clearance (mm) of points from each surface region and its index: distance
-    inside the bone, minus the distance for points outside the bone that left through the region
-    (``nearest``: each point's nearest region name; ``places``: the points' places in the bound grids)."""
-    idx, outside = np.flatnonzero(inside), np.flatnonzero(~inside)
-    if len(outside) == 0:  # all inside (as a lesion usually is): the points and places as they are
-        minima = zones.regions.minima(points, offset, places)
-    else:
-        minima = zones.regions.minima(points[idx], offset, places.take(idx)) if len(idx) else None
-    clearances = {}
-    for n, name in enumerate(REGIONS):
-        found = []  # (clearance, point index): the least inside and the deepest outside, if any
-        if len(idx):
-            value, k = minima[n]
-            found.append((float(value), int(idx[k])))
-        out = outside[nearest[outside] == name]
-        if len(out):
-            deepest, k = zones.surfaces[name].maximum(points[out])
-            found.append((float(-deepest - offset), int(out[k])))
-        clearances[name] = min(found) if found else (float("inf"), 0)
-    return clearances
 
 
 def _apply_rules(rules: RuleSet, clearances: dict[str, ZoneClearance], zones: SafetyZones,
@@ -522,8 +653,8 @@ def _bone_rule(rule: Rule, c: ZoneClearance | None, zones: SafetyZones, course: 
     if ok:
         reason = f"{rule.description}: {value:.1f} mm of bone around the instrument at the least"
     elif not course.intraosseous:
-        worst = course.exits[np.argmax(zones.bone(points[course.exits]))]
-        value = -float(zones.bone(points[worst:worst + 1])[0]) - radius
+        worst = course.exits[np.argmax(course.bone_sd[course.exits])]
+        value = -float(course.bone_sd[worst]) - radius
         region = zones.nearest_region(points[worst:worst + 1])[0].replace("_", " ")
         reason = (f"the instrument leaves the bone through the {region}: its axis runs "
                   f"{-value - radius:.1f} mm beyond the surface at "
