@@ -59,6 +59,35 @@ def terminus_options(command):
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
 
 
+def organ_options(command):
+    """The --organs and --fat options: real organs from a labelmap replace the modelled soft-tissue zones."""
+    command = click.option("--fat", type=click.Path(exists=True, dir_okay=False),
+                           help="Subcutaneous-fat mask (NIfTI, the organ labels' grid): the skin is its outer "
+                                "edge (default: subcutaneous_fat.nii.gz in an --organs folder).")(command)
+    return click.option("--organs", type=click.Path(exists=True),
+                        help="Organ labels of the same scan: a multilabel NIfTI with TotalSegmentator 'total' "
+                             "names or a folder of its masks (aorta, inferior_vena_cava, kidney_*, iliopsoas_* "
+                             "...). The mesh must be in mm in that scan's RAS or LPS frame (--frame). Without "
+                             "it the soft tissue is modelled from the bone.")(command)
+
+
+def _organ_zones(organs, fat, vertebra):
+    """The OrganZones of --organs/--fat placed around ``vertebra`` (None without --organs)."""
+    from .errors import InputError
+    from .workflow.organs import load_organs, place_vertebra
+
+    if organs is None:
+        if fat is not None:
+            raise InputError("--fat gives the skin over organ labels: give --organs too")
+        return None
+    if vertebra.input_units != "mm":
+        raise InputError(f"--organs needs the mesh in mm in the scan's world; {vertebra.source} is in "
+                         f"{vertebra.input_units}")
+    zones = load_organs(organs, fat, vertebra.patient_frame)
+    place_vertebra(zones, vertebra)
+    return zones
+
+
 def json_option(command):
     """The --json FILE option: the command's result for machines (the console shows the summary)."""
     return click.option("--json", "json_out", type=click.Path(dir_okay=False),
@@ -362,8 +391,9 @@ def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fract
 @click.option("--lesion/--no-lesion", default=True, show_default=True,
               help="Also check the device's ellipsoid lesion placed at the tip.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full result here (JSON).")
+@organ_options
 @friendly_errors
-def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out):
+def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out, organs, fat):
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
@@ -383,8 +413,9 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     device = DeviceProfile()
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
                                    device.introducer_radius_mm if radius is None else radius)
+    organ_zones = _organ_zones(organs, fat, vertebra)
     landmarks = _find_anatomy(vertebra)
-    zones = SafetyZones(vertebra.mesh, landmarks)
+    zones = SafetyZones(vertebra.mesh, landmarks, organs=organ_zones)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
     result = check_path(zones, path, lesion=ablation)
     document = result.to_dict()
@@ -395,6 +426,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     click.secho(f"{level}: {result.verdict.upper()}", fg=colour, bold=True)
     for reason in result.reasons:
         click.echo(f"  - {reason}")
+    click.echo(f"  {zones.soft_tissue}")
     emit("check", document, json_out)
     if result.verdict == "fail":
         sys.exit(NoSafePlanError.exit_code)
@@ -537,9 +569,10 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
 @click.option("--images", is_flag=True,
               help="Also draw the recommended plan: OUT/pictures/ (3D scenes and AP, lateral, en-face fluoroscopy).")
 @json_option
+@organ_options
 @friendly_errors
 def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
-         json_out):
+         json_out, organs, fat):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -550,11 +583,14 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
+    from .planning.safety import SafetyZones
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
+    organ_zones = _organ_zones(organs, fat, vertebra)
     landmarks = _find_anatomy(vertebra, terminus)
-    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES)
+    zones = SafetyZones(vertebra.mesh, landmarks, organs=organ_zones)
+    level_plan = plan_level(vertebra, landmarks, zones=zones, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation
     if rec is None:

@@ -233,3 +233,79 @@ def test_the_skin_entry_lies_on_the_outer_edge_of_the_subcutaneous_fat(totalseg_
         assert found.frame.to_local(skin)[1] < found.frame.to_local(np.array(n["bone_entry_point"]))[1] - 20
         assert n["needle_length_skin_to_tip_mm"] > n["depth_bone_entry_to_tip_mm"] + 20
         assert n["skin_entry_from_midline_mm"] > 0
+
+
+@pytest.fixture(scope="module")
+def organ_mesh(tmp_path_factory, totalseg_dir):
+    """The organ example's L1 surface written as a file (RAS mm), as `bvn-plan labelmap --out` writes it."""
+    folder = totalseg_dir.parent / "totalseg_organs_example"
+    mesh = tmp_path_factory.mktemp("organs") / "L1.ply"
+    mesh.write_bytes(load_labelmap(folder / "example_seg.nii.gz").vertebra("L1").mesh.export(file_type="ply"))
+    return folder, mesh
+
+
+def _through_organ(organ_l1, organ):
+    """Start 40 mm beyond the organ's voxel nearest the target at its height, tip 3 mm in front of the terminus."""
+    labels, found, _ = organ_l1
+    f = found.frame
+    tip = f.to_model(f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0])
+    voxels = labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[organ]))
+    level = np.abs(f.to_local(voxels)[:, 2] - f.to_local(tip)[2]) < 8.0
+    through = voxels[level][np.argmin(np.linalg.norm(voxels[level] - tip, axis=1))]
+    return through + 40.0 * (through - tip) / np.linalg.norm(through - tip), tip
+
+
+@pytest.mark.parametrize("organ, words", [("aorta", "aorta"), ("inferior_vena_cava", "inferior vena cava"),
+                                          ("kidney_left", "kidney (left)"), ("iliopsoas_right", "psoas (right)")])
+def test_check_on_the_command_line_takes_the_organ_labels(organ_l1, organ_mesh, tmp_path, organ, words):
+    """`check --organs` (the multilabel NIfTI; a mesh in RAS mm): the organ rule fails naming the organ,
+    and the console says the soft tissue came from the labels."""
+    folder, mesh = organ_mesh
+    start, tip = _through_organ(organ_l1, organ)
+    out = _cli("check", mesh, "--level", "L1", "--frame", "RAS", "--units", "mm", "--point", *start, "--point", *tip,
+               "--no-lesion", "--organs", folder / "example_seg.nii.gz", "--json", tmp_path / "check.json")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "soft tissue from the labelled organs of example_seg.nii.gz" in out.stdout
+    import json
+    rule = next(r for r in json.loads((tmp_path / "check.json").read_text())["rules"] if r["rule"] == "organ_instrument")
+    assert rule["status"] == FAIL and words in rule["reason"], rule
+
+
+def test_organ_labels_need_a_frame_and_the_same_scan(organ_l1, organ_mesh, vhm_dir):
+    folder, mesh = organ_mesh
+    start, tip = _through_organ(organ_l1, "aorta")
+    no_frame = _cli("check", mesh, "--level", "L1", "--units", "mm", "--point", *start, "--point", *tip,
+                    "--no-lesion", "--organs", folder / "example_seg.nii.gz")
+    assert no_frame.returncode == 2 and "patient frame" in no_frame.stderr, no_frame.stderr
+    elsewhere = _cli("check", vhm_dir / "L4_whole.stl", "--level", "L4", "--frame", "RAS", "--point", "60", "0", "66",
+                     "--point", "12", "0", "66", "--no-lesion", "--organs", folder / "example_seg.nii.gz")
+    assert elsewhere.returncode == 2 and "does not lie inside the organ labels" in elsewhere.stderr, elsewhere.stderr
+
+
+def test_plan_and_case_say_which_soft_tissue_they_used(organ_mesh, tmp_path):
+    """`plan --organs --fat` and a case on the organ labelmap: plan.json and the summary name the
+    labelled organs; the skin entries come from the fat. Without organs they say the zones were modelled."""
+    import json
+
+    folder, mesh = organ_mesh
+    common = ("plan", mesh, "--level", "L1", "--frame", "RAS", "--units", "mm", "--trust-level",
+              "--approach", "transpedicular")
+    out = _cli(*common, "--organs", folder / "example_seg.nii.gz", "--fat", folder / "subcutaneous_fat.nii.gz",
+               "--out", tmp_path / "organs")
+    assert out.returncode in (0, 6), out.stdout + out.stderr
+    level = json.loads((tmp_path / "organs" / "plan.json").read_text())["levels"]["L1"]
+    assert level["soft_tissue"].startswith("soft tissue from the labelled organs of example_seg.nii.gz: aorta")
+    assert "Soft tissue: soft tissue from the labelled organs" in (tmp_path / "organs" / "summary.txt").read_text()
+    plans = [a["plan"] for a in level["approaches"] if a["plan"]]
+    assert plans and all("subcutaneous fat" in p["numbers"]["skin_entry_source"] for p in plans)
+    out = _cli(*common, "--out", tmp_path / "modelled")
+    level = json.loads((tmp_path / "modelled" / "plan.json").read_text())["levels"]["L1"]
+    assert level["soft_tissue"].startswith("soft tissue modelled from the bone")
+    case = tmp_path / "case.yaml"
+    case.write_text(f"case_id: organs\nlevels: L1\nplan: {{images: false, approaches: [transpedicular]}}\n"
+                    f"input:\n  labelmap: {folder / 'example_seg.nii.gz'}\n"
+                    f"  subcutaneous_fat: {folder / 'subcutaneous_fat.nii.gz'}\n  trust_level: true\n")
+    out = _cli("case", case, "--out", tmp_path / "case", "--workers", "1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    level = json.loads((tmp_path / "case" / "plan.json").read_text())["levels"]["L1"]
+    assert "labelled organs of example_seg.nii.gz" in level["soft_tissue"] and "kidney (left)" in level["soft_tissue"]

@@ -147,6 +147,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         "planner_settings": dataclasses.asdict(level_plan.settings),
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},
         "recommendation_reasons": list(level_plan.recommendation_reasons),
+        "soft_tissue": level_plan.soft_tissue,
         "approaches": [{
             "approach": r.approach,
             "side": r.side,
@@ -249,7 +250,7 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
                         f"{rec.side} {rec.approach} carries warnings (below)")
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
-    lines += [body_summary_line(level_plan.landmarks), ""]
+    lines += [body_summary_line(level_plan.landmarks), f"Soft tissue: {level_plan.soft_tissue}", ""]
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"
         if r.plan is None:

@@ -117,6 +117,8 @@ class LevelPlan:
     recommendation: PathPlan | None
     recommendation_reasons: list[str]
     notes: list[str] = field(default_factory=list)
+    #: which soft tissue the checks used (SafetyZones.soft_tissue): labelled organs or modelled zones
+    soft_tissue: str = ""
 
     def result(self, approach: str, side: str) -> ApproachResult:
         for r in self.results:
@@ -172,7 +174,8 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
             right = _weigh_mirror_image(ctx, right, left)
         results += [right, weighed]
     recommendation, reasons = _recommend(results, landmarks.level, settings)
-    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes)
+    return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
+                     zones.soft_tissue)
 
 
 def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):

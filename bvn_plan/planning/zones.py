@@ -90,6 +90,10 @@ class OrganZones:
         inside = np.all((ijk >= 0) & (ijk < self.labels.shape), axis=1)
         return np.clip(ijk, 0, np.array(self.labels.shape) - 1), inside
 
+    def on_grid(self, points: np.ndarray) -> np.ndarray:
+        """Whether each point (mm) lies inside the labelmap's voxel grid."""
+        return self._voxels(points)[1]
+
     def label_at(self, points: np.ndarray) -> np.ndarray:
         """The organ label value at each point (0 outside every organ and outside the grid)."""
         ijk, inside = self._voxels(points)
