@@ -23,6 +23,8 @@ from .landmarks import TerminusParameters
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5
+#: Lesion models of ``bvn-plan lesion``: the device's ellipsoid, the Pennes bioheat models.
+LESION_MODELS = ("ellipsoid", "axisymmetric", "voxel")
 #: Exit code of ``bvn-plan plan`` when the recommended plan carries warnings: no plan passes every rule.
 WARNED_PLAN_EXIT_CODE = 6
 
@@ -486,11 +488,14 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
 
 @main.command()
 @click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--tip", nargs=3, type=float, required=True, help="Probe tip X Y Z (the mesh's frame and units).")
-@click.option("--direction", nargs=3, type=float, required=True, help="Probe direction (shaft -> tip).")
-@click.option("--model", type=click.Choice(["ellipsoid", "axisymmetric", "voxel"]), default="ellipsoid",
-              show_default=True, help="Device ellipsoid, or the Pennes model (homogeneous axisymmetric, or 3D voxel "
-                                      "with the cortical shell of this mesh).")
+@click.option("--tip", nargs=3, type=float, help="Probe tip X Y Z (the mesh's frame and units).")
+@click.option("--direction", nargs=3, type=float, help="Probe direction (shaft -> tip).")
+@click.option("--from", "lesion_file", type=click.Path(exists=True, dir_okay=False),
+              help="Run the lesion a --json file of 'bvn-plan lesion' describes again: its probe tip, direction "
+                   "and model (instead of --tip and --direction).")
+@click.option("--model", type=click.Choice(LESION_MODELS),
+              help="Device ellipsoid, or the Pennes model (homogeneous axisymmetric, or 3D voxel with the cortical "
+                   "shell of this mesh) [default: a --from file's model, else ellipsoid].")
 @click.option("--tissue", "tissue_set", type=click.Choice(["normal", "osteoporotic"]), default="normal", show_default=True)
 @click.option("--damage", type=click.Choice(["cem43", "arrhenius"]), default="cem43", show_default=True)
 @click.option("--heating", type=click.Choice(["rf", "temperature-clamped"]),
@@ -505,7 +510,8 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
               help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
 @json_option
 @friendly_errors
-def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field, json_out):
+def lesion(mesh, tip, direction, lesion_file, model, tissue_set, damage, heating, temperature, duration, units, out,
+           field, json_out):
     """Predict the ablation zone of one probe and print its size."""
     from .atomic import write_bytes_atomic
     from .console import emit, steps_bar
@@ -518,6 +524,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
     overrides = {k: v for k, v in (("set_temperature_c", temperature), ("duration_s", duration)) if v is not None}
     device = DeviceProfile().replace(**overrides)
     v = Vertebra.load(mesh, units=units)
+    tip, direction, model = _probe(tip, direction, model, lesion_file, v)
     tip_mm = np.asarray(tip, float) * v.scale_to_mm
     _require_in_bone(v, tip_mm, "probe tip")
     heating = None if model == "ellipsoid" else heating or device.heating_model
@@ -551,11 +558,42 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         written.append(field)
     emit("lesion", {
         "model": model, "tissue": tissue_set, "damage": damage,
+        "probe_tip": [float(x) for x in tip], "probe_direction": [float(x) for x in direction],
+        "units": v.input_units, "frame": "the mesh's own coordinates and units", "mesh": str(mesh),
         "heating": heating,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
         "device": device.to_dict(), "written": written,
     }, json_out)
+
+
+def _probe(tip, direction, model, lesion_file, vertebra) -> tuple:
+    """The probe tip, direction (the mesh's coordinates and units) and lesion model: from the
+    options, or from ``lesion_file`` (a --json of ``bvn-plan lesion``), whose model --model must not
+    contradict."""
+    from .errors import InputError
+
+    if lesion_file is None:
+        if tip is None or direction is None:
+            raise InputError("give the probe as --tip X Y Z and --direction X Y Z, or --from a lesion JSON file")
+        return tip, direction, model or "ellipsoid"
+    if tip is not None or direction is not None:
+        raise InputError(f"--from {lesion_file} gives the probe: leave out --tip and --direction")
+    try:
+        record = json.loads(Path(lesion_file).read_text())
+        saved = (record["model"], record["probe_tip"], record["probe_direction"], record["units"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{lesion_file} is not a lesion JSON of 'bvn-plan lesion --json' (model, probe_tip, "
+                         f"probe_direction, units): {exc!r}") from exc
+    if saved[0] not in LESION_MODELS:
+        raise InputError(f"{lesion_file} names the lesion model {saved[0]!r}; bvn-plan knows {', '.join(LESION_MODELS)}")
+    if model is not None and model != saved[0]:
+        raise InputError(f"{lesion_file} holds a lesion of the {saved[0]} model but --model {model} was asked: run it with "
+                         f"--model {saved[0]} (or leave --model out), or give the probe with --tip/--direction")
+    if saved[3] != vertebra.input_units:
+        raise InputError(f"{lesion_file} gives the probe in {saved[3]}, {vertebra.source} is in "
+                         f"{vertebra.input_units}: give --units {saved[3]} or the mesh it was run on")
+    return tuple(saved[1]), tuple(saved[2]), saved[0]
 
 
 @main.command()
@@ -631,7 +669,10 @@ def show(plan_file, png, approach, side, camera, level, json_out):
     """Show a plan.json of 'bvn-plan plan' or 'bvn-plan case': reload the level's mesh with its
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
-    's' switches the side."""
+    's' switches the side.
+
+    Exit code 0 when the path re-checks as pass or warn, 4 when it fails (its reasons are printed),
+    2 when the file's path cannot be checked on its mesh (e.g. it never enters the vertebra)."""
     from .console import emit
     from .errors import InputError
     from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
@@ -641,7 +682,12 @@ def show(plan_file, png, approach, side, camera, level, json_out):
                          "or run show where a display is available (e.g. ssh -X)")
     shown = show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     emit("show", {"plan": str(plan_file), "level": shown.level, "approach": shown.approach, "side": shown.side,
-                  "verdict": shown.verdict, "png": None if png is None else str(png)}, json_out)
+                  "verdict": shown.verdict, "reasons": list(shown.reasons), "png": None if png is None else str(png)},
+         json_out)
+    if shown.verdict == "fail":  # drawn, but the path as the file holds it fails its re-check
+        for reason in shown.reasons:
+            click.echo(f"  - {reason}")
+        sys.exit(NoSafePlanError.exit_code)
 
 
 @main.command("case")

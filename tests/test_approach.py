@@ -309,3 +309,79 @@ def test_plan_and_case_say_which_soft_tissue_they_used(organ_mesh, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     level = json.loads((tmp_path / "case" / "plan.json").read_text())["levels"]["L1"]
     assert "labelled organs of example_seg.nii.gz" in level["soft_tissue"] and "kidney (left)" in level["soft_tissue"]
+
+
+@pytest.fixture(scope="module")
+def bundled_plan(tmp_path_factory):
+    """A transpedicular plan of the bundled L4 (RAS mm), and a copy maker that moves its saved paths."""
+    import json
+
+    folder = tmp_path_factory.mktemp("plan")
+    mesh = Path(__file__).resolve().parents[1] / "meshes" / "L4.ply"
+    out = _cli("plan", mesh, "--level", "L4", "--frame", "RAS", "--approach", "transpedicular", "--out", folder)
+    assert out.returncode in (0, 6), out.stdout + out.stderr
+    document = json.loads((folder / "plan.json").read_text())
+
+    def moved(name, move):
+        changed = json.loads(json.dumps(document))
+        for item in changed["levels"]["L4"]["approaches"]:
+            if item["plan"]:
+                item["plan"]["path"]["polyline"] = move(np.array(item["plan"]["path"]["polyline"])).tolist()
+        (folder / name).write_text(json.dumps(changed))
+        return folder / name
+    return folder, mesh, moved
+
+
+def _tip_moved_outside(mesh_file, outside_mm):
+    """A path change: its tip carried on along its last segment until it lies ``outside_mm`` outside the bone."""
+    import trimesh
+
+    surface = trimesh.load(mesh_file)
+
+    def move(polyline):
+        step = (polyline[-1] - polyline[-2]) / np.linalg.norm(polyline[-1] - polyline[-2])
+        for t in np.arange(0.0, 100.0, 0.5):
+            if trimesh.proximity.signed_distance(surface, [polyline[-1] + t * step])[0] < -outside_mm:
+                break
+        polyline[-1] = polyline[-1] + t * step
+        return polyline
+    return move
+
+
+def test_show_refuses_a_path_that_misses_the_vertebra_and_fails_a_tip_outside(bundled_plan, tmp_path):
+    """`show` re-checks the file's path: never entering the vertebra or a tip far outside it is exit 2
+    naming why; a tip 4 mm outside the bone is drawn and exits 4 with the failing reasons; the file
+    as written shows with exit 0. `render` of a plan file refuses the same path."""
+    folder, mesh, moved = bundled_plan
+    assert _cli("show", folder / "plan.json", "--png", tmp_path / "ok.png").returncode == 0
+    missing = _cli("show", moved("missing.json", lambda p: p + [500.0, 0.0, 0.0]), "--png", tmp_path / "m.png")
+    assert missing.returncode == 2 and "never enters the vertebra" in missing.stderr, missing.stderr
+    assert not (tmp_path / "m.png").exists()
+    far = _cli("show", moved("far.json", _tip_moved_outside(mesh, 20.0)), "--png", tmp_path / "f.png")
+    assert far.returncode == 2 and "outside the vertebra" in far.stderr, far.stderr
+    near = _cli("show", moved("near.json", _tip_moved_outside(mesh, 4.0)), "--png", tmp_path / "n.png")
+    assert near.returncode == 4 and "checked again: fail" in near.stdout, near.stdout + near.stderr
+    render = _cli("render", folder / "missing.json", "--out", tmp_path / "pictures")
+    assert render.returncode == 2 and "never enters the vertebra" in render.stderr, render.stderr
+
+
+def test_lesion_from_a_file_refuses_another_model(tmp_path):
+    """`lesion --from` runs a lesion JSON again; a --model other than the file's is exit 2 naming
+    both; a probe tip outside the bone read from the file is refused too."""
+    import json
+
+    mesh = Path(__file__).resolve().parents[1] / "meshes" / "L4.ply"
+    first = _cli("lesion", mesh, "--tip", "0", "-5", "0", "--direction", "-1", "0", "0", "--json", tmp_path / "l.json")
+    assert first.returncode == 0, first.stderr
+    again = _cli("lesion", mesh, "--from", tmp_path / "l.json", "--json", tmp_path / "again.json")
+    assert again.returncode == 0, again.stderr
+    assert (json.loads((tmp_path / "again.json").read_text())["volume_mm3"]
+            == json.loads((tmp_path / "l.json").read_text())["volume_mm3"])
+    other = _cli("lesion", mesh, "--from", tmp_path / "l.json", "--model", "voxel")
+    assert other.returncode == 2 and "ellipsoid model but --model voxel" in other.stderr, other.stderr
+    record = json.loads((tmp_path / "l.json").read_text())
+    (tmp_path / "outside.json").write_text(json.dumps({**record, "probe_tip": [500.0, 0.0, 0.0]}))
+    outside = _cli("lesion", mesh, "--from", tmp_path / "outside.json")
+    assert outside.returncode == 2 and "outside the vertebra" in outside.stderr, outside.stderr
+    both = _cli("lesion", mesh, "--from", tmp_path / "l.json", "--tip", "0", "0", "0")
+    assert both.returncode == 2 and "leave out --tip" in both.stderr
