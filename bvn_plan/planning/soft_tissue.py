@@ -192,11 +192,12 @@ class ModelledZones:
         return self._distance[name][tuple(ijk.T)]
 
     def label_point(self, name: str) -> np.ndarray:
-        """Where a picture labels zone ``name`` (model coordinates, mm): its voxel nearest the body
-        centre at mid-height, a place in view beside the vertebra."""
-        ijk = np.argwhere(self.masks[name])
-        local = self.origin + ijk * self.model.voxel_mm
-        return self.frame.to_model(local[np.argmin(np.linalg.norm(local * [1.0, 1.0, 2.0], axis=1))])
+        """Where a picture labels zone ``name`` (model coordinates, mm): of its voxels nearest the
+        body's mid-height, the one nearest their centroid (the middle of a vessel's crescent; one
+        side of a paired zone)."""
+        local = self.origin + np.argwhere(self.masks[name]) * self.model.voxel_mm
+        level = local[np.abs(local[:, 2]) <= np.abs(local[:, 2]).min() + self.model.voxel_mm]
+        return self.frame.to_model(level[np.argmin(np.linalg.norm(level - level.mean(axis=0), axis=1))])
 
     def surface(self, name: str):
         """Zone ``name``'s surface (trimesh, model coordinates, mm) for drawing."""

@@ -93,18 +93,20 @@ WINDOW_COLOUR = "#00c8e6"
 INTRODUCER_COLOUR = "#5a6069"
 CANNULA_COLOUR = "#1f6fe0"
 LESION_COLOUR = "#ff8c1a"
-#: Colours of the modelled soft-tissue zones (planning.soft_tissue.ZONE_NAMES), and their opacity.
-SOFT_TISSUE_COLOURS = {"aorta": "#b03030", "vena_cava": "#7a4a9e", "iliac_vessels": "#a0406a", "psoas": "#d9a0a8",
-                       "kidney": "#8b5a2b"}
+#: Colours of the modelled soft-tissue zones (planning.soft_tissue.ZONE_NAMES).
+SOFT_TISSUE_COLOURS = {"aorta": "#b03030", "vena_cava": "#6a3d9a", "iliac_vessels": "#a0406a", "psoas": "#d98c5f",
+                       "kidney": "#5a3a1a"}
 #: Width (pixels) of their outlines: each zone is drawn as its silhouette only, so that it hides
 #: neither the bone nor the instrument (a translucent fill tinted the cannula).
 SOFT_TISSUE_LINE_WIDTH = 2.5
+#: Their outlines' opacity: an outline crossing in front of the instrument lets it show through.
+SOFT_TISSUE_LINE_OPACITY = 0.6
 MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
                   "clearance": "#ffffff", "window": WINDOW_COLOUR, **SOFT_TISSUE_COLOURS}
 #: The words captions use for the marker colours (one home, so text and picture agree).
 MARKER_COLOUR_NAMES = {"entry": "green", "target": "red", "terminus": "yellow", "foramen": "purple",
-                       "clearance": "white", "window": "cyan", "aorta": "dark red", "vena_cava": "violet",
-                       "iliac_vessels": "raspberry", "psoas": "pink", "kidney": "brown"}
+                       "clearance": "white", "window": "cyan", "aorta": "red", "vena_cava": "purple",
+                       "iliac_vessels": "purple", "psoas": "orange", "kidney": "black"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
     soft = _soft_tissue(mesh, landmarks)
     for name in (soft.names if soft is not None else []):
         outline = plotter.add_silhouette(pv.wrap(soft.surface(name)), color=SOFT_TISSUE_COLOURS[name],
-                                         line_width=SOFT_TISSUE_LINE_WIDTH)
+                                         line_width=SOFT_TISSUE_LINE_WIDTH, opacity=SOFT_TISSUE_LINE_OPACITY)
         plotter.remove_actor(outline, render=False)
         plotter.add_actor(outline, name=f"soft tissue {name}", render=False)
         outline.SetUseBounds(False)  # the camera fits the vertebra and the plan, not these wide zones
