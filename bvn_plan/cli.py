@@ -62,7 +62,12 @@ def terminus_options(command):
 
 
 def organ_options(command):
-    """The --organs and --fat options: real organs from a labelmap replace the modelled soft-tissue zones."""
+    """The --organs, --fat and --ct options: real organs from a labelmap replace the modelled
+    soft-tissue zones; the fat or the CT places the skin."""
+    command = click.option("--ct", "skin_ct", type=click.Path(exists=True, dir_okay=False),
+                           help="CT (NIfTI, HU) of the same scan, the mesh in mm in its RAS or LPS frame: the skin "
+                                "entry on the outer edge of its body (the table left out) when no --fat is given; "
+                                "with or without --organs.")(command)
     command = click.option("--fat", type=click.Path(exists=True, dir_okay=False),
                            help="Subcutaneous-fat mask (NIfTI, the organ labels' grid): the skin is its outer "
                                 "edge (default: subcutaneous_fat.nii.gz in an --organs folder).")(command)
@@ -73,21 +78,23 @@ def organ_options(command):
                              "it the soft tissue is modelled from the bone.")(command)
 
 
-def _organ_zones(organs, fat, vertebra):
-    """The OrganZones of --organs/--fat placed around ``vertebra`` (None without --organs)."""
+def _safety_zones(vertebra, landmarks, organs, fat, skin_ct):
+    """The SafetyZones of ``vertebra``, with the organs of --organs/--fat placed around it and the
+    skin of --ct (when given)."""
     from .errors import InputError
-    from .workflow.organs import load_organs, place_vertebra
+    from .planning.safety import SafetyZones
+    from .workflow.organs import load_organs, load_skin_ct, place_vertebra
 
-    if organs is None:
-        if fat is not None:
-            raise InputError("--fat gives the skin over organ labels: give --organs too")
-        return None
-    if vertebra.input_units != "mm":
-        raise InputError(f"--organs needs the mesh in mm in the scan's world; {vertebra.source} is in "
+    if fat is not None and organs is None:
+        raise InputError("--fat gives the skin over organ labels: give --organs too (or --ct for the skin alone)")
+    if (organs or skin_ct) and vertebra.input_units != "mm":
+        raise InputError(f"--organs and --ct need the mesh in mm in the scan's world; {vertebra.source} is in "
                          f"{vertebra.input_units}")
-    zones = load_organs(organs, fat, vertebra.patient_frame)
-    place_vertebra(zones, vertebra)
-    return zones
+    organ_zones = None if organs is None else load_organs(organs, fat, vertebra.patient_frame)
+    if organ_zones is not None:
+        place_vertebra(organ_zones, vertebra)
+    skin = None if skin_ct is None else load_skin_ct(skin_ct, vertebra.patient_frame)
+    return SafetyZones(vertebra.mesh, landmarks, organs=organ_zones, skin=skin)
 
 
 def json_option(command):
@@ -395,7 +402,8 @@ def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fract
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full result here (JSON).")
 @organ_options
 @friendly_errors
-def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out, organs, fat):
+def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out, organs, fat,
+          skin_ct):
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
@@ -404,7 +412,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     from .errors import InputError
     from .lesion import EllipsoidLesion
     from .paths import InstrumentPath
-    from .planning.safety import SafetyZones, check_path
+    from .planning.safety import check_path
 
     if not points and not markups:
         raise InputError("no trajectory given: use --point X Y Z (repeated, start first) or --markups FILE")
@@ -415,9 +423,8 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     device = DeviceProfile()
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
                                    device.introducer_radius_mm if radius is None else radius)
-    organ_zones = _organ_zones(organs, fat, vertebra)
     landmarks = _find_anatomy(vertebra)
-    zones = SafetyZones(vertebra.mesh, landmarks, organs=organ_zones)
+    zones = _safety_zones(vertebra, landmarks, organs, fat, skin_ct)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
     result = check_path(zones, path, lesion=ablation)
     document = result.to_dict()
@@ -610,7 +617,7 @@ def _probe(tip, direction, model, lesion_file, vertebra) -> tuple:
 @organ_options
 @friendly_errors
 def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
-         json_out, organs, fat):
+         json_out, organs, fat, skin_ct):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -621,13 +628,11 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     from .landmarks import TerminusParameters
     from .planning.plan_file import write_plan
     from .planning.planner import APPROACHES, plan_level
-    from .planning.safety import SafetyZones
 
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
-    organ_zones = _organ_zones(organs, fat, vertebra)
     landmarks = _find_anatomy(vertebra, terminus)
-    zones = SafetyZones(vertebra.mesh, landmarks, organs=organ_zones)
+    zones = _safety_zones(vertebra, landmarks, organs, fat, skin_ct)
     level_plan = plan_level(vertebra, landmarks, zones=zones, approaches=tuple(approaches) or APPROACHES)
     written = write_plan(level_plan, vertebra, out_dir)
     rec = level_plan.recommendation

@@ -302,7 +302,7 @@ def _exact(ctx: SearchContext, approach: str, side: str, path: InstrumentPath, c
     clearances.append(coverage - ctx.settings.coverage_margin_mm)
     min_slack = float(min(clearances))
     path_score = float(score(ctx.settings, np.array([min_slack]), np.array([tip_distance]))[0])
-    numbers = path_numbers(path, ctx.lm, check, ctx.zones.organs)
+    numbers = path_numbers(path, ctx.lm, check, ctx.zones.skin)
     return PathPlan(approach, side, path, lesion, check, numbers, tip_distance, coverage, min_slack, path_score,
                     centring)
 

@@ -26,7 +26,7 @@ from ..paths import SAMPLE_STEP_MM, InstrumentPath, PathSamples
 from .approach import ApproachGeometry, EntryJudgement, EntryWindows
 from .soft_tissue import ZONE_NAMES as MODELLED_ZONE_NAMES
 from .soft_tissue import ModelledZones, SoftTissueModel
-from .zones import OrganZones
+from .zones import OrganZones, SkinSurface
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -250,7 +250,8 @@ class SafetyZones:
 
     def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
                  segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows(),
-                 organs: OrganZones | None = None, soft_tissue: SoftTissueModel = SoftTissueModel()):
+                 organs: OrganZones | None = None, soft_tissue: SoftTissueModel = SoftTissueModel(),
+                 skin: SkinSurface | None = None):
         if landmarks.canal_mesh is None or not landmarks.face_regions:
             raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
         self.mesh = mesh
@@ -278,6 +279,8 @@ class SafetyZones:
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
         #: real organs from a labelmap (model coordinates = its world RAS mm), or None: modelled from the bone
         self.organs = organs
+        #: where the skin lies (the organs' fat, else ``skin``, e.g. a CT's body), or None: assumed
+        self.skin = organs.skin if organs is not None and organs.skin is not None else skin
         #: the soft tissue modelled from the bone when no organs are labelled (planning.soft_tissue)
         self.modelled = ModelledZones(mesh, landmarks, soft_tissue, windows) if organs is None else None
 

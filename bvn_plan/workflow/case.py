@@ -56,7 +56,7 @@ from ..planning.settings import PlannerSettings
 from ..vertebra import Vertebra
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels, untreated_levels_message
 from .labelmap import load_labelmap
-from .organs import load_organs, place_vertebra
+from .organs import load_organs, load_skin_ct, place_vertebra
 from .report import ReportContext, write_report
 from .slicer_export import slicer_frame, write_level
 
@@ -140,7 +140,8 @@ CASE_SCHEMA = {
                            "patternProperties": {_LEVEL_PATTERN: _MESH}},
                 "units": {"enum": sorted(UNITS_TO_MM)},
                 "frame": {"enum": [*PATIENT_FRAMES, None]},
-                "ct": {"type": "string"},
+                "ct": {"type": "string", "description": "CT (NIfTI, HU): HU along paths and in lesions, and the skin "
+                       "entries on its body's outer edge unless subcutaneous_fat is given"},
                 "organs": {"type": "string", "description": "organ labels of the same scan (multilabel NIfTI with "
                            "TotalSegmentator 'total' names, or a folder of its masks); default: the labelmap's own "
                            "organ labels, if it has any"},
@@ -392,8 +393,12 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
         note(notes, untreated)
     ct = _read_ct(case, vertebrae)
     organs = _read_organs(case, vertebrae, notes)
+    skin = None
+    if ct is not None and (organs is None or organs.skin is None) and case.stage != "anatomy":
+        skin = load_skin_ct(case.ct, next(iter(vertebrae.values())).patient_frame)
+        note(notes, f"skin entries on {skin.source}")
     tell = progress or (lambda done: None)
-    outcomes = _plan_levels(case, vertebrae, (ct, organs), workers, tell)
+    outcomes = _plan_levels(case, vertebrae, (ct, organs, skin), workers, tell)
     eligibility = case.eligibility(_body_grades(outcomes))
     rows = [_row(case, eligibility, o) for o in outcomes]
 
@@ -417,7 +422,7 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
 
 def _plan_levels(case: Case, vertebrae: dict, scan, workers: int, tell: Callable[[str], None]) -> list[LevelOutcome]:
     """Every level's outcome, in the case's level order, planned in up to ``workers`` processes
-    (``scan``: the CT image and the organ zones, each None when not given; ``tell``: called with
+    (``scan``: the CT image, the organ zones and the skin, each None when not given; ``tell``: called with
     each level as its outcome is in)."""
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
@@ -434,13 +439,13 @@ def _plan_levels(case: Case, vertebrae: dict, scan, workers: int, tell: Callable
 
 
 def _plan_level(case: Case, level: str, vertebra, scan) -> LevelOutcome:
-    ct, organs = scan
+    ct, organs, skin = scan
     outcome = LevelOutcome(level, vertebra)
     try:
         outcome.landmarks = find_anatomy(vertebra, case.terminus)
         if case.stage == "anatomy":
             return outcome
-        zones = SafetyZones(vertebra.mesh, outcome.landmarks, organs=organs)
+        zones = SafetyZones(vertebra.mesh, outcome.landmarks, organs=organs, skin=skin)
         level_plan = plan_level(vertebra, outcome.landmarks, case.device, settings=case.settings,
                                 zones=zones, approaches=case.approaches)
     except AnatomyError as exc:

@@ -23,7 +23,7 @@ import numpy as np
 from ..coordinates import LPS, RAS, normalise_patient_frame
 from ..errors import InputError
 from ..imaging import nifti_stem, read_nifti
-from ..planning.zones import OrganZones, organ_words
+from ..planning.zones import OrganZones, SkinSurface, organ_words
 from .labelmap import _integer_labels, load_labelmap
 
 #: File name (without .nii/.nii.gz) of the subcutaneous-fat mask in a TotalSegmentator folder.
@@ -91,6 +91,23 @@ def _folder_organs(folder: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]
         raise InputError(f"{folder} holds no organ masks: expected files like aorta.nii.gz, kidney_left.nii.gz or "
                          "iliopsoas_right.nii.gz (TotalSegmentator's segmentations/ folder)")
     return data, affine, names
+
+
+def load_skin_ct(path: str | os.PathLike, frame: str | None = RAS) -> SkinSurface:
+    """The skin from a CT (NIfTI, HU) of the scan the vertebra came from (SkinSurface.from_ct), its
+    coordinates in patient ``frame`` (RAS or LPS, mm: the vertebra's)."""
+    if frame is None:
+        raise InputError("the CT lies in its world (RAS mm): give the vertebra's patient frame (--frame RAS or LPS, "
+                         "mm) so that the skin can be placed around it")
+    path = Path(path)
+    image = read_nifti(path)
+    hu = np.asanyarray(image.dataobj)
+    if hu.ndim != 3:
+        raise InputError(f"{path.name} has shape {hu.shape}: the CT must be a 3-D volume")
+    affine = np.asarray(image.affine, float)
+    if normalise_patient_frame(frame) == LPS:
+        affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    return SkinSurface.from_ct(hu, affine, path.name)
 
 
 def place_vertebra(zones: OrganZones, vertebra) -> None:
