@@ -504,15 +504,14 @@ def _modelled_clearances(modelled: ModelledZones, course: _Course, record) -> No
     outside = np.flatnonzero(course.bone_sd >= -radius)
     if len(outside) == 0:
         return
-    for name in modelled.names:
-        inside = outside[modelled.inside(name, points[outside])]
+    for name, (within, distance) in modelled.lookup(points[outside]).items():
+        inside = outside[within]
         if len(inside):
             value = -max(float(depth[inside[-1]] - depth[inside[0]]), SAMPLE_STEP_MM)
             record(f"{name}_model", "instrument", value, points[inside[0]], float(depth[inside[0]]))
             continue
-        distance = modelled.distance(name, points[outside]) - radius
-        k = outside[int(np.argmin(distance))]
-        record(f"{name}_model", "instrument", float(distance.min()), points[k], float(depth[k]))
+        k = int(np.argmin(distance))
+        record(f"{name}_model", "instrument", float(distance[k] - radius), points[outside[k]], float(depth[outside[k]]))
 
 
 def _lesion_clearances(zones: SafetyZones, lp: np.ndarray, record) -> None:

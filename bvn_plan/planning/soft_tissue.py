@@ -178,6 +178,17 @@ class ModelledZones:
         inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
         return np.clip(ijk, 0, shape - 1), inside
 
+    def lookup(self, points: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per zone, whether each point (model coordinates, mm) lies in it and its distance (mm) from
+        it, the points placed on the grid once."""
+        ijk, on_grid = self._index(np.asarray(points, float))
+        where = tuple(ijk.T)
+        out = {}
+        for name in self.masks:
+            self.distance(name, ijk[:0])  # the distance map, made once
+            out[name] = (on_grid & self.masks[name][where], self._distance[name][where])
+        return out
+
     def inside(self, name: str, points: np.ndarray) -> np.ndarray:
         """Whether each point (model coordinates, mm) lies in zone ``name``."""
         ijk, on_grid = self._index(np.asarray(points, float))
