@@ -23,6 +23,8 @@ from .landmarks import TerminusParameters
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5
+#: Lesion models of ``bvn-plan lesion``: the device's ellipsoid, the Pennes bioheat models.
+LESION_MODELS = ("ellipsoid", "axisymmetric", "voxel")
 #: Exit code of ``bvn-plan plan`` when the recommended plan carries warnings: no plan passes every rule.
 WARNED_PLAN_EXIT_CODE = 6
 
@@ -57,6 +59,42 @@ def terminus_options(command):
                            help="BVN terminus height between the inferior (0) and superior (1) endplates [A].")(command)
     return click.option("--depth-fraction", type=float, default=defaults.depth_fraction, show_default=True,
                         help="BVN terminus depth, as a fraction of the AP body depth from the posterior wall [A].")(command)
+
+
+def organ_options(command):
+    """The --organs, --fat and --ct options: real organs from a labelmap replace the modelled
+    soft-tissue zones; the fat or the CT places the skin."""
+    command = click.option("--ct", "skin_ct", type=click.Path(exists=True, dir_okay=False),
+                           help="CT (NIfTI, HU) of the same scan, the mesh in mm in its RAS or LPS frame: the skin "
+                                "entry on the outer edge of its body (the table left out) when no --fat is given; "
+                                "with or without --organs.")(command)
+    command = click.option("--fat", type=click.Path(exists=True, dir_okay=False),
+                           help="Subcutaneous-fat mask (NIfTI, the organ labels' grid): the skin is its outer "
+                                "edge (default: subcutaneous_fat.nii.gz in an --organs folder).")(command)
+    return click.option("--organs", type=click.Path(exists=True),
+                        help="Organ labels of the same scan: a multilabel NIfTI with TotalSegmentator 'total' "
+                             "names or a folder of its masks (aorta, inferior_vena_cava, kidney_*, iliopsoas_* "
+                             "...). The mesh must be in mm in that scan's RAS or LPS frame (--frame). Without "
+                             "it the soft tissue is modelled from the bone.")(command)
+
+
+def _safety_zones(vertebra, landmarks, organs, fat, skin_ct):
+    """The SafetyZones of ``vertebra``, with the organs of --organs/--fat placed around it and the
+    skin of --ct (when given)."""
+    from .errors import InputError
+    from .planning.safety import SafetyZones
+    from .workflow.organs import load_organs, load_skin_ct, place_vertebra
+
+    if fat is not None and organs is None:
+        raise InputError("--fat gives the skin over organ labels: give --organs too (or --ct for the skin alone)")
+    if (organs or skin_ct) and vertebra.input_units != "mm":
+        raise InputError(f"--organs and --ct need the mesh in mm in the scan's world; {vertebra.source} is in "
+                         f"{vertebra.input_units}")
+    organ_zones = None if organs is None else load_organs(organs, fat, vertebra.patient_frame)
+    if organ_zones is not None:
+        place_vertebra(organ_zones, vertebra)
+    skin = None if skin_ct is None else load_skin_ct(skin_ct, vertebra.patient_frame)
+    return SafetyZones(vertebra.mesh, landmarks, organs=organ_zones, skin=skin)
 
 
 def json_option(command):
@@ -392,8 +430,10 @@ def anatomy(mesh, level, units, frame, trust_level, depth_fraction, height_fract
 @click.option("--lesion/--no-lesion", default=True, show_default=True,
               help="Also check the device's ellipsoid lesion placed at the tip.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the full result here (JSON).")
+@organ_options
 @friendly_errors
-def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out):
+def check(mesh, level, units, frame, trust_level, points, markups, name, radius, lesion, json_out, organs, fat,
+          skin_ct):
     """Judge a trajectory against the safety zones: clearances, breach grade, verdict and reasons.
 
     Exit code 0 for pass or warn, 4 for fail."""
@@ -402,7 +442,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     from .errors import InputError
     from .lesion import EllipsoidLesion
     from .paths import InstrumentPath
-    from .planning.safety import SafetyZones, check_path
+    from .planning.safety import check_path
 
     if not points and not markups:
         raise InputError("no trajectory given: use --point X Y Z (repeated, start first) or --markups FILE")
@@ -414,7 +454,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     path = InstrumentPath.polyline(coords * vertebra.scale_to_mm,
                                    device.introducer_radius_mm if radius is None else radius)
     landmarks = _find_anatomy(vertebra)
-    zones = SafetyZones(vertebra.mesh, landmarks)
+    zones = _safety_zones(vertebra, landmarks, organs, fat, skin_ct)
     ablation = EllipsoidLesion.from_probe(path.tip, path.tip_direction, device) if lesion else None
     result = check_path(zones, path, lesion=ablation)
     document = result.to_dict()
@@ -425,6 +465,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
     click.secho(f"{level}: {result.verdict.upper()}", fg=colour, bold=True)
     for reason in result.reasons:
         click.echo(f"  - {reason}")
+    click.echo(f"  {zones.soft_tissue}")
     emit("check", document, json_out)
     if result.verdict == "fail":
         sys.exit(NoSafePlanError.exit_code)
@@ -484,11 +525,14 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
 
 @main.command()
 @click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--tip", nargs=3, type=float, required=True, help="Probe tip X Y Z (the mesh's frame and units).")
-@click.option("--direction", nargs=3, type=float, required=True, help="Probe direction (shaft -> tip).")
-@click.option("--model", type=click.Choice(["ellipsoid", "axisymmetric", "voxel"]), default="ellipsoid",
-              show_default=True, help="Device ellipsoid, or the Pennes model (homogeneous axisymmetric, or 3D voxel "
-                                      "with the cortical shell of this mesh).")
+@click.option("--tip", nargs=3, type=float, help="Probe tip X Y Z (the mesh's frame and units).")
+@click.option("--direction", nargs=3, type=float, help="Probe direction (shaft -> tip).")
+@click.option("--from", "lesion_file", type=click.Path(exists=True, dir_okay=False),
+              help="Run the lesion a --json file of 'bvn-plan lesion' describes again: its probe tip, direction "
+                   "and model (instead of --tip and --direction).")
+@click.option("--model", type=click.Choice(LESION_MODELS),
+              help="Device ellipsoid, or the Pennes model (homogeneous axisymmetric, or 3D voxel with the cortical "
+                   "shell of this mesh) [default: a --from file's model, else ellipsoid].")
 @click.option("--tissue", "tissue_set", type=click.Choice(["normal", "osteoporotic"]), default="normal", show_default=True)
 @click.option("--damage", type=click.Choice(["cem43", "arrhenius"]), default="cem43", show_default=True)
 @click.option("--heating", type=click.Choice(["rf", "temperature-clamped"]),
@@ -503,7 +547,8 @@ def render(source, level, units, frame, trust_level, start, tip, radius, ct, ped
               help="Write the temperature/dose field (.vti, mm, model coordinates) for slicing (thermal models).")
 @json_option
 @friendly_errors
-def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature, duration, units, out, field, json_out):
+def lesion(mesh, tip, direction, lesion_file, model, tissue_set, damage, heating, temperature, duration, units, out,
+           field, json_out):
     """Predict the ablation zone of one probe and print its size."""
     from .atomic import write_bytes_atomic
     from .console import emit, steps_bar
@@ -516,6 +561,7 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
     overrides = {k: v for k, v in (("set_temperature_c", temperature), ("duration_s", duration)) if v is not None}
     device = DeviceProfile().replace(**overrides)
     v = Vertebra.load(mesh, units=units)
+    tip, direction, model = _probe(tip, direction, model, lesion_file, v)
     tip_mm = np.asarray(tip, float) * v.scale_to_mm
     _require_in_bone(v, tip_mm, "probe tip")
     heating = None if model == "ellipsoid" else heating or device.heating_model
@@ -549,11 +595,42 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
         written.append(field)
     emit("lesion", {
         "model": model, "tissue": tissue_set, "damage": damage,
+        "probe_tip": [float(x) for x in tip], "probe_direction": [float(x) for x in direction],
+        "units": v.input_units, "frame": "the mesh's own coordinates and units", "mesh": str(mesh),
         "heating": heating,
         "volume_mm3": round(zone.volume, 1),
         "extent_along_mm": round(zone.extent_along(), 2), "extent_across_mm": round(zone.extent_across(), 2),
         "device": device.to_dict(), "written": written,
     }, json_out)
+
+
+def _probe(tip, direction, model, lesion_file, vertebra) -> tuple:
+    """The probe tip, direction (the mesh's coordinates and units) and lesion model: from the
+    options, or from ``lesion_file`` (a --json of ``bvn-plan lesion``), whose model --model must not
+    contradict."""
+    from .errors import InputError
+
+    if lesion_file is None:
+        if tip is None or direction is None:
+            raise InputError("give the probe as --tip X Y Z and --direction X Y Z, or --from a lesion JSON file")
+        return tip, direction, model or "ellipsoid"
+    if tip is not None or direction is not None:
+        raise InputError(f"--from {lesion_file} gives the probe: leave out --tip and --direction")
+    try:
+        record = json.loads(Path(lesion_file).read_text())
+        saved = (record["model"], record["probe_tip"], record["probe_direction"], record["units"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{lesion_file} is not a lesion JSON of 'bvn-plan lesion --json' (model, probe_tip, "
+                         f"probe_direction, units): {exc!r}") from exc
+    if saved[0] not in LESION_MODELS:
+        raise InputError(f"{lesion_file} names the lesion model {saved[0]!r}; bvn-plan knows {', '.join(LESION_MODELS)}")
+    if model is not None and model != saved[0]:
+        raise InputError(f"{lesion_file} holds a lesion of the {saved[0]} model but --model {model} was asked: run it with "
+                         f"--model {saved[0]} (or leave --model out), or give the probe with --tip/--direction")
+    if saved[3] != vertebra.input_units:
+        raise InputError(f"{lesion_file} gives the probe in {saved[3]}, {vertebra.source} is in "
+                         f"{vertebra.input_units}: give --units {saved[3]} or the mesh it was run on")
+    return tuple(saved[1]), tuple(saved[2]), saved[0]
 
 
 @main.command()
@@ -571,9 +648,10 @@ def lesion(mesh, tip, direction, model, tissue_set, damage, heating, temperature
               help="Also plan as if the level label were one level off and say whether the recommendation changes "
                    "(finds the anatomy twice more).")
 @json_option
+@organ_options
 @friendly_errors
 def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction, approaches, out_dir, images,
-         robustness_samples, label_sensitivity, json_out):
+         robustness_samples, label_sensitivity, json_out, organs, fat, skin_ct):
     """Plan every approach on both sides to the BVN target zone, judge each path with the safety
     checker and recommend one; write OUT/plan.json (input frame and units) and OUT/summary.txt
     (with --images, OUT/pictures/ too).
@@ -589,7 +667,8 @@ def plan(mesh, level, units, frame, trust_level, depth_fraction, height_fraction
     terminus = TerminusParameters(depth_fraction=depth_fraction, height_fraction=height_fraction)
     vertebra = _load(mesh, level, units, frame, trust_level)
     landmarks = _find_anatomy(vertebra, terminus)
-    level_plan = plan_level(vertebra, landmarks, approaches=tuple(approaches) or APPROACHES,
+    zones = _safety_zones(vertebra, landmarks, organs, fat, skin_ct)
+    level_plan = plan_level(vertebra, landmarks, zones=zones, approaches=tuple(approaches) or APPROACHES,
                             settings=PlannerSettings(robustness=_robustness(robustness_samples)))
     if label_sensitivity:
         from .planning.label_sensitivity import label_sensitivity as one_level_off
@@ -636,7 +715,10 @@ def show(plan_file, png, approach, side, camera, level, json_out):
     """Show a plan.json of 'bvn-plan plan' or 'bvn-plan case': reload the level's mesh with its
     saved anatomy and draw the planned path, lesion and clearances. In the window drag the green
     sphere (entry) or the red one (target) to re-check the path live; 'a' cycles the approach,
-    's' switches the side."""
+    's' switches the side.
+
+    Exit code 0 when the path re-checks as pass or warn, 4 when it fails (its reasons are printed),
+    2 when the file's path cannot be checked on its mesh (e.g. it never enters the vertebra)."""
     from .console import emit
     from .errors import InputError
     from .viz.window import show_plan  # pyvista stays out of the CLI until a window is asked for
@@ -646,7 +728,12 @@ def show(plan_file, png, approach, side, camera, level, json_out):
                          "or run show where a display is available (e.g. ssh -X)")
     shown = show_plan(plan_file, png=png, approach=approach, side=side, camera=camera, level=level)
     emit("show", {"plan": str(plan_file), "level": shown.level, "approach": shown.approach, "side": shown.side,
-                  "verdict": shown.verdict, "png": None if png is None else str(png)}, json_out)
+                  "verdict": shown.verdict, "reasons": list(shown.reasons), "png": None if png is None else str(png)},
+         json_out)
+    if shown.verdict == "fail":  # drawn, but the path as the file holds it fails its re-check
+        for reason in shown.reasons:
+            click.echo(f"  - {reason}")
+        sys.exit(NoSafePlanError.exit_code)
 
 
 @main.command("case")

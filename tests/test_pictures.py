@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bvn_plan.cli import main
+from bvn_plan.planning import read_plan
+from bvn_plan.planning.soft_tissue import ModelledZones
 from bvn_plan.viz import Overlay, PointLabel, annotate, scale_bar_mm
 from picture_pixels import axis_pixels, boxes_intersect, label_boxes, scale_bar_length_px
 
@@ -93,12 +95,15 @@ def test_plan_images_and_render_from_the_plan_file(planned_with_images, tmp_path
         drawn, again = _png(pictures / name), _png(tmp_path / name)
         assert drawn.shape == again.shape
         assert np.mean(np.any(np.abs(drawn.astype(int) - again) > 40, axis=2)) < 0.01, name
+    loaded = read_plan(planned_with_images / "plan.json")
+    soft_tissue = ModelledZones(loaded.vertebra.mesh, loaded.landmarks)
+    assert set(soft_tissue.names) == {"aorta", "vena_cava", "iliac_vessels", "psoas"}  # at L4
     for name in names:
         image = _png(pictures / name)
         assert max(image.shape[:2]) >= 512
-        # scenes: target, bone entry, terminus, foramen, the two extrapedicular windows and the three
-        # smallest clearances, each boxed
-        assert len(label_boxes(image)) == (0 if name.startswith("fluoro") else 9), name
+        # scenes: target, bone entry, terminus, foramen, the two extrapedicular windows, the three
+        # smallest clearances and each modelled soft-tissue zone of the level, each boxed
+        assert len(label_boxes(image)) == (0 if name.startswith("fluoro") else 9 + len(soft_tissue.names)), name
 
 
 def test_render_shows_the_instrument_through_the_bone_by_default(planned_with_images, tmp_path):

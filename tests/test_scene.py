@@ -14,6 +14,7 @@ from bvn_plan.errors import InputError
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.planning import SafetyZones, check_path
+from bvn_plan.viz.scene import SOFT_TISSUE_COLOURS
 from bvn_plan.viz import (CAMERAS, ScenePlan, SceneView, build_scene, plan_clearance, render_scene_png, scale_bar_mm,
                           scene_markers, scene_picture, world_to_pixel)
 from picture_pixels import axis_pixels, boxes_intersect, label_boxes, scale_bar_length_px
@@ -168,6 +169,34 @@ def test_picture_labels_never_overlap_and_orient(plan, camera):
 
 
 def test_s1_pictures_name_no_basivertebral_foramen(plan):
+    """The same bone labelled S1: every label but the foramen's (and the soft tissue, which differs by level)."""
+    vertebra, landmarks, path, lesion, check = plan
+    shown = ScenePlan([path], [lesion], check)
     picture, _, n_markers = _picture(plan, "axial", level="S1")
-    _, _, n_at_l4 = _picture(plan, "axial")
-    assert n_markers == n_at_l4 - 1 and len(label_boxes(picture)) == n_at_l4 - 1
+    at_s1 = scene_markers(vertebra, dataclasses.replace(landmarks, level="S1"), shown)
+    at_l4 = scene_markers(vertebra, landmarks, shown)
+    bone = lambda markers: {name for name, (_, kind) in markers.items() if kind not in SOFT_TISSUE_COLOURS}  # noqa: E731
+    assert bone(at_s1) == bone(at_l4) - {"basivertebral foramen"}
+    assert len(label_boxes(picture)) == n_markers == len(at_s1)
+
+
+def test_the_modelled_soft_tissue_is_drawn_and_labelled(plan):
+    """Each zone the checker models at the level (planning.soft_tissue) is drawn in its colour and labelled;
+    the modelled zones do not widen the view: the camera fits the same scene with or without them."""
+    vertebra, landmarks, path, lesion, check = plan
+    zones = SafetyZones(vertebra.mesh, landmarks).modelled
+    assert set(zones.names) == {"aorta", "vena_cava", "iliac_vessels", "psoas"}  # L4: above and below the bifurcation
+    plotter = build_scene(vertebra, landmarks, ScenePlan([path], [lesion], check), SceneView("axial"))
+    try:
+        drawn = {name[len("soft tissue "):] for name in plotter.actors if name.startswith("soft tissue ")}
+        scale = plotter.camera.parallel_scale
+        for name in drawn:
+            plotter.actors[f"soft tissue {name}"].visibility = False
+        plotter.reset_camera()
+        plotter.camera.zoom(1.25)
+        assert plotter.camera.parallel_scale == pytest.approx(scale, rel=1e-6)
+    finally:
+        plotter.close()
+    assert drawn == set(zones.names)
+    markers = scene_markers(vertebra, landmarks, ScenePlan([path], [lesion], check))
+    assert {kind for _, kind in markers.values() if kind in SOFT_TISSUE_COLOURS} == drawn

@@ -138,6 +138,16 @@ class InteractivePlanner:
                                 f"the plan was saved as {option.verdict}")
         return update
 
+    def select_checked(self, approach: str, side: str, source: str) -> PlannerUpdate:
+        """:meth:`select`, refusing (InputError naming ``source``, the plan file) a saved path the
+        checker cannot judge on this vertebra: it never enters the bone, or its tip lies outside it."""
+        update = self.select(approach, side)
+        if update.check is None:
+            raise InputError(f"{source}: the {side} {approach} path of {self.landmarks.level} cannot be checked on "
+                             f"its mesh: {update.error}. The file's points, its mesh or their frame/units do not fit "
+                             "together")
+        return update
+
     def cycle_approach(self) -> PlannerUpdate:
         """The next planned approach (in the planner's APPROACHES order) on the current side, else on either side."""
         order = [a for a in APPROACHES if any(k[0] == a for k in self.options)]

@@ -61,9 +61,10 @@ def height_fraction(point: np.ndarray, lm: Landmarks) -> float:
     return below / (below + above)
 
 
-def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, organs=None) -> dict:
-    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``; ``organs``:
-    the :class:`bvn_plan.planning.zones.OrganZones` whose subcutaneous fat places the skin entry.
+def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, skin=None) -> dict:
+    """The clinician's numbers of ``path`` (mm, model coordinates) judged by ``check``; ``skin``:
+    the :class:`bvn_plan.planning.zones.SkinSurface` (subcutaneous fat or a CT's body) that places
+    the skin entry, None to assume it SKIN_TO_BONE_MM before the bone.
 
     Returns a JSON-ready dict: points (model coordinates, mm), depths (mm along the path),
     angles (degrees) and fluoroscopic positions (mm and %), named as in the module docstring.
@@ -110,13 +111,14 @@ def path_numbers(path: InstrumentPath, lm: Landmarks, check: CheckResult, organs
         "lateral_tip_past_posterior_wall_mm": float(tip_local[1] - body["posterior_wall_y_mm"]),
     }
     bone_entry = np.asarray(check.bone_entry, float)
-    skin = None if organs is None else organs.skin_entry(bone_entry, introducer_dir)
+    surface = skin
+    skin = None if surface is None else surface.entry(bone_entry, introducer_dir)
     if skin is None:
         skin = bone_entry - SKIN_TO_BONE_MM * introducer_dir
         source = (f"assumed: {SKIN_TO_BONE_MM:.0f} mm before the bone entry along the introducer line "
-                  "[A, planning.approach.SKIN_TO_BONE_MM]; no subcutaneous-fat label given")
+                  "[A, planning.approach.SKIN_TO_BONE_MM]; no subcutaneous-fat label or CT given")
     else:
-        source = f"on the skin: the outer edge of the subcutaneous fat of {organs.source} on the introducer line"
+        source = f"on the skin: {surface.source} on the introducer line"
     numbers.update({
         "skin_entry_point": skin.tolist(),
         "skin_entry_source": source,

@@ -173,6 +173,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
                               else [alt.to_dict() for alt in level_plan.label_sensitivity]),
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},
         "recommendation_reasons": list(level_plan.recommendation_reasons),
+        "soft_tissue": level_plan.soft_tissue,
         "approaches": [{
             "approach": r.approach,
             "side": r.side,
@@ -271,20 +272,22 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
              f"Points in mm, frame: {frame_name(vertebra)} (plan.json holds them in {vertebra.input_units}); "
              "lengths mm; angles degrees (medial + toward the midline, cranio-caudal + cranial).", ""]
     rec = level_plan.recommendation
+    warnings_first = []  # the most serious first: no passing plan, then a fragile recommendation
     if rec is not None and rec.verdict != PASS:
-        lines.insert(0, f"ONLY PLANS WITH WARNINGS at {level_plan.level}: no plan passes every rule; the recommended "
-                        f"{rec.side} {rec.approach} carries warnings (below)")
+        warnings_first.append(f"ONLY PLANS WITH WARNINGS at {level_plan.level}: no plan passes every rule; the "
+                              f"recommended {rec.side} {rec.approach} carries warnings (below)")
     if rec is not None and rec.robustness is not None and rec.robustness.fragile:
-        lines.insert(0, f"FRAGILE PLAN at {level_plan.level}: the recommended {rec.side} {rec.approach} breaks a rule that "
-                        f"fails the plan in {100 * rec.robustness.breach_probability:.0f} % of sampled placements "
-                        f"(fragile above {100 * rec.robustness.fragile_breach_probability:.0f} %; below)")
+        warnings_first.append(f"FRAGILE PLAN at {level_plan.level}: the recommended {rec.side} {rec.approach} breaks a "
+                              f"rule that fails the plan in {100 * rec.robustness.breach_probability:.0f} % of sampled "
+                              f"placements (fragile above {100 * rec.robustness.fragile_breach_probability:.0f} %; below)")
+    lines[:0] = warnings_first
     lines.append("RECOMMENDATION: " + (f"{rec.side} {rec.approach}" if rec else "none: no safe plan"))
     lines += [f"  - {r}" for r in level_plan.recommendation_reasons]
     if level_plan.label_sensitivity is not None:
         changed = any(alt.changed for alt in level_plan.label_sensitivity)
         lines.append(f"LEVEL LABEL ONE OFF ({'the recommendation CHANGES' if changed else 'the same recommendation'}): "
                      + ("; ".join(alt.words() for alt in level_plan.label_sensitivity) or "no neighbouring level"))
-    lines += [body_summary_line(level_plan.landmarks), ""]
+    lines += [body_summary_line(level_plan.landmarks), f"Soft tissue: {level_plan.soft_tissue}", ""]
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"
         if r.plan is None:

@@ -158,6 +158,8 @@ class LevelPlan:
     recommendation_reasons: list[str]
     notes: list[str] = field(default_factory=list)
     zone: TargetZone | None = None
+    #: which soft tissue the checks used (SafetyZones.soft_tissue): labelled organs or modelled zones
+    soft_tissue: str = ""
     #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
     label_sensitivity: list | None = None
 
@@ -219,7 +221,7 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
         _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
-                     zone=ctx.zone)
+                     zone=ctx.zone, soft_tissue=zones.soft_tissue)
 
 
 def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
@@ -430,7 +432,7 @@ def _exact(ctx: SearchContext, approach: str, side: str, path: InstrumentPath, c
     clearances.append(coverage - ctx.settings.coverage_margin_mm)
     min_slack = float(min(clearances))
     path_score = float(score(ctx.settings, np.array([min_slack]), np.array([tip_distance]))[0])
-    numbers = path_numbers(path, ctx.lm, check, ctx.zones.organs)
+    numbers = path_numbers(path, ctx.lm, check, ctx.zones.skin)
     return PathPlan(approach, side, path, lesion, check, numbers, float(np.linalg.norm(path.tip - nominal)), coverage,
                     min_slack, path_score, centring, ctx.target_kind, ctx.terminus.copy(), tip_distance, terminus_depth,
                     ctx.zone.coverage(lesion), ctx.zone.nerve_path_coverage(lesion))

@@ -24,7 +24,9 @@ from ..levels import morphometry
 from ..lesion import EllipsoidLesion
 from ..paths import SAMPLE_STEP_MM, InstrumentPath, PathSamples
 from .approach import ApproachGeometry, EntryJudgement, EntryWindows
-from .zones import OrganZones
+from .soft_tissue import ZONE_NAMES as MODELLED_ZONE_NAMES
+from .soft_tissue import ModelledZones, SoftTissueModel
+from .zones import OrganZones, SkinSurface
 
 FAIL, WARN, PASS = "fail", "warn", "pass"
 
@@ -98,6 +100,28 @@ DEFAULT_RULES = (
          "a labelled great vessel, kidney, psoas, bowel or the cord crossed by a needle [A, anatomy]; the "
          "organs come from the segmentation given (TotalSegmentator 'total' names, planning.zones.NO_GO_ORGANS)",
          "the instrument crosses no labelled organ"),
+    Rule("aorta_model_instrument", "aorta_model", "instrument", 0.0, FAIL,
+         "with no organ labels: the aorta on the left-anterior face of L1-L4, bifurcating at L4 (67 %) "
+         "[V, Surg Radiol Anat 2002;24:308 (MRI); Surg Radiol Anat 1998;20:63 (CT)], 1-3 mm from the discs "
+         "[V, Kot 2022 Surg Radiol Anat 44:431]; extents planning.soft_tissue.SoftTissueModel [A]",
+         "the instrument stays out of the modelled aorta"),
+    Rule("vena_cava_model_instrument", "vena_cava_model", "instrument", 0.0, FAIL,
+         "with no organ labels: the inferior vena cava on the right-anterior face of L1-L5, formed at the "
+         "L4-L5 disc (range L3-S1) [V, Surg Radiol Anat 1998;20:63]; extents SoftTissueModel [A]",
+         "the instrument stays out of the modelled inferior vena cava"),
+    Rule("iliac_vessels_model_instrument", "iliac_vessels_model", "instrument", 0.0, FAIL,
+         "with no organ labels: the common iliac arteries and veins in front of L4-S1, below the bifurcation "
+         "[V, Surg Radiol Anat 1998;20:63; Kot 2022]; extents SoftTissueModel [A]",
+         "the instrument stays out of the modelled iliac vessels"),
+    Rule("psoas_model_instrument", "psoas_model", "instrument", 0.0, WARN,
+         "with no organ labels: the psoas beside the bodies L1-L5, back to the front of the transverse "
+         "processes [V, Gray's Anatomy]; a warning: the posterolateral (extrapedicular) route crosses its "
+         "medial edge, a direct lateral route is failed by bone_entry_window [A]",
+         "the instrument stays out of the modelled psoas"),
+    Rule("kidney_model_instrument", "kidney_model", "instrument", 0.0, FAIL,
+         "with no organ labels: the kidneys beside T12-L3 (right) and T11-L2 (left), 2.5-9.5 cm from the "
+         "midline [V, Gray's Anatomy, Morris' parallelogram]; extents SoftTissueModel [A]",
+         "the instrument stays out of the modelled kidneys"),
     Rule("segmental_artery_instrument", "segmental_artery", "instrument", 2.0, WARN,
          "segmental arteries in the extrapedicular puncture zone L1-L5: 5/3/6/10/17 % "
          "[V, Liu 2019 PLoS One]; band height [A, +-6 mm about mid-body]",
@@ -109,7 +133,8 @@ DEFAULT_RULES = (
 REGIONS = ("superior_endplate", "inferior_endplate", "anterior_cortex", "lateral_cortex")
 
 #: How reasons name each zone.
-ZONE_WORDS = {"exiting_root": "exiting nerve root corridor", "segmental_artery": "segmental artery zone"}
+ZONE_WORDS = {"exiting_root": "exiting nerve root corridor", "segmental_artery": "segmental artery zone",
+              **{f"{name}_model": f"modelled {words} zone" for name, words in MODELLED_ZONE_NAMES.items()}}
 
 
 @dataclass(frozen=True)
@@ -225,7 +250,8 @@ class SafetyZones:
 
     def __init__(self, mesh: trimesh.Trimesh, landmarks: Landmarks, root: ExitingRootCorridor = ExitingRootCorridor(),
                  segmental_band_mm: float = 6.0, windows: EntryWindows = EntryWindows(),
-                 organs: OrganZones | None = None):
+                 organs: OrganZones | None = None, soft_tissue: SoftTissueModel = SoftTissueModel(),
+                 skin: SkinSurface | None = None):
         if landmarks.canal_mesh is None or not landmarks.face_regions:
             raise AnatomyError("the anatomy has no canal volume or surface regions: find the anatomy first")
         self.mesh = mesh
@@ -258,13 +284,19 @@ class SafetyZones:
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
         #: real organs from a labelmap (model coordinates = its world RAS mm), or None: modelled from the bone
         self.organs = organs
+        #: where the skin lies (the organs' fat, else ``skin``, e.g. a CT's body), or None: assumed
+        self.skin = organs.skin if organs is not None and organs.skin is not None else skin
+        #: the soft tissue modelled from the bone when no organs are labelled (planning.soft_tissue)
+        self.modelled = ModelledZones(mesh, landmarks, soft_tissue, windows) if organs is None else None
 
     @property
     def soft_tissue(self) -> str:
         """Which soft-tissue model the checks use, in words."""
         if self.organs is None:
-            return ("soft tissue modelled from the bone: the bone-entry windows name the great vessels, psoas, "
-                    "exiting root and disc (no organ labels given)")
+            zones = ", ".join(MODELLED_ZONE_NAMES[name] for name in self.modelled.names) or "none at this level"
+            return (f"soft tissue modelled from the bone (no organ labels given): zones of the {zones} "
+                    "(planning.soft_tissue), and the bone-entry windows naming the great vessels, psoas, exiting "
+                    "root and disc")
         return f"soft tissue from the labelled organs of {self.organs.source}: {', '.join(self.organs.organs)}"
 
     def _segmental_faces(self) -> np.ndarray:
@@ -555,6 +587,8 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
             case.record(name, "instrument", value, points[row], float(depth[local(row)]))
         if zones.organs is not None:
             _organ_clearance(zones.organs, course, case.record)
+        else:
+            _modelled_clearances(zones.modelled, course, case.record)
         k = int(np.argmin(root[case.start:case.start + len(depth)] - radius))
         case.record("exiting_root", "instrument", root[case.start + k] - radius, points[case.start + k], float(depth[k]))
         if n in segmental_min:
@@ -627,6 +661,24 @@ def _organ_clearance(organs: OrganZones, course: _Course, record) -> None:
     record("organs", "instrument", distance[k], points[k], float(depth[k]))
 
 
+def _modelled_clearances(modelled: ModelledZones, course: _Course, record) -> None:
+    """Record the instrument's clearance from each modelled soft-tissue zone, outside the bone only
+    (inside it the bone rules judge): minus the length (mm) run inside the zone, else the least
+    distance of the instrument's surface from it."""
+    points, depth, radius = course.samples.points, course.samples.depth_mm, course.samples.radius_mm
+    outside = np.flatnonzero(course.bone_sd >= -radius)
+    if len(outside) == 0:
+        return
+    for name, (within, distance) in modelled.lookup(points[outside]).items():
+        inside = outside[within]
+        if len(inside):
+            value = -max(float(depth[inside[-1]] - depth[inside[0]]), SAMPLE_STEP_MM)
+            record(f"{name}_model", "instrument", value, points[inside[0]], float(depth[inside[0]]))
+            continue
+        k = int(np.argmin(distance))
+        record(f"{name}_model", "instrument", float(distance[k] - radius), points[outside[k]], float(depth[outside[k]]))
+
+
 def _apply_rules(rules: RuleSet, clearances: dict[str, ZoneClearance], zones: SafetyZones,
                  course: _Course) -> list[RuleResult]:
     """Every rule's status, clearance and reason in words from the clearances and the course."""
@@ -681,6 +733,11 @@ def _zone_rule(rule: Rule, c: ZoneClearance, zones: SafetyZones, course: _Course
                   if c.clearance_mm < 0 else
                   f"the instrument comes within {c.clearance_mm:.1f} mm of a labelled organ, inside its "
                   f"{rule.margin_mm:.1f} mm margin ({rule.description})")
+    elif rule.zone.endswith("_model") and c.clearance_mm < 0:
+        past = course.past_entry(c.depth_mm)
+        where = f"{-past:.1f} mm before the bone entry" if past < 0 else f"{past:.1f} mm past the bone entry"
+        reason = (f"{what} crosses the {zone_words} over {-c.clearance_mm:.1f} mm from {where} "
+                  f"({rule.description})")
     elif rule.name == "canal_instrument":
         past = course.past_entry(c.depth_mm)
         where = f"{past:.1f} mm past the bone entry" if past >= 0 else f"{-past:.1f} mm before the bone entry"

@@ -52,7 +52,7 @@ def plan_file_pictures(plan_file: str | os.PathLike, folder: str | os.PathLike, 
     if loaded.options:
         planner = loaded.planner()
         approach, side = loaded.recommended or (loaded.options[0].approach, loaded.options[0].side)
-        update = planner.select(approach, side)
+        update = planner.select_checked(approach, side, str(plan_file))
         shown, pedicle = ScenePlan([update.path], [update.lesion], update.check), side
     return write_pictures(loaded.vertebra, loaded.landmarks, shown, folder, cameras,
                           FluoroSettings(pedicle=pedicle, pixel_mm=pixel_mm), transparent)

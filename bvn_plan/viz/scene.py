@@ -10,6 +10,9 @@ What is drawn (all geometry in mm, model coordinates):
   always semi-transparent). With instruments or lesions they are coloured by their **clearance
   from the plan** (:func:`plan_clearance`, mm, red = close, dark red = breached) with a colour
   bar; without, in fixed highlight colours;
+* the soft tissue modelled from the bone (:mod:`bvn_plan.planning.soft_tissue`: the zones of the
+  aorta, vena cava, iliac vessels, psoas and kidneys this level has), each as its outline in its
+  colour, labelled "(modelled)"; they do not widen the camera's view, which fits the vertebra and the plan;
 * each instrument as a tube of its true radius: the straight introducer in steel grey, the
   curved cannula in blue; each lesion's surface in translucent orange;
 * markers with labels: the bone entry and the target (tip) of every instrument, the BVN terminus
@@ -52,6 +55,8 @@ from ..landmarks import Landmarks
 from ..lesion import EllipsoidLesion
 from ..paths import InstrumentPath
 from ..planning.approach import ApproachGeometry
+from ..planning.soft_tissue import ZONE_NAMES as MODELLED_ZONE_NAMES
+from ..planning.soft_tissue import ModelledZones
 from .annotate import Overlay, PointLabel, annotate
 from .fluoro import write_png
 
@@ -88,11 +93,20 @@ WINDOW_COLOUR = "#00c8e6"
 INTRODUCER_COLOUR = "#5a6069"
 CANNULA_COLOUR = "#1f6fe0"
 LESION_COLOUR = "#ff8c1a"
+#: Colours of the modelled soft-tissue zones (planning.soft_tissue.ZONE_NAMES).
+SOFT_TISSUE_COLOURS = {"aorta": "#b03030", "vena_cava": "#6a3d9a", "iliac_vessels": "#a0406a", "psoas": "#d98c5f",
+                       "kidney": "#5a3a1a"}
+#: Width (pixels) of their outlines: each zone is drawn as its silhouette only, so that it hides
+#: neither the bone nor the instrument (a translucent fill tinted the cannula).
+SOFT_TISSUE_LINE_WIDTH = 2.5
+#: Their outlines' opacity: an outline crossing in front of the instrument lets it show through.
+SOFT_TISSUE_LINE_OPACITY = 0.6
 MARKER_COLOURS = {"entry": "#2ca02c", "target": "#d62728", "terminus": "#ffd700", "foramen": "#9467bd",
-                  "clearance": "#ffffff", "window": WINDOW_COLOUR}
+                  "clearance": "#ffffff", "window": WINDOW_COLOUR, **SOFT_TISSUE_COLOURS}
 #: The words captions use for the marker colours (one home, so text and picture agree).
 MARKER_COLOUR_NAMES = {"entry": "green", "target": "red", "terminus": "yellow", "foramen": "purple",
-                       "clearance": "white", "window": "cyan"}
+                       "clearance": "white", "window": "cyan", "aorta": "red", "vena_cava": "purple",
+                       "iliac_vessels": "purple", "psoas": "orange", "kidney": "black"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +190,13 @@ def build_scene(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan(),
                              name=f"extrapedicular window {side}")
     if landmarks.canal_mesh is not None:
         _add_zone(plotter, pv.wrap(landmarks.canal_mesh), "canal", (CANAL_COLOUR, 0.35), plan)
+    soft = _soft_tissue(mesh, landmarks)
+    for name in (soft.names if soft is not None else []):
+        outline = plotter.add_silhouette(pv.wrap(soft.surface(name)), color=SOFT_TISSUE_COLOURS[name],
+                                         line_width=SOFT_TISSUE_LINE_WIDTH, opacity=SOFT_TISSUE_LINE_OPACITY)
+        plotter.remove_actor(outline, render=False)
+        plotter.add_actor(outline, name=f"soft tissue {name}", render=False)
+        outline.SetUseBounds(False)  # the camera fits the vertebra and the plan, not these wide zones
 
     for i, path in enumerate(paths):
         _add_instrument(plotter, path, i)
@@ -211,6 +232,9 @@ def scene_markers(vertebra, landmarks: Landmarks, plan: ScenePlan = ScenePlan())
     for side, faces in _window_faces(mesh, landmarks).items():
         if len(faces):
             markers[f"extrapedicular window ({side})"] = (mesh.triangles_center[faces].mean(axis=0), "window")
+    soft = _soft_tissue(mesh, landmarks)
+    for name in (soft.names if soft is not None else []):
+        markers[f"{MODELLED_ZONE_NAMES[name]} (modelled)"] = (soft.label_point(name), name)
     for label, value in _smallest_clearances(clearances):
         markers[label] = (value, "clearance")
     return markers
@@ -338,6 +362,13 @@ def _window_faces(mesh: trimesh.Trimesh, landmarks: Landmarks) -> dict[str, np.n
         return {}
     geometry = ApproachGeometry.of_mesh(mesh, landmarks)
     return {side: geometry.window_faces(mesh, side) for side in landmarks.pedicles}
+
+
+def _soft_tissue(mesh: trimesh.Trimesh, landmarks: Landmarks) -> ModelledZones | None:
+    """The soft-tissue zones modelled from the bone (None without the body and pedicles they rest on)."""
+    if landmarks.body_mesh is None or not landmarks.pedicles:
+        return None
+    return ModelledZones(mesh, landmarks)
 
 
 def _add_zone(plotter, zone: pv.PolyData, name: str, look: tuple[str, float], plan: ScenePlan) -> None:

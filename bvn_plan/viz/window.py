@@ -40,6 +40,7 @@ class Shown:
     side: str
     verdict: str
     picture: np.ndarray | None = None
+    reasons: tuple[str, ...] = ()
 
 
 def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None, approach: str | None = None,
@@ -58,7 +59,8 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
     if side is None:  # the recommended side when that approach was planned there, else the other
         side = default[1] if (approach, default[1]) in planner.options else next(
             (s for a, s in planner.options if a == approach), default[1])
-    update = planner.select(approach, side)
+    update = planner.select_checked(approach, side, str(plan_file))
+    reasons = tuple(update.check.reasons)
     if png is not None:
         plotter = scene_for_update(planner, update, off_screen=True, window_size=window_size, camera=camera)
         try:
@@ -67,12 +69,12 @@ def show_plan(plan_file: str | os.PathLike, png: str | os.PathLike | None = None
         finally:
             plotter.close()
         write_png(picture, png)
-        return Shown(loaded.level, approach, side, update.verdict, picture)
+        return Shown(loaded.level, approach, side, update.verdict, picture, reasons)
     plotter = scene_for_update(planner, update, off_screen=False, window_size=window_size, camera=camera,
                                labels=False)
     add_controls(plotter, planner, update)
     plotter.show()
-    return Shown(loaded.level, approach, side, update.verdict)
+    return Shown(loaded.level, approach, side, update.verdict, reasons=reasons)
 
 
 def scene_for_update(planner: InteractivePlanner, update: PlannerUpdate, notes=(), off_screen: bool = True,

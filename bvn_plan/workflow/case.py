@@ -50,11 +50,13 @@ from ..landmarks import Landmarks, TerminusParameters
 from ..levels import LEVELS, SPINE_ORDER, TRANSITIONAL
 from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
-from ..planning.safety import PASS
+from ..planning.safety import PASS, SafetyZones
+from ..planning.zones import organ_words
 from ..planning.settings import PlannerSettings
 from ..vertebra import Vertebra
 from .eligibility import ClinicalData, Eligibility, check_eligibility, parse_levels, untreated_levels_message
 from .labelmap import load_labelmap
+from .organs import load_organs, load_skin_ct, place_vertebra
 from .report import ReportContext, write_report
 from .slicer_export import slicer_frame, write_level
 
@@ -138,7 +140,13 @@ CASE_SCHEMA = {
                            "patternProperties": {_LEVEL_PATTERN: _MESH}},
                 "units": {"enum": sorted(UNITS_TO_MM)},
                 "frame": {"enum": [*PATIENT_FRAMES, None]},
-                "ct": {"type": "string"},
+                "ct": {"type": "string", "description": "CT (NIfTI, HU): HU along paths and in lesions, and the skin "
+                       "entries on its body's outer edge unless subcutaneous_fat is given"},
+                "organs": {"type": "string", "description": "organ labels of the same scan (multilabel NIfTI with "
+                           "TotalSegmentator 'total' names, or a folder of its masks); default: the labelmap's own "
+                           "organ labels, if it has any"},
+                "subcutaneous_fat": {"type": "string", "description": "subcutaneous-fat mask on the organ labels' "
+                                     "grid: the skin is its outer edge"},
                 "trust_level": {"type": "boolean", "description": "plan every level as labelled even when its "
                                 "shape fits another level grossly better (default false)"},
             },
@@ -175,6 +183,8 @@ class Case:
     scheme: str = "auto"
     meshes: dict[str, MeshInput] = field(default_factory=dict)
     ct: Path | None = None
+    organs: Path | None = None
+    subcutaneous_fat: Path | None = None
     trust_level: bool = False
     source: str = "case"
     raw: dict = field(default_factory=dict)
@@ -270,6 +280,9 @@ def case_from_dict(data, base_dir: str | os.PathLike, source: str = "case") -> C
         labelmap=_existing(base, inp["labelmap"], f"{source}: input.labelmap") if "labelmap" in inp else None,
         scheme=inp.get("scheme", "auto"), meshes=meshes,
         ct=_existing(base, inp["ct"], f"{source}: input.ct") if "ct" in inp else None,
+        organs=_existing(base, inp["organs"], f"{source}: input.organs") if "organs" in inp else None,
+        subcutaneous_fat=(_existing(base, inp["subcutaneous_fat"], f"{source}: input.subcutaneous_fat")
+                          if "subcutaneous_fat" in inp else None),
         trust_level=inp.get("trust_level", False), source=source, raw=data)
 
 
@@ -392,8 +405,13 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     if case.clinical is None and untreated:  # with clinical data the checklist says it
         note(notes, untreated)
     ct = _read_ct(case, vertebrae)
+    organs = _read_organs(case, vertebrae, notes)
+    skin = None
+    if ct is not None and (organs is None or organs.skin is None) and case.stage != "anatomy":
+        skin = load_skin_ct(case.ct, next(iter(vertebrae.values())).patient_frame)
+        note(notes, f"skin entries on {skin.source}")
     tell = progress or (lambda done: None)
-    outcomes = _plan_levels(case, vertebrae, ct, workers, tell)
+    outcomes = _plan_levels(case, vertebrae, (ct, organs, skin), workers, tell)
     eligibility = case.eligibility(_body_grades(outcomes))
     rows = [_row(case, eligibility, o) for o in outcomes]
 
@@ -415,12 +433,13 @@ def plan_case(case: Case, out_dir: str | os.PathLike, workers: int = CASE_WORKER
     return CaseResult(case, eligibility, outcomes, out, rows)
 
 
-def _plan_levels(case: Case, vertebrae: dict, ct, workers: int, tell: Callable[[str], None]) -> list[LevelOutcome]:
+def _plan_levels(case: Case, vertebrae: dict, scan, workers: int, tell: Callable[[str], None]) -> list[LevelOutcome]:
     """Every level's outcome, in the case's level order, planned in up to ``workers`` processes
-    (``tell``: called with each level as its outcome is in)."""
+    (``scan``: the CT image, the organ zones and the skin, each None when not given; ``tell``: called with
+    each level as its outcome is in)."""
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
-    jobs = [(case, level, vertebrae[level], ct) for level in case.levels]
+    jobs = [(case, level, vertebrae[level], scan) for level in case.levels]
     workers = min(workers, len(jobs), os.cpu_count() or 1)
     outcomes = []
     with contextlib.ExitStack() as stack:
@@ -432,14 +451,16 @@ def _plan_levels(case: Case, vertebrae: dict, ct, workers: int, tell: Callable[[
     return outcomes
 
 
-def _plan_level(case: Case, level: str, vertebra, ct) -> LevelOutcome:
+def _plan_level(case: Case, level: str, vertebra, scan) -> LevelOutcome:
+    ct, organs, skin = scan
     outcome = LevelOutcome(level, vertebra)
     try:
         outcome.landmarks = find_anatomy(vertebra, case.terminus)
         if case.stage == "anatomy":
             return outcome
+        zones = SafetyZones(vertebra.mesh, outcome.landmarks, organs=organs, skin=skin)
         level_plan = plan_level(vertebra, outcome.landmarks, case.device, settings=case.settings,
-                                approaches=case.approaches)
+                                zones=zones, approaches=case.approaches)
     except AnatomyError as exc:
         outcome.error = f"anatomy refused: {exc}"
         return outcome
@@ -480,6 +501,31 @@ def _read_ct(case: Case, vertebrae: dict):
         return nib.load(str(case.ct))
     except Exception as exc:
         raise InputError(f"cannot read the CT {case.ct}: {exc}") from exc
+
+
+def _read_organs(case: Case, vertebrae: dict, notes: list[str]):
+    """The organ zones of input.organs (else the labelmap's own organ labels, when it has any), with
+    the skin from input.subcutaneous_fat; None when the case gives no organ labels (the soft tissue
+    is then modelled from the bone)."""
+    source = case.organs
+    if source is None and case.labelmap is not None and case.stage != "anatomy":
+        labelmap = load_labelmap(case.labelmap, scheme=case.scheme)
+        if any(organ_words(name) for name in labelmap.labels()):
+            source = case.labelmap
+    if source is None:
+        if case.subcutaneous_fat is not None:
+            raise InputError(f"{case.source}: input.subcutaneous_fat gives the skin over organ labels: give "
+                             "input.organs (or a labelmap with organ labels) too")
+        return None
+    frames = {v.patient_frame for v in vertebrae.values()}
+    if len(frames) != 1:
+        raise InputError(f"{case.source}: the organ labels need every mesh in one patient frame (input.frame RAS or "
+                         f"LPS), got {', '.join(sorted(map(str, frames)))}")
+    organs = load_organs(source, case.subcutaneous_fat, frames.pop(), scheme=case.scheme)
+    for vertebra in vertebrae.values():
+        place_vertebra(organs, vertebra)
+    note(notes, f"soft tissue from the organ labels of {organs.source}: {', '.join(organs.organs)}")
+    return organs
 
 
 def path_and_lesion_hu(ct, plan: PathPlan, vertebra) -> dict:
