@@ -758,7 +758,21 @@ def _plan_record(level_plan, written: dict) -> dict:
         "reasons": list(level_plan.recommendation_reasons), "options": options,
         "label_sensitivity": (None if level_plan.label_sensitivity is None
                               else [alt.to_dict() for alt in level_plan.label_sensitivity]),
+        "two_probes": _two_probes_record(level_plan.two_probes),
         **{k: str(v) for k, v in written.items()}}
+
+
+def _two_probes_record(outcome) -> dict | None:
+    """One probe or two for `plan`'s record: the words, and the pair's figures when one passed."""
+    if outcome is None:
+        return None
+    pair = outcome.pair
+    return {"recommendation": outcome.probes, "words": outcome.words(), "pair": None if pair is None else {
+        "verdicts": [c.verdict for c in pair.checks], "zone_coverage_percent": 100 * pair.zone_coverage,
+        "single_zone_coverage_percent": 100 * pair.single_zone_coverage, "tip_separation_mm": pair.tip_separation_mm,
+        "min_clearance_beyond_margin_mm": min(p.min_slack_mm for p in (pair.right, pair.left)),
+        "tip_to_terminus_mm": [p.tip_to_terminus_mm for p in (pair.right, pair.left)],
+        "needle_lengths_skin_to_tip_mm": [p.numbers["needle_length_skin_to_tip_mm"] for p in (pair.right, pair.left)]}}
 
 
 def _markups_path(markups_file, name, vertebra):

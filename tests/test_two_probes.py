@@ -12,7 +12,7 @@ import pytest
 
 from bvn_plan.anatomy import find_anatomy
 from bvn_plan.planning import RuleSet, SafetyZones, plan_level
-from bvn_plan.planning.two_probes import PAIR_GAIN_MIN, PAIR_TIP_SEPARATION_MM, plan_pair
+from bvn_plan.planning.two_probes import PAIR_GAIN_MIN, PAIR_TIP_SEPARATION_MM
 from bvn_plan.synthetic import synthesize
 from bvn_plan.vertebra import Vertebra
 from zone_checks import canal_clearance, monte_carlo_zone_coverage
@@ -23,9 +23,10 @@ ZONE_COVERAGE_TOLERANCE = 0.04
 
 
 def _pair(vertebra, landmarks):
+    """The level plan and its two-probe outcome: plan_level plans the pair at L5 and S1."""
     zones = SafetyZones(vertebra.mesh, landmarks)
     level_plan = plan_level(vertebra, landmarks, zones=zones, approaches=("transpedicular",))
-    return level_plan, plan_pair(vertebra, level_plan, zones)
+    return level_plan, level_plan.two_probes
 
 
 @pytest.fixture(scope="module", params=["synthetic L5", "synthetic S1", "VHM S1"])
@@ -64,6 +65,12 @@ def test_a_pair_is_planned_checked_and_measured(pair_case):
     gain = pair.zone_coverage - pair.single_zone_coverage
     assert pair.recommended == (gain >= PAIR_GAIN_MIN - 1e-12)
     assert f"{100 * gain:+.0f} percentage points" in pair.reasons[0]
+    # the recommendation says one probe or two, with the coverages, the tips apart and the union's verdicts
+    words = level_plan.recommendation_reasons[-1]
+    assert words.startswith(f"{outcome.probes} recommended: ") and outcome.probes == (
+        "two probes" if pair.recommended else "one probe"), words
+    assert f"{100 * pair.zone_coverage:.0f} %" in words and f"{separation:.1f} mm apart" in words
+    assert "union lesion: right pass and left pass" in words
     if name.startswith("synthetic"):
         # the large synthetic bodies: one spheroid across the body leaves the zone's cranial and
         # caudal parts (measured +24 and +25 points), the pair is recommended
