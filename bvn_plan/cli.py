@@ -287,7 +287,7 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, target zone {100 * best.zone_coverage:.0f} % "
                       f"covered, smallest clearance beyond its margin {best.min_slack_mm:.1f} mm" + _fragility(best)
-                      if best else "NO SAFE PLAN"))
+                      + _probes(level_plan.two_probes) if best else "NO SAFE PLAN"))
         if best is None:
             for reason in level_plan.recommendation_reasons:
                 click.echo(f"    {reason}")
@@ -299,6 +299,15 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
     if json_out:
         write_json_atomic(json_out, {"levels": rows, "report": str(report)})
         click.echo(f"wrote {json_out}")
+
+
+def _probes(outcome) -> str:
+    """'; one probe' or '; two probes (pair P % of the target zone)' for the demo's level line."""
+    if outcome is None:
+        return ""
+    pair = outcome.pair
+    return f"; {outcome.probes}" + (f" (pair {100 * pair.zone_coverage:.0f} % of the target zone)"
+                                    if pair is not None and pair.recommended else "")
 
 
 def _fragility(plan) -> str:
