@@ -276,7 +276,8 @@ def _two_probes_section(outcome) -> str:
         rows = [[probe.side, text.point(probe.numbers["tip"]), f"{num(probe.numbers['introducer_medial_angle_deg'], 0)} / "
                  f"{num(probe.numbers['introducer_craniocaudal_angle_deg'], 0)}",
                  num(probe.numbers["needle_length_skin_to_tip_mm"], 0), probe.verdict, check.verdict,
-                 num(check.clearances["spinal_canal:lesion"].clearance_mm), "; ".join(check.reasons)]
+                 num(check.clearances["spinal_canal:lesion"].clearance_mm),
+                 "every rule holds" if check.verdict == "pass" else "; ".join(check.reasons)]
                 for probe, check in zip((pair.right, pair.left), pair.checks)]
         out.append(f"<p>Union of both lesions: {num(100 * pair.zone_coverage, 0)} % of the target zone (one probe "
                    f"{num(100 * pair.single_zone_coverage, 0)} %), {num(100 * pair.nerve_path_coverage, 0)} % of the "
