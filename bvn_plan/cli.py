@@ -325,7 +325,7 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
                    + (f"recommended {best.side} {best.approach}, verdict {best.verdict.upper()}, tip "
                       f"{best.tip_to_terminus_mm:.1f} mm from the terminus, target zone {100 * best.zone_coverage:.0f} % "
                       f"covered, smallest clearance beyond its margin {best.min_slack_mm:.1f} mm" + _fragility(best)
-                      if best else "NO SAFE PLAN"))
+                      + _probes(level_plan.two_probes) if best else "NO SAFE PLAN"))
         if best is None:
             for reason in level_plan.recommendation_reasons:
                 click.echo(f"    {reason}")
@@ -337,6 +337,15 @@ def demo(out_dir, levels, images, robustness_samples, json_out):
     if json_out:
         write_json_atomic(json_out, {"levels": rows, "report": str(report)})
         click.echo(f"wrote {json_out}")
+
+
+def _probes(outcome) -> str:
+    """'; one probe' or '; two probes (pair P % of the target zone)' for the demo's level line."""
+    if outcome is None:
+        return ""
+    pair = outcome.pair
+    return f"; {outcome.probes}" + (f" (pair {100 * pair.zone_coverage:.0f} % of the target zone)"
+                                    if pair is not None and pair.recommended else "")
 
 
 def _fragility(plan) -> str:
@@ -845,7 +854,21 @@ def _plan_record(level_plan, written: dict) -> dict:
         "reasons": list(level_plan.recommendation_reasons), "options": options,
         "label_sensitivity": (None if level_plan.label_sensitivity is None
                               else [alt.to_dict() for alt in level_plan.label_sensitivity]),
+        "two_probes": _two_probes_record(level_plan.two_probes),
         **{k: str(v) for k, v in written.items()}}
+
+
+def _two_probes_record(outcome) -> dict | None:
+    """One probe or two for `plan`'s record: the words, and the pair's figures when one passed."""
+    if outcome is None:
+        return None
+    pair = outcome.pair
+    return {"recommendation": outcome.probes, "words": outcome.words(), "pair": None if pair is None else {
+        "verdicts": [c.verdict for c in pair.checks], "zone_coverage_percent": 100 * pair.zone_coverage,
+        "single_zone_coverage_percent": 100 * pair.single_zone_coverage, "tip_separation_mm": pair.tip_separation_mm,
+        "min_clearance_beyond_margin_mm": min(p.min_slack_mm for p in (pair.right, pair.left)),
+        "tip_to_terminus_mm": [p.tip_to_terminus_mm for p in (pair.right, pair.left)],
+        "needle_lengths_skin_to_tip_mm": [p.numbers["needle_length_skin_to_tip_mm"] for p in (pair.right, pair.left)]}}
 
 
 def _markups_path(markups_file, name, vertebra):

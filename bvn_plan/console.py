@@ -142,9 +142,17 @@ def _plan(r: dict) -> list:
              + (" - CHANGED" if a["changed"] else " - the same") for a in r.get("label_sensitivity") or []]
     breach = [f"{o['side']} {o['approach']} {_cell(100 * o['breach_probability'], 0)} %"
               + (" FRAGILE" if o["fragile"] else "") for o in r["options"] if o.get("breach_probability") is not None]
+    probes = r.get("two_probes")
+    pair = probes and probes["pair"]
+    if pair:  # the pair's row: both verdicts with the union lesion, the union's zone coverage
+        rows.append(("right + left", "two probes (transpedicular)", " / ".join(pair["verdicts"]),
+                     _cell(pair["min_clearance_beyond_margin_mm"]), " / ".join(_cell(d) for d in pair["tip_to_terminus_mm"]),
+                     _cell(pair["zone_coverage_percent"], 0),
+                     " / ".join(_cell(n, 0) for n in pair["needle_lengths_skin_to_tip_mm"])))
     return [_table("every approach and side", ("side", "approach", "verdict", "beyond margin (mm)",
                                                 "tip to terminus (mm)", "zone covered (%)", "needle (mm)"), rows),
-            *blocked, *(["breach probability under placement error: " + "; ".join(breach)] if breach else []), *label]
+            *blocked, *(["breach probability under placement error: " + "; ".join(breach)] if breach else []), *label,
+            *([f"probes: {probes['words']}"] if probes else [])]
 
 
 def _show(r: dict) -> list:

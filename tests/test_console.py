@@ -175,3 +175,19 @@ def test_plan_and_check_print_their_tables_and_show_writes_json(written, vhm_dir
     assert shown.exit_code == 0 and record["level"] == "L4" and record["png"] == str(tmp_path / "show.png")
     assert f"the {record['side']} {record['approach']} path" in shown.output and (tmp_path / "show.png").is_file()
 
+
+
+def test_plan_and_the_report_say_one_probe_or_two(written):
+    """The plan of the real L4 prints one probe and why (a pair is planned at L5/S1 only); the
+    demo's S1 report shows the pair it planned, each path checked alone and with the union lesion."""
+    plan_run = written["runs"]["plan"]
+    assert "probes: one probe recommended: a pair is planned only at L5, S1" in " ".join(plan_run.output.split())
+    page = (written["root"] / "demo" / "report.html").read_text()
+    section = page.split("<h3>One probe or two</h3>")[1].split("<h3>")[0]
+    document = json.loads(written["files"]["demo"].read_text())
+    probes = document["levels"]["S1"]["two_probes"]
+    assert f"<b>{probes['recommendation']}</b>" in section
+    pair = probes["pair"]
+    assert pair is not None and f"tips {text.number(pair['tip_separation_mm'])} mm apart" in section
+    assert section.count("<td>right</td>") == 1 and section.count("<td>left</td>") == 1
+    assert [c["verdict"] for c in pair["union_checks"]] == ["pass", "pass"]

@@ -5,15 +5,15 @@ chooses the anatomy's priors (the plausibility checks, the pedicle-height prior 
 root corridor), the terminus (S1: the body centre, the lumbar levels: the posterior third) and the
 segmental-artery prevalence of the warnings. :func:`label_sensitivity` finds the anatomy again
 under each neighbouring label (trusting it, so that the shape's fit to another level does not
-refuse it), plans with the same device, rules, settings and approaches, and says whether the
-recommendation changes: another approach or side, another verdict, a plan where there was none or
-none where there was one. The tip's shift (mm, model coordinates: the same mesh) is reported.
+refuse it), plans with the same device, rules, settings (but no two-probe pair) and approaches,
+and says whether the recommendation changes: another approach or side, another verdict, a plan
+where there was none or none where there was one. The tip's shift (mm, model coordinates: the same mesh) is reported.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -74,8 +74,9 @@ def label_sensitivity(vertebra: Vertebra, level_plan: LevelPlan) -> list[LabelAl
             with warnings.catch_warnings():  # the notes of a label known to be off are not the plan's
                 warnings.simplefilter("ignore", BvnPlanWarning)
                 landmarks = find_anatomy(relabelled, level_plan.landmarks.terminus)
+                # the single recommendation is compared: no pair planned (about a second at L5/S1)
                 other = plan_level(relabelled, landmarks, level_plan.device, level_plan.rules,
-                                   settings=level_plan.settings, approaches=approaches)
+                                   settings=replace(level_plan.settings, two_probe_levels=()), approaches=approaches)
         except BvnPlanError as exc:
             out.append(LabelAlternative(level, None, None, None, base is not None, None, [f"refused: {exc}"]))
             continue

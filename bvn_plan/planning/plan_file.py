@@ -53,6 +53,7 @@ from .path_numbers import describe
 from .plan_schema import check_written, schema_problems
 from .planner import LevelPlan, PathPlan
 from .safety import PASS, Rule, RuleSet
+from .two_probes import PairOutcome
 
 DISCLAIMER = "bvn-plan is a research and teaching aid, not a medical device; every plan needs a clinician's review."
 #: What the ``format`` field of a plan file says, and the version of the layout described above.
@@ -143,6 +144,36 @@ def zone_record(zone: TargetZone, vertebra) -> dict:
             "sources": dict(ZONE_SOURCES)}
 
 
+def two_probes_record(outcome: PairOutcome | None, vertebra) -> dict | None:
+    """The ``two_probes`` record of a level (:mod:`.two_probes`): one probe or two and why, the
+    single transpedicular plan weighed, and the pair when one passed: both probes' plans (points in
+    the input's frame and units), each path's check with the union lesion, the union's zone and
+    nerve-path coverage and the tips' separation (mm). None when the level was planned without it."""
+    if outcome is None:
+        return None
+    single, pair = outcome.single, outcome.pair
+    return {
+        "recommendation": outcome.probes,
+        "planned": outcome.planned,
+        "reasons": list(outcome.reasons),
+        "single": None if single is None else {"approach": single.approach, "side": single.side,
+                                               "zone_coverage": single.zone_coverage},
+        "pair": None if pair is None else {
+            "recommended": pair.recommended,
+            "zone_coverage": pair.zone_coverage,
+            "nerve_path_coverage": pair.nerve_path_coverage,
+            "single_zone_coverage": pair.single_zone_coverage,
+            "tip_separation_mm": pair.tip_separation_mm,
+            "right": _plan_dict(pair.right, vertebra),
+            "left": _plan_dict(pair.left, vertebra),
+            "union_checks": [{"side": probe.side, "verdict": check.verdict, "reasons": list(check.reasons),
+                              "lesion_to_canal_mm": check.clearances["spinal_canal:lesion"].clearance_mm,
+                              "rules": [dataclasses.asdict(r) for r in check.rules]}
+                             for probe, check in zip((pair.right, pair.left), pair.checks)],
+        },
+    }
+
+
 def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> dict:
     """One level of the plan file as a JSON-ready dict, points in the input's frame and units.
 
@@ -174,6 +205,7 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         "recommendation": None if rec is None else {"approach": rec.approach, "side": rec.side},
         "recommendation_reasons": list(level_plan.recommendation_reasons),
         "soft_tissue": level_plan.soft_tissue,
+        "two_probes": two_probes_record(level_plan.two_probes, vertebra),
         "approaches": [{
             "approach": r.approach,
             "side": r.side,
@@ -186,6 +218,17 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
         } for r in level_plan.results],
         "notes": list(vertebra.notes) + list(level_plan.notes) + list(lm.notes),
     }
+
+
+def two_probes_summary_line(outcome: PairOutcome) -> str:
+    """One line on one probe or two: the verdict and why; for a pair, both tips (mm on the input's
+    axes, as the summary's other points)."""
+    line = f"PROBES: {outcome.words()}"
+    if outcome.pair is not None:
+        tips = (f"{p.side} tip {text.point(p.numbers['tip'])}"
+                for p in (outcome.pair.right, outcome.pair.left))
+        line += f" ({'; '.join(tips)}; nerve path {100 * outcome.pair.nerve_path_coverage:.0f} % covered)"
+    return line
 
 
 def body_record(landmarks: Landmarks) -> dict:
@@ -287,6 +330,8 @@ def summary_text(level_plan: LevelPlan, vertebra) -> str:
         changed = any(alt.changed for alt in level_plan.label_sensitivity)
         lines.append(f"LEVEL LABEL ONE OFF ({'the recommendation CHANGES' if changed else 'the same recommendation'}): "
                      + ("; ".join(alt.words() for alt in level_plan.label_sensitivity) or "no neighbouring level"))
+    if level_plan.two_probes is not None:
+        lines.append(two_probes_summary_line(level_plan.two_probes))
     lines += [body_summary_line(level_plan.landmarks), f"Soft tissue: {level_plan.soft_tissue}", ""]
     for r in level_plan.results:
         head = f"{r.side.upper()} {r.approach}"

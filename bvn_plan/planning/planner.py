@@ -40,6 +40,7 @@ Scores and ranking: :mod:`bvn_plan.planning.ranking`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -59,6 +60,9 @@ from .safety import FAIL, PASS, SEGMENTAL_ARTERY_PREVALENCE, CheckResult, RuleSe
 from .screening import blocking, slacks
 from .search import Candidates, SearchContext
 from .settings import PlannerSettings
+
+if TYPE_CHECKING:  # two_probes plans each probe with this module's search
+    from .two_probes import PairOutcome
 
 #: A side takes the mirror image of the other side's plan unless that is clearly worse there: a
 #: lower score by more than RANK_QUANTUM_MM, a tip farther from the terminus (to 0.1 mm) or a pedicle
@@ -162,6 +166,8 @@ class LevelPlan:
     soft_tissue: str = ""
     #: the plans under the labels one level off (:func:`.label_sensitivity.label_sensitivity`), when asked
     label_sensitivity: list | None = None
+    #: one probe or two (:mod:`.two_probes`): the pair where it was planned, and why
+    two_probes: PairOutcome | None = None
 
     def result(self, approach: str, side: str) -> ApproachResult:
         for r in self.results:
@@ -220,8 +226,19 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
     if settings.robustness is not None and settings.robustness.model.samples > 0:
         _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
+    pair = _two_probes(ctx, results, landmarks.level)
+    if recommendation is not None:
+        reasons.append(pair.words())
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
-                     zone=ctx.zone, soft_tissue=zones.soft_tissue)
+                     zone=ctx.zone, soft_tissue=zones.soft_tissue, two_probes=pair)
+
+
+def _two_probes(ctx: SearchContext, results: list[ApproachResult], level: str) -> PairOutcome:
+    """One probe or two at ``level``: the right + left pair (:func:`.two_probes.plan_pair`) where
+    :func:`.two_probes.pair_wanted` says it can matter, else the one-probe outcome with its reason."""
+    from .two_probes import pair_wanted, plan_pair  # two_probes imports this module
+
+    return pair_wanted(level, results, ctx.settings.two_probe_levels) or plan_pair(ctx, results)
 
 
 def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:

@@ -52,6 +52,11 @@ class PlannerSettings:
     * ``robustness``: assess every approach and side's plan under a placement-error model and rank
       by it too (:class:`bvn_plan.planning.robustness.RobustnessSettings`); None: not assessed (the
       commands plan, case and demo turn it on, ``--robustness-samples``).
+    * ``two_probe_levels``: the levels at which a right + left pair of probes is planned beside the
+      single probe (:mod:`bvn_plan.planning.two_probes`; an L6 counts as L5) [A: the bi-pedicular
+      two-probe variant is reported at L5/S1, bvn_facts.md "Anatomy of the target" 6; the large
+      L5/S1 bodies are where one lesion covers least of the zone]; each pair costs about a second,
+      so it is not planned everywhere; () plans none.
     """
 
     target_tolerance_mm: float = 2.0
@@ -75,6 +80,7 @@ class PlannerSettings:
     alternatives: int = 1
     target_zone: TargetZoneParameters = TargetZoneParameters()
     robustness: RobustnessSettings | None = None
+    two_probe_levels: tuple[str, ...] = ("L5", "S1")
 
     def __post_init__(self):
         if isinstance(self.target_zone, dict):
@@ -92,6 +98,9 @@ class PlannerSettings:
                 raise InputError(f"planner setting {name} must be a non-negative number, got {value!r}")
         if self.exact_checks < 1 or self.alternatives < 0:
             raise InputError("planner settings: exact_checks must be >= 1 and alternatives >= 0")
+        if not isinstance(self.two_probe_levels, tuple) or not all(isinstance(x, str) for x in self.two_probe_levels):
+            raise InputError(f"planner setting two_probe_levels must be a list of level names (e.g. L5, S1), got "
+                             f"{self.two_probe_levels!r}")
         lo, hi = self.arc_start_past_wall_mm
         if not lo <= hi:
             raise InputError(f"arc_start_past_wall_mm {self.arc_start_past_wall_mm}: min must not exceed max")

@@ -11,6 +11,12 @@ checked again by
 :func:`bvn_plan.planning.safety.check_path` with the union of both lesions, so that every lesion rule
 (canal, endplates, ...) holds for the whole ablated volume. The pair is recommended when its union
 covers at least PAIR_GAIN_MIN more of the zone than the single probe.
+
+:func:`bvn_plan.planning.planner.plan_level` plans the pair (:func:`plan_pair`) only where it can
+matter and stays cheap (about 1 s of CPU per level): at the levels of
+``PlannerSettings.two_probe_levels`` (default L5 and S1, where the two-probe variant is reported),
+and only when the single probe leaves more than PAIR_GAIN_MIN of the zone uncovered (otherwise no
+pair can gain enough). Elsewhere the level's :class:`PairOutcome` says one probe and why.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..levels import TRANSITIONAL
 from ..lesion import UnionLesion
-from .planner import LevelPlan, PathPlan, plan_side_at
-from .safety import FAIL, CheckResult, SafetyZones, check_path
+from .planner import ApproachResult, PathPlan, plan_side_at
+from .safety import FAIL, CheckResult, check_path
 from .search import SearchContext
 
 #: The tips of a pair lie this far apart (mm) [V, Sayed/Beall 2024: 10-20 mm in 31 CTs].
@@ -57,25 +64,59 @@ class ProbePair:
 
 @dataclass
 class PairOutcome:
-    """The best pair found (None when none passes) and why each offset tried was kept or dropped."""
+    """A level's answer to "one probe or two": the best pair found (None when none passes or none
+    was planned), the single transpedicular plan it is weighed against, whether a pair was
+    ``planned`` at all (:func:`pair_wanted`), and why (``reasons``: each offset tried, then the
+    verdict)."""
 
     pair: ProbePair | None
     single: PathPlan | None
     reasons: list[str]
+    planned: bool = True
+
+    @property
+    def probes(self) -> str:
+        """"two probes" when a pair is recommended, else "one probe"."""
+        return "two probes" if self.pair is not None and self.pair.recommended else "one probe"
+
+    def words(self) -> str:
+        """The recommendation's sentence: one probe or two, and why (the last reason)."""
+        return f"{self.probes} recommended: {self.reasons[-1]}"
 
 
-def plan_pair(vertebra, level_plan: LevelPlan, zones: SafetyZones | None = None) -> PairOutcome:
-    """The right + left transpedicular pair of ``level_plan``'s vertebra covering most of its target
-    zone, beside its best single transpedicular plan; ``zones``: the safety zones of the level plan's
-    landmarks (built when None)."""
-    lm = level_plan.landmarks
-    singles = [r.plan for r in level_plan.results if r.approach == "transpedicular" and r.plan is not None]
+def _singles(results: list[ApproachResult]) -> list[PathPlan]:
+    return [r.plan for r in results if r.approach == "transpedicular" and r.plan is not None]
+
+
+def pair_wanted(level: str, results: list[ApproachResult], two_probe_levels: tuple[str, ...]) -> PairOutcome | None:
+    """None when a pair is worth planning at ``level`` (one of ``two_probe_levels``, an L6 counting
+    as L5, and the best single transpedicular plan leaves more than PAIR_GAIN_MIN of the zone
+    uncovered); otherwise the one-probe outcome that says why not."""
+    singles = _singles(results)
+    single = max(singles, key=lambda p: (p.zone_coverage, p.score_mm)) if singles else None
+    levels = ", ".join(two_probe_levels) or "no level"
+    if TRANSITIONAL.get(level, level) not in two_probe_levels:
+        why = (f"a pair is planned only at {levels} (planner setting two_probe_levels: the two-probe variant is "
+               f"reported at L5/S1)" + ("" if single is None else
+                                        f"; one probe ({single.side}) covers {100 * single.zone_coverage:.0f} % "
+                                        "of the target zone"))
+        return PairOutcome(None, single, [why], planned=False)
+    if single is not None and single.zone_coverage > 1.0 - PAIR_GAIN_MIN:
+        return PairOutcome(None, single, [
+            f"one probe ({single.side}) covers {100 * single.zone_coverage:.0f} % of the target zone: no pair can gain "
+            f"{100 * PAIR_GAIN_MIN:.0f} percentage points"], planned=False)
+    return None
+
+
+def plan_pair(ctx: SearchContext, results: list[ApproachResult]) -> PairOutcome:
+    """The right + left transpedicular pair covering most of ``ctx``'s target zone (``ctx``: the
+    level's search context aimed at the nominal terminus), beside the best single transpedicular
+    plan of the level's ``results``."""
+    singles = _singles(results)
     if not singles:
         return PairOutcome(None, None, ["no single transpedicular plan to start the pair from"])
     single = max(singles, key=lambda p: (p.zone_coverage, p.score_mm))
-    if zones is None or zones.landmarks is not lm:
-        zones = SafetyZones(vertebra.mesh, lm)
-    ctx = SearchContext(zones, level_plan.device, level_plan.rules, level_plan.settings, level_plan.zone)
+    lm, zones, zone = ctx.lm, ctx.zones, ctx.zone
     pairs, reasons = [], []
     lo, hi = PAIR_TIP_SEPARATION_MM
     for across, height in PAIR_AIM_OFFSETS_MM:
@@ -92,20 +133,22 @@ def plan_pair(vertebra, level_plan: LevelPlan, zones: SafetyZones | None = None)
             reasons.append(f"{where}: tips {separation:.1f} mm apart, outside {lo:.0f}-{hi:.0f} mm")
             continue
         union = UnionLesion([right.plan.lesion, left.plan.lesion])
-        checks = tuple(check_path(zones, p.path, union, level_plan.rules) for p in (right.plan, left.plan))
+        checks = tuple(check_path(zones, p.path, union, ctx.rules) for p in (right.plan, left.plan))
         if any(c.verdict == FAIL for c in checks):
             reasons.append(f"{where}: with the union lesion, " + "; ".join(r for c in checks for r in c.reasons))
             continue
-        pairs.append(ProbePair(right.plan, left.plan, union, checks, level_plan.zone.coverage(union),
-                               level_plan.zone.nerve_path_coverage(union), separation, single.zone_coverage))
+        pairs.append(ProbePair(right.plan, left.plan, union, checks, zone.coverage(union),
+                               zone.nerve_path_coverage(union), separation, single.zone_coverage))
     if not pairs:
-        return PairOutcome(None, single, reasons)
+        return PairOutcome(None, single, reasons + [
+            f"no pair passes (tips {lo:.0f}-{hi:.0f} mm apart, both paths checked with the union lesion); one probe "
+            f"({single.side}) covers {100 * single.zone_coverage:.0f} % of the target zone"])
     best = max(pairs, key=lambda p: p.zone_coverage)
     gain = best.zone_coverage - single.zone_coverage
     best.recommended = gain >= PAIR_GAIN_MIN - 1e-12
-    best.reasons = [f"two probes (tips {best.tip_separation_mm:.1f} mm apart) cover {100 * best.zone_coverage:.0f} % of "
+    verdicts = " and ".join(f"{p.side} {c.verdict}" for p, c in zip((best.right, best.left), best.checks))
+    best.reasons = [f"the pair (tips {best.tip_separation_mm:.1f} mm apart) covers {100 * best.zone_coverage:.0f} % of "
                     f"the target zone, one probe ({single.side}) {100 * single.zone_coverage:.0f} %: "
-                    f"{100 * gain:+.0f} percentage points; " + (
-                        "two probes recommended" if best.recommended else
-                        f"one probe recommended (the pair gains less than {100 * PAIR_GAIN_MIN:.0f} points)")]
+                    f"{100 * gain:+.0f} percentage points (" + ("at least" if best.recommended else "less than") +
+                    f" the {100 * PAIR_GAIN_MIN:.0f} a pair needs); both paths checked with the union lesion: {verdicts}"]
     return PairOutcome(best, single, reasons + best.reasons)

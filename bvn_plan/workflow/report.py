@@ -263,6 +263,31 @@ def _robustness_table(rob, rules) -> str:
             + _table(["rule", "severity", "breach probability (%)", "95 % CI (%)"], rows))
 
 
+def _two_probes_section(outcome) -> str:
+    """One probe or two (:mod:`bvn_plan.planning.two_probes`): the verdict and why, and for a pair
+    each probe's path checked alone and with the union lesion (points in mm, the level's frame)."""
+    out = [f"<h3>One probe or two</h3><p><b>{_e(outcome.probes)}</b>: " +
+           "; ".join(_e(r) for r in outcome.reasons[-1:]) + "</p>"]
+    if len(outcome.reasons) > 1:
+        out.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in outcome.reasons[:-1]) + "</ul>")
+    pair = outcome.pair
+    if pair is not None:
+        num = text.number
+        rows = [[probe.side, text.point(probe.numbers["tip"]), f"{num(probe.numbers['introducer_medial_angle_deg'], 0)} / "
+                 f"{num(probe.numbers['introducer_craniocaudal_angle_deg'], 0)}",
+                 num(probe.numbers["needle_length_skin_to_tip_mm"], 0), probe.verdict, check.verdict,
+                 num(check.clearances["spinal_canal:lesion"].clearance_mm),
+                 "every rule holds" if check.verdict == "pass" else "; ".join(check.reasons)]
+                for probe, check in zip((pair.right, pair.left), pair.checks)]
+        out.append(f"<p>Union of both lesions: {num(100 * pair.zone_coverage, 0)} % of the target zone (one probe "
+                   f"{num(100 * pair.single_zone_coverage, 0)} %), {num(100 * pair.nerve_path_coverage, 0)} % of the "
+                   f"nerve path; tips {num(pair.tip_separation_mm)} mm apart. The pair's paths are not assessed for "
+                   "placement error.</p>" + _table(
+                       ["probe", "tip (mm)", "introducer medial / cranio-caudal (deg)", "needle skin to tip (mm)",
+                        "verdict, own lesion", "verdict, union lesion", "union lesion to canal (mm)", "reasons"], rows))
+    return "\n".join(out)
+
+
 def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
     vertebra, level_plan, plan, hu = outcome.vertebra, outcome.level_plan, outcome.chosen, outcome.ct_hu
     reasons = outcome.chosen_reasons or level_plan.recommendation_reasons
@@ -283,6 +308,8 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
         out.append("<h3>Clinician's numbers</h3>" + _table(["quantity", "value"], rows))
         if plan.robustness is not None:
             out.append(_robustness_table(plan.robustness, level_plan.rules))
+    if level_plan.two_probes is not None:
+        out.append(_two_probes_section(level_plan.two_probes))
     if hu:
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
                 for name, parts in hu.items() for part, v in parts.items()]
