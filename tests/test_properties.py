@@ -24,10 +24,12 @@ from bvn_plan.geometry import SignedDistance
 from bvn_plan.errors import InputError
 from bvn_plan.paths import InstrumentPath
 from bvn_plan.planning import SafetyZones, check_path
+from bvn_plan.planning.soft_tissue import SoftTissueModel
 from bvn_plan.vertebra import Vertebra
 from boxes import box_safety_zones  # tests/boxes.py
 
 R = 1.7  # 10 G introducer radius, mm
+MODEL_VOXEL_DIAGONAL_MM = float(np.sqrt(3.0)) * SoftTissueModel().voxel_mm
 #: few examples, no deadline, no slow "explain" phase (each example builds or checks real geometry)
 SETTINGS = settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -99,12 +101,14 @@ def test_check_clearances_are_rigid_equivariant(box_zones, rotation, shift, u, l
     # the lesion surface is sampled at fixed points (642) whose spin about the probe axis depends on
     # the pose: a clearance is 1-Lipschitz, so its minimum over the samples lies within the samples'
     # covering radius (the largest circumradius of their triangles) of the true one, whatever the
-    # spin; the instrument's clearances agree exactly
+    # spin; the instrument's clearances agree exactly, except from the soft tissue modelled on a voxel
+    # grid in the vertebra frame (SoftTissueModel.voxel_mm): each pose may place a point and the
+    # zone's faces in different voxels, so those agree to a voxel's diagonal
     sampled = EllipsoidLesion.from_probe(start, tip - start, DeviceProfile()).surface_mesh(LESION_CHECK_SUBDIVISIONS)
     edges = [np.linalg.norm(sampled.triangles[:, i] - sampled.triangles[:, (i + 1) % 3], axis=1) for i in range(3)]
     covering = float((edges[0] * edges[1] * edges[2] / (4 * sampled.area_faces)).max())
     for name, c in before.clearances.items():
-        tolerance = covering if c.applies_to == "lesion" else 1e-4
+        tolerance = covering if c.applies_to == "lesion" else MODEL_VOXEL_DIAGONAL_MM if c.zone.endswith("_model") else 1e-4
         assert after.clearances[name].clearance_mm == pytest.approx(c.clearance_mm, abs=tolerance), name
     assert after.medial_breach_mm == pytest.approx(before.medial_breach_mm, abs=1e-4)
 

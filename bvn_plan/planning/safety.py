@@ -481,46 +481,12 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
     points = np.vstack([c.samples.points for c in cases] + [c.lesion_points for c in cases if c.lesion_points is not None])
     read = zones.grids.read(points)  # every zone's grid at every point, one gather
     bone_sd = zones.bone.refine(points, np.add(*read.signed["vertebra"]))
-    canal_values, canal_overshoot = read.signed["spinal_canal"]
-    canal_sd = zones.canal.refine(points[:instrument_rows], canal_values[:instrument_rows] + canal_overshoot[:instrument_rows])
+    canal_sd = zones.canal.refine(points[:instrument_rows], np.add(*read.signed["spinal_canal"])[:instrument_rows])
 
-    checked = []
-    for case in cases:
-        rows = slice(case.start, case.start + len(case.samples.points))
-        sd = bone_sd[rows]
-        inside = np.flatnonzero(sd < 0)
-        if len(inside) == 0:
-            case.outcome = InputError("the path never enters the vertebra: check its points and their frame/units")
-        elif sd[-1] > SafetyZones.TIP_OUTSIDE_LIMIT_MM:
-            case.outcome = InputError(f"the tip lies {sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
-        elif case.lesion_error is not None:
-            case.outcome = case.lesion_error
-        else:
-            entry = int(inside[0])
-            after = np.arange(entry, len(sd))
-            case.course = _Course(case.samples, sd, entry, after[sd[after] > 0])
-            checked.append(case)
+    checked = _enter_bone(cases, bone_sd)
     if not checked:
         return
-
-    # the rows the checker names a region for: each bone entry, and the instrument's and the lesions'
-    # points outside the bone among those checked against the regions
-    region_rows = {}   # per case: the instrument rows checked against the regions (post-entry, or the tip)
-    named = [np.array([c.start + c.course.entry for c in checked])]
-    for case in checked:
-        course = case.course
-        depth = case.samples.depth_mm
-        after = np.arange(course.entry, len(depth))
-        post = after[depth[after] - depth[course.entry] >= SafetyZones.ENTRY_ZONE_MM]
-        case.post = post
-        region_rows[id(case)] = case.start + (post if len(post) else np.array([len(depth) - 1]))
-        named.append(region_rows[id(case)][bone_sd[region_rows[id(case)]] >= 0])
-        if case.lesion_points is not None:
-            lesion = np.arange(case.lesion_start, case.lesion_start + len(case.lesion_points))
-            named.append(lesion[bone_sd[lesion] >= 0])
-    named = np.concatenate(named)
-    region_of = np.full(len(points), "", dtype=object)
-    region_of[named] = zones.nearest_region(points[named])
+    region_of, region_rows = _name_regions(zones, checked, points, bone_sd)
 
     canal, bone = _Groups(), _Groups()
     regions = {name: (_Groups(), _Groups()) for name in REGIONS}  # minima inside the bone, maxima outside
@@ -601,6 +567,51 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
                 value, row = _region_clearance(region_min[name], region_max[name], (n, "lesion"), 0.0, case.lesion_start)
                 case.record(name, "lesion", value, points[row], None)
         case.outcome = _verdict(zones, case, rules)
+
+
+def _enter_bone(cases: list[_Case], bone_sd: np.ndarray) -> list[_Case]:
+    """The cases whose path enters the bone and ends in it, each with its course; the others get the
+    InputError that refuses them as their outcome."""
+    checked = []
+    for case in cases:
+        sd = bone_sd[case.start:case.start + len(case.samples.points)]
+        inside = np.flatnonzero(sd < 0)
+        if len(inside) == 0:
+            case.outcome = InputError("the path never enters the vertebra: check its points and their frame/units")
+        elif sd[-1] > SafetyZones.TIP_OUTSIDE_LIMIT_MM:
+            case.outcome = InputError(f"the tip lies {sd[-1]:.1f} mm outside the vertebra: a trajectory must end in the bone")
+        elif case.lesion_error is not None:
+            case.outcome = case.lesion_error
+        else:
+            entry = int(inside[0])
+            after = np.arange(entry, len(sd))
+            case.course = _Course(case.samples, sd, entry, after[sd[after] > 0])
+            checked.append(case)
+    return checked
+
+
+def _name_regions(zones: SafetyZones, checked: list[_Case], points: np.ndarray, bone_sd: np.ndarray):
+    """The region named at the rows the checker names one for (each bone entry, and the instrument's
+    and the lesions' points outside the bone among those checked against the regions): per row a
+    region name ("" where none is named), and per case (by id) its instrument rows checked against
+    the regions (past the entry zone, or the tip)."""
+    region_rows = {}
+    named = [np.array([c.start + c.course.entry for c in checked])]
+    for case in checked:
+        course = case.course
+        depth = case.samples.depth_mm
+        after = np.arange(course.entry, len(depth))
+        post = after[depth[after] - depth[course.entry] >= SafetyZones.ENTRY_ZONE_MM]
+        case.post = post
+        region_rows[id(case)] = case.start + (post if len(post) else np.array([len(depth) - 1]))
+        named.append(region_rows[id(case)][bone_sd[region_rows[id(case)]] >= 0])
+        if case.lesion_points is not None:
+            lesion = np.arange(case.lesion_start, case.lesion_start + len(case.lesion_points))
+            named.append(lesion[bone_sd[lesion] >= 0])
+    named = np.concatenate(named)
+    region_of = np.full(len(points), "", dtype=object)
+    region_of[named] = zones.nearest_region(points[named])
+    return region_of, region_rows
 
 
 def _taken(read, name: str, groups: _Groups):
