@@ -362,9 +362,11 @@ def _tolerance(judge: Judge, path, lesion, axes: ErrorAxes, settings: Robustness
 
     on_grid = fails(np.repeat(grid, len(names)), np.tile(units, (len(grid), 1))).reshape(len(grid), len(names))
     first = np.where(on_grid.any(axis=0), on_grid.argmax(axis=0), -1)   # first failing grid angle per direction
-    failing = np.flatnonzero(first >= 0)
-    if len(failing) == 0:
+    if not (first >= 0).any():
         return float(grid[-1]), None
+    # a direction whose first failing grid angle lies past the least one cannot hold the smallest
+    # failing tilt (its tilt exceeds the grid angle before its own): only the others are bisected
+    failing = np.flatnonzero(first == first[first >= 0].min())
     lo = np.where(first[failing] > 0, grid[np.maximum(first[failing] - 1, 0)], 0.0)
     hi = grid[first[failing]].astype(float)
     while (hi - lo).max() > settings.tolerance_resolution_deg:
