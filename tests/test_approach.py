@@ -6,6 +6,7 @@ the planner's own plans pass with angles strictly inside the window."""
 import subprocess
 import sys
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +38,19 @@ def _load(vhm_dir, totalseg_dir, source, level):
     return load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra(level)
 
 
-@pytest.fixture(scope="module", params=LEVELS, ids=[f"{s}-{lv}" for s, lv in LEVELS])
-def real(request, vhm_dir, totalseg_dir):
-    source, level = request.param
+@lru_cache(maxsize=None)  # the fixtures below share the levels they both take
+def _level_zones(vhm_dir, totalseg_dir, source, level):
+    """A real level, its anatomy and its safety zones."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         v = _load(vhm_dir, totalseg_dir, source, level)
         found = find_anatomy(v)
     return v, found, SafetyZones(v.mesh, found)
+
+
+@pytest.fixture(scope="module", params=LEVELS, ids=[f"{s}-{lv}" for s, lv in LEVELS])
+def real(request, vhm_dir, totalseg_dir):
+    return _level_zones(vhm_dir, totalseg_dir, *request.param)
 
 
 def unsafe_family(found, zones) -> dict[str, tuple[set, list]]:
@@ -78,13 +84,9 @@ def unsafe_family(found, zones) -> dict[str, tuple[set, list]]:
 
 @pytest.fixture(scope="module", params=LEVELS + MORE_LEVELS, ids=[f"{s}-{lv}" for s, lv in LEVELS + MORE_LEVELS])
 def any_real(request, vhm_dir, totalseg_dir):
-    source, level = request.param
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        v = _load(vhm_dir, totalseg_dir, source, level)
-        found = find_anatomy(v)
-    assert v.mesh.is_watertight and v.mesh.body_count == 1, f"{source} {level}: not a complete vertebra"
-    return v, found, SafetyZones(v.mesh, found)
+    v, found, zones = _level_zones(vhm_dir, totalseg_dir, *request.param)
+    assert v.mesh.is_watertight and v.mesh.body_count == 1, f"{' '.join(request.param)}: not a complete vertebra"
+    return v, found, zones
 
 
 def test_unsafe_approaches_fail_naming_the_structure(any_real):

@@ -481,7 +481,7 @@ def _check_together(zones: SafetyZones, cases: list[_Case], rules: RuleSet) -> N
     points = np.vstack([c.samples.points for c in cases] + [c.lesion_points for c in cases if c.lesion_points is not None])
     read = zones.grids.read(points)  # every zone's grid at every point, one gather
     bone_sd = zones.bone.refine(points, np.add(*read.signed["vertebra"]))
-    canal_sd = zones.canal.refine(points[:instrument_rows], np.add(*read.signed["spinal_canal"])[:instrument_rows])
+    canal_sd = zones.canal.refine(points[:instrument_rows], np.add(*(a[:instrument_rows] for a in read.signed["spinal_canal"])))
 
     checked = _enter_bone(cases, bone_sd)
     if not checked:
