@@ -100,6 +100,46 @@ def test_totalsegmentator_heights_against_its_spine_report(totalseg_dir):
     assert 0.0 < differences.mean() < 3.0                                  # less than one voxel
 
 
+def _voxel_run_mm(labels, mask: np.ndarray, point: np.ndarray, direction: np.ndarray, step_mm: float = 0.05) -> float:
+    """Length (mm) of the run of the label's voxels (nearest voxel) along the line through ``point``
+    (model coordinates) in ``direction`` that holds ``point`` or the labelled sample nearest it."""
+    t = np.arange(-40.0, 40.0, step_mm)
+    ijk = np.round(labels.world_to_voxel(point + t[:, None] * direction)).astype(int)
+    inside = np.zeros(len(t), bool)
+    ok = np.all((ijk >= 0) & (ijk < mask.shape), axis=1)
+    inside[ok] = mask[tuple(ijk[ok].T)]
+    hits = np.flatnonzero(inside)
+    centre = hits[np.argmin(abs(hits - len(t) // 2))]
+    edges = np.flatnonzero(np.diff(inside.astype(int)))
+    start = edges[edges < centre].max(initial=-1) + 1
+    end = edges[edges >= centre].min(initial=len(t) - 1)
+    return (end - start + 1) * step_mm
+
+
+def test_totalsegmentator_heights_against_its_own_label(totalseg_dir):
+    """Ground truth for the heights on real data: the label's own voxels along the same chords (the
+    mid-sagittal AP chord through the body centre, 15/50/85 % of it from the back, along the frame's
+    superior axis). Issue 15's bound, applied to the label: mean signed difference within 1 mm, each
+    within 2 mm (measured: mean +0.3 mm, -1.4 to +1.8 mm; our chords run along the provisional
+    frame's canal axis, these along the final frame's). The spine report reads 2.1 mm shorter than
+    this label on average (-5.0 to +1.4 mm), which is why the report test above allows more."""
+    labels = load_labelmap(totalseg_dir / "totalseg.nii.gz")
+    differences = []
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        vertebra = labels.vertebra(level)
+        found = _found(vertebra)
+        origin, anterior, superior = found.frame.origin, found.frame.anterior, found.frame.superior
+        hits, _, _ = vertebra.mesh.ray.intersects_location([origin - 60 * anterior], [anterior])
+        depth = np.sort((hits - origin) @ anterior)
+        back, front = depth[depth < 0].max(), depth[depth > 0].min()
+        mask = labels.mask(level)
+        for where, share in HEIGHT_POSITIONS.items():
+            voxels = _voxel_run_mm(labels, mask, origin + (back + share * (front - back)) * anterior, superior)
+            differences.append(found.morphometry[f"body_height_{where}_mm"] - voxels)
+    differences = np.array(differences)
+    assert abs(differences.mean()) <= 1.0 and np.abs(differences).max() <= 2.0, differences
+
+
 def _verse_cases():
     return sorted(VERSE.glob("L1_sub-verse*.stl"))
 
