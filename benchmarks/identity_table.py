@@ -8,6 +8,11 @@
 2. The numbering as a whole (anatomy.find_numbering): the TotalSegmentator labelmap with its label
    names moved by -3..+3 levels (a shifted copy in memory; levels moved past S1 lose their label),
    and the VHM meshes L1-S1 relabelled the same way.
+3. What the priors allow a single vertebra: vertebrae drawn from each lumbar level's prior
+   (bvn_plan.levels, every measure independent and normal with the prior's SD, no reading error),
+   scored under the labels two or more levels off: the share refused per pair. Independence
+   overstates the evidence (a large person's widths are all large), so these shares are an upper
+   bound of what the same scoring can refuse on real vertebrae.
 
 Run: python benchmarks/identity_table.py [path/to/shared/data]   (prints CPU and wall time: the
 figures are the same on any machine, the times are not).
@@ -21,10 +26,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bvn_plan import Vertebra
 from bvn_plan.anatomy import find_anatomy, find_numbering, score_identity
 from bvn_plan.errors import InputError
-from bvn_plan.levels import LEVELS, SPINE_ORDER, VARIANT_LEVELS
+from bvn_plan.levels import LEVELS, LUMBAR_LEVELS, SPINE_ORDER, VARIANT_LEVELS, morphometry as level_prior
 from bvn_plan.workflow import Labelmap, load_labelmap
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -138,6 +145,32 @@ def mesh_numbering(found: dict[str, tuple[str, object]], spine: str, shift: int)
     return score_numbering(identities)
 
 
+#: Vertebrae drawn per level for the third table, and the generator's seed.
+PRIOR_DRAWS, PRIOR_SEED = 4000, 15
+#: The prior measures drawn (mm, degrees), each the same on both sides.
+DRAWN = ("body_height_anterior_mm", "body_height_posterior_mm", "body_width_mm", "body_depth_mm",
+         "canal_width_mm", "canal_depth_mm", "pedicle_width_mm", "pedicle_transverse_angle_deg")
+
+
+def prior_refusals(rng) -> dict[tuple[str, str], float]:
+    """(true level, label two or more levels off) -> share of vertebrae drawn from the true level's
+    prior that score_identity refuses under that label."""
+    shares = {}
+    for true in LUMBAR_LEVELS:
+        prior = level_prior(true)
+        draws = {name: rng.normal(*prior.reference(name), PRIOR_DRAWS) for name in DRAWN}
+        for label in (lv for lv in LUMBAR_LEVELS if abs(LEVELS.index(lv) - LEVELS.index(true)) >= 2):
+            refused = 0
+            for i in range(PRIOR_DRAWS):
+                measured = {name: draws[name][i] for name in DRAWN}
+                for side in ("left", "right"):
+                    measured[f"pedicle_width_{side}_mm"] = measured["pedicle_width_mm"]
+                    measured[f"pedicle_transverse_angle_{side}_deg"] = measured["pedicle_transverse_angle_deg"]
+                refused += score_identity(label, measured).verdict == "gross"
+            shares[true, label] = refused / PRIOR_DRAWS
+    return shares
+
+
 def main() -> None:
     shared = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     wall, cpu = time.perf_counter(), time.process_time()
@@ -161,6 +194,10 @@ def main() -> None:
             print(f"k {k:+d}: TotalSegmentator labelmap best shift {ts.best_shift:+d} {ts.verdict:10s} "
                   f"(x{ts.ratio:.3g}; scored {', '.join(ts.identities)}) | VHM meshes best shift "
                   f"{vhm.best_shift:+d} {vhm.verdict} (x{vhm.ratio:.3g}; scored {', '.join(vhm.identities)})")
+    shares = prior_refusals(np.random.default_rng(PRIOR_SEED))
+    print(f"\nwhat the priors allow ({PRIOR_DRAWS} vertebrae drawn per level, measures independent): "
+          "labels two or more levels off refused")
+    print("; ".join(f"{true} as {label} {100 * share:.0f} %" for (true, label), share in shares.items()))
     print(f"\nCPU {time.process_time() - cpu:.1f} s, wall {time.perf_counter() - wall:.1f} s")
 
 
