@@ -41,7 +41,7 @@ def vertebra_arguments(command):
     command = click.option("--units", type=UNITS,
                            help="Units of the file's coordinates (detected from size if omitted).")(command)
     command = click.option("--level", required=True,
-                           help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")(command)
+                           help="Vertebral level, e.g. L4 (T12, L1-L5, S1; L6 if transitional; L3-S1 treated).")(command)
     return click.argument("mesh", type=click.Path(dir_okay=False))(command)
 
 
@@ -166,7 +166,7 @@ def main(debug):
 
 @main.command()
 @click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", help="Vertebral level, e.g. L4 (L1-L5, S1; L6 if transitional).")
+@click.option("--level", help="Vertebral level, e.g. L4 (T12, L1-L5, S1; L6 if transitional; L3-S1 treated).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
 @json_option
@@ -362,11 +362,15 @@ LARGE_FILE_BYTES = 25_000_000
 
 def _load(mesh, level, units, frame, trust_level=False):
     from .vertebra import Vertebra
+    from .workflow.eligibility import untreated_levels_message
 
     if os.path.isfile(mesh) and os.path.getsize(mesh) > LARGE_FILE_BYTES:
         click.echo(f"reading {mesh} ({os.path.getsize(mesh) / 1e6:.0f} MB) ...", err=True)
     vertebra = Vertebra.load(mesh, level=level, units=units, frame=frame)
     vertebra.trust_level = trust_level
+    untreated = untreated_levels_message([vertebra.level]) if vertebra.level else None
+    if untreated:  # planned and checked all the same (the geometry is judged alike), never silently
+        warnings.warn(untreated, BvnPlanWarning, stacklevel=2)
     return vertebra
 
 
@@ -482,7 +486,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
 
 @main.command()
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("--level", help="Vertebral level of a mesh (L1-L5, S1; L6 if transitional); of a plan file: the level "
+@click.option("--level", help="Vertebral level of a mesh (T12, L1-L5, S1; L6 if transitional; L3-S1 treated); of a plan file: the level "
                               "to draw (default the first planned).")
 @click.option("--units", type=UNITS, help="Units of a mesh's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of a mesh's coordinates (RAS or LPS), if known.")

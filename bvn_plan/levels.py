@@ -14,6 +14,11 @@ priors. Sources (see ``docs/sources.md`` and the README):
   2003, Neuroanatomy 2:16-19]: the S1 pedicle joins the body to the ala, wide and short. The
   generator keeps 18 mm (its pedicle tube meets the ala when wider): see ``reference``.
 * Everything else (body heights L1-L4, canal depths L1-L4, pedicle sagittal angles, S1 body) [A].
+* T12 (a level the anatomy accepts, not a treated one; see ``THORACIC_LEVELS``): pedicle width
+  8.3 +- 1.8 mm [V, Kaur 2016, CT]; transverse angle 4 deg [V, Chughtai, Pak J Neurol Surg, CT: 3.99 +- 2.16];
+  canal AP depth 16.7 +- 1.2 mm [V, Korean J Spine 2012, CT]; anterior/posterior body height ratio
+  0.90 [V, Surg Radiol Anat 2011;33:223, MRI]; body width, depth, heights, pedicle height, sagittal angle and
+  interpedicular distance [A] (docs/sources.md, "T12 priors").
 
 Standard deviations default to about 10% of the mean where no SD is published, and to at least
 ``ANGLE_MIN_SD_DEG`` for angles (whose mean may be near 0) [A].
@@ -30,27 +35,34 @@ from dataclasses import dataclass, fields, replace
 from .errors import InputError
 
 LUMBAR_LEVELS = ("L1", "L2", "L3", "L4", "L5")
+#: The levels the level identity scores a vertebra against, the synthetic generator makes and a
+#: case's numbering is judged on.
 LEVELS = LUMBAR_LEVELS + ("S1",)
+#: Thoracic levels the anatomy and the checker accept (beside L1: the aorta, vena cava, psoas and
+#: kidneys lie beside T12 too), never treated (see TREATABLE_LEVELS) and not identity candidates.
+THORACIC_LEVELS = ("T12",)
 #: A transitional sixth lumbar vertebra is accepted and treated with L5's priors.
 TRANSITIONAL = {"L6": "L5"}
 #: Levels on the Intracept label (FDA K153272): L3-S1.
 TREATABLE_LEVELS = ("L3", "L4", "L5", "S1")
 #: Anatomical variants: a thirteenth thoracic and a sixth lumbar vertebra.
 VARIANT_LEVELS = ("T13", "L6")
+#: Every level a vertebra may be given, superior to inferior (the transitional L6 in its place).
+ACCEPTED_LEVELS = THORACIC_LEVELS + LUMBAR_LEVELS + ("L6", "S1")
 #: Every vertebra a labelmap may name, from superior to inferior, the variants in their places.
 SPINE_ORDER = (tuple(f"C{i}" for i in range(1, 8)) + tuple(f"T{i}" for i in range(1, 13)) + ("T13",)
                + LUMBAR_LEVELS + ("L6", "S1"))
 
 
 def normalise_level(level: str) -> str:
-    """Return a canonical level name (``"L4"``, ``"S1"``, ``"L6"``) or raise :class:`InputError`."""
+    """Return a canonical level name (``"L4"``, ``"S1"``, ``"L6"``, ``"T12"``) or raise :class:`InputError`."""
     text = str(level).strip().upper().replace("VERTEBRAE_", "")
-    match = re.fullmatch(r"([LS])\s*([0-9])", text)
+    match = re.fullmatch(r"([TLS])\s*([0-9]{1,2})", text)
     name = "".join(match.groups()) if match else text
-    if name in LEVELS or name in TRANSITIONAL:
+    if name in ACCEPTED_LEVELS:
         return name
     raise InputError(
-        f"unknown vertebral level {level!r}: use one of {', '.join(LEVELS)} (or L6 for a "
+        f"unknown vertebral level {level!r}: use one of {', '.join(THORACIC_LEVELS + LEVELS)} (or L6 for a "
         "transitional vertebra)"
     )
 
@@ -98,6 +110,7 @@ class LevelMorphometry:
 ANGLE_MIN_SD_DEG = 3.0
 
 _PUBLISHED_SD = {
+    "T12": {"pedicle_width_mm": 1.8, "canal_depth_mm": 1.2},
     "L5": {
         "body_height_anterior_mm": 1.9, "body_height_posterior_mm": 1.9, "body_depth_mm": 3.5,
         "pedicle_height_mm": 1.9, "pedicle_width_mm": 2.3, "canal_depth_mm": 2.1, "canal_width_mm": 3.1,
@@ -112,6 +125,7 @@ _PUBLISHED_REFERENCE = {
 }
 
 MORPHOMETRY = {
+    "T12": LevelMorphometry("T12", 38.0, 32.0, 22.5, 25.0, 8.3, 15.5, 4.0, 2.0, 19.5, 16.7),
     "L1": LevelMorphometry("L1", 40.0, 33.0, 24.0, 25.5, 8.7, 15.0, 11.0, 2.0, 20.4, 17.5),
     "L2": LevelMorphometry("L2", 42.5, 33.5, 25.0, 26.0, 8.9, 14.5, 12.0, 2.0, 21.8, 16.8),
     "L3": LevelMorphometry("L3", 45.0, 34.0, 26.5, 26.5, 10.3, 14.0, 14.0, 1.0, 23.2, 15.2),

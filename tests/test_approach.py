@@ -20,9 +20,12 @@ R = 1.7  # 10 G introducer radius, mm
 
 LEVELS = [("vhm", "L3"), ("vhm", "L4"), ("vhm", "L5"), ("totalseg", "L3"), ("totalseg", "L4"),
           ("totalseg", "L5"), ("totalseg", "S1"), ("organs", "L1")]
-#: Further real vertebrae the unsafe family is tried on: the CT-derived L3 of TPTBox and the five VerSe
-#: L1s (complete: watertight, one piece; the planner finds no plan on four of these small L1s).
-MORE_LEVELS = [("tptbox", "L3")] + [(f"verse{n}", "L1") for n in ("010", "013", "016", "018", "022")]
+#: Further real vertebrae the unsafe family is tried on: the CT-derived L3 of TPTBox, the five VerSe
+#: L1s (complete: watertight, one piece; the planner finds no plan on four of these small L1s) and
+#: the organ example's T12 (a watertight surface, though the scan's top slice cuts its top: the
+#: labelmap flags it truncated).
+MORE_LEVELS = ([("tptbox", "L3")] + [(f"verse{n}", "L1") for n in ("010", "013", "016", "018", "022")]
+               + [("organs", "T12")])
 
 
 def _load(vhm_dir, totalseg_dir, source, level):
@@ -183,15 +186,20 @@ def test_only_warned_plans_exit_with_their_own_code(tmp_path):
     assert (tmp_path / "summary.txt").read_text().startswith("ONLY PLANS WITH WARNINGS")
 
 
-@pytest.fixture(scope="module")
-def organ_l1(totalseg_dir):
-    """The organ example's L1 with its labelled organs as zones (RAS mm, the labelmap's world)."""
+def _organ_level(totalseg_dir, level):
+    """One level of the organ example with its labelled organs as zones (RAS mm, the labelmap's world)."""
     labels = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        v = labels.vertebra("L1")
+        v = labels.vertebra(level)
         found = find_anatomy(v)
     return labels, found, SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels))
+
+
+@pytest.fixture(scope="module")
+def organ_l1(totalseg_dir):
+    """The organ example's L1 with its labelled organs as zones (RAS mm, the labelmap's world)."""
+    return _organ_level(totalseg_dir, "L1")
 
 
 @pytest.mark.parametrize("organ, words", [("aorta", "aorta"), ("inferior_vena_cava", "inferior vena cava"),
@@ -458,13 +466,20 @@ def test_the_modelled_kidney_and_labelled_organs_replace_each_other(organ_l1, to
     assert kidney.status == FAIL and "modelled kidney zone" in kidney.reason, kidney
 
 
-def test_the_modelled_zones_hold_the_labelled_vessels_and_psoas(organ_l1):
+#: Labelled voxels within 30 mm of each organ example body that the zone-hold figure rests on, at
+#: least (measured: L1 838 aorta, 368 vena cava, 576 psoas; T12 506, 72, 36: the scan's top slice
+#: cuts T12 and the organs beside it, and the psoas arises from the side of T12's body only).
+ZONE_HOLD_MIN_VOXELS = {"L1": 300, "T12": 30}
+
+
+@pytest.mark.parametrize("level", sorted(ZONE_HOLD_MIN_VOXELS))
+def test_the_modelled_zones_hold_the_labelled_vessels_and_psoas(totalseg_dir, level):
     """Issue 16's zone-hold figure: of the labelled aorta, vena cava and psoas voxels of the organ
-    example within 30 mm of the L1 body, >= 90 % each lie in the zone its L1 models from the bone alone
-    (measured: 100 % of 838, 368 and 576 voxels). T12 is not measured: the toolkit takes no thoracic level."""
+    example within 30 mm of the level's body, >= 90 % each lie in the zone that level models from the
+    bone alone (measured: 100 % of each, at L1 and at T12)."""
     from scipy.spatial import cKDTree
 
-    labels, found, with_organs = organ_l1
+    labels, found, with_organs = _organ_level(totalseg_dir, level)
     modelled = SafetyZones(with_organs.mesh, found).modelled
     body = cKDTree(found.body_mesh.vertices)
     for names, zone in ((("aorta",), "aorta"), (("inferior_vena_cava",), "vena_cava"),
@@ -472,7 +487,7 @@ def test_the_modelled_zones_hold_the_labelled_vessels_and_psoas(organ_l1):
         voxels = np.concatenate([labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[n])) for n in names])
         near = voxels[body.query(voxels)[0] <= 30.0]
         held = modelled.inside(zone, near).mean()
-        assert len(near) > 300 and held >= 0.9, (names, len(near), held)
+        assert len(near) > ZONE_HOLD_MIN_VOXELS[level] and held >= 0.9, (level, names, len(near), held)
 
 
 def test_the_skin_from_the_ct_alone(totalseg_dir, organ_mesh, tmp_path):

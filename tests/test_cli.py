@@ -139,3 +139,27 @@ def test_lesion_output_format_is_checked(tmp_path):
     assert res.returncode == 2 and ".stl, .ply or .obj" in res.stderr
     ok = _cli("lesion", MESHES / "L4.ply", "--tip", 0, -5, 0, "--direction", -1, 0, 0, "--out", tmp_path / "x.stl")
     assert ok.returncode == 0 and (tmp_path / "x.stl").stat().st_size > 1000
+
+
+def test_t12_is_checked_for_teaching_and_never_silently(tmp_path, totalseg_dir):
+    """The organ example's T12 (RAS mm): `check` along its right pedicle axis passes, and says on
+    stderr that T12 lies outside the treated levels; T12 is no synthetic level, T11 no level at all."""
+    import warnings
+
+    from bvn_plan.workflow import load_labelmap
+
+    v = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra("T12")
+    mesh = tmp_path / "T12.ply"
+    mesh.write_bytes(v.mesh.export(file_type="ply"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the labelmap's truncation and the morphometry notes
+        ped = find_anatomy(v).pedicles["right"]
+    start, tip = ped.isthmus_centre - 25 * ped.axis_direction, ped.isthmus_centre + 12 * ped.axis_direction
+    out = _cli("check", mesh, "--level", "T12", "--frame", "RAS", "--units", "mm", "--point", *start, "--point", *tip,
+               "--no-lesion")
+    assert out.returncode == 0 and out.stdout.startswith("T12: PASS"), out.stdout + out.stderr
+    assert "T12 is outside the treated levels L3-S1 (device label): planning is shown for teaching" in out.stderr
+    synth = _cli("synth", "--level", "T12", "--out", tmp_path / "synth")
+    assert synth.returncode == 2 and "T12 is not one of them" in synth.stderr, synth.stderr
+    unknown = _cli("anatomy", mesh, "--level", "T11")
+    assert unknown.returncode == 2 and "unknown vertebral level 'T11': use one of T12, L1" in unknown.stderr

@@ -76,6 +76,12 @@ def test_label_thresholds_and_levels():
     l1 = check_eligibility(ClinicalData.from_dict(dict(TEXTBOOK, modic={"L1": 1}, symptomatic_levels="L1")), ["L1"])
     assert l1.level_verdicts == {"L1": NOT_INDICATED}
     assert "L1 is outside the treated levels L3-S1" in " ".join(f.message for f in l1.findings)
+    # T12, a level the anatomy accepts, is never a treated one
+    t12 = check_eligibility(ClinicalData.from_dict(dict(TEXTBOOK, modic={"T12": 1, "L1": 1}, symptomatic_levels="T12-L1")),
+                            "T12-L1")
+    assert t12.level_verdicts == {"T12": NOT_INDICATED, "L1": NOT_INDICATED} and t12.verdict == NOT_INDICATED
+    assert any(f.status == NOT_MET and f.levels == ("T12", "L1") and "T12, L1 are outside the treated levels L3-S1"
+               in f.message for f in t12.findings)
 
 
 def test_contraindications_and_review_items():
@@ -99,8 +105,9 @@ def test_level_and_modic_parsing():
     assert parse_levels("L3-S1") == ["L3", "L4", "L5", "S1"]
     assert parse_levels(["L5", "l4", "L4–L5"]) == ["L4", "L5"]
     assert parse_levels("L5-L6") == ["L5", "L6"]
+    assert parse_levels("T12-L2") == ["T12", "L1", "L2"] and parse_levels(["L1", "t12"]) == ["T12", "L1"]
     assert normalise_modic("Mixed 1-2") == "1/2" and normalise_modic(0) == "none"
-    for bad in ("L5-L3", "L4-L5-S1", "X9", ""):
+    for bad in ("L5-L3", "L4-L5-S1", "X9", "", "T11", "T11-L1", "L1-T12"):
         with pytest.raises(InputError):
             parse_levels(bad)
     with pytest.raises(InputError, match="Modic"):

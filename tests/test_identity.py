@@ -235,3 +235,21 @@ def test_a_case_on_a_shifted_labelmap_stops_with_the_numbering_message_unless_tr
     plan_case(case_from_dict(document, tmp_path), tmp_path / "trusted")
     notes = json.loads((tmp_path / "trusted" / "plan.json").read_text())["input_notes"]
     assert any("planned as labelled because the levels are trusted" in n for n in notes), notes
+
+
+def test_a_t12_label_is_scored_against_its_own_prior_beside_the_lumbar_candidates(real_identities, totalseg_dir):
+    """T12 is no identity candidate (the lumbar labels' figures above stay L1-S1), but a vertebra
+    labelled T12 is scored against the T12 prior too: the organ example's T12 fits it best (measured:
+    T12 1, L2 0.44, L1 0.24), and the VHM L4 and L5 labelled T12 are refused as gross mislabels."""
+    for name, (_, found) in real_identities.items():
+        assert list(found.identity.distance) == list(LEVELS), name
+    for name in ("VHM L4", "VHM L5"):
+        identity = score_identity("T12", real_identities[name][1].morphometry)
+        assert identity.verdict == "gross" and identity.best in ("L4", "L5"), (name, identity.summary())
+        with pytest.raises(LevelMismatchError, match="not T12"):
+            check_identity(identity)
+    organs = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t12 = find_anatomy(organs.vertebra("T12")).identity
+    assert t12.label == "T12" and t12.best == "T12" and t12.verdict == "consistent", t12.summary()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import LevelMismatchError
-from ..levels import LEVELS, LUMBAR_LEVELS, TRANSITIONAL, morphometry as level_prior
+from ..levels import LEVELS, LUMBAR_LEVELS, THORACIC_LEVELS, TRANSITIONAL, morphometry as level_prior
 
 #: Reading error (SD, in the measure's unit) that measuring on a real surface (3 mm CT staircases,
 #: smoothed or shrink-wrapped meshes, a body width cut near a notch) adds to the prior's population
@@ -93,7 +93,7 @@ class LevelIdentity:
         return "uncertain" if ratio >= UNCERTAIN_LIKELIHOOD_RATIO else "consistent"
 
     def summary(self) -> str:
-        fits = ", ".join(f"{level} {self.likelihood(level):.2g}" for level in LEVELS)
+        fits = ", ".join(f"{level} {self.likelihood(level):.2g}" for level in self.distance)
         used = ", ".join(f"{name} {value:.2f}" for name, value in self.measures.items())
         return f"level fit (likelihood relative to the best): {fits}; measures used: {used}"
 
@@ -103,10 +103,12 @@ def score_identity(label: str, morphometry: dict[str, float], whole_sacrum: bool
     """Score measured ``morphometry`` (mm, degrees; sided pedicle measures) against every level;
     ``whole_sacrum``: the frame found a whole sacrum, which is S1 whatever it measures;
     ``without_alae``: the surface is no wider than an S1 segment without its alae
-    (:func:`.frame.s1_without_alae`), so against S1 its pedicle width is only a lower bound."""
+    (:func:`.frame.s1_without_alae`), so against S1 its pedicle width is only a lower bound.
+    The candidates are L1-S1 (:data:`~bvn_plan.levels.LEVELS`); a thoracic label (T12) is scored
+    against its own prior too, beside them."""
     measures = _measures(morphometry)
     distance = {}
-    for level in LEVELS:
+    for level in [lv for lv in THORACIC_LEVELS if lv == label] + list(LEVELS):
         if whole_sacrum:
             distance[level] = 0.0 if level == "S1" else math.inf
             continue
@@ -138,7 +140,7 @@ def _why(identity: LevelIdentity) -> str:
     levels fit within UNCERTAIN_LIKELIHOOD_RATIO of it."""
     if identity.whole_sacrum:
         return "a whole sacrum"
-    alike = [lv for lv in LEVELS if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
+    alike = [lv for lv in identity.distance if lv != identity.best and identity.likelihood(lv) >= 1 / UNCERTAIN_LIKELIHOOD_RATIO]
     why = f"{identity.best} fits {1 / identity.likelihood(identity.label):.3g} times better"
     return why + (f"; {', '.join(alike)} fit nearly as well, within {UNCERTAIN_LIKELIHOOD_RATIO:g} times"
                   if alike else "")
@@ -207,8 +209,9 @@ def _prior_name(level: str) -> str:
 
 
 def _apart(best: str, label: str) -> bool:
-    """Two or more levels apart, or one lumbar and the other sacral."""
-    a, b = LEVELS.index(_prior_name(best)), LEVELS.index(_prior_name(label))
+    """Two or more levels apart, or one lumbar (or thoracic) and the other sacral."""
+    order = THORACIC_LEVELS + LEVELS
+    a, b = order.index(_prior_name(best)), order.index(_prior_name(label))
     return abs(a - b) >= 2 or (best == "S1") != (_prior_name(label) == "S1")
 
 

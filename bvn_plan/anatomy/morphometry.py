@@ -12,7 +12,7 @@ import numpy as np
 
 from ..geometry.crossings import gap_around, interval_around
 from ..landmarks import Landmarks
-from ..levels import LUMBAR_LEVELS, TRANSITIONAL
+from ..levels import LUMBAR_LEVELS, THORACIC_LEVELS, TRANSITIONAL
 from ..levels import morphometry as level_prior
 from .body import Body
 from .canal import Lumen
@@ -139,10 +139,10 @@ def genant_grade(loss: float) -> int:
 
 def grade_body(found: Landmarks, level: str) -> list[str]:
     """Add the body's height loss (``body_height_loss_percent``) and Genant grade
-    (``body_genant_grade``) to ``found.morphometry`` (lumbar levels with three heights only); return a note when the body reads compressed
+    (``body_genant_grade``) to ``found.morphometry`` (T12 and lumbar levels with three heights only); return a note when the body reads compressed
     (grade 1 or more) with the heights, the loss and the fracture-risk fact, else no note."""
     m = found.morphometry
-    if level not in LUMBAR_LEVELS + tuple(TRANSITIONAL):  # the grade is defined for vertebrae, not the sacrum
+    if level not in THORACIC_LEVELS + LUMBAR_LEVELS + tuple(TRANSITIONAL):  # vertebrae (Genant: T4-L4), not the sacrum
         return []
     loss, where = height_loss({w: m.get(f"body_height_{w}_mm", np.nan) for w in HEIGHT_POSITIONS}, level)
     if not np.isfinite(loss):

@@ -47,7 +47,7 @@ from ..device import DeviceProfile
 from ..errors import AnatomyError, InputError, note
 from ..imaging import sample_ct
 from ..landmarks import Landmarks, TerminusParameters
-from ..levels import LEVELS, SPINE_ORDER, TRANSITIONAL
+from ..levels import ACCEPTED_LEVELS, LEVELS, SPINE_ORDER
 from ..planning.plan_file import level_to_dict, mesh_reference, plan_document
 from ..planning.planner import APPROACHES, LevelPlan, PathPlan, plan_level
 from ..planning.safety import PASS, SafetyZones
@@ -78,7 +78,7 @@ CT_PATH_STEP_MM = 1.0
 CT_LESION_STEP_MM = 1.0
 STAGES = ("plan", "anatomy")
 
-_LEVEL_PATTERN = "^(" + "|".join(LEVELS + tuple(TRANSITIONAL)) + ")$"
+_LEVEL_PATTERN = "^(" + "|".join(ACCEPTED_LEVELS) + ")$"
 _NUMBER = {"type": "number"}
 _OPTIONAL_NUMBER = {"type": ["number", "null"]}
 _LEVELS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}

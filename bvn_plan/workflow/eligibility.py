@@ -10,7 +10,9 @@ does not change the verdict) and ``"info"`` (context only). Verdict: any ``not_m
 "not indicated"; else any ``review`` -> "needs review"; else "indicated".
 
 Levels are vertebral bodies (``L4``); a range ``"L4-L5"`` (or ``"L4–L5"``) means every body from
-L4 to L5 inclusive, i.e. the two bodies whose endplates border the L4-L5 disc.
+L4 to L5 inclusive, i.e. the two bodies whose endplates border the L4-L5 disc. Any level the anatomy
+accepts may be named (T12, L1-L6, S1); those outside the label's L3-S1 make the request not indicated
+(``treatable_level``), and planning them is shown for teaching.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..levels import LEVELS, TREATABLE_LEVELS, normalise_level
+from ..levels import ACCEPTED_LEVELS, TREATABLE_LEVELS, normalise_level
 
 INDICATED, NOT_INDICATED, NEEDS_REVIEW = "indicated", "not indicated", "needs review"
 MET, NOT_MET, REVIEW, RISK, INFO = "met", "not_met", "review", "risk", "info"
@@ -170,7 +172,7 @@ def parse_levels(spec) -> list[str]:
     """Vertebral bodies named by ``spec``: ``"L4"``, ``"L4-L5"``/``"L4–L5"`` (inclusive range), a
     comma-separated string or a list of those; superior to inferior, no repeats."""
     items = spec if isinstance(spec, (list, tuple)) else str(spec).split(",")
-    order = list(LEVELS[:5]) + ["L6"] + ["S1"]
+    order = list(ACCEPTED_LEVELS)
     found: list[str] = []
     for item in items:
         parts = [p for p in re.split(r"\s*[-–—]\s*|\s+to\s+", str(item).strip()) if p]
@@ -382,6 +384,6 @@ def _range_text(levels: list[str]) -> str:
 
 
 def _contiguous(levels: list[str]) -> bool:
-    order = list(LEVELS[:5]) + ["L6", "S1"]
+    order = list(ACCEPTED_LEVELS)
     idx = [order.index(lv) for lv in levels]
     return all(b - a == 1 or (order[a] == "L5" and order[b] == "S1") for a, b in zip(idx, idx[1:]))
