@@ -222,7 +222,7 @@ def labelmap_command(labelmap, levels, scheme, smoothing, out_dir, json_out):
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
     for level in wanted:
-        v = lm.vertebra(level, smoothing=smoothing)
+        v = lm.vertebra(level, smoothing=smoothing, cut_ok=True)  # exported to look at; findings say it is cut
         entry = {"source": v.source, "frame": RAS, "units": "mm", "volume_mm3": round(float(v.mesh.volume), 1),
                  "voxel_volume_mm3": round(lm.voxel_count(level) * lm.voxel_volume_mm3, 1),
                  "centroid_ras_mm": [round(float(x), 2) for x in v.mesh.center_mass],

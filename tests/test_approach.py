@@ -38,7 +38,7 @@ def _load(vhm_dir, totalseg_dir, source, level):
         return Vertebra.load(data / "verse_L1" / f"L1_sub-{source}.stl", level=level, frame="RAS")
     if source == "totalseg":
         return load_labelmap(totalseg_dir / "totalseg.nii.gz").vertebra(level)
-    return load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra(level)
+    return load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra(level, cut_ok=True)
 
 
 @lru_cache(maxsize=None)  # the fixtures below share the levels they both take
@@ -187,11 +187,12 @@ def test_only_warned_plans_exit_with_their_own_code(tmp_path):
 
 
 def _organ_level(totalseg_dir, level):
-    """One level of the organ example with its labelled organs as zones (RAS mm, the labelmap's world)."""
+    """One level of the organ example with its labelled organs as zones (RAS mm, the labelmap's world);
+    its T12 is cut by the scan's top slice, taken all the same to measure what lies beside it."""
     labels = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        v = labels.vertebra(level)
+        v = labels.vertebra(level, cut_ok=True)
         found = find_anatomy(v)
     return labels, found, SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels))
 

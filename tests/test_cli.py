@@ -148,7 +148,7 @@ def test_t12_is_checked_for_teaching_and_never_silently(tmp_path, totalseg_dir):
 
     from bvn_plan.workflow import load_labelmap
 
-    v = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra("T12")
+    v = load_labelmap(totalseg_dir.parent / "totalseg_organs_example" / "example_seg.nii.gz").vertebra("T12", cut_ok=True)
     mesh = tmp_path / "T12.ply"
     mesh.write_bytes(v.mesh.export(file_type="ply"))
     with warnings.catch_warnings():

@@ -236,3 +236,25 @@ def test_sample_ct_is_exact_for_a_linear_field_and_matches_real_voxels(totalseg_
     world = voxels @ ct.affine[:3, :3].T + ct.affine[:3, 3]
     hu = np.asarray(ct.dataobj)[tuple(voxels.T)]
     assert np.array_equal(sample_ct(totalseg_dir / "example_ct.nii.gz", world), hu.astype(float))
+
+
+def test_a_vertebra_the_field_of_view_cuts_is_refused(totalseg_dir, tmp_path):
+    """Issue 16: the organ example's L2 is cut by the crop. Its surface is refused for anatomy,
+    plans and checks (a case asking for it stops with exit 2 and the reason); it can still be
+    exported to look at, and the complete L1 of the same labelmap loads."""
+    import subprocess
+    import sys
+
+    folder = totalseg_dir.parent / "totalseg_organs_example"
+    labels = load_labelmap(folder / "example_seg.nii.gz")
+    with pytest.raises(InputError, match="touches the image border: the field of view cuts it"):
+        labels.vertebra("L2")
+    assert labels.vertebra("L2", cut_ok=True).mesh.is_watertight
+    assert labels.vertebra("L1").level == "L1"
+    case = tmp_path / "case.yaml"
+    case.write_text(f"case_id: cut\nlevels: L2\nplan: {{images: false, approaches: [transpedicular]}}\n"
+                    f"input:\n  labelmap: {folder / 'example_seg.nii.gz'}\n")
+    out = subprocess.run([sys.executable, "-m", "bvn_plan.cli", "case", str(case), "--out", str(tmp_path / "out"),
+                          "--workers", "1"], capture_output=True, text=True)
+    assert out.returncode == 2 and "touches the image border" in out.stdout + out.stderr, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and not (tmp_path / "out" / "plan.json").exists()

@@ -186,11 +186,14 @@ class Labelmap:
         return self.data[box] == value, box
 
     # -- surfaces -------------------------------------------------------------------------
-    def vertebra(self, level: str, smoothing: int = DEFAULT_SMOOTHING_ITERATIONS) -> Vertebra:
+    def vertebra(self, level: str, smoothing: int = DEFAULT_SMOOTHING_ITERATIONS,
+                 cut_ok: bool = False) -> Vertebra:
         """Surface of ``level`` as a :class:`Vertebra` in world RAS+ mm (``patient_frame="RAS"``).
 
         ``smoothing``: windowed-sinc iterations (0 keeps the marching-cubes staircase).
-        Raises :class:`InputError` when the level is absent or too small to be a vertebra.
+        Raises :class:`InputError` when the level is absent, too small to be a vertebra, or cut by
+        the image border (its shape incomplete: no anatomy, plan or check on it can be trusted),
+        unless ``cut_ok`` (to look at or export the surface, or to measure what lies beside it).
         """
         level = normalise_level(level)
         value = self.label_value(level)
@@ -201,6 +204,12 @@ class Labelmap:
                 f"{name} in {self.source} has only {self._counts[value]} voxels ({volume / 1000:.1f} cm^3); "
                 f"a vertebra is over {MIN_MESH_VOLUME_MM3 / 1000:.0f} cm^3: the label is a fragment or "
                 "cut by the field of view. Re-segment a scan that covers the whole level"
+            )
+        if not cut_ok and self._level_stats(level).touches_border:
+            raise InputError(
+                f"{name} in {self.source} touches the image border: the field of view cuts it, so its "
+                "shape is incomplete and no plan or check on it can be trusted. Use a scan that covers "
+                "the whole level (the neighbours may still be planned)"
             )
         source = f"{self.source}:label {value} ({name})"
         notes: list[str] = []
