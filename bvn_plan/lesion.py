@@ -162,8 +162,18 @@ def spheroid_surface_points(centre: np.ndarray, axis: np.ndarray, half_length_mm
     across, centred at ``centre`` (one (3,) or a batch (N, 3) of each; mm, model coordinates): the
     vertices of a unit icosphere of ``subdivisions`` levels mapped onto each, (K, 3) or (N, K, 3)."""
     e1, e2 = perpendicular_basis(axis)
-    local = unit_icosphere(subdivisions)[0] * np.array([radius_mm, radius_mm, half_length_mm])
+    local = _spheroid_pattern(subdivisions, float(radius_mm), float(half_length_mm))
     return centre[..., None, :] + local @ np.stack([e1, e2, np.asarray(axis, float)], axis=-2)
+
+
+@lru_cache(maxsize=64)
+def _spheroid_pattern(subdivisions: int, radius_mm: float, half_length_mm: float) -> np.ndarray:
+    """The unit icosphere's vertices scaled to a spheroid's semi-axes (mm, its own frame: z along
+    its axis), made once per shape: a device's lesions share one shape, only placed differently.
+    Read-only, as the cache's other arrays."""
+    local = unit_icosphere(subdivisions)[0] * np.array([radius_mm, radius_mm, half_length_mm])
+    local.flags.writeable = False
+    return local
 
 
 def spheroid_signed_distance(points: np.ndarray, centre, axis, half_length_mm: float, radius_mm: float,

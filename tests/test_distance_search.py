@@ -3,7 +3,9 @@
 import numpy as np
 import trimesh
 
-from bvn_plan.geometry.distance import SignedDistance, SurfaceDistance, SurfaceGroup, _Tree
+from scipy import ndimage
+
+from bvn_plan.geometry.distance import EDT_REACH_MM, SignedDistance, SurfaceDistance, SurfaceGroup, _marked_distance, _Tree
 from bvn_plan.lesion import EllipsoidLesion
 from bvn_plan.planning import LESION_CHECK_SUBDIVISIONS, lesion_check_points
 
@@ -119,3 +121,19 @@ def test_signed_grid_read_at_shared_places_matches_scipy_inside_and_beyond_the_g
     # scipy returns the float32 grid's type; the shared read sums in float64
     for read, expected in zip(bone._interpolate(points, places), bone._read(points)):
         np.testing.assert_allclose(read, expected, rtol=0, atol=1e-5)
+
+
+def test_cropped_distance_transform_is_exact_near_the_marks_and_a_lower_bound_beyond():
+    rng = np.random.default_rng(17)
+    for _ in range(10):
+        shape = tuple(int(n) for n in rng.integers(30, 70, 3))
+        centre, size = rng.integers(0, shape), rng.integers(1, 12, 3)
+        marks = np.clip(centre + rng.integers(-size, size + 1, (int(rng.integers(1, 150)), 3)), 0, np.array(shape) - 1)
+        empty = np.ones(shape, bool)
+        empty[tuple(marks.T)] = False
+        full = ndimage.distance_transform_edt(empty)
+        cropped = _marked_distance(shape, marks)
+        near = full <= EDT_REACH_MM
+        np.testing.assert_allclose(cropped[near], full[near], atol=1e-12)
+        assert (cropped <= full + 1e-12).all()  # a lower bound everywhere, the bound grid's premise
+        assert (cropped[~near] >= EDT_REACH_MM).all()  # beyond the reach: at least the reach

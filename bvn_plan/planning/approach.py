@@ -114,6 +114,10 @@ class ApproachGeometry:
         self._outline = Delaunay(outline)
         prior = morphometry(landmarks.level)
         self._tallest = prior.pedicle_height_mm + windows.max_pedicle_height_sd * prior.sd("pedicle_height_mm")
+        #: per side, the pedicle's box, body junction and axis in the vertebra frame, made once (a
+        #: check judges one entry; the landmarks' frame transforms cost more than the judgement)
+        self._sides: dict[str, tuple] = {}
+        self._top = float(self.frame.to_local(landmarks.superior_endplate.point)[2])
 
     @classmethod
     def of_mesh(cls, mesh, landmarks: Landmarks, windows: EntryWindows = EntryWindows()) -> "ApproachGeometry":
@@ -124,30 +128,37 @@ class ApproachGeometry:
 
     def pedicle_box(self, side: str) -> tuple[np.ndarray, float, float]:
         """The isthmus centre (vertebra frame), its half width and half height (mm, height capped)."""
-        ped = self.lm.pedicles[side]
-        return (self.frame.to_local(ped.isthmus_centre), ped.isthmus_width_mm / 2,
-                min(ped.isthmus_height_mm, self._tallest) / 2)
+        return self._side(side)[:3]
+
+    def _side(self, side: str) -> tuple:
+        """The pedicle box of :meth:`pedicle_box`, then its body junction and its axis (vertebra frame)."""
+        if side not in self._sides:
+            ped = self.lm.pedicles[side]
+            self._sides[side] = (self.frame.to_local(ped.isthmus_centre), ped.isthmus_width_mm / 2,
+                                 min(ped.isthmus_height_mm, self._tallest) / 2, self.frame.to_local(ped.body_junction),
+                                 self.frame.direction_to_local(ped.axis_direction))
+        return self._sides[side]
 
     def window_faces(self, mesh, side: str) -> np.ndarray:
         """Indices of the lateral-cortex faces of ``mesh`` (the vertebra) on ``side`` where an
         extrapedicular introducer may enter: lateral to the pedicle, ``extrapedicular_entry_mm``
         anterior of the pedicle-body junction, from the pedicle's inferior edge to the superior endplate."""
         frame, sign = self.frame, (1.0 if side == "right" else -1.0)
-        centre, _, half_h = self.pedicle_box(side)
-        junction = frame.to_local(self.lm.pedicles[side].body_junction)
+        centre, _, half_h, junction, _ = self._side(side)
         faces = np.asarray(self.lm.face_regions["lateral_cortex"], int)
         local = frame.to_local(mesh.triangles_center[faces])
         past = local[:, 1] - junction[1]
         lo, hi = self.windows.extrapedicular_entry_mm
-        top = frame.to_local(self.lm.superior_endplate.point)[2]
         ok = ((sign * local[:, 0] > sign * centre[0]) & (past >= lo) & (past <= hi)
-              & (local[:, 2] >= centre[2] - half_h) & (local[:, 2] <= top))
+              & (local[:, 2] >= centre[2] - half_h) & (local[:, 2] <= self._top))
         return faces[ok]
 
-    def in_disc(self, points: np.ndarray) -> np.ndarray:
-        """Whether points (model coordinates) lie in a disc space next to this vertebra."""
+    def in_disc(self, points: np.ndarray, local: np.ndarray | None = None) -> np.ndarray:
+        """Whether points (model coordinates) lie in a disc space next to this vertebra (``local``:
+        the points in the vertebra frame, if known)."""
         points = np.asarray(points, float)
-        over = self._outline.find_simplex(self.frame.to_local(points)[:, :2]) >= 0
+        local = self.frame.to_local(points) if local is None else local
+        over = self._outline.find_simplex(local[:, :2]) >= 0
         h = self.windows.disc_height_mm
         above = self.lm.superior_endplate.signed_distance(points)
         below = self.lm.inferior_endplate.signed_distance(points)
@@ -156,9 +167,7 @@ class ApproachGeometry:
     def _through_pedicle(self, side: str, local: np.ndarray, entry: int) -> float:
         """How far (mm) inside the isthmus section the path crosses it after its bone entry
         (negative: outside, or no crossing)."""
-        ped = self.lm.pedicles[side]
-        centre, half_w, half_h = self.pedicle_box(side)
-        axis = self.frame.direction_to_local(ped.axis_direction)
+        centre, half_w, half_h, _, axis = self._side(side)
         s = (local - centre) @ axis
         cross = np.flatnonzero((s[:-1] < 0) & (s[1:] >= 0))
         cross = cross[cross + 1 >= entry]
@@ -185,9 +194,8 @@ class ApproachGeometry:
         sign = 1.0 if side == "right" else -1.0
         medial, cc = introducer_angles(d, sign)
         ped = self.lm.pedicles.get(side)
-        junction = frame.to_local(ped.body_junction) if ped is not None else np.zeros(3)
+        centre, _, half_h, junction, _ = self._side(side) if ped is not None else (np.zeros(3), 0.0, 0.0, np.zeros(3), None)
         past = float(e[1] - junction[1])
-        centre, _, half_h = self.pedicle_box(side) if ped is not None else (np.zeros(3), 0.0, 0.0)
         nearest_window = -float(min(np.linalg.norm(e - centre), np.linalg.norm(e - junction)))
 
         def verdict(window, structure, slack, reason):
@@ -195,7 +203,7 @@ class ApproachGeometry:
         where = (f"bone entry {past:+.1f} mm anterior of the {side} pedicle-body junction, introducer "
                  f"{medial:.0f} deg medial and {cc:+.0f} deg cranio-caudal")
         before = np.arange(entry)
-        if len(before) and self.in_disc(points[before]).any():
+        if len(before) and self.in_disc(points[before], local[before]).any():
             return verdict(None, "disc", nearest_window, f"the instrument crosses the disc space outside the bone "
                            f"before its bone entry ({where})")
         if nearest_region in ("superior_endplate", "inferior_endplate"):
@@ -215,7 +223,7 @@ class ApproachGeometry:
             return verdict(None, "exiting root", nearest_window, f"the instrument reaches the bone through the "
                            f"neural foramen below the {side} pedicle, where the exiting nerve root runs ({where})")
         in_window = lateral and lo <= past <= hi and not low and bool(w.angles_inside(medial, cc))
-        if in_window and e[2] <= frame.to_local(self.lm.superior_endplate.point)[2]:
+        if in_window and e[2] <= self._top:
             (m0, m1), (c0, c1) = w.extrapedicular_medial_deg, w.extrapedicular_craniocaudal_deg
             return verdict("extrapedicular", "", min(past - lo, hi - past), f"extrapedicular: {where}, inside "
                            f"the window ({lo:.0f} to {hi:.0f} mm, {m0:.0f}-{m1:.0f} deg medial, {c0:+.0f} to "

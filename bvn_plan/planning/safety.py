@@ -273,12 +273,13 @@ class SafetyZones:
         band = self._segmental_faces()
         self.surfaces["segmental_artery"] = SurfaceDistance(mesh.submesh([band], append=True), covers=mesh.bounds) if len(band) else None
         #: every zone's grids node by node, read at a check's points at once; inside the vertebra,
-        #: where lesions lie and instruments run, every bound is tightened by exact distances
+        #: where lesions lie and instruments run, every bound is tightened by exact distances but the
+        #: segmental artery zone's, which a check measures only where the instrument is outside the bone
         bounded = {"vertebra": self.bone, "spinal_canal": self.canal,
                    **{name: s for name, s in self.surfaces.items() if s is not None}}
         shared = self.bone._key == self.bone._bound.key
         self.grids = GridStack(bounded, {"vertebra": self.bone, "spinal_canal": self.canal},
-                               exact_within=self.bone.grid < 0 if shared else None)
+                               exact_within=self.bone.grid < 0 if shared else None, untightened=("segmental_artery",))
         self.root = root
         self.root_segments = self._root_segments()
         self.approach = ApproachGeometry.of_mesh(mesh, landmarks, windows)
@@ -456,6 +457,9 @@ class _Groups:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows, their offsets (mm) and each group's first position."""
+        if self._arrays is None and len(self._rows) == 1:  # one group (one check): nothing to join
+            rows = self._rows[0]
+            self._arrays = (rows, np.full(len(rows), float(self._offsets[0])), np.zeros(1, int))
         if self._arrays is None:
             sizes = np.array([len(r) for r in self._rows])
             self._arrays = (np.concatenate(self._rows), np.repeat(self._offsets, sizes),

@@ -114,6 +114,7 @@ class ModelledZones:
         body_solid = voxelize(body, faces, model.voxel_mm, origin=self.origin, shape=shape).solid
         self.masks = self._masks(landmarks, bone, body_solid, shape)
         self._distance: dict[str, np.ndarray] = {}  # each zone's distance map, made when first asked for
+        self._placing = None  # the frame's rotation and the grid's shape, made on the first look-up
 
     def _masks(self, lm: Landmarks, bone, body_solid, shape) -> dict[str, np.ndarray]:
         m, f = self.model, self.frame
@@ -173,21 +174,25 @@ class ModelledZones:
         return to_model @ grid
 
     def _index(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ijk = np.rint((self.frame.to_local(points) - self.origin) / self.model.voxel_mm).astype(int)
-        shape = np.array(next(iter(self.masks.values())).shape) if self.masks else np.ones(3, int)
+        """Each point's nearest voxel (clamped into the grid) and whether it lies on the grid."""
+        if self._placing is None:  # the frame's rotation and the grid's shape, made once
+            self._placing = (self.frame.rotation,
+                             np.array(next(iter(self.masks.values())).shape) if self.masks else np.ones(3, int))
+        rotation, shape = self._placing  # as frame.to_local, whose rotation is rebuilt on every call
+        local = (np.asarray(points, float) - self.frame.origin) @ rotation.T
+        ijk = np.rint((local - self.origin) / self.model.voxel_mm).astype(int)
         inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
         return np.clip(ijk, 0, shape - 1), inside
 
     def lookup(self, points: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per zone, whether each point (model coordinates, mm) lies in it and its distance (mm) from
-        it, the points placed on the grid once."""
-        ijk, on_grid = self._index(np.asarray(points, float))
-        where = tuple(ijk.T)
-        out = {}
-        for name in self.masks:
-            self.distance(name, ijk[:0])  # the distance map, made once
-            out[name] = (on_grid & self.masks[name][where], self._distance[name][where])
-        return out
+        it, the points placed on the grid once and every zone read at one flat index."""
+        ijk, on_grid = self._index(points)
+        if not self.masks:
+            return {}
+        flat = np.ravel_multi_index(tuple(ijk.T), next(iter(self.masks.values())).shape)
+        return {name: (on_grid & mask.ravel()[flat], self._distance_map(name).ravel()[flat])
+                for name, mask in self.masks.items()}
 
     def inside(self, name: str, points: np.ndarray) -> np.ndarray:
         """Whether each point (model coordinates, mm) lies in zone ``name``."""
@@ -197,10 +202,14 @@ class ModelledZones:
     def distance(self, name: str, points: np.ndarray) -> np.ndarray:
         """Distance (mm, to a voxel's precision) from each point to zone ``name`` (0 inside; the
         grid's edge value beyond it)."""
+        ijk, _ = self._index(points)
+        return self._distance_map(name)[tuple(ijk.T)]
+
+    def _distance_map(self, name: str) -> np.ndarray:
+        """Zone ``name``'s distance map (mm, per voxel), made when first asked for."""
         if name not in self._distance:
             self._distance[name] = ndi.distance_transform_edt(~self.masks[name]) * self.model.voxel_mm
-        ijk, _ = self._index(np.asarray(points, float))
-        return self._distance[name][tuple(ijk.T)]
+        return self._distance[name]
 
     def label_point(self, name: str) -> np.ndarray:
         """Where a picture labels zone ``name`` (model coordinates, mm): of its voxels nearest the
