@@ -11,6 +11,16 @@ family's 5 degree / 1 mm bounds. A centreline axis (the line through the centroi
 to it) fixed the shrink-wrapped members (<= 2.1 degrees) but read 10 of the 11 real pedicles with a
 narrowing about 3 degrees further below the published means (VHM L1 12.5 -> 7.4, TS L1 12.9/9.1 ->
 6.5/5.0, VerSe 013 13.8/16.4 -> 4.4/7.9): not taken.
+
+The template route (benchmarks/template_pedicles.py: the level's synthetic vertebra registered by a
+per-axis moment match and coherent point drift, its pedicles carried across) is not taken either:
+it puts VHM L5 in its window (26.3/24.8 degrees) and meets the harder family on the shrink-wrapped
+members and the 3 mm L4 (axes <= 3.7 degrees, centres <= 0.8 mm; that family comes from the
+template's own generator), but on the real levels it reads 11 of 16 inside the windows against
+today's 15 (TotalSegmentator L1 0.1, TPTBox L3 1.8, VerSe 010 -0.8, VerSe 022 -1.9/-8.5 degrees:
+L1-L3 read low), its axes move by up to 10 degrees when the sampling cells change (VHM L4 23.2/23.3
+-> 21.1/10.7 with 6/4 mm cells instead of 4.5/3), its surface RMS is 1.58-1.87 mm (1.5 expected)
+and the registration alone costs 1.6-3.7 s CPU per level (the anatomy's budget is 2 s).
 """
 
 from functools import lru_cache
