@@ -9,15 +9,16 @@ since both shapes are already in the anatomical frame), then non-rigid coherent 
 coordinates divided by the target's RMS radius). The mixture starts from the sets' mean squared
 nearest-neighbour distance, not the paper's all-pairs variance: with kernels well below the shape's
 size the latter first pulls every point to the centroid and does not recover. The carried axis is
-the template axis times the linear part of the deformation's least-squares affine fit over the
-template samples within PEDICLE_REGION_MM of the isthmus (a central difference of the field is
-dominated by its noise); "refined" then runs pedicles.refine_on_sections from the carried pedicle.
+the line through the mapped posterior entry and a mapped point in the body (AXIS_BACK_MM,
+AXIS_FRONT_MM); "refined" then runs pedicles.refine_on_sections from the carried pedicle.
 
 Per real level: today's transverse angles (find_anatomy) and the template's (carried, refined),
 right/left, degrees medial positive; the template's symmetric surface RMS (mm, samples to samples);
 whether all angles lie in the issue's windows and, on the symmetric VHM meshes, within 5 degrees
-left to right; and the registration's CPU time. The result (session 24): the template route does
-not win (tests/test_pedicles.py's docstring gives the figures), so find_anatomy keeps today's rules.
+left to right; and the registration's CPU time. The result (session 24): the template route is not
+adopted (tests/test_pedicles.py's docstring gives the figures: its axes depend on the sampling
+cells, its isthmus centres miss the synthetic family's 1 mm, it costs 0.5-1.4 s per level), so
+find_anatomy keeps today's rules.
 
 Run: OMP_NUM_THREADS=1 python benchmarks/template_pedicles.py [--only=PREFIX] [NAME=VALUE ...]
 NAME=VALUE sets one of this file's numeric parameters (CPD_BETA_MM=20, TARGET_CELL_MM=4, ...).
@@ -65,10 +66,14 @@ TEMPLATE_FACES = 6000
 #: points matter: 500 / 1500 plain random samples left the carried axes of the symmetric VHM meshes
 #: 5-9 degrees apart left to right [A].
 DENSE_SAMPLES = 30000
-TEMPLATE_CELL_MM = 4.5
-TARGET_CELL_MM = 3.0
-#: Radius (mm) of the template region whose affine fit carries a pedicle's axis [A].
-PEDICLE_REGION_MM = 15.0
+TEMPLATE_CELL_MM = 6.0
+TARGET_CELL_MM = 4.0
+#: A pedicle's axis is carried as the line through two of its points mapped: this far (mm) behind
+#: the isthmus (the posterior entry) and in front of it (in the body). A long baseline averages the
+#: field's noise: its central difference over +-2 mm, or the linear part of its affine fit over the
+#: template within 15 mm of the isthmus, moved the axes by 5-35 degrees [A].
+AXIS_BACK_MM = 10.0
+AXIS_FRONT_MM = 20.0
 
 
 def _squared_distances(a, b):
@@ -131,17 +136,16 @@ def _template(level):
 
 
 def carried_pedicles(vertebra: LocalVertebra, level: str):
-    """(surface RMS mm, {side: (centre, unit axis)}) of the level's template carried to ``vertebra``."""
+    """(surface RMS mm, {side: (centre, unit axis)}) of the level's template carried to ``vertebra``:
+    the isthmus centre mapped, the axis through the mapped posterior point (AXIS_BACK_MM behind the
+    isthmus) and anterior point (AXIS_FRONT_MM in front of it)."""
     points, truth = _template(level)
     target = even_samples(trimesh.Trimesh(vertebra.vertices, vertebra.faces, process=False), TARGET_CELL_MM, seed=4)
     apply = register(points, target)
     carried = {}
     for side, (centre, axis) in truth.items():
-        near = points[np.linalg.norm(points - centre, axis=1) <= PEDICLE_REGION_MM]
-        design = np.column_stack([near - centre, np.ones(len(near))])
-        linear = np.linalg.lstsq(design, apply(near), rcond=None)[0][:3].T
-        moved = linear @ axis
-        carried[side] = (apply(centre[None])[0], moved / np.linalg.norm(moved) * np.sign(moved[1] or 1.0))
+        back, front = apply(np.array([centre - AXIS_BACK_MM * axis, centre + AXIS_FRONT_MM * axis]))
+        carried[side] = (apply(centre[None])[0], (front - back) / np.linalg.norm(front - back))
     return _nearest_rms(apply(points), target), carried
 
 
