@@ -11,6 +11,19 @@ family's 5 degree / 1 mm bounds. A centreline axis (the line through the centroi
 to it) fixed the shrink-wrapped members (<= 2.1 degrees) but read 10 of the 11 real pedicles with a
 narrowing about 3 degrees further below the published means (VHM L1 12.5 -> 7.4, TS L1 12.9/9.1 ->
 6.5/5.0, VerSe 013 13.8/16.4 -> 4.4/7.9): not taken.
+
+The template route (benchmarks/template_pedicles.py: the level's synthetic vertebra registered by a
+per-axis moment match and coherent point drift, its isthmus, posterior entry and a point in the body
+carried across) is not taken yet. With 6 / 4 mm sampling cells (template / mesh) it reads all 16
+real levels inside their windows (VHM L5 17.4/17.4 degrees, VHM left-right within 4.5), but the same
+method with 4.5 / 3 mm cells reads TotalSegmentator L5 46.6/37.9 (out) and with 7 / 5 mm VerSe 022
+1.6/4.7 (out): its axes move by up to 15 degrees with the sampling, so passing here would be tuning.
+Its surface RMS is 1.6-2.9 mm (1.5 expected) and the registration alone costs 0.1-4.2 s CPU per level
+(the anatomy's budget is 2 s at 20k faces). Carrying the axis by the field's central difference or
+its local affine fit was worse (5-35 degrees off, 11 of 16 in the windows).
+On the harder family (6 / 4 mm cells) its centres land 0.7-2.1 mm from the truth (today 0.1-0.6 mm
+on the asserted members) and one axis 5.7 degrees off (asymmetric L5), though it brings the
+shrink-wrapped axes within 3.8 degrees (today 5.3 and 8.6).
 """
 
 from functools import lru_cache

@@ -215,27 +215,43 @@ def find_pedicle(vertebra: LocalVertebra, lumen: Lumen, side_sign: int,
             return None
         lo, hi = 0, len(rows) - 1
     else:
-        centre, axis = _fit_axis(rows[lo:hi + 1, 1:4], rows[k, 1:4])
-        # Refine on perpendicular sections; keep the axis whose narrowest section is smallest (a
-        # section is smallest when it is perpendicular to the pedicle).
-        best = (np.inf, centre, axis)
-        for _ in range(SECTION_ITERATIONS):
-            found = _narrowest_along(grid, centre, axis)
-            if found is None:
-                break
-            area, section_centre, next_axis = found
-            if area < best[0]:
-                best = (area, section_centre, axis)
-            centre, axis = section_centre, next_axis
-        centre, axis = best[1], best[2]
+        centre, axis = refine_on_sections(grid, *_fit_axis(rows[lo:hi + 1, 1:4], rows[k, 1:4]))
+    return measure_pedicle(vertebra, side_sign, centre, axis, y_range[1], hi - lo + 1,
+                           neck, narrowest_width=not neck and lateral_mass)
+
+
+def refine_on_sections(grid: VoxelGrid, centre: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(isthmus centre, unit axis) refined on sections of ``grid`` normal to the axis: the centroid of
+    the narrowest section near ``centre``, the axis refitted through its neighbours' centroids; keeps
+    the axis whose narrowest section is smallest (a section is smallest when it is perpendicular to
+    the pedicle), over SECTION_ITERATIONS rounds."""
+    best = (np.inf, centre, axis)
+    for _ in range(SECTION_ITERATIONS):
+        found = _narrowest_along(grid, centre, axis)
+        if found is None:
+            break
+        area, section_centre, next_axis = found
+        if area < best[0]:
+            best = (area, section_centre, axis)
+        centre, axis = section_centre, next_axis
+    return best[1], best[2]
+
+
+def measure_pedicle(vertebra: LocalVertebra, side_sign: int, centre: np.ndarray, axis: np.ndarray, wall_y: float,
+                    slices_used: int, neck: bool, narrowest_width: bool) -> PedicleFinding | None:
+    """The pedicle with isthmus ``centre`` and unit ``axis`` (vertebra frame, mm) measured: width and
+    height as the exact bone chords through the centre (the narrowest transverse chord near it when
+    ``narrowest_width``: a transverse process joins the pedicle), the body junction where the axis
+    reaches the posterior wall ``wall_y``; ``None`` when the centre is not in bone."""
+    vertices, faces = vertebra.vertices, vertebra.faces
     width = _chord(vertices, faces, centre, _perpendicular(X_AXIS, axis))
     height = _chord(vertices, faces, centre, _perpendicular(Z_AXIS, axis))
     if width is None or height is None:
         return None
-    if not neck and lateral_mass:
+    if narrowest_width:
         width = _narrowest_width(vertices, faces, centre, axis, width, height)
-    junction = centre + axis * ((y_range[1] - centre[1]) / axis[1])
-    return PedicleFinding(side_sign, centre, axis, width, height, junction, hi - lo + 1, neck)
+    junction = centre + axis * ((wall_y - centre[1]) / axis[1])
+    return PedicleFinding(side_sign, centre, axis, width, height, junction, slices_used, neck)
 
 
 def _fit_axis(centres: np.ndarray, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
