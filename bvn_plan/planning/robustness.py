@@ -360,15 +360,18 @@ def _tolerance(judge: Judge, path, lesion, axes: ErrorAxes, settings: Robustness
         paths, lesions = axes.perturb(path, lesion, np.zeros_like(tilts), tilts)
         return np.array([_failed(r) for r in judge(paths, lesions if lesion is not None else None)])
 
-    on_grid = fails(np.repeat(grid, len(names)), np.tile(units, (len(grid), 1))).reshape(len(grid), len(names))
-    first = np.where(on_grid.any(axis=0), on_grid.argmax(axis=0), -1)   # first failing grid angle per direction
-    if not (first >= 0).any():
+    # the grid is checked one angle at a time, every direction at once, up to the first angle at
+    # which any direction fails: the directions failing there hold the least first failing grid
+    # angle (any other direction's failing tilt lies beyond that angle, so it cannot be the least)
+    for row, angle in enumerate(grid):
+        bad = fails(np.full(len(names), angle), units)
+        if bad.any():
+            break
+    else:
         return float(grid[-1]), None
-    # a direction whose first failing grid angle lies past the least one cannot hold the smallest
-    # failing tilt (its tilt exceeds the grid angle before its own): only the others are bisected
-    failing = np.flatnonzero(first == first[first >= 0].min())
-    lo = np.where(first[failing] > 0, grid[np.maximum(first[failing] - 1, 0)], 0.0)
-    hi = grid[first[failing]].astype(float)
+    failing = np.flatnonzero(bad)
+    lo = np.full(len(failing), grid[row - 1] if row > 0 else 0.0)
+    hi = np.full(len(failing), float(angle))
     while (hi - lo).max() > settings.tolerance_resolution_deg:
         mid = 0.5 * (lo + hi)
         bad = fails(mid, units[failing])
