@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
         cpu, result = median_time(run, REPEATS, clock=time.process_time)
         rows[label] = (wall, cpu, result)
         print(f"{name}: plan_level {label}: median {wall:.2f} s wall, {cpu:.2f} s CPU ({REPEATS} runs)")
-    plans = [r.plan for r in rows["with robustness"][2].results if r.plan is not None]
+    plans = [r.plan for r in rows["with robustness"][2].results if r.plan is not None and r.plan.robustness is not None]
     samples = settings.model.samples * len(plans)
     seconds = sum(p.robustness.seconds for p in plans)
     cpu = sum(p.robustness.cpu_seconds for p in plans)

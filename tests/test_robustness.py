@@ -246,3 +246,27 @@ def test_the_robustness_aware_search_keeps_its_band_and_lowers_the_breach(synthe
     assert banded.robustness.failed.interval[1] < at_margin.robustness.failed.interval[0], (
         banded.robustness.failed.to_dict(), at_margin.robustness.failed.to_dict())
     assert impossible.check.clearances["spinal_canal:lesion"].clearance_mm < margin + 30.0
+
+
+def test_plans_with_warnings_are_not_assessed_while_one_passes(synthetic_l4, assessed_l4):
+    """A plan with warnings is never recommended while one passes, so its placement error is not
+    sampled; the level's note names it. With no passing plan every plan is assessed."""
+    from copy import deepcopy
+    from dataclasses import replace
+
+    from bvn_plan.planning.planner import _assess_robustness
+    from bvn_plan.planning.search import SearchContext
+
+    vertebra, landmarks, zones = synthetic_l4
+    ctx = SearchContext(zones, assessed_l4.device, assessed_l4.rules, assessed_l4.settings, assessed_l4.zone)
+    settings = RobustnessSettings(PlacementErrorModel(samples=20))
+    results = deepcopy([r for r in assessed_l4.results if r.side == "right"])
+    straight = results[1].plan
+    straight.check = replace(straight.check, verdict="warn")
+    notes = _assess_robustness(ctx, results, settings)
+    assert results[0].plan.robustness.failed.total == 20 and straight.robustness.failed.total == 500   # kept
+    assert notes == ["placement error not assessed for the plans with warnings (right transpedicular-straight): a "
+                     "plan with warnings is never recommended while one passes"]
+    results[0].plan.check = replace(results[0].plan.check, verdict="warn")
+    assert _assess_robustness(ctx, results, settings) == []
+    assert straight.robustness.failed.total == 20

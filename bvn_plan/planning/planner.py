@@ -219,7 +219,7 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
     band = settings.robustness.band_mm if assessed else 0.0
     results = [r for approach in approaches for r in _plan_approach(ctx, approach, band)]
     if assessed:
-        _assess_robustness(ctx, results, settings.robustness)
+        notes += _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     pair = _two_probes(ctx, results, landmarks.level)
     if recommendation is not None:
@@ -278,12 +278,22 @@ def _two_probes(ctx: SearchContext, results: list[ApproachResult], level: str) -
     return pair_wanted(level, results, ctx.settings.two_probe_levels) or plan_pair(ctx, results)
 
 
-def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
+def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> list[str]:
     """Set the placement-error assessment (:func:`.robustness.assess_plan`) of every approach and
-    side's plan, the ones the recommendation weighs (their runner-ups are not assessed)."""
+    side's plan the recommendation can choose (runner-ups are not assessed, nor, when a plan
+    passes, the plans with warnings: :func:`_recommend` puts every passing plan first); the level's
+    note naming the plans left out, or []."""
+    passing = any(r.plan is not None and r.plan.verdict == PASS for r in results)
+    skipped = []
     for r in results:
-        if r.plan is not None:
-            r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
+        if r.plan is None:
+            continue
+        if passing and r.plan.verdict != PASS:
+            skipped.append(f"{r.side} {r.approach}")
+            continue
+        r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
+    return [f"placement error not assessed for the plans with warnings ({', '.join(skipped)}): a plan with "
+            "warnings is never recommended while one passes"] if skipped else []
 
 
 def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):

@@ -166,8 +166,8 @@ def _assess(ctx: SearchContext, pair: ProbePair, single: PathPlan, robustness: R
     pair.robustness = assess_pair(ctx.zones, (pair.right, pair.left), robustness, ctx.rules, ctx.terminus)
     pair.reasons.insert(0, f"the pair (each probe under its own errors, the union lesion judged): "
                            f"{pair.robustness.words()}")
-    single_fragile = single.robustness is not None and single.robustness.fragile
-    if pair.recommended and pair.robustness.fragile and not single_fragile:
+    single_robust = single.robustness is not None and not single.robustness.fragile
+    if pair.recommended and pair.robustness.fragile and single_robust:
         pair.recommended = False
         pair.reasons.append(f"the pair is fragile (breach probability {100 * pair.robustness.breach_probability:.0f} %) "
                             f"and one probe is not ({100 * single.robustness.breach_probability:.0f} %): one probe")
