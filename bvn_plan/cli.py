@@ -871,6 +871,8 @@ def _two_probes_record(outcome) -> dict | None:
         "verdicts": [c.verdict for c in pair.checks], "zone_coverage_percent": 100 * pair.zone_coverage,
         "single_zone_coverage_percent": 100 * pair.single_zone_coverage, "tip_separation_mm": pair.tip_separation_mm,
         "min_clearance_beyond_margin_mm": min(p.min_slack_mm for p in (pair.right, pair.left)),
+        "breach_probability": None if pair.robustness is None else pair.robustness.breach_probability,
+        "fragile": None if pair.robustness is None else pair.robustness.fragile,
         "tip_to_terminus_mm": [p.tip_to_terminus_mm for p in (pair.right, pair.left)],
         "needle_lengths_skin_to_tip_mm": [p.numbers["needle_length_skin_to_tip_mm"] for p in (pair.right, pair.left)]}}
 

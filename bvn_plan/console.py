@@ -144,6 +144,8 @@ def _plan(r: dict) -> list:
               + (" FRAGILE" if o["fragile"] else "") for o in r["options"] if o.get("breach_probability") is not None]
     probes = r.get("two_probes")
     pair = probes and probes["pair"]
+    if pair and pair.get("breach_probability") is not None:
+        breach.append(f"right + left pair {_cell(100 * pair['breach_probability'], 0)} %" + (" FRAGILE" if pair["fragile"] else ""))
     if pair:  # the pair's row: both verdicts with the union lesion, the union's zone coverage
         rows.append(("right + left", "two probes (transpedicular)", " / ".join(pair["verdicts"]),
                      _cell(pair["min_clearance_beyond_margin_mm"]), " / ".join(_cell(d) for d in pair["tip_to_terminus_mm"]),

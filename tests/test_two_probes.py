@@ -135,3 +135,39 @@ def test_the_synthetic_l4_says_one_probe_and_why(tmp_path):
     assert f"covers {100 * record['single']['zone_coverage']:.0f} % of the target zone" in record["reasons"][-1]
     assert level["recommendation_reasons"][-1] == "one probe recommended: " + record["reasons"][-1]
     assert "PROBES: one probe recommended" in summary
+
+
+def test_the_pair_is_assessed_under_placement_error(tmp_path):
+    """With robustness on (the synthetic L5, whose pair is recommended without it): the pair's
+    breach probability with each probe under its own errors and the union lesion judged, in
+    plan.json (schema-checked), the summary and the HTML report. The union's check points (both
+    parts' own) judge the planned pair as its boolean-union surface does."""
+    from bvn_plan.planning.plan_file import write_plan
+    from bvn_plan.planning.robustness import RobustnessSettings, _union_points
+    from bvn_plan.planning.safety import check_path
+    from bvn_plan.planning.settings import PlannerSettings
+    from bvn_plan.workflow.case import LevelOutcome
+    from bvn_plan.workflow.report import ReportContext, report_html
+
+    sv = synthesize("L5", voxel_mm=0.8)
+    zones = SafetyZones(sv.vertebra.mesh, sv.landmarks)
+    level_plan = plan_level(sv.vertebra, sv.landmarks, zones=zones, approaches=("transpedicular",),
+                            settings=PlannerSettings(robustness=RobustnessSettings()))
+    pair = level_plan.two_probes.pair
+    rob = pair.robustness
+    assert rob is not None and rob.failed.total == 500
+    assert rob.tolerance_direction.split()[0] in ("right", "left") and "probe" in rob.tolerance_direction
+    for probe, check in zip((pair.right, pair.left), pair.checks):
+        fast = check_path(zones, probe.path, _union_points(pair.union))
+        assert fast.verdict == check.verdict
+        assert fast.clearances["spinal_canal:lesion"].clearance_mm == pytest.approx(
+            check.clearances["spinal_canal:lesion"].clearance_mm, abs=0.05)
+    # a fragile pair is recommended only when one probe is fragile too
+    single = level_plan.two_probes.single
+    assert not (pair.recommended and rob.fragile and not single.robustness.fragile)
+    written = write_plan(level_plan, sv.vertebra, tmp_path)
+    record = json.loads(written["plan"].read_text())["levels"]["L5"]["two_probes"]["pair"]["robustness"]
+    assert record["breach"]["samples"] == 500 and record["fragile"] == rob.fragile
+    assert "pair robustness: placement error" in written["summary"].read_text()
+    html = report_html([LevelOutcome.planned(sv.vertebra, level_plan)], ReportContext("test", images=False))
+    assert "each probe under its own errors" in html

@@ -124,6 +124,7 @@ def _plan_dict(plan: PathPlan, vertebra) -> dict:
         "soft_tissue": list(check.notes),
         "numbers": numbers,
         "robustness": None if plan.robustness is None else plan.robustness.to_dict(),
+        "canal_band_mm": plan.canal_band_mm,
     }
     return out
 
@@ -164,6 +165,7 @@ def two_probes_record(outcome: PairOutcome | None, vertebra) -> dict | None:
             "nerve_path_coverage": pair.nerve_path_coverage,
             "single_zone_coverage": pair.single_zone_coverage,
             "tip_separation_mm": pair.tip_separation_mm,
+            "robustness": None if pair.robustness is None else pair.robustness.to_dict(),
             "right": _plan_dict(pair.right, vertebra),
             "left": _plan_dict(pair.left, vertebra),
             "union_checks": [{"side": probe.side, "verdict": check.verdict, "reasons": list(check.reasons),
@@ -222,12 +224,14 @@ def level_to_dict(level_plan: LevelPlan, vertebra, mesh: dict | None = None) -> 
 
 def two_probes_summary_line(outcome: PairOutcome) -> str:
     """One line on one probe or two: the verdict and why; for a pair, both tips (mm on the input's
-    axes, as the summary's other points)."""
+    axes, as the summary's other points) and, when assessed, a second line with its robustness."""
     line = f"PROBES: {outcome.words()}"
     if outcome.pair is not None:
         tips = (f"{p.side} tip {text.point(p.numbers['tip'])}"
                 for p in (outcome.pair.right, outcome.pair.left))
         line += f" ({'; '.join(tips)}; nerve path {100 * outcome.pair.nerve_path_coverage:.0f} % covered)"
+        if outcome.pair.robustness is not None:
+            line += f"\n    pair robustness: {outcome.pair.robustness.words()}"
     return line
 
 
@@ -379,7 +383,9 @@ def _plan_lines(head: str, p: PathPlan, approach_mm: float) -> list[str]:
         f"    fluoroscopy: {describe(n)}",
         f"    Gertzbein-Robbins grade {p.check.gertzbein_robbins_grade}; "
         f"{'intraosseous' if p.check.intraosseous else 'LEAVES THE BONE'} from bone entry to tip",
-        *([f"    robustness: {p.robustness.words()}"] if p.robustness is not None else []),
+        *([f"    robustness: {p.robustness.words()}" + (f"; the search kept the lesion {num(p.canal_band_mm)} mm beyond "
+                                                      "the canal margin" if p.canal_band_mm > 0 else "")]
+          if p.robustness is not None else []),
         *[f"    - {reason}" for reason in p.check.reasons]]
 
 

@@ -39,6 +39,7 @@ Scores and ranking: :mod:`bvn_plan.planning.ranking`.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -120,6 +121,8 @@ class PathPlan:
     why_not_terminus: str = ""
     #: how forgiving the path is under placement error (:mod:`.robustness`), when assessed
     robustness: Robustness | None = None
+    #: the band (mm) the search kept the lesion beyond the canal margin for placement error (0: none)
+    canal_band_mm: float = 0.0
 
     @property
     def terminus_outside_mm(self) -> float:
@@ -212,25 +215,59 @@ def plan_level(vertebra, landmarks: Landmarks | None = None, device: DeviceProfi
         notes.append(f"the device profile names the {device.lesion_model!r} lesion model; paths were planned "
                      "and checked with its geometric ellipsoid (run the bioheat model to confirm the lesion)")
     ctx = SearchContext(zones, device, rules, settings, TargetZone.of(landmarks, settings.target_zone))
-    results = []
-    for approach in approaches:
-        (right, right_ctx), (left, left_ctx) = (_plan_side(ctx, approach, side) for side in SIDES)
-        # Each side also weighs the mirror image of the other's plan, so that near-ties on a nearly
-        # symmetric vertebra end in mirror-image plans rather than in either of two equal ones.
-        # When the left side takes the right plan's mirror image, the mirror image of that is the right
-        # plan itself: nothing to weigh.
-        weighed = _weigh_mirror_image(left_ctx, left, right)
-        if weighed.plan is left.plan:
-            right = _weigh_mirror_image(right_ctx, right, left)
-        results += [right, weighed]
-    if settings.robustness is not None and settings.robustness.model.samples > 0:
-        _assess_robustness(ctx, results, settings.robustness)
+    assessed = settings.robustness is not None and settings.robustness.model.samples > 0
+    band = settings.robustness.band_mm if assessed else 0.0
+    results = [r for approach in approaches for r in _plan_approach(ctx, approach, band)]
+    if assessed:
+        notes += _assess_robustness(ctx, results, settings.robustness)
     recommendation, reasons = _recommend(results, landmarks.level, settings)
     pair = _two_probes(ctx, results, landmarks.level)
     if recommendation is not None:
         reasons.append(pair.words())
     return LevelPlan(landmarks.level, landmarks, device, rules, settings, results, recommendation, reasons, notes,
                      zone=ctx.zone, soft_tissue=zones.soft_tissue, two_probes=pair)
+
+
+def _plan_approach(ctx: SearchContext, approach: str, band_mm: float) -> list[ApproachResult]:
+    """``approach`` on the right and the left side. With a robustness band (``band_mm`` > 0,
+    :attr:`.robustness.RobustnessSettings.band_mm`) both sides are first planned with the lesion
+    kept the band beyond the canal margin, then judged by the real rules; when a side finds no
+    such plan, the approach is planned at the margin itself (and without a canal rule, no band)."""
+    if band_mm > 0 and "canal_lesion" in ctx.margins:
+        banded = _plan_approach(_banded(ctx, band_mm), approach, 0.0)
+        if all(r.plan is not None for r in banded):
+            return [_unbanded(ctx, r, band_mm) for r in banded]
+    (right, right_ctx), (left, left_ctx) = (_plan_side(ctx, approach, side) for side in SIDES)
+    # Each side also weighs the mirror image of the other's plan, so that near-ties on a nearly
+    # symmetric vertebra end in mirror-image plans rather than in either of two equal ones.
+    # When the left side takes the right plan's mirror image, the mirror image of that is the right
+    # plan itself: nothing to weigh.
+    weighed = _weigh_mirror_image(left_ctx, left, right)
+    if weighed.plan is left.plan:
+        right = _weigh_mirror_image(right_ctx, right, left)
+    return [right, weighed]
+
+
+def _banded(ctx: SearchContext, band_mm: float) -> SearchContext:
+    """``ctx`` with the lesion's canal margin raised by ``band_mm`` (the search's rules only)."""
+    other = copy.copy(ctx)
+    other.rules = ctx.rules.with_changes("canal_lesion", margin_mm=ctx.canal_lesion_margin_mm + band_mm)
+    other.margins = {r.name: r.margin_mm for r in other.rules.rules}
+    other.canal_lesion_margin_mm = ctx.canal_lesion_margin_mm + band_mm
+    return other
+
+
+def _unbanded(ctx: SearchContext, result: ApproachResult, band_mm: float) -> ApproachResult:
+    """A result planned with a robustness band, its plans judged again by ``ctx``'s own rules."""
+    def rejudge(p: PathPlan) -> PathPlan:
+        aim = ctx if p.target_kind == "terminus" else ctx.aimed(p.target_point)
+        plan = _exact(aim, result.approach, result.side, p.path, p.centring_mm)
+        plan.why_not_terminus = p.why_not_terminus and (
+            f"{p.why_not_terminus} (the search kept the lesion {band_mm:.1f} mm beyond the canal margin for placement error)")
+        plan.canal_band_mm = band_mm
+        return plan
+    return ApproachResult(result.approach, result.side, rejudge(result.plan), [rejudge(a) for a in result.alternatives],
+                          result.blocked, result.candidates)
 
 
 def _two_probes(ctx: SearchContext, results: list[ApproachResult], level: str) -> PairOutcome:
@@ -241,12 +278,22 @@ def _two_probes(ctx: SearchContext, results: list[ApproachResult], level: str) -
     return pair_wanted(level, results, ctx.settings.two_probe_levels) or plan_pair(ctx, results)
 
 
-def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> None:
+def _assess_robustness(ctx: SearchContext, results: list[ApproachResult], robustness: RobustnessSettings) -> list[str]:
     """Set the placement-error assessment (:func:`.robustness.assess_plan`) of every approach and
-    side's plan, the ones the recommendation weighs (their runner-ups are not assessed)."""
+    side's plan the recommendation can choose (runner-ups are not assessed, nor, when a plan
+    passes, the plans with warnings: :func:`_recommend` puts every passing plan first); the level's
+    note naming the plans left out, or []."""
+    passing = any(r.plan is not None and r.plan.verdict == PASS for r in results)
+    skipped = []
     for r in results:
-        if r.plan is not None:
-            r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
+        if r.plan is None:
+            continue
+        if passing and r.plan.verdict != PASS:
+            skipped.append(f"{r.side} {r.approach}")
+            continue
+        r.plan.robustness = assess_plan(ctx.zones, r.plan, robustness, ctx.rules, ctx.terminus)
+    return [f"placement error not assessed for the plans with warnings ({', '.join(skipped)}): a plan with "
+            "warnings is never recommended while one passes"] if skipped else []
 
 
 def _recommend(results: list[ApproachResult], level: str, settings: PlannerSettings):
@@ -266,7 +313,7 @@ def _recommend(results: list[ApproachResult], level: str, settings: PlannerSetti
     best = max(plans, key=rank_key)
     reasons = [f"{best.side} {best.approach}: checker verdict {best.verdict}; smallest clearance beyond its margin "
                f"{best.min_slack_mm:.1f} mm; " + _target_words(best)]
-    reasons += robustness_reasons(best, plans)
+    reasons += robustness_reasons(best, plans, settings.robustness.band_mm if settings.robustness else 0.0)
     if best.target_kind == "zone":
         reasons.append(f"the nominal terminus is not covered: {best.why_not_terminus}; the lesion covers the target "
                        "zone's point nearest it that the canal margin allows")

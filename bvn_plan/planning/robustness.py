@@ -31,7 +31,10 @@ a robot's screws deviated 2.1 mm at the tip, 3.2 mm at the tail and 2.4 deg in a
 deg in angle against 5.6 +- 3.3 deg robot-placed (PMC10676186, phantom study) [V, abstract]; in a
 simulated freehand series half of the misplaced screws came from the entry point and half from the
 trajectory angle (Xu YF et al., one-time accuracy of simulated freehand and navigation pedicle screw
-insertion) [V, abstract].
+insertion) [V, abstract]; a needle guided by 3D rotational X-ray navigation in percutaneous vertebroplasty
+reached 2.5 +- 1.5 mm of its displayed position in patients (3DRX vertebroplasty needle-guidance accuracy
+study, abstract) [V-secondary, abstract]: the order of the assumed entry spread (Rayleigh mean 1.9 mm),
+with navigation, not plain fluoroscopy. None gives per-axis spreads, so the defaults stay [A].
 
 All points are mm in model coordinates; angles are degrees in the vertebra frame.
 """
@@ -40,15 +43,17 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from statistics import NormalDist
 from typing import Callable
 
 import numpy as np
+import trimesh
 
 from ..errors import InputError
-from ..lesion import EllipsoidLesion
+from ..lesion import EllipsoidLesion, UnionLesion
 from ..paths import Arc, InstrumentPath
-from .safety import FAIL, PASS, CheckResult, RuleSet, SafetyZones, check_paths
+from .safety import FAIL, PASS, CheckResult, RuleSet, SafetyZones, check_paths, lesion_check_points
 
 #: z of the two-sided 95 % interval.
 Z_95 = 1.959963984540054
@@ -112,6 +117,13 @@ class RobustnessSettings:
       come first [A, 2 mm, the planner's clearance cap];
     * ``tolerance_max_deg`` / ``tolerance_step_deg`` / ``tolerance_resolution_deg``: the angle
       tolerance's search (module docstring) [A].
+    * ``canal_band_mm``: the planner's search keeps the lesion this much beyond the canal margin
+      where it can (the checker's rule is unchanged; where no plan keeps the band, the approach is
+      planned at the margin itself): the robustness-aware search, trading zone and terminus
+      coverage for a lower breach probability. None (default): :attr:`band_mm`, the entry offset's
+      one-sided quantile at the fragile threshold, z(1 - fragile_breach_probability) x entry_sd_mm
+      (1.28 x 1.5 = 1.9 mm) [A: the entry offset moves the lesion rigidly, and the canal lies
+      behind the lesion along the introducer, across which the tilt moves it least]; 0 turns it off.
     """
 
     model: PlacementErrorModel = field(default_factory=PlacementErrorModel)
@@ -120,6 +132,7 @@ class RobustnessSettings:
     tolerance_max_deg: float = 16.0
     tolerance_step_deg: float = 2.0
     tolerance_resolution_deg: float = 0.125
+    canal_band_mm: float | None = None
 
     def __post_init__(self):
         if not 0.0 <= self.fragile_breach_probability <= 1.0:
@@ -128,6 +141,16 @@ class RobustnessSettings:
             raise InputError("robustness tolerance search: need 0 < resolution <= step <= max (deg)")
         if not math.isfinite(self.breach_weight_mm) or self.breach_weight_mm < 0:
             raise InputError(f"breach_weight_mm must be a non-negative number, got {self.breach_weight_mm}")
+        if self.canal_band_mm is not None and not (math.isfinite(self.canal_band_mm) and self.canal_band_mm >= 0):
+            raise InputError(f"canal_band_mm must be a non-negative number (or None), got {self.canal_band_mm}")
+
+    @property
+    def band_mm(self) -> float:
+        """The search's band beyond the canal margin (mm; ``canal_band_mm``, or its default)."""
+        if self.canal_band_mm is not None:
+            return float(self.canal_band_mm)
+        return NormalDist().inv_cdf(1.0 - self.fragile_breach_probability) * self.model.entry_sd_mm \
+            if 0.0 < self.fragile_breach_probability < 1.0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -317,34 +340,92 @@ def assess_path(judge: Judge, path: InstrumentPath, lesion: EllipsoidLesion | No
     """The robustness of ``path`` (with its ``lesion``, moved with the tip) judged by ``judge``
     (whose ``rules`` name the severities) under ``settings.model``, the error acting on ``axes``;
     ``terminus`` (mm, model coordinates): also count the samples whose lesion no longer holds it."""
-    model = settings.model
-    if model.samples < 1:
-        raise InputError("robustness needs at least one sample (samples = 0 turns it off before this call)")
+    model = _sampled(settings)
     started, cpu = time.perf_counter(), time.process_time()
-    entry, tilt = model.draw()
-    paths, lesions = axes.perturb(path, lesion, entry, tilt)
+    paths, lesions = axes.perturb(path, lesion, *model.draw())
     results = judge(paths, lesions if lesion is not None else None)
-    n = len(results)
-    failed = [_failed(r) for r in results]
-    rule_counts = {rule.name: 0 for rule in rules.rules}
-    for r in results:
-        if isinstance(r, InputError):
-            continue
-        for rr in r.rules:
-            rule_counts[rr.rule] += rr.status != PASS
-    present = {name for r in results if not isinstance(r, InputError) for name in (rr.rule for rr in r.rules)}
-    uncovered = None
-    if terminus is not None and lesion is not None:
-        t = np.asarray(terminus, float)[None]
-        uncovered = Proportion(int(sum(not les.contains(t)[0] for les in lesions)), n)
-    tolerance, direction = _tolerance(judge, path, lesion, axes, settings)
-    prob = Proportion(int(sum(failed)), n)
-    return Robustness(model, prob, int(sum(isinstance(r, InputError) for r in results)),
-                      {name: Proportion(c, n) for name, c in rule_counts.items() if name in present},
+    uncovered = None if lesion is None else _uncovered(lesions, terminus)
+    tolerance = _tolerance(judge, path, lesion, axes, settings)
+    return _summary(settings, rules, [[r] for r in results], uncovered, tolerance, (started, cpu))
+
+
+def assess_pair(zones: SafetyZones, plans: tuple, settings: RobustnessSettings = RobustnessSettings(),
+                rules: RuleSet = RuleSet(), terminus=None) -> Robustness:
+    """The robustness of a pair of probes (``plans``: the right and the left
+    :class:`~bvn_plan.planning.planner.PathPlan`): each path moved by its own sampled errors (the
+    second probe's drawn with the next seed: the two are placed independently), the union of both
+    moved lesions judged with each moved path; a sample fails when either check fails. The angle
+    tolerance: each probe tilted alone (the other as planned, the union judged), the least of the
+    two, its direction named with the probe's side."""
+    model = _sampled(settings)
+    started, cpu = time.perf_counter(), time.process_time()
+    frame = zones.landmarks.frame
+    axes = [ErrorAxes.of_plan(p.path, p.check, frame, p.side) for p in plans]
+    draws = (model.draw(), replace(model, seed=model.seed + 1).draw())
+    moved = [ax.perturb(p.path, p.lesion, *d) for ax, p, d in zip(axes, plans, draws)]
+    unions = [UnionLesion(list(parts)) for parts in zip(moved[0][1], moved[1][1])]
+    # the union's lesion rules are judged once, with the first path; the second path's check
+    # judges its instrument rules
+    results = check_paths(zones, moved[0][0] + moved[1][0], [_union_points(u) for u in unions] + [None] * len(unions),
+                          rules)
+    n = len(unions)
+    tolerances = []
+    for k, (plan, ax) in enumerate(zip(plans, axes)):
+        other = plans[1 - k].lesion
+
+        def judge(paths, lesions, other=other):
+            return check_paths(zones, paths, [_union_points(UnionLesion([les, other])) for les in lesions], rules)
+        tolerance, direction = _tolerance(judge, plan.path, plan.lesion, ax, settings)
+        tolerances.append((tolerance, direction and f"{plan.side} probe {direction}"))
+    tolerance = min(tolerances, key=lambda t: (t[0], t[1] is None))
+    return _summary(settings, rules, [[results[k], results[n + k]] for k in range(n)], _uncovered(unions, terminus),
+                    tolerance, (started, cpu))
+
+
+def _union_points(union: UnionLesion) -> trimesh.Trimesh:
+    """The check points of a union of lesions (mm, model coordinates) as the checker reads a lesion
+    surface: every part's own check points. The union solid's clearance from a zone is the least
+    over its parts, so they judge it as exactly as its surface would, without the boolean union's
+    mesh (tens of ms per sample)."""
+    return trimesh.Trimesh(np.vstack([lesion_check_points(part) for part in union.parts]), np.zeros((0, 3), int),
+                           process=False)
+
+
+def _sampled(settings: RobustnessSettings) -> PlacementErrorModel:
+    if settings.model.samples < 1:
+        raise InputError("robustness needs at least one sample (samples = 0 turns it off before this call)")
+    return settings.model
+
+
+def _uncovered(lesions: list, terminus) -> Proportion | None:
+    """The samples whose (moved) lesion no longer holds ``terminus`` (None: not asked)."""
+    if terminus is None:
+        return None
+    t = np.asarray(terminus, float)[None]
+    return Proportion(int(sum(not les.contains(t)[0] for les in lesions)), len(lesions))
+
+
+def _summary(settings: RobustnessSettings, rules: RuleSet, samples: list[list], uncovered: Proportion | None,
+             tolerance: tuple[float, str | None], clocks: tuple[float, float]) -> Robustness:
+    """The :class:`Robustness` of ``samples`` (per sample, its checks' results: one per path; the
+    sample fails when any fails, and breaks a rule when any of its checks does)."""
+    n = len(samples)
+    counts = {rule.name: 0 for rule in rules.rules}
+    present: set[str] = set()
+    for sample in samples:
+        judged = [rr for r in sample if not isinstance(r, InputError) for rr in r.rules]
+        present |= {rr.rule for rr in judged}
+        for name in {rr.rule for rr in judged if rr.status != PASS}:
+            counts[name] += 1
+    prob = Proportion(sum(any(_failed(r) for r in sample) for sample in samples), n)
+    refused = sum(any(isinstance(r, InputError) for r in sample) for sample in samples)
+    angle, direction = tolerance
+    return Robustness(settings.model, prob, refused,
+                      {name: Proportion(c, n) for name, c in counts.items() if name in present},
                       {rule.name: rule.severity for rule in rules.rules}, uncovered,
-                      tolerance, direction, direction is not None,
+                      angle, direction, direction is not None,
                       prob.probability > settings.fragile_breach_probability, settings.fragile_breach_probability,
-                      time.perf_counter() - started, time.process_time() - cpu)
+                      time.perf_counter() - clocks[0], time.process_time() - clocks[1])
 
 
 def _tolerance(judge: Judge, path, lesion, axes: ErrorAxes, settings: RobustnessSettings) -> tuple[float, str | None]:
@@ -360,15 +441,18 @@ def _tolerance(judge: Judge, path, lesion, axes: ErrorAxes, settings: Robustness
         paths, lesions = axes.perturb(path, lesion, np.zeros_like(tilts), tilts)
         return np.array([_failed(r) for r in judge(paths, lesions if lesion is not None else None)])
 
-    on_grid = fails(np.repeat(grid, len(names)), np.tile(units, (len(grid), 1))).reshape(len(grid), len(names))
-    first = np.where(on_grid.any(axis=0), on_grid.argmax(axis=0), -1)   # first failing grid angle per direction
-    if not (first >= 0).any():
+    # the grid is checked one angle at a time, every direction at once, up to the first angle at
+    # which any direction fails: the directions failing there hold the least first failing grid
+    # angle (any other direction's failing tilt lies beyond that angle, so it cannot be the least)
+    for row, angle in enumerate(grid):
+        bad = fails(np.full(len(names), angle), units)
+        if bad.any():
+            break
+    else:
         return float(grid[-1]), None
-    # a direction whose first failing grid angle lies past the least one cannot hold the smallest
-    # failing tilt (its tilt exceeds the grid angle before its own): only the others are bisected
-    failing = np.flatnonzero(first == first[first >= 0].min())
-    lo = np.where(first[failing] > 0, grid[np.maximum(first[failing] - 1, 0)], 0.0)
-    hi = grid[first[failing]].astype(float)
+    failing = np.flatnonzero(bad)
+    lo = np.full(len(failing), grid[row - 1] if row > 0 else 0.0)
+    hi = np.full(len(failing), float(angle))
     while (hi - lo).max() > settings.tolerance_resolution_deg:
         mid = 0.5 * (lo + hi)
         bad = fails(mid, units[failing])
@@ -385,13 +469,20 @@ def assess_plan(zones: SafetyZones, plan, settings: RobustnessSettings = Robustn
     return assess_path(zones_judge(zones, rules), plan.path, plan.lesion, axes, rules, settings, terminus)
 
 
-def robustness_reasons(best, plans: list) -> list[str]:
-    """The recommendation's reasons about robustness: the recommended plan's figures, and fragile
-    plans passed over or every plan fragile (``plans``: the approach and side plans weighed)."""
+def robustness_reasons(best, plans: list, band_mm: float) -> list[str]:
+    """The recommendation's reasons about robustness: the recommended plan's figures, the band its
+    search kept beyond the canal margin (``band_mm``: the settings' band) or that none could be
+    kept, and fragile plans passed over or every plan fragile (``plans``: the plans weighed)."""
     rob = best.robustness
     if rob is None:
         return []
     reasons = [f"{best.side} {best.approach}: {rob.words()}"]
+    if best.canal_band_mm > 0:
+        reasons.append(f"robustness-aware search: the lesion was kept {best.canal_band_mm:.1f} mm beyond the canal margin "
+                       "(robustness setting canal_band_mm), trading zone and terminus coverage for fewer breaches")
+    elif band_mm > 0:
+        reasons.append(f"no {best.approach} plan on both sides keeps the lesion {band_mm:.1f} mm beyond the canal "
+                       "margin (robustness setting canal_band_mm): planned at the margin itself")
     if rob.fragile:
         which = "passing plan" if best.verdict == PASS else "plan"
         reasons.append(f"every {which} is fragile: the recommended one breaks a rule that fails the plan in "

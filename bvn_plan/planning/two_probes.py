@@ -28,6 +28,7 @@ import numpy as np
 from ..levels import TRANSITIONAL
 from ..lesion import UnionLesion
 from .planner import ApproachResult, PathPlan, plan_side_at
+from .robustness import Robustness, RobustnessSettings, assess_pair
 from .safety import FAIL, CheckResult, check_path
 from .search import SearchContext
 
@@ -60,6 +61,8 @@ class ProbePair:
     single_zone_coverage: float
     recommended: bool = False
     reasons: list[str] = field(default_factory=list)
+    #: how forgiving the pair is under placement error (:func:`.robustness.assess_pair`), when assessed
+    robustness: Robustness | None = None
 
 
 @dataclass
@@ -151,4 +154,20 @@ def plan_pair(ctx: SearchContext, results: list[ApproachResult]) -> PairOutcome:
                     f"the target zone, one probe ({single.side}) {100 * single.zone_coverage:.0f} %: "
                     f"{100 * gain:+.0f} percentage points (" + ("at least" if best.recommended else "less than") +
                     f" the {100 * PAIR_GAIN_MIN:.0f} a pair needs); both paths checked with the union lesion: {verdicts}"]
+    robustness = ctx.settings.robustness
+    if robustness is not None and robustness.model.samples > 0:
+        _assess(ctx, best, single, robustness)
     return PairOutcome(best, single, reasons + best.reasons)
+
+
+def _assess(ctx: SearchContext, pair: ProbePair, single: PathPlan, robustness: RobustnessSettings) -> None:
+    """Set the pair's placement-error assessment (each probe under its own errors, the union lesion
+    judged) and, as the single plans rank, put a fragile pair after a single probe that is not fragile."""
+    pair.robustness = assess_pair(ctx.zones, (pair.right, pair.left), robustness, ctx.rules, ctx.terminus)
+    pair.reasons.insert(0, f"the pair (each probe under its own errors, the union lesion judged): "
+                           f"{pair.robustness.words()}")
+    single_robust = single.robustness is not None and not single.robustness.fragile
+    if pair.recommended and pair.robustness.fragile and single_robust:
+        pair.recommended = False
+        pair.reasons.append(f"the pair is fragile (breach probability {100 * pair.robustness.breach_probability:.0f} %) "
+                            f"and one probe is not ({100 * single.robustness.breach_probability:.0f} %): one probe")

@@ -263,7 +263,7 @@ def _robustness_table(rob, rules) -> str:
             + _table(["rule", "severity", "breach probability (%)", "95 % CI (%)"], rows))
 
 
-def _two_probes_section(outcome) -> str:
+def _two_probes_section(outcome, rules) -> str:
     """One probe or two (:mod:`bvn_plan.planning.two_probes`): the verdict and why, and for a pair
     each probe's path checked alone and with the union lesion (points in mm, the level's frame)."""
     out = [f"<h3>One probe or two</h3><p><b>{_e(outcome.probes)}</b>: " +
@@ -281,10 +281,14 @@ def _two_probes_section(outcome) -> str:
                 for probe, check in zip((pair.right, pair.left), pair.checks)]
         out.append(f"<p>Union of both lesions: {num(100 * pair.zone_coverage, 0)} % of the target zone (one probe "
                    f"{num(100 * pair.single_zone_coverage, 0)} %), {num(100 * pair.nerve_path_coverage, 0)} % of the "
-                   f"nerve path; tips {num(pair.tip_separation_mm)} mm apart. The pair's paths are not assessed for "
-                   "placement error.</p>" + _table(
+                   f"nerve path; tips {num(pair.tip_separation_mm)} mm apart." + (
+                       " The pair's paths are not assessed for placement error." if pair.robustness is None else
+                       " Placement error: each probe under its own errors, the union lesion judged (below).")
+                   + "</p>" + _table(
                        ["probe", "tip (mm)", "introducer medial / cranio-caudal (deg)", "needle skin to tip (mm)",
                         "verdict, own lesion", "verdict, union lesion", "union lesion to canal (mm)", "reasons"], rows))
+        if pair.robustness is not None:
+            out.append(_robustness_table(pair.robustness, rules))
     return "\n".join(out)
 
 
@@ -309,7 +313,7 @@ def _level_section(outcome: LevelOutcome, context: ReportContext) -> str:
         if plan.robustness is not None:
             out.append(_robustness_table(plan.robustness, level_plan.rules))
     if level_plan.two_probes is not None:
-        out.append(_two_probes_section(level_plan.two_probes))
+        out.append(_two_probes_section(level_plan.two_probes, level_plan.rules))
     if hu:
         rows = [[name, part, v.get("median", ""), v.get("p10", ""), v.get("p90", ""), v["samples"]]
                 for name, parts in hu.items() for part, v in parts.items()]
