@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from .coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM
-from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, NoSafePlanError
+from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, NoSafePlanError, note
 from .landmarks import TerminusParameters
 
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
@@ -370,7 +370,7 @@ def _load(mesh, level, units, frame, trust_level=False):
     vertebra.trust_level = trust_level
     untreated = untreated_levels_message([vertebra.level]) if vertebra.level else None
     if untreated:  # planned and checked all the same (the geometry is judged alike), never silently
-        warnings.warn(untreated, BvnPlanWarning, stacklevel=2)
+        note(vertebra.notes, untreated)  # so plan.json and summary.txt say it too
     return vertebra
 
 

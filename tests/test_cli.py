@@ -163,3 +163,17 @@ def test_t12_is_checked_for_teaching_and_never_silently(tmp_path, totalseg_dir):
     assert synth.returncode == 2 and "T12 is not one of them" in synth.stderr, synth.stderr
     unknown = _cli("anatomy", mesh, "--level", "T11")
     assert unknown.returncode == 2 and "unknown vertebral level 'T11': use one of T12, L1" in unknown.stderr
+
+
+def test_a_plan_outside_the_treated_levels_says_so_in_its_files(tmp_path):
+    """`plan` at L1 (the toolkit's synthetic L1) runs, and its plan.json and summary.txt carry the
+    note that L1 lies outside the treated levels L3-S1, not only the console."""
+    import json
+
+    out = _cli("plan", MESHES / "L1.ply", "--level", "L1", "--approach", "transpedicular",
+               "--robustness-samples", "0", "--out", tmp_path)
+    assert out.returncode in (0, 6), out.stdout + out.stderr
+    message = "L1 is outside the treated levels L3-S1"
+    assert message in out.stderr
+    assert message in (tmp_path / "summary.txt").read_text()
+    assert any(message in n for n in json.loads((tmp_path / "plan.json").read_text())["levels"]["L1"]["notes"])
