@@ -14,6 +14,7 @@ All coordinates are millimetres; :data:`UNITS_TO_MM` converts the units an input
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -60,13 +61,14 @@ def convert_points(points: np.ndarray, source: str, target: str) -> np.ndarray:
     return points * np.array([-1.0, -1.0, 1.0])
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class AnatomicalFrame:
     """A vertebra frame expressed in model coordinates (mm).
 
     ``origin`` is the vertebral-body centre; ``right``, ``anterior`` and ``superior`` are unit
     vectors (a right-handed orthonormal triad when the left/right sense is known, see
-    ``handedness_known``).
+    ``handedness_known``). Frozen, so that its rotation is made once (a check transforms points
+    into the frame dozens of times).
     """
 
     origin: np.ndarray
@@ -75,10 +77,12 @@ class AnatomicalFrame:
     superior: np.ndarray
     handedness_known: bool = True
 
-    @property
+    @cached_property
     def rotation(self) -> np.ndarray:
-        """3x3 matrix whose rows are the right, anterior and superior axes (model coords)."""
-        return np.vstack([self.right, self.anterior, self.superior])
+        """3x3 matrix whose rows are the right, anterior and superior axes (model coords); read-only."""
+        rotation = np.vstack([self.right, self.anterior, self.superior])
+        rotation.flags.writeable = False
+        return rotation
 
     def to_local(self, points: np.ndarray) -> np.ndarray:
         """Model coordinates (mm) -> vertebra-frame coordinates (mm): x right, y anterior, z superior."""

@@ -113,8 +113,8 @@ class ModelledZones:
         faces = landmarks.body_mesh.faces if landmarks.body_mesh is not None else mesh.faces
         body_solid = voxelize(body, faces, model.voxel_mm, origin=self.origin, shape=shape).solid
         self.masks = self._masks(landmarks, bone, body_solid, shape)
+        self.shape = np.array(shape)  # every mask's
         self._distance: dict[str, np.ndarray] = {}  # each zone's distance map, made when first asked for
-        self._placing = None  # the frame's rotation and the grid's shape, made on the first look-up
 
     def _masks(self, lm: Landmarks, bone, body_solid, shape) -> dict[str, np.ndarray]:
         m, f = self.model, self.frame
@@ -175,14 +175,9 @@ class ModelledZones:
 
     def _index(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's nearest voxel (clamped into the grid) and whether it lies on the grid."""
-        if self._placing is None:  # the frame's rotation and the grid's shape, made once
-            self._placing = (self.frame.rotation,
-                             np.array(next(iter(self.masks.values())).shape) if self.masks else np.ones(3, int))
-        rotation, shape = self._placing  # as frame.to_local, whose rotation is rebuilt on every call
-        local = (np.asarray(points, float) - self.frame.origin) @ rotation.T
-        ijk = np.rint((local - self.origin) / self.model.voxel_mm).astype(int)
-        inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
-        return np.clip(ijk, 0, shape - 1), inside
+        ijk = np.rint((self.frame.to_local(points) - self.origin) / self.model.voxel_mm).astype(int)
+        inside = np.all((ijk >= 0) & (ijk < self.shape), axis=1)
+        return np.clip(ijk, 0, self.shape - 1), inside
 
     def lookup(self, points: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per zone, whether each point (model coordinates, mm) lies in it and its distance (mm) from
@@ -190,7 +185,7 @@ class ModelledZones:
         ijk, on_grid = self._index(points)
         if not self.masks:
             return {}
-        flat = np.ravel_multi_index(tuple(ijk.T), next(iter(self.masks.values())).shape)
+        flat = np.ravel_multi_index(tuple(ijk.T), tuple(self.shape))
         return {name: (on_grid & mask.ravel()[flat], self._distance_map(name).ravel()[flat])
                 for name, mask in self.masks.items()}
 
