@@ -148,13 +148,6 @@ class InstrumentPath:
         seg = np.diff(self.vertices, axis=0)
         seg_len = np.linalg.norm(seg, axis=1)
         counts = np.maximum(1, np.ceil(seg_len / step).astype(int))
-        if len(seg) == 1:  # a straight path: the same samples without the segments' bookkeeping
-            t = np.arange(counts[0] + 1) / counts[0]
-            points = self.vertices[0] + seg[0] * t[:, None]
-            points[-1] = self.vertices[-1]
-            depth = seg_len[0] * t
-            depth[-1] = seg_len.sum()
-            return PathSamples(points, depth, self.radius_mm)
         idx = np.repeat(np.arange(len(seg)), counts)
         # each segment's sample k of c at fraction k / c
         t = (np.arange(len(idx)) - np.repeat(np.cumsum(counts) - counts, counts)) / counts[idx]

@@ -680,9 +680,7 @@ def minima_together(requests: list) -> list[tuple[np.ndarray, np.ndarray]]:
     approx, lower, values, starts, first_rows, joined = [], [], [], [], [0], []
     for n, (surface, points, offset, group_starts, options) in enumerate(requests):
         points = np.asarray(points, float)
-        offset = np.asarray(offset, float)
-        if offset.shape != (len(points),):  # a check gives one per point already
-            offset = np.broadcast_to(offset, (len(points),))
+        offset = np.broadcast_to(np.asarray(offset, float), (len(points),))
         if not surface._joint:
             results[n] = surface.minima(points, offset, group_starts, **options)
             continue

@@ -457,9 +457,6 @@ class _Groups:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows, their offsets (mm) and each group's first position."""
-        if self._arrays is None and len(self._rows) == 1:  # one group (one check): nothing to join
-            rows = self._rows[0]
-            self._arrays = (rows, np.full(len(rows), float(self._offsets[0])), np.zeros(1, int))
         if self._arrays is None:
             sizes = np.array([len(r) for r in self._rows])
             self._arrays = (np.concatenate(self._rows), np.repeat(self._offsets, sizes),
