@@ -39,7 +39,6 @@ Scores and ranking: :mod:`bvn_plan.planning.ranking`.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -250,11 +249,7 @@ def _plan_approach(ctx: SearchContext, approach: str, band_mm: float) -> list[Ap
 
 def _banded(ctx: SearchContext, band_mm: float) -> SearchContext:
     """``ctx`` with the lesion's canal margin raised by ``band_mm`` (the search's rules only)."""
-    other = copy.copy(ctx)
-    other.rules = ctx.rules.with_changes("canal_lesion", margin_mm=ctx.canal_lesion_margin_mm + band_mm)
-    other.margins = {r.name: r.margin_mm for r in other.rules.rules}
-    other.canal_lesion_margin_mm = ctx.canal_lesion_margin_mm + band_mm
-    return other
+    return ctx.with_rules(ctx.rules.with_changes("canal_lesion", margin_mm=ctx.canal_lesion_margin_mm + band_mm))
 
 
 def _unbanded(ctx: SearchContext, result: ApproachResult, band_mm: float) -> ApproachResult:

@@ -55,15 +55,13 @@ class SearchContext:
 
     def __init__(self, zones: SafetyZones, device: DeviceProfile, rules: RuleSet, settings: PlannerSettings,
                  zone: TargetZone | None = None):
-        self.zones, self.device, self.rules, self.settings = zones, device, rules, settings
+        self.zones, self.device, self.settings = zones, device, settings
+        self._take_rules(rules)
         self.lm = zones.landmarks
         self.frame = self.lm.frame
         self.radius_mm = device.introducer_radius_mm
         self.terminus = np.asarray(self.lm.bvn_terminus, float)
         self.target_kind = "terminus"
-        self.margins = {r.name: r.margin_mm for r in rules.rules}
-        #: the lesion's canal margin (mm): the rule's, or the default rule set's when the rules lack it
-        self.canal_lesion_margin_mm = self.margin("canal_lesion", RuleSet()["canal_lesion"].margin_mm)
         self.terminus_to_canal = float(zones.canal.exact(self.terminus[None])[0])
         self.zone = zone if zone is not None else TargetZone.of(self.lm)
         self.zone_to_canal_mm = zones.canal.exact(self.zone.points)
@@ -81,6 +79,18 @@ class SearchContext:
         other.target_kind = "zone"
         other.terminus_to_canal = float(self.zones.canal.exact(other.terminus[None])[0])
         return other
+
+    def with_rules(self, rules: RuleSet) -> "SearchContext":
+        """This context searching under ``rules`` instead (their margins with them); everything else shared."""
+        other = copy.copy(self)
+        other._take_rules(rules)
+        return other
+
+    def _take_rules(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.margins = {r.name: r.margin_mm for r in rules.rules}
+        #: the lesion's canal margin (mm): the rule's, or the default rule set's when the rules lack it
+        self.canal_lesion_margin_mm = self.margin("canal_lesion", RuleSet()["canal_lesion"].margin_mm)
 
     def margin(self, name: str, default: float = 0.0) -> float:
         """The margin (mm) of rule ``name``, ``default`` when the rules lack it."""
