@@ -21,6 +21,8 @@ from .coordinates import PATIENT_FRAMES, RAS, UNITS_TO_MM
 from .errors import AnatomyError, BvnPlanError, BvnPlanWarning, NoSafePlanError, note
 from .landmarks import TerminusParameters
 
+#: The levels --level takes, in its help.
+LEVEL_CHOICES = "T12, L1-L5, S1; L6 if transitional; L3-S1 treated"
 #: Exit code of ``bvn-plan batch`` when some cases failed (the summary says which).
 BATCH_FAILURES_EXIT_CODE = 5
 #: Lesion models of ``bvn-plan lesion``: the device's ellipsoid, the Pennes bioheat models.
@@ -41,7 +43,7 @@ def vertebra_arguments(command):
     command = click.option("--units", type=UNITS,
                            help="Units of the file's coordinates (detected from size if omitted).")(command)
     command = click.option("--level", required=True,
-                           help="Vertebral level, e.g. L4 (T12, L1-L5, S1; L6 if transitional; L3-S1 treated).")(command)
+                           help=f"Vertebral level, e.g. L4 ({LEVEL_CHOICES}).")(command)
     return click.argument("mesh", type=click.Path(dir_okay=False))(command)
 
 
@@ -166,7 +168,7 @@ def main(debug):
 
 @main.command()
 @click.argument("mesh", type=click.Path(dir_okay=False))
-@click.option("--level", help="Vertebral level, e.g. L4 (T12, L1-L5, S1; L6 if transitional; L3-S1 treated).")
+@click.option("--level", help=f"Vertebral level, e.g. L4 ({LEVEL_CHOICES}).")
 @click.option("--units", type=UNITS, help="Units of the file's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of the file's coordinates, if known.")
 @json_option
@@ -486,7 +488,7 @@ def check(mesh, level, units, frame, trust_level, points, markups, name, radius,
 
 @main.command()
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("--level", help="Vertebral level of a mesh (T12, L1-L5, S1; L6 if transitional; L3-S1 treated); of a plan file: the level "
+@click.option("--level", help=f"Vertebral level of a mesh ({LEVEL_CHOICES}); of a plan file: the level "
                               "to draw (default the first planned).")
 @click.option("--units", type=UNITS, help="Units of a mesh's coordinates (detected from size if omitted).")
 @click.option("--frame", type=FRAMES, help="Patient frame of a mesh's coordinates (RAS or LPS), if known.")

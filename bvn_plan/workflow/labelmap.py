@@ -178,11 +178,15 @@ class Labelmap:
         """Boolean voxel mask of ``level`` on the whole grid."""
         return self.data == self.label_value(level)
 
-    def _cropped_mask(self, value: int) -> tuple[np.ndarray, tuple[slice, ...]]:
-        """Mask of label ``value`` cropped to its bounding box, and that box (voxel slices)."""
+    def _box(self, value: int) -> tuple[slice, ...]:
+        """The bounding box (voxel slices) of label ``value``, found once."""
         if value not in self._boxes:
             self._boxes[value] = ndi.find_objects((self.data == value).astype(np.uint8))[0]
-        box = self._boxes[value]
+        return self._boxes[value]
+
+    def _cropped_mask(self, value: int) -> tuple[np.ndarray, tuple[slice, ...]]:
+        """Mask of label ``value`` cropped to its bounding box, and that box (voxel slices)."""
+        box = self._box(value)
         return self.data[box] == value, box
 
     # -- surfaces -------------------------------------------------------------------------
@@ -205,7 +209,7 @@ class Labelmap:
                 f"a vertebra is over {MIN_MESH_VOLUME_MM3 / 1000:.0f} cm^3: the label is a fragment or "
                 "cut by the field of view. Re-segment a scan that covers the whole level"
             )
-        if not cut_ok and self._level_stats(level).touches_border:
+        if not cut_ok and self._touches_border(value):
             raise InputError(
                 f"{name} in {self.source} touches the image border: the field of view cuts it, so its "
                 "shape is incomplete and no plan or check on it can be trusted. Use a scan that covers "
@@ -295,11 +299,15 @@ class Labelmap:
         mask, box = self._cropped_mask(self.label_value(level))
         volume = mask.sum() * self.voxel_volume_mm3 / 1000.0
         centroid = self.voxel_to_world(np.argwhere(mask).mean(axis=0) + [s.start for s in box])
-        border = any(s.start == 0 or s.stop == n for s, n in zip(box, self.data.shape))
+        border = self._touches_border(self.label_value(level))
         pieces, count = ndi.label(mask, structure=np.ones((3, 3, 3)))
         sizes = np.sort(np.bincount(pieces.ravel())[1:])[::-1]
         second = float(sizes[1] / sizes[0]) if count > 1 else 0.0
         return LevelStats(float(volume), centroid, border, second)
+
+    def _touches_border(self, value: int) -> bool:
+        """Whether label ``value``'s voxels reach the image border (the field of view cuts it)."""
+        return any(s.start == 0 or s.stop == n for s, n in zip(self._box(value), self.data.shape))
 
     def __repr__(self) -> str:
         return f"Labelmap({self.source!r}, shape={self.data.shape}, levels={self.spine_levels()})"
