@@ -197,6 +197,22 @@ def _organ_level(totalseg_dir, level):
     return labels, found, SafetyZones(v.mesh, found, organs=OrganZones.from_labelmap(labels))
 
 
+def _through_organ(organ_l1, organ):
+    """Start 40 mm beyond the organ's voxel nearest the target at its height, tip 3 mm in front of the terminus."""
+    labels, found, _ = organ_l1
+    f = found.frame
+    tip = f.to_model(f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0])
+    voxels = labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[organ]))
+    level = np.abs(f.to_local(voxels)[:, 2] - f.to_local(tip)[2]) < 8.0
+    through = voxels[level][np.argmin(np.linalg.norm(voxels[level] - tip, axis=1))]
+    return through + 40.0 * (through - tip) / np.linalg.norm(through - tip), tip
+
+
+def _organ_voxels(labels, names) -> np.ndarray:
+    """The world points (RAS mm) of the voxels of the labelled organs ``names``."""
+    return np.concatenate([labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[n])) for n in names])
+
+
 @pytest.fixture(scope="module")
 def organ_l1(totalseg_dir):
     """The organ example's L1 with its labelled organs as zones (RAS mm, the labelmap's world)."""
@@ -209,14 +225,8 @@ def organ_l1(totalseg_dir):
 def test_a_path_through_a_labelled_organ_fails_naming_it(organ_l1, organ, words):
     """From beyond the organ, through its voxel nearest the body at the target's height, to a tip
     in the body: the organ rule fails and names the organ; the check says which soft tissue it used."""
-    labels, found, zones = organ_l1
-    f = found.frame
-    tip = f.to_model(f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0])
-    voxels = labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[organ]))
-    level = np.abs(f.to_local(voxels)[:, 2] - f.to_local(tip)[2]) < 8.0
-    through = voxels[level][np.argmin(np.linalg.norm(voxels[level] - tip, axis=1))]
-    start = through + 40.0 * (through - tip) / np.linalg.norm(through - tip)
-    result = check_path(zones, InstrumentPath.straight(start, tip, R))
+    start, tip = _through_organ(organ_l1, organ)
+    result = check_path(organ_l1[2], InstrumentPath.straight(start, tip, R))
     rule = next(r for r in result.rules if r.rule == "organ_instrument")
     assert result.verdict == FAIL and rule.status == FAIL and words in rule.reason, rule.reason
     assert any("labelled organs of example_seg.nii.gz" in note for note in result.notes)
@@ -232,7 +242,7 @@ def test_the_modelled_sectors_hold_the_labelled_vessels_and_psoas(organ_l1):
     body = cKDTree(found.body_mesh.vertices)
     limit = zones.approach.windows.great_vessel_sector_deg
     for names, in_sector in ((("aorta", "inferior_vena_cava"), True), (("iliopsoas_left", "iliopsoas_right"), False)):
-        voxels = np.concatenate([labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[n])) for n in names])
+        voxels = _organ_voxels(labels, names)
         near = voxels[body.query(voxels)[0] <= 30.0]
         local = found.frame.to_local(near)
         sector = np.degrees(np.arctan2(np.abs(local[:, 0]), local[:, 1]))
@@ -277,17 +287,6 @@ def organ_mesh(tmp_path_factory, totalseg_dir):
     mesh = tmp_path_factory.mktemp("organs") / "L1.ply"
     mesh.write_bytes(load_labelmap(folder / "example_seg.nii.gz").vertebra("L1").mesh.export(file_type="ply"))
     return folder, mesh
-
-
-def _through_organ(organ_l1, organ):
-    """Start 40 mm beyond the organ's voxel nearest the target at its height, tip 3 mm in front of the terminus."""
-    labels, found, _ = organ_l1
-    f = found.frame
-    tip = f.to_model(f.to_local(found.bvn_terminus) + [0.0, 3.0, 0.0])
-    voxels = labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[organ]))
-    level = np.abs(f.to_local(voxels)[:, 2] - f.to_local(tip)[2]) < 8.0
-    through = voxels[level][np.argmin(np.linalg.norm(voxels[level] - tip, axis=1))]
-    return through + 40.0 * (through - tip) / np.linalg.norm(through - tip), tip
 
 
 @pytest.mark.parametrize("organ, words", [("aorta", "aorta"), ("inferior_vena_cava", "inferior vena cava"),
@@ -485,7 +484,7 @@ def test_the_modelled_zones_hold_the_labelled_vessels_and_psoas(totalseg_dir, le
     body = cKDTree(found.body_mesh.vertices)
     for names, zone in ((("aorta",), "aorta"), (("inferior_vena_cava",), "vena_cava"),
                         (("iliopsoas_left", "iliopsoas_right"), "psoas")):
-        voxels = np.concatenate([labels.voxel_to_world(np.argwhere(labels.data == labels.labels()[n])) for n in names])
+        voxels = _organ_voxels(labels, names)
         near = voxels[body.query(voxels)[0] <= 30.0]
         held = modelled.inside(zone, near).mean()
         assert len(near) > ZONE_HOLD_MIN_VOXELS[level] and held >= 0.9, (level, names, len(near), held)
